@@ -1,0 +1,33 @@
+# Pingyi: `make run` serves the demo, `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+FLASK  := $(BIN)/flask --app survey
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-deps serve-check clean
+
+# The virtual environment, reinstalled whenever pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	$(FLASK) db upgrade
+	$(FLASK) demo --if-empty
+	@scripts/print-urls
+	exec $(BIN)/gunicorn -c python:survey.serving 'survey:create_app()'
+
+# Debian packages the tests need: Chromium (driven by Playwright; never a
+# browser download), PostgreSQL (the second database under test) and a CJK
+# font (charts). Installed as root after `apt-get update`, only where missing.
+test-deps:
+	@scripts/system-deps chromium postgresql fonts-noto-cjk
+
+test: $(STAMP) test-deps
+	scripts/run-tests
+
+clean:
+	rm -rf $(VENV) test-artifacts .pytest_cache

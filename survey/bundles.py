@@ -1,0 +1,314 @@
+"""The one bridge between the database and the campaign bundle
+(pingyi-campaign/1, ../shared/SCORING.md section 1): export builds the
+document from the database, import loads a validated document into it."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import case, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from analysis.bundle import BundleError, BundleProblem, loads_bundle
+from survey.extensions import db
+from survey.models import (
+    Answer,
+    Ballot,
+    Batch,
+    Campaign,
+    CampaignCategory,
+    CampaignGroup,
+    CampaignUnit,
+    Category,
+    EvaluatorGroup,
+    Item,
+    MarginTarget,
+    ObjectiveScore,
+    ScaleOption,
+    Unit,
+    Veto,
+)
+
+FORMAT = "pingyi-campaign/1"
+#: SCORING.md: a time without an offset is Beijing time.
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+# --- times ---------------------------------------------------------------
+
+
+def parse_instant(text: str) -> tuple[dt.datetime, int | None]:
+    """ISO 8601 text -> (naive UTC instant, the stated offset in minutes or None)."""
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        return (value.replace(tzinfo=BEIJING).astimezone(dt.UTC).replace(tzinfo=None), None)
+    offset = value.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds() // 60)
+    return value.astimezone(dt.UTC).replace(tzinfo=None), minutes
+
+
+def format_instant(instant: dt.datetime, offset_min: int | None) -> str:
+    """The inverse of parse_instant: the instant in the offset it was given in."""
+    aware = instant.replace(tzinfo=dt.UTC)
+    if offset_min is None:
+        return aware.astimezone(BEIJING).replace(tzinfo=None).isoformat()
+    return aware.astimezone(dt.timezone(dt.timedelta(minutes=offset_min))).isoformat()
+
+
+# --- import --------------------------------------------------------------
+
+
+def import_bundle_text(text: str | bytes, *, status: str = "closed") -> Campaign:
+    """Validate and load a bundle; all or nothing.
+
+    Raises BundleError listing every problem (the session is rolled back and
+    nothing is written). On success the caller commits.
+    """
+    doc = loads_bundle(text)
+    return import_bundle(doc, status=status)
+
+
+def import_bundle(doc: dict[str, Any], *, status: str = "closed") -> Campaign:
+    code = doc["campaign"]["code"]
+    if db.session.scalar(select(Campaign.id).where(Campaign.code == code)) is not None:
+        raise BundleError([BundleProblem(
+            "campaign.code", f"评议活动代码 {code} 已存在", f"campaign code {code} already exists"
+        )])
+    try:
+        campaign = _load(doc, status)
+        db.session.flush()
+    except IntegrityError as exc:
+        # The validator should have caught it; the database is the last line.
+        db.session.rollback()
+        raise BundleError([BundleProblem(
+            "$", f"数据库拒绝了该文件: {exc.orig}", f"the database refused the bundle: {exc.orig}"
+        )]) from exc
+    return campaign
+
+
+def _campaign_year(doc: dict[str, Any]) -> int:
+    match = re.search(r"(19|20)\d\d", doc["campaign"]["code"] + " " + doc["campaign"]["name"])
+    if match:
+        return int(match.group(0))
+    for ballot in doc.get("ballots", []):
+        return parse_instant(ballot["submitted_at"])[0].year
+    return dt.date.today().year
+
+
+def _org_records(model: type, codes_labels: Iterable[tuple[str, str]], label_attr: str) -> dict[str, Any]:
+    """Find the organisation's records by code, creating the missing ones."""
+    wanted = dict(codes_labels)
+    found = {
+        r.code: r
+        for r in db.session.scalars(select(model).where(model.code.in_(list(wanted))))
+    }
+    for code, label in wanted.items():
+        if code not in found:
+            record = model(code=code, **{label_attr: label})
+            db.session.add(record)
+            found[code] = record
+    db.session.flush()
+    return found
+
+
+def _load(doc: dict[str, Any], status: str) -> Campaign:
+    meta = doc["campaign"]
+    campaign = Campaign(
+        code=meta["code"], name=meta["name"], anonymous=bool(meta.get("anonymous", True)),
+        year=_campaign_year(doc), status=status, rules=doc.get("rules") or {},
+    )
+    db.session.add(campaign)
+
+    campaign.scale = [
+        ScaleOption(position=i, code=o["code"], label=o["label"], points=o["points"])
+        for i, o in enumerate(doc["scale"])
+    ]
+    campaign.items = [
+        Item(position=i, code=it["code"], label=it["label"], weight=it["weight"])
+        for i, it in enumerate(doc["items"])
+    ]
+    categories = _org_records(Category, ((c["code"], c["label"]) for c in doc["categories"]), "label")
+    units = _org_records(Unit, ((u["code"], u["name"]) for u in doc["units"]), "name")
+    groups = _org_records(EvaluatorGroup, ((g["code"], g["label"]) for g in doc["groups"]), "label")
+
+    ccats = {
+        c["code"]: CampaignCategory(position=i, category=categories[c["code"]], label=c["label"])
+        for i, c in enumerate(doc["categories"])
+    }
+    campaign.categories = list(ccats.values())
+    cunits = {
+        u["code"]: CampaignUnit(position=i, unit=units[u["code"]], name=u["name"],
+                                category=ccats[u["category"]])
+        for i, u in enumerate(doc["units"])
+    }
+    campaign.units = list(cunits.values())
+    cgroups = {
+        g["code"]: CampaignGroup(position=i, group=groups[g["code"]], label=g["label"],
+                                 weight=g["weight"], quota=g.get("quota"))
+        for i, g in enumerate(doc["groups"])
+    }
+    campaign.groups = list(cgroups.values())
+    for group_code, variables in (doc.get("margins") or {}).items():
+        cgroups[group_code].margins = [
+            MarginTarget(variable_position=vi, variable=variable, position=ci,
+                         category=category, proportion=proportion)
+            for vi, (variable, cats) in enumerate(variables.items())
+            for ci, (category, proportion) in enumerate(cats.items())
+        ]
+    batches = {
+        b["code"]: Batch(position=i, code=b["code"], group=cgroups[b["group"]],
+                         channel=b["channel"], issued=b.get("issued"))
+        for i, b in enumerate(doc["batches"])
+    }
+    campaign.batches = list(batches.values())
+    db.session.flush()
+
+    for i, score in enumerate(doc.get("objective_scores") or []):
+        db.session.add(ObjectiveScore(position=i, campaign_unit=cunits[score["unit"]],
+                                      component=score["component"], score=score["score"]))
+    for i, veto in enumerate(doc.get("vetoes") or []):
+        db.session.add(Veto(position=i, campaign_unit=cunits[veto["unit"]], reason=veto["reason"],
+                            evidence=veto.get("evidence")))
+    db.session.flush()
+    _insert_ballots(campaign, doc.get("ballots") or [], batches, cunits)
+    return campaign
+
+
+def _insert_ballots(campaign: Campaign, ballots: list[dict[str, Any]], batches: dict[str, Batch],
+                    cunits: dict[str, CampaignUnit]) -> None:
+    """Bulk insert: one executemany for the ballots, one for their answers."""
+    if not ballots:
+        return
+    rows = []
+    for i, b in enumerate(ballots):
+        instant, offset = parse_instant(b["submitted_at"])
+        rows.append({
+            "campaign_id": campaign.id, "batch_id": batches[b["batch"]].id,
+            "public_id": b["id"], "position": i, "submitted_at": instant,
+            "utc_offset_min": offset, "duration_s": b.get("duration_s"),
+            "source": b.get("source"), "attributes": b.get("attributes"),
+        })
+    ids = db.session.scalars(
+        insert(Ballot).returning(Ballot.id, sort_by_parameter_order=True), rows
+    ).all()
+    items = {it.code: it.id for it in campaign.items}
+    options = {o.code: o.id for o in campaign.scale}
+    unit_ids = {code: cu.id for code, cu in cunits.items()}
+    answers = [
+        {"ballot_id": ballot_id, "campaign_unit_id": unit_ids[unit_code],
+         "item_id": items[item_code], "option_id": options[option_code], "position": pos}
+        for ballot_id, b in zip(ids, ballots, strict=True)
+        for pos, (unit_code, item_code, option_code) in enumerate(
+            (u, it, o) for u, by_item in b["answers"].items() for it, o in by_item.items()
+        )
+    ]
+    if answers:
+        db.session.execute(insert(Answer), answers)
+
+
+# --- export --------------------------------------------------------------
+
+
+def export_bundle(campaign: Campaign) -> dict[str, Any]:
+    """The campaign as a pingyi-campaign/1 document, in its stored order."""
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "campaign": {"code": campaign.code, "name": campaign.name, "anonymous": campaign.anonymous},
+        "scale": [{"code": o.code, "label": o.label, "points": _number(o.points)} for o in campaign.scale],
+        "items": [{"code": i.code, "label": i.label, "weight": _number(i.weight)} for i in campaign.items],
+        "categories": [{"code": c.code, "label": c.label} for c in campaign.categories],
+        "units": [{"code": u.code, "name": u.name, "category": u.category.code} for u in campaign.units],
+        "groups": [_group(g) for g in campaign.groups],
+    }
+    margins = {}
+    for g in campaign.groups:
+        variables: dict[str, dict[str, float]] = {}
+        for m in g.margins:
+            variables.setdefault(m.variable, {})[m.category] = _number(m.proportion)
+        if variables:
+            margins[g.code] = variables
+    if margins:
+        doc["margins"] = margins
+    doc["batches"] = [_batch(b) for b in campaign.batches]
+    doc["ballots"] = list(_ballots(campaign))
+    scores = db.session.scalars(
+        select(ObjectiveScore).join(CampaignUnit)
+        .where(CampaignUnit.campaign_id == campaign.id).order_by(ObjectiveScore.position)
+    ).all()
+    if scores:
+        doc["objective_scores"] = [
+            {"unit": s.campaign_unit.code, "component": s.component, "score": _number(s.score)}
+            for s in scores
+        ]
+    vetoes = db.session.scalars(
+        select(Veto).join(CampaignUnit)
+        .where(CampaignUnit.campaign_id == campaign.id).order_by(Veto.position, Veto.id)
+    ).all()
+    if vetoes:
+        doc["vetoes"] = [{"unit": v.campaign_unit.code, "reason": v.reason} for v in vetoes]
+    if campaign.rules:
+        doc["rules"] = campaign.rules
+    return doc
+
+
+def _number(value: float | None) -> float | int | None:
+    """Whole numbers go out as integers, as people write them (100, not 100.0)."""
+    if value is not None and float(value).is_integer():
+        return int(value)
+    return value
+
+
+def _group(g: CampaignGroup) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": g.code, "label": g.label, "weight": _number(g.weight)}
+    if g.quota is not None:
+        out["quota"] = g.quota
+    return out
+
+
+def _batch(b: Batch) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": b.code, "group": b.group.code, "channel": b.channel}
+    if b.issued is not None:
+        out["issued"] = b.issued
+    return out
+
+
+def _ballots(campaign: Campaign) -> Iterable[dict[str, Any]]:
+    """Ballots in bundle order; those submitted here follow in submission order.
+
+    Two queries whatever the size (ballots, then all answers joined to their
+    codes), streamed together in ballot order.
+    """
+    order = (case((Ballot.position.is_(None), 1), else_=0), Ballot.position, Ballot.id)
+    ballot_rows = db.session.execute(
+        select(Ballot.id, Ballot.public_id, Batch.code, Ballot.submitted_at, Ballot.utc_offset_min,
+               Ballot.duration_s, Ballot.source, Ballot.attributes)
+        .join(Batch, Ballot.batch_id == Batch.id)
+        .where(Ballot.campaign_id == campaign.id).order_by(*order)
+    ).all()
+    answers: dict[int, dict[str, dict[str, str]]] = {}
+    answer_rows = db.session.execute(
+        select(Answer.ballot_id, Unit.code, Item.code, ScaleOption.code)
+        .join(Ballot, Answer.ballot_id == Ballot.id)
+        .join(CampaignUnit, Answer.campaign_unit_id == CampaignUnit.id)
+        .join(Unit, CampaignUnit.unit_id == Unit.id)
+        .join(Item, Answer.item_id == Item.id)
+        .join(ScaleOption, Answer.option_id == ScaleOption.id)
+        .where(Ballot.campaign_id == campaign.id)
+        .order_by(Answer.ballot_id, Answer.position)
+    )
+    for ballot_id, unit_code, item_code, option_code in answer_rows:
+        answers.setdefault(ballot_id, {}).setdefault(unit_code, {})[item_code] = option_code
+    for (bid, public_id, batch_code, submitted_at, offset, duration, source, attributes) in ballot_rows:
+        out: dict[str, Any] = {"id": public_id, "batch": batch_code,
+                               "submitted_at": format_instant(submitted_at, offset)}
+        if duration is not None:
+            out["duration_s"] = _number(duration)
+        if source is not None:
+            out["source"] = source
+        if attributes is not None:
+            out["attributes"] = attributes
+        out["answers"] = answers.get(bid, {})
+        yield out

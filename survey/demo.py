@@ -1,0 +1,188 @@
+"""The demo campaign: 2026年度市直机关作风评议, realistic and in Chinese, with
+ballots already in and a few personal links left unused to try."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from survey.extensions import db
+from survey.models import (
+    Answer,
+    Ballot,
+    Batch,
+    Campaign,
+    CampaignCategory,
+    CampaignGroup,
+    CampaignUnit,
+    Category,
+    Comment,
+    Evaluator,
+    EvaluatorGroup,
+    Invitation,
+    Item,
+    ObjectiveScore,
+    ScaleOption,
+    Unit,
+)
+from survey.models.campaign import utcnow
+from survey.tokens import hash_receipt, hash_token, new_receipt, new_token
+
+CODE = "2026"
+NAME = "2026年度市直机关作风评议"
+
+CATEGORIES = [
+    ("law", "行政执法类", ["市公安局", "市市场监督管理局", "市生态环境局", "市城市管理局",
+                           "市交通运输局", "市应急管理局", "市税务局", "市自然资源和规划局"]),
+    ("admin", "综合管理类", ["市发展和改革委员会", "市财政局", "市人力资源和社会保障局", "市住房和城乡建设局",
+                             "市商务局", "市统计局", "市审计局", "市机关事务管理局"]),
+    ("service", "社会服务类", ["市教育局", "市卫生健康委员会", "市民政局", "市医疗保障局",
+                               "市政务服务数据管理局", "市文化广电旅游局", "市退役军人事务局", "市供电公司"]),
+]
+GROUPS = [  # code, label, weight, batches: (code, channel, count)
+    ("deputy", "人大代表与政协委员", 0.25, [("deputy-email", "email", 60)]),
+    ("enterprise", "企业代表", 0.2, [("enterprise-email", "email", 70)]),
+    ("grassroots", "基层单位代表", 0.15, [("grassroots-paper", "paper", 60)]),
+    ("client", "服务对象", 0.3, [("client-paper", "paper", 80), ("client-public", "public", None)]),
+    ("cadre", "机关干部", 0.1, [("cadre-email", "email", 40)]),
+]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志强海燕红梅玉兰晓东春梅立新德明文博子涵雨轩浩然"
+COMMENTS = [
+    "窗口工作人员态度很好，办事效率高。",
+    "希望进一步简化审批材料，减少跑腿次数。",
+    "网上办事系统有时打不开，建议优化。",
+    "执法时能够做到文明规范，值得肯定。",
+    "电话咨询经常无人接听，希望改进。",
+    "政策宣传不够到位，企业了解渠道少。",
+    "办事指南与实际要求不一致，请统一口径。",
+]
+DISTRICTS = ["东城区", "西城区", "南湖区", "北山区"]
+
+
+@dataclass(frozen=True)
+class DemoLink:
+    group: str
+    batch: str
+    token: str
+
+
+def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign, list[DemoLink]]:
+    """Create the demo campaign; returns it and some unused personal links.
+
+    Tokens are stored only as hashes, so the links can be shown only now.
+    """
+    if db.session.scalar(select(Campaign.id).where(Campaign.code == CODE)) is not None:
+        raise ValueError(f"演示活动 {CODE} 已存在")
+    rng = random.Random(seed)
+    now = utcnow()
+    campaign = Campaign(code=CODE, name=NAME, year=2026, anonymous=True, status="open",
+                        return_target=0.9, opens_at=now - dt.timedelta(days=14),
+                        closes_at=now + dt.timedelta(days=30),
+                        rules={"ballot_share": 0.7, "objective_components": {"work": 0.3},
+                               "bottom": {"n": 1, "below": 75}})
+    campaign.scale = [
+        ScaleOption(position=0, code="S", label="满意", points=100),
+        ScaleOption(position=1, code="B", label="基本满意", points=70),
+        ScaleOption(position=2, code="D", label="不满意", points=0),
+        ScaleOption(position=3, code="U", label="不了解", points=None),
+    ]
+    campaign.items = [Item(position=0, code="overall", label="总体评价", weight=1.0)]
+    db.session.add(campaign)
+
+    units: list[CampaignUnit] = []
+    for ci, (ccode, clabel, names) in enumerate(CATEGORIES):
+        category = _org(Category, ccode, label=clabel)
+        cc = CampaignCategory(position=ci, category=category, label=clabel)
+        campaign.categories.append(cc)
+        for name in names:
+            code = f"u{len(units) + 1:02d}"
+            cu = CampaignUnit(position=len(units), unit=_org(Unit, code, name=name), name=name, category=cc)
+            campaign.units.append(cu)
+            units.append(cu)
+    quality = {cu.code: rng.uniform(0.5, 0.93) for cu in units}
+
+    links: list[DemoLink] = []
+    serial = 0
+    for gi, (gcode, glabel, weight, batch_specs) in enumerate(GROUPS):
+        group = _org(EvaluatorGroup, gcode, label=glabel)
+        cg = CampaignGroup(position=gi, group=group, label=glabel, weight=weight,
+                           quota=sum(n or 0 for _, _, n in batch_specs) or None)
+        campaign.groups.append(cg)
+        bias = rng.uniform(-0.06, 0.06)
+        for bcode, channel, count in batch_specs:
+            batch = Batch(position=len(campaign.batches), code=bcode, group=cg, channel=channel, issued=count)
+            campaign.batches.append(batch)
+            db.session.flush()
+            if count is None:  # the public channel: ballots without invitations
+                for _ in range(45):
+                    _ballot(rng, campaign, batch, units, quality, bias, now,
+                            source=f"36.112.{rng.randint(1, 40)}.{rng.randint(2, 250)}")
+                continue
+            for k in range(count):
+                token = new_token()
+                evaluator = None
+                if channel != "paper":
+                    evaluator = Evaluator(group=group, name=_name(rng), phone=_phone(rng),
+                                          email=f"pingyi.demo{serial + k}@example.cn",
+                                          organisation=None,
+                                          attributes={"district": rng.choice(DISTRICTS)})
+                    db.session.add(evaluator)
+                inv = Invitation(campaign_id=campaign.id, batch=batch, evaluator=evaluator,
+                                 token_hash=hash_token(token),
+                                 serial=f"P{CODE}-{serial + k + 1:05d}" if channel == "paper" else None)
+                db.session.add(inv)
+                # About three in four forms have come back.
+                if rng.random() < 0.76:
+                    inv.used = True
+                    _ballot(rng, campaign, batch, units, quality, bias, now, source=None)
+                elif channel != "paper" and sum(lk.batch == bcode for lk in links) < links_per_batch:
+                    links.append(DemoLink(glabel, bcode, token))
+            serial += count
+    for cu in units:
+        db.session.add(ObjectiveScore(campaign_unit=cu, position=cu.position, component="work",
+                                      score=round(70 + 28 * quality[cu.code] + rng.uniform(-3, 3), 1)))
+    db.session.flush()
+    return campaign, links
+
+
+def _org(model, code: str, **fields):
+    record = db.session.scalar(select(model).where(model.code == code))
+    if record is None:
+        record = model(code=code, **fields)
+        db.session.add(record)
+    return record
+
+
+def _name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def _phone(rng: random.Random) -> str:
+    return "1" + rng.choice("3589") + "".join(rng.choice("0123456789") for _ in range(9))
+
+
+def _ballot(rng: random.Random, campaign: Campaign, batch: Batch, units: list[CampaignUnit],
+            quality: dict[str, float], bias: float, now: dt.datetime, source: str | None) -> None:
+    options = {o.code: o for o in campaign.scale}
+    item = campaign.items[0]
+    submitted = now - dt.timedelta(days=rng.uniform(0.5, 13.5))
+    ballot = Ballot(campaign_id=campaign.id, batch=batch,
+                    public_id=f"{rng.getrandbits(40):010x}", position=None,
+                    submitted_at=submitted.replace(microsecond=0), utc_offset_min=480,
+                    duration_s=round(rng.uniform(90, 900), 1), source=source,
+                    receipt_hash=hash_receipt(new_receipt()))
+    for pos, cu in enumerate(units):
+        r = rng.random()
+        if r < 0.06:
+            code = "U"
+        else:
+            q = min(0.98, max(0.05, quality[cu.code] + bias))
+            r = rng.random()
+            code = "S" if r < q else ("B" if r < q + (1 - q) * 0.7 else "D")
+        ballot.answers.append(Answer(campaign_unit=cu, item=item, option=options[code], position=pos))
+        if code in "BD" and rng.random() < 0.12:
+            ballot.comments.append(Comment(campaign_unit=cu, text=rng.choice(COMMENTS)))
+    db.session.add(ballot)

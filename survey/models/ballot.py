@@ -1,0 +1,104 @@
+"""Ballots, their answers and comments."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from survey.extensions import db
+
+if TYPE_CHECKING:
+    from survey.models.campaign import CampaignUnit, Item, ScaleOption
+    from survey.models.distribution import Batch
+
+
+class Ballot(db.Model):
+    """One returned form.
+
+    It keeps its own time, duration and source for the data-quality checks
+    of SCORING.md section 3. ``invitation_id`` is set only in campaigns that
+    are not anonymous; in an anonymous one nothing on the ballot leads back to
+    the invitation or the evaluator.
+    """
+
+    __tablename__ = "ballot"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "public_id"),
+        # One ballot per invitation (where the ballot may name it at all).
+        UniqueConstraint("invitation_id"),
+        UniqueConstraint("campaign_id", "receipt_hash"),
+        CheckConstraint("duration_s IS NULL OR duration_s >= 0", name="duration"),
+        CheckConstraint(
+            "utc_offset_min IS NULL OR (utc_offset_min > -1440 AND utc_offset_min < 1440)",
+            name="utc_offset",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), index=True)
+    #: The ballot id of the bundle (SCORING.md: a string, ordered as a string).
+    public_id: Mapped[str] = mapped_column(String(64))
+    #: Bundle order, kept so an export gives the ballots back in their order;
+    #: null for ballots submitted here, which follow in submission order.
+    position: Mapped[int | None] = mapped_column(Integer)
+    #: The instant, in UTC.
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    #: The UTC offset it was stated in (minutes), null where none was given.
+    utc_offset_min: Mapped[int | None] = mapped_column(Integer)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    #: The submitting IP address, kept only for the data-quality checks.
+    source: Mapped[str | None] = mapped_column(String(64))
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: SHA-256 of the receipt code shown to the evaluator.
+    receipt_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitation.id"))
+    batch: Mapped[Batch] = relationship()
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="ballot", order_by="Answer.position", cascade="all, delete-orphan"
+    )
+    comments: Mapped[list[Comment]] = relationship(
+        back_populates="ballot", cascade="all, delete-orphan"
+    )
+
+
+class Answer(db.Model):
+    """The option a ballot gives one item of one unit."""
+
+    __tablename__ = "answer"
+    __table_args__ = (UniqueConstraint("ballot_id", "campaign_unit_id", "item_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ballot_id: Mapped[int] = mapped_column(ForeignKey("ballot.id", ondelete="CASCADE"), index=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"))
+    option_id: Mapped[int] = mapped_column(ForeignKey("scale_option.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    ballot: Mapped[Ballot] = relationship(back_populates="answers")
+    campaign_unit: Mapped[CampaignUnit] = relationship()
+    item: Mapped[Item] = relationship()
+    option: Mapped[ScaleOption] = relationship()
+
+
+class Comment(db.Model):
+    """What an evaluator wrote about a unit; goes (anonymised) to the unit."""
+
+    __tablename__ = "comment"
+    __table_args__ = (UniqueConstraint("ballot_id", "campaign_unit_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ballot_id: Mapped[int] = mapped_column(ForeignKey("ballot.id", ondelete="CASCADE"), index=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    ballot: Mapped[Ballot] = relationship(back_populates="comments")
+    campaign_unit: Mapped[CampaignUnit] = relationship()

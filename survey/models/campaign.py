@@ -1,0 +1,273 @@
+"""Campaigns and what they are made of: organisation records reused across
+years (categories, units, evaluator groups) and each campaign's own scale,
+items, weights, margins, objective scores and vetoes."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from survey.extensions import db
+
+CAMPAIGN_STATUSES = ("draft", "open", "closed", "finalized", "published")
+#: How each status reads in the interface (passed through the translation function).
+STATUS_LABELS = {"draft": "草稿", "open": "进行中", "closed": "已截止", "finalized": "已定稿", "published": "已公示"}
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: every timestamp column stores UTC without an offset."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# --- organisation records: one row per real-world thing, across campaigns ---
+
+
+class Category(db.Model):
+    """A kind of unit (行政执法类, 社会服务类…); units are ranked within it."""
+
+    __tablename__ = "category"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+
+
+class Unit(db.Model):
+    """A government unit (被评议单位); its history spans campaigns."""
+
+    __tablename__ = "unit"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The current name; a campaign keeps the name the unit had then.
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class EvaluatorGroup(db.Model):
+    """An evaluator group (评议主体): 人大代表, 企业代表, 服务对象…"""
+
+    __tablename__ = "evaluator_group"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200))
+
+
+# --- the campaign ---
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaign"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('draft', 'open', 'closed', 'finalized', 'published')",
+            name="status",
+        ),
+        CheckConstraint("return_target > 0 AND return_target <= 1", name="return_target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    year: Mapped[int] = mapped_column(Integer)
+    #: In an anonymous campaign no column links a ballot to its invitation.
+    anonymous: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    #: The return rate (回收率) the office aims at.
+    return_target: Mapped[float] = mapped_column(Float, default=0.9)
+    opens_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    closes_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: The scoring rules as the campaign states them (SCORING.md section 8),
+    #: only the keys that differ from the defaults, in their given order.
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    scale: Mapped[list[ScaleOption]] = relationship(
+        back_populates="campaign", order_by="ScaleOption.position", cascade="all, delete-orphan"
+    )
+    items: Mapped[list[Item]] = relationship(
+        back_populates="campaign", order_by="Item.position", cascade="all, delete-orphan"
+    )
+    categories: Mapped[list[CampaignCategory]] = relationship(
+        back_populates="campaign", order_by="CampaignCategory.position", cascade="all, delete-orphan"
+    )
+    units: Mapped[list[CampaignUnit]] = relationship(
+        back_populates="campaign", order_by="CampaignUnit.position", cascade="all, delete-orphan"
+    )
+    groups: Mapped[list[CampaignGroup]] = relationship(
+        back_populates="campaign", order_by="CampaignGroup.position", cascade="all, delete-orphan"
+    )
+    batches: Mapped[list["Batch"]] = relationship(  # noqa: UP037
+        back_populates="campaign", order_by="Batch.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_accepting_ballots(self) -> bool:
+        if self.status != "open":
+            return False
+        return self.closes_at is None or utcnow() < self.closes_at
+
+
+class ScaleOption(db.Model):
+    """An answer option (满意 / 基本满意 / 不满意 / 不了解) with its points."""
+
+    __tablename__ = "scale_option"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "code"),
+        CheckConstraint("points IS NULL OR (points >= 0 AND points <= 100)", name="points"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(100))
+    #: Null marks a non-scored option (不了解, 弃权): it never enters a denominator.
+    points: Mapped[float | None] = mapped_column(Float)
+    campaign: Mapped[Campaign] = relationship(back_populates="scale")
+
+
+class Item(db.Model):
+    """A question (评议指标) asked about each unit."""
+
+    __tablename__ = "item"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "code"),
+        CheckConstraint("weight > 0", name="weight"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    campaign: Mapped[Campaign] = relationship(back_populates="items")
+
+
+class CampaignCategory(db.Model):
+    __tablename__ = "campaign_category"
+    __table_args__ = (UniqueConstraint("campaign_id", "category_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("category.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    #: The label the category had in this campaign.
+    label: Mapped[str] = mapped_column(String(200))
+    campaign: Mapped[Campaign] = relationship(back_populates="categories")
+    category: Mapped[Category] = relationship()
+
+    @property
+    def code(self) -> str:
+        return self.category.code
+
+
+class CampaignUnit(db.Model):
+    """A unit taking part in a campaign, in one of the campaign's categories."""
+
+    __tablename__ = "campaign_unit"
+    __table_args__ = (UniqueConstraint("campaign_id", "unit_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    campaign_category_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_category.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    #: The name the unit had in this campaign.
+    name: Mapped[str] = mapped_column(String(200))
+    campaign: Mapped[Campaign] = relationship(back_populates="units")
+    unit: Mapped[Unit] = relationship()
+    category: Mapped[CampaignCategory] = relationship()
+
+    @property
+    def code(self) -> str:
+        return self.unit.code
+
+
+class CampaignGroup(db.Model):
+    """An evaluator group in a campaign, with its weight and quota."""
+
+    __tablename__ = "campaign_group"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "group_id"),
+        CheckConstraint("weight > 0", name="weight"),
+        CheckConstraint("quota IS NULL OR quota >= 0", name="quota"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("evaluator_group.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(200))
+    #: 权重: need not sum to 1 over groups; normalised where used.
+    weight: Mapped[float] = mapped_column(Float)
+    #: How many forms the office plans to hand to this group (名额).
+    quota: Mapped[int | None] = mapped_column(Integer)
+    campaign: Mapped[Campaign] = relationship(back_populates="groups")
+    group: Mapped[EvaluatorGroup] = relationship()
+    margins: Mapped[list[MarginTarget]] = relationship(
+        back_populates="campaign_group",
+        order_by="(MarginTarget.variable_position, MarginTarget.position)",
+        cascade="all, delete-orphan",
+    )
+
+    @property
+    def code(self) -> str:
+        return self.group.code
+
+
+class MarginTarget(db.Model):
+    """One population proportion a group's weights are raked to."""
+
+    __tablename__ = "margin_target"
+    __table_args__ = (
+        UniqueConstraint("campaign_group_id", "variable", "category"),
+        CheckConstraint("proportion >= 0", name="proportion"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_group_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_group.id", ondelete="CASCADE")
+    )
+    #: Order of the raked variables (raking runs in this order).
+    variable_position: Mapped[int] = mapped_column(Integer)
+    variable: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(200))
+    proportion: Mapped[float] = mapped_column(Float)
+    campaign_group: Mapped[CampaignGroup] = relationship(back_populates="margins")
+
+
+class ObjectiveScore(db.Model):
+    """A score from an assessment (工作考核 …), not from ballots."""
+
+    __tablename__ = "objective_score"
+    __table_args__ = (
+        UniqueConstraint("campaign_unit_id", "component"),
+        CheckConstraint("score >= 0 AND score <= 100", name="score"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    component: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    campaign_unit: Mapped[CampaignUnit] = relationship()
+
+
+class Veto(db.Model):
+    """一票否决: a serious event that makes a unit 不满意."""
+
+    __tablename__ = "veto"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    #: Where the evidence is (document number, file reference).
+    evidence: Mapped[str | None] = mapped_column(Text)
+    campaign_unit: Mapped[CampaignUnit] = relationship()

@@ -1,0 +1,39 @@
+"""Production serving (gunicorn): settings for `make run` and a logger that
+keeps evaluator tokens out of the access log.
+
+    gunicorn -c python:survey.serving 'survey:create_app()'
+"""
+from __future__ import annotations
+
+import os
+import re
+
+from gunicorn.glogging import Logger
+
+#: A personal link's path segment, wherever it appears (request line, path, referer).
+TOKEN_IN_PATH = re.compile(r"(/b/)[A-Za-z0-9_\-]+")
+
+
+def redact(text: str) -> str:
+    return TOKEN_IN_PATH.sub(r"\1[token]", text)
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger with every token in an access-log line replaced."""
+
+    def atoms(self, resp, req, environ, request_time):  # noqa: ANN001 (gunicorn's signature)
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key, value in list(atoms.items()):
+            if isinstance(value, str) and "/b/" in value:
+                atoms[key] = redact(value)
+        return atoms
+
+
+# gunicorn settings (read by `-c python:survey.serving`).
+bind = os.environ.get("PINGYI_BIND", "127.0.0.1:5000")
+workers = int(os.environ.get("PINGYI_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("PINGYI_THREADS", "4"))
+logger_class = "survey.serving.RedactingLogger"
+accesslog = "-"
+errorlog = "-"

@@ -1,0 +1,128 @@
+"""Shared fixtures: an app on a fresh database per test (SQLite by default,
+PostgreSQL when PINGYI_TEST_DATABASE_URL is set), a live server, Chromium."""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import flask_migrate
+import pytest
+from flask import Flask
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+from survey import create_app
+from survey.extensions import db
+
+PG_URL = os.environ.get("PINGYI_TEST_DATABASE_URL")
+DATA = Path(__file__).parent / "data"
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database under test: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite (a fresh file per test)'}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "app" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+def _config(uri: str, instance: Path, **extra: object) -> dict[str, object]:
+    return {"SQLALCHEMY_DATABASE_URI": uri, "TESTING": True, "SECRET_KEY": "test-secret",
+            "INSTANCE_PATH": str(instance), "WTF_CSRF_ENABLED": False, **extra}
+
+
+@pytest.fixture(scope="session")
+def _database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The schema, made once by the real migrations; tests copy or truncate it."""
+    instance = tmp_path_factory.mktemp("instance")
+    if PG_URL:
+        app = create_app(_config(PG_URL, instance))
+        with app.app_context():
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+            flask_migrate.upgrade()
+            db.engine.dispose()
+        return PG_URL
+    path = instance / "template.sqlite"
+    app = create_app(_config(f"sqlite:///{path}", instance))
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    return str(path)
+
+
+@pytest.fixture
+def app(_database_template: str, tmp_path: Path) -> Iterator[Flask]:
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    if PG_URL:
+        uri = PG_URL
+    else:
+        target = instance / "pingyi.sqlite"
+        shutil.copyfile(_database_template, target)
+        uri = f"sqlite:///{target}"
+    app = create_app(_config(uri, instance))
+    yield app
+    with app.app_context():
+        db.session.remove()
+        if PG_URL:
+            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
+def client(app: Flask):
+    return app.test_client()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The app served over HTTP on a free loopback port, in a thread."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download, ever)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, request: pytest.FixtureRequest):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
