@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	$(FLASK) db upgrade
+	$(FLASK) db upgrade heads
 	$(FLASK) demo --if-empty
 	@scripts/print-urls
 	exec $(BIN)/gunicorn -c python:survey.serving 'survey:create_app()'

@@ -47,13 +47,13 @@ def _database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
             with db.engine.begin() as conn:
                 conn.execute(text("DROP SCHEMA public CASCADE"))
                 conn.execute(text("CREATE SCHEMA public"))
-            flask_migrate.upgrade()
+            flask_migrate.upgrade(revision="heads")
             db.engine.dispose()
         return PG_URL
     path = instance / "template.sqlite"
     app = create_app(_config(f"sqlite:///{path}", instance))
     with app.app_context():
-        flask_migrate.upgrade()
+        flask_migrate.upgrade(revision="heads")
         db.engine.dispose()
     return str(path)
 
