@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from survey.accounts.auth import login_manager
 from survey.extensions import babel, csrf, db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,19 +52,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     babel.init_app(app)
+    login_manager.init_app(app)
 
     from survey import models  # noqa: F401  (registers the tables)
+    from survey.accounts.routes import bp as accounts_bp
     from survey.ballots.routes import bp as ballots_bp
     from survey.campaigns.routes import bp as campaigns_bp
     from survey.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(accounts_bp)
     app.register_blueprint(ballots_bp)
     app.register_blueprint(campaigns_bp)
 
     from survey.models.campaign import STATUS_LABELS
 
+    from survey.models.account import ROLE_LABELS
+
     app.jinja_env.globals["status_labels"] = STATUS_LABELS
+    app.jinja_env.globals["role_labels"] = ROLE_LABELS
 
     from survey.cli import register_cli
 

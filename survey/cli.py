@@ -7,22 +7,51 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from analysis.bundle import BundleError
 from survey import bundles
 from survey.extensions import db
-from survey.models import Campaign
+from survey.models import Campaign, Unit, User
+from survey.models.account import ROLE_LABELS, ROLES
 
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(campaign_cli)
     app.cli.add_command(demo_command)
+    app.cli.add_command(user_cli)
 
 
-@click.group("campaign", help="导入、导出评议活动 (pingyi-campaign/1 bundles).")
-def campaign_cli() -> None:
-    pass
+user_cli = AppGroup("user", help="管理工作人员账号 (staff accounts).")
+
+
+@user_cli.command("create", help="Create a staff account USERNAME with a ROLE "
+                  "(admin, organizer, committee, liaison, auditor); a liaison needs --unit.")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--name", "display_name", help="Name shown in the interface (default: USERNAME).")
+@click.option("--unit", "unit_code", help="Unit code, for a liaison (单位联络员).")
+@click.password_option(help="Password (asked for when not given).")
+def user_create(username: str, role: str, display_name: str | None, unit_code: str | None,
+                password: str) -> None:
+    unit = None
+    if unit_code:
+        unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+        if unit is None:
+            raise click.BadParameter(f"没有代码为 {unit_code} 的单位", param_hint="--unit")
+    if (role == "liaison") != (unit is not None):
+        raise click.UsageError("单位联络员必须指定 --unit，其他角色不能指定 (a liaison needs --unit, nobody else)")
+    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise click.UsageError(f"用户名 {username} 已存在")
+    user = User(username=username, display_name=display_name or username, role=role, unit=unit)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"已创建账号 {username}（{ROLE_LABELS[role]}）")
+
+
+campaign_cli = AppGroup("campaign", help="导入、导出评议活动 (pingyi-campaign/1 bundles).")
 
 
 @campaign_cli.command("import", help="Import a campaign bundle FILE (JSON). All or nothing: a bad "
@@ -74,18 +103,22 @@ def export_command(code: str, file: str) -> None:
 @click.command("demo", help="Create the demo campaign 2026年度市直机关作风评议 and write sample "
                "evaluator links to instance/demo-links.txt.")
 @click.option("--if-empty", is_flag=True, help="Do nothing if the database already has a campaign.")
+@with_appcontext
 def demo_command(if_empty: bool) -> None:
-    from survey.demo import create_demo
+    from survey.demo import DEMO_PASSWORD, create_demo, create_demo_users
 
     if if_empty and db.session.scalar(select(Campaign.id).limit(1)) is not None:
         click.echo("数据库中已有评议活动，未载入演示数据。", err=True)
         return
     try:
         campaign, links = create_demo()
+        users = create_demo_users()
     except ValueError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
     db.session.commit()
+    for username, role in users:
+        click.echo(f"演示账号 {username} / 密码 {DEMO_PASSWORD}（{ROLE_LABELS[role]}）")
     base = current_app.config["PINGYI_PUBLIC_URL"].rstrip("/")
     lines = [f"{base}/b/{link.token}\t{link.group}\t{link.batch}" for link in links]
     path = Path(current_app.instance_path) / "demo-links.txt"

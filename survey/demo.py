@@ -26,6 +26,7 @@ from survey.models import (
     ObjectiveScore,
     ScaleOption,
     Unit,
+    User,
 )
 from survey.models.campaign import utcnow
 from survey.tokens import hash_receipt, hash_token, new_receipt, new_token
@@ -60,6 +61,13 @@ COMMENTS = [
     "办事指南与实际要求不一致，请统一口径。",
 ]
 DISTRICTS = ["东城区", "西城区", "南湖区", "北山区"]
+
+
+#: Demo accounts only: a real deployment creates its own with `flask user create`.
+DEMO_PASSWORD = "pingyi-demo"
+DEMO_USERS = [("admin", "系统管理员", "admin", None), ("organizer", "评议办 李明", "organizer", None),
+              ("committee", "领导小组 王强", "committee", None),
+              ("liaison", "市公安局联络员 张华", "liaison", "u01"), ("auditor", "审计 赵敏", "auditor", None)]
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,21 @@ def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign
                                       score=round(70 + 28 * quality[cu.code] + rng.uniform(-3, 3), 1)))
     db.session.flush()
     return campaign, links
+
+
+def create_demo_users() -> list[tuple[str, str]]:
+    """The demo's staff accounts (one per role), unless they exist already."""
+    made = []
+    for username, name, role, unit_code in DEMO_USERS:
+        if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+            continue
+        unit = db.session.scalar(select(Unit).where(Unit.code == unit_code)) if unit_code else None
+        user = User(username=username, display_name=name, role=role, unit=unit)
+        user.set_password(DEMO_PASSWORD)
+        db.session.add(user)
+        made.append((username, role))
+    db.session.flush()
+    return made
 
 
 def _org(model, code: str, **fields):

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from survey.bundles import import_bundle
 from survey.extensions import db
-from survey.models import Campaign, Evaluator, Invitation
+from survey.models import Campaign, Evaluator, Invitation, Unit, User
 from survey.tokens import hash_token, new_token
 
 
@@ -49,3 +51,29 @@ def make_campaign(*, status: str = "open", anonymous: bool = True, invitations: 
         tokens.append(token)
     db.session.commit()
     return campaign, tokens
+
+
+PASSWORD = "correct horse 评议"
+
+
+def make_user(role: str, *, username: str | None = None, unit_code: str | None = None) -> User:
+    """A staff account (password PASSWORD); a liaison needs unit_code."""
+    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code)) if unit_code else None
+    user = User(username=username or role, display_name=f"{role} 测试", role=role, unit=unit)
+    user.set_password(PASSWORD)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def login(client: Any, username: str, password: str = PASSWORD) -> Any:
+    """Sign in through the real form (tests run with CSRF off for the test client)."""
+    return client.post("/login", data={"username": username, "password": password})
+
+
+def browser_login(page: Any, base_url: str, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the real page in Chromium."""
+    page.goto(f"{base_url}/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()

@@ -1,0 +1,51 @@
+"""Sign-in and sign-out for staff."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import InputRequired
+
+from survey.extensions import db
+from survey.models.account import User
+
+bp = Blueprint("accounts", __name__)
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名", validators=[InputRequired(message="请输入用户名")])
+    password = PasswordField("密码", validators=[InputRequired(message="请输入密码")])
+    remember = BooleanField("在这台电脑上保持登录")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never redirect a signed-in user to another host."""
+    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("campaigns.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
+        if user is None or not user.active or not user.check_password(form.password.data):
+            # One message for both: do not tell which usernames exist.
+            form.password.errors.append(_("用户名或密码不正确"))
+        else:
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    flash(_("您已退出登录。"), "info")
+    return redirect(url_for("accounts.login"))

@@ -1,0 +1,53 @@
+"""Staff accounts and their roles."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from survey.extensions import db
+from survey.models.campaign import Unit, utcnow
+
+ROLES = ("admin", "organizer", "committee", "liaison", "auditor")
+#: How each role reads in the interface.
+ROLE_LABELS = {"admin": "系统管理员", "organizer": "评议办工作人员", "committee": "评议领导小组成员",
+               "liaison": "单位联络员", "auditor": "审计员"}
+
+
+class User(UserMixin, db.Model):
+    """A member of staff who signs in: organizer, committee member, unit liaison,
+    auditor, or the admin who creates the accounts."""
+
+    __tablename__ = "user_account"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'organizer', 'committee', 'liaison', 'auditor')", name="role"),
+        # A liaison answers for exactly one unit; nobody else is tied to one.
+        CheckConstraint("(role = 'liaison') = (unit_id IS NOT NULL)", name="liaison_unit"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    #: werkzeug's salted scrypt hash; never the password.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    unit: Mapped[Unit | None] = relationship()
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # flask_login asks this
+        return self.active
+
+    def has_role(self, *roles: str) -> bool:
+        """Admins may do everything; others what their role allows."""
+        return self.role == "admin" or self.role in roles
