@@ -11,7 +11,7 @@ from pathlib import Path
 import flask_migrate
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 from werkzeug.serving import make_server
 
 from survey import create_app
@@ -38,18 +38,34 @@ def _config(uri: str, instance: Path, **extra: object) -> dict[str, object]:
 
 
 @pytest.fixture(scope="session")
-def _database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+def _pg_database() -> Iterator[str | None]:
+    """A database of this test run's own in the PostgreSQL cluster, so that
+    several runs against one server never see each other's rows."""
+    if not PG_URL:
+        yield None
+        return
+    server = make_url(PG_URL)
+    name = f"pingyi_test_{os.getpid()}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _database_template(tmp_path_factory: pytest.TempPathFactory, _pg_database: str | None) -> str:
     """The schema, made once by the real migrations; tests copy or truncate it."""
     instance = tmp_path_factory.mktemp("instance")
-    if PG_URL:
-        app = create_app(_config(PG_URL, instance))
+    if _pg_database:
+        app = create_app(_config(_pg_database, instance))
         with app.app_context():
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
             flask_migrate.upgrade(revision="heads")
             db.engine.dispose()
-        return PG_URL
+        return _pg_database
     path = instance / "template.sqlite"
     app = create_app(_config(f"sqlite:///{path}", instance))
     with app.app_context():
@@ -63,7 +79,7 @@ def app(_database_template: str, tmp_path: Path) -> Iterator[Flask]:
     instance = tmp_path / "instance"
     instance.mkdir()
     if PG_URL:
-        uri = PG_URL
+        uri = _database_template
     else:
         target = instance / "pingyi.sqlite"
         shutil.copyfile(_database_template, target)
