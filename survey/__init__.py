@@ -19,7 +19,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_relative_config=True,
-        instance_path=(test_config or {}).get("INSTANCE_PATH"),
+        # PINGYI_INSTANCE_PATH moves the database and local files (tests, several instances).
+        instance_path=(test_config or {}).get("INSTANCE_PATH") or _env_path("PINGYI_INSTANCE_PATH"),
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
@@ -76,6 +77,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _env_path(name: str) -> str | None:
+    value = os.environ.get(name)
+    return os.path.abspath(value) if value else None
 
 
 def normalise_database_url(url: str) -> str:
