@@ -1,4 +1,6 @@
-"""Taking a ballot: exactly one per token, whatever the timing.
+"""Taking a ballot: drafts while the evaluator fills the form, the campaign's
+rules, exactly one ballot per token whatever the timing, receipts, and the
+pseudonymisation of sources at finalization.
 
 The invitation's ``used`` flag is claimed by one conditional UPDATE inside
 the transaction that inserts the ballot. The database serialises concurrent
@@ -6,22 +8,35 @@ claims (PostgreSQL's row lock, SQLite's single writer), so of two concurrent
 submissions exactly one sees its UPDATE change a row. The loser then looks
 for a ballot carrying its receipt hash: the same form sent again (a retry, a
 double click) finds it and gets the same receipt; anything else is refused.
+The same transaction deletes the invitation's draft, so that once the ballot
+exists no row ties it (or its answers) to the invitation.
 """
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import ipaddress
+import random
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from flask_babel import gettext as _
+from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from survey.extensions import db
 from survey.models import (
     Answer,
     Ballot,
+    BallotDraft,
+    Batch,
     Campaign,
     CampaignUnit,
     Comment,
+    GroupUnit,
     Invitation,
     Item,
     ScaleOption,
@@ -31,6 +46,16 @@ from survey.tokens import hash_receipt, hash_token
 
 #: answers[campaign_unit_id][item_id] = scale_option_id
 AnswerMap = dict[int, dict[int, int]]
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_secure_delete(dbapi_connection: Any, connection_record: Any) -> None:
+    """SQLite: overwrite deleted and updated content with zeros, so that a copy
+    of the database file holds no trace of a draft once the ballot is taken."""
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA secure_delete=ON")
 
 
 class AlreadySubmitted(Exception):
@@ -44,14 +69,211 @@ class Submission:
     created: bool
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a ballot, in words for the evaluator."""
+
+    message: str
+    #: The campaign unit it concerns (the page links to it); None for the ballot as a whole.
+    unit_id: int | None = None
+
+
+class BallotRefused(Exception):
+    """The ballot breaks the campaign's rules; nothing was stored."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = list(problems)
+
+
+# --- who may vote, and on what ---
+
+
 def find_invitation(token: str) -> Invitation | None:
     return db.session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
 
 
+def find_open_batch(campaign_code: str, batch_code: str) -> Batch | None:
+    """The open-channel (QR poster, public) batch behind a public form address."""
+    batch = db.session.scalar(
+        select(Batch).join(Campaign).where(Campaign.code == campaign_code, Batch.code == batch_code))
+    if batch is None or not batch.is_open_batch:
+        return None
+    return batch
+
+
+def find_public_batch(public_code: str) -> Batch | None:
+    """The open batch behind a QR poster's address /q/<public_code>."""
+    batch = db.session.scalar(select(Batch).where(Batch.public_code == public_code))
+    return batch if batch is not None and batch.is_open_batch else None
+
+
+def units_for_batch(batch: Batch, own_unit_id: int | None = None) -> list[CampaignUnit]:
+    """The units on a batch's form: those its group rates (all, where the
+    campaign names none for the group), never the evaluator's own."""
+    rated = set(db.session.scalars(
+        select(GroupUnit.campaign_unit_id).where(GroupUnit.campaign_group_id == batch.campaign_group_id)))
+    return [cu for cu in batch.campaign.units
+            if cu.unit_id != own_unit_id and (not rated or cu.id in rated)]
+
+
 def units_for(invitation: Invitation) -> list[CampaignUnit]:
-    """The units this evaluator rates: all of the campaign's but their own."""
+    """The units this evaluator rates: their group's, but not their own."""
     own = invitation.evaluator.own_unit_id if invitation.evaluator else None
-    return [cu for cu in invitation.batch.campaign.units if cu.unit_id != own]
+    return units_for_batch(invitation.batch, own)
+
+
+def refusal_reason(campaign: Campaign, batch: Batch, now: dt.datetime | None = None) -> str | None:
+    """Why this batch's forms are not taken now: "not_open", "closed",
+    "expired" (past the closing time), or None when they are."""
+    now = now or utcnow()
+    if campaign.status == "draft":
+        return "not_open"
+    if campaign.status != "open":
+        return "closed"
+    opens = [t for t in (campaign.opens_at, batch.opens_at) if t is not None]
+    if any(now < t for t in opens):
+        return "not_open"
+    closes = [t for t in (campaign.closes_at, batch.closes_at) if t is not None]
+    if any(now >= t for t in closes):
+        return "expired"
+    return None
+
+
+def dissatisfied_option(campaign: Campaign) -> ScaleOption | None:
+    """不满意: the scale's lowest-scored option (None for a scale with fewer than
+    two scored options, where no option is the bad end)."""
+    scored = [o for o in campaign.scale if o.points is not None]
+    if len(scored) < 2:
+        return None
+    return min(scored, key=lambda o: (o.points, o.position))
+
+
+def overall_item(campaign: Campaign) -> Item:
+    """The item the 不满意 cap counts: rules.overall_item, else the first."""
+    code = (campaign.rules or {}).get("overall_item")
+    return next((i for i in campaign.items if i.code == code), campaign.items[0])
+
+
+def dissatisfied_cap(campaign: Campaign, n_units: int) -> int | None:
+    share = campaign.max_dissatisfied_share_per_ballot
+    if share is None:
+        return None
+    # A small tolerance so that 0.6 × 5 counts as 3, not 2.999….
+    return int(share * n_units + 1e-9)
+
+
+# --- the campaign's rules ---
+
+
+def check_ballot(campaign: Campaign, units: Sequence[CampaignUnit], answers: AnswerMap,
+                 comments: dict[int, str], *, complete: bool = True,
+                 foreign_unit_ids: Iterable[int] = ()) -> list[Problem]:
+    """Every reason the ballot may not be taken, in the order of the form.
+
+    ``foreign_unit_ids`` are campaign units the request answered although they
+    are not on this evaluator's form (their own unit).
+    """
+    problems: list[Problem] = []
+    by_id = {cu.id: cu for cu in campaign.units}
+    for unit_id in sorted(set(foreign_unit_ids)):
+        unit = by_id.get(unit_id)
+        if unit is not None:
+            problems.append(Problem(_("您不能评议本单位“%(unit)s”：评议代表不对自己所在单位打分。",
+                                      unit=unit.name), None))
+    if complete:
+        for unit in units:
+            for item in campaign.items:
+                if item.id not in answers.get(unit.id, {}):
+                    problems.append(Problem(_("请为“%(unit)s”的“%(item)s”选择一项",
+                                              unit=unit.name, item=_(item.label)), unit.id))
+    worst = dissatisfied_option(campaign)
+    if worst is not None:
+        if campaign.comment_required_for_dissatisfied:
+            for unit in units:
+                if worst.id in answers.get(unit.id, {}).values() and not comments.get(unit.id, "").strip():
+                    problems.append(Problem(_("您对“%(unit)s”选择了“%(option)s”，请在该单位的意见建议栏写明原因。",
+                                              unit=unit.name, option=_(worst.label)), unit.id))
+        cap = dissatisfied_cap(campaign, len(units))
+        if cap is not None:
+            overall = overall_item(campaign)
+            marked = [u for u in units if answers.get(u.id, {}).get(overall.id) == worst.id]
+            if len(marked) > cap:
+                problems.append(Problem(_(
+                    "您对 %(n)d 个单位的“%(item)s”选择了“%(option)s”，本次评议每票最多 %(cap)d 个（不超过参评单位的 %(pct)s%%）。请修改后再提交。",  # noqa: E501 (one literal for the catalogue)
+                    n=len(marked), item=_(overall.label), option=_(worst.label), cap=cap,
+                    pct=f"{campaign.max_dissatisfied_share_per_ballot * 100:g}"), None))
+    return problems
+
+
+def count_answered(units: Sequence[CampaignUnit], items: Sequence[Item], answers: AnswerMap) -> int:
+    """Units whose every item has an answer (what the progress indicator shows)."""
+    return sum(1 for u in units if all(i.id in answers.get(u.id, {}) for i in items))
+
+
+# --- drafts ---
+
+
+def draft_key_hash(key: str) -> bytes:
+    return hashlib.sha256(b"draft:" + key.encode("ascii")).digest()
+
+
+def find_draft(*, invitation: Invitation | None = None, key: str | None = None) -> BallotDraft | None:
+    if invitation is not None:
+        return db.session.scalar(select(BallotDraft).where(BallotDraft.invitation_id == invitation.id))
+    if key:
+        return db.session.scalar(select(BallotDraft).where(BallotDraft.key_hash == draft_key_hash(key)))
+    return None
+
+
+def draft_answers(draft: BallotDraft | None) -> tuple[AnswerMap, dict[int, str]]:
+    answers: AnswerMap = {}
+    comments: dict[int, str] = {}
+    if draft is None:
+        return answers, comments
+    for key, option_id in (draft.answers or {}).items():
+        unit_id, item_id = (int(x) for x in key.split("_"))
+        answers.setdefault(unit_id, {})[item_id] = int(option_id)
+    for key, text in (draft.comments or {}).items():
+        comments[int(key)] = text
+    return answers, comments
+
+
+def save_draft(batch: Batch, answers: AnswerMap, comments: dict[int, str], *,
+               invitation: Invitation | None = None, key: str | None = None,
+               started_at: dt.datetime | None = None) -> bool:
+    """Keep the answers given so far, and commit. False (nothing kept) where
+    the invitation's ballot has been taken meanwhile."""
+    invitation_id = invitation.id if invitation is not None else None
+    campaign_id, batch_id = batch.campaign_id, batch.id
+    db.session.commit()
+    if invitation_id is not None:
+        # The first statement of the write transaction locks the invitation's
+        # row (SQLite: the database), so a draft can never be written after
+        # the ballot that deleted it: submit() takes the same lock.
+        still_open = db.session.execute(
+            update(Invitation).where(Invitation.id == invitation_id, Invitation.used.is_(False))
+            .values(used=False).execution_options(synchronize_session=False)
+        ).rowcount
+        if still_open != 1:
+            db.session.rollback()
+            return False
+        draft = db.session.scalar(select(BallotDraft).where(BallotDraft.invitation_id == invitation_id))
+    else:
+        assert key is not None
+        draft = db.session.scalar(select(BallotDraft).where(BallotDraft.key_hash == draft_key_hash(key)))
+    if draft is None:
+        draft = BallotDraft(campaign_id=campaign_id, batch_id=batch_id, invitation_id=invitation_id,
+                            key_hash=None if key is None else draft_key_hash(key),
+                            started_at=started_at or utcnow())
+        db.session.add(draft)
+    draft.answers = {f"{u}_{i}": o for u, by_item in answers.items() for i, o in by_item.items()}
+    draft.comments = {str(u): t for u, t in comments.items() if t.strip()}
+    db.session.commit()
+    return True
+
+
+# --- taking the ballot ---
 
 
 def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str], *,
@@ -64,6 +286,9 @@ def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str],
     receipt_hash = hash_receipt(receipt)
     invitation_id, batch_id, campaign_id = invitation.id, invitation.batch_id, campaign.id
     anonymous = campaign.anonymous
+    attributes = None
+    if not anonymous and invitation.evaluator is not None and invitation.evaluator.attributes:
+        attributes = dict(invitation.evaluator.attributes)
     # End any read transaction first, so that the claim below is the first
     # statement of a fresh write transaction (SQLite then waits for the lock
     # instead of failing on a stale snapshot).
@@ -82,28 +307,67 @@ def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str],
         if existing is not None and existing.batch_id == batch_id and _same(existing, answers, comments):
             return Submission(receipt=receipt, created=False)
         raise AlreadySubmitted()
-
-    now = utcnow()
-    ballot = Ballot(
-        campaign_id=campaign_id, batch_id=batch_id, public_id=secrets.token_hex(8),
-        position=None, submitted_at=now, utc_offset_min=480, duration_s=duration_s,
-        source=source, attributes=None, receipt_hash=receipt_hash,
-        invitation_id=None if anonymous else invitation_id,
-    )
-    if not anonymous and invitation.evaluator is not None and invitation.evaluator.attributes:
-        ballot.attributes = dict(invitation.evaluator.attributes)
-    position = 0
-    for unit_id, by_item in answers.items():
-        for item_id, option_id in by_item.items():
-            ballot.answers.append(Answer(campaign_unit_id=unit_id, item_id=item_id,
-                                         option_id=option_id, position=position))
-            position += 1
-    for unit_id, text in comments.items():
-        if text.strip():
-            ballot.comments.append(Comment(campaign_unit_id=unit_id, text=text.strip()))
-    db.session.add(ballot)
+    db.session.execute(delete(BallotDraft).where(BallotDraft.invitation_id == invitation_id))
+    _insert_ballot(campaign_id, batch_id, answers, comments, receipt_hash=receipt_hash,
+                   duration_s=duration_s, source=source, attributes=attributes,
+                   invitation_id=None if anonymous else invitation_id)
     db.session.commit()
     return Submission(receipt=receipt, created=True)
+
+
+def submit_open(batch: Batch, answers: AnswerMap, comments: dict[int, str], *, receipt: str,
+                draft_key: str | None, duration_s: float | None, source: str | None) -> Submission:
+    """Record a ballot of an open-channel form and commit. A form holds one
+    random receipt, so the same form sent again finds its ballot by the
+    receipt's hash (unique per campaign) instead of adding a second one."""
+    receipt_hash = hash_receipt(receipt)
+    campaign_id, batch_id = batch.campaign_id, batch.id
+    db.session.commit()
+    existing = db.session.scalar(
+        select(Ballot).where(Ballot.campaign_id == campaign_id, Ballot.receipt_hash == receipt_hash))
+    if existing is None:
+        if draft_key:
+            db.session.execute(delete(BallotDraft).where(BallotDraft.key_hash == draft_key_hash(draft_key)))
+        _insert_ballot(campaign_id, batch_id, answers, comments, receipt_hash=receipt_hash,
+                       duration_s=duration_s, source=source, attributes=None, invitation_id=None)
+        try:
+            db.session.commit()
+            return Submission(receipt=receipt, created=True)
+        except IntegrityError:
+            # A concurrent copy of this form won the unique receipt hash.
+            db.session.rollback()
+            existing = db.session.scalar(
+                select(Ballot).where(Ballot.campaign_id == campaign_id, Ballot.receipt_hash == receipt_hash))
+    if existing is not None and existing.batch_id == batch_id and _same(existing, answers, comments):
+        return Submission(receipt=receipt, created=False)
+    raise AlreadySubmitted()
+
+
+def _insert_ballot(campaign_id: int, batch_id: int, answers: AnswerMap, comments: dict[int, str], *,
+                   receipt_hash: bytes, duration_s: float | None, source: str | None,
+                   attributes: dict[str, Any] | None, invitation_id: int | None) -> int:
+    """Insert the ballot, its answers and comments (Core statements: a ballot
+    is written once and never edited, so the ORM's unit of work would only
+    cost time on the hottest path); returns its id."""
+    ballot_id = db.session.execute(
+        insert(Ballot).values(
+            campaign_id=campaign_id, batch_id=batch_id, public_id=secrets.token_hex(8),
+            position=None, submitted_at=utcnow(), utc_offset_min=480, duration_s=duration_s,
+            source=source, attributes=attributes, receipt_hash=receipt_hash,
+            invitation_id=invitation_id,
+        ).returning(Ballot.id)
+    ).scalar_one()
+    rows = [{"ballot_id": ballot_id, "campaign_unit_id": unit_id, "item_id": item_id,
+             "option_id": option_id, "position": position}
+            for position, (unit_id, item_id, option_id) in enumerate(
+                (u, i, o) for u, by_item in answers.items() for i, o in by_item.items())]
+    if rows:
+        db.session.execute(insert(Answer), rows)
+    texts = [{"ballot_id": ballot_id, "campaign_unit_id": unit_id, "text": text.strip()}
+             for unit_id, text in comments.items() if text.strip()]
+    if texts:
+        db.session.execute(insert(Comment), texts)
+    return ballot_id
 
 
 def _same(ballot: Ballot, answers: AnswerMap, comments: dict[int, str]) -> bool:
@@ -112,6 +376,131 @@ def _same(ballot: Ballot, answers: AnswerMap, comments: dict[int, str]) -> bool:
     stored_comments = {c.campaign_unit_id: c.text for c in ballot.comments}
     sent_comments = {u: t.strip() for u, t in comments.items() if t.strip()}
     return stored == sent and stored_comments == sent_comments
+
+
+# --- receipts ---
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """What a receipt code may tell: that a ballot was counted, and where."""
+
+    campaign_name: str
+    submitted_on: dt.date
+
+
+def check_receipt(code: str) -> ReceiptCheck | None:
+    """The ballot behind a receipt code, or None; never how it voted."""
+    row = db.session.execute(
+        select(Campaign.name, Ballot.submitted_at).join(Campaign, Ballot.campaign_id == Campaign.id)
+        .where(Ballot.receipt_hash == hash_receipt(code))
+        .order_by(Ballot.id).limit(1)
+    ).first()
+    if row is None:
+        return None
+    # The day in Beijing time: the hour would narrow the ballot down needlessly.
+    return ReceiptCheck(row.name, (row.submitted_at + dt.timedelta(hours=8)).date())
+
+
+# --- finalization ---
+
+
+def pseudonymise(sources: Sequence[str | None], rng: random.Random) -> list[str | None]:
+    """Replace submitting addresses by pseudonyms that keep what SCORING.md's
+    flags use: equal sources stay equal, different ones stay different, and
+    two IPv4 addresses share a pseudonymous /24 exactly when they shared a
+    /24 (IPv6: a /64). Pseudonyms are addresses again (IPv4 in 10.0.0.0/8,
+    IPv6 in fd00::/8), so the flags and results computed on them are those
+    computed on the originals. A source that is not an IP address becomes
+    an opaque label, never an address. None stays None.
+
+    The assignment is drawn from ``rng`` and depends on nothing else: with a
+    discarded random seed, the pseudonyms say nothing about the addresses.
+    """
+    v4_nets: dict[int, int] = {}
+    v4_hosts: dict[int, dict[int, int]] = {}
+    v6_nets: dict[int, int] = {}
+    v6_hosts: dict[int, dict[int, int]] = {}
+    others: dict[str, str] = {}
+    used_v4_nets: set[int] = set()
+    used_v6_nets: set[int] = set()
+    used_labels: set[int] = set()
+
+    def fresh(used: set[int], bits: int) -> int:
+        while True:
+            value = rng.getrandbits(bits)
+            if value not in used:
+                used.add(value)
+                return value
+
+    out: list[str | None] = []
+    for source in sources:
+        if source is None:
+            out.append(None)
+            continue
+        try:
+            address = ipaddress.ip_address(source.strip())
+        except ValueError:
+            if source not in others:
+                others[source] = "anon-" + format(fresh(used_labels, 64), "016x")
+            out.append(others[source])
+            continue
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        value = int(address)
+        if address.version == 4:
+            net, host = value >> 8, value & 0xFF
+            if net not in v4_nets:
+                if len(used_v4_nets) >= 1 << 16:
+                    raise ValueError("more than 65536 distinct /24 networks to pseudonymise")
+                v4_nets[net] = fresh(used_v4_nets, 16)
+                v4_hosts[net] = dict(zip(range(256), rng.sample(range(256), 256), strict=True))
+            pseudo = (10 << 24) | (v4_nets[net] << 8) | v4_hosts[net][host]
+            out.append(str(ipaddress.IPv4Address(pseudo)))
+        else:
+            net, host = value >> 64, value & ((1 << 64) - 1)
+            if net not in v6_nets:
+                v6_nets[net] = fresh(used_v6_nets, 56)
+                v6_hosts[net] = {}
+            hosts = v6_hosts[net]
+            if host not in hosts:
+                taken = set(hosts.values())
+                hosts[host] = fresh(taken, 64)
+            pseudo = (0xFD << 120) | (v6_nets[net] << 64) | hosts[host]
+            out.append(str(ipaddress.IPv6Address(pseudo)))
+    return out
+
+
+def pseudonymise_sources(campaign: Campaign) -> int:
+    """At finalization: replace every ballot's source by its pseudonym, delete
+    the drafts nobody submitted, and rewrite the campaign's invitation rows.
+    Returns the number of ballots rewritten. The caller (the committee's
+    finalization) commits, so this happens with the rest of it or not at all.
+
+    The pseudonyms come from a system random source that is not kept, so
+    nobody can map them back, not even with this code. Rewriting every
+    ballot and invitation row in one transaction also gives them all the
+    same PostgreSQL transaction id (xmin), which until then tied each
+    ballot to the invitation claimed in its transaction.
+    """
+    ballots = db.session.scalars(
+        select(Ballot).where(Ballot.campaign_id == campaign.id).order_by(Ballot.id)).all()
+    pseudonyms = pseudonymise([b.source for b in ballots], secrets.SystemRandom())
+    for ballot, pseudonym in zip(ballots, pseudonyms, strict=True):
+        ballot.source = pseudonym
+    db.session.execute(delete(BallotDraft).where(BallotDraft.campaign_id == campaign.id))
+    db.session.execute(
+        update(Invitation).where(Invitation.campaign_id == campaign.id)
+        .values(used=Invitation.used).execution_options(synchronize_session=False))
+    # Touch every ballot row too, with a source or without, for the transaction id.
+    db.session.execute(
+        update(Ballot).where(Ballot.campaign_id == campaign.id)
+        .values(position=Ballot.position).execution_options(synchronize_session=False))
+    db.session.flush()
+    return len(ballots)
+
+
+# --- small helpers ---
 
 
 def options_and_items(campaign: Campaign) -> tuple[list[ScaleOption], list[Item]]:

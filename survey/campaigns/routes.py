@@ -1,13 +1,20 @@
-"""Campaign overview pages (the organizer's pages grow here)."""
+"""Campaign pages for staff: the list, the overview, the return-rate board with its
+chart and JSON API, and who has not answered yet."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, render_template
+from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 
 from survey.accounts.auth import role_required
-from survey.campaigns import services
+from survey.campaigns import board, services, setup
 from survey.extensions import db
-from survey.models import Campaign
+from survey.models import Batch, Campaign
 
 bp = Blueprint("campaigns", __name__)
 
@@ -16,20 +23,81 @@ bp = Blueprint("campaigns", __name__)
 STAFF = ("organizer", "committee", "auditor")
 
 
+def _campaign_or_404(code: str) -> Campaign:
+    campaign = db.session.scalar(select(Campaign).where(Campaign.code == code))
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
 @bp.get("/")
 @role_required(*STAFF)
 def index():
-    return render_template("campaigns/index.html", campaigns=services.all_campaigns())
+    return render_template("campaigns/index.html", campaigns=services.all_campaigns(),
+                           effective_status=setup.effective_status)
 
 
 @bp.get("/campaigns/<code>")
 @role_required(*STAFF)
 def overview(code: str):
+    campaign = _campaign_or_404(code)
+    return render_template("campaigns/overview.html", campaign=campaign,
+                           figures=services.return_figures(campaign),
+                           effective_status=setup.effective_status(campaign))
+
+
+@bp.get("/campaigns/<code>/returns")
+@role_required(*STAFF)
+def returns(code: str):
+    campaign = _campaign_or_404(code)
+    return render_template("campaigns/returns.html", campaign=campaign, board=board.return_board(campaign),
+                           effective_status=setup.effective_status(campaign))
+
+
+@bp.get("/campaigns/<code>/returns.png")
+@role_required(*STAFF)
+def returns_chart(code: str):
+    campaign = _campaign_or_404(code)
+    return Response(board.returns_chart_png(campaign), mimetype="image/png",
+                    headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/campaigns/<code>/returns/<batch_code>/unanswered")
+@role_required(*STAFF)
+def unanswered(code: str, batch_code: str):
+    campaign = _campaign_or_404(code)
+    batch = db.session.scalar(select(Batch).where(Batch.campaign_id == campaign.id, Batch.code == batch_code))
+    if batch is None:
+        abort(404)
+    names = None if campaign.anonymous else board.unanswered_names(batch)
+    count = len(board.unanswered_invitations(batch))
+    return render_template("campaigns/unanswered.html", campaign=campaign, batch=batch, names=names, count=count)
+
+
+def api_role_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Like role_required, but answers in JSON: 401 for anonymous callers, 403 for other roles."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return jsonify(error="unauthorized", message=_("请先登录")), 401
+            if not current_user.has_role(*roles):
+                return jsonify(error="forbidden", message=_("您的角色无权查看")), 403
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+@bp.get("/api/campaigns/<code>/returns")
+@api_role_required(*STAFF)
+def returns_api(code: str):
     campaign = db.session.scalar(select(Campaign).where(Campaign.code == code))
     if campaign is None:
-        abort(404)
-    return render_template("campaigns/overview.html", campaign=campaign,
-                           figures=services.return_figures(campaign))
+        return jsonify(error="not_found", message=_("没有这个评议活动")), 404
+    return jsonify(board.return_board(campaign).to_json())
 
 
 @bp.app_errorhandler(404)

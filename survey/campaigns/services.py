@@ -5,7 +5,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from flask_babel import gettext as _
+
 from survey.extensions import db
+from survey.models.distribution import CHANNEL_LABELS
 from survey.models import Ballot, Campaign, Invitation
 
 
@@ -43,7 +46,7 @@ def return_figures(campaign: Campaign) -> ReturnFigures:
         .where(Invitation.campaign_id == campaign.id)
     ).one()
     batches = [
-        ReturnRow(b.code, f"{b.group.label} · {b.channel}", b.issued, returned.get(b.id, 0))
+        ReturnRow(b.code, f"{b.group.label} · {_(CHANNEL_LABELS[b.channel])}", b.issued, returned.get(b.id, 0))
         for b in campaign.batches
     ]
     groups = []

@@ -1,6 +1,6 @@
 """The domain model: every table of Pingyi, one module per aggregate."""
 from survey.models.account import ROLES, User
-from survey.models.ballot import Answer, Ballot, Comment
+from survey.models.ballot import Answer, Ballot, BallotDraft, Comment
 from survey.models.campaign import (
     CAMPAIGN_STATUSES,
     Campaign,
@@ -16,12 +16,29 @@ from survey.models.campaign import (
     Unit,
     Veto,
 )
-from survey.models.distribution import CHANNELS, Batch, Evaluator, Invitation
+from survey.models.distribution import CHANNELS, Batch, Evaluator, Invitation, PaperEntry
+from survey.models.job import Job
+from survey.campaigns.models import GroupUnit  # noqa: E402  (needs the campaign tables first)
+from survey.models.audit import AuditEntry
+from survey.models.outcome import (
+    Appeal,
+    Approval,
+    ClassOverride,
+    CommentAnswer,
+    Consequence,
+    FollowUp,
+    OutcomeSettings,
+    Rectification,
+    ResultSnapshot,
+)
 
 __all__ = [
     "ROLES", "User",
-    "Answer", "Ballot", "Comment", "CAMPAIGN_STATUSES", "Campaign",
+    "Answer", "Ballot", "BallotDraft", "Comment", "CAMPAIGN_STATUSES", "Campaign",
     "CampaignCategory", "CampaignGroup", "CampaignUnit", "Category",
     "EvaluatorGroup", "Item", "MarginTarget", "ObjectiveScore", "ScaleOption",
-    "Unit", "Veto", "CHANNELS", "Batch", "Evaluator", "Invitation",
+    "Unit", "Veto", "CHANNELS", "Batch", "Evaluator", "Invitation", "GroupUnit",
+    "PaperEntry", "Job",
+    "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
+    "FollowUp", "OutcomeSettings", "Rectification", "ResultSnapshot",
 ]

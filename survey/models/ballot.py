@@ -1,4 +1,5 @@
-"""Ballots, their answers and comments."""
+"""Ballots, their answers and comments, the drafts evaluators keep while
+filling the form, and the campaign's ballot rules."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -19,10 +21,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.extensions import db
+from survey.models.campaign import Campaign
 
 if TYPE_CHECKING:
     from survey.models.campaign import CampaignUnit, Item, ScaleOption
-    from survey.models.distribution import Batch
+    from survey.models.distribution import Batch, Invitation
 
 
 class Ballot(db.Model):
@@ -102,3 +105,51 @@ class Comment(db.Model):
     text: Mapped[str] = mapped_column(Text)
     ballot: Mapped[Ballot] = relationship(back_populates="comments")
     campaign_unit: Mapped[CampaignUnit] = relationship()
+
+
+class BallotDraft(db.Model):
+    """The answers an evaluator has given so far, kept until the ballot is taken.
+
+    A personal link's draft is keyed by its invitation; an open-channel
+    (QR, public) form's draft by the SHA-256 of a random key kept in the
+    browser's session. The draft is deleted in the very transaction that
+    inserts the ballot, so once a ballot exists nothing ties it to the
+    invitation. It records no time but when filling began (for the
+    ballot's duration), and that goes with it.
+    """
+
+    __tablename__ = "ballot_draft"
+    __table_args__ = (
+        CheckConstraint("invitation_id IS NOT NULL OR key_hash IS NOT NULL", name="owner"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"))
+    invitation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invitation.id", ondelete="CASCADE"), unique=True)
+    #: SHA-256 of the open-channel form's random draft key.
+    key_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    #: {"<campaign_unit_id>_<item_id>": scale_option_id}
+    answers: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    #: {"<campaign_unit_id>": text}
+    comments: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: When filling began (UTC), the start of the ballot's duration_s.
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    invitation: Mapped[Invitation | None] = relationship()
+
+
+# The campaign's ballot rules. They are declared here, beside the code that
+# enforces them, so that the campaign model's module stays with its owner;
+# SQLAlchemy's declarative mapping accepts columns added to a mapped class.
+#: At most this share of the units on a ballot may be marked 不满意 (e.g.
+#: 0.6); null for no cap. A unit counts when its overall item gets the
+#: scale's lowest-scored option.
+Campaign.max_dissatisfied_share_per_ballot = mapped_column(  # type: ignore[attr-defined]
+    Float, CheckConstraint(
+        "max_dissatisfied_share_per_ballot IS NULL OR "
+        "(max_dissatisfied_share_per_ballot >= 0 AND max_dissatisfied_share_per_ballot <= 1)",
+        name="max_dissatisfied_share_per_ballot"),
+    nullable=True)
+#: Where true, a unit given the lowest-scored option needs a comment.
+Campaign.comment_required_for_dissatisfied = mapped_column(  # type: ignore[attr-defined]
+    Boolean, nullable=True)

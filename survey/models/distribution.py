@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from survey.models.campaign import Campaign, CampaignGroup, EvaluatorGroup, Unit
 
 CHANNELS = ("online", "email", "sms", "paper", "qr", "public")
+#: How each channel reads in the interface.
+CHANNEL_LABELS = {"online": "在线", "email": "电子邮件", "sms": "短信", "paper": "纸质", "qr": "二维码海报",
+                  "public": "公开渠道"}
 #: Channels without a count of forms handed out (SCORING.md: open batches).
 OPEN_CHANNELS = ("public", "qr")
 
@@ -51,6 +55,8 @@ class Batch(db.Model):
     issued: Mapped[int | None] = mapped_column(Integer)
     opens_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     closes_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: The code of an open batch's public address /q/<public_code> (QR poster).
+    public_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     campaign: Mapped[Campaign] = relationship(back_populates="batches")
     group: Mapped[CampaignGroup] = relationship()
 
@@ -73,6 +79,10 @@ class Evaluator(db.Model):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: The unit the evaluator works for, which they may not rate.
     own_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    #: The campaign whose roster import brought the person in (null: added otherwise);
+    #: duplicates are checked within one campaign's roster.
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
     group: Mapped[EvaluatorGroup] = relationship()
     own_unit: Mapped[Unit | None] = relationship()
 
@@ -89,6 +99,12 @@ class Invitation(db.Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "evaluator_id"),
         UniqueConstraint("campaign_id", "serial"),
+        CheckConstraint(
+            "delivery IS NULL OR delivery IN ('queued', 'sending', 'sent', 'failed', 'printed')",
+            name="delivery",
+        ),
+        CheckConstraint("pending_kind IS NULL OR pending_kind IN ('invite', 'reminder')",
+                        name="pending_kind"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -100,5 +116,45 @@ class Invitation(db.Model):
     serial: Mapped[str | None] = mapped_column(String(32))
     used: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: The clear token, kept only until it is delivered (e-mail or SMS sent,
+    #: paper forms printed) and erased in the same step; null afterwards.
+    pending_token: Mapped[str | None] = mapped_column(String(64))
+    #: What the pending token is for: 'invite', or 'reminder' (a new token
+    #: that replaces ``token_hash`` when the reminder is sent).
+    pending_kind: Mapped[str | None] = mapped_column(String(16))
+    #: Delivery through the system: null (handed out by hand), 'queued',
+    #: 'sending' (claimed by a worker, outcome not yet recorded), 'sent',
+    #: 'failed', or 'printed' (paper).
+    delivery: Mapped[str | None] = mapped_column(String(16))
+    send_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: The SMTP Message-ID or the SMS gateway's message id of the last send.
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    reminders: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     batch: Mapped[Batch] = relationship()
     evaluator: Mapped[Evaluator | None] = relationship()
+
+
+class PaperEntry(db.Model):
+    """One clerk's keying of a returned paper form (双人录入: two per form).
+
+    The ballot is created only when the two entries agree, or when an
+    organizer has resolved their differences.
+    """
+
+    __tablename__ = "paper_entry"
+    __table_args__ = (
+        UniqueConstraint("invitation_id", "entry_no"),
+        UniqueConstraint("invitation_id", "clerk_id"),
+        CheckConstraint("entry_no IN (1, 2)", name="entry_no"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitation.id", ondelete="CASCADE"), index=True)
+    #: First or second keying of the form.
+    entry_no: Mapped[int] = mapped_column(Integer)
+    clerk_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    #: {"<campaign_unit_id>": {"<item_id>": <scale_option_id> or null}}; null = left blank.
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    invitation: Mapped[Invitation] = relationship()

@@ -1,0 +1,84 @@
+"""Command line: ``python -m analysis evaluate BUNDLE.json`` prints the results of a campaign bundle."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .bundle import BundleError, BundleProblem, loads_bundle
+from .evaluate import evaluate_document
+
+EXIT_REFUSED = 2
+
+
+def _write_json(doc) -> None:
+    data = json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False) + "\n"
+    sys.stdout.buffer.write(data.encode("utf-8"))
+    sys.stdout.buffer.flush()
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _load_rules(path: str) -> dict:
+    text = _read(path)
+    try:
+        rules = json.loads(text.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError([BundleProblem("$", f"规则文件 JSON 格式错误：{exc}", f"invalid rules JSON: {exc}")]) from None
+    if isinstance(rules, dict) and "rules" in rules and len(rules) == 1:
+        # A file holding {"rules": {...}} is accepted as well as the bare object.
+        rules = rules["rules"]
+    if not isinstance(rules, dict):
+        raise BundleError([BundleProblem("rules", "规则应为 JSON 对象", "rules must be a JSON object")])
+    return rules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="评议 Pingyi scoring engine (SCORING.md): evaluate a pingyi-campaign/1 bundle.",
+        epilog="Exit status: 0 on success; 2 when the bundle is refused (pingyi-errors/1 on stdout) "
+               "or a file cannot be read (message on stderr).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ev = sub.add_parser(
+        "evaluate",
+        help="print the pingyi-results/1 JSON of a campaign bundle",
+        description="Validate BUNDLE.json and print its pingyi-results/1 document on stdout "
+                    "(UTF-8). A refused bundle prints pingyi-errors/1 listing every problem and exits 2.",
+    )
+    ev.add_argument("bundle", metavar="BUNDLE.json", help="campaign bundle (pingyi-campaign/1); '-' reads stdin")
+    ev.add_argument("--rules", metavar="RULES.json",
+                    help="rules replacing the bundle's key by key (thresholds and bootstrap merge key by key)")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        text = _read(args.bundle)
+        override = _load_rules(args.rules) if args.rules else None
+    except OSError as exc:
+        print(f"无法读取文件 / cannot read file: {exc.filename or args.bundle}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except BundleError as exc:
+        _write_json(exc.to_json())
+        return EXIT_REFUSED
+    try:
+        doc = loads_bundle(text)
+        results = evaluate_document(doc, override)
+    except BundleError as exc:
+        _write_json(exc.to_json())
+        return EXIT_REFUSED
+    _write_json(results.to_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

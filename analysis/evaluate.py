@@ -1,0 +1,487 @@
+"""The whole scoring pipeline, from a campaign to its pingyi-results/1 figures (SCORING.md sections 2–9)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .bundle import FLAGS, Campaign, from_document
+from .classify import CLASSES, INSUFFICIENT, REASONS, TOL, Classification, classify
+from .flags import FlagResult, ballot_unit_scores, compute_flags
+from .scores import CellSums, cell_sums, combine_groups, composite, prepare_group
+from .uncertainty import (
+    BootstrapResult,
+    concat_sums,
+    draw_replicate_counts,
+    replicate_chunk,
+    krippendorff_alpha_ordinal,
+    summarise_bootstrap,
+    value_counts_by_unit,
+    wilson_interval,
+)
+from .weighting import kish_ess, nonresponse_weights, rake, trim_weights
+
+__all__ = ["Results", "ResultWarning", "evaluate", "evaluate_document", "compute_weights"]
+
+RESULTS_FORMAT = "pingyi-results/1"
+
+#: Largest total size of the groups' summing matrices kept between
+#: bootstrap chunks (bytes).
+_CACHE_BYTES = 640 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ResultWarning:
+    """A warning of the results (the computation went on).
+
+    Attributes
+    ----------
+    code : str
+        ``nonresponse_skipped``, ``rake_skipped``, ``rake_not_converged`` or
+        ``objective_missing``.
+    message : str
+        Chinese text for the committee.
+    group, unit, component : str or None
+        What the warning is about.
+    """
+
+    code: str
+    message: str
+    group: str | None = None
+    unit: str | None = None
+    component: str | None = None
+
+    def to_json(self) -> dict:
+        d: dict[str, Any] = {"code": self.code}
+        for k in ("group", "unit", "component"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        d["message"] = self.message
+        return d
+
+
+def _f(x) -> float | None:
+    """A float for JSON; None where the figure does not exist."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+@dataclass(frozen=True)
+class Results:
+    """Everything the scoring gives for a campaign.
+
+    Attributes
+    ----------
+    campaign : str
+        Campaign code.
+    ballots : dict
+        received, blank, excluded, valid and flag counts.
+    batches, groups, units : tuple of dict
+        Figures per batch, group and unit, keyed as in pingyi-results/1
+        (units with their ``explain``).
+    warnings : tuple of ResultWarning
+    explain : dict
+        Campaign-level explanation: flag counts and the excluded ballots
+        (by ballot id, with their flags).
+    weights : ndarray of float
+        Final weight per ballot of the campaign (0 where not valid).
+    flags : FlagResult
+    composite : ndarray of float
+        C(u), NaN where it does not exist.
+    classes : ndarray of int8
+        Index into CLASSES per unit.
+    bootstrap : BootstrapResult
+    """
+
+    campaign: str
+    ballots: dict
+    batches: tuple
+    groups: tuple
+    units: tuple
+    warnings: tuple
+    explain: dict
+    weights: np.ndarray = field(repr=False)
+    flags: FlagResult = field(repr=False)
+    composite: np.ndarray = field(repr=False)
+    classes: np.ndarray = field(repr=False)
+    bootstrap: BootstrapResult = field(repr=False)
+
+    def to_json(self) -> dict:
+        """The pingyi-results/1 document (plus ``explain``)."""
+        return {
+            "format": RESULTS_FORMAT,
+            "campaign": self.campaign,
+            "ballots": self.ballots,
+            "batches": list(self.batches),
+            "groups": list(self.groups),
+            "units": list(self.units),
+            "warnings": [w.to_json() for w in self.warnings],
+            "explain": self.explain,
+        }
+
+
+def evaluate_document(doc: dict, rules_override: dict | None = None) -> Results:
+    """Evaluate a (validated) bundle document; see :func:`evaluate`.
+
+    Raises
+    ------
+    BundleError
+        If the document or the override is invalid.
+    """
+    return evaluate(from_document(doc, rules_override))
+
+
+def compute_weights(c: Campaign, valid: np.ndarray, warnings: list | None = None) -> np.ndarray:
+    """Final weights of the valid ballots (SCORING.md section 4); 0 elsewhere."""
+    rules = c.rules
+    warnings = [] if warnings is None else warnings
+    n = c.n_ballots
+    group = c.ballot_group
+    w = np.where(valid, 1.0, 0.0)
+    n_batches = len(c.batch_codes)
+    for g, gcode in enumerate(c.group_codes):
+        rows = np.flatnonzero(valid & (group == g))
+        batches_g = np.flatnonzero(c.batch_group == g)
+        if rules["nonresponse_adjust"]:
+            if np.any(c.batch_issued[batches_g] < 0):
+                warnings.append(ResultWarning("nonresponse_skipped", f"评议组 {gcode} 含开放渠道批次，未做无回应调整", group=gcode))
+            elif len(rows):
+                w[rows] *= nonresponse_weights(c.ballot_batch[rows], c.batch_issued, n_batches)
+        margins = [m for m in c.margins if m.group == g]
+        if margins:
+            problem = None
+            if len(rows) == 0:
+                problem = "无有效票"
+            else:
+                for m in margins:
+                    codes = m.codes[rows]
+                    if np.any(codes == -1):
+                        problem = f"有效票缺少属性 {m.variable}"
+                        break
+                    if np.any(codes < 0):
+                        problem = f"属性 {m.variable} 含边际分布未列出的类别"
+                        break
+                    present = np.bincount(codes, minlength=len(m.categories)) > 0
+                    if np.any((m.proportions > 0) & ~present):
+                        problem = f"属性 {m.variable} 有目标比例为正但无选票的类别"
+                        break
+            if problem is not None:
+                warnings.append(ResultWarning("rake_skipped", f"评议组 {gcode} 未做加权调整（raking）：{problem}", group=gcode))
+            else:
+                total = w[rows].sum()
+                res = rake([m.codes[rows] for m in margins], [m.proportions * total for m in margins], w[rows])
+                w[rows] = res.weights
+                if not res.converged:
+                    warnings.append(ResultWarning("rake_not_converged",
+                                             f"评议组 {gcode} 的加权调整 {res.iterations} 轮后未收敛，沿用最后一轮权重",
+                                             group=gcode))
+        cap = rules["weight_cap"]
+        if cap is not None and len(rows):
+            w[rows] = trim_weights(w[rows], float(cap)).weights
+    return w
+
+
+@dataclass
+class _GroupOut:
+    sums: CellSums
+    boot: CellSums | None
+    shares: np.ndarray  # (units, scored options), NaN where none
+    share_ci: tuple  # lo, hi same shape
+    ess_cell: np.ndarray  # (units,)
+    ess: float
+    alpha: float | None
+
+
+def _share_context(c: Campaign):
+    points = c.option_points
+    scored = ~np.isnan(points)
+    scored_idx = np.flatnonzero(scored)
+    lowest = int(scored_idx[np.argmin(points[scored_idx])]) if len(scored_idx) else -1
+    return scored, scored_idx, lowest
+
+
+def evaluate(c: Campaign) -> Results:
+    """Run SCORING.md sections 2–7 on a campaign.
+
+    Parameters
+    ----------
+    c : Campaign
+        From :func:`analysis.bundle.from_document` or
+        :meth:`Campaign.from_arrays`.
+
+    Returns
+    -------
+    Results
+    """
+    rules = c.rules
+    n = c.n_ballots
+    U = len(c.unit_codes)
+    G = len(c.group_codes)
+    warnings: list[ResultWarning] = []
+
+    s = ballot_unit_scores(c.answers, c.option_points, c.item_weights)
+    id_order = np.argsort(c.ballot_ids, kind="stable")
+    id_rank = np.empty(n, dtype=np.int64)
+    id_rank[id_order] = np.arange(n)
+    fl = compute_flags(c, s, id_rank)
+    valid = fl.valid
+    weights = compute_weights(c, valid, warnings)
+    group = c.ballot_group
+
+    p = float(rules["trim_per_end"])
+    share_rule = rules.get("max_dissatisfied_share") is not None
+    boot = rules["bootstrap"]
+    R = int(boot["replicates"])
+    rng = np.random.default_rng(int(boot["seed"]))
+    scored, scored_idx, lowest = _share_context(c)
+    ov_item = c.overall_item
+    # The alpha's value domain: distinct points of the scored options, ascending.
+    domain = np.unique(c.option_points[scored_idx])
+    opt_to_domain = np.full(len(c.option_points) + 1, -1, dtype=np.int64)
+    opt_to_domain[scored_idx] = np.searchsorted(domain, c.option_points[scored_idx])
+
+    group_rows = []
+    for g in range(G):
+        rows = np.flatnonzero(valid & (group == g))
+        group_rows.append(rows[np.argsort(id_rank[rows], kind="stable")])
+    n_cols = (5 if share_rule else 3) * U
+    # Keep every group's summing matrices between bootstrap chunks only when
+    # they fit in memory; otherwise rebuild them from s(b, u) per chunk.
+    cache = int(valid.sum()) * n_cols * 8 <= _CACHE_BYTES
+
+    def build(g):
+        rows = group_rows[g]
+        return prepare_group(rows, weights[rows], s[rows], trim_per_end=p,
+                             overall=c.answers[rows, :, ov_item] if share_rule else None,
+                             lowest_option=lowest, scored_options=scored)
+
+    outs: list[_GroupOut] = []
+    cached = []
+    for g in range(G):
+        rows = group_rows[g]
+        cells = build(g)
+        sums = cell_sums(cells, None, p)
+        cached.append(cells if cache else None)
+        del cells
+        s_rows = s[rows]
+        ov = c.answers[rows, :, ov_item]
+        w_rows = weights[rows]
+        defined = ~np.isnan(s_rows)
+        del s_rows
+        # Option shares on the overall item (no trimming): one weighted
+        # bincount over (unit, option) slots; slot n_options collects the rest.
+        n_opt = len(c.option_points)
+        ovi = np.where(defined & (ov >= 0), ov, n_opt).astype(np.int64)
+        flat = ovi + (np.arange(U, dtype=np.int64) * (n_opt + 1))[None, :]
+        wsum = np.bincount(flat.ravel(), weights=np.repeat(w_rows, U),
+                           minlength=U * (n_opt + 1)).reshape(U, n_opt + 1)
+        wo = wsum[:, scored_idx]
+        wa = wo.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = np.where(wa[:, None] > 0, wo / np.where(wa > 0, wa, 1.0)[:, None], np.nan)
+        sw = defined.T @ w_rows
+        sw2 = defined.T @ (w_rows * w_rows)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ess_cell = np.where(sw2 > 0, sw * sw / np.where(sw2 > 0, sw2, 1.0), 0.0)
+        lo, hi = wilson_interval(shares, ess_cell[:, None])
+        vals = opt_to_domain[np.where(ov >= 0, ov, n_opt)]
+        alpha = krippendorff_alpha_ordinal(value_counts_by_unit(vals, len(domain))) if len(domain) else None
+        outs.append(_GroupOut(sums, None, shares, (lo, hi), ess_cell, kish_ess(w_rows), alpha))
+        del ov, defined, ovi, flat, vals
+
+    if R > 0 and G:
+        sizes = [len(r) for r in group_rows]
+        chunk = replicate_chunk(sum(sizes), R)
+        parts: list[list[CellSums]] = [[] for _ in range(G)]
+        buffers = [np.empty((chunk, k)) for k in sizes]
+        for start in range(0, R, chunk):
+            r = min(chunk, R - start)
+            counts = draw_replicate_counts(rng, sizes, r, out=buffers)
+            for g in range(G):
+                cells = cached[g] if cache else build(g)
+                parts[g].append(cell_sums(cells, counts[g], p))
+                del cells
+                counts[g] = None
+        for g in range(G):
+            outs[g].boot = concat_sums(parts[g])
+        del buffers
+    del cached
+
+    gw = c.group_weights
+    comp_names = list(rules["objective_components"].keys())
+    comp_cols = [c.objective_components.index(k) for k in comp_names]
+    objective = c.objective[:, comp_cols] if comp_cols else np.zeros((U, 0))
+    comp_w = np.array([float(rules["objective_components"][k]) for k in comp_names])
+    a = float(rules["ballot_share"])
+    n_cat = len(c.category_codes)
+
+    def unit_level(sums_list: list[CellSums], low_share_list=None):
+        S_g = np.stack([sm.score() for sm in sums_list], axis=-2)  # (R, G, U)
+        n_u = np.sum([sm.n for sm in sums_list], axis=0)
+        S_u = combine_groups(S_g, gw)
+        C = composite(S_u, objective, a, comp_w)
+        share_low = None
+        if share_rule:
+            parts = []
+            for sm in sums_list:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    parts.append(np.where(sm.any_share > 0, sm.low_share / np.where(sm.any_share > 0, sm.any_share, 1.0), np.nan))
+            share_low = combine_groups(np.stack(parts, axis=-2), gw)
+        return S_g, n_u, S_u, C, share_low
+
+    S_g, n_u, S_u, C, _ = unit_level([o.sums for o in outs]) if G else (
+        np.full((1, 0, U), np.nan), np.zeros((1, U)), np.full((1, U), np.nan),
+        composite(np.full((1, U), np.nan), objective, a, comp_w), None)
+    shares_u = combine_groups(np.stack([o.shares.T for o in outs], axis=1), gw).T if G else np.full((U, len(scored_idx)), np.nan)
+    share_low_det = None
+    if share_rule:
+        j_low = int(np.flatnonzero(scored_idx == lowest)[0])
+        share_low_det = shares_u[None, :, j_low]
+    cls = classify(C, n_u, c.veto, c.unit_category, n_cat, rules, share_low_det)
+
+    if R > 0 and G:
+        _, bn_u, _, bC, bshare = unit_level([o.boot for o in outs])
+        bcls = classify(bC, bn_u, c.veto, c.unit_category, n_cat, rules, bshare)
+        bres = summarise_bootstrap(bC, bcls.klass, cls.klass[0])
+    else:
+        bres = summarise_bootstrap(np.zeros((0, U)), np.zeros((0, U), dtype=np.int8), cls.klass[0])
+
+    for u, ucode in enumerate(c.unit_codes):
+        for k, name in enumerate(comp_names):
+            if np.isnan(objective[u, k]):
+                warnings.append(ResultWarning("objective_missing", f"单位 {ucode} 缺少工作考核分项 {name}", unit=ucode, component=name))
+
+    return _assemble(c, fl, weights, outs, S_g[0], n_u[0], S_u[0], C[0], shares_u, share_low_det,
+                     cls, bres, warnings, scored_idx, rules)
+
+
+def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: Classification,
+              bres: BootstrapResult, warnings, scored_idx, rules) -> Results:
+    group = c.ballot_group
+    received = fl.received
+    n_b = len(c.batch_codes)
+    returned_b = np.bincount(c.ballot_batch, minlength=n_b)
+    valid_b = np.bincount(c.ballot_batch[fl.valid], minlength=n_b)
+    flag_counts = {f: int(fl.flags[f].sum()) for f in FLAGS}
+    ballots = {
+        "received": int(received.sum()),
+        "blank": int((~received).sum()),
+        "excluded": int(fl.excluded.sum()),
+        "valid": int(fl.valid.sum()),
+        "flags": flag_counts,
+    }
+
+    def rate(ret, issued):
+        return None if issued is None or issued == 0 else ret / issued
+
+    batches = []
+    for k, code in enumerate(c.batch_codes):
+        issued = None if c.batch_issued[k] < 0 else int(c.batch_issued[k])
+        batches.append({"code": code, "issued": issued, "returned": int(returned_b[k]),
+                        "valid": int(valid_b[k]), "return_rate": rate(int(returned_b[k]), issued)})
+    groups = []
+    for g, code in enumerate(c.group_codes):
+        ks = np.flatnonzero(c.batch_group == g)
+        issued = None if np.any(c.batch_issued[ks] < 0) else int(c.batch_issued[ks].sum())
+        ret = int(returned_b[ks].sum())
+        groups.append({"code": code, "issued": issued, "returned": ret, "valid": int(valid_b[ks].sum()),
+                       "return_rate": rate(ret, issued), "ess": float(outs[g].ess), "alpha": outs[g].alpha})
+    opt_codes = [c.option_codes[o] for o in scored_idx]
+    th = rules["thresholds"]
+    bottom = rules.get("bottom")
+    limit = rules.get("max_dissatisfied_share")
+    units = []
+    for u, code in enumerate(c.unit_codes):
+        k = int(cls.klass[0, u])
+        reasons = cls.reason_list(0, u)
+        rank = cls.rank[0, u]
+        group_scores = {gc: _f(S_g[g, u]) for g, gc in enumerate(c.group_codes)}
+        group_shares = {}
+        share_ci = {}
+        for g, gc in enumerate(c.group_codes):
+            sh = outs[g].shares[u]
+            if np.all(np.isnan(sh)):
+                group_shares[gc] = None
+                share_ci[gc] = None
+                continue
+            group_shares[gc] = {oc: _f(sh[j]) for j, oc in enumerate(opt_codes)}
+            lo, hi = outs[g].share_ci
+            share_ci[gc] = {oc: (None if np.isnan(lo[u, j]) else [float(lo[u, j]), float(hi[u, j])])
+                            for j, oc in enumerate(opt_codes)}
+        shares = None if np.all(np.isnan(shares_u[u])) else {oc: _f(shares_u[u, j]) for j, oc in enumerate(opt_codes)}
+        ci = bres.ci95[u]
+        ci95 = None if np.isnan(ci[0]) else [float(ci[0]), float(ci[1])]
+        stab = _f(bres.stability[u]) if bres.replicates else None
+        Cu = C[u]
+        distance = {
+            "satisfied": _f(Cu - float(th["satisfied"])),
+            "basic": _f(Cu - float(th["basic"])),
+        }
+        if bottom is not None:
+            distance["bottom_below"] = _f(Cu - float(bottom["below"]))
+        if limit is not None:
+            distance["share_limit"] = None if share_low is None else _f(share_low[0, u] - float(limit))
+        if k == INSUFFICIENT:
+            decided = ["insufficient"]
+        else:
+            decided = list(reasons) or ["threshold"]
+        explain = {
+            "groups": {gc: {"score": _f(S_g[g, u]), "n": int(outs[g].sums.n[0, u]),
+                            "ess": float(outs[g].ess_cell[u]), "weight": float(c.group_weights[g])}
+                       for g, gc in enumerate(c.group_codes)},
+            "score_ballot": _f(S_u[u]),
+            "objective": {name: _f(c.objective[u, c.objective_components.index(name)])
+                          for name in rules["objective_components"]},
+            "veto": bool(c.veto[u]),
+            "class_set_by": decided,
+            "distance": distance,
+            "ci95": ci95,
+            "stability": stab,
+        }
+        units.append({
+            "code": code,
+            "category": c.category_codes[c.unit_category[u]],
+            "n_valid": int(n_u[u]),
+            "score_ballot": _f(S_u[u]),
+            "score": _f(Cu),
+            "shares": shares,
+            "group_scores": group_scores,
+            "group_shares": group_shares,
+            "share_ci95": share_ci,
+            "class": CLASSES[k],
+            "reasons": reasons,
+            "rank": None if np.isnan(rank) else int(rank),
+            "ci95": ci95,
+            "stability": stab,
+            "borderline": bool(bres.borderline[u]) if bres.replicates else False,
+            "explain": explain,
+        })
+    excluded_idx = np.flatnonzero(fl.excluded)
+    excluded_idx = excluded_idx[np.argsort(c.ballot_ids[excluded_idx], kind="stable")]
+    explain = {
+        "flags": flag_counts,
+        "exclude_flags": list(rules["exclude_flags"]),
+        "excluded": [{"id": str(c.ballot_ids[i]), "flags": [f for f in FLAGS if fl.flags[f][i]]} for i in excluded_idx],
+        "tolerance": TOL,
+        "replicates": bres.replicates,
+    }
+    return Results(
+        campaign=c.code,
+        ballots=ballots,
+        batches=tuple(batches),
+        groups=tuple(groups),
+        units=tuple(units),
+        warnings=tuple(warnings),
+        explain=explain,
+        weights=weights,
+        flags=fl,
+        composite=C,
+        classes=cls.klass[0],
+        bootstrap=bres,
+    )

@@ -1,0 +1,395 @@
+"""Cell, group, unit and composite scores with per-end trimming, for one sample or many bootstrap replicates at once (SCORING.md section 5)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "GroupCells",
+    "prepare_group",
+    "bulk_size",
+    "window_size",
+    "CellSums",
+    "cell_sums",
+    "trim_count",
+    "combine_groups",
+    "composite",
+]
+
+
+def trim_count(p: float, n):
+    """floor(p·n) in binary floating point, as SCORING.md fixes it."""
+    return np.floor(p * np.asarray(n, dtype=float))
+
+
+@dataclass(frozen=True)
+class GroupCells:
+    """The valid ballots of one group, ready for (re)sampled cell sums.
+
+    Rows are in ballot-id order, so that a resample does not depend on the
+    order of the input.
+
+    Attributes
+    ----------
+    rows : ndarray of int64
+        Indices of the group's valid ballots into the campaign, in id order.
+    weights : ndarray of float
+    score : ndarray of float, shape (n_g, units)
+        s(b, u), NaN where undefined.
+    stacked : ndarray of float, shape (n_g, k·units)
+        Columns summed for every replicate with one matrix product, in
+        blocks of `units` columns (see `cols`): w·s, w·defined, defined; with
+        trimming, the count of the low bulk, the count of the high bulk, and
+        the weight and weighted score of both bulks; with shares, the weight
+        of the lowest option and of any scored option on the overall item.
+    sorted_pos : tuple of ndarray
+        Per unit, the cell's rows sorted by (s, ballot id); only with trimming.
+    bulk : ndarray of int64, shape (units,)
+        Per unit, how many positions at each end of the sorted cell are
+        dropped in (nearly) every replicate, so summed by the matrix product;
+        only the positions after them are visited replicate by replicate.
+    cols : dict
+        Where each block of `stacked` starts.
+    equal_weight : float or None
+        The common weight where all rows weigh the same (the blocks then hold
+        unweighted sums, scaled afterwards).
+    windows : tuple
+        Per unit (with trimming): positions, weights and weighted scores of
+        the low window (ascending) and of the high window (descending).
+    trim_per_end : float
+    n_units : int
+    with_shares : bool
+    """
+
+    rows: np.ndarray
+    weights: np.ndarray
+    score: np.ndarray
+    stacked: np.ndarray
+    sorted_pos: tuple
+    bulk: np.ndarray
+    trim_per_end: float
+    n_units: int
+    with_shares: bool
+    windows: tuple = ()
+    cols: dict = None
+    equal_weight: float | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+
+def _margin(p: float, m: int) -> float:
+    # Four standard deviations of (drawn ballots up to position j) − p·n*
+    # near j = p·m: with Poisson-like counts its variance is at most
+    # (1 − p)²·j + p²·(m − j) = p(1 − p)m; plus slack for the floor. A
+    # replicate beyond it is recomputed exactly, so this only sets speed.
+    return 4.0 * math.sqrt(p * (1.0 - p) * m) + 4.0
+
+
+def bulk_size(p: float, m: int) -> int:
+    """Positions at each end of a sorted cell of m ballots trimmed in nearly every replicate."""
+    if p <= 0 or m == 0:
+        return 0
+    return int(max(0.0, math.floor(p * m - _margin(p, m))))
+
+
+def window_size(p: float, m: int) -> int:
+    """Positions after the bulk visited per replicate to find the cut."""
+    if p <= 0 or m == 0:
+        return 0
+    a = bulk_size(p, m)
+    return int(min(m - 2 * a, math.ceil(p * m - a + _margin(p, m))))
+
+
+def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=None, lowest_option=None,
+                  scored_options=None) -> GroupCells:
+    """Build :class:`GroupCells`.
+
+    Parameters
+    ----------
+    rows : ndarray of int64
+        Campaign indices of the group's valid ballots, already in id order.
+    weights : ndarray of float
+    s_rows : ndarray, shape (n_g, units)
+        s(b, u) of those rows.
+    trim_per_end : float
+        p of SCORING.md section 5 (0: no trimming).
+    overall : ndarray of int8, shape (n_g, units), optional
+        Overall-item option per row and unit; with `lowest_option` and
+        `scored_options` adds the two share columns.
+    """
+    s_rows = np.asarray(s_rows, dtype=float)
+    n_g, U = s_rows.shape
+    defined = ~np.isnan(s_rows)
+    w = np.asarray(weights, dtype=float)
+    trim = trim_per_end > 0
+    with_shares = overall is not None
+    # With equal weights (a group neither adjusted unevenly nor raked) the
+    # weight factors out: w0·Σc·s / (w0·Σc), which saves product columns.
+    equal = bool(n_g) and bool(np.all(w == w[0]))
+    names = ["s", "n"] if equal else ["s", "w", "n"]
+    if trim:
+        names += ["low_bulk", "high_bulk", "bulk_s"] if equal else ["low_bulk", "high_bulk", "bulk_w", "bulk_s"]
+    if with_shares:
+        names += ["low_share", "any_share"]
+    cols = {name: i * U for i, name in enumerate(names)}
+    scale = w if not equal else np.ones(n_g)
+    stacked = np.zeros((n_g, len(names) * U))
+
+    def block(name):
+        return stacked[:, cols[name]:cols[name] + U]
+
+    # Filled in place: building and concatenating temporaries costs as much
+    # as the bootstrap's products for large groups.
+    ws = block("s")
+    np.copyto(ws, s_rows)
+    ws[~defined] = 0.0
+    if not equal:
+        ws *= w[:, None]
+        np.multiply(defined, w[:, None], out=block("w"))
+    block("n")[:] = defined
+    sorted_pos = ()
+    windows = ()
+    bulk = np.zeros(U, dtype=np.int64)
+    if trim:
+        pos = []
+        wins = []
+        s_t = np.ascontiguousarray(s_rows.T)
+        # Row order is ballot-id order, so a stable sort on s breaks ties by
+        # id; NaN (undefined) sorts last and is cut off.
+        order = np.argsort(s_t, axis=1, kind="stable")
+        m_all = defined.sum(axis=0)
+        for u in range(U):
+            col = s_t[u]
+            srt = order[u, :m_all[u]]
+            pos.append(srt)
+            a = bulk_size(trim_per_end, len(srt))
+            bulk[u] = a
+            if a:
+                lo, hi = srt[:a], srt[len(srt) - a:]
+                stacked[lo, cols["low_bulk"] + u] = 1.0
+                stacked[hi, cols["high_bulk"] + u] = 1.0
+                both = np.concatenate([lo, hi])
+                if not equal:
+                    stacked[both, cols["bulk_w"] + u] = w[both]
+                stacked[both, cols["bulk_s"] + u] = scale[both] * col[both]
+            m = len(srt)
+            W = window_size(trim_per_end, m)
+            lo_pos = srt[a:a + W]
+            hi_pos = srt[m - a - W:m - a][::-1] if W else srt[:0]
+            wins.append((lo_pos, w[lo_pos], w[lo_pos] * col[lo_pos],
+                         hi_pos, w[hi_pos], w[hi_pos] * col[hi_pos]))
+        sorted_pos = tuple(pos)
+        windows = tuple(wins)
+    if with_shares:
+        ov = overall.astype(np.intp)
+        scored_lookup = np.append(np.asarray(scored_options, dtype=bool), False)
+        in_cell_scored = scored_lookup[ov] & defined
+        np.multiply(in_cell_scored & (ov == lowest_option), scale[:, None], out=block("low_share"))
+        np.multiply(in_cell_scored, scale[:, None], out=block("any_share"))
+    return GroupCells(np.asarray(rows), w, s_rows, stacked, sorted_pos, bulk, float(trim_per_end), U, with_shares,
+                      windows, cols, float(w[0]) if equal else None)
+
+
+@dataclass(frozen=True)
+class CellSums:
+    """Per replicate and unit, the sums a group contributes.
+
+    Attributes
+    ----------
+    num, den : ndarray, shape (R, units)
+        Σ w·s and Σ w over the cell after trimming.
+    n : ndarray, shape (R, units)
+        n(u, g): resampled ballots in the cell (before trimming).
+    kept : ndarray, shape (R, units)
+        Ballots left after trimming.
+    low_share, any_share : ndarray or None
+        Weight of the lowest option and of any scored option on the overall item.
+    """
+
+    num: np.ndarray
+    den: np.ndarray
+    n: np.ndarray
+    kept: np.ndarray
+    low_share: np.ndarray | None
+    any_share: np.ndarray | None
+
+    def score(self) -> np.ndarray:
+        """S(u, g) per replicate; NaN where the cell is empty after trimming."""
+        ok = (self.kept > 0) & (self.den > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(ok, self.num / np.where(ok, self.den, 1.0), np.nan)
+
+
+def _cut(counts_win, start_count, k, w_win, ws_win):
+    """Weight and weighted score of what the first k drawn ballots take from a window.
+
+    counts_win : (R, W) counts at the window's positions in sorted order;
+    start_count : (R,) drawn ballots before the window; k : (R,).
+    Returns the two sums and, per replicate, whether the cut lies in the
+    window (else the caller recomputes that replicate exactly).
+    """
+    if counts_win.shape[1] == 0:
+        z = np.zeros(len(k))
+        return z, z.copy(), start_count == k
+    cum = np.cumsum(counts_win, axis=1)
+    cum += start_count[:, None]
+    prev = cum - counts_win
+    drop = np.clip(k[:, None] - prev, 0.0, counts_win)
+    ok = (start_count <= k) & (cum[:, -1] >= k)
+    return drop @ w_win, drop @ ws_win, ok
+
+
+def _exact_tails(c_sorted, w_sorted, ws_sorted, k):
+    """Both tails of one replicate's sorted cell, visiting every position."""
+    def one(c, w_, ws_):
+        cum = np.cumsum(c)
+        drop = np.clip(k - (cum - c), 0.0, c)
+        return drop @ w_, drop @ ws_
+    lw, lws = one(c_sorted, w_sorted, ws_sorted)
+    hw, hws = one(c_sorted[::-1], w_sorted[::-1], ws_sorted[::-1])
+    return lw + hw, lws + hws
+
+
+def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float | None = None) -> CellSums:
+    """Cell sums of a group for the replicates given by `counts`.
+
+    Parameters
+    ----------
+    cells : GroupCells
+    counts : ndarray, shape (R, n_g), or None
+        How many times each row is drawn in each replicate; None for the
+        sample itself (every row once).
+    trim_per_end : float, optional
+        Must equal the `cells`' own (kept for clarity at call sites).
+
+    Notes
+    -----
+    Untrimmed, everything is one matrix product of the counts. Trimmed, the
+    product also gives the sums of each cell's "bulk" (the positions of the
+    sorted cell dropped in nearly every replicate); only a window of
+    O(sqrt(n)) positions past it is visited per replicate to place the cut
+    exactly (cumulative counts along the sorted order). Replicates whose cut
+    falls outside the window are recomputed over the whole cell, so the
+    result is exact in every case.
+    """
+    p = cells.trim_per_end
+    if trim_per_end is not None and trim_per_end != p:
+        raise ValueError(f"trim_per_end {trim_per_end} differs from the cells' {p}")
+    U = cells.n_units
+    if counts is None:
+        counts = np.ones((1, cells.n))
+    counts = np.asarray(counts, dtype=float)
+    R = counts.shape[0]
+    if cells.n == 0:
+        z = np.zeros((R, U))
+        return CellSums(z, z.copy(), z.copy(), z.copy(),
+                        z.copy() if cells.with_shares else None, z.copy() if cells.with_shares else None)
+    tot = counts @ cells.stacked
+    cols = cells.cols
+
+    def block(name):
+        return tot[:, cols[name]:cols[name] + U]
+
+    n = np.rint(block("n"))
+    w0 = cells.equal_weight
+    if w0 is None:
+        num, den = block("s").copy(), block("w").copy()
+    else:
+        num, den = block("s") * w0, n * w0
+    full_num, full_den = num.copy(), den.copy()
+    low = anys = None
+    if cells.with_shares:
+        low, anys = block("low_share"), block("any_share")
+        if w0 is not None:
+            low, anys = low * w0, anys * w0
+    kept = n.copy()
+    if p > 0:
+        k_all = trim_count(p, n)
+        kept = n - 2 * k_all
+        low_bulk = np.rint(block("low_bulk"))
+        high_bulk = np.rint(block("high_bulk"))
+        if w0 is None:
+            num -= block("bulk_s")
+            den -= block("bulk_w")
+        else:
+            num -= block("bulk_s") * w0
+            den -= (low_bulk + high_bulk) * w0
+        w = cells.weights
+        for u in range(U):
+            k = k_all[:, u]
+            if len(cells.sorted_pos[u]) == 0 or (not (k > 0).any() and cells.bulk[u] == 0):
+                continue
+            lo_pos, lo_w, lo_ws, hi_pos, hi_w, hi_ws = cells.windows[u]
+            lw, lws, lok = _cut(counts[:, lo_pos], low_bulk[:, u], k, lo_w, lo_ws)
+            hw, hws, hok = _cut(counts[:, hi_pos], high_bulk[:, u], k, hi_w, hi_ws)
+            num[:, u] -= lws + hws
+            den[:, u] -= lw + hw
+            bad = np.flatnonzero(~(lok & hok))
+            if len(bad):
+                pos = cells.sorted_pos[u]
+                w_u = w[pos]
+                ws_u = w_u * cells.score[pos, u]
+                for r in bad:
+                    # The cut fell outside the window: redo this replicate exactly.
+                    tw, tws = _exact_tails(counts[r, pos], w_u, ws_u, k[r])
+                    num[r, u] = full_num[r, u] - tws
+                    den[r, u] = full_den[r, u] - tw
+    return CellSums(num, den, n, kept, low, anys)
+
+
+def combine_groups(values: np.ndarray, group_weights) -> np.ndarray:
+    """Σ_g w(g)·x_g / Σ_g w(g) over the groups where x_g is defined.
+
+    Parameters
+    ----------
+    values : ndarray, shape (..., G, units)
+        NaN where a group's figure does not exist.
+    group_weights : array_like, shape (G,)
+
+    Returns
+    -------
+    ndarray, shape (..., units); NaN where no group has a figure.
+    """
+    gw = np.asarray(group_weights, dtype=float)[:, None]
+    ok = ~np.isnan(values)
+    num = np.where(ok, values, 0.0) * gw
+    den = ok * gw
+    num = num.sum(axis=-2)
+    den = den.sum(axis=-2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def composite(score_ballot: np.ndarray, objective: np.ndarray, ballot_share: float,
+              component_weights) -> np.ndarray:
+    """C(u) = a·S(u) + Σ_k c(k)·O(u,k), normalised over the parts the unit has.
+
+    Parameters
+    ----------
+    score_ballot : ndarray, shape (..., units)
+        S(u), NaN where it does not exist.
+    objective : ndarray, shape (units, K)
+        O(u, k), NaN where absent.
+    ballot_share : float
+        a.
+    component_weights : array_like, shape (K,)
+        c(k).
+
+    Returns
+    -------
+    ndarray, shape (..., units); NaN where the unit has no part.
+    """
+    c = np.asarray(component_weights, dtype=float)
+    has_o = ~np.isnan(objective)
+    o_num = (np.where(has_o, objective, 0.0) * c).sum(axis=1) if c.size else np.zeros(objective.shape[0])
+    o_den = (has_o * c).sum(axis=1) if c.size else np.zeros(objective.shape[0])
+    has_s = ~np.isnan(score_ballot)
+    num = np.where(has_s, score_ballot, 0.0) * ballot_share + o_num
+    den = has_s * ballot_share + o_den
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)

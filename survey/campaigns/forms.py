@@ -1,0 +1,272 @@
+"""The organizer's setup forms; every message says what is wrong and how to fix it."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    DecimalField,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    ValidationError,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from analysis.bundle import FLAGS
+
+#: Codes appear in bundles, URLs and files: letters, digits, - and _.
+CODE = Regexp(r"^[A-Za-z0-9_-]+$", message=_l("代码只能由字母、数字、- 和 _ 组成"))
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+FLAG_LABELS = {"duplicate": _l("重复提交"), "straight_line": _l("全部同一极端选项"), "speeder": _l("答题过快"),
+               "burst": _l("同一网段集中提交"), "extreme_rater": _l("极端评分者")}
+
+
+def to_utc(local: dt.datetime | None) -> dt.datetime | None:
+    """A time typed in Beijing time, as the naive UTC the database keeps."""
+    if local is None:
+        return None
+    return local.replace(tzinfo=BEIJING).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def to_local(utc: dt.datetime | None) -> dt.datetime | None:
+    if utc is None:
+        return None
+    return utc.replace(tzinfo=dt.UTC).astimezone(BEIJING).replace(tzinfo=None)
+
+
+class Positive:
+    """A number strictly above 0 (NumberRange takes 0 itself)."""
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+    def __call__(self, form: Any, field: Any) -> None:
+        if field.data is not None and not field.data > 0:
+            raise ValidationError(self.message)
+
+
+class Below:
+    """A number in [low, high)."""
+
+    def __init__(self, low: float, high: float, message: Any) -> None:
+        self.low, self.high, self.message = low, high, message
+
+    def __call__(self, form: Any, field: Any) -> None:
+        if field.data is not None and not self.low <= field.data < self.high:
+            raise ValidationError(self.message)
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class CampaignForm(FlaskForm):
+    code = StringField(_l("活动代码"), validators=[InputRequired(message=_l("请填写活动代码，如 2027")),
+                                                   Length(max=64), CODE])
+    name = StringField(_l("活动名称"), validators=[InputRequired(message=_l("请填写活动名称")), Length(max=200)])
+    year = IntegerField(_l("年度"), validators=[InputRequired(message=_l("请填写年度，如 2027")),
+                                                NumberRange(2000, 2100, message=_l("年度应在 2000 到 2100 之间"))])
+    anonymous = BooleanField(_l("匿名评议（评议票不与评议代表关联）"), default=True)
+    return_target = DecimalField(_l("回收率目标（%）"), places=None, default=90, validators=[
+        InputRequired(message=_l("请填写回收率目标")),
+        NumberRange(min=1, max=100, message=_l("回收率目标应在 1%% 到 100%% 之间"))])
+    opens_at = DateTimeLocalField(_l("开始时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    closes_at = DateTimeLocalField(_l("截止时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    copy_from = SelectField(_l("复制以往活动的设置（单位、评议主体、指标、选项、计分规则）"), choices=[], default="")
+
+    def validate_closes_at(self, field: Any) -> None:
+        if field.data and self.opens_at.data and field.data <= self.opens_at.data:
+            raise ValidationError(_l("截止时间必须晚于开始时间"))
+
+    def values(self) -> dict[str, Any]:
+        return {"name": self.name.data.strip(), "year": self.year.data, "anonymous": self.anonymous.data,
+                "return_target": float(self.return_target.data) / 100,
+                "opens_at": to_utc(self.opens_at.data), "closes_at": to_utc(self.closes_at.data)}
+
+
+class CampaignEditForm(CampaignForm):
+    """The same fields without the code (it names the campaign in links and files) or copying."""
+    code = None  # type: ignore[assignment]
+    copy_from = None  # type: ignore[assignment]
+
+
+class StatusForm(FlaskForm):
+    target = HiddenField(validators=[InputRequired()])
+
+
+class DeleteForm(FlaskForm):
+    """A bare POST with its CSRF token."""
+
+
+class CategoryForm(FlaskForm):
+    code = StringField(_l("类别代码"), validators=[InputRequired(message=_l("请填写类别代码")), Length(max=64), CODE])
+    label = StringField(_l("类别名称（已有类别可不填）"), validators=[Length(max=200)])
+
+
+class UnitForm(FlaskForm):
+    category = SelectField(_l("类别"), coerce=int, validators=[InputRequired(message=_l("请先添加类别"))])
+    code = StringField(_l("单位代码"), validators=[InputRequired(message=_l("请填写单位代码")), Length(max=64), CODE])
+    name = StringField(_l("单位名称（已有单位可不填）"), validators=[Length(max=200)])
+
+
+class GroupForm(FlaskForm):
+    code = StringField(_l("评议主体代码"), validators=[InputRequired(message=_l("请填写评议主体代码")),
+                                                       Length(max=64), CODE])
+    label = StringField(_l("评议主体名称（已有的可不填）"), validators=[Length(max=200)])
+    weight = FloatField(_l("权重"), validators=[
+        InputRequired(message=_l("请填写权重（正数）")),
+        Positive(message=_l("权重必须是正数（大于 0）"))])
+    quota = IntegerField(_l("名额（计划发放份数，可空）"), validators=[
+        Optional(), NumberRange(min=0, message=_l("名额不能为负数"))])
+
+
+class GroupEditForm(GroupForm):
+    code = None  # type: ignore[assignment]
+
+
+class RatedUnitsForm(FlaskForm):
+    units = MultiCheckboxField(_l("评议的单位"), coerce=int)
+
+
+class ItemForm(FlaskForm):
+    code = StringField(_l("指标代码"), validators=[InputRequired(message=_l("请填写指标代码")), Length(max=64), CODE])
+    label = StringField(_l("指标名称"), validators=[InputRequired(message=_l("请填写指标名称")), Length(max=200)])
+    weight = FloatField(_l("权重"), default=1.0, validators=[
+        InputRequired(message=_l("请填写权重（正数）")),
+        Positive(message=_l("权重必须是正数（大于 0）"))])
+
+
+class ItemEditForm(ItemForm):
+    code = None  # type: ignore[assignment]
+
+
+class OptionForm(FlaskForm):
+    code = StringField(_l("选项代码"), validators=[InputRequired(message=_l("请填写选项代码")), Length(max=32), CODE])
+    label = StringField(_l("选项名称"), validators=[InputRequired(message=_l("请填写选项名称")), Length(max=100)])
+    points = FloatField(_l("分值（0–100；“不了解”等不计分选项留空）"), validators=[
+        Optional(), NumberRange(min=0, max=100, message=_l("分值应在 0 到 100 之间；不计分选项请留空"))])
+
+
+class OptionEditForm(OptionForm):
+    code = None  # type: ignore[assignment]
+
+
+_COMPONENT = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*[=:：]\s*([0-9.]+)\s*$")
+
+
+class RulesForm(FlaskForm):
+    """SCORING.md section 8, one field per rule, each checked with a message that explains it."""
+
+    ballot_share = FloatField(_l("问卷测评占比"), validators=[
+        InputRequired(message=_l("请填写问卷测评占比")),
+        Positive(message=_l("问卷测评占比必须是正数（如 1 或 0.7）"))])
+    objective_components = TextAreaField(_l("客观考核分项及占比（每行一项，如 work=0.3；可空）"))
+    satisfied = FloatField(_l("“满意”阈值（综合得分不低于此值）"), validators=[
+        InputRequired(message=_l("请填写满意阈值")),
+        NumberRange(0, 100, message=_l("阈值应在 0 到 100 之间"))])
+    basic = FloatField(_l("“基本满意”阈值（低于此值为不满意）"), validators=[
+        InputRequired(message=_l("请填写基本满意阈值")),
+        NumberRange(0, 100, message=_l("阈值应在 0 到 100 之间"))])
+    max_dissatisfied_share = FloatField(_l("不满意率上限（0–1，达到即评为不满意；可空）"), validators=[
+        Optional(), NumberRange(0, 1, message=_l("不满意率上限应在 0 到 1 之间，如 0.3 表示 30%%"))])
+    bottom_n = IntegerField(_l("末位规则：每类最后 n 名（可空）"), validators=[
+        Optional(), NumberRange(min=1, message=_l("末位名数 n 至少为 1"))])
+    bottom_below = FloatField(_l("末位规则：且综合得分低于"), validators=[Optional()])
+    min_valid_per_unit = IntegerField(_l("每个单位至少有效票数"), validators=[
+        InputRequired(message=_l("请填写每个单位至少有效票数")),
+        NumberRange(min=0, message=_l("有效票数不能为负数"))])
+    trim_per_end = FloatField(_l("每端去除比例（去掉最高分和最低分，0 ≤ p < 0.5）"), validators=[
+        InputRequired(message=_l("请填写每端去除比例，不去除填 0")),
+        Below(0, 0.5,
+              message=_l("每端去除比例必须不小于 0 且小于 0.5（两端合计不能去掉全部选票）"))])
+    nonresponse_adjust = BooleanField(_l("按回收率调整权重（无回答调整）"))
+    weight_cap = FloatField(_l("权重上限（组内平均权重的倍数；可空表示不截断）"), validators=[
+        Optional(), Positive(message=_l("权重上限必须是正数"))])
+    exclude_flags = MultiCheckboxField(_l("剔除带以下标记的选票"), choices=[SelectChoice(f, FLAG_LABELS[f]) for f in FLAGS])
+    burst_limit = IntegerField(_l("同一网段 10 分钟内提交上限"), validators=[
+        InputRequired(message=_l("请填写集中提交上限")), NumberRange(min=0, message=_l("上限不能为负数"))])
+    overall_item = SelectField(_l("总体评价指标（计算满意率用）"), choices=[])
+    replicates = IntegerField(_l("自助法重复次数"), validators=[
+        InputRequired(message=_l("请填写自助法重复次数")), NumberRange(min=0, message=_l("次数不能为负数"))])
+    seed = IntegerField(_l("随机种子"), validators=[
+        InputRequired(message=_l("请填写随机种子")), NumberRange(min=0, message=_l("随机种子不能为负数"))])
+
+    def validate_basic(self, field: Any) -> None:
+        if field.data is not None and self.satisfied.data is not None and not self.satisfied.data > field.data:
+            raise ValidationError(_l("阈值顺序不对：满意阈值（%(s)s）必须高于基本满意阈值（%(b)s）",
+                                     s=self.satisfied.data, b=field.data))
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        # Both optional, but only together (Optional() would skip a per-field check).
+        if (self.bottom_n.data is None) != (self.bottom_below.data is None) and not self.bottom_n.errors:
+            self.bottom_below.errors = [*self.bottom_below.errors, _l("末位规则需要同时填写名数 n 和分数线，或都留空")]
+            ok = False
+        return ok
+
+    def validate_objective_components(self, field: Any) -> None:
+        self.components()
+
+    def components(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for n, line in enumerate((self.objective_components.data or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            match = _COMPONENT.match(line)
+            if not match:
+                raise ValidationError(_l("第 %(n)d 行“%(line)s”看不懂：请写成 代码=占比，如 work=0.3", n=n, line=line.strip()))
+            value = float(match.group(2))
+            if not value > 0:
+                raise ValidationError(_l("第 %(n)d 行：占比必须是正数", n=n))
+            out[match.group(1)] = value
+        return out
+
+    def rules(self) -> dict[str, Any]:
+        bottom = None if self.bottom_n.data is None else {"n": self.bottom_n.data, "below": self.bottom_below.data}
+        return {
+            "ballot_share": self.ballot_share.data, "objective_components": self.components(),
+            "thresholds": {"satisfied": self.satisfied.data, "basic": self.basic.data},
+            "max_dissatisfied_share": self.max_dissatisfied_share.data, "bottom": bottom,
+            "min_valid_per_unit": self.min_valid_per_unit.data, "trim_per_end": self.trim_per_end.data,
+            "nonresponse_adjust": bool(self.nonresponse_adjust.data), "weight_cap": self.weight_cap.data,
+            "exclude_flags": [f for f in FLAGS if f in (self.exclude_flags.data or [])],
+            "burst_limit": self.burst_limit.data, "overall_item": self.overall_item.data or None,
+            "bootstrap": {"replicates": self.replicates.data, "seed": self.seed.data},
+        }
+
+    def fill(self, rules: dict[str, Any]) -> None:
+        """Show the campaign's effective rules."""
+        self.ballot_share.data = rules["ballot_share"]
+        self.objective_components.data = "\n".join(f"{k}={v}" for k, v in rules["objective_components"].items())
+        self.satisfied.data = rules["thresholds"]["satisfied"]
+        self.basic.data = rules["thresholds"]["basic"]
+        self.max_dissatisfied_share.data = rules["max_dissatisfied_share"]
+        bottom = rules["bottom"] or {}
+        self.bottom_n.data, self.bottom_below.data = bottom.get("n"), bottom.get("below")
+        self.min_valid_per_unit.data = rules["min_valid_per_unit"]
+        self.trim_per_end.data = rules["trim_per_end"]
+        self.nonresponse_adjust.data = rules["nonresponse_adjust"]
+        self.weight_cap.data = rules["weight_cap"]
+        self.exclude_flags.data = list(rules["exclude_flags"])
+        self.burst_limit.data = rules["burst_limit"]
+        self.overall_item.data = rules["overall_item"] or ""
+        self.replicates.data = rules["bootstrap"]["replicates"]
+        self.seed.data = rules["bootstrap"]["seed"]
+
+
+__all__ = ["CampaignForm", "CampaignEditForm", "StatusForm", "DeleteForm", "CategoryForm", "UnitForm",
+           "GroupForm", "GroupEditForm", "RatedUnitsForm", "ItemForm", "ItemEditForm", "OptionForm",
+           "OptionEditForm", "RulesForm"]

@@ -1,0 +1,375 @@
+"""Setting a campaign up: its units, groups, questionnaire and rules, copying last
+year's, and moving it from draft to open to closed, with the edits each status allows."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from analysis.bundle import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
+from survey.campaigns.models import GroupUnit
+from survey.extensions import db
+from survey.models import (
+    Ballot,
+    Batch,
+    Campaign,
+    CampaignCategory,
+    CampaignGroup,
+    CampaignUnit,
+    Category,
+    EvaluatorGroup,
+    Item,
+    MarginTarget,
+    ScaleOption,
+    Unit,
+)
+from survey.models.campaign import STATUS_LABELS
+
+#: Status changes an organizer makes by hand; finalizing and publishing are the committee's.
+TRANSITIONS = {"draft": ("open",), "open": ("closed",), "closed": ("open",)}
+FROZEN = ("finalized", "published")
+
+
+class SetupRefused(Exception):
+    """A change the campaign's status does not allow, or that contradicts its setup;
+    the message says why, in Chinese, for the organizer."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def ensure_editable(campaign: Campaign, *, alters_ballots: bool = False) -> None:
+    """Refuse every edit of a finalized campaign, and edits that would change the
+    meaning of ballots already in (removing a unit, item or option, changing points)
+    once it has opened."""
+    if campaign.status in FROZEN:
+        raise SetupRefused(_("评议活动已%(status)s，不能再作任何修改。", status=_(STATUS_LABELS[campaign.status])))
+    if alters_ballots and campaign.status != "draft":
+        raise SetupRefused(_("评议活动已开始（%(status)s），这项修改会改变评议表或已回收评议票的含义，不能进行；"
+                             "删除单位、评议指标或选项，增加选项、修改分值，只能在草稿状态下进行。",
+                             status=_(STATUS_LABELS[campaign.status])))
+
+
+def _next_position(rows: list[Any]) -> int:
+    return max((r.position for r in rows), default=-1) + 1
+
+
+def find_campaign(code: str) -> Campaign | None:
+    return db.session.scalar(select(Campaign).where(Campaign.code == code))
+
+
+# --- the campaign itself -------------------------------------------------------
+
+
+def create_campaign(*, code: str, name: str, year: int, anonymous: bool, return_target: float,
+                    opens_at: dt.datetime | None, closes_at: dt.datetime | None) -> Campaign:
+    if find_campaign(code) is not None:
+        raise SetupRefused(_("评议活动代码 %(code)s 已存在", code=code))
+    campaign = Campaign(code=code, name=name, year=year, anonymous=anonymous, status="draft",
+                        return_target=return_target, opens_at=opens_at, closes_at=closes_at, rules={})
+    db.session.add(campaign)
+    db.session.flush()
+    return campaign
+
+
+def update_campaign(campaign: Campaign, *, name: str, year: int, anonymous: bool, return_target: float,
+                    opens_at: dt.datetime | None, closes_at: dt.datetime | None) -> None:
+    ensure_editable(campaign)
+    if anonymous != campaign.anonymous:
+        # Ballots already in were cast under the promise the campaign made.
+        ensure_editable(campaign, alters_ballots=True)
+    campaign.name, campaign.year, campaign.anonymous = name, year, anonymous
+    campaign.return_target, campaign.opens_at, campaign.closes_at = return_target, opens_at, closes_at
+
+
+def readiness_problems(campaign: Campaign) -> list[str]:
+    """What stops a draft from opening: an empty part, or a bundle the scoring would refuse."""
+    problems = []
+    if not campaign.units:
+        problems.append(_("还没有被评议单位"))
+    if not campaign.groups:
+        problems.append(_("还没有评议主体"))
+    if not campaign.items:
+        problems.append(_("还没有评议指标"))
+    if not any(o.points is not None for o in campaign.scale):
+        problems.append(_("评价选项中至少要有一个计分选项"))
+    if not problems:
+        from survey.bundles import export_bundle
+
+        problems.extend(f"{p.path}: {p.reason}" for p in validate_bundle(export_bundle(campaign)))
+    return problems
+
+
+def change_status(campaign: Campaign, target: str) -> None:
+    allowed = TRANSITIONS.get(campaign.status, ())
+    if target not in allowed:
+        raise SetupRefused(_("不能从“%(a)s”改为“%(b)s”。", a=_(STATUS_LABELS[campaign.status]),
+                             b=_(STATUS_LABELS.get(target, target))))
+    if target == "open" and campaign.status == "draft":
+        problems = readiness_problems(campaign)
+        if problems:
+            raise SetupRefused(_("还不能开始评议：%(problems)s", problems="；".join(problems)))
+    if target == "open" and campaign.closes_at is not None and campaign.closes_at <= dt.datetime.now(dt.UTC).replace(tzinfo=None):
+        raise SetupRefused(_("截止时间已过，请先把截止时间改到以后再开始评议。"))
+    campaign.status = target
+
+
+def effective_status(campaign: Campaign) -> str:
+    """The status as evaluators meet it: an open campaign past its deadline is closed."""
+    if campaign.status == "open" and not campaign.is_accepting_ballots:
+        return "closed"
+    return campaign.status
+
+
+def ballot_count(campaign: Campaign) -> int:
+    return db.session.scalar(select(func.count(Ballot.id)).where(Ballot.campaign_id == campaign.id)) or 0
+
+
+# --- categories and units (organisation records reused across years) ----------
+
+
+def add_category(campaign: Campaign, *, code: str, label: str) -> CampaignCategory:
+    ensure_editable(campaign)
+    category = db.session.scalar(select(Category).where(Category.code == code))
+    if category is None:
+        if not label:
+            raise SetupRefused(_("类别 %(code)s 是新类别，请填写名称", code=code))
+        category = Category(code=code, label=label)
+        db.session.add(category)
+    elif any(cc.category_id == category.id for cc in campaign.categories):
+        raise SetupRefused(_("类别 %(code)s 已在本次评议中", code=code))
+    cc = CampaignCategory(category=category, label=label or category.label,
+                          position=_next_position(campaign.categories))
+    campaign.categories.append(cc)
+    db.session.flush()
+    return cc
+
+
+def remove_category(campaign: Campaign, cc: CampaignCategory) -> None:
+    ensure_editable(campaign, alters_ballots=True)
+    if any(u.campaign_category_id == cc.id for u in campaign.units):
+        raise SetupRefused(_("类别“%(label)s”下还有单位，请先移除这些单位", label=cc.label))
+    campaign.categories.remove(cc)
+
+
+def add_unit(campaign: Campaign, *, category: CampaignCategory, code: str, name: str) -> CampaignUnit:
+    ensure_editable(campaign)
+    unit = db.session.scalar(select(Unit).where(Unit.code == code))
+    if unit is None:
+        if not name:
+            raise SetupRefused(_("单位 %(code)s 是新单位，请填写名称", code=code))
+        unit = Unit(code=code, name=name)
+        db.session.add(unit)
+    elif any(cu.unit_id == unit.id for cu in campaign.units):
+        raise SetupRefused(_("单位 %(code)s 已在本次评议中", code=code))
+    elif name and name != unit.name:
+        unit.name = name  # the organisation record carries the current name
+    cu = CampaignUnit(unit=unit, name=name or unit.name, category=category,
+                      position=_next_position(campaign.units))
+    campaign.units.append(cu)
+    db.session.flush()
+    return cu
+
+
+def remove_unit(campaign: Campaign, cu: CampaignUnit) -> None:
+    ensure_editable(campaign, alters_ballots=True)
+    campaign.units.remove(cu)
+
+
+def known_units() -> list[Unit]:
+    return list(db.session.scalars(select(Unit).order_by(Unit.code)))
+
+
+def known_categories() -> list[Category]:
+    return list(db.session.scalars(select(Category).order_by(Category.code)))
+
+
+def known_groups() -> list[EvaluatorGroup]:
+    return list(db.session.scalars(select(EvaluatorGroup).order_by(EvaluatorGroup.code)))
+
+
+# --- evaluator groups ---------------------------------------------------------
+
+
+def add_group(campaign: Campaign, *, code: str, label: str, weight: float, quota: int | None) -> CampaignGroup:
+    ensure_editable(campaign)
+    group = db.session.scalar(select(EvaluatorGroup).where(EvaluatorGroup.code == code))
+    if group is None:
+        if not label:
+            raise SetupRefused(_("评议主体 %(code)s 是新的，请填写名称", code=code))
+        group = EvaluatorGroup(code=code, label=label)
+        db.session.add(group)
+    elif any(cg.group_id == group.id for cg in campaign.groups):
+        raise SetupRefused(_("评议主体 %(code)s 已在本次评议中", code=code))
+    cg = CampaignGroup(group=group, label=label or group.label, weight=weight, quota=quota,
+                       position=_next_position(campaign.groups))
+    campaign.groups.append(cg)
+    db.session.flush()
+    return cg
+
+
+def update_group(campaign: Campaign, cg: CampaignGroup, *, label: str, weight: float, quota: int | None) -> None:
+    # Weights and quotas change the scores and the plan, never a ballot: allowed while open.
+    ensure_editable(campaign)
+    cg.label, cg.weight, cg.quota = label or cg.label, weight, quota
+
+
+def remove_group(campaign: Campaign, cg: CampaignGroup) -> None:
+    ensure_editable(campaign, alters_ballots=True)
+    if db.session.scalar(select(func.count(Batch.id)).where(Batch.campaign_group_id == cg.id)):
+        raise SetupRefused(_("评议主体“%(label)s”已有发放批次，不能删除", label=cg.label))
+    campaign.groups.remove(cg)
+
+
+def normalised_weights(campaign: Campaign) -> dict[int, float]:
+    total = sum(g.weight for g in campaign.groups)
+    return {g.id: g.weight / total for g in campaign.groups} if total > 0 else {}
+
+
+def rated_units(cg: CampaignGroup) -> set[int]:
+    """The campaign-unit ids the group rates (all units where the table has no rows)."""
+    ids = set(db.session.scalars(select(GroupUnit.campaign_unit_id).where(GroupUnit.campaign_group_id == cg.id)))
+    return ids or {u.id for u in cg.campaign.units}
+
+
+def rates_all_units(cg: CampaignGroup) -> bool:
+    return not db.session.scalar(select(func.count(GroupUnit.id)).where(GroupUnit.campaign_group_id == cg.id))
+
+
+def set_rated_units(campaign: Campaign, cg: CampaignGroup, unit_ids: set[int]) -> None:
+    ensure_editable(campaign)
+    all_ids = {u.id for u in campaign.units}
+    unknown = unit_ids - all_ids
+    if unknown:
+        raise SetupRefused(_("未知单位：%(ids)s", ids=", ".join(map(str, sorted(unknown)))))
+    if not unit_ids:
+        raise SetupRefused(_("评议主体“%(label)s”至少要评议一个单位", label=cg.label))
+    if rated_units(cg) - unit_ids:
+        # Ballots already in may rate the units dropped here.
+        ensure_editable(campaign, alters_ballots=True)
+    db.session.execute(GroupUnit.__table__.delete().where(GroupUnit.campaign_group_id == cg.id))
+    if unit_ids != all_ids:
+        db.session.add_all(GroupUnit(campaign_group_id=cg.id, campaign_unit_id=u) for u in sorted(unit_ids))
+
+
+# --- questionnaire: items and the answer scale -----------------------------------
+
+
+def add_item(campaign: Campaign, *, code: str, label: str, weight: float) -> Item:
+    ensure_editable(campaign)
+    if any(i.code == code for i in campaign.items):
+        raise SetupRefused(_("评议指标代码 %(code)s 已存在", code=code))
+    item = Item(code=code, label=label, weight=weight, position=_next_position(campaign.items))
+    campaign.items.append(item)
+    db.session.flush()
+    return item
+
+
+def update_item(campaign: Campaign, item: Item, *, label: str, weight: float) -> None:
+    ensure_editable(campaign)
+    item.label, item.weight = label, weight
+
+
+def remove_item(campaign: Campaign, item: Item) -> None:
+    ensure_editable(campaign, alters_ballots=True)
+    if campaign.rules.get("overall_item") == item.code:
+        raise SetupRefused(_("计分规则把“%(label)s”作为总体评价指标，请先修改计分规则", label=item.label))
+    campaign.items.remove(item)
+
+
+def add_option(campaign: Campaign, *, code: str, label: str, points: float | None) -> ScaleOption:
+    ensure_editable(campaign, alters_ballots=True)
+    if any(o.code == code for o in campaign.scale):
+        raise SetupRefused(_("选项代码 %(code)s 已存在", code=code))
+    option = ScaleOption(code=code, label=label, points=points, position=_next_position(campaign.scale))
+    campaign.scale.append(option)
+    db.session.flush()
+    return option
+
+
+def update_option(campaign: Campaign, option: ScaleOption, *, label: str, points: float | None) -> None:
+    ensure_editable(campaign)
+    if points != option.points:
+        ensure_editable(campaign, alters_ballots=True)
+    option.label, option.points = label, points
+
+
+def remove_option(campaign: Campaign, option: ScaleOption) -> None:
+    ensure_editable(campaign, alters_ballots=True)
+    campaign.scale.remove(option)
+
+
+# --- scoring rules (SCORING.md section 8) -------------------------------------------
+
+
+def rules_problems(campaign: Campaign, rules: dict[str, Any]) -> list[tuple[str, str]]:
+    """(rule key, reason) for every problem the scoring itself would refuse."""
+    try:
+        effective_rules(None, rules)
+    except BundleError as exc:
+        return [(p.path.removeprefix("rules.").split(".")[0].split("[")[0], p.reason) for p in exc.problems]
+    overall = rules.get("overall_item")
+    if overall is not None and overall not in {i.code for i in campaign.items}:
+        return [("overall_item", _("未知评议指标 %(code)s", code=overall))]
+    return []
+
+
+def set_rules(campaign: Campaign, rules: dict[str, Any]) -> None:
+    """Store the rules that differ from SCORING.md's defaults, in the defaults' order."""
+    ensure_editable(campaign)
+    problems = rules_problems(campaign, rules)
+    if problems:
+        raise SetupRefused("；".join(reason for _key, reason in problems))
+    stored = {}
+    for key, default in DEFAULT_RULES.items():
+        if key in rules and rules[key] != default:
+            stored[key] = rules[key]
+    campaign.rules = stored
+
+
+def current_rules(campaign: Campaign) -> dict[str, Any]:
+    return effective_rules(campaign.rules or None)
+
+
+# --- copying last year's ---------------------------------------------------------------
+
+
+def previous_campaign(year: int) -> Campaign | None:
+    """The latest campaign of an earlier year (the one to copy from by default)."""
+    return db.session.scalar(
+        select(Campaign).where(Campaign.year < year).order_by(Campaign.year.desc(), Campaign.id.desc()).limit(1))
+
+
+def copy_campaign(source: Campaign, *, code: str, name: str, year: int,
+                  opens_at: dt.datetime | None = None, closes_at: dt.datetime | None = None) -> Campaign:
+    """A new draft with the source's categories, units, groups (weights, quotas, margins),
+    items, scale, rated units and rules; never its batches, invitations or ballots."""
+    campaign = create_campaign(code=code, name=name, year=year, anonymous=source.anonymous,
+                               return_target=source.return_target, opens_at=opens_at, closes_at=closes_at)
+    campaign.rules = dict(source.rules or {})
+    campaign.scale = [ScaleOption(position=o.position, code=o.code, label=o.label, points=o.points)
+                      for o in source.scale]
+    campaign.items = [Item(position=i.position, code=i.code, label=i.label, weight=i.weight) for i in source.items]
+    cats = {cc.id: CampaignCategory(category_id=cc.category_id, position=cc.position, label=cc.label)
+            for cc in source.categories}
+    campaign.categories = list(cats.values())
+    units = {cu.id: CampaignUnit(unit_id=cu.unit_id, name=cu.unit.name, position=cu.position,
+                                 category=cats[cu.campaign_category_id]) for cu in source.units}
+    campaign.units = list(units.values())
+    groups = {}
+    for cg in source.groups:
+        groups[cg.id] = CampaignGroup(
+            group_id=cg.group_id, position=cg.position, label=cg.label, weight=cg.weight, quota=cg.quota,
+            margins=[MarginTarget(variable_position=m.variable_position, variable=m.variable,
+                                  position=m.position, category=m.category, proportion=m.proportion)
+                     for m in cg.margins])
+    campaign.groups = list(groups.values())
+    db.session.flush()
+    for row in db.session.scalars(select(GroupUnit).join(CampaignGroup).where(CampaignGroup.campaign_id == source.id)):
+        db.session.add(GroupUnit(campaign_group_id=groups[row.campaign_group_id].id,
+                                 campaign_unit_id=units[row.campaign_unit_id].id))
+    db.session.flush()
+    return campaign

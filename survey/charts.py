@@ -1,0 +1,164 @@
+"""The committee's charts as matplotlib Figures (never pyplot: pages are served
+from threads), rendered to PNG, SVG or PDF bytes with a real CJK font."""
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+import matplotlib
+from matplotlib import font_manager
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+#: The CJK family Debian's fonts-noto-cjk installs.
+CJK_FAMILY = "Noto Sans CJK SC"
+#: Colours of the classes, as on the pages.
+CLASS_COLOURS = {"satisfied": "#1e7a46", "basically_satisfied": "#c98a00", "dissatisfied": "#b3261e",
+                 "insufficient": "#9aa5b1"}
+OPTION_COLOURS = ["#1e7a46", "#c98a00", "#b3261e", "#52606d", "#9aa5b1"]
+
+
+@lru_cache(maxsize=1)
+def cjk_font_path() -> str:
+    """The file of the installed Noto Sans CJK font; refuses to fall back to a
+    font without Chinese glyphs (charts would show boxes, 豆腐块)."""
+    path = font_manager.findfont(font_manager.FontProperties(family=CJK_FAMILY), fallback_to_default=False)
+    if "NotoSansCJK" not in path.replace("-", "").replace("_", ""):
+        raise RuntimeError(f"未找到中文字体 {CJK_FAMILY}（请安装 fonts-noto-cjk），找到的是 {path}")
+    return path
+
+
+@contextmanager
+def cjk_fonts() -> Iterator[None]:
+    """Text drawn inside uses the CJK font first, DejaVu Sans for what it lacks."""
+    cjk_font_path()
+    with matplotlib.rc_context({"font.family": "sans-serif",
+                                "font.sans-serif": [CJK_FAMILY, "DejaVu Sans"],
+                                "axes.unicode_minus": False,
+                                "svg.fonttype": "path",
+                                "pdf.fonttype": 42}):
+        yield
+
+
+def new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def render(fig: Figure, fmt: str) -> bytes:
+    """PNG, SVG or PDF bytes of a figure."""
+    if fmt not in ("png", "svg", "pdf"):
+        raise ValueError(f"不支持的图表格式 {fmt!r}")
+    buf = io.BytesIO()
+    with cjk_fonts():
+        fig.savefig(buf, format=fmt)
+    return buf.getvalue()
+
+
+def _height(n: int) -> float:
+    return max(2.5, 0.8 + 0.32 * n)
+
+
+def ranking_chart(units: Sequence[dict[str, Any]], thresholds: dict[str, float], title: str,
+                  class_labels: dict[str, str]) -> Figure:
+    """Horizontal bars of the units' scores (best on top), coloured by class,
+    with the 95% interval as whiskers and the class thresholds as lines.
+
+    ``units``: dicts with ``name``, ``score`` (or None), ``ci95`` (or None), ``class``.
+    """
+    with cjk_fonts():
+        rows = [u for u in units if u.get("score") is not None]
+        rows.sort(key=lambda u: u["score"])
+        fig = new_figure(7.5, _height(len(rows)))
+        ax = fig.add_subplot()
+        ys = range(len(rows))
+        scores = [u["score"] for u in rows]
+        colours = [CLASS_COLOURS.get(u["class"], "#52606d") for u in rows]
+        ax.barh(list(ys), scores, color=colours, height=0.6)
+        lo = [u["score"] - u["ci95"][0] if u.get("ci95") else 0 for u in rows]
+        hi = [u["ci95"][1] - u["score"] if u.get("ci95") else 0 for u in rows]
+        ax.errorbar(scores, list(ys), xerr=[lo, hi], fmt="none", ecolor="#1f2933", capsize=3, linewidth=1)
+        ax.set_yticks(list(ys), [u["name"] for u in rows])
+        for key, style in (("satisfied", "--"), ("basic", ":")):
+            if key in thresholds:
+                ax.axvline(float(thresholds[key]), color="#1f2933", linestyle=style, linewidth=1,
+                           label=f"{class_labels['satisfied' if key == 'satisfied' else 'basically_satisfied']}"
+                                 f" ≥ {float(thresholds[key]):g}")
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("综合得分")
+        ax.set_title(title)
+        if rows:
+            ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def shares_chart(units: Sequence[dict[str, Any]], options: Sequence[tuple[str, str]], title: str) -> Figure:
+    """Stacked option shares (满意率 …) per unit. ``options``: (code, label)."""
+    with cjk_fonts():
+        rows = [u for u in units if u.get("shares")]
+        fig = new_figure(7.5, _height(len(rows)))
+        ax = fig.add_subplot()
+        ys = list(range(len(rows)))[::-1]
+        left = [0.0] * len(rows)
+        for k, (code, label) in enumerate(options):
+            values = [100 * (u["shares"].get(code) or 0.0) for u in rows]
+            ax.barh(ys, values, left=left, color=OPTION_COLOURS[k % len(OPTION_COLOURS)], height=0.6, label=label)
+            left = [a + b for a, b in zip(left, values, strict=True)]
+        ax.set_yticks(ys, [u["name"] for u in rows])
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("占比（%）")
+        ax.set_title(title)
+        if rows:
+            ax.legend(loc="lower right", fontsize=8, ncols=len(options))
+    return fig
+
+
+def return_rate_chart(groups: Sequence[dict[str, Any]], target: float | None, title: str) -> Figure:
+    """Return rate per evaluator group (open channels have none), with the target."""
+    with cjk_fonts():
+        fig = new_figure(7.5, 3.6)
+        ax = fig.add_subplot()
+        labels = [g["label"] for g in groups]
+        rates = [100 * g["return_rate"] if g.get("return_rate") is not None else 0.0 for g in groups]
+        ax.bar(range(len(groups)), rates, color="#3e6b9a")
+        for k, g in enumerate(groups):
+            text = "开放渠道" if g.get("return_rate") is None else f"{rates[k]:.1f}%"
+            ax.text(k, rates[k] + 1.5, text, ha="center", fontsize=8)
+        if target is not None:
+            ax.axhline(100 * target, color="#b3261e", linestyle="--", linewidth=1, label=f"目标 {100 * target:.0f}%")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set_xticks(range(len(groups)), labels, rotation=15)
+        ax.set_ylim(0, 110)
+        ax.set_ylabel("回收率（%）")
+        ax.set_title(title)
+    return fig
+
+
+def history_chart(points: Sequence[dict[str, Any]], thresholds: dict[str, float], title: str) -> Figure:
+    """A unit's score over the years. ``points``: dicts with ``year``, ``score``, ``class``."""
+    with cjk_fonts():
+        fig = new_figure(6.0, 3.4)
+        ax = fig.add_subplot()
+        pts = [p for p in points if p.get("score") is not None and not math.isnan(p["score"])]
+        years = [p["year"] for p in pts]
+        ax.plot(years, [p["score"] for p in pts], color="#1f2933", marker="o", linewidth=1.5)
+        for p in pts:
+            ax.scatter([p["year"]], [p["score"]], color=CLASS_COLOURS.get(p["class"], "#52606d"), zorder=3, s=50)
+        for key, style in (("satisfied", "--"), ("basic", ":")):
+            if key in thresholds:
+                ax.axhline(float(thresholds[key]), color="#52606d", linestyle=style, linewidth=1)
+        ax.set_xticks(years, [f"{y}年" for y in years])
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("综合得分")
+        ax.set_title(title)
+    return fig
+
+
+def blank_figure(width: float, height: float) -> Figure:
+    """An empty figure of a given size (the bench's yardstick)."""
+    return new_figure(width, height)

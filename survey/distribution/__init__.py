@@ -1,0 +1,1 @@
+"""Distribution: batches by channel, sending, paper forms, the public channel."""

@@ -1,0 +1,62 @@
+"""The distribution pages' forms."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
+
+from survey.models import Campaign, CampaignUnit
+from survey.models.distribution import CHANNEL_LABELS
+
+#: Channels offered on the batch form, in the order offered.
+OFFERED = ("email", "sms", "paper", "qr", "public")
+
+
+class BatchForm(FlaskForm):
+    group = SelectField(_l("评议主体"), coerce=int, validators=[InputRequired()])
+    channel = SelectField(_l("发放渠道"), choices=[SelectChoice(c, _l(CHANNEL_LABELS[c])) for c in OFFERED],
+                          validators=[InputRequired()])
+    code = StringField(_l("批次代码（可不填）"), validators=[
+        Optional(), Length(max=24),
+        Regexp(r"^[A-Za-z0-9_-]+$", message=_l("批次代码只能含字母、数字、下划线和连字符"))])
+    count = IntegerField(_l("份数（不记名纸质表）"),
+                         validators=[Optional(), NumberRange(min=1, max=1_000_000)])
+    named = SelectField(_l("纸质表"), choices=[SelectChoice("count", _l("按份数发放（不记名）")),
+                                                SelectChoice("roster", _l("按名册发放（记名，仅限非匿名评议）"))],
+                        default="count")
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something (CSRF only)."""
+
+
+class IssuedForm(FlaskForm):
+    issued = IntegerField(_l("实际发放份数"), validators=[InputRequired(), NumberRange(min=0)])
+
+
+class SerialForm(FlaskForm):
+    serial = StringField(_l("评议表编号"), validators=[InputRequired(), Length(max=32)])
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField(validators=[Length(max=200)])
+
+
+def cell_field(unit_id: int, item_id: int) -> str:
+    return f"a_{unit_id}_{item_id}"
+
+
+def paper_form_class(campaign: Campaign, units: list[CampaignUnit]) -> type[FlaskForm]:
+    """Keying a paper form: one radio group per unit and item; "未填" where left blank."""
+
+    class PaperForm(FlaskForm):
+        serial = StringField(validators=[InputRequired(), Length(max=32)])
+
+    choices = [SelectChoice("", _l("未填"))] + [SelectChoice(str(o.id), o.label) for o in campaign.scale]
+    for unit in units:
+        for item in campaign.items:
+            setattr(PaperForm, cell_field(unit.id, item.id), RadioField(
+                f"{unit.name} · {item.label}", choices=choices, default="", validate_choice=True))
+    return PaperForm

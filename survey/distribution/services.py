@@ -1,0 +1,528 @@
+"""Distribution services: batches and their invitations, delivery by e-mail
+and SMS, paper forms keyed in twice, and the open public channel.
+
+Clear tokens: a token exists in clear only in ``invitation.pending_token``,
+from the batch's creation until its delivery (the e-mail or SMS is sent, the
+paper forms are printed); the step that records the delivery erases it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import bindparam, func, insert, select, update
+
+from survey import jobs
+from survey.extensions import db
+from survey.models import (
+    Ballot,
+    Batch,
+    Campaign,
+    CampaignGroup,
+    CampaignUnit,
+    Evaluator,
+    GroupUnit,
+    Invitation,
+    Job,
+    PaperEntry,
+    User,
+)
+from survey.models.campaign import utcnow
+from survey.models.distribution import CHANNELS, OPEN_CHANNELS
+from survey.tokens import TOKEN_BYTES, new_receipt
+
+#: Channels whose invitations the system delivers itself, one message each.
+MESSAGE_CHANNELS = ("email", "sms")
+#: Campaign states in which batches may be added.
+SETUP_STATES = ("draft", "open")
+
+
+class DistributionError(Exception):
+    """A request the distribution services refuse, with the reason in Chinese."""
+
+
+# --- batches and invitations -------------------------------------------------
+
+
+def campaign_by_code(code: str) -> Campaign | None:
+    return db.session.scalar(select(Campaign).where(Campaign.code == code))
+
+
+def batch_by_code(campaign: Campaign, code: str) -> Batch | None:
+    return db.session.scalar(select(Batch).where(Batch.campaign_id == campaign.id, Batch.code == code))
+
+
+def eligible_evaluators(campaign: Campaign, group: CampaignGroup, channel: str) -> list[Evaluator]:
+    """The group's roster not yet invited in this campaign, with the address the channel needs."""
+    invited = select(Invitation.evaluator_id).where(
+        Invitation.campaign_id == campaign.id, Invitation.evaluator_id.is_not(None))
+    query = (select(Evaluator)
+             .where(Evaluator.group_id == group.group_id,
+                    (Evaluator.campaign_id == campaign.id) | Evaluator.campaign_id.is_(None),
+                    Evaluator.id.not_in(invited))
+             .order_by(Evaluator.id))
+    if channel == "email":
+        query = query.where(Evaluator.email.is_not(None), Evaluator.email != "")
+    elif channel == "sms":
+        query = query.where(Evaluator.phone.is_not(None), Evaluator.phone != "")
+    return list(db.session.scalars(query))
+
+
+def next_batch_code(campaign: Campaign, channel: str) -> str:
+    taken = set(db.session.scalars(select(Batch.code).where(Batch.campaign_id == campaign.id)))
+    k = 1
+    while f"{channel}{k}" in taken:
+        k += 1
+    return f"{channel}{k}"
+
+
+def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
+                 evaluators: Sequence[int] | None = None, count: int | None = None,
+                 code: str | None = None) -> Batch:
+    """Create a batch and all its invitations, recording ``issued``.
+
+    E-mail and SMS batches go to `evaluators` (ids); paper batches are either
+    addressed (`evaluators`, non-anonymous campaigns only) or handed out
+    (`count` forms, serial-numbered, nobody's name on them); public and QR
+    batches are open: no invitations, ``issued`` stays null.
+
+    Invitations are written by one multi-row insert with tokens and hashes
+    computed here, never as ORM objects one by one (a batch may hold 100,000).
+    The caller commits.
+    """
+    if campaign.status not in SETUP_STATES:
+        raise DistributionError(_("评议活动已截止，不能再发放评议表"))
+    if channel not in CHANNELS:
+        raise DistributionError(_("未知的发放渠道：%(channel)s", channel=channel))
+    if group.campaign_id != campaign.id:
+        raise DistributionError(_("评议主体不属于本次评议活动"))
+    code = (code or "").strip() or next_batch_code(campaign, channel)
+    if len(code) > 24:
+        raise DistributionError(_("批次代码“%(code)s”过长（最多 24 个字符）", code=code))
+    if batch_by_code(campaign, code) is not None:
+        raise DistributionError(_("批次代码“%(code)s”已被使用", code=code))
+    evaluator_ids = list(evaluators or [])
+    if channel in OPEN_CHANNELS:
+        if evaluator_ids or count:
+            raise DistributionError(_("公开渠道和二维码海报不预先发放评议表，请勿填写份数或名单"))
+    elif channel in MESSAGE_CHANNELS or channel == "online":
+        if count:
+            raise DistributionError(_("邮件、短信和在线链接按名单发放，不能只填份数"))
+        if not evaluator_ids:
+            raise DistributionError(_("名单中没有可发送的评议代表"))
+    elif channel == "paper":
+        if evaluator_ids and campaign.anonymous:
+            raise DistributionError(_("匿名评议的纸质表只能按份数发放，不能写上姓名"))
+        if evaluator_ids and count:
+            raise DistributionError(_("纸质表按名单或按份数发放，二者只能选一"))
+        if not evaluator_ids and not count:
+            raise DistributionError(_("请填写纸质表的份数（至少 1 份）"))
+        if count is not None and count < 0:
+            raise DistributionError(_("份数不能为负数"))
+    if evaluator_ids:
+        _check_evaluators(campaign, group, channel, evaluator_ids)
+
+    position = (db.session.scalar(
+        select(func.max(Batch.position)).where(Batch.campaign_id == campaign.id)) or 0) + 1
+    batch = Batch(campaign_id=campaign.id, campaign_group_id=group.id, position=position, code=code,
+                  channel=channel, issued=None if channel in OPEN_CHANNELS else 0)
+    if channel in OPEN_CHANNELS:
+        batch.public_code = secrets.token_urlsafe(6)
+    db.session.add(batch)
+    db.session.flush()
+    if channel not in OPEN_CHANNELS:
+        n = len(evaluator_ids) if evaluator_ids else int(count or 0)
+        insert_invitations(campaign.id, batch, evaluator_ids or [None] * n,
+                           serials=channel == "paper")
+        batch.issued = n
+    return batch
+
+
+def _check_evaluators(campaign: Campaign, group: CampaignGroup, channel: str, ids: list[int]) -> None:
+    if len(set(ids)) != len(ids):
+        raise DistributionError(_("名单中有重复的评议代表"))
+    eligible = {e.id for e in eligible_evaluators(campaign, group, channel)}
+    missing = [i for i in ids if i not in eligible]
+    if missing:
+        names = db.session.scalars(select(Evaluator.name).where(Evaluator.id.in_(missing[:10]))).all()
+        need = {"email": _("电子邮箱"), "sms": _("手机号码")}.get(channel, "")
+        raise DistributionError(
+            _("%(n)d 名评议代表不能加入本批次（不属于该评议主体、已受邀或缺少%(need)s）：%(names)s",
+              n=len(missing), need=need or _("联系方式"), names="、".join(names)))
+
+
+def insert_invitations(campaign_id: int, batch: Batch, evaluator_ids: Sequence[int | None], *,
+                       serials: bool) -> int:
+    """One executemany insert of the batch's invitations, tokens made here.
+
+    The clear token goes into ``pending_token`` until delivery; only its
+    SHA-256 stays afterwards.
+    """
+    now = utcnow()
+    n = len(evaluator_ids)
+    width = max(4, len(str(n)))
+    token_urlsafe, sha256 = secrets.token_urlsafe, hashlib.sha256
+    rows: list[dict[str, Any]] = []
+    append = rows.append
+    prefix = f"{batch.code}-"
+    for k, evaluator_id in enumerate(evaluator_ids):
+        token = token_urlsafe(TOKEN_BYTES)
+        append({"campaign_id": campaign_id, "batch_id": batch.id, "evaluator_id": evaluator_id,
+                "token_hash": sha256(token.encode()).digest(),
+                "serial": f"{prefix}{k + 1:0{width}d}" if serials else None,
+                "used": False, "created_at": now, "pending_token": token, "pending_kind": "invite",
+                "delivery": "queued", "send_attempts": 0, "reminders": 0})
+    if rows:
+        db.session.execute(insert(Invitation.__table__), rows)
+    return n
+
+
+@dataclass(frozen=True)
+class BatchFigures:
+    issued: int | None
+    returned: int
+    delivery: dict[str, int]
+    pending_tokens: int
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float | None:
+        return self.returned / self.issued if self.issued else None
+
+
+def batch_figures(batch: Batch) -> BatchFigures:
+    returned = db.session.scalar(select(func.count(Ballot.id)).where(Ballot.batch_id == batch.id)) or 0
+    delivery = dict(db.session.execute(
+        select(Invitation.delivery, func.count(Invitation.id))
+        .where(Invitation.batch_id == batch.id, Invitation.delivery.is_not(None))
+        .group_by(Invitation.delivery)).all())
+    pending = db.session.scalar(select(func.count(Invitation.id)).where(
+        Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))) or 0
+    failed = db.session.execute(
+        select(Evaluator.name, func.coalesce(Evaluator.email, Evaluator.phone, ""), Invitation.last_error)
+        .join(Evaluator, Invitation.evaluator_id == Evaluator.id)
+        .where(Invitation.batch_id == batch.id, Invitation.delivery == "failed")
+        .order_by(Invitation.id).limit(200)).all()
+    return BatchFigures(batch.issued, returned, delivery, pending,
+                        [(n, a, e or "") for n, a, e in failed])
+
+
+# --- sending (e-mail, SMS) ---------------------------------------------------
+
+
+def active_job(batch: Batch) -> Job | None:
+    """The send job of this batch still queued or running, if any."""
+    for job in db.session.scalars(
+            select(Job).where(Job.kind == "send_batch", Job.state.in_(("queued", "running")))
+            .order_by(Job.id)):
+        if job.params.get("batch_id") == batch.id:
+            return job
+    return None
+
+
+def last_job(batch: Batch) -> Job | None:
+    for job in db.session.scalars(select(Job).where(Job.kind == "send_batch").order_by(Job.id.desc())):
+        if job.params.get("batch_id") == batch.id:
+            return job
+    return None
+
+
+def _require_message_batch(batch: Batch) -> None:
+    if batch.channel not in MESSAGE_CHANNELS:
+        raise DistributionError(_("只有邮件和短信批次由系统发送"))
+    if batch.campaign.status not in SETUP_STATES:
+        raise DistributionError(_("评议活动已截止，不能再发送"))
+
+
+def start_sending(batch: Batch) -> Job:
+    """Queue the job that sends every queued message of the batch (the caller commits)."""
+    _require_message_batch(batch)
+    running = active_job(batch)
+    if running is not None:
+        return running
+    queued = db.session.scalar(select(func.count(Invitation.id)).where(
+        Invitation.batch_id == batch.id, Invitation.delivery == "queued")) or 0
+    if queued == 0:
+        raise DistributionError(_("本批次没有待发送的消息"))
+    return jobs.enqueue("send_batch", {"batch_id": batch.id}, total=queued)
+
+
+def retry_failed(batch: Batch) -> Job:
+    """Put the failed messages back in the queue and send them (the caller commits)."""
+    _require_message_batch(batch)
+    if active_job(batch) is not None:
+        raise DistributionError(_("本批次正在发送中，请等待完成后再重试"))
+    n = db.session.execute(
+        update(Invitation).where(Invitation.batch_id == batch.id, Invitation.delivery == "failed",
+                                 Invitation.pending_token.is_not(None), Invitation.used.is_(False))
+        .values(delivery="queued", last_error=None).execution_options(synchronize_session=False)
+    ).rowcount
+    if not n:
+        raise DistributionError(_("没有可重试的失败消息"))
+    return start_sending(batch)
+
+
+def queue_reminders(batch: Batch) -> Job:
+    """Remind everyone of the batch who has not answered yet (the caller commits).
+
+    The first token was erased when the invitation was sent, so a reminder
+    carries a new one; it replaces the old one in the step that records the
+    reminder as sent (until then the first link keeps working).
+    """
+    _require_message_batch(batch)
+    if active_job(batch) is not None:
+        raise DistributionError(_("本批次正在发送中，请等待完成后再催办"))
+    ids = db.session.scalars(select(Invitation.id).where(
+        Invitation.batch_id == batch.id, Invitation.used.is_(False), Invitation.delivery == "sent")).all()
+    if not ids:
+        raise DistributionError(_("没有需要催办的评议代表（都已提交或尚未发送）"))
+    rows = [{"b_id": i, "b_token": secrets.token_urlsafe(TOKEN_BYTES)} for i in ids]
+    table = Invitation.__table__
+    db.session.execute(
+        update(table).where(table.c.id == bindparam("b_id"))
+        .values(pending_token=bindparam("b_token"), pending_kind="reminder", delivery="queued"),
+        rows, execution_options={"synchronize_session": False})
+    return start_sending(batch)
+
+
+def link_for(token: str) -> str:
+    return current_app.config["PINGYI_PUBLIC_URL"].rstrip("/") + "/b/" + token
+
+
+def deadline_of(batch: Batch) -> dt.datetime | None:
+    closes = [t for t in (batch.closes_at, batch.campaign.closes_at) if t is not None]
+    return min(closes) if closes else None
+
+
+def format_local(instant: dt.datetime | None) -> str:
+    """A UTC instant as the office reads it (Beijing time)."""
+    if instant is None:
+        return ""
+    local = instant.replace(tzinfo=dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8)))
+    return local.strftime("%Y年%m月%d日 %H:%M")
+
+
+# --- paper forms -------------------------------------------------------------
+
+
+def units_for_group(campaign: Campaign, campaign_group_id: int) -> list[CampaignUnit]:
+    """The units a group rates: the campaign's units, or the group's own list where one is set."""
+    chosen = set(db.session.scalars(select(GroupUnit.campaign_unit_id)
+                                    .where(GroupUnit.campaign_group_id == campaign_group_id)))
+    return [cu for cu in campaign.units if not chosen or cu.id in chosen]
+
+
+def printable_forms(batch: Batch, page: int, per_page: int = 100) -> tuple[list[Invitation], int]:
+    """The forms of a paper batch still to print (their tokens are pending), one page of them."""
+    base = select(Invitation).where(Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))
+    total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = db.session.scalars(base.order_by(Invitation.id).offset((page - 1) * per_page).limit(per_page))
+    return list(rows), total
+
+
+def mark_printed(batch: Batch) -> int:
+    """Erase the clear tokens of a paper batch once its forms are printed (the caller commits)."""
+    if batch.channel != "paper":
+        raise DistributionError(_("只有纸质批次需要印制"))
+    return db.session.execute(
+        update(Invitation).where(Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))
+        .values(pending_token=None, pending_kind=None, delivery="printed", sent_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def set_issued(batch: Batch, issued: int) -> None:
+    """Correct the number of forms actually handed out (unused forms voided)."""
+    if batch.channel != "paper":
+        raise DistributionError(_("只有纸质批次可以更正发放数"))
+    returned = db.session.scalar(select(func.count(Ballot.id)).where(Ballot.batch_id == batch.id)) or 0
+    forms = db.session.scalar(select(func.count(Invitation.id)).where(Invitation.batch_id == batch.id)) or 0
+    if issued < returned:
+        raise DistributionError(_("发放数不能少于已回收数：批次 %(batch)s 已回收 %(returned)d 份，不能改为 %(issued)d 份",
+                                  batch=batch.code, returned=returned, issued=issued))
+    if issued > forms:
+        raise DistributionError(_("发放数不能多于印制的表数：批次 %(batch)s 共 %(forms)d 份",
+                                  batch=batch.code, forms=forms))
+    batch.issued = issued
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    """What keying a form led to: 'first' (waiting for the second clerk),
+    'accepted' (the two entries agreed; the ballot is in) or 'conflict'."""
+
+    state: str
+    serial: str
+    differences: list[tuple[int, int]] = field(default_factory=list)
+
+
+PaperAnswers = dict[int, dict[int, int | None]]
+
+
+def paper_invitation(campaign: Campaign, serial: str) -> Invitation:
+    serial = serial.strip()
+    invitation = db.session.scalar(
+        select(Invitation).join(Batch, Invitation.batch_id == Batch.id)
+        .where(Invitation.campaign_id == campaign.id, Invitation.serial == serial, Batch.channel == "paper"))
+    if invitation is None:
+        raise DistributionError(_("编号 %(serial)s 不是本次评议的纸质表", serial=serial))
+    return invitation
+
+
+def entries_of(invitation: Invitation) -> list[PaperEntry]:
+    return list(db.session.scalars(select(PaperEntry).where(PaperEntry.invitation_id == invitation.id)
+                                   .order_by(PaperEntry.entry_no)))
+
+
+def _encode(answers: PaperAnswers) -> dict[str, dict[str, int | None]]:
+    return {str(u): {str(i): o for i, o in by_item.items()} for u, by_item in answers.items()}
+
+
+def _decode(stored: dict[str, Any]) -> PaperAnswers:
+    return {int(u): {int(i): o for i, o in by_item.items()} for u, by_item in stored.items()}
+
+
+def differences(first: PaperAnswers, second: PaperAnswers) -> list[tuple[int, int]]:
+    cells = {(u, i) for u, by in first.items() for i in by} | {(u, i) for u, by in second.items() for i in by}
+    return sorted(c for c in cells
+                  if first.get(c[0], {}).get(c[1]) != second.get(c[0], {}).get(c[1]))
+
+
+def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers) -> EntryOutcome:
+    """Record one clerk's keying of a returned form; with the second keying,
+    take the ballot if both agree (the caller commits)."""
+    if campaign.status not in ("open", "closed"):
+        raise DistributionError(_("评议活动不在回收阶段，不能录入纸质表"))
+    invitation = paper_invitation(campaign, serial)
+    if invitation.used:
+        raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial))
+    entries = entries_of(invitation)
+    if any(e.clerk_id == clerk.id for e in entries):
+        raise DistributionError(_("您已录入过编号 %(serial)s 的评议表；第二遍须由另一位录入员录入",
+                                  serial=invitation.serial))
+    if len(entries) >= 2:
+        raise DistributionError(_("编号 %(serial)s 已录入两遍，正等待核对", serial=invitation.serial))
+    _check_capacity(invitation.batch)
+    db.session.add(PaperEntry(invitation_id=invitation.id, entry_no=len(entries) + 1, clerk_id=clerk.id,
+                              answers=_encode(answers)))
+    db.session.flush()
+    if not entries:
+        return EntryOutcome("first", invitation.serial or "")
+    diff = differences(_decode(entries[0].answers), answers)
+    if diff:
+        return EntryOutcome("conflict", invitation.serial or "", diff)
+    _take_paper_ballot(invitation, answers)
+    return EntryOutcome("accepted", invitation.serial or "")
+
+
+def conflicts(campaign: Campaign) -> list[tuple[Invitation, list[PaperEntry]]]:
+    """Forms keyed twice with differences, not yet resolved."""
+    counted = (select(PaperEntry.invitation_id).group_by(PaperEntry.invitation_id)
+               .having(func.count(PaperEntry.id) == 2))
+    invitations = db.session.scalars(
+        select(Invitation).where(Invitation.campaign_id == campaign.id, Invitation.used.is_(False),
+                                 Invitation.id.in_(counted)).order_by(Invitation.serial))
+    return [(inv, entries_of(inv)) for inv in invitations]
+
+
+def resolve(campaign: Campaign, serial: str, chosen: dict[tuple[int, int], int | None]) -> None:
+    """An organizer settles the differing cells of a form keyed twice; the ballot is then taken."""
+    invitation = paper_invitation(campaign, serial)
+    entries = entries_of(invitation)
+    if invitation.used:
+        raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial))
+    if len(entries) != 2:
+        raise DistributionError(_("编号 %(serial)s 尚未录入两遍，不能核对", serial=invitation.serial))
+    first, second = _decode(entries[0].answers), _decode(entries[1].answers)
+    diff = differences(first, second)
+    missing = [c for c in diff if c not in chosen]
+    if missing:
+        raise DistributionError(_("还有 %(n)d 处差异未选定", n=len(missing)))
+    answers = {u: dict(by) for u, by in first.items()}
+    for (u, i), option in chosen.items():
+        if (u, i) in diff:
+            answers.setdefault(u, {})[i] = option
+    _check_capacity(invitation.batch)
+    _take_paper_ballot(invitation, answers)
+
+
+def _check_capacity(batch: Batch) -> None:
+    """A batch never holds more ballots than forms issued."""
+    returned = db.session.scalar(select(func.count(Ballot.id)).where(Ballot.batch_id == batch.id)) or 0
+    if batch.issued is not None and returned >= batch.issued:
+        raise DistributionError(
+            _("批次 %(batch)s 已回收 %(returned)d 份，达到发放数 %(issued)d 份，不能再录入（回收数不能超过发放数）",
+              batch=batch.code, returned=returned, issued=batch.issued))
+
+
+def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers) -> None:
+    """The ballot of a paper form, through the same one-per-invitation claim as /b/<token>."""
+    from survey.ballots import services as ballots
+
+    filled = {u: {i: o for i, o in by.items() if o is not None} for u, by in answers.items()}
+    filled = {u: by for u, by in filled.items() if by}
+    try:
+        ballots.submit(invitation, filled, {}, receipt=new_receipt(), duration_s=None, source=None)
+    except ballots.AlreadySubmitted:
+        raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial)) from None
+
+
+# --- the open public channel -------------------------------------------------
+
+
+def open_batch_by_public_code(public_code: str) -> Batch | None:
+    batch = db.session.scalar(select(Batch).where(Batch.public_code == public_code))
+    return batch if batch is not None and batch.is_open_batch else None
+
+
+def ballots_from_address(batch: Batch, source: str, since: dt.datetime) -> int:
+    return db.session.scalar(select(func.count(Ballot.id)).where(
+        Ballot.batch_id == batch.id, Ballot.source == source, Ballot.submitted_at >= since)) or 0
+
+
+@dataclass(frozen=True)
+class FlaggedBallot:
+    public_id: str
+    batch: str
+    submitted_at: str
+    source: str | None
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FlagSummary:
+    counts: dict[str, int]
+    ballots: list[FlaggedBallot]
+
+
+def open_channel_flags(campaign: Campaign) -> FlagSummary:
+    """The `burst` and `duplicate` flags of SCORING.md section 3, computed by
+    `analysis` on the campaign's bundle (the one bridge from the database)."""
+    import numpy as np
+
+    from analysis.bundle import from_document
+    from analysis.flags import ballot_unit_scores, compute_flags
+    from survey.bundles import export_bundle
+
+    doc = export_bundle(campaign)
+    c = from_document(doc)
+    n = c.n_ballots
+    s = ballot_unit_scores(c.answers, c.option_points, c.item_weights)
+    order = np.argsort(c.ballot_ids, kind="stable")
+    id_rank = np.empty(n, dtype=np.int64)
+    id_rank[order] = np.arange(n)
+    result = compute_flags(c, s, id_rank)
+    names = ("burst", "duplicate")
+    counts = {f: int(result.flags[f].sum()) for f in names}
+    flagged = []
+    for k, ballot in enumerate(doc["ballots"]):
+        mine = tuple(f for f in names if result.flags[f][k])
+        if mine:
+            flagged.append(FlaggedBallot(ballot["id"], ballot["batch"], ballot.get("submitted_at", ""),
+                                         ballot.get("source"), mine))
+    return FlagSummary(counts, flagged)

@@ -1,0 +1,179 @@
+"""Persisted background jobs: queued in the `job` table, run by a worker
+thread of the web process or by `flask --app survey jobs run`, and taken up
+again after a restart where they stopped.
+
+A handler does its work in small committed steps and records its progress
+(`job.done`) in the same transaction as each step's effect, so a crash loses
+at most the step in flight. A running job whose heartbeat is older than
+``PINGYI_JOBS_STALE_S`` seconds belonged to a worker that died: the next
+worker claims it and calls its handler again, which must skip what is done.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from flask_babel import force_locale
+from sqlalchemy import or_, select, update
+
+from survey.extensions import db
+from survey.models.campaign import utcnow
+from survey.models.job import Job
+
+Handler = Callable[[Job], None]
+HANDLERS: dict[str, Handler] = {}
+#: Seconds without a heartbeat after which a running job is taken up again.
+DEFAULT_STALE_S = 60
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the function that carries out jobs of `kind`."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def enqueue(kind: str, params: dict[str, Any], *, total: int | None = None) -> Job:
+    """Add a job to the queue; it runs once the caller has committed (and kicked a worker)."""
+    job = Job(kind=kind, params=params, state="queued", done=0, total=total, errors=0)
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def step(job_id: int, *, done: int = 1, errors: int = 0) -> None:
+    """Count progress in the current transaction (commit it with the step's effect)."""
+    db.session.execute(
+        update(Job).where(Job.id == job_id)
+        .values(done=Job.done + done, errors=Job.errors + errors, heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False))
+
+
+def _stale_before() -> dt.datetime:
+    seconds = current_app.config.get("PINGYI_JOBS_STALE_S", DEFAULT_STALE_S)
+    return utcnow() - dt.timedelta(seconds=seconds)
+
+
+def claim_next() -> Job | None:
+    """Claim the oldest queued job, or a running one whose worker died.
+
+    The claim is one conditional UPDATE, so two workers never run one job.
+    """
+    db.session.commit()
+    candidates = db.session.scalars(
+        select(Job.id).where(or_(Job.state == "queued",
+                                 (Job.state == "running") & (Job.heartbeat_at < _stale_before())))
+        .order_by(Job.id).limit(5)).all()
+    for job_id in candidates:
+        now = utcnow()
+        claimed = db.session.execute(
+            update(Job).where(Job.id == job_id,
+                              or_(Job.state == "queued",
+                                  (Job.state == "running") & (Job.heartbeat_at < _stale_before())))
+            .values(state="running", heartbeat_at=now,
+                    started_at=db.func.coalesce(Job.started_at, now))
+            .execution_options(synchronize_session=False)).rowcount
+        db.session.commit()
+        if claimed == 1:
+            return db.session.get(Job, job_id, populate_existing=True)
+    return None
+
+
+def run_job(job: Job) -> None:
+    """Run a claimed job to its end and record how it ended."""
+    job_id = job.id
+    fn = HANDLERS.get(job.kind)
+    try:
+        if fn is None:
+            raise RuntimeError(f"没有处理“{job.kind}”类任务的程序")
+        # No request here: messages are written in the office's language.
+        with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_Hans_CN")):
+            fn(job)
+    except Exception as exc:  # the job fails, the worker goes on with the next one
+        db.session.rollback()
+        current_app.logger.exception("job %s failed", job_id)
+        db.session.execute(update(Job).where(Job.id == job_id).values(
+            state="failed", error_text=str(exc)[:2000], finished_at=utcnow())
+            .execution_options(synchronize_session=False))
+        db.session.commit()
+        return
+    db.session.execute(update(Job).where(Job.id == job_id).values(state="done", finished_at=utcnow())
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+def run_pending() -> int:
+    """Run jobs until none is left to claim; returns how many ran."""
+    ran = 0
+    while (job := claim_next()) is not None:
+        run_job(job)
+        ran += 1
+    return ran
+
+
+# --- the worker thread of the web process -------------------------------------
+
+_threads: dict[int, threading.Thread] = {}
+_lock = threading.Lock()
+
+
+def kick(app: Flask | None = None) -> bool:
+    """Make sure a worker thread runs in this process (where enabled).
+
+    Called after a job is queued and whenever a progress page is polled, so
+    that jobs left by a restarted process are taken up again.
+    """
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config.get("PINGYI_JOBS_THREAD", not app.testing):
+        return False
+    with _lock:
+        thread = _threads.get(id(app))
+        if thread is not None and thread.is_alive():
+            return True
+        thread = threading.Thread(target=_worker, args=(app,), name="pingyi-jobs", daemon=True)
+        _threads[id(app)] = thread
+        thread.start()
+        return True
+
+
+def _worker(app: Flask) -> None:
+    with app.app_context():
+        try:
+            run_pending()
+        finally:
+            db.session.remove()
+
+
+# --- command line ---------------------------------------------------------------
+
+jobs_cli = AppGroup("jobs", help="后台任务 (persisted background jobs: sending batches, reminders).")
+
+
+@jobs_cli.command("run", help="Run queued jobs (and those of a worker that died) until none is left; "
+                  "with --watch, keep polling for new ones.")
+@click.option("--watch", is_flag=True, help="Keep running and poll the queue every few seconds.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls with --watch.")
+def run_command(watch: bool, interval: float) -> None:
+    while True:
+        ran = run_pending()
+        if ran:
+            click.echo(f"已完成 {ran} 个任务 (ran {ran} job(s))")
+        if not watch:
+            break
+        time.sleep(interval)
+
+
+@jobs_cli.command("list", help="List the most recent jobs with their progress.")
+def list_command() -> None:
+    for job in db.session.scalars(select(Job).order_by(Job.id.desc()).limit(20)):
+        click.echo(f"{job.id}\t{job.kind}\t{job.state}\t{job.done}/{job.total or '?'}\t"
+                   f"errors={job.errors}\t{job.params}")

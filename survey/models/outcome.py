@@ -1,0 +1,294 @@
+"""What follows the ballots: result snapshots, the committee's sign-off and
+overrides, publication, consequences, comment answers, rectification,
+appeals and follow-up checks; and the rule that a finalized campaign is frozen."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    inspect,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from survey.extensions import db
+from survey.models.account import User
+from survey.models.ballot import Answer, Ballot, Comment
+from survey.models.campaign import Campaign, CampaignUnit, ObjectiveScore, Veto, utcnow
+
+CLASSES = ("satisfied", "basically_satisfied", "dissatisfied", "insufficient")
+#: How each class reads (passed through the translation function).
+CLASS_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意",
+                "insufficient": "数据不足"}
+CONSEQUENCE_KINDS = ("self_examination", "criticism_notice", "media_list", "bonus_linkage",
+                     "leader_handling", "organizational_handling")
+CONSEQUENCE_LABELS = {"self_examination": "书面检查", "criticism_notice": "通报批评",
+                      "media_list": "媒体公布名单", "bonus_linkage": "绩效奖金挂钩（财务）",
+                      "leader_handling": "领导干部处理", "organizational_handling": "组织处理"}
+ANSWER_KINDS = ("explain", "coordinate", "improve")
+ANSWER_LABELS = {"explain": "解释说明", "coordinate": "协调解决", "improve": "改进服务"}
+APPEAL_DECISIONS = ("upheld", "changed", "rejected")
+APPEAL_LABELS = {"upheld": "维持原评定", "changed": "变更评定", "rejected": "不予受理"}
+#: The default consequences a campaign generates at finalization.
+DEFAULT_CONSEQUENCES: dict[str, Any] = {
+    "self_examination": True, "self_examination_days": 15,
+    "criticism_notice": True, "media_list": True, "bonus_linkage": True,
+    "leader_handling": "诫勉谈话", "escalate_bottom_two_years": True,
+}
+
+
+class FrozenCampaignError(RuntimeError):
+    """Raised when something tries to change a finalized campaign's inputs."""
+
+
+class ResultSnapshot(db.Model):
+    """Computed results of a campaign: a cache (kind ``cache``, recomputed when
+    the campaign's data change) or the frozen record of finalization (kind
+    ``final``, with the exact bundle it was computed from)."""
+
+    __tablename__ = "result_snapshot"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "kind"),
+        CheckConstraint("kind IN ('cache', 'final')", name="kind"),
+        CheckConstraint("kind = 'cache' OR bundle_json IS NOT NULL", name="final_has_bundle"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    #: A cheap digest of what the results depend on (rules, latest rows), to
+    #: tell without exporting the bundle whether a cache is still current.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 (hex) of the UTF-8 bundle JSON the results were computed from.
+    bundle_sha256: Mapped[str] = mapped_column(String(64))
+    #: The bundle JSON text itself; kept for the final snapshot only.
+    bundle_json: Mapped[str | None] = mapped_column(Text)
+    #: The pingyi-results/1 JSON text (with ``explain``).
+    results_json: Mapped[str] = mapped_column(Text)
+    results_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class OutcomeSettings(db.Model):
+    """The committee's settings for one campaign's sign-off, publication,
+    consequences and rectification."""
+
+    __tablename__ = "outcome_settings"
+    __table_args__ = (
+        CheckConstraint("quorum IS NULL OR quorum >= 1", name="quorum"),
+        CheckConstraint("min_group_ballots >= 1", name="min_group_ballots"),
+        CheckConstraint("public_until IS NULL OR public_from IS NULL OR public_until >= public_from",
+                        name="public_period"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), unique=True)
+    #: Approvals needed to finalize; null means every active committee account.
+    quorum: Mapped[int | None] = mapped_column(Integer)
+    #: A liaison sees a group's figures and comments for their unit only where
+    #: the group has at least this many ballots for it.
+    min_group_ballots: Mapped[int] = mapped_column(Integer, default=5)
+    #: Which consequences finalization generates (see DEFAULT_CONSEQUENCES).
+    consequences: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Rectification plans and reports are due by this day.
+    rectification_due: Mapped[dt.date | None] = mapped_column(Date)
+    #: False keeps the results internal: no public page.
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    public_from: Mapped[dt.date | None] = mapped_column(Date)
+    public_until: Mapped[dt.date | None] = mapped_column(Date)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Approval(db.Model):
+    """A committee member's approval of the results (审定)."""
+
+    __tablename__ = "approval"
+    __table_args__ = (UniqueConstraint("campaign_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    #: SHA-256 of the results the member looked at when approving.
+    results_sha256: Mapped[str] = mapped_column(String(64))
+    approved_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    user: Mapped[User] = relationship()
+
+
+class ClassOverride(db.Model):
+    """A class changed by hand, shown beside the computed one with its reason."""
+
+    __tablename__ = "class_override"
+    __table_args__ = (
+        UniqueConstraint("campaign_unit_id"),
+        CheckConstraint("length(trim(reason)) > 0", name="reason"),
+        CheckConstraint("new_class IN ('satisfied', 'basically_satisfied', 'dissatisfied', 'insufficient')",
+                        name="new_class"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    computed_class: Mapped[str] = mapped_column(String(24))
+    new_class: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    campaign_unit: Mapped[CampaignUnit] = relationship()
+    user: Mapped[User | None] = relationship()
+
+
+class Consequence(db.Model):
+    """A consequence generated at finalization (书面检查, 通报批评 …)."""
+
+    __tablename__ = "consequence"
+    __table_args__ = (
+        UniqueConstraint("campaign_unit_id", "kind"),
+        CheckConstraint("kind IN ('self_examination', 'criticism_notice', 'media_list', 'bonus_linkage', "
+                        "'leader_handling', 'organizational_handling')", name="kind"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    #: The drafted text (the notice, the record for finance, the handling).
+    text: Mapped[str] = mapped_column(Text)
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    campaign_unit: Mapped[CampaignUnit] = relationship()
+
+
+class CommentAnswer(db.Model):
+    """A unit's answer to one comment it received."""
+
+    __tablename__ = "comment_answer"
+    __table_args__ = (
+        CheckConstraint("kind IN ('explain', 'coordinate', 'improve')", name="kind"),
+        CheckConstraint("length(trim(text)) > 0", name="text"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comment.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: What the unit did about it.
+    text: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    answered_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    comment: Mapped[Comment] = relationship()
+
+
+class Rectification(db.Model):
+    """A unit's rectification (整改): plan, report, deadline, red mark, acceptance."""
+
+    __tablename__ = "rectification"
+    __table_args__ = (UniqueConstraint("campaign_unit_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    plan: Mapped[str | None] = mapped_column(Text)
+    plan_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    report: Mapped[str | None] = mapped_column(Text)
+    report_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: Set when the deadline passed without an accepted report (红字).
+    marked_red_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: The committee accepted the report; a red mark is then cleared (消红).
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    campaign_unit: Mapped[CampaignUnit] = relationship()
+
+    @property
+    def is_red(self) -> bool:
+        return self.marked_red_at is not None and self.accepted_at is None
+
+    @property
+    def was_cleared(self) -> bool:
+        return self.marked_red_at is not None and self.accepted_at is not None
+
+
+class Appeal(db.Model):
+    """申诉 / 复核: a unit contests its result; the committee records the outcome."""
+
+    __tablename__ = "appeal"
+    __table_args__ = (
+        CheckConstraint("decision IS NULL OR decision IN ('upheld', 'changed', 'rejected')", name="decision"),
+        CheckConstraint("length(trim(text)) > 0", name="text"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    filed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    filed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    campaign_unit: Mapped[CampaignUnit] = relationship()
+
+
+class FollowUp(db.Model):
+    """回头看: a later check of a unit's rectification."""
+
+    __tablename__ = "follow_up"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    scheduled_on: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    findings: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    campaign_unit: Mapped[CampaignUnit] = relationship()
+
+
+# --- the freeze: nothing that feeds the results changes after finalization ---
+
+FROZEN = ("finalized", "published")
+
+
+def _campaign_id_of(obj: Any) -> int | None:
+    if isinstance(obj, Ballot):
+        return obj.campaign_id
+    if isinstance(obj, Answer | Comment):
+        ballot = obj.ballot if obj.ballot is not None else db.session.get(Ballot, obj.ballot_id)
+        return ballot.campaign_id if ballot is not None else None
+    if isinstance(obj, ObjectiveScore | Veto):
+        unit = obj.campaign_unit if obj.campaign_unit is not None else db.session.get(
+            CampaignUnit, obj.campaign_unit_id)
+        return unit.campaign_id if unit is not None else None
+    return None
+
+
+def _committed_status(session: Session, campaign_id: int) -> str | None:
+    from sqlalchemy import select
+
+    return session.execute(select(Campaign.status).where(Campaign.id == campaign_id)).scalar()
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_frozen_changes(session: Session, flush_context: Any, instances: Any) -> None:
+    statuses: dict[int, str | None] = {}
+    with session.no_autoflush:
+        for obj in list(session.new) + list(session.dirty) + list(session.deleted):
+            if isinstance(obj, Campaign):
+                state = inspect(obj)
+                if obj in session.new or not session.is_modified(obj):
+                    continue
+                old_status = state.attrs.status.history.deleted
+                was = old_status[0] if old_status else obj.status
+                if was in FROZEN and (state.attrs.rules.history.has_changes() or obj in session.deleted):
+                    raise FrozenCampaignError("评议结果已定稿，不能再修改计分规则 (campaign is finalized)")
+                continue
+            if not isinstance(obj, Ballot | Answer | Comment | ObjectiveScore | Veto):
+                continue
+            if obj in session.dirty and not session.is_modified(obj):
+                continue
+            campaign_id = _campaign_id_of(obj)
+            if campaign_id is None:
+                continue
+            if campaign_id not in statuses:
+                statuses[campaign_id] = _committed_status(session, campaign_id)
+            if statuses[campaign_id] in FROZEN:
+                raise FrozenCampaignError("评议结果已定稿，不能再修改评议票、工作考核得分或一票否决 "
+                                          "(campaign is finalized)")

@@ -1,0 +1,1 @@
+"""The results blueprint: review, sign-off, publication, consequences, rectification, exports."""

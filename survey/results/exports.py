@@ -1,0 +1,201 @@
+"""The committee's charts of a campaign and its exports: the XLSX workbook,
+the PDF report (charts with the CJK font embedded) and the results JSON."""
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from survey.results.i18n import gettext as _
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+from openpyxl import Workbook
+from openpyxl.drawing.image import Image as XLImage
+from openpyxl.styles import Font, PatternFill
+
+from sqlalchemy import select
+
+from survey import charts
+from survey.extensions import db
+from survey.models import Campaign, CommentAnswer
+from survey.models.campaign import STATUS_LABELS
+from survey.models.outcome import ANSWER_LABELS, CLASS_LABELS
+from survey.results import services
+
+#: The workbook's sheets, in order (their names are what people see in Excel).
+SHEETS = ("评议结果", "分组得分", "选项占比", "回收率", "意见与答复", "整改情况")
+
+
+def _class_labels() -> dict[str, str]:
+    return {k: _(v) for k, v in CLASS_LABELS.items()}
+
+
+def ranking_figure(campaign: Campaign, results: dict[str, Any], category: str) -> Figure:
+    views = {v.code: v for v in services.ranking(campaign, results)}
+    if category not in views:
+        raise KeyError(category)
+    view = views[category]
+    units = [{"name": row.name, "score": row.result["score"], "ci95": row.result["ci95"], "class": row.final_class}
+             for row in view.units]
+    rules = services.effective_rules(campaign)
+    return charts.ranking_chart(units, rules["thresholds"], _("%(c)s 综合得分与95%%区间", c=view.label),
+                                _class_labels())
+
+
+def shares_figure(campaign: Campaign, results: dict[str, Any], category: str) -> Figure:
+    views = {v.code: v for v in services.ranking(campaign, results)}
+    if category not in views:
+        raise KeyError(category)
+    view = views[category]
+    units = [{"name": row.name, "shares": row.result["shares"]} for row in view.units]
+    return charts.shares_chart(units, services.option_labels(campaign), _("%(c)s 各选项占比", c=view.label))
+
+
+def returns_figure(campaign: Campaign, results: dict[str, Any]) -> Figure:
+    labels = services.group_labels(campaign)
+    groups = [{"label": labels.get(g["code"], g["code"]), "return_rate": g["return_rate"]} for g in results["groups"]]
+    return charts.return_rate_chart(groups, campaign.return_target, _("各评议主体回收率"))
+
+
+def history_figure(campaign: Campaign, unit_code: str) -> Figure:
+    cu = services.campaign_unit(campaign, unit_code)
+    if cu is None:
+        raise KeyError(unit_code)
+    return charts.history_chart(services.history(unit_code), services.effective_rules(campaign)["thresholds"],
+                                _("%(n)s 历年综合得分", n=cu.name))
+
+
+def chart(campaign: Campaign, results: dict[str, Any], name: str) -> Figure:
+    """A chart by its URL name: ranking-<category>, shares-<category>, returns, history-<unit>."""
+    kind, _sep, arg = name.partition("-")
+    if kind == "ranking" and arg:
+        return ranking_figure(campaign, results, arg)
+    if kind == "shares" and arg:
+        return shares_figure(campaign, results, arg)
+    if kind == "returns" and not arg:
+        return returns_figure(campaign, results)
+    if kind == "history" and arg:
+        return history_figure(campaign, arg)
+    raise KeyError(name)
+
+
+def _png(fig: Figure) -> io.BytesIO:
+    return io.BytesIO(charts.render(fig, "png"))
+
+
+def xlsx(campaign: Campaign) -> bytes:
+    """The workbook: results (with the ranking charts), group scores, shares,
+    return rates, comments with answers, rectification status."""
+    results = services.results_for(campaign)
+    classes = _class_labels()
+    glabels = services.group_labels(campaign)
+    options = services.option_labels(campaign)
+    names = {cu.code: cu.name for cu in campaign.units}
+    wb = Workbook()
+    ws = wb.active
+    ws.title = SHEETS[0]
+    bold = Font(bold=True)
+    red = PatternFill("solid", fgColor="F8D7DA")
+
+    def header(sheet, cells):
+        sheet.append(cells)
+        for cell in sheet[sheet.max_row]:
+            cell.font = bold
+
+    header(ws, [_("类别"), _("单位代码"), _("单位"), _("有效票"), _("问卷得分"), _("综合得分"), _("名次"),
+                _("计算评定"), _("最终评定"), _("调整理由"), _("95%区间下限"), _("95%区间上限"), _("稳定性"),
+                _("临界")])
+    views = services.ranking(campaign, results)
+    for view in views:
+        for row in view.units:
+            r = row.result
+            ci = r["ci95"] or [None, None]
+            ws.append([view.label, row.code, row.name, r["n_valid"], r["score_ballot"], r["score"], r["rank"],
+                       classes[r["class"]], classes[row.final_class],
+                       row.override.reason if row.override else None, ci[0], ci[1], r["stability"],
+                       _("是") if r["borderline"] else _("否")])
+    anchor_row = ws.max_row + 3
+    for view in views:
+        img = XLImage(_png(ranking_figure(campaign, results, view.code)))
+        img.anchor = f"B{anchor_row}"
+        ws.add_image(img)
+        anchor_row += int(img.height / 20) + 2
+
+    gs = wb.create_sheet(SHEETS[1])
+    header(gs, [_("单位代码"), _("单位"), _("评议主体"), _("有效票"), _("得分")])
+    for u in results["units"]:
+        for gcode, g in u["explain"]["groups"].items():
+            gs.append([u["code"], names.get(u["code"]), glabels.get(gcode, gcode), g["n"], g["score"]])
+
+    ss = wb.create_sheet(SHEETS[2])
+    header(ss, [_("单位代码"), _("单位"), _("评议主体")] + [label for _c, label in options])
+    for u in results["units"]:
+        if u["shares"]:
+            ss.append([u["code"], names.get(u["code"]), _("合计")] + [u["shares"].get(c) for c, _l in options])
+        for gcode, sh in (u["group_shares"] or {}).items():
+            if sh:
+                ss.append([u["code"], names.get(u["code"]), glabels.get(gcode, gcode)]
+                          + [sh.get(c) for c, _l in options])
+
+    rs = wb.create_sheet(SHEETS[3])
+    header(rs, [_("评议主体"), _("发放"), _("回收"), _("有效"), _("回收率")])
+    for g in results["groups"]:
+        rs.append([glabels.get(g["code"], g["code"]), g["issued"], g["returned"], g["valid"], g["return_rate"]])
+    img = XLImage(_png(returns_figure(campaign, results)))
+    img.anchor = f"A{rs.max_row + 3}"
+    rs.add_image(img)
+
+    cs = wb.create_sheet(SHEETS[4])
+    header(cs, [_("单位代码"), _("单位"), _("评议主体"), _("意见"), _("答复类别"), _("答复内容")])
+    for cu in campaign.units:
+        for comment, gcode in services.comments_of(campaign, cu):
+            answer = db.session.scalar(select(CommentAnswer).where(CommentAnswer.comment_id == comment.id))
+            cs.append([cu.code, cu.name, glabels.get(gcode, gcode), comment.text,
+                       _(ANSWER_LABELS[answer.kind]) if answer else None, answer.text if answer else None])
+
+    ts = wb.create_sheet(SHEETS[5])
+    header(ts, [_("单位代码"), _("单位"), _("截止日期"), _("整改方案"), _("整改报告"), _("状态")])
+    for rect in services.rectifications_of(campaign):
+        status = (_("已验收（已消红）") if rect.was_cleared else _("已验收") if rect.accepted_at
+                  else _("红字（逾期）") if rect.is_red else _("进行中"))
+        ts.append([rect.campaign_unit.code, rect.campaign_unit.name, rect.due_on, rect.plan, rect.report, status])
+        if rect.is_red:
+            for cell in ts[ts.max_row]:
+                cell.fill = red
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def pdf(campaign: Campaign) -> bytes:
+    """The report: a summary page, then each category's ranking and shares, then the return rates."""
+    results = services.results_for(campaign)
+    classes = _class_labels()
+    buf = io.BytesIO()
+    figures: list[Figure] = []
+    with charts.cjk_fonts():
+        cover = charts.new_figure(8.27, 11.69)
+        cover.text(0.08, 0.93, campaign.name, fontsize=18, weight="bold")
+        cover.text(0.08, 0.89, _("评议结果报告 · 状态：%(s)s", s=_(STATUS_LABELS[campaign.status])), fontsize=11)
+        b = results["ballots"]
+        cover.text(0.08, 0.85, _("收回有效票 %(v)d 张，剔除 %(e)d 张，空白 %(bl)d 张", v=b["valid"], e=b["excluded"],
+                                 bl=b["blank"]), fontsize=11)
+        y = 0.80
+        for view in services.ranking(campaign, results):
+            cover.text(0.08, y, view.label, fontsize=13, weight="bold")
+            y -= 0.03
+            for row in view.units:
+                score = "—" if row.result["score"] is None else f"{row.result['score']:.2f}"
+                mark = "" if row.override is None else _("（原计算：%(c)s）", c=classes[row.computed_class])
+                cover.text(0.1, y, f"{row.result['rank'] or '—'}  {row.name}  {score}  {classes[row.final_class]}{mark}",
+                           fontsize=9)
+                y -= 0.022
+            y -= 0.01
+        figures.append(cover)
+    for view in services.ranking(campaign, results):
+        figures.append(ranking_figure(campaign, results, view.code))
+        figures.append(shares_figure(campaign, results, view.code))
+    figures.append(returns_figure(campaign, results))
+    with charts.cjk_fonts(), PdfPages(buf, metadata={"Title": campaign.name, "Creator": "Pingyi"}) as pages:
+        for fig in figures:
+            pages.savefig(fig)
+    return buf.getvalue()

@@ -1,0 +1,114 @@
+"""The committee's, the organizer's and the liaisons' forms on results pages."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    FloatField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    widgets,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from survey.models.outcome import ANSWER_KINDS, ANSWER_LABELS, APPEAL_DECISIONS, APPEAL_LABELS, CLASS_LABELS, CLASSES
+from survey.results.services import FLAG_LABELS, FLAGS
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class ExcludeFlagsForm(FlaskForm):
+    """Which data-quality flags exclude a ballot (read from the query string to preview)."""
+
+    class Meta:
+        csrf = False
+
+    flags = MultiCheckboxField("剔除带有以下标记的评议票", choices=[SelectChoice(f, _l(FLAG_LABELS[f])) for f in FLAGS])
+
+
+class AdoptFlagsForm(FlaskForm):
+    flags = MultiCheckboxField("剔除带有以下标记的评议票", choices=[SelectChoice(f, _l(FLAG_LABELS[f])) for f in FLAGS])
+
+
+class ConfirmForm(FlaskForm):
+    """A button that only needs the CSRF token (approve, finalize, accept …)."""
+
+
+class ObjectiveScoreForm(FlaskForm):
+    unit = SelectField("被评议单位", validators=[InputRequired(message="请选择单位")])
+    component = StringField("考核项目代码", default="work",
+                            validators=[DataRequired(message="请填写考核项目代码"), Length(max=64)])
+    score = FloatField("得分", validators=[InputRequired(message="请填写得分"),
+                                         NumberRange(0, 100, message="得分应在 0 到 100 之间")])
+    evidence = TextAreaField("依据", validators=[DataRequired(message="请写明得分依据（文件、考核记录）")])
+
+
+class VetoForm(FlaskForm):
+    unit = SelectField("被评议单位", validators=[InputRequired(message="请选择单位")])
+    reason = TextAreaField("否决事由", validators=[DataRequired(message="请写明一票否决的事由")])
+    evidence = TextAreaField("证据", validators=[DataRequired(message="请写明证据（文号、材料）")])
+
+
+class OverrideForm(FlaskForm):
+    unit = SelectField("被评议单位", validators=[InputRequired(message="请选择单位")])
+    new_class = SelectField("调整为", choices=[SelectChoice(c, _l(CLASS_LABELS[c])) for c in CLASSES])
+    reason = TextAreaField("调整理由", validators=[DataRequired(message="调整评定等次必须写明理由")])
+
+
+class SettingsForm(FlaskForm):
+    quorum = IntegerField("定稿所需审定人数（留空为全体领导小组成员）",
+                          validators=[Optional(), NumberRange(min=1, message="审定人数至少为 1")])
+    min_group_ballots = IntegerField("单位联络员可见分组的最少票数", default=5,
+                                     validators=[InputRequired(message="请填写最少票数"),
+                                                 NumberRange(min=1, message="最少票数至少为 1")])
+    rectification_due = DateField("整改截止日期", validators=[Optional()])
+    self_examination = BooleanField("基本满意：书面检查")
+    self_examination_days = IntegerField("书面检查期限（天）", default=15,
+                                         validators=[InputRequired(message="请填写天数"), NumberRange(min=1)])
+    criticism_notice = BooleanField("不满意：通报批评")
+    media_list = BooleanField("不满意：媒体公布名单")
+    bonus_linkage = BooleanField("不满意：与绩效奖金挂钩")
+    leader_handling = StringField("不满意：领导干部处理方式（留空为不处理）", default="诫勉谈话",
+                                  validators=[Optional(), Length(max=100)])
+    escalate_bottom_two_years = BooleanField("连续两年末位：组织处理")
+
+
+class PublishForm(FlaskForm):
+    public = BooleanField("向社会公示（不勾选则仅内部通报）", default=True)
+    public_from = DateField("公示开始日期", validators=[Optional()])
+    public_until = DateField("公示结束日期", validators=[Optional()])
+
+
+class AnswerForm(FlaskForm):
+    kind = SelectField("答复类别", choices=[SelectChoice(k, _l(ANSWER_LABELS[k])) for k in ANSWER_KINDS])
+    text = TextAreaField("答复及办理情况", validators=[DataRequired(message="请填写答复内容")])
+
+
+class TextForm(FlaskForm):
+    text = TextAreaField("内容", validators=[DataRequired(message="请填写内容")])
+
+
+class DecideAppealForm(FlaskForm):
+    decision = SelectField("复核结论", choices=[SelectChoice(d, _l(APPEAL_LABELS[d])) for d in APPEAL_DECISIONS])
+    outcome = TextAreaField("复核意见", validators=[DataRequired(message="请填写复核意见")])
+    new_class = SelectField("变更后的评定", choices=[SelectChoice("", "—")] + [SelectChoice(c, _l(CLASS_LABELS[c])) for c in CLASSES],
+                            validators=[Optional()])
+
+
+class DueForm(FlaskForm):
+    due_on = DateField("整改截止日期", validators=[InputRequired(message="请填写日期")])
+
+
+class FollowUpForm(FlaskForm):
+    unit = SelectField("被评议单位", validators=[InputRequired(message="请选择单位")])
+    scheduled_on = DateField("回头看日期", validators=[InputRequired(message="请填写日期")])
+    note = TextAreaField("检查内容", validators=[Optional()])

@@ -1,0 +1,688 @@
+"""The committee's work on a campaign's results: computing and caching them from
+the exported bundle, the data-quality review, objective scores and vetoes,
+sign-off, finalization, publication, consequences, rectification and appeals."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from survey.results.i18n import gettext as _
+from sqlalchemy import func, select
+
+from analysis import DEFAULT_RULES, evaluate_document
+from survey import audit
+from survey.bundles import export_bundle
+from survey.extensions import db
+from survey.models import (
+    Appeal,
+    Approval,
+    Ballot,
+    Batch,
+    Campaign,
+    CampaignGroup,
+    CampaignUnit,
+    ClassOverride,
+    Comment,
+    CommentAnswer,
+    Consequence,
+    FollowUp,
+    ObjectiveScore,
+    OutcomeSettings,
+    Rectification,
+    ResultSnapshot,
+    Unit,
+    User,
+    Veto,
+)
+from survey.models.campaign import utcnow
+from survey.models.outcome import CLASS_LABELS, CLASSES, DEFAULT_CONSEQUENCES, FROZEN
+
+FLAGS = ("duplicate", "straight_line", "speeder", "burst", "extreme_rater")
+FLAG_LABELS = {"duplicate": "重复提交", "straight_line": "一律同选", "speeder": "答题过快",
+               "burst": "同一网段集中提交", "extreme_rater": "极端评分"}
+#: The worst class wins when classes are compared (for the bottom rule's history etc.).
+SEVERITY = {"satisfied": 0, "basically_satisfied": 1, "insufficient": 1, "dissatisfied": 2}
+
+
+class ResultsError(ValueError):
+    """A committee action that cannot be done; the message says why, in Chinese."""
+
+
+# --- computing and caching ------------------------------------------------
+
+
+def canonical_json(doc: Any) -> str:
+    """The JSON text that is stored and hashed: keys in their given order (order
+    is content in a bundle), UTF-8 characters kept, no NaN."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def get_campaign(code: str) -> Campaign | None:
+    return db.session.scalar(select(Campaign).where(Campaign.code == code))
+
+
+def settings_for(campaign: Campaign) -> OutcomeSettings:
+    settings = db.session.scalar(select(OutcomeSettings).where(OutcomeSettings.campaign_id == campaign.id))
+    if settings is None:
+        settings = OutcomeSettings(campaign_id=campaign.id, min_group_ballots=5, public=True, consequences={})
+        db.session.add(settings)
+        db.session.flush()
+    return settings
+
+
+def fingerprint(campaign: Campaign) -> str:
+    """A digest of what the results depend on, from a few cheap queries: the
+    rules, the newest ballot, the objective scores, the vetoes, the batches.
+    Ballots and their answers are written together and never edited, so the
+    newest ballot id and the count stand for all of them."""
+    ballots = db.session.execute(
+        select(func.count(Ballot.id), func.max(Ballot.id)).where(Ballot.campaign_id == campaign.id)).one()
+    units = select(CampaignUnit.id).where(CampaignUnit.campaign_id == campaign.id)
+    scores = db.session.execute(
+        select(ObjectiveScore.campaign_unit_id, ObjectiveScore.component, ObjectiveScore.score)
+        .where(ObjectiveScore.campaign_unit_id.in_(units)).order_by(ObjectiveScore.id)).all()
+    vetoes = db.session.execute(
+        select(Veto.id, Veto.campaign_unit_id, Veto.reason).where(Veto.campaign_unit_id.in_(units))
+        .order_by(Veto.id)).all()
+    batches = db.session.execute(
+        select(Batch.id, Batch.issued).where(Batch.campaign_id == campaign.id).order_by(Batch.id)).all()
+    n_units = db.session.scalar(select(func.count()).select_from(units.subquery()))
+    state = [campaign.rules or {}, list(ballots), [list(r) for r in scores], [list(r) for r in vetoes],
+             [list(r) for r in batches], n_units]
+    return sha256(canonical_json(state))
+
+
+def compute(campaign: Campaign, rules_override: dict | None = None) -> tuple[str, dict[str, Any]]:
+    """Export the bundle and evaluate it: (bundle JSON text, results document)."""
+    bundle_text = canonical_json(export_bundle(campaign))
+    results = evaluate_document(json.loads(bundle_text), rules_override).to_json()
+    return bundle_text, results
+
+
+def _snapshot(campaign: Campaign, kind: str) -> ResultSnapshot | None:
+    return db.session.scalar(select(ResultSnapshot).where(
+        ResultSnapshot.campaign_id == campaign.id, ResultSnapshot.kind == kind))
+
+
+def final_snapshot(campaign: Campaign) -> ResultSnapshot | None:
+    return _snapshot(campaign, "final")
+
+
+def current_snapshot(campaign: Campaign) -> ResultSnapshot:
+    """The stored results the pages show: the final snapshot once there is
+    one, otherwise the cache, recomputed where the campaign's data changed."""
+    final = final_snapshot(campaign)
+    if final is not None:
+        return final
+    fp = fingerprint(campaign)
+    cache = _snapshot(campaign, "cache")
+    if cache is not None and cache.fingerprint == fp:
+        return cache
+    bundle_text, results = compute(campaign)
+    results_text = canonical_json(results)
+    if cache is None:
+        cache = ResultSnapshot(campaign_id=campaign.id, kind="cache")
+        db.session.add(cache)
+    cache.fingerprint = fp
+    cache.bundle_sha256 = sha256(bundle_text)
+    cache.results_json = results_text
+    cache.results_sha256 = sha256(results_text)
+    cache.created_at = utcnow()
+    db.session.flush()
+    return cache
+
+
+def results_for(campaign: Campaign) -> dict[str, Any]:
+    return json.loads(current_snapshot(campaign).results_json)
+
+
+def effective_rules(campaign: Campaign) -> dict[str, Any]:
+    rules = {**DEFAULT_RULES, **(campaign.rules or {})}
+    rules["thresholds"] = {**DEFAULT_RULES["thresholds"], **(campaign.rules or {}).get("thresholds", {})}
+    return rules
+
+
+# --- what the pages show ---------------------------------------------------
+
+
+@dataclass
+class UnitRow:
+    code: str
+    name: str
+    category: str
+    result: dict[str, Any]
+    override: ClassOverride | None = None
+
+    @property
+    def computed_class(self) -> str:
+        return self.result["class"]
+
+    @property
+    def final_class(self) -> str:
+        return self.override.new_class if self.override is not None else self.result["class"]
+
+
+@dataclass
+class CategoryView:
+    code: str
+    label: str
+    units: list[UnitRow] = field(default_factory=list)
+
+
+def ranking(campaign: Campaign, results: dict[str, Any]) -> list[CategoryView]:
+    """Units per category, ranked (insufficient units last), with any override."""
+    by_code = {u["code"]: u for u in results["units"]}
+    overrides = {o.campaign_unit.code: o for o in overrides_of(campaign)}
+    views = [CategoryView(c.code, c.label) for c in campaign.categories]
+    index = {v.code: v for v in views}
+    for cu in campaign.units:
+        r = by_code.get(cu.code)
+        if r is None:
+            continue
+        index[cu.category.code].units.append(UnitRow(cu.code, cu.name, cu.category.code, r, overrides.get(cu.code)))
+    for v in views:
+        v.units.sort(key=lambda row: (row.result["rank"] is None, row.result["rank"] or 0, row.code))
+    return views
+
+
+def overrides_of(campaign: Campaign) -> list[ClassOverride]:
+    return list(db.session.scalars(select(ClassOverride).join(CampaignUnit)
+                                   .where(CampaignUnit.campaign_id == campaign.id)
+                                   .order_by(CampaignUnit.position)))
+
+
+def campaign_unit(campaign: Campaign, code: str) -> CampaignUnit | None:
+    return db.session.scalar(select(CampaignUnit).join(Unit).where(
+        CampaignUnit.campaign_id == campaign.id, Unit.code == code))
+
+
+def group_labels(campaign: Campaign) -> dict[str, str]:
+    return {g.code: g.label for g in campaign.groups}
+
+
+def option_labels(campaign: Campaign) -> list[tuple[str, str]]:
+    """The scored options (code, label) in scale order."""
+    return [(o.code, o.label) for o in campaign.scale if o.points is not None]
+
+
+def comments_of(campaign: Campaign, cu: CampaignUnit) -> list[tuple[Comment, str]]:
+    """A unit's comments with the group code of their ballot, in a stable order
+    that says nothing about when they came in."""
+    rows = db.session.execute(
+        select(Comment, CampaignGroup).join(Ballot, Comment.ballot_id == Ballot.id)
+        .join(Batch, Ballot.batch_id == Batch.id).join(CampaignGroup, Batch.campaign_group_id == CampaignGroup.id)
+        .where(Comment.campaign_unit_id == cu.id)).all()
+    out = [(c, g.group.code) for c, g in rows]
+    out.sort(key=lambda pair: hashlib.sha256(f"{pair[0].id}".encode()).hexdigest())
+    return out
+
+
+@dataclass
+class LiaisonView:
+    """What a unit's liaison may see: groups with enough ballots for the unit
+    are shown one by one; the others are pooled where the pool is large enough."""
+
+    shown_groups: list[dict[str, Any]]
+    hidden_groups: int
+    comments: list[dict[str, Any]]
+    withheld_comments: int
+
+
+def liaison_view(campaign: Campaign, cu: CampaignUnit, result: dict[str, Any]) -> LiaisonView:
+    threshold = settings_for(campaign).min_group_ballots
+    labels = group_labels(campaign)
+    groups = result["explain"]["groups"]
+    shown, small = [], []
+    for code, g in groups.items():
+        if g["n"] >= threshold:
+            shown.append({"code": code, "label": labels.get(code, code), "n": g["n"], "score": g["score"],
+                          "shares": (result.get("group_shares") or {}).get(code)})
+        elif g["n"] > 0:
+            small.append(code)
+    pooled_n = sum(groups[c]["n"] for c in small)
+    pool_ok = pooled_n >= threshold
+    comments, withheld = [], 0
+    for comment, gcode in comments_of(campaign, cu):
+        if gcode in small and not pool_ok:
+            withheld += 1
+            continue
+        group = labels.get(gcode, gcode) if gcode not in small else _("其他评议主体")
+        answer = db.session.scalar(select(CommentAnswer).where(CommentAnswer.comment_id == comment.id))
+        comments.append({"id": comment.id, "text": comment.text, "group": group, "answer": answer})
+    return LiaisonView(shown, len(small), comments, withheld)
+
+
+def data_quality(campaign: Campaign, results: dict[str, Any]) -> dict[str, Any]:
+    ex = results["explain"]
+    return {"ballots": results["ballots"], "flags": ex["flags"], "exclude_flags": ex["exclude_flags"],
+            "excluded": ex["excluded"]}
+
+
+def preview_exclude_flags(campaign: Campaign, flags: list[str]) -> dict[str, Any]:
+    """What the results would be with another ``exclude_flags``: the classes that change."""
+    unknown = [f for f in flags if f not in FLAGS]
+    if unknown:
+        raise ResultsError(_("未知的数据质量标记：%(f)s", f="、".join(unknown)))
+    current = results_for(campaign)
+    _bundle, preview = compute(campaign, {"exclude_flags": list(flags)})
+    names = {cu.code: cu.name for cu in campaign.units}
+    before = {u["code"]: u for u in current["units"]}
+    changes = []
+    for u in preview["units"]:
+        old = before[u["code"]]
+        if old["class"] != u["class"]:
+            changes.append({"code": u["code"], "name": names.get(u["code"], u["code"]),
+                            "before": old["class"], "after": u["class"],
+                            "score_before": old["score"], "score_after": u["score"]})
+    return {"flags": list(flags), "changes": changes, "excluded": preview["ballots"]["excluded"],
+            "excluded_before": current["ballots"]["excluded"], "valid": preview["ballots"]["valid"]}
+
+
+def _require_open(campaign: Campaign) -> None:
+    if campaign.status in FROZEN:
+        raise ResultsError(_("评议结果已定稿，不能再修改。"))
+
+
+def adopt_exclude_flags(campaign: Campaign, flags: list[str]) -> None:
+    _require_open(campaign)
+    unknown = [f for f in flags if f not in FLAGS]
+    if unknown:
+        raise ResultsError(_("未知的数据质量标记：%(f)s", f="、".join(unknown)))
+    before = dict(campaign.rules or {})
+    campaign.rules = {**before, "exclude_flags": list(flags)}
+    audit.record("rules.exclude_flags", f"campaign:{campaign.code}", {"rules": before}, {"rules": campaign.rules})
+
+
+# --- objective scores and vetoes -----------------------------------------
+
+
+def set_objective_score(campaign: Campaign, cu: CampaignUnit, component: str, score: float, evidence: str) -> None:
+    _require_open(campaign)
+    row = db.session.scalar(select(ObjectiveScore).where(
+        ObjectiveScore.campaign_unit_id == cu.id, ObjectiveScore.component == component))
+    before = None if row is None else {"component": component, "score": row.score}
+    if row is None:
+        position = db.session.scalar(select(func.coalesce(func.max(ObjectiveScore.position), -1))
+                                     .join(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)) + 1
+        row = ObjectiveScore(campaign_unit=cu, position=position, component=component, score=score)
+        db.session.add(row)
+    row.score = score
+    audit.record("objective_score.set", f"campaign:{campaign.code}/unit:{cu.code}", before,
+                 {"component": component, "score": score, "evidence": evidence})
+
+
+def add_veto(campaign: Campaign, cu: CampaignUnit, reason: str, evidence: str) -> Veto:
+    _require_open(campaign)
+    position = db.session.scalar(select(func.coalesce(func.max(Veto.position), -1))
+                                 .join(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)) + 1
+    veto = Veto(campaign_unit=cu, position=position, reason=reason, evidence=evidence)
+    db.session.add(veto)
+    audit.record("veto.create", f"campaign:{campaign.code}/unit:{cu.code}", None,
+                 {"reason": reason, "evidence": evidence})
+    return veto
+
+
+def remove_veto(campaign: Campaign, veto: Veto) -> None:
+    _require_open(campaign)
+    audit.record("veto.delete", f"campaign:{campaign.code}/unit:{veto.campaign_unit.code}",
+                 {"reason": veto.reason, "evidence": veto.evidence}, None)
+    db.session.delete(veto)
+
+
+def vetoes_of(campaign: Campaign) -> list[Veto]:
+    return list(db.session.scalars(select(Veto).join(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)
+                                   .order_by(Veto.position, Veto.id)))
+
+
+def objective_scores_of(campaign: Campaign) -> list[ObjectiveScore]:
+    return list(db.session.scalars(select(ObjectiveScore).join(CampaignUnit)
+                                   .where(CampaignUnit.campaign_id == campaign.id)
+                                   .order_by(CampaignUnit.position, ObjectiveScore.component)))
+
+
+# --- sign-off, overrides, finalization -----------------------------------
+
+
+def committee_members() -> list[User]:
+    return list(db.session.scalars(select(User).where(User.role == "committee", User.active.is_(True))
+                                   .order_by(User.username)))
+
+
+def quorum(campaign: Campaign) -> int:
+    """Approvals needed: the campaign's setting, or every active committee member."""
+    q = settings_for(campaign).quorum
+    return q if q is not None else max(1, len(committee_members()))
+
+
+def approvals_of(campaign: Campaign) -> list[Approval]:
+    return list(db.session.scalars(select(Approval).where(Approval.campaign_id == campaign.id)
+                                   .order_by(Approval.approved_at)))
+
+
+def valid_approvals(campaign: Campaign) -> list[Approval]:
+    """Approvals of the results as they stand now (a change of rules voids the older ones)."""
+    sha = current_snapshot(campaign).results_sha256
+    return [a for a in approvals_of(campaign) if a.results_sha256 == sha]
+
+
+def approve(campaign: Campaign, user: User) -> Approval:
+    if campaign.status != "closed":
+        raise ResultsError(_("只有已截止、尚未定稿的评议活动才能审定。"))
+    sha = current_snapshot(campaign).results_sha256
+    approval = db.session.scalar(select(Approval).where(Approval.campaign_id == campaign.id,
+                                                        Approval.user_id == user.id))
+    before = None
+    if approval is None:
+        approval = Approval(campaign_id=campaign.id, user_id=user.id, results_sha256=sha)
+        db.session.add(approval)
+    else:
+        before = {"results_sha256": approval.results_sha256}
+        approval.results_sha256 = sha
+        approval.approved_at = utcnow()
+    audit.record("results.approve", f"campaign:{campaign.code}", before, {"results_sha256": sha})
+    return approval
+
+
+def override_class(campaign: Campaign, cu: CampaignUnit, new_class: str, reason: str, user: User) -> ClassOverride:
+    if campaign.status not in ("closed", *FROZEN):
+        raise ResultsError(_("评议截止后才能调整评定等次。"))
+    if new_class not in CLASSES:
+        raise ResultsError(_("未知的评定等次 %(c)s", c=new_class))
+    if not reason or not reason.strip():
+        raise ResultsError(_("调整评定等次必须写明理由。"))
+    result = next(u for u in results_for(campaign)["units"] if u["code"] == cu.code)
+    row = db.session.scalar(select(ClassOverride).where(ClassOverride.campaign_unit_id == cu.id))
+    before = None if row is None else {"new_class": row.new_class, "reason": row.reason}
+    if new_class == result["class"]:
+        # Back to the computed class: the override goes, the log keeps it.
+        if row is not None:
+            db.session.delete(row)
+        audit.record("class.override", f"campaign:{campaign.code}/unit:{cu.code}", before,
+                     {"new_class": new_class, "reason": reason.strip(), "removed": True})
+        return row
+    if row is None:
+        row = ClassOverride(campaign_unit=cu)
+        db.session.add(row)
+    row.computed_class = result["class"]
+    row.new_class = new_class
+    row.reason = reason.strip()
+    row.user_id = user.id
+    row.created_at = utcnow()
+    audit.record("class.override", f"campaign:{campaign.code}/unit:{cu.code}", before,
+                 {"computed_class": result["class"], "new_class": new_class, "reason": row.reason})
+    return row
+
+
+def finalize(campaign: Campaign, today: dt.date) -> ResultSnapshot:
+    """Freeze ballots, rules and results: store the exact bundle and results with
+    their SHA-256, generate the consequences and the rectification items."""
+    if campaign.status != "closed":
+        raise ResultsError(_("只有已截止、尚未定稿的评议活动才能定稿。"))
+    need, have = quorum(campaign), len(valid_approvals(campaign))
+    if have < need:
+        raise ResultsError(_("审定人数不足：需要 %(need)d 人，已有 %(have)d 人。", need=need, have=have))
+    bundle_text, results = compute(campaign)
+    results_text = canonical_json(results)
+    snap = ResultSnapshot(campaign_id=campaign.id, kind="final", fingerprint=fingerprint(campaign),
+                          bundle_sha256=sha256(bundle_text), bundle_json=bundle_text,
+                          results_json=results_text, results_sha256=sha256(results_text))
+    db.session.add(snap)
+    campaign.status = "finalized"
+    db.session.flush()
+    made = generate_consequences(campaign, results, today)
+    settings = settings_for(campaign)
+    due = settings.rectification_due or today + dt.timedelta(days=30)
+    for cu in campaign.units:
+        db.session.add(Rectification(campaign_unit=cu, due_on=due))
+    audit.record("campaign.finalize", f"campaign:{campaign.code}", {"status": "closed"},
+                 {"status": "finalized", "bundle_sha256": snap.bundle_sha256,
+                  "results_sha256": snap.results_sha256, "consequences": len(made)})
+    return snap
+
+
+def final_classes(campaign: Campaign, results: dict[str, Any]) -> dict[str, str]:
+    overrides = {o.campaign_unit.code: o.new_class for o in overrides_of(campaign)}
+    return {u["code"]: overrides.get(u["code"], u["class"]) for u in results["units"]}
+
+
+def previous_campaign(campaign: Campaign) -> Campaign | None:
+    return db.session.scalar(select(Campaign).where(Campaign.year == campaign.year - 1,
+                                                    Campaign.status.in_(FROZEN))
+                             .order_by(Campaign.id.desc()).limit(1))
+
+
+def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt.date) -> list[Consequence]:
+    config = {**DEFAULT_CONSEQUENCES, **(settings_for(campaign).consequences or {})}
+    classes = final_classes(campaign, results)
+    by_code = {u["code"]: u for u in results["units"]}
+    prev_bottom: set[str] = set()
+    previous = previous_campaign(campaign)
+    if previous is not None and config.get("escalate_bottom_two_years"):
+        snap = final_snapshot(previous)
+        if snap is not None:
+            prev_bottom = {u["code"] for u in json.loads(snap.results_json)["units"] if "bottom" in u["reasons"]}
+    made: list[Consequence] = []
+
+    def add(cu: CampaignUnit, kind: str, text: str, due: dt.date | None = None) -> None:
+        row = Consequence(campaign_unit=cu, kind=kind, text=text, due_on=due)
+        db.session.add(row)
+        made.append(row)
+
+    for cu in campaign.units:
+        cls = classes.get(cu.code)
+        name = cu.name
+        if cls == "basically_satisfied" and config.get("self_examination"):
+            due = today + dt.timedelta(days=int(config.get("self_examination_days") or 15))
+            add(cu, "self_examination", _("%(name)s 在%(campaign)s中被评为“基本满意”，请于 %(due)s 前向评议领导小组"
+                                          "提交书面检查。", name=name, campaign=campaign.name, due=due.isoformat()), due)
+        if cls == "dissatisfied":
+            if config.get("criticism_notice"):
+                add(cu, "criticism_notice", _("关于对%(name)s予以通报批评的通报（草稿）：在%(campaign)s中，%(name)s"
+                                              "被评为“不满意”单位，现予以通报批评，责令其认真整改。",
+                                              name=name, campaign=campaign.name))
+            if config.get("media_list"):
+                add(cu, "media_list", _("%(name)s 列入媒体公布的“不满意”单位名单。", name=name))
+            if config.get("bonus_linkage"):
+                add(cu, "bonus_linkage", _("%(name)s 年度评议结果为“不满意”，按规定与年度绩效考核奖金挂钩，请财务部门"
+                                           "核减。", name=name))
+            if config.get("leader_handling"):
+                add(cu, "leader_handling", _("对%(name)s主要负责人进行%(how)s。", name=name,
+                                             how=config["leader_handling"]))
+        if "bottom" in by_code[cu.code]["reasons"] and cu.code in prev_bottom:
+            add(cu, "organizational_handling", _("%(name)s 连续两年评议末位，建议对主要负责人进行组织处理。",
+                                                 name=name))
+    return made
+
+
+def consequences_of(campaign: Campaign) -> list[Consequence]:
+    return list(db.session.scalars(select(Consequence).join(CampaignUnit)
+                                   .where(CampaignUnit.campaign_id == campaign.id)
+                                   .order_by(CampaignUnit.position, Consequence.id)))
+
+
+# --- publication and appeals ------------------------------------------------
+
+
+def publish(campaign: Campaign, public: bool, start: dt.date | None, end: dt.date | None) -> None:
+    if campaign.status != "finalized":
+        raise ResultsError(_("只有已定稿的评议结果才能公示。"))
+    if public and (start is None or end is None):
+        raise ResultsError(_("公开公示须填写公示开始和结束日期。"))
+    if public and end < start:
+        raise ResultsError(_("公示结束日期不能早于开始日期。"))
+    settings = settings_for(campaign)
+    settings.public = public
+    settings.public_from = start if public else None
+    settings.public_until = end if public else None
+    settings.published_at = utcnow()
+    campaign.status = "published"
+    audit.record("campaign.publish", f"campaign:{campaign.code}", {"status": "finalized"},
+                 {"status": "published", "public": public, "from": start, "until": end})
+
+
+def public_state(campaign: Campaign, today: dt.date) -> str:
+    """``hidden`` (not public), ``before``, ``open`` or ``ended``."""
+    settings = settings_for(campaign)
+    if campaign.status != "published" or not settings.public:
+        return "hidden"
+    if settings.public_from and today < settings.public_from:
+        return "before"
+    if settings.public_until and today > settings.public_until:
+        return "ended"
+    return "open"
+
+
+def file_appeal(campaign: Campaign, cu: CampaignUnit, text: str, user: User) -> Appeal:
+    if campaign.status not in FROZEN:
+        raise ResultsError(_("结果定稿后才能提出申诉。"))
+    appeal = Appeal(campaign_unit=cu, text=text.strip(), filed_by_id=user.id)
+    db.session.add(appeal)
+    audit.record("appeal.file", f"campaign:{campaign.code}/unit:{cu.code}", None, {"text": appeal.text})
+    return appeal
+
+
+def decide_appeal(campaign: Campaign, appeal: Appeal, decision: str, outcome: str, new_class: str | None,
+                  user: User) -> None:
+    if appeal.decision is not None:
+        raise ResultsError(_("该申诉已有复核结论。"))
+    appeal.decision = decision
+    appeal.outcome = outcome.strip()
+    appeal.decided_by_id = user.id
+    appeal.decided_at = utcnow()
+    if decision == "changed":
+        if not new_class:
+            raise ResultsError(_("变更评定须选择新的评定等次。"))
+        override_class(campaign, appeal.campaign_unit, new_class, _("申诉复核：%(o)s", o=appeal.outcome), user)
+    audit.record("appeal.decide", f"campaign:{campaign.code}/unit:{appeal.campaign_unit.code}", None,
+                 {"decision": decision, "outcome": appeal.outcome, "new_class": new_class})
+
+
+def appeals_of(campaign: Campaign, cu: CampaignUnit | None = None) -> list[Appeal]:
+    q = select(Appeal).join(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)
+    if cu is not None:
+        q = q.where(Appeal.campaign_unit_id == cu.id)
+    return list(db.session.scalars(q.order_by(Appeal.filed_at)))
+
+
+# --- rectification ------------------------------------------------------------
+
+
+def rectification_of(cu: CampaignUnit) -> Rectification | None:
+    return db.session.scalar(select(Rectification).where(Rectification.campaign_unit_id == cu.id))
+
+
+def rectifications_of(campaign: Campaign) -> list[Rectification]:
+    return list(db.session.scalars(select(Rectification).join(CampaignUnit)
+                                   .where(CampaignUnit.campaign_id == campaign.id)
+                                   .order_by(CampaignUnit.position)))
+
+
+def answer_comment(campaign: Campaign, cu: CampaignUnit, comment_id: int, kind: str, text: str,
+                   user: User) -> CommentAnswer:
+    if campaign.status not in FROZEN:
+        raise ResultsError(_("结果定稿后才能答复意见。"))
+    visible = {c["id"] for c in liaison_view(campaign, cu, _unit_result(campaign, cu)).comments}
+    if comment_id not in visible:
+        raise ResultsError(_("找不到该意见。"))
+    row = db.session.scalar(select(CommentAnswer).where(CommentAnswer.comment_id == comment_id))
+    before = None if row is None else {"kind": row.kind, "text": row.text}
+    if row is None:
+        row = CommentAnswer(comment_id=comment_id)
+        db.session.add(row)
+    row.kind, row.text, row.user_id, row.answered_at = kind, text.strip(), user.id, utcnow()
+    audit.record("comment.answer", f"campaign:{campaign.code}/unit:{cu.code}/comment:{comment_id}", before,
+                 {"kind": kind, "text": row.text})
+    return row
+
+
+def _unit_result(campaign: Campaign, cu: CampaignUnit) -> dict[str, Any]:
+    return next(u for u in results_for(campaign)["units"] if u["code"] == cu.code)
+
+
+def submit_rectification(campaign: Campaign, cu: CampaignUnit, part: str, text: str) -> Rectification:
+    rect = rectification_of(cu)
+    if rect is None:
+        raise ResultsError(_("结果定稿后才能提交整改方案和报告。"))
+    if rect.accepted_at is not None:
+        raise ResultsError(_("整改已验收，不能再修改。"))
+    before = {part: getattr(rect, part)}
+    setattr(rect, part, text.strip())
+    setattr(rect, f"{part}_at", utcnow())
+    audit.record(f"rectification.{part}", f"campaign:{campaign.code}/unit:{cu.code}", before, {part: text.strip()})
+    return rect
+
+
+def set_due(campaign: Campaign, rect: Rectification, due: dt.date) -> None:
+    before = {"due_on": rect.due_on}
+    rect.due_on = due
+    audit.record("rectification.due", f"campaign:{campaign.code}/unit:{rect.campaign_unit.code}", before,
+                 {"due_on": due})
+
+
+def mark_overdue(campaign: Campaign, today: dt.date) -> list[Rectification]:
+    """红字: rectifications past their deadline and not accepted are marked red."""
+    marked = []
+    for rect in rectifications_of(campaign):
+        if rect.due_on < today and rect.accepted_at is None and rect.marked_red_at is None:
+            rect.marked_red_at = utcnow()
+            marked.append(rect)
+            audit.record("rectification.mark_red", f"campaign:{campaign.code}/unit:{rect.campaign_unit.code}",
+                         None, {"due_on": rect.due_on, "today": today})
+    return marked
+
+
+def accept_rectification(campaign: Campaign, rect: Rectification, user: User) -> None:
+    """The committee accepts the report; a red mark is cleared (消红)."""
+    if not rect.report:
+        raise ResultsError(_("单位尚未提交整改报告，不能验收。"))
+    if rect.accepted_at is not None:
+        raise ResultsError(_("整改已验收。"))
+    rect.accepted_at = utcnow()
+    rect.accepted_by_id = user.id
+    audit.record("rectification.accept", f"campaign:{campaign.code}/unit:{rect.campaign_unit.code}",
+                 {"red": rect.marked_red_at is not None}, {"accepted": True, "cleared": rect.marked_red_at is not None})
+
+
+def schedule_follow_up(campaign: Campaign, cu: CampaignUnit, on: dt.date, note: str) -> FollowUp:
+    row = FollowUp(campaign_unit=cu, scheduled_on=on, note=note.strip() or None)
+    db.session.add(row)
+    audit.record("follow_up.schedule", f"campaign:{campaign.code}/unit:{cu.code}", None,
+                 {"scheduled_on": on, "note": note})
+    return row
+
+
+def follow_ups_of(campaign: Campaign) -> list[FollowUp]:
+    return list(db.session.scalars(select(FollowUp).join(CampaignUnit)
+                                   .where(CampaignUnit.campaign_id == campaign.id)
+                                   .order_by(FollowUp.scheduled_on)))
+
+
+# --- history across years -------------------------------------------------------
+
+
+def history(unit_code: str) -> list[dict[str, Any]]:
+    """A unit's score and class in every campaign that has results, by year
+    (campaigns share Unit records by code)."""
+    rows = db.session.execute(
+        select(Campaign, CampaignUnit).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id)
+        .join(Unit).where(Unit.code == unit_code).order_by(Campaign.year, Campaign.id)).all()
+    points = []
+    for campaign, cu in rows:
+        if campaign.status not in ("closed", *FROZEN):
+            continue
+        result = next((u for u in results_for(campaign)["units"] if u["code"] == unit_code), None)
+        if result is not None:
+            points.append({"year": campaign.year, "campaign": campaign.name, "score": result["score"],
+                           "class": result["class"]})
+    return points
+
+
+def class_label(code: str) -> str:
+    return _(CLASS_LABELS.get(code, code))

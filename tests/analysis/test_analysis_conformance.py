@@ -1,0 +1,109 @@
+"""The conformance cases of SCORING.md, through the Python API and the command line."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from analysis import BundleError, evaluate_document, loads_bundle
+from analysis_testkit import CONFORMANCE, INVALID_CASES, VALID_CASES, case_bytes, compare_results, expected
+
+ROOT = CONFORMANCE.parents[2]
+
+
+@pytest.mark.parametrize("name", VALID_CASES)
+def test_case_through_api(name):
+    got = evaluate_document(loads_bundle(case_bytes(name))).to_json()
+    assert compare_results(got, expected(name)) == []
+
+
+@pytest.mark.parametrize("name", VALID_CASES)
+def test_case_through_cli(name):
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", "evaluate", str(CONFORMANCE / "cases" / f"{name}.json")],
+        capture_output=True, cwd=ROOT, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    got = json.loads(proc.stdout.decode("utf-8"))
+    assert got["format"] == "pingyi-results/1"
+    assert compare_results(got, expected(name)) == []
+
+
+@pytest.mark.parametrize("name", INVALID_CASES)
+def test_refusal_through_api(name):
+    with pytest.raises(BundleError) as info:
+        loads_bundle(case_bytes(name))
+    paths = {p.path for p in info.value.problems}
+    for err in expected(name)["errors"]:
+        assert err["path"] in paths
+    doc = info.value.to_json()
+    assert doc["format"] == "pingyi-errors/1"
+    assert all(set(e) == {"path", "reason", "reason_en"} for e in doc["errors"])
+
+
+@pytest.mark.parametrize("name", INVALID_CASES)
+def test_refusal_through_cli(name):
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", "evaluate", str(CONFORMANCE / "cases" / f"{name}.json")],
+        capture_output=True, cwd=ROOT, check=False,
+    )
+    assert proc.returncode == 2
+    got = json.loads(proc.stdout.decode("utf-8"))
+    assert got["format"] == "pingyi-errors/1"
+    paths = {e["path"] for e in got["errors"]}
+    for err in expected(name)["errors"]:
+        assert err["path"] in paths
+
+
+def test_conformance_files_are_copies_of_the_shared_ones():
+    shared = ROOT.parent / "shared" / "conformance"
+    if not shared.exists():
+        pytest.skip("no shared conformance folder on this machine")
+    for sub in ("cases", "expected"):
+        for f in (shared / sub).iterdir():
+            assert (CONFORMANCE / sub / f.name).read_bytes() == f.read_bytes()
+
+
+def test_cli_unreadable_file(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "analysis", "evaluate", str(tmp_path / "missing.json")],
+                          capture_output=True, cwd=ROOT, check=False)
+    assert proc.returncode == 2
+    assert b"missing.json" in proc.stderr
+
+
+def test_cli_invalid_json(tmp_path):
+    f = tmp_path / "bad.json"
+    f.write_text('{"format": "pingyi-campaign/1",\n  "campaign": }', encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "analysis", "evaluate", str(f)],
+                          capture_output=True, cwd=ROOT, check=False)
+    assert proc.returncode == 2
+    err = json.loads(proc.stdout)["errors"]
+    assert err[0]["path"] == "$" and "2" in err[0]["reason_en"]
+
+
+def test_cli_rules_override(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"thresholds": {"satisfied": 99}, "bootstrap": {"replicates": 10}}), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "analysis", "evaluate", str(CONFORMANCE / "cases" / "tiny.json"),
+                           "--rules", str(rules)], capture_output=True, cwd=ROOT, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()
+    got = json.loads(proc.stdout)
+    u1 = got["units"][0]
+    assert u1["explain"]["distance"]["satisfied"] == pytest.approx(u1["score"] - 99)
+
+
+def test_cli_bad_rules_override(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"trim_per_end": 0.5}), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "analysis", "evaluate", str(CONFORMANCE / "cases" / "tiny.json"),
+                           "--rules", str(rules)], capture_output=True, cwd=ROOT, check=False)
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout)["errors"][0]["path"] == "rules.trim_per_end"
+
+
+def test_cli_help():
+    proc = subprocess.run([sys.executable, "-m", "analysis", "evaluate", "--help"],
+                          capture_output=True, cwd=ROOT, check=False)
+    assert proc.returncode == 0
+    assert b"BUNDLE.json" in proc.stdout

@@ -1,0 +1,183 @@
+"""An organizer in Chromium: creates a campaign from scratch (categories, units, groups,
+questionnaire, scale, rules), opens it, imports a roster with errors, sees them, fixes
+the file, imports it, and watches the board's figures change as a ballot comes in."""
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import select
+
+from survey.extensions import db
+from survey.models import Batch, Campaign, Evaluator, Invitation
+from survey.tokens import hash_token, new_token
+from tests.factories import browser_login, make_user
+
+HEADER = ["姓名", "手机", "邮箱", "工作单位", "评议主体", "所在单位代码", "区域"]
+
+
+def csv_file(rows: list[list[str]], name: str) -> dict:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    # GB18030, as Excel in China saves a CSV.
+    return {"name": name, "mimeType": "text/csv", "buffer": out.getvalue().encode("gb18030")}
+
+
+def test_organizer_sets_up_imports_and_watches(app, live_server, browser) -> None:
+    with app.app_context():
+        make_user("organizer")
+        db.session.remove()
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    base = live_server
+    try:
+        browser_login(page, base, "organizer")
+        page.get_by_role("link", name="新建评议活动").click()
+        page.get_by_label("活动代码").fill("w2026")
+        page.get_by_label("活动名称").fill("2026年度行风评议")
+        page.get_by_label("年度").fill("2026")
+        page.get_by_label("回收率目标（%）").fill("90")
+        page.get_by_label("截止时间（北京时间，可空）").fill("2099-12-31T18:00")
+        page.get_by_role("button", name="创建").click()
+        assert "已创建评议活动" in page.get_by_role("status").inner_text()
+        assert page.get_by_test_id("campaign-status").inner_text() == "草稿"
+        assert "还没有被评议单位" in page.get_by_test_id("readiness").inner_text()
+
+        # Categories and units.
+        page.get_by_role("link", name="类别与单位").click()
+        for code, label in (("law", "行政执法类"), ("svc", "社会服务类")):
+            form = page.locator("#category-form")
+            form.get_by_label("类别代码").fill(code)
+            form.get_by_label("类别名称（已有类别可不填）").fill(label)
+            form.get_by_role("button", name="添加类别").click()
+        for category, code, name in (("行政执法类", "tax", "市税务局"), ("社会服务类", "med", "市医保局")):
+            form = page.locator("#unit-form")
+            form.get_by_label("类别", exact=True).select_option(label=category)
+            form.get_by_label("单位代码").fill(code)
+            form.get_by_label("单位名称（已有单位可不填）").fill(name)
+            form.get_by_role("button", name="添加单位").click()
+        assert page.get_by_test_id("units").locator("tbody tr").count() == 2
+
+        # Groups, with a weight the form refuses and explains first.
+        page.get_by_role("link", name="评议主体", exact=True).click()
+        form = page.locator("#group-form")
+        form.get_by_label("评议主体代码").fill("client")
+        form.get_by_label("评议主体名称（已有的可不填）").fill("服务对象")
+        form.get_by_label("权重").fill("0")
+        form.get_by_role("button", name="添加评议主体").click()
+        assert "权重必须是正数（大于 0）" in page.locator("#group-form").inner_text()
+        page.locator("#group-form").get_by_label("权重").fill("3")
+        page.locator("#group-form").get_by_role("button", name="添加评议主体").click()
+        form = page.locator("#group-form")
+        form.get_by_label("评议主体代码").fill("npc")
+        form.get_by_label("评议主体名称（已有的可不填）").fill("人大代表")
+        form.get_by_label("权重").fill("1")
+        form.get_by_role("button", name="添加评议主体").click()
+        assert page.get_by_test_id("share-client").inner_text() == "75.0%"
+        assert page.get_by_test_id("share-npc").inner_text() == "25.0%"
+
+        # The questionnaire: one item, four options (不了解 without points).
+        page.get_by_role("link", name="评议表").click()
+        form = page.locator("#item-form")
+        form.get_by_label("指标代码").fill("overall")
+        form.get_by_label("指标名称").fill("总体评价")
+        form.get_by_role("button", name="添加指标").click()
+        for code, label, points in (("S", "满意", "100"), ("B", "基本满意", "75"), ("D", "不满意", "55"),
+                                    ("U", "不了解", "")):
+            form = page.locator("#option-form")
+            form.get_by_label("选项代码").fill(code)
+            form.get_by_label("选项名称").fill(label)
+            form.locator("input[name=points]").fill(points)
+            form.get_by_role("button", name="添加选项").click()
+        assert page.get_by_test_id("scale").locator("tbody tr").count() == 4
+
+        # Rules: a bad value is explained, then fixed.
+        page.get_by_role("link", name="计分规则").click()
+        page.locator("#trim_per_end").fill("0.5")
+        page.locator("#satisfied").fill("60")
+        page.get_by_role("button", name="保存计分规则").click()
+        text = page.locator("#rules-form").inner_text()
+        assert "每端去除比例必须不小于 0 且小于 0.5" in text and "必须高于基本满意阈值" in text
+        page.locator("#trim_per_end").fill("0.1")
+        page.locator("#satisfied").fill("85")
+        page.locator("#bottom_n").fill("1")
+        page.locator("#bottom_below").fill("75")
+        page.get_by_role("button", name="保存计分规则").click()
+        assert "已保存计分规则" in page.get_by_role("status").inner_text()
+
+        # Open it.
+        page.get_by_role("link", name="基本信息与状态").click()
+        page.get_by_role("button", name="开始评议").click()
+        assert page.get_by_test_id("campaign-status").inner_text() == "进行中"
+
+        # The roster: a file with errors, then the fixed file.
+        page.get_by_role("link", name="评议代表名单").click()
+        bad = [HEADER, ["张三", "13800138000", "", "某公司", "client", "", "东区"],
+               ["李四", "", "", "某协会", "服务对象", "", "西区"],
+               ["王五", "13900139000", "wang@", "", "市民", "tax", ""]]
+        page.locator("input[type=file]").set_input_files(csv_file(bad, "名单.csv"))
+        page.get_by_role("button", name="导入").click()
+        problems = page.get_by_test_id("roster-problems").inner_text()
+        assert "有 3 处问题，未导入任何人" in problems
+        assert "手机和邮箱都没有填写" in problems and "邮箱格式不对" in problems and "未知评议主体“市民”" in problems
+        assert page.get_by_test_id("roster-count-client").inner_text() == "0"
+        good = [HEADER, ["张三", "13800138000", "", "某公司", "client", "", "东区"],
+                ["李四", "13700137000", "", "某协会", "服务对象", "", "西区"],
+                ["王五", "13900139000", "wang@example.cn", "", "人大代表", "tax", ""]]
+        page.locator("input[type=file]").set_input_files(csv_file(good, "名单.csv"))
+        page.get_by_role("button", name="导入").click()
+        assert "已导入 3 名评议代表" in page.get_by_role("status").inner_text()
+        assert page.get_by_test_id("roster-count-client").inner_text() == "2"
+        assert page.get_by_test_id("roster-count-npc").inner_text() == "1"
+
+        # Part B sends the links; here the batch and its invitations are made directly.
+        with app.app_context():
+            campaign = db.session.scalar(select(Campaign).where(Campaign.code == "w2026"))
+            client_group = campaign.groups[0]
+            batch = Batch(campaign=campaign, group=client_group, position=0, code="sms1", channel="sms", issued=2)
+            db.session.add(batch)
+            tokens = []
+            for person in db.session.scalars(select(Evaluator).where(Evaluator.campaign_id == campaign.id,
+                                                                      Evaluator.group_id == client_group.group_id)):
+                token = new_token()
+                db.session.add(Invitation(campaign_id=campaign.id, batch=batch, evaluator=person,
+                                          token_hash=hash_token(token)))
+                tokens.append(token)
+            db.session.commit()
+            db.session.remove()
+
+        page.get_by_role("link", name="回收情况").click()
+        assert page.get_by_test_id("total-returned").inner_text() == "0"
+        assert page.get_by_test_id("batches-rate-sms1").inner_text() == "0.0%"
+        assert page.get_by_test_id("unanswered-sms1").inner_text() == "2 / 2"
+
+        # An evaluator answers through the link, in another browser.
+        other = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+        evaluator = other.new_page()
+        evaluator.goto(f"{base}/b/{tokens[0]}")
+        for unit in ("市税务局", "市医保局"):
+            evaluator.locator(".card", has=evaluator.get_by_role("heading", name=unit)).get_by_label(
+                "满意", exact=True).check()
+        evaluator.get_by_role("button", name="提交评议").click()
+        if evaluator.get_by_test_id("confirm").count():  # the form's review step
+            evaluator.get_by_test_id("confirm").click()
+        assert evaluator.get_by_role("heading", level=1).inner_text().startswith("感谢您参加")
+        other.close()
+
+        page.reload()
+        assert page.get_by_test_id("total-returned").inner_text() == "1"
+        assert page.get_by_test_id("total-valid").inner_text() == "1"
+        assert page.get_by_test_id("batches-rate-sms1").inner_text() == "50.0%"
+        assert page.get_by_test_id("unanswered-sms1").inner_text() == "1 / 2"
+        assert page.get_by_test_id("units-returned-tax").inner_text() == "1"
+        # 50% is under the 90% target: the batch and its group are highlighted.
+        assert page.locator("tr.under-target").count() == 2
+        assert page.get_by_test_id("returns-chart").evaluate("img => img.naturalWidth") > 0
+        # An anonymous campaign's non-respondents are counts, never names.
+        page.get_by_test_id("unanswered-sms1").click()
+        assert page.get_by_test_id("unanswered-count").inner_text() == "1"
+        assert "张三" not in page.content() and "李四" not in page.content()
+    finally:
+        page.screenshot(path="test-artifacts/test_organizer_walkthrough.png", full_page=True)
+        context.close()

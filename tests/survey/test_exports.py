@@ -1,0 +1,74 @@
+"""Exports: the XLSX workbook, the PDF report with the CJK font embedded, the results JSON."""
+from __future__ import annotations
+
+import io
+import json
+
+from openpyxl import load_workbook
+
+from survey.results import exports, services
+from tests.factories import login, make_user
+from tests.survey.test_results_support import make_committee_campaign, unit_result
+
+
+def _finalized_with_answers(client):
+    campaign = make_committee_campaign()
+    make_user("committee")
+    make_user("liaison", unit_code="u3")
+    login(client, "committee")
+    client.post(f"/results/{campaign.code}/override",
+                data={"unit": "u2", "new_class": "satisfied", "reason": "经领导小组研究调整"})
+    client.post(f"/results/{campaign.code}/approve")
+    client.post(f"/results/{campaign.code}/finalize")
+    client.post("/logout")
+    login(client, "liaison")
+    cu = services.campaign_unit(campaign, "u3")
+    result = unit_result(services.results_for(campaign), "u3")
+    first = services.liaison_view(campaign, cu, result).comments[0]
+    client.post(f"/my/{campaign.code}/comments/{first['id']}", data={"kind": "coordinate", "text": "已协调解决"})
+    client.post("/logout")
+    login(client, "committee")
+    return campaign, first
+
+
+def test_the_workbook_has_the_sheets_figures_and_charts(client, ctx):
+    campaign, first = _finalized_with_answers(client)
+    response = client.get(f"/results/{campaign.code}/export.xlsx")
+    assert response.status_code == 200
+    wb = load_workbook(io.BytesIO(response.data))
+    assert wb.sheetnames == list(exports.SHEETS) == ["评议结果", "分组得分", "选项占比", "回收率", "意见与答复", "整改情况"]
+    results = services.results_for(campaign)
+    rows = list(wb["评议结果"].iter_rows(min_row=2, values_only=True))
+    by_code = {r[1]: r for r in rows if r[1]}
+    for code in ("u1", "u2", "u3"):
+        r = unit_result(results, code)
+        assert by_code[code][5] == r["score"] and by_code[code][6] == r["rank"]
+    assert by_code["u2"][7:10] == ("基本满意", "满意", "经领导小组研究调整")
+    assert len(wb["评议结果"]._images) == 2  # one ranking chart per category
+    assert len(wb["回收率"]._images) == 1
+    group_rows = list(wb["分组得分"].iter_rows(min_row=2, values_only=True))
+    assert ("u3", "市第3局", "服务对象", 12, unit_result(results, "u3")["group_scores"]["client"]) in group_rows
+    returns = {r[0]: r for r in wb["回收率"].iter_rows(min_row=2, values_only=True)}
+    assert returns["服务对象"][1:5] == (20, 12, 12, 0.6)
+    comments = list(wb["意见与答复"].iter_rows(min_row=2, values_only=True))
+    answered = [r for r in comments if r[5]]
+    assert answered == [("u3", "市第3局", "服务对象", first["text"], "协调解决", "已协调解决")]
+    status = {r[0]: r[5] for r in wb["整改情况"].iter_rows(min_row=2, values_only=True)}
+    assert status == {"u1": "进行中", "u2": "进行中", "u3": "进行中"}
+    shares = list(wb["选项占比"].iter_rows(min_row=1, max_row=1, values_only=True))[0]
+    assert shares == ("单位代码", "单位", "评议主体", "满意", "基本满意", "不满意")
+
+
+def test_the_pdf_report_embeds_the_cjk_font(client, ctx):
+    campaign, _first = _finalized_with_answers(client)
+    response = client.get(f"/results/{campaign.code}/report.pdf")
+    assert response.status_code == 200 and response.data[:5] == b"%PDF-"
+    assert b"NotoSansCJK" in response.data
+    assert response.data.count(b"/Type /Page\n") + response.data.count(b"/Type /Page ") >= 1
+
+
+def test_the_results_json_is_pingyi_results(client, ctx):
+    campaign, _first = _finalized_with_answers(client)
+    data = json.loads(client.get(f"/results/{campaign.code}/results.json").data)
+    assert data["format"] == "pingyi-results/1"
+    assert data == json.loads(services.final_snapshot(campaign).results_json)
