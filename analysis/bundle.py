@@ -118,15 +118,25 @@ class _PairsDict(dict):
     __slots__ = ("dup_keys",)
 
 
-def _pairs_hook(pairs):
-    d = _PairsDict()
-    dups = []
-    for k, v in pairs:
-        if k in d:
-            dups.append(k)
-        d[k] = v
-    d.dup_keys = dups
-    return d
+def _make_pairs_hook(found: list):
+    def hook(pairs):
+        d = dict(pairs)
+        if len(d) == len(pairs):
+            # The common case stays a plain dict built in C: parsing a large
+            # bundle calls this hook once per JSON object.
+            return d
+        seen = set()
+        dups = []
+        for k, _ in pairs:
+            if k in seen:
+                dups.append(k)
+            seen.add(k)
+        marked = _PairsDict(d)
+        marked.dup_keys = dups
+        found.append(True)
+        return marked
+
+    return hook
 
 
 def _key_path(path: str, key: str) -> str:
@@ -136,8 +146,8 @@ def _key_path(path: str, key: str) -> str:
 def _plain(node, path: str, problems: list[BundleProblem]):
     # Hooks run bottom-up and cannot know where they are; a second walk
     # attaches paths to the repeated keys and strips the helper type.
-    if isinstance(node, _PairsDict):
-        for k in node.dup_keys:
+    if isinstance(node, dict):
+        for k in getattr(node, "dup_keys", ()):
             problems.append(
                 BundleProblem(_key_path(path, k), f"重复的键 {k}", f"duplicate key {k}")
             )
@@ -180,7 +190,8 @@ def loads_bundle(text: str | bytes) -> dict:
     elif text.startswith("\ufeff"):
         text = text[1:]
     try:
-        raw = json.loads(text, object_pairs_hook=_pairs_hook, parse_constant=_reject_constant)
+        found: list = []
+        raw = json.loads(text, object_pairs_hook=_make_pairs_hook(found), parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise BundleError(
             [
@@ -194,7 +205,8 @@ def loads_bundle(text: str | bytes) -> dict:
     except ValueError as exc:
         raise BundleError([BundleProblem("$", f"JSON 格式错误：{exc}", f"invalid JSON: {exc}")]) from None
     problems: list[BundleProblem] = []
-    doc = _plain(raw, "", problems)
+    # Only a document with a repeated key needs the walk that finds its path.
+    doc = _plain(raw, "", problems) if found else raw
     problems.extend(validate_bundle(doc))
     if problems:
         raise BundleError(problems)
@@ -672,7 +684,10 @@ class Campaign:
     network : ndarray of int64
         Code of the IPv4 /24 or IPv6 /64 of the source; -1 where not an IP address.
     answer_key : ndarray of int64
-        Equal codes exactly where two ballots' answers are equal as JSON objects.
+        Equal codes exactly where two ballots' answers are equal as JSON
+        objects (from a document: computed for ballots of open batches with a
+        source, the only ones the duplicate flag compares; the others get
+        distinct negative codes).
     answers : ndarray of int8, shape (n_ballots, n_units, n_items)
         Option index per ballot, unit and item; -1 where not answered.
     margins : tuple of Margin
@@ -931,9 +946,14 @@ def from_document(doc: dict, override: dict | None = None) -> Campaign:
     src_codes: dict[str, int] = {}
     net_codes: dict[str, int] = {}
     ans_codes: dict[str, int] = {}
+    open_batch = [b.get("issued") is None for b in batches]
+    flat_pos: list[int] = []
+    flat_opt: list[int] = []
+    n_units, n_items = len(units), len(items)
     for r, b in enumerate(ballots):
         ids.append(b["id"])
-        bbatch[r] = batch_idx[b["batch"]]
+        k = batch_idx[b["batch"]]
+        bbatch[r] = k
         t_us[r] = parse_instant_us(b["submitted_at"])
         if b.get("duration_s") is not None:
             dur[r] = float(b["duration_s"])
@@ -943,11 +963,20 @@ def from_document(doc: dict, override: dict | None = None) -> Campaign:
             net = network_of(s)
             if net is not None:
                 network[r] = net_codes.setdefault(net, len(net_codes))
-        akey[r] = ans_codes.setdefault(_canonical_answers(b["answers"]), len(ans_codes))
+        if s is not None and open_batch[k]:
+            akey[r] = ans_codes.setdefault(_canonical_answers(b["answers"]), len(ans_codes))
+        else:
+            # Only ballots of open batches with a source can be duplicates;
+            # the others get keys no other ballot shares.
+            akey[r] = -1 - r
+        base = r * n_units
         for u, per_item in b["answers"].items():
-            ui = unit_idx[u]
+            cell = (base + unit_idx[u]) * n_items
             for it, opt in per_item.items():
-                answers[r, ui, item_idx[it]] = opt_idx[opt]
+                flat_pos.append(cell + item_idx[it])
+                flat_opt.append(opt_idx[opt])
+    if flat_pos:
+        answers.reshape(-1)[np.array(flat_pos, dtype=np.int64)] = np.array(flat_opt, dtype=np.int8)
     margins = []
     for g, variables in (doc.get("margins") or {}).items():
         gi = group_idx[g]

@@ -19,7 +19,6 @@ from .uncertainty import (
     replicate_chunk,
     krippendorff_alpha_ordinal,
     summarise_bootstrap,
-    value_counts_by_unit,
     wilson_interval,
 )
 from .weighting import kish_ess, nonresponse_weights, rake, trim_weights
@@ -256,6 +255,7 @@ def evaluate(c: Campaign) -> Results:
     cache = int(valid.sum()) * n_cols * 8 <= _CACHE_BYTES
 
     def build(g):
+        # Used again per bootstrap chunk where the matrices are not kept.
         rows = group_rows[g]
         return prepare_group(rows, weights[rows], s[rows], trim_per_end=p,
                              overall=c.answers[rows, :, ov_item] if share_rule else None,
@@ -263,37 +263,55 @@ def evaluate(c: Campaign) -> Results:
 
     outs: list[_GroupOut] = []
     cached = []
+    n_opt = len(c.option_points)
+    # Domain index of each option's count column (scored options only).
+    dom_of_scored = opt_to_domain[scored_idx]
     for g in range(G):
         rows = group_rows[g]
-        cells = build(g)
-        sums = cell_sums(cells, None, p)
-        cached.append(cells if cache else None)
-        del cells
         s_rows = s[rows]
         ov = c.answers[rows, :, ov_item]
         w_rows = weights[rows]
-        defined = ~np.isnan(s_rows)
-        del s_rows
-        # Option shares on the overall item (no trimming): one weighted
-        # bincount over (unit, option) slots; slot n_options collects the rest.
-        n_opt = len(c.option_points)
-        ovi = np.where(defined & (ov >= 0), ov, n_opt).astype(np.int64)
-        flat = ovi + (np.arange(U, dtype=np.int64) * (n_opt + 1))[None, :]
-        wsum = np.bincount(flat.ravel(), weights=np.repeat(w_rows, U),
-                           minlength=U * (n_opt + 1)).reshape(U, n_opt + 1)
-        wo = wsum[:, scored_idx]
+        cells = prepare_group(rows, w_rows, s_rows, trim_per_end=p, overall=ov if share_rule else None,
+                              lowest_option=lowest, scored_options=scored)
+        sums = cell_sums(cells, None, p)
+        cached.append(cells if cache else None)
+        equal_w = cells.equal_weight
+        del cells
+        # Option counts on the overall item per unit: slot 0 collects the
+        # unanswered. A scored overall answer implies s(b, u) is defined, so
+        # no other mask is needed (shares take no trimming).
+        flat = ov.astype(np.int64)
+        flat += (np.arange(U, dtype=np.int64) * (n_opt + 1) + 1)[None, :]
+        flat = flat.ravel()
+        n_slots = U * (n_opt + 1)
+        counts_uo = np.bincount(flat, minlength=n_slots).reshape(U, n_opt + 1)
+        if equal_w is not None:
+            wsum = counts_uo * equal_w
+        else:
+            wsum = np.bincount(flat, weights=np.repeat(w_rows, U), minlength=n_slots).reshape(U, n_opt + 1)
+        del flat
+        wo = wsum[:, 1 + scored_idx]
         wa = wo.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = np.where(wa[:, None] > 0, wo / np.where(wa > 0, wa, 1.0)[:, None], np.nan)
-        sw = defined.T @ w_rows
-        sw2 = defined.T @ (w_rows * w_rows)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ess_cell = np.where(sw2 > 0, sw * sw / np.where(sw2 > 0, sw2, 1.0), 0.0)
+        if equal_w is not None:
+            # Equal weights: the Kish size of a cell is its ballot count.
+            ess_cell = sums.n[0].astype(float)
+        else:
+            defined = (~np.isnan(s_rows)).astype(float)
+            sw = w_rows @ defined
+            sw2 = (w_rows * w_rows) @ defined
+            del defined
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ess_cell = np.where(sw2 > 0, sw * sw / np.where(sw2 > 0, sw2, 1.0), 0.0)
         lo, hi = wilson_interval(shares, ess_cell[:, None])
-        vals = opt_to_domain[np.where(ov >= 0, ov, n_opt)]
-        alpha = krippendorff_alpha_ordinal(value_counts_by_unit(vals, len(domain))) if len(domain) else None
+        alpha = None
+        if len(domain):
+            vc = np.zeros((U, len(domain)))
+            np.add.at(vc.T, dom_of_scored, counts_uo[:, 1 + scored_idx].T.astype(float))
+            alpha = krippendorff_alpha_ordinal(vc)
         outs.append(_GroupOut(sums, None, shares, (lo, hi), ess_cell, kish_ess(w_rows), alpha))
-        del ov, defined, ovi, flat, vals
+        del s_rows, ov
 
     if R > 0 and G:
         sizes = [len(r) for r in group_rows]

@@ -41,10 +41,10 @@ class GroupCells:
         s(b, u), NaN where undefined.
     stacked : ndarray of float, shape (n_g, k·units)
         Columns summed for every replicate with one matrix product, in
-        blocks of `units` columns (see `cols`): w·s, w·defined, defined; with
-        trimming, the count of the low bulk, the count of the high bulk, and
-        the weight and weighted score of both bulks; with shares, the weight
-        of the lowest option and of any scored option on the overall item.
+        blocks of `units` columns (see `cols`): w·s, w·defined, defined (with
+        trimming: over the middle of each sorted cell, and then the indicators
+        of the low and the high bulk); with shares, the weight of the lowest
+        option and of any scored option on the overall item.
     sorted_pos : tuple of ndarray
         Per unit, the cell's rows sorted by (s, ballot id); only with trimming.
     bulk : ndarray of int64, shape (units,)
@@ -131,9 +131,12 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
     # With equal weights (a group neither adjusted unevenly nor raked) the
     # weight factors out: w0·Σc·s / (w0·Σc), which saves product columns.
     equal = bool(n_g) and bool(np.all(w == w[0]))
+    # With trimming, "s", "w" and "n" hold the middle of each sorted cell
+    # only (the bulks at both ends, dropped in nearly every replicate, are
+    # left out and counted in "low_bulk" and "high_bulk").
     names = ["s", "n"] if equal else ["s", "w", "n"]
     if trim:
-        names += ["low_bulk", "high_bulk", "bulk_s"] if equal else ["low_bulk", "high_bulk", "bulk_w", "bulk_s"]
+        names += ["low_bulk", "high_bulk"]
     if with_shares:
         names += ["low_share", "any_share"]
     cols = {name: i * U for i, name in enumerate(names)}
@@ -174,9 +177,9 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
                 stacked[lo, cols["low_bulk"] + u] = 1.0
                 stacked[hi, cols["high_bulk"] + u] = 1.0
                 both = np.concatenate([lo, hi])
-                if not equal:
-                    stacked[both, cols["bulk_w"] + u] = w[both]
-                stacked[both, cols["bulk_s"] + u] = scale[both] * col[both]
+                for name in ("s", "w", "n"):
+                    if name in cols:
+                        stacked[both, cols[name] + u] = 0.0
             m = len(srt)
             W = window_size(trim_per_end, m)
             lo_pos = srt[a:a + W]
@@ -301,44 +304,41 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         num, den = block("s").copy(), block("w").copy()
     else:
         num, den = block("s") * w0, n * w0
-    full_num, full_den = num.copy(), den.copy()
     low = anys = None
     if cells.with_shares:
         low, anys = block("low_share"), block("any_share")
         if w0 is not None:
             low, anys = low * w0, anys * w0
-    kept = n.copy()
-    if p > 0:
-        k_all = trim_count(p, n)
-        kept = n - 2 * k_all
-        low_bulk = np.rint(block("low_bulk"))
-        high_bulk = np.rint(block("high_bulk"))
-        if w0 is None:
-            num -= block("bulk_s")
-            den -= block("bulk_w")
-        else:
-            num -= block("bulk_s") * w0
-            den -= (low_bulk + high_bulk) * w0
-        w = cells.weights
-        for u in range(U):
-            k = k_all[:, u]
-            if len(cells.sorted_pos[u]) == 0 or (not (k > 0).any() and cells.bulk[u] == 0):
-                continue
-            lo_pos, lo_w, lo_ws, hi_pos, hi_w, hi_ws = cells.windows[u]
-            lw, lws, lok = _cut(counts[:, lo_pos], low_bulk[:, u], k, lo_w, lo_ws)
-            hw, hws, hok = _cut(counts[:, hi_pos], high_bulk[:, u], k, hi_w, hi_ws)
-            num[:, u] -= lws + hws
-            den[:, u] -= lw + hw
-            bad = np.flatnonzero(~(lok & hok))
-            if len(bad):
-                pos = cells.sorted_pos[u]
-                w_u = w[pos]
-                ws_u = w_u * cells.score[pos, u]
-                for r in bad:
-                    # The cut fell outside the window: redo this replicate exactly.
-                    tw, tws = _exact_tails(counts[r, pos], w_u, ws_u, k[r])
-                    num[r, u] = full_num[r, u] - tws
-                    den[r, u] = full_den[r, u] - tw
+    if p <= 0:
+        return CellSums(num, den, n, n.copy(), low, anys)
+    # The sums above cover the middles of the sorted cells; the bulks are
+    # dropped, and the cut inside each window is placed replicate by replicate.
+    low_bulk = np.rint(block("low_bulk"))
+    high_bulk = np.rint(block("high_bulk"))
+    n = n + low_bulk + high_bulk
+    k_all = trim_count(p, n)
+    kept = n - 2 * k_all
+    w = cells.weights
+    for u in range(U):
+        k = k_all[:, u]
+        if len(cells.sorted_pos[u]) == 0:
+            continue
+        lo_pos, lo_w, lo_ws, hi_pos, hi_w, hi_ws = cells.windows[u]
+        lw, lws, lok = _cut(counts[:, lo_pos], low_bulk[:, u], k, lo_w, lo_ws)
+        hw, hws, hok = _cut(counts[:, hi_pos], high_bulk[:, u], k, hi_w, hi_ws)
+        num[:, u] -= lws + hws
+        den[:, u] -= lw + hw
+        bad = np.flatnonzero(~(lok & hok))
+        if len(bad):
+            pos = cells.sorted_pos[u]
+            w_u = w[pos]
+            ws_u = w_u * cells.score[pos, u]
+            for r in bad:
+                # The cut fell outside the window: redo this replicate exactly.
+                c_row = counts[r, pos]
+                tw, tws = _exact_tails(c_row, w_u, ws_u, k[r])
+                num[r, u] = c_row @ ws_u - tws
+                den[r, u] = c_row @ w_u - tw
     return CellSums(num, den, n, kept, low, anys)
 
 

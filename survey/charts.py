@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -32,11 +33,17 @@ def cjk_font_path() -> str:
     return path
 
 
+#: matplotlib's rcParams are one per process: charts built or drawn in
+#: concurrent requests take turns, so that one request's settings never end
+#: while another draws (its Chinese text would fall back to DejaVu: tofu).
+_RC_LOCK = threading.RLock()
+
+
 @contextmanager
 def cjk_fonts() -> Iterator[None]:
     """Text drawn inside uses the CJK font first, DejaVu Sans for what it lacks."""
     cjk_font_path()
-    with matplotlib.rc_context({"font.family": "sans-serif",
+    with _RC_LOCK, matplotlib.rc_context({"font.family": "sans-serif",
                                 "font.sans-serif": [CJK_FAMILY, "DejaVu Sans"],
                                 "axes.unicode_minus": False,
                                 "svg.fonttype": "path",
@@ -45,7 +52,7 @@ def cjk_fonts() -> Iterator[None]:
 
 
 def new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
 
@@ -64,6 +71,15 @@ def _height(n: int) -> float:
     return max(2.5, 0.8 + 0.32 * n)
 
 
+def _fit_labels(fig: Figure, labels: Sequence[str], *, top: float = 0.6) -> None:
+    """Room on the left for the unit names, computed (no layout engine: it
+    would draw the figure twice). ``top``: inches above the axes."""
+    width, height = fig.get_size_inches()
+    longest = max((len(label) for label in labels), default=4)
+    left = min(0.5, (0.35 + 0.15 * longest) / width)  # ~0.14 in per CJK character at 10 pt
+    fig.subplots_adjust(left=left, right=0.97, top=1 - top / height, bottom=0.55 / height)
+
+
 def ranking_chart(units: Sequence[dict[str, Any]], thresholds: dict[str, float], title: str,
                   class_labels: dict[str, str]) -> Figure:
     """Horizontal bars of the units' scores (best on top), coloured by class,
@@ -80,20 +96,21 @@ def ranking_chart(units: Sequence[dict[str, Any]], thresholds: dict[str, float],
         scores = [u["score"] for u in rows]
         colours = [CLASS_COLOURS.get(u["class"], "#52606d") for u in rows]
         ax.barh(list(ys), scores, color=colours, height=0.6)
-        lo = [u["score"] - u["ci95"][0] if u.get("ci95") else 0 for u in rows]
-        hi = [u["ci95"][1] - u["score"] if u.get("ci95") else 0 for u in rows]
-        ax.errorbar(scores, list(ys), xerr=[lo, hi], fmt="none", ecolor="#1f2933", capsize=3, linewidth=1)
+        whiskers = [(y, u["ci95"]) for y, u in zip(ys, rows, strict=True) if u.get("ci95")]
+        if whiskers:  # one collection for all the intervals: cheaper to draw than errorbar's artists
+            ax.hlines([y for y, _ci in whiskers], [ci[0] for _y, ci in whiskers], [ci[1] for _y, ci in whiskers],
+                      color="#1f2933", linewidth=1)
         ax.set_yticks(list(ys), [u["name"] for u in rows])
-        for key, style in (("satisfied", "--"), ("basic", ":")):
+        _fit_labels(fig, [u["name"] for u in rows])
+        for key, style, label in (("satisfied", "--", class_labels["satisfied"]),
+                                  ("basic", ":", class_labels["basically_satisfied"])):
             if key in thresholds:
-                ax.axvline(float(thresholds[key]), color="#1f2933", linestyle=style, linewidth=1,
-                           label=f"{class_labels['satisfied' if key == 'satisfied' else 'basically_satisfied']}"
-                                 f" ≥ {float(thresholds[key]):g}")
+                x = float(thresholds[key])
+                ax.axvline(x, color="#1f2933", linestyle=style, linewidth=1)
+                ax.text(x, 1.0, f" {label} ≥ {x:g}", transform=ax.get_xaxis_transform(), fontsize=8, va="bottom")
         ax.set_xlim(0, 100)
         ax.set_xlabel("综合得分")
-        ax.set_title(title)
-        if rows:
-            ax.legend(loc="lower right", fontsize=8)
+        ax.set_title(title, pad=14)
     return fig
 
 
@@ -110,11 +127,12 @@ def shares_chart(units: Sequence[dict[str, Any]], options: Sequence[tuple[str, s
             ax.barh(ys, values, left=left, color=OPTION_COLOURS[k % len(OPTION_COLOURS)], height=0.6, label=label)
             left = [a + b for a, b in zip(left, values, strict=True)]
         ax.set_yticks(ys, [u["name"] for u in rows])
+        _fit_labels(fig, [u["name"] for u in rows], top=0.9)
         ax.set_xlim(0, 100)
         ax.set_xlabel("占比（%）")
-        ax.set_title(title)
+        ax.set_title(title, pad=22)
         if rows:
-            ax.legend(loc="lower right", fontsize=8, ncols=len(options))
+            ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, ncols=len(options), frameon=False)
     return fig
 
 
@@ -133,6 +151,7 @@ def return_rate_chart(groups: Sequence[dict[str, Any]], target: float | None, ti
             ax.axhline(100 * target, color="#b3261e", linestyle="--", linewidth=1, label=f"目标 {100 * target:.0f}%")
             ax.legend(loc="lower right", fontsize=8)
         ax.set_xticks(range(len(groups)), labels, rotation=15)
+        fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.22)
         ax.set_ylim(0, 110)
         ax.set_ylabel("回收率（%）")
         ax.set_title(title)
@@ -153,6 +172,7 @@ def history_chart(points: Sequence[dict[str, Any]], thresholds: dict[str, float]
             if key in thresholds:
                 ax.axhline(float(thresholds[key]), color="#52606d", linestyle=style, linewidth=1)
         ax.set_xticks(years, [f"{y}年" for y in years])
+        fig.subplots_adjust(left=0.12, right=0.96, top=0.88, bottom=0.14)
         ax.set_ylim(0, 100)
         ax.set_ylabel("综合得分")
         ax.set_title(title)

@@ -5,6 +5,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -82,12 +83,31 @@ class QuestionnaireBase(FlaskForm):
         return ids
 
 
+#: Built form classes by everything they are built from (bounded: cleared when full).
+_CLASSES: dict[tuple[Any, ...], type[QuestionnaireBase]] = {}
+
+
 def questionnaire_class(campaign: Campaign, units: Sequence[CampaignUnit], *,
                         open_channel: bool = False) -> type[QuestionnaireBase]:
     """A form class for this campaign's questionnaire: one radio group per
     unit and item (any may be left blank in a draft: completeness is a rule
-    of the campaign, checked by the service) and a comment per unit."""
+    of the campaign, checked by the service) and a comment per unit.
 
+    Classes are kept per process: building one costs more than the rest of
+    a submission, and the key holds every label, so an edit makes a new one.
+    """
+    key = (str(get_locale()), open_channel, tuple((u.id, u.name) for u in units),
+           tuple((i.id, i.label) for i in campaign.items), tuple((o.id, o.label) for o in campaign.scale))
+    cls = _CLASSES.get(key)
+    if cls is None:
+        if len(_CLASSES) >= 256:
+            _CLASSES.clear()
+        cls = _CLASSES[key] = _build_questionnaire_class(campaign, units, open_channel)
+    return cls
+
+
+def _build_questionnaire_class(campaign: Campaign, units: Sequence[CampaignUnit],
+                               open_channel: bool) -> type[QuestionnaireBase]:
     class Questionnaire(QuestionnaireBase):
         pass
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
+import threading
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,9 +21,9 @@ import numpy as np
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, exists, func, select
 
-from analysis.bundle import from_document
+from analysis.bundle import Campaign as AnalysisCampaign
+from analysis.bundle import effective_rules, network_of
 from analysis.flags import ballot_unit_scores, compute_flags
-from survey.bundles import export_bundle, format_instant
 from survey.campaigns.models import GroupUnit
 from survey.extensions import db
 from survey.models import (
@@ -117,80 +119,188 @@ class ReturnBoard:
         }
 
 
-# --- the excluding flags, through analysis ------------------------------------------
+# --- ballot tallies: aggregate queries, kept per process and brought up to date ----------
+#
+# Ballots and their answers are only ever inserted, so the tallies of a campaign are
+# kept between requests and only the ballots with a larger id are counted again. The
+# total count guards this: where it disagrees (a ballot committed late with a smaller
+# id, a deletion), everything is counted again from scratch.
 
 
-def _skeleton(campaign: Campaign) -> dict[str, Any]:
-    """The bundle without ballots or margins: all the flags need besides the ballots."""
-    from survey.bundles import _batch, _group, _number
-
-    doc: dict[str, Any] = {
-        "format": "pingyi-campaign/1",
-        "campaign": {"code": campaign.code, "name": campaign.name, "anonymous": campaign.anonymous},
-        "scale": [{"code": o.code, "label": o.label, "points": _number(o.points)} for o in campaign.scale],
-        "items": [{"code": i.code, "label": i.label, "weight": _number(i.weight)} for i in campaign.items],
-        "categories": [{"code": c.code, "label": c.label} for c in campaign.categories],
-        "units": [{"code": u.code, "name": u.name, "category": u.category.code} for u in campaign.units],
-        "groups": [_group(g) for g in campaign.groups],
-        "batches": [_batch(b) for b in campaign.batches],
-    }
-    if campaign.rules:
-        doc["rules"] = campaign.rules
-    doc["ballots"] = []
-    return doc
+@dataclass
+class _Tally:
+    max_id: int = 0
+    n: int = 0
+    #: batch id -> [returned, received (non-blank)]
+    per_batch: dict[int, list[int]] = field(default_factory=dict)
+    #: campaign-unit id -> [ballots that rated it, ballots that scored it]
+    per_unit: dict[int, list[int]] = field(default_factory=dict)
+    #: (per batch code, per unit code) excluded, and the state they were computed at
+    excluded: tuple[dict[str, int], dict[str, int]] = ({}, {})
+    excluded_at: tuple[int, ...] | None = None
 
 
-def _open_batch_ballots(campaign: Campaign, batch_ids: list[int]) -> list[dict[str, Any]]:
-    """The ballots of the given batches as bundle ballots (two queries)."""
-    rows = db.session.execute(
-        select(Ballot.id, Ballot.public_id, Batch.code, Ballot.submitted_at, Ballot.utc_offset_min,
-               Ballot.duration_s, Ballot.source)
-        .join(Batch, Ballot.batch_id == Batch.id)
-        .where(Ballot.campaign_id == campaign.id, Ballot.batch_id.in_(batch_ids))
-        .order_by(Ballot.id)
-    ).all()
-    answers: dict[int, dict[str, dict[str, str]]] = {}
-    for ballot_id, unit_code, item_code, option_code in db.session.execute(
-        select(Answer.ballot_id, Unit.code, Item.code, ScaleOption.code)
-        .join(Ballot, Answer.ballot_id == Ballot.id)
-        .join(CampaignUnit, Answer.campaign_unit_id == CampaignUnit.id)
-        .join(Unit, CampaignUnit.unit_id == Unit.id)
-        .join(Item, Answer.item_id == Item.id)
-        .join(ScaleOption, Answer.option_id == ScaleOption.id)
-        .where(Ballot.campaign_id == campaign.id, Ballot.batch_id.in_(batch_ids))
+_TALLIES: dict[tuple, _Tally] = {}
+_LOCK = threading.Lock()
+
+
+def _tally_key(campaign: Campaign) -> tuple:
+    """What the tallies depend on besides the ballots: the database, the campaign, the
+    points of its scale (blank or not), its rules and which batches are open."""
+    return (str(db.engine.url), campaign.id, campaign.created_at,
+            tuple((o.id, o.points) for o in campaign.scale), json.dumps(campaign.rules or {}, sort_keys=True),
+            tuple((b.id, b.issued is None) for b in campaign.batches))
+
+
+def _count(campaign: Campaign, tally: _Tally, low: int, high: int) -> int:
+    """Add the ballots with low < id <= high to the tally; returns how many there were."""
+    in_range = (Ballot.campaign_id == campaign.id, Ballot.id > low, Ballot.id <= high)
+    scored = (select(Answer.id).join(ScaleOption, Answer.option_id == ScaleOption.id)
+              .where(Answer.ballot_id == Ballot.id, ScaleOption.points.is_not(None)))
+    added = 0
+    for batch_id, returned, received in db.session.execute(
+        select(Ballot.batch_id, func.count(Ballot.id), func.sum(case((exists(scored), 1), else_=0)))
+        .where(*in_range).group_by(Ballot.batch_id)
     ):
-        answers.setdefault(ballot_id, {}).setdefault(unit_code, {})[item_code] = option_code
-    out = []
-    for bid, public_id, batch_code, submitted_at, offset, duration, source in rows:
-        ballot: dict[str, Any] = {"id": public_id, "batch": batch_code,
-                                  "submitted_at": format_instant(submitted_at, offset),
-                                  "answers": answers.get(bid, {})}
-        if duration is not None:
-            ballot["duration_s"] = duration
-        if source is not None:
-            ballot["source"] = source
-        out.append(ballot)
-    return out
+        row = tally.per_batch.setdefault(batch_id, [0, 0])
+        row[0] += returned
+        row[1] += received or 0
+        added += returned
+    for cu_id, rated, scored_n in db.session.execute(
+        select(Answer.campaign_unit_id, func.count(func.distinct(Answer.ballot_id)),
+               func.count(func.distinct(case((ScaleOption.points.is_not(None), Answer.ballot_id)))))
+        .join(Ballot, Answer.ballot_id == Ballot.id)
+        .join(ScaleOption, Answer.option_id == ScaleOption.id)
+        .where(*in_range).group_by(Answer.campaign_unit_id)
+    ):
+        row = tally.per_unit.setdefault(cu_id, [0, 0])
+        row[0] += rated
+        row[1] += scored_n
+    return added
 
 
-def excluded_ballots(campaign: Campaign) -> tuple[dict[str, int], dict[str, int]]:
-    """Excluded (received, flagged) ballots per batch code and per unit code they scored."""
-    from analysis.bundle import effective_rules
+def ballot_tally(campaign: Campaign) -> _Tally:
+    """The campaign's ballot tallies, brought up to date (see the note above)."""
+    key = _tally_key(campaign)
+    count, max_id = db.session.execute(
+        select(func.count(Ballot.id), func.coalesce(func.max(Ballot.id), 0)).where(Ballot.campaign_id == campaign.id)
+    ).one()
+    with _LOCK:
+        tally = _TALLIES.get(key)
+    if tally is not None and max_id >= tally.max_id:
+        fresh = _Tally(tally.max_id, tally.n, {k: list(v) for k, v in tally.per_batch.items()},
+                       {k: list(v) for k, v in tally.per_unit.items()}, tally.excluded, tally.excluded_at)
+        fresh.n += _count(campaign, fresh, tally.max_id, max_id)
+        fresh.max_id = max_id
+        if fresh.n != count:
+            tally = None
+        else:
+            tally = fresh
+    if tally is None:
+        tally = _Tally()
+        tally.n = _count(campaign, tally, 0, max_id)
+        tally.max_id = max_id
+    _update_excluded(campaign, tally)
+    with _LOCK:
+        for old in [k for k in _TALLIES if k[:3] == key[:3]]:
+            del _TALLIES[old]
+        _TALLIES[key] = tally
+    return tally
 
+
+# --- the excluding flags, through analysis ------------------------------------------------
+
+
+def _update_excluded(campaign: Campaign, tally: _Tally) -> None:
     flags = set(effective_rules(campaign.rules or None)["exclude_flags"])
     if not flags:
-        return {}, {}
+        tally.excluded, tally.excluded_at = ({}, {}), ()
+        return
     if flags <= OPEN_BATCH_FLAGS:
-        open_ids = [b.id for b in campaign.batches if b.issued is None]
-        if not open_ids:
-            return {}, {}
-        doc = _skeleton(campaign)
-        doc["ballots"] = _open_batch_ballots(campaign, open_ids)
+        # duplicate and burst look at open batches' ballots only: nothing else can change them.
+        scope = [b.id for b in campaign.batches if b.issued is None]
+        state = tuple(tally.per_batch.get(b, [0])[0] for b in scope)
     else:
-        doc = export_bundle(campaign)
-    if not doc["ballots"]:
+        scope = None
+        state = (tally.max_id, tally.n)
+    if tally.excluded_at == state:
+        return
+    tally.excluded = excluded_ballots(campaign, scope, tally.max_id) if state and any(state) else ({}, {})
+    tally.excluded_at = state
+
+
+def flag_campaign(campaign: Campaign, batch_ids: list[int] | None, max_id: int):
+    """The ballots (of `batch_ids`, or all) with id <= max_id as analysis arrays, straight
+    from two queries (no bundle document): (analysis Campaign, ballot rows) or None."""
+    cond = [Ballot.campaign_id == campaign.id, Ballot.id <= max_id]
+    if batch_ids is not None:
+        cond.append(Ballot.batch_id.in_(batch_ids))
+    rows = db.session.execute(
+        select(Ballot.id, Ballot.public_id, Ballot.batch_id, Ballot.submitted_at, Ballot.duration_s, Ballot.source)
+        .where(*cond).order_by(Ballot.id)).all()
+    if not rows:
+        return None
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    # Through the answers' ballot index (a subquery, not a join), and as plain tuples:
+    # numpy is slow to read SQLAlchemy rows.
+    answer_rows = np.array([tuple(r) for r in db.session.execute(
+        select(Answer.ballot_id, Answer.campaign_unit_id, Answer.item_id, Answer.option_id)
+        .where(Answer.ballot_id.in_(select(Ballot.id).where(*cond))))], dtype=np.int64).reshape(-1, 4)
+
+    def lookup(keys: list[int], used: np.ndarray) -> np.ndarray:
+        table = np.full(max([*keys, int(used.max()) if used.size else 0]) + 1, -1, dtype=np.int64)
+        table[keys] = np.arange(len(keys))
+        return table[used]
+
+    units, items, scale = campaign.units, campaign.items, campaign.scale
+    answers = np.full((len(rows), len(units), len(items)), -1, dtype=np.int8)
+    if answer_rows.size:
+        answers[np.searchsorted(ids, answer_rows[:, 0]), lookup([u.id for u in units], answer_rows[:, 1]),
+                lookup([i.id for i in items], answer_rows[:, 2])] = lookup([o.id for o in scale], answer_rows[:, 3])
+    sources: dict[str, int] = {}
+    networks: dict[str, int] = {}
+    source = np.full(len(rows), -1, dtype=np.int64)
+    network = np.full(len(rows), -1, dtype=np.int64)
+    for k, r in enumerate(rows):
+        if r[5] is not None:
+            source[k] = sources.setdefault(r[5], len(sources))
+            net = network_of(r[5])
+            if net is not None:
+                network[k] = networks.setdefault(net, len(networks))
+    batch_index = {b.id: k for k, b in enumerate(campaign.batches)}
+    group_index = {g.id: k for k, g in enumerate(campaign.groups)}
+    category_index = {c.id: k for k, c in enumerate(campaign.categories)}
+    epoch = dt.datetime(1970, 1, 1)
+    analysed = AnalysisCampaign.from_arrays(
+        option_points=[np.nan if o.points is None else o.points for o in scale],
+        item_weights=[i.weight for i in items],
+        unit_category=[category_index[u.campaign_category_id] for u in units],
+        group_weights=[g.weight for g in campaign.groups],
+        batch_group=[group_index[b.campaign_group_id] for b in campaign.batches],
+        batch_issued=[-1 if b.issued is None else b.issued for b in campaign.batches],
+        ballot_batch=[batch_index[r[2]] for r in rows],
+        answers=answers,
+        ballot_ids=np.array([r[1] for r in rows], dtype=str),
+        submitted_us=[(r[3] - epoch) // dt.timedelta(microseconds=1) for r in rows],
+        duration_s=[np.nan if r[4] is None else r[4] for r in rows],
+        source=source, network=network, rules=campaign.rules or None, code=campaign.code,
+        option_codes=[o.code for o in scale], item_codes=[i.code for i in items],
+        unit_codes=[u.code for u in units], group_codes=[g.code for g in campaign.groups],
+        batch_codes=[b.code for b in campaign.batches])
+    return analysed, rows
+
+
+def excluded_ballots(campaign: Campaign, batch_ids: list[int] | None = None,
+                     max_id: int | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    """Excluded ballots (received, carrying a flag of `rules.exclude_flags`, SCORING.md
+    section 2) per batch code and per unit code they scored, by analysis's own flags."""
+    if max_id is None:
+        max_id = db.session.scalar(select(func.coalesce(func.max(Ballot.id), 0))
+                                   .where(Ballot.campaign_id == campaign.id))
+    built = flag_campaign(campaign, batch_ids, max_id)
+    if built is None:
         return {}, {}
-    c = from_document(doc)
+    c, _rows = built
     s = ballot_unit_scores(c.answers, c.option_points, c.item_weights)
     id_order = np.argsort(c.ballot_ids, kind="stable")
     id_rank = np.empty(c.n_ballots, dtype=np.int64)
@@ -198,34 +308,22 @@ def excluded_ballots(campaign: Campaign) -> tuple[dict[str, int], dict[str, int]
     excluded = compute_flags(c, s, id_rank).excluded
     per_batch: dict[str, int] = defaultdict(int)
     per_unit: dict[str, int] = defaultdict(int)
-    unit_codes = [u["code"] for u in doc["units"]]
     for r in np.flatnonzero(excluded):
-        per_batch[doc["ballots"][r]["batch"]] += 1
+        per_batch[c.batch_codes[c.ballot_batch[r]]] += 1
         for u in np.flatnonzero(~np.isnan(s[r])):
-            per_unit[unit_codes[u]] += 1
+            per_unit[c.unit_codes[u]] += 1
     return dict(per_batch), dict(per_unit)
 
 
 # --- the board ---------------------------------------------------------------------------
 
 
-def _scored_answer():
-    return (select(Answer.id).join(ScaleOption, Answer.option_id == ScaleOption.id)
-            .where(Answer.ballot_id == Ballot.id, ScaleOption.points.is_not(None)))
-
-
 def return_board(campaign: Campaign) -> ReturnBoard:
-    """All the board's figures; a handful of aggregate queries whatever the campaign's size."""
+    """All the board's figures: a handful of aggregate queries whatever the campaign's
+    size (the ballot tallies counting only the ballots that came in since last time)."""
     target = campaign.return_target
-    # 1. returned and non-blank (received) per batch
-    per_batch = {
-        batch_id: (returned, received or 0)
-        for batch_id, returned, received in db.session.execute(
-            select(Ballot.batch_id, func.count(Ballot.id),
-                   func.sum(case((exists(_scored_answer()), 1), else_=0)))
-            .where(Ballot.campaign_id == campaign.id).group_by(Ballot.batch_id))
-    }
-    # 2. personal links per batch, and how many are not used yet
+    tally = ballot_tally(campaign)
+    # personal links per batch, and how many are not used yet
     links = {
         batch_id: (n, unused or 0)
         for batch_id, n, unused in db.session.execute(
@@ -233,18 +331,7 @@ def return_board(campaign: Campaign) -> ReturnBoard:
                    func.sum(case((Invitation.used.is_(False), 1), else_=0)))
             .where(Invitation.campaign_id == campaign.id).group_by(Invitation.batch_id))
     }
-    # 3. per unit: ballots that rated it, and those that scored it
-    per_unit = {
-        cu_id: (rated, scored)
-        for cu_id, rated, scored in db.session.execute(
-            select(Answer.campaign_unit_id, func.count(func.distinct(Answer.ballot_id)),
-                   func.count(func.distinct(case((ScaleOption.points.is_not(None), Answer.ballot_id)))))
-            .join(ScaleOption, Answer.option_id == ScaleOption.id)
-            .join(CampaignUnit, Answer.campaign_unit_id == CampaignUnit.id)
-            .where(CampaignUnit.campaign_id == campaign.id)
-            .group_by(Answer.campaign_unit_id))
-    }
-    # 4. which groups rate which units (no rows: every unit)
+    # which groups rate which units (no rows: every unit)
     rates: dict[int, set[int]] = defaultdict(set)
     for group_id, unit_id in db.session.execute(
         select(GroupUnit.campaign_group_id, GroupUnit.campaign_unit_id)
@@ -252,15 +339,15 @@ def return_board(campaign: Campaign) -> ReturnBoard:
         .where(CampaignGroup.campaign_id == campaign.id)
     ):
         rates[group_id].add(unit_id)
-    # 5. the excluding flags, through analysis
-    excluded_batch, excluded_unit = excluded_ballots(campaign)
+    excluded_batch, excluded_unit = tally.excluded
 
     batches = []
     for b in campaign.batches:
-        returned, received = per_batch.get(b.id, (0, 0))
+        returned, received = tally.per_batch.get(b.id, (0, 0))
         n_links, unused = links.get(b.id, (None, None))
-        batches.append(BoardRow(b.code, f"{b.group.label} · {_(CHANNEL_LABELS.get(b.channel, b.channel))}", b.issued, returned,
-                                received - excluded_batch.get(b.code, 0), target, n_links, unused))
+        label = f"{b.group.label} · {_(CHANNEL_LABELS.get(b.channel, b.channel))}"
+        batches.append(BoardRow(b.code, label, b.issued, returned, received - excluded_batch.get(b.code, 0),
+                                target, n_links, unused))
     by_code = {b.code: row for b, row in zip(campaign.batches, batches, strict=True)}
 
     def summed(code: str, label: str, rows: list[BoardRow]) -> BoardRow:
@@ -278,10 +365,10 @@ def return_board(campaign: Campaign) -> ReturnBoard:
         raters = [g.id for g in campaign.groups if not rates.get(g.id) or cu.id in rates[g.id]]
         issued_parts = [group_issued[g] for g in raters]
         issued = None if any(p is None for p in issued_parts) else sum(p or 0 for p in issued_parts)
-        rated, scored = per_unit.get(cu.id, (0, 0))
+        rated, scored = tally.per_unit.get(cu.id, (0, 0))
         units.append(BoardRow(cu.code, cu.name, issued, rated, scored - excluded_unit.get(cu.code, 0), target))
     total = summed(campaign.code, campaign.name, batches)
-    received = sum(r for _n, r in per_batch.values())
+    received = sum(r for _n, r in tally.per_batch.values())
     return ReturnBoard(campaign.code, campaign.name, campaign.status, campaign.anonymous, target, total,
                        batches, groups, units, blank=total.returned - received,
                        excluded=sum(excluded_batch.values()))
@@ -340,9 +427,10 @@ def returns_over_time(campaign: Campaign) -> dict[str, list[tuple[dt.date, int]]
 
 
 def returns_chart_png(campaign: Campaign) -> bytes:
-    """A line per group of cumulative returns, with the target where it is a count."""
+    """A step line per group of cumulative returns by Beijing day (CJK font, no pyplot)."""
     from matplotlib import font_manager
-    from matplotlib.dates import DateFormatter
+    from matplotlib.dates import AutoDateLocator, DateFormatter
+    from matplotlib.ticker import MaxNLocator
     from matplotlib.figure import Figure
 
     cjk = [f.name for f in font_manager.fontManager.ttflist if "Noto Sans CJK" in f.name]
@@ -350,12 +438,20 @@ def returns_chart_png(campaign: Campaign) -> bytes:
     ax = fig.add_subplot()
     font = {"family": cjk[0]} if cjk else {}
     series = returns_over_time(campaign)
+    days = sorted({d for points in series.values() for d, _n in points})
     for label, points in series.items():
-        ax.step([p[0] for p in points], [p[1] for p in points], where="post", label=label)
+        # Each line starts at 0 the day before the first return and runs to the last day.
+        xs = [days[0] - dt.timedelta(days=1)] + [d for d, _n in points] + [days[-1] + dt.timedelta(days=1)]
+        ys = [0] + [n for _d, n in points] + [points[-1][1]]
+        ax.step(xs, ys, where="post", label=label)
     ax.set_title(_("%(name)s · 回收情况", name=campaign.name), fontdict=font)
     ax.set_ylabel(_("累计回收（份）"), fontdict=font)
+    ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(AutoDateLocator(minticks=2, maxticks=10))
     ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
     if series:
+        ax.set_xlim(days[0] - dt.timedelta(days=1), days[-1] + dt.timedelta(days=1))
         ax.legend(prop=font_manager.FontProperties(family=cjk[0]) if cjk else None, loc="upper left")
     else:
         ax.text(0.5, 0.5, _("尚无回收"), ha="center", va="center", transform=ax.transAxes, fontdict=font)

@@ -3,6 +3,7 @@ their double entry, QR posters, flags) and the open public form /q/<code>."""
 from __future__ import annotations
 
 import datetime as dt
+import click
 import segno
 from flask import (
     Blueprint,
@@ -15,10 +16,12 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
+from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from survey import jobs
@@ -61,6 +64,19 @@ def qr_svg(data: str, scale: int = 3) -> Markup:
     return Markup(segno.make(data, error="m").svg_inline(scale=scale, border=2))
 
 
+@bp.cli.command("remind-due", help="Queue reminders for e-mail and SMS batches whose deadline is near "
+                "(for cron), then run the sending jobs.")
+@click.option("--days-before", default=3.0, show_default=True, help="Remind when the deadline is this near (days).")
+@click.option("--every", "every_days", default=2.0, show_default=True, help="At most one reminder per batch in this many days.")
+def remind_due_command(days_before: float, every_days: float) -> None:
+    with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_Hans_CN")):
+        batches = services.remind_due(days_before=days_before, every_days=every_days)
+        db.session.commit()
+        for batch in batches:
+            click.echo(f"{batch.campaign.code}/{batch.code}: 已排队催办 (reminders queued)")
+        jobs.run_pending()
+
+
 def public_url_of(batch: Batch) -> str:
     """The address a QR poster shows: /q/<public_code> (served by the ballots blueprint)."""
     return current_app.config["PINGYI_PUBLIC_URL"].rstrip("/") + url_for("ballots.qr",
@@ -75,6 +91,14 @@ def _labels() -> dict[str, object]:
 # --- batches -------------------------------------------------------------------
 
 
+@bp.get("/distribution/")
+@role_required(ORGANIZER)
+def index():
+    campaigns = db.session.scalars(select(Campaign).order_by(Campaign.year.desc(), Campaign.code)).all()
+    return render_template("distribution/index.html", campaigns=campaigns)
+
+
+
 @bp.route("/distribution/<code>/batches", methods=["GET", "POST"])
 @role_required(ORGANIZER)
 def batches(code: str):
@@ -87,7 +111,7 @@ def batches(code: str):
         evaluators = None
         count = form.count.data
         if channel in services.MESSAGE_CHANNELS or (channel == "paper" and form.named.data == "roster"):
-            evaluators = [e.id for e in services.eligible_evaluators(campaign, group, channel)]
+            evaluators = services.ROSTER
         try:
             batch = services.create_batch(campaign, group, channel, evaluators=evaluators,
                                           count=count if channel == "paper" and evaluators is None else None,
@@ -121,9 +145,7 @@ def batch(code: str, bcode: str):
     public_url = public_url_of(batch) if batch.public_code else None
     return render_template("distribution/batch.html", campaign=campaign, batch=batch,
                            figures=services.batch_figures(batch), job=job, action=ActionForm(),
-                           issued_form=issued_form, public_url=public_url,
-                           eligible=len(services.eligible_evaluators(campaign, batch.group, batch.channel))
-                           if batch.channel in services.MESSAGE_CHANNELS else None)
+                           issued_form=issued_form, public_url=public_url)
 
 
 def _batch_action(code: str, bcode: str, action) -> object:

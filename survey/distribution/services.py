@@ -7,8 +7,10 @@ paper forms are printed); the step that records the delivery erases it.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import os
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from survey import jobs
 from survey.extensions import db
@@ -39,6 +41,8 @@ from survey.tokens import TOKEN_BYTES, new_receipt
 
 #: Channels whose invitations the system delivers itself, one message each.
 MESSAGE_CHANNELS = ("email", "sms")
+#: Pass as `evaluators` to invite everyone of the group's roster not yet invited.
+ROSTER = "roster"
 #: Campaign states in which batches may be added.
 SETUP_STATES = ("draft", "open")
 
@@ -58,11 +62,10 @@ def batch_by_code(campaign: Campaign, code: str) -> Batch | None:
     return db.session.scalar(select(Batch).where(Batch.campaign_id == campaign.id, Batch.code == code))
 
 
-def eligible_evaluators(campaign: Campaign, group: CampaignGroup, channel: str) -> list[Evaluator]:
-    """The group's roster not yet invited in this campaign, with the address the channel needs."""
+def _eligible_query(campaign: Campaign, group: CampaignGroup, channel: str, what):
     invited = select(Invitation.evaluator_id).where(
         Invitation.campaign_id == campaign.id, Invitation.evaluator_id.is_not(None))
-    query = (select(Evaluator)
+    query = (select(what)
              .where(Evaluator.group_id == group.group_id,
                     (Evaluator.campaign_id == campaign.id) | Evaluator.campaign_id.is_(None),
                     Evaluator.id.not_in(invited))
@@ -71,7 +74,16 @@ def eligible_evaluators(campaign: Campaign, group: CampaignGroup, channel: str) 
         query = query.where(Evaluator.email.is_not(None), Evaluator.email != "")
     elif channel == "sms":
         query = query.where(Evaluator.phone.is_not(None), Evaluator.phone != "")
-    return list(db.session.scalars(query))
+    return query
+
+
+def eligible_evaluators(campaign: Campaign, group: CampaignGroup, channel: str) -> list[Evaluator]:
+    """The group's roster not yet invited in this campaign, with the address the channel needs."""
+    return list(db.session.scalars(_eligible_query(campaign, group, channel, Evaluator)))
+
+
+def eligible_evaluator_ids(campaign: Campaign, group: CampaignGroup, channel: str) -> list[int]:
+    return list(db.session.scalars(_eligible_query(campaign, group, channel, Evaluator.id)))
 
 
 def next_batch_code(campaign: Campaign, channel: str) -> str:
@@ -83,11 +95,12 @@ def next_batch_code(campaign: Campaign, channel: str) -> str:
 
 
 def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
-                 evaluators: Sequence[int] | None = None, count: int | None = None,
+                 evaluators: Sequence[int] | str | None = None, count: int | None = None,
                  code: str | None = None) -> Batch:
     """Create a batch and all its invitations, recording ``issued``.
 
-    E-mail and SMS batches go to `evaluators` (ids); paper batches are either
+    E-mail and SMS batches go to `evaluators` (ids, or ROSTER: everyone of the
+    group's roster not yet invited who has the address the channel needs); paper batches are either
     addressed (`evaluators`, non-anonymous campaigns only) or handed out
     (`count` forms, serial-numbered, nobody's name on them); public and QR
     batches are open: no invitations, ``issued`` stays null.
@@ -107,9 +120,12 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
         raise DistributionError(_("批次代码“%(code)s”过长（最多 24 个字符）", code=code))
     if batch_by_code(campaign, code) is not None:
         raise DistributionError(_("批次代码“%(code)s”已被使用", code=code))
-    evaluator_ids = list(evaluators or [])
+    from_roster = evaluators == ROSTER
+    evaluator_ids = (eligible_evaluator_ids(campaign, group, channel) if from_roster
+                     else list(evaluators or []))
+    named = from_roster or bool(evaluator_ids)
     if channel in OPEN_CHANNELS:
-        if evaluator_ids or count:
+        if named or count:
             raise DistributionError(_("公开渠道和二维码海报不预先发放评议表，请勿填写份数或名单"))
     elif channel in MESSAGE_CHANNELS or channel == "online":
         if count:
@@ -117,15 +133,15 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
         if not evaluator_ids:
             raise DistributionError(_("名单中没有可发送的评议代表"))
     elif channel == "paper":
-        if evaluator_ids and campaign.anonymous:
+        if named and campaign.anonymous:
             raise DistributionError(_("匿名评议的纸质表只能按份数发放，不能写上姓名"))
-        if evaluator_ids and count:
+        if named and count:
             raise DistributionError(_("纸质表按名单或按份数发放，二者只能选一"))
         if not evaluator_ids and not count:
             raise DistributionError(_("请填写纸质表的份数（至少 1 份）"))
         if count is not None and count < 0:
             raise DistributionError(_("份数不能为负数"))
-    if evaluator_ids:
+    if evaluator_ids and not from_roster:
         _check_evaluators(campaign, group, channel, evaluator_ids)
 
     position = (db.session.scalar(
@@ -147,7 +163,7 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
 def _check_evaluators(campaign: Campaign, group: CampaignGroup, channel: str, ids: list[int]) -> None:
     if len(set(ids)) != len(ids):
         raise DistributionError(_("名单中有重复的评议代表"))
-    eligible = {e.id for e in eligible_evaluators(campaign, group, channel)}
+    eligible = set(eligible_evaluator_ids(campaign, group, channel))
     missing = [i for i in ids if i not in eligible]
     if missing:
         names = db.session.scalars(select(Evaluator.name).where(Evaluator.id.in_(missing[:10]))).all()
@@ -157,6 +173,33 @@ def _check_evaluators(campaign: Campaign, group: CampaignGroup, channel: str, id
               n=len(missing), need=need or _("联系方式"), names="、".join(names)))
 
 
+#: The columns an invitation row is written with, in order.
+INVITATION_COLUMNS = ("campaign_id", "batch_id", "evaluator_id", "token_hash", "serial", "used",
+                      "created_at", "pending_token", "pending_kind", "delivery", "send_attempts",
+                      "reminders")
+
+
+def bulk_insert(table_name: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """One DBAPI executemany of ready rows, past SQLAlchemy's per-row
+    parameter processing (the values must already be what the driver takes)."""
+    if not rows:
+        return
+    connection = db.session.connection()
+    style = connection.dialect.paramstyle
+    marker = "?" if style == "qmark" else "%s"
+    sql = (f"INSERT INTO {table_name} ({', '.join(columns)}) "
+           f"VALUES ({', '.join([marker] * len(columns))})")
+    connection.exec_driver_sql(sql, rows)
+
+
+def driver_value(table_name: str, column: str, value: Any) -> Any:
+    """A value as the driver takes it for this column (SQLite keeps datetimes
+    as text and booleans as integers), converted once for a whole batch."""
+    column_type = db.metadata.tables[table_name].c[column].type
+    process = column_type.bind_processor(db.session.connection().dialect)
+    return process(value) if process else value
+
+
 def insert_invitations(campaign_id: int, batch: Batch, evaluator_ids: Sequence[int | None], *,
                        serials: bool) -> int:
     """One executemany insert of the batch's invitations, tokens made here.
@@ -164,22 +207,24 @@ def insert_invitations(campaign_id: int, batch: Batch, evaluator_ids: Sequence[i
     The clear token goes into ``pending_token`` until delivery; only its
     SHA-256 stays afterwards.
     """
-    now = utcnow()
+    now = driver_value("invitation", "created_at", utcnow())
+    unused = driver_value("invitation", "used", False)
     n = len(evaluator_ids)
     width = max(4, len(str(n)))
-    token_urlsafe, sha256 = secrets.token_urlsafe, hashlib.sha256
-    rows: list[dict[str, Any]] = []
+    # The same tokens as survey.tokens.new_token (TOKEN_BYTES from the OS
+    # CSPRNG, URL-safe base64), drawn in one call rather than one per row.
+    size = TOKEN_BYTES
+    raw = os.urandom(size * n)
+    encode, sha256 = base64.urlsafe_b64encode, hashlib.sha256
+    batch_id, prefix = batch.id, f"{batch.code}-"
+    rows: list[tuple[Any, ...]] = []
     append = rows.append
-    prefix = f"{batch.code}-"
     for k, evaluator_id in enumerate(evaluator_ids):
-        token = token_urlsafe(TOKEN_BYTES)
-        append({"campaign_id": campaign_id, "batch_id": batch.id, "evaluator_id": evaluator_id,
-                "token_hash": sha256(token.encode()).digest(),
-                "serial": f"{prefix}{k + 1:0{width}d}" if serials else None,
-                "used": False, "created_at": now, "pending_token": token, "pending_kind": "invite",
-                "delivery": "queued", "send_attempts": 0, "reminders": 0})
-    if rows:
-        db.session.execute(insert(Invitation.__table__), rows)
+        token = encode(raw[size * k:size * (k + 1)])
+        append((campaign_id, batch_id, evaluator_id, sha256(token).digest(),
+                f"{prefix}{k + 1:0{width}d}" if serials else None, unused, now, token.decode("ascii"),
+                "invite", "queued", 0, 0))
+    bulk_insert("invitation", INVITATION_COLUMNS, rows)
     return n
 
 
@@ -246,11 +291,15 @@ def start_sending(batch: Batch) -> Job:
     running = active_job(batch)
     if running is not None:
         return running
-    queued = db.session.scalar(select(func.count(Invitation.id)).where(
-        Invitation.batch_id == batch.id, Invitation.delivery == "queued")) or 0
-    if queued == 0:
+    counts = dict(db.session.execute(
+        select(Invitation.delivery, func.count(Invitation.id))
+        .where(Invitation.batch_id == batch.id, Invitation.delivery.in_(("queued", "sending")))
+        .group_by(Invitation.delivery)).all())
+    if not counts.get("queued"):
         raise DistributionError(_("本批次没有待发送的消息"))
-    return jobs.enqueue("send_batch", {"batch_id": batch.id}, total=queued)
+    # Messages left in 'sending' by a worker that died are settled (as failed)
+    # by this job too, so they count in its total.
+    return jobs.enqueue("send_batch", {"batch_id": batch.id}, total=sum(counts.values()))
 
 
 def retry_failed(batch: Batch) -> Job:
@@ -288,7 +337,42 @@ def queue_reminders(batch: Batch) -> Job:
         update(table).where(table.c.id == bindparam("b_id"))
         .values(pending_token=bindparam("b_token"), pending_kind="reminder", delivery="queued"),
         rows, execution_options={"synchronize_session": False})
-    return start_sending(batch)
+    job = start_sending(batch)
+    job.params = {**job.params, "reminder": True}
+    return job
+
+
+def last_reminder_at(batch: Batch) -> dt.datetime | None:
+    for job in db.session.scalars(select(Job).where(Job.kind == "send_batch").order_by(Job.id.desc())):
+        if job.params.get("batch_id") == batch.id and job.params.get("reminder"):
+            return job.created_at
+    return None
+
+
+def remind_due(*, days_before: float = 3, every_days: float = 2,
+               now: dt.datetime | None = None) -> list[Batch]:
+    """Scheduled reminders: queue them for every e-mail and SMS batch of an open
+    campaign whose deadline is at most `days_before` days away, unless it was
+    reminded less than `every_days` days ago. Meant for cron
+    (`flask --app survey distribution remind-due`); the caller commits."""
+    now = now or utcnow()
+    queued = []
+    batches = db.session.scalars(
+        select(Batch).join(Campaign, Batch.campaign_id == Campaign.id)
+        .where(Campaign.status == "open", Batch.channel.in_(MESSAGE_CHANNELS)).order_by(Batch.id))
+    for batch in batches:
+        deadline = deadline_of(batch)
+        if deadline is None or not now < deadline <= now + dt.timedelta(days=days_before):
+            continue
+        last = last_reminder_at(batch)
+        if last is not None and now - last < dt.timedelta(days=every_days):
+            continue
+        try:
+            queue_reminders(batch)
+        except DistributionError:
+            continue  # everyone has answered, or a send is still running
+        queued.append(batch)
+    return queued
 
 
 def link_for(token: str) -> str:

@@ -3,6 +3,7 @@ the invitations (personal links) that admit one ballot each."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -33,6 +34,12 @@ CHANNEL_LABELS = {"online": "在线", "email": "电子邮件", "sms": "短信", 
 OPEN_CHANNELS = ("public", "qr")
 
 
+def _default_public_code(context: Any) -> str | None:
+    if context.get_current_parameters().get("issued") is not None:
+        return None
+    return secrets.token_urlsafe(6)
+
+
 class Batch(db.Model):
     """Forms handed out together, to one group, through one channel."""
 
@@ -55,8 +62,10 @@ class Batch(db.Model):
     issued: Mapped[int | None] = mapped_column(Integer)
     opens_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     closes_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    #: The code of an open batch's public address /q/<public_code> (QR poster).
-    public_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    #: The code of an open batch's public address /q/<public_code> (QR poster);
+    #: drawn when an open batch is inserted, null for batches with forms issued.
+    public_code: Mapped[str | None] = mapped_column(String(32), unique=True,
+                                                    default=_default_public_code)
     campaign: Mapped[Campaign] = relationship(back_populates="batches")
     group: Mapped[CampaignGroup] = relationship()
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    delete,
     event,
     inspect,
 )
@@ -269,6 +270,7 @@ def _committed_status(session: Session, campaign_id: int) -> str | None:
 @event.listens_for(Session, "before_flush")
 def _refuse_frozen_changes(session: Session, flush_context: Any, instances: Any) -> None:
     statuses: dict[int, str | None] = {}
+    stale: set[int] = set()
     with session.no_autoflush:
         for obj in list(session.new) + list(session.dirty) + list(session.deleted):
             if isinstance(obj, Campaign):
@@ -292,3 +294,10 @@ def _refuse_frozen_changes(session: Session, flush_context: Any, instances: Any)
             if statuses[campaign_id] in FROZEN:
                 raise FrozenCampaignError("评议结果已定稿，不能再修改评议票、工作考核得分或一票否决 "
                                           "(campaign is finalized)")
+            if isinstance(obj, Ballot | Answer) and obj not in session.new:
+                stale.add(campaign_id)
+        if stale:
+            # An edited or deleted ballot leaves the newest ballot id as it
+            # was: the cached results go, and the next page recomputes them.
+            session.execute(delete(ResultSnapshot).where(ResultSnapshot.campaign_id.in_(stale),
+                                                         ResultSnapshot.kind == "cache"))

@@ -89,7 +89,7 @@ def xlsx(campaign: Campaign) -> bytes:
     classes = _class_labels()
     glabels = services.group_labels(campaign)
     options = services.option_labels(campaign)
-    names = {cu.code: cu.name for cu in campaign.units}
+    names = {cu.code: cu.name for cu in services.units_of(campaign)}
     wb = Workbook()
     ws = wb.active
     ws.title = SHEETS[0]
@@ -146,7 +146,7 @@ def xlsx(campaign: Campaign) -> bytes:
 
     cs = wb.create_sheet(SHEETS[4])
     header(cs, [_("单位代码"), _("单位"), _("评议主体"), _("意见"), _("答复类别"), _("答复内容")])
-    for cu in campaign.units:
+    for cu in services.units_of(campaign):
         for comment, gcode in services.comments_of(campaign, cu):
             answer = db.session.scalar(select(CommentAnswer).where(CommentAnswer.comment_id == comment.id))
             cs.append([cu.code, cu.name, glabels.get(gcode, gcode), comment.text,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -45,8 +45,16 @@ def today() -> dt.date:
 def _labels(state: Any) -> None:
     """Label tables as template globals, so that imported macros see them too."""
     state.app.jinja_env.globals.update(
-        class_labels=CLASS_LABELS, flag_labels=FLAG_LABELS, answer_labels=ANSWER_LABELS,
+        class_name=class_name, class_labels=CLASS_LABELS, flag_labels=FLAG_LABELS, answer_labels=ANSWER_LABELS,
         appeal_labels=APPEAL_LABELS, consequence_labels=CONSEQUENCE_LABELS)
+
+
+def class_name(code: str) -> str:
+    """A class's label, translated once per request (tables repeat them)."""
+    names = g.setdefault("_class_names", {})
+    if code not in names:
+        names[code] = _(CLASS_LABELS[code])
+    return names[code]
 
 
 def _campaign(code: str) -> Campaign:
@@ -64,7 +72,7 @@ def _unit(campaign: Campaign, code: str) -> CampaignUnit:
 
 
 def _unit_choices(campaign: Campaign) -> list[SelectChoice]:
-    return [SelectChoice(cu.code, f"{cu.name}（{cu.code}）") for cu in campaign.units]
+    return [SelectChoice(cu.code, f"{cu.name}（{cu.code}）") for cu in services.units_of(campaign)]
 
 
 def action(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,7 +142,7 @@ def unit_page(code: str, unit_code: str):
     return render_template("results/unit.html", campaign=campaign, cu=cu, r=result,
                            groups=services.group_labels(campaign), options=services.option_labels(campaign),
                            comments=comments, rules=services.effective_rules(campaign),
-                           history=services.history(cu.code),
+                           history=services.history(cu.code, {campaign.id: results}),
                            override=next((o for o in services.overrides_of(campaign) if o.campaign_unit_id == cu.id),
                                          None))
 
@@ -581,3 +589,18 @@ def audit_log():
     entries = db.session.scalars(q.offset((page - 1) * per).limit(per + 1)).all()
     return render_template("results/audit.html", entries=entries[:per], page=page, more=len(entries) > per,
                            target=target)
+
+
+# --- command line: `flask results mark-overdue` (e.g. daily from cron) ---------------------
+
+
+@bp.cli.command("mark-overdue")
+def mark_overdue_command() -> None:
+    """Mark red (红字) every rectification past its deadline, in every finalized campaign."""
+    import click
+
+    marked = 0
+    for campaign in db.session.scalars(select(Campaign).where(Campaign.status.in_(FROZEN))):
+        marked += len(services.mark_overdue(campaign, today()))
+    db.session.commit()
+    click.echo(f"已标红 {marked} 项逾期整改 (marked {marked} overdue rectifications red)")

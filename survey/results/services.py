@@ -11,6 +11,7 @@ from typing import Any
 
 from survey.results.i18n import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from analysis import DEFAULT_RULES, evaluate_document
 from survey import audit
@@ -22,6 +23,7 @@ from survey.models import (
     Ballot,
     Batch,
     Campaign,
+    CampaignCategory,
     CampaignGroup,
     CampaignUnit,
     ClassOverride,
@@ -80,10 +82,10 @@ def settings_for(campaign: Campaign) -> OutcomeSettings:
 def fingerprint(campaign: Campaign) -> str:
     """A digest of what the results depend on, from a few cheap queries: the
     rules, the newest ballot, the objective scores, the vetoes, the batches.
-    Ballots and their answers are written together and never edited, so the
-    newest ballot id and the count stand for all of them."""
-    ballots = db.session.execute(
-        select(func.count(Ballot.id), func.max(Ballot.id)).where(Ballot.campaign_id == campaign.id)).one()
+    Ballots and their answers are written together, so the newest ballot id
+    stands for new ones; an edit or a deletion through the ORM drops the
+    cache outright (see ``survey.models.outcome``)."""
+    ballots = db.session.execute(select(func.max(Ballot.id)).where(Ballot.campaign_id == campaign.id)).one()
     units = select(CampaignUnit.id).where(CampaignUnit.campaign_id == campaign.id)
     scores = db.session.execute(
         select(ObjectiveScore.campaign_unit_id, ObjectiveScore.component, ObjectiveScore.score)
@@ -168,6 +170,20 @@ class UnitRow:
     def final_class(self) -> str:
         return self.override.new_class if self.override is not None else self.result["class"]
 
+    @property
+    def score_text(self) -> str:
+        return "—" if self.result["score"] is None else f"{self.result['score']:.2f}"
+
+    @property
+    def ci_text(self) -> str:
+        ci = self.result["ci95"]
+        return "—" if not ci else f"{ci[0]:.1f}–{ci[1]:.1f}"
+
+    @property
+    def stability_text(self) -> str:
+        st = self.result["stability"]
+        return "—" if st is None else f"{st * 100:.1f}%"
+
 
 @dataclass
 class CategoryView:
@@ -182,7 +198,7 @@ def ranking(campaign: Campaign, results: dict[str, Any]) -> list[CategoryView]:
     overrides = {o.campaign_unit.code: o for o in overrides_of(campaign)}
     views = [CategoryView(c.code, c.label) for c in campaign.categories]
     index = {v.code: v for v in views}
-    for cu in campaign.units:
+    for cu in units_of(campaign):
         r = by_code.get(cu.code)
         if r is None:
             continue
@@ -196,6 +212,16 @@ def overrides_of(campaign: Campaign) -> list[ClassOverride]:
     return list(db.session.scalars(select(ClassOverride).join(CampaignUnit)
                                    .where(CampaignUnit.campaign_id == campaign.id)
                                    .order_by(CampaignUnit.position)))
+
+
+def units_of(campaign: Campaign) -> list[CampaignUnit]:
+    """The campaign's units in order, with their unit and category records
+    loaded in the same query (pages list all of them)."""
+    return list(db.session.scalars(
+        select(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)
+        .options(joinedload(CampaignUnit.unit),
+                 joinedload(CampaignUnit.category).joinedload(CampaignCategory.category))
+        .order_by(CampaignUnit.position)).unique())
 
 
 def campaign_unit(campaign: Campaign, code: str) -> CampaignUnit | None:
@@ -272,7 +298,7 @@ def preview_exclude_flags(campaign: Campaign, flags: list[str]) -> dict[str, Any
         raise ResultsError(_("未知的数据质量标记：%(f)s", f="、".join(unknown)))
     current = results_for(campaign)
     _bundle, preview = compute(campaign, {"exclude_flags": list(flags)})
-    names = {cu.code: cu.name for cu in campaign.units}
+    names = {cu.code: cu.name for cu in units_of(campaign)}
     before = {u["code"]: u for u in current["units"]}
     changes = []
     for u in preview["units"]:
@@ -439,7 +465,7 @@ def finalize(campaign: Campaign, today: dt.date) -> ResultSnapshot:
     made = generate_consequences(campaign, results, today)
     settings = settings_for(campaign)
     due = settings.rectification_due or today + dt.timedelta(days=30)
-    for cu in campaign.units:
+    for cu in units_of(campaign):
         db.session.add(Rectification(campaign_unit=cu, due_on=due))
     audit.record("campaign.finalize", f"campaign:{campaign.code}", {"status": "closed"},
                  {"status": "finalized", "bundle_sha256": snap.bundle_sha256,
@@ -475,7 +501,7 @@ def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt
         db.session.add(row)
         made.append(row)
 
-    for cu in campaign.units:
+    for cu in units_of(campaign):
         cls = classes.get(cu.code)
         name = cu.name
         if cls == "basically_satisfied" and config.get("self_examination"):
@@ -667,9 +693,10 @@ def follow_ups_of(campaign: Campaign) -> list[FollowUp]:
 # --- history across years -------------------------------------------------------
 
 
-def history(unit_code: str) -> list[dict[str, Any]]:
+def history(unit_code: str, known: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """A unit's score and class in every campaign that has results, by year
-    (campaigns share Unit records by code)."""
+    (campaigns share Unit records by code). ``known``: results already at
+    hand, by campaign id."""
     rows = db.session.execute(
         select(Campaign, CampaignUnit).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id)
         .join(Unit).where(Unit.code == unit_code).order_by(Campaign.year, Campaign.id)).all()
@@ -677,7 +704,8 @@ def history(unit_code: str) -> list[dict[str, Any]]:
     for campaign, cu in rows:
         if campaign.status not in ("closed", *FROZEN):
             continue
-        result = next((u for u in results_for(campaign)["units"] if u["code"] == unit_code), None)
+        results = (known or {}).get(campaign.id) or results_for(campaign)
+        result = next((u for u in results["units"] if u["code"] == unit_code), None)
         if result is not None:
             points.append({"year": campaign.year, "campaign": campaign.name, "score": result["score"],
                            "class": result["class"]})

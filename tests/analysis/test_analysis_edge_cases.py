@@ -284,3 +284,21 @@ def test_trimmed_sums_with_bulk_window_and_fallback_are_exact(equal):
     counts = np.vstack([counts, skew, few, np.ones(n)])
     got = cell_sums(cells, counts, 0.1).score()
     np.testing.assert_allclose(got, _brute_trimmed(s, w, counts, 0.1), rtol=1e-10, atol=1e-9)
+
+
+def test_no_groups_and_no_units():
+    res = run(make_bundle([], groups=(), batches=[]))
+    assert res["groups"] == [] and unit(res, "u1")["class"] == "insufficient"
+    res = run(make_bundle([], units=()))
+    assert res["units"] == [] and res["groups"][0]["valid"] == 0
+
+
+def test_evaluate_leaves_the_campaign_untouched():
+    doc = make_bundle([ballot("a", "g1b", {"u1": "B"})], rules={"trim_per_end": 0.4, "min_valid_per_unit": 0})
+    from analysis import from_document
+
+    c = from_document(doc)
+    before = c.answers.copy()
+    evaluate(c)
+    np.testing.assert_array_equal(c.answers, before)
+    assert evaluate(c).to_json() == evaluate(c).to_json()

@@ -45,7 +45,9 @@ def test_email_batch_sent_with_progress(app, live_server, desktop, office, smtp_
     app.config.update(smtp_config(port), PINGYI_PUBLIC_URL=live_server, PINGYI_JOBS_THREAD=True)
     page = desktop
     browser_login(page, live_server, "organizer")
-    page.goto(f"{live_server}/distribution/t2026/batches")
+    page.goto(f"{live_server}/")
+    page.get_by_role("link", name="发放与回收").click()
+    page.get_by_role("link", name="t2026 测试评议").click()
     page.get_by_label("评议主体").select_option(label=office["client"])
     page.get_by_label("发放渠道").select_option("email")
     page.get_by_role("button", name="创建批次").click()

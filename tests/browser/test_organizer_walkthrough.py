@@ -99,6 +99,7 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser) -> Non
         page.get_by_role("button", name="保存计分规则").click()
         text = page.locator("#rules-form").inner_text()
         assert "每端去除比例必须不小于 0 且小于 0.5" in text and "必须高于基本满意阈值" in text
+        page.screenshot(path="test-artifacts/test_organizer_walkthrough-rules.png", full_page=True)
         page.locator("#trim_per_end").fill("0.1")
         page.locator("#satisfied").fill("85")
         page.locator("#bottom_n").fill("1")
@@ -174,6 +175,7 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser) -> Non
         # 50% is under the 90% target: the batch and its group are highlighted.
         assert page.locator("tr.under-target").count() == 2
         assert page.get_by_test_id("returns-chart").evaluate("img => img.naturalWidth") > 0
+        page.screenshot(path="test-artifacts/test_organizer_walkthrough-board.png", full_page=True)
         # An anonymous campaign's non-respondents are counts, never names.
         page.get_by_test_id("unanswered-sms1").click()
         assert page.get_by_test_id("unanswered-count").inner_text() == "1"

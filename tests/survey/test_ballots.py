@@ -426,11 +426,14 @@ def test_open_channel_form_takes_ballots_and_retries(app, client, tokens) -> Non
     fields.pop("own_unit", None)
     first = client.post(url, data=fields)
     assert first.status_code == 200
-    again = client.post(url, data=fields)  # the response was lost: same receipt, no second ballot
+    # The response was lost (so was the device cookie it set): the same form
+    # sent again gets the same receipt, and no second ballot.
+    again = app.test_client().post(url, data=fields)
     assert receipt_of(again.get_data(as_text=True)) == receipt_of(first.get_data(as_text=True))
-    other = form_fields(client.get(url).get_data(as_text=True))
+    person = app.test_client()  # another person at the same poster
+    other = form_fields(person.get(url).get_data(as_text=True))
     other.pop("own_unit", None)
-    assert client.post(url, data=other).status_code == 200  # another person at the same poster
+    assert person.post(url, data=other).status_code == 200
     assert ballot_count(app) == 2
     with app.app_context():
         assert {b.batch.channel for b in db.session.scalars(select(Ballot))} == {"public"}

@@ -96,6 +96,7 @@ def test_board_query_count_does_not_grow_with_ballots(app, rctx) -> None:
 
     def run() -> int:
         statements.clear()
+        board._TALLIES.clear()  # count from scratch, the costliest case
         db.session.expire_all()
         event.listen(db.engine, "before_cursor_execute", count)
         try:
@@ -114,6 +115,56 @@ def test_board_query_count_does_not_grow_with_ballots(app, rctx) -> None:
                     {b.code: b for b in campaign.batches}, {u.code: u for u in campaign.units})
     db.session.commit()
     assert run() == small
+
+
+def _add_ballots(campaign, ballots: list[dict]) -> None:
+    from survey.bundles import _insert_ballots
+
+    _insert_ballots(campaign, ballots, {b.code: b for b in campaign.batches}, {u.code: u for u in campaign.units})
+    db.session.commit()
+
+
+def _figures(b: board.ReturnBoard) -> list[tuple]:
+    return [(r.code, r.issued, r.returned, r.valid) for r in (*b.batches, *b.groups, *b.units, b.total)] + [
+        (b.blank, b.excluded)]
+
+
+def test_tallies_follow_new_ballots_and_agree_with_a_fresh_count(app, rctx) -> None:
+    campaign = load()
+    before = board.return_board(campaign)
+    # A duplicate in the public batch (excluded), a valid e-mail ballot and a blank one.
+    _add_ballots(campaign, [
+        {"id": "p3", "batch": "p1", "submitted_at": "2026-11-02T12:03:00+08:00", "source": "203.0.113.7",
+         "answers": {"u1": {"i0": "D"}, "u2": {"i0": "D"}}},
+        {"id": "e5", "batch": "e1", "submitted_at": "2026-11-05T09:00:00+08:00", "answers": {"u2": {"i0": "S"}}},
+        {"id": "e6", "batch": "e1", "submitted_at": "2026-11-05T10:00:00+08:00", "answers": {"u3": {"i0": "U"}}},
+    ])
+    after = board.return_board(campaign)
+    assert (after.total.returned, after.total.valid, after.excluded, after.blank) == (
+        before.total.returned + 3, before.total.valid + 1, before.excluded + 1, before.blank + 1)
+    board._TALLIES.clear()
+    assert _figures(board.return_board(campaign)) == _figures(after)
+    results = evaluate_document(export_bundle(campaign)).to_json()
+    assert [(r.code, r.valid) for r in after.batches] == [(r["code"], r["valid"]) for r in results["batches"]]
+
+
+def test_tallies_are_recounted_when_a_ballot_disappears(app, rctx) -> None:
+    from survey.models import Ballot
+
+    campaign = load()
+    board.return_board(campaign)
+    first = db.session.query(Ballot).order_by(Ballot.id).first()
+    db.session.delete(first)
+    db.session.commit()
+    assert board.return_board(campaign).total.returned == 8
+
+
+def test_tallies_are_recounted_when_the_rules_change(app, rctx) -> None:
+    campaign = load()
+    assert board.return_board(campaign).total.valid == 6
+    campaign.rules = {**campaign.rules, "exclude_flags": []}
+    db.session.commit()
+    assert board.return_board(campaign).total.valid == 8
 
 
 def test_unanswered_invitations_and_names(app, rctx) -> None:

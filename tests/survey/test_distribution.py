@@ -113,6 +113,7 @@ def test_organizer_creates_batches_on_the_page(app, client) -> None:
 
 
 PAGES = [
+    ("get", "/distribution/"),
     ("get", "/distribution/t2026/batches"),
     ("post", "/distribution/t2026/batches"),
     ("get", "/distribution/t2026/batches/e1"),
@@ -150,3 +151,10 @@ def test_every_page_is_for_organizers(app, client, method, url) -> None:
     login(client, "admin")  # admins pass every role check
     response = getattr(client, method)(url)
     assert response.status_code != 403 and "/login" not in (response.location or "")
+
+
+def test_open_batches_from_elsewhere_get_a_public_code_too(app) -> None:
+    with app.test_request_context():
+        campaign = setup_campaign(evaluators=0)  # a bundle import: e1 (e-mail), p1 (public)
+        codes = {b.code: b.public_code for b in campaign.batches}
+        assert codes["e1"] is None and len(codes["p1"]) >= 8

@@ -209,3 +209,30 @@ def test_settings_from_config_and_environment(monkeypatch) -> None:
     assert (s.host, s.port, s.starttls, s.ssl, s.user) == ("smtp.example.cn", 587, True, False, "office")
     with pytest.raises(ValueError, match="只能选一"):
         mail.settings_from({"PINGYI_SMTP_SSL": True})
+
+
+def test_scheduled_reminders_near_the_deadline(app, mailing) -> None:
+    import datetime as dt
+
+    from survey.models.campaign import utcnow
+
+    with app.test_request_context():
+        campaign, batch = make_email_batch(2)
+        services.start_sending(batch)
+        db.session.commit()
+        jobs.run_pending()
+        now = utcnow()
+        campaign.closes_at = now + dt.timedelta(days=10)
+        db.session.commit()
+        assert services.remind_due(days_before=3, now=now) == []  # not due yet
+        campaign.closes_at = now + dt.timedelta(days=2)
+        db.session.commit()
+    mailing.messages.clear()
+    result = app.test_cli_runner().invoke(args=["distribution", "remind-due", "--days-before", "3"])
+    assert result.exit_code == 0, result.output
+    assert "t2026/email1" in result.output
+    assert sorted(m.rcpt_tos[0] for m in mailing.messages) == ["rep0@example.cn", "rep1@example.cn"]
+    assert all("催办" in m.message["Subject"] for m in mailing.messages)
+    again = app.test_cli_runner().invoke(args=["distribution", "remind-due"])
+    assert "email1" not in again.output  # reminded less than two days ago
+    assert len(mailing.messages) == 2

@@ -6,6 +6,8 @@ Revises: 20261123_0001
 Create Date: 2026-11-23
 
 """
+import secrets
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -21,6 +23,13 @@ def upgrade():
     with op.batch_alter_table('batch', schema=None) as batch_op:
         batch_op.add_column(sa.Column('public_code', sa.String(length=32), nullable=True))
         batch_op.create_unique_constraint(batch_op.f('uq_batch_public_code'), ['public_code'])
+    # Open batches made before this revision get their public address too.
+    batch = sa.table('batch', sa.column('id', sa.Integer), sa.column('issued', sa.Integer),
+                     sa.column('public_code', sa.String))
+    connection = op.get_bind()
+    for (batch_id,) in connection.execute(sa.select(batch.c.id).where(batch.c.issued.is_(None))).all():
+        connection.execute(batch.update().where(batch.c.id == batch_id)
+                           .values(public_code=secrets.token_urlsafe(6)))
 
     with op.batch_alter_table('invitation', schema=None) as batch_op:
         batch_op.add_column(sa.Column('pending_token', sa.String(length=64), nullable=True))

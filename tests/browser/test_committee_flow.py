@@ -1,0 +1,145 @@
+"""The committee's path in Chromium, on the demo campaign: review, exclude a
+flag's ballots after seeing the effect, a veto, approval, finalization,
+publication, a liaison's answers and report, a red item cleared."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import select
+
+from survey.demo import DEMO_PASSWORD, create_demo, create_demo_users
+from survey.extensions import db
+from survey.models import AuditEntry, Campaign, Rectification
+from survey.results import services
+from tests.factories import browser_login
+
+ARTIFACTS = Path(__file__).parent.parent.parent / "test-artifacts"
+
+
+def _as(browser, base: str, username: str):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    browser_login(page, base, username, DEMO_PASSWORD)
+    return context, page
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"committee-{name}.png"), full_page=True)
+
+
+def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, browser) -> None:
+    with app.app_context():
+        campaign, _links = create_demo()
+        create_demo_users()
+        campaign.status = "closed"
+        db.session.commit()
+        speeders = services.results_for(campaign)["ballots"]["flags"]["speeder"]
+        db.session.commit()
+        db.session.remove()
+    assert speeders > 0
+    base = live_server
+
+    # Review: the ranking with classes, intervals and charts.
+    committee_ctx, cpage = _as(browser, base, "committee")
+    cpage.goto(f"{base}/results/2026")
+    assert cpage.get_by_role("heading", name="行政执法类").is_visible()
+    assert cpage.locator("table.ranking tr[data-unit]").count() == 24
+    chart = cpage.locator('img[src$="ranking-law.svg"]')
+    chart.scroll_into_view_if_needed()
+    cpage.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=chart.element_handle())
+    cpage.locator('tr[data-unit="u01"] a').click()
+    assert cpage.get_by_role("heading", name="评定依据").is_visible()
+
+    # Data quality: preview excluding speeders, then adopt.
+    cpage.goto(f"{base}/results/2026/quality")
+    cpage.get_by_label("答题过快").check()
+    cpage.get_by_role("button", name="预览影响").click()
+    preview = cpage.get_by_test_id("preview")
+    assert f"按此规则将剔除 {speeders} 张（当前 0 张）" in preview.inner_text()
+    _shot(cpage, "preview")
+    cpage.get_by_role("button", name="采用此规则").click()
+    assert "已采用新的剔除规则" in cpage.get_by_role("status").first.inner_text()
+    assert cpage.get_by_test_id("excluded").locator("tbody tr").count() == speeders
+
+    # The organizer enters a veto with its evidence.
+    organizer_ctx, opage = _as(browser, base, "organizer")
+    opage.goto(f"{base}/results/2026/inputs")
+    veto = opage.locator('form[action$="/vetoes"]')
+    veto.get_by_label("被评议单位").select_option("u05")
+    veto.get_by_label("否决事由").fill("发生重大安全生产责任事故")
+    veto.get_by_label("证据").fill("市安委办〔2026〕18号通报")
+    veto.get_by_role("button", name="登记一票否决").click()
+    assert "市安委办〔2026〕18号通报" in opage.get_by_test_id("vetoes").inner_text()
+    organizer_ctx.close()
+
+    # Approve and finalize.
+    cpage.goto(f"{base}/results/2026")
+    assert cpage.locator('tr[data-unit="u05"] [data-class="dissatisfied"]').count() == 1
+    cpage.get_by_role("button", name="审定结果").click()
+    assert "王强" in cpage.get_by_test_id("approvals").inner_text()
+    cpage.get_by_role("button", name="定稿").click()
+    assert cpage.get_by_test_id("status").inner_text() == "已定稿"
+
+    # Publish for a period that includes today.
+    today = dt.date.today()
+    cpage.get_by_label("公示开始日期").fill((today - dt.timedelta(days=1)).isoformat())
+    cpage.get_by_label("公示结束日期").fill((today + dt.timedelta(days=7)).isoformat())
+    cpage.get_by_role("button", name="发布").click()
+    assert cpage.get_by_test_id("status").inner_text() == "已公示"
+
+    # The public page, without signing in.
+    public_ctx = browser.new_context(locale="zh-CN")
+    ppage = public_ctx.new_page()
+    ppage.goto(f"{base}/public/2026")
+    assert "结果公示" in ppage.get_by_role("heading", level=1).inner_text()
+    assert ppage.locator('tr[data-unit="u05"] [data-class="dissatisfied"]').count() == 1
+    public_ctx.close()
+
+    # The committee moves u01's deadline to yesterday: it turns red.
+    cpage.goto(f"{base}/results/2026/rectification")
+    row = cpage.locator('tr[data-unit="u01"]')
+    row.get_by_label("市公安局 整改截止日期").fill((today - dt.timedelta(days=1)).isoformat())
+    row.get_by_role("button", name="改期").click()
+    assert cpage.locator('tr[data-unit="u01"].red').count() == 1
+    assert cpage.get_by_test_id("state-u01").inner_text() == "红字（逾期）"
+
+    # The liaison of u01 answers a comment and submits plan and report.
+    liaison_ctx, lpage = _as(browser, base, "liaison")
+    lpage.goto(f"{base}/my/2026")
+    assert lpage.get_by_role("heading", level=1).inner_text() == "市公安局"
+    assert lpage.get_by_test_id("red").is_visible()
+    comment = lpage.locator(".card.comment").first
+    comment.get_by_label("答复类别").select_option(label="改进服务")
+    comment.get_by_label("答复及办理情况").fill("已增设周末服务窗口")
+    comment.get_by_role("button", name="保存答复").click()
+    assert "改进服务：已增设周末服务窗口" in lpage.locator(".card.comment").first.inner_text()
+    lpage.get_by_label("整改方案").fill("一、增设窗口；二、压缩办理时限")
+    lpage.get_by_role("button", name="提交整改方案").click()
+    lpage.get_by_label("整改报告").fill("整改事项已全部完成")
+    lpage.get_by_role("button", name="提交整改报告").click()
+    assert "已提交整改报告" in lpage.get_by_role("status").first.inner_text()
+    _shot(lpage, "liaison")
+    liaison_ctx.close()
+
+    # The committee accepts the report: the red mark is cleared.
+    cpage.goto(f"{base}/results/2026/rectification")
+    cpage.get_by_role("button", name="验收 市公安局").click()
+    assert cpage.get_by_test_id("state-u01").inner_text() == "已消红"
+    assert cpage.locator('tr[data-unit="u01"].red').count() == 0
+    _shot(cpage, "rectification")
+    committee_ctx.close()
+
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.code == "2026"))
+        assert campaign.status == "published" and campaign.rules["exclude_flags"] == ["duplicate", "speeder"]
+        rect = db.session.scalar(select(Rectification).join(services.CampaignUnit)
+                                 .where(services.CampaignUnit.campaign_id == campaign.id,
+                                        services.CampaignUnit.position == 0))
+        assert rect.was_cleared
+        actions = set(db.session.scalars(select(AuditEntry.action)))
+        assert {"rules.exclude_flags", "veto.create", "results.approve", "campaign.finalize", "campaign.publish",
+                "rectification.due", "rectification.mark_red", "comment.answer", "rectification.plan",
+                "rectification.report", "rectification.accept"} <= actions
+        db.session.remove()
