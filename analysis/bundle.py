@@ -23,6 +23,7 @@ __all__ = [
     "validate_bundle",
     "effective_rules",
     "parse_instant_us",
+    "network_of",
     "Campaign",
     "Margin",
     "from_document",

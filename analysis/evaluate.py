@@ -249,7 +249,7 @@ def evaluate(c: Campaign) -> Results:
     for g in range(G):
         rows = np.flatnonzero(valid & (group == g))
         group_rows.append(rows[np.argsort(id_rank[rows], kind="stable")])
-    n_cols = (5 if share_rule else 3) * U
+    n_cols = (3 + (2 if p > 0 else 0) + (2 if share_rule else 0)) * U
     # Keep every group's summing matrices between bootstrap chunks only when
     # they fit in memory; otherwise rebuild them from s(b, u) per chunk.
     cache = int(valid.sum()) * n_cols * 8 <= _CACHE_BYTES
@@ -317,7 +317,10 @@ def evaluate(c: Campaign) -> Results:
         sizes = [len(r) for r in group_rows]
         chunk = replicate_chunk(sum(sizes), R)
         parts: list[list[CellSums]] = [[] for _ in range(G)]
-        buffers = [np.empty((chunk, k)) for k in sizes]
+        # Counts are whole numbers: single precision holds them exactly and
+        # feeds the single-precision product of the count blocks directly.
+        dtype = np.float32 if max(sizes) < (1 << 24) else np.float64
+        buffers = [np.empty((chunk, k), dtype=dtype) for k in sizes]
         for start in range(0, R, chunk):
             r = min(chunk, R - start)
             counts = draw_replicate_counts(rng, sizes, r, out=buffers)
@@ -339,7 +342,7 @@ def evaluate(c: Campaign) -> Results:
     a = float(rules["ballot_share"])
     n_cat = len(c.category_codes)
 
-    def unit_level(sums_list: list[CellSums], low_share_list=None):
+    def unit_level(sums_list: list[CellSums]):
         S_g = np.stack([sm.score() for sm in sums_list], axis=-2)  # (R, G, U)
         n_u = np.sum([sm.n for sm in sums_list], axis=0)
         S_u = combine_groups(S_g, gw)

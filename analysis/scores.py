@@ -52,13 +52,18 @@ class GroupCells:
         dropped in (nearly) every replicate, so summed by the matrix product;
         only the positions after them are visited replicate by replicate.
     cols : dict
-        Where each block of `stacked` starts.
+        Per block name, which matrix holds it ("v": `stacked`, "c":
+        `stacked_counts`) and where it starts.
+    stacked_counts : ndarray of float32
+        The count blocks (defined, low bulk, high bulk): whole numbers, exact
+        in single precision for groups below 2**24 ballots.
     equal_weight : float or None
         The common weight where all rows weigh the same (the blocks then hold
         unweighted sums, scaled afterwards).
     windows : tuple
-        Per unit (with trimming): positions, weights and weighted scores of
-        the low window (ascending) and of the high window (descending).
+        Per unit (with trimming): the positions of the low window (ascending)
+        then of the high window (descending), their weights and weighted
+        scores as two columns, and the window length.
     trim_per_end : float
     n_units : int
     with_shares : bool
@@ -76,10 +81,15 @@ class GroupCells:
     windows: tuple = ()
     cols: dict = None
     equal_weight: float | None = None
+    stacked_counts: np.ndarray = None
 
     @property
     def n(self) -> int:
         return len(self.rows)
+
+
+_COUNT_BLOCKS = ("n", "low_bulk", "high_bulk")
+_F32_EXACT = 1 << 24
 
 
 def _margin(p: float, m: int) -> float:
@@ -139,13 +149,23 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
         names += ["low_bulk", "high_bulk"]
     if with_shares:
         names += ["low_share", "any_share"]
-    cols = {name: i * U for i, name in enumerate(names)}
+    # Count blocks (whole numbers) go to a float32 matrix: their sums stay
+    # exact below 2**24 ballots and single precision halves their product.
+    counted = [x for x in names if x in _COUNT_BLOCKS] if n_g < _F32_EXACT else []
+    valued = [x for x in names if x not in counted]
+    cols = {name: ("v", i * U) for i, name in enumerate(valued)}
+    cols.update({name: ("c", i * U) for i, name in enumerate(counted)})
     scale = w if not equal else np.ones(n_g)
-    stacked = np.zeros((n_g, len(names) * U))
+    stacked = np.zeros((n_g, len(valued) * U))
+    stacked_counts = np.zeros((n_g, len(counted) * U), dtype=np.float32)
 
     def block(name):
-        return stacked[:, cols[name]:cols[name] + U]
+        kind, at = cols[name]
+        return (stacked if kind == "v" else stacked_counts)[:, at:at + U]
 
+    def column(name, u):
+        kind, at = cols[name]
+        return (stacked if kind == "v" else stacked_counts), at + u
     # Filled in place: building and concatenating temporaries costs as much
     # as the bootstrap's products for large groups.
     ws = block("s")
@@ -164,7 +184,16 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
         s_t = np.ascontiguousarray(s_rows.T)
         # Row order is ballot-id order, so a stable sort on s breaks ties by
         # id; NaN (undefined) sorts last and is cut off.
-        order = np.argsort(s_t, axis=1, kind="stable")
+        values = np.unique(s_t[~np.isnan(s_t)])
+        if len(values) < np.iinfo(np.uint16).max:
+            # Few distinct scores (they come from a short scale): sort their
+            # ranks, small integers that a stable sort handles in linear time.
+            keys = np.searchsorted(values, s_t).astype(np.uint16)
+            keys[np.isnan(s_t)] = len(values)
+            order = np.argsort(keys, axis=1, kind="stable")
+            del keys
+        else:
+            order = np.argsort(s_t, axis=1, kind="stable")
         m_all = defined.sum(axis=0)
         for u in range(U):
             col = s_t[u]
@@ -174,18 +203,24 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
             bulk[u] = a
             if a:
                 lo, hi = srt[:a], srt[len(srt) - a:]
-                stacked[lo, cols["low_bulk"] + u] = 1.0
-                stacked[hi, cols["high_bulk"] + u] = 1.0
+                arr, j = column("low_bulk", u)
+                arr[lo, j] = 1.0
+                arr, j = column("high_bulk", u)
+                arr[hi, j] = 1.0
                 both = np.concatenate([lo, hi])
                 for name in ("s", "w", "n"):
                     if name in cols:
-                        stacked[both, cols[name] + u] = 0.0
+                        arr, j = column(name, u)
+                        arr[both, j] = 0.0
             m = len(srt)
             W = window_size(trim_per_end, m)
             lo_pos = srt[a:a + W]
             hi_pos = srt[m - a - W:m - a][::-1] if W else srt[:0]
-            wins.append((lo_pos, w[lo_pos], w[lo_pos] * col[lo_pos],
-                         hi_pos, w[hi_pos], w[hi_pos] * col[hi_pos]))
+            # Both windows side by side, the high one read downwards, so one
+            # gather and one cumulative sum serve both ends.
+            both_pos = np.concatenate([lo_pos, hi_pos])
+            w_both = w[both_pos]
+            wins.append((both_pos, np.stack([w_both, w_both * col[both_pos]], axis=1), W))
         sorted_pos = tuple(pos)
         windows = tuple(wins)
     if with_shares:
@@ -195,7 +230,7 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
         np.multiply(in_cell_scored & (ov == lowest_option), scale[:, None], out=block("low_share"))
         np.multiply(in_cell_scored, scale[:, None], out=block("any_share"))
     return GroupCells(np.asarray(rows), w, s_rows, stacked, sorted_pos, bulk, float(trim_per_end), U, with_shares,
-                      windows, cols, float(w[0]) if equal else None)
+                      windows, cols, float(w[0]) if equal else None, stacked_counts)
 
 
 @dataclass(frozen=True)
@@ -228,23 +263,29 @@ class CellSums:
             return np.where(ok, self.num / np.where(ok, self.den, 1.0), np.nan)
 
 
-def _cut(counts_win, start_count, k, w_win, ws_win):
-    """Weight and weighted score of what the first k drawn ballots take from a window.
+def _cut(counts_win, start, k, weights_win):
+    """Weight and weighted score that the first k drawn ballots take from each end's window.
 
-    counts_win : (R, W) counts at the window's positions in sorted order;
-    start_count : (R,) drawn ballots before the window; k : (R,).
-    Returns the two sums and, per replicate, whether the cut lies in the
-    window (else the caller recomputes that replicate exactly).
+    counts_win : (R, 2, W) counts at the windows' positions (low window
+    ascending, high window descending in sorted order); start : (R, 2) drawn
+    ballots before each window (its bulk); k : (R,); weights_win : (2·W, 2)
+    columns w and w·s. Returns (R, 2) sums over both ends and, per
+    replicate, whether both cuts lie in their windows (else the caller
+    recomputes that replicate exactly).
     """
-    if counts_win.shape[1] == 0:
-        z = np.zeros(len(k))
-        return z, z.copy(), start_count == k
-    cum = np.cumsum(counts_win, axis=1)
-    cum += start_count[:, None]
-    prev = cum - counts_win
-    drop = np.clip(k[:, None] - prev, 0.0, counts_win)
-    ok = (start_count <= k) & (cum[:, -1] >= k)
-    return drop @ w_win, drop @ ws_win, ok
+    R, _, W = counts_win.shape
+    if W == 0:
+        z = np.zeros((R, 2))
+        return z, np.all(start == k[:, None], axis=1)
+    cum = np.cumsum(counts_win, axis=2)
+    cum += start[:, :, None]
+    ok = np.all((start <= k[:, None]) & (cum[:, :, -1] >= k[:, None]), axis=1)
+    # drop = clip(k − (cum − counts), 0, counts), in place.
+    cum -= counts_win
+    np.subtract(k[:, None, None], cum, out=cum)
+    np.maximum(cum, 0.0, out=cum)
+    np.minimum(cum, counts_win, out=cum)
+    return cum.reshape(R, 2 * W) @ weights_win, ok
 
 
 def _exact_tails(c_sorted, w_sorted, ws_sorted, k):
@@ -286,17 +327,27 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
     U = cells.n_units
     if counts is None:
         counts = np.ones((1, cells.n))
-    counts = np.asarray(counts, dtype=float)
+    counts = np.asarray(counts)
+    if counts.dtype not in (np.float32, np.float64):
+        counts = counts.astype(np.float64)
     R = counts.shape[0]
     if cells.n == 0:
         z = np.zeros((R, U))
         return CellSums(z, z.copy(), z.copy(), z.copy(),
                         z.copy() if cells.with_shares else None, z.copy() if cells.with_shares else None)
-    tot = counts @ cells.stacked
+    if counts.dtype == np.float32:
+        c32, c64 = counts, counts.astype(np.float64)
+    else:
+        c64 = np.asarray(counts, dtype=np.float64)
+        c32 = c64.astype(np.float32) if cells.stacked_counts.shape[1] else None
+    tot = c64 @ cells.stacked
+    tot_c = c32 @ cells.stacked_counts if cells.stacked_counts.shape[1] else None
     cols = cells.cols
 
     def block(name):
-        return tot[:, cols[name]:cols[name] + U]
+        kind, at = cols[name]
+        src = tot if kind == "v" else tot_c
+        return src[:, at:at + U].astype(np.float64)
 
     n = np.rint(block("n"))
     w0 = cells.equal_weight
@@ -323,12 +374,12 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         k = k_all[:, u]
         if len(cells.sorted_pos[u]) == 0:
             continue
-        lo_pos, lo_w, lo_ws, hi_pos, hi_w, hi_ws = cells.windows[u]
-        lw, lws, lok = _cut(counts[:, lo_pos], low_bulk[:, u], k, lo_w, lo_ws)
-        hw, hws, hok = _cut(counts[:, hi_pos], high_bulk[:, u], k, hi_w, hi_ws)
-        num[:, u] -= lws + hws
-        den[:, u] -= lw + hw
-        bad = np.flatnonzero(~(lok & hok))
+        both_pos, weights_win, W = cells.windows[u]
+        sums_u, ok = _cut(counts[:, both_pos].reshape(-1, 2, W),
+                          np.stack([low_bulk[:, u], high_bulk[:, u]], axis=1), k, weights_win)
+        den[:, u] -= sums_u[:, 0]
+        num[:, u] -= sums_u[:, 1]
+        bad = np.flatnonzero(~ok)
         if len(bad):
             pos = cells.sorted_pos[u]
             w_u = w[pos]

@@ -27,6 +27,7 @@ import datetime as dt
 import io
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -170,6 +171,7 @@ def main() -> None:
         pages[path] = {"page_ms": round(p_ms, 2), "ratio": round(p_ms / load_ms, 2)}
         log(f"page {path}: {p_ms:.1f} ms, snapshot load {load_ms:.1f} ms, ratio {p_ms / load_ms:.2f}")
 
+    shutil.rmtree(tmp, ignore_errors=True)
     worst_page = max(pages.values(), key=lambda p: p["ratio"])
     worst_chart = max(chart_figures.values(), key=lambda c: c["ratio"])
     print(json.dumps({

@@ -8,7 +8,7 @@
   var answered = document.querySelector("[data-answered]");
   var bar = document.querySelector("#progress progress");
   var ownUnit = form.querySelector("select[name=own_unit]");
-  var timer = null, saving = false, pending = false, delay = 800;
+  var timer = null, saving = false, pending = false, stopped = false, delay = 800;
 
   function units() {
     return Array.prototype.filter.call(form.querySelectorAll(".unit"), function (card) {
@@ -51,9 +51,17 @@
       method: "POST", body: data, credentials: "same-origin", keepalive: true,
       headers: { "Accept": "application/json" }
     }).then(function (response) {
+      if (response.status === 409 || response.status === 410 || response.status === 403) {
+        // Submitted in another tab, or closed: nothing more to save; the
+        // next page load says why.
+        status.textContent = form.getAttribute("data-stopped-text");
+        stopped = true;
+        return null;
+      }
       if (!response.ok) throw new Error(String(response.status));
       return response.json();
-    }).then(function () {
+    }).then(function (answer) {
+      if (answer === null) return;
       status.textContent = form.getAttribute("data-saved-text");
       form.setAttribute("data-saved", String(Date.now()));
       delay = 800;
@@ -69,6 +77,7 @@
   }
 
   function schedule() {
+    if (stopped) return;
     clearTimeout(timer);
     timer = setTimeout(save, delay);
   }

@@ -56,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
 
     from survey import models  # noqa: F401  (registers the tables)
+    from survey.accounts.admin import bp as admin_bp
     from survey.accounts.routes import bp as accounts_bp
     from survey.ballots.routes import bp as ballots_bp
     from survey.campaigns.routes import bp as campaigns_bp
@@ -67,6 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(admin_bp)
     app.register_blueprint(ballots_bp)
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(setup_bp)

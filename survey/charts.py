@@ -41,10 +41,11 @@ _RC_LOCK = threading.RLock()
 
 @contextmanager
 def cjk_fonts() -> Iterator[None]:
-    """Text drawn inside uses the CJK font first, DejaVu Sans for what it lacks."""
+    """Text drawn inside uses the CJK font (it has Latin letters, digits and the
+    symbols we draw too; a fallback list would double the cost of every text)."""
     cjk_font_path()
     with _RC_LOCK, matplotlib.rc_context({"font.family": "sans-serif",
-                                "font.sans-serif": [CJK_FAMILY, "DejaVu Sans"],
+                                "font.sans-serif": [CJK_FAMILY],
                                 "axes.unicode_minus": False,
                                 "svg.fonttype": "path",
                                 "pdf.fonttype": 42}):

@@ -144,6 +144,12 @@ _TALLIES: dict[tuple, _Tally] = {}
 _LOCK = threading.Lock()
 
 
+def clear_tallies() -> None:
+    """Forget every kept tally: the next board counts from scratch (benchmarks, tests)."""
+    with _LOCK:
+        _TALLIES.clear()
+
+
 def _tally_key(campaign: Campaign) -> tuple:
     """What the tallies depend on besides the ballots: the database, the campaign, the
     points of its scale (blank or not), its rules and which batches are open."""
@@ -390,6 +396,11 @@ def unanswered_invitations(batch: Batch) -> list[Invitation]:
         select(Invitation).options(joinedload(Invitation.evaluator))
         .where(Invitation.batch_id == batch.id, Invitation.used.is_(False))
         .order_by(Invitation.id)))
+
+
+def unanswered_count(batch: Batch) -> int:
+    return db.session.scalar(select(func.count(Invitation.id))
+                             .where(Invitation.batch_id == batch.id, Invitation.used.is_(False))) or 0
 
 
 def unanswered_names(batch: Batch, limit: int = 500) -> list[tuple[str, str | None]]:

@@ -207,7 +207,7 @@ class RulesForm(FlaskForm):
     def validate_basic(self, field: Any) -> None:
         if field.data is not None and self.satisfied.data is not None and not self.satisfied.data > field.data:
             raise ValidationError(_l("阈值顺序不对：满意阈值（%(s)s）必须高于基本满意阈值（%(b)s）",
-                                     s=self.satisfied.data, b=field.data))
+                                     s=f"{self.satisfied.data:g}", b=f"{field.data:g}"))
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)

@@ -70,7 +70,7 @@ def unanswered(code: str, batch_code: str):
     if batch is None:
         abort(404)
     names = None if campaign.anonymous else board.unanswered_names(batch)
-    count = len(board.unanswered_invitations(batch))
+    count = board.unanswered_count(batch)
     return render_template("campaigns/unanswered.html", campaign=campaign, batch=batch, names=names, count=count)
 
 

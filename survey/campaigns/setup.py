@@ -117,6 +117,18 @@ def change_status(campaign: Campaign, target: str) -> None:
     campaign.status = target
 
 
+def close_due_campaigns(now: dt.datetime | None = None) -> list[str]:
+    """Close the open campaigns whose deadline has passed (their links already refuse
+    ballots; this makes the status say so, and lets the committee finalize).
+    One read when nothing is due; the caller commits."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    due = list(db.session.scalars(select(Campaign).where(
+        Campaign.status == "open", Campaign.closes_at.is_not(None), Campaign.closes_at <= now)))
+    for campaign in due:
+        campaign.status = "closed"
+    return [c.code for c in due]
+
+
 def effective_status(campaign: Campaign) -> str:
     """The status as evaluators meet it: an open campaign past its deadline is closed."""
     if campaign.status == "open" and not campaign.is_accepting_ballots:

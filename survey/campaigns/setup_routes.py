@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
@@ -17,6 +18,16 @@ from survey.models import Campaign, CampaignCategory, CampaignGroup, CampaignUni
 from survey.models.campaign import STATUS_LABELS
 
 bp = Blueprint("setup", __name__)
+
+
+@bp.before_app_request
+def close_due_campaigns() -> None:
+    """A campaign closes at its deadline: the first staff request after it records that.
+    Evaluators' requests need not (their links check the deadline themselves)."""
+    if request.endpoint == "static" or not current_user.is_authenticated:
+        return
+    if setup.close_due_campaigns():
+        db.session.commit()
 
 
 def _campaign(code: str) -> Campaign:

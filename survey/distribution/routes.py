@@ -338,7 +338,7 @@ def paper_conflicts(code: str):
     items = {i.id: i.label for i in campaign.items}
     rows = []
     for invitation, entries in services.conflicts(campaign):
-        first, second = (services._decode(e.answers) for e in entries)
+        first, second = (services.decode_answers(e.answers) for e in entries)
         diff = services.differences(first, second)
         rows.append((invitation, [(u, i, first.get(u, {}).get(i), second.get(u, {}).get(i)) for u, i in diff],
                      entries))

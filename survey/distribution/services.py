@@ -463,11 +463,11 @@ def entries_of(invitation: Invitation) -> list[PaperEntry]:
                                    .order_by(PaperEntry.entry_no)))
 
 
-def _encode(answers: PaperAnswers) -> dict[str, dict[str, int | None]]:
+def encode_answers(answers: PaperAnswers) -> dict[str, dict[str, int | None]]:
     return {str(u): {str(i): o for i, o in by_item.items()} for u, by_item in answers.items()}
 
 
-def _decode(stored: dict[str, Any]) -> PaperAnswers:
+def decode_answers(stored: dict[str, Any]) -> PaperAnswers:
     return {int(u): {int(i): o for i, o in by_item.items()} for u, by_item in stored.items()}
 
 
@@ -493,11 +493,11 @@ def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers) 
         raise DistributionError(_("编号 %(serial)s 已录入两遍，正等待核对", serial=invitation.serial))
     _check_capacity(invitation.batch)
     db.session.add(PaperEntry(invitation_id=invitation.id, entry_no=len(entries) + 1, clerk_id=clerk.id,
-                              answers=_encode(answers)))
+                              answers=encode_answers(answers)))
     db.session.flush()
     if not entries:
         return EntryOutcome("first", invitation.serial or "")
-    diff = differences(_decode(entries[0].answers), answers)
+    diff = differences(decode_answers(entries[0].answers), answers)
     if diff:
         return EntryOutcome("conflict", invitation.serial or "", diff)
     _take_paper_ballot(invitation, answers)
@@ -522,7 +522,7 @@ def resolve(campaign: Campaign, serial: str, chosen: dict[tuple[int, int], int |
         raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial))
     if len(entries) != 2:
         raise DistributionError(_("编号 %(serial)s 尚未录入两遍，不能核对", serial=invitation.serial))
-    first, second = _decode(entries[0].answers), _decode(entries[1].answers)
+    first, second = decode_answers(entries[0].answers), decode_answers(entries[1].answers)
     diff = differences(first, second)
     missing = [c for c in diff if c not in chosen]
     if missing:

@@ -73,7 +73,7 @@ class ResultSnapshot(db.Model):
     #: SHA-256 (hex) of the UTF-8 bundle JSON the results were computed from.
     bundle_sha256: Mapped[str] = mapped_column(String(64))
     #: The bundle JSON text itself; kept for the final snapshot only.
-    bundle_json: Mapped[str | None] = mapped_column(Text)
+    bundle_json: Mapped[str | None] = mapped_column(Text, deferred=True)
     #: The pingyi-results/1 JSON text (with ``explain``).
     results_json: Mapped[str] = mapped_column(Text)
     results_sha256: Mapped[str] = mapped_column(String(64))

@@ -30,6 +30,7 @@ from survey.models import (
     Comment,
     CommentAnswer,
     Consequence,
+    EvaluatorGroup,
     FollowUp,
     ObjectiveScore,
     OutcomeSettings,
@@ -40,13 +41,11 @@ from survey.models import (
     Veto,
 )
 from survey.models.campaign import utcnow
-from survey.models.outcome import CLASS_LABELS, CLASSES, DEFAULT_CONSEQUENCES, FROZEN
+from survey.models.outcome import CLASSES, DEFAULT_CONSEQUENCES, FROZEN
 
 FLAGS = ("duplicate", "straight_line", "speeder", "burst", "extreme_rater")
 FLAG_LABELS = {"duplicate": "重复提交", "straight_line": "一律同选", "speeder": "答题过快",
                "burst": "同一网段集中提交", "extreme_rater": "极端评分"}
-#: The worst class wins when classes are compared (for the bottom rule's history etc.).
-SEVERITY = {"satisfied": 0, "basically_satisfied": 1, "insufficient": 1, "dissatisfied": 2}
 
 
 class ResultsError(ValueError):
@@ -85,7 +84,6 @@ def fingerprint(campaign: Campaign) -> str:
     Ballots and their answers are written together, so the newest ballot id
     stands for new ones; an edit or a deletion through the ORM drops the
     cache outright (see ``survey.models.outcome``)."""
-    ballots = db.session.execute(select(func.max(Ballot.id)).where(Ballot.campaign_id == campaign.id)).one()
     units = select(CampaignUnit.id).where(CampaignUnit.campaign_id == campaign.id)
     scores = db.session.execute(
         select(ObjectiveScore.campaign_unit_id, ObjectiveScore.component, ObjectiveScore.score)
@@ -93,11 +91,16 @@ def fingerprint(campaign: Campaign) -> str:
     vetoes = db.session.execute(
         select(Veto.id, Veto.campaign_unit_id, Veto.reason).where(Veto.campaign_unit_id.in_(units))
         .order_by(Veto.id)).all()
+    # The newest ballot per batch: the ballot table's batch index answers
+    # this without reading the campaign's ballots.
+    newest = select(func.max(Ballot.id)).where(Ballot.batch_id == Batch.id).scalar_subquery()
     batches = db.session.execute(
-        select(Batch.id, Batch.issued).where(Batch.campaign_id == campaign.id).order_by(Batch.id)).all()
+        select(Batch.id, Batch.issued, newest).where(Batch.campaign_id == campaign.id).order_by(Batch.id)).all()
     n_units = db.session.scalar(select(func.count()).select_from(units.subquery()))
-    state = [campaign.rules or {}, list(ballots), [list(r) for r in scores], [list(r) for r in vetoes],
-             [list(r) for r in batches], n_units]
+    groups = db.session.execute(select(CampaignGroup.id, CampaignGroup.weight)
+                                .where(CampaignGroup.campaign_id == campaign.id).order_by(CampaignGroup.id)).all()
+    state = [campaign.rules or {}, [list(r) for r in scores], [list(r) for r in vetoes],
+             [list(r) for r in batches], [list(r) for r in groups], n_units]
     return sha256(canonical_json(state))
 
 
@@ -230,7 +233,9 @@ def campaign_unit(campaign: Campaign, code: str) -> CampaignUnit | None:
 
 
 def group_labels(campaign: Campaign) -> dict[str, str]:
-    return {g.code: g.label for g in campaign.groups}
+    rows = db.session.execute(select(EvaluatorGroup.code, CampaignGroup.label).join(CampaignGroup.group)
+                              .where(CampaignGroup.campaign_id == campaign.id).order_by(CampaignGroup.position))
+    return {code: label for code, label in rows}
 
 
 def option_labels(campaign: Campaign) -> list[tuple[str, str]]:
@@ -711,6 +716,3 @@ def history(unit_code: str, known: dict[int, dict[str, Any]] | None = None) -> l
                            "class": result["class"]})
     return points
 
-
-def class_label(code: str) -> str:
-    return _(CLASS_LABELS.get(code, code))

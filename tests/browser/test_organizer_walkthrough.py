@@ -33,7 +33,7 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser) -> Non
     base = live_server
     try:
         browser_login(page, base, "organizer")
-        page.get_by_role("link", name="新建评议活动").click()
+        page.locator("main").get_by_role("link", name="新建评议活动").click()
         page.get_by_label("活动代码").fill("w2026")
         page.get_by_label("活动名称").fill("2026年度行风评议")
         page.get_by_label("年度").fill("2026")

@@ -682,3 +682,21 @@ def test_access_log_lines_never_hold_a_token() -> None:
     for line in (f'"GET /b/{token} HTTP/1.1" 200', f'"POST /b/{token}/draft HTTP/1.1" 200',
                  f'"GET /b/{token}?lang=en HTTP/1.1" 200', f'"http://127.0.0.1:5000/b/{token}"'):
         assert token not in redact(line) and "/b/[token]" in redact(line)
+
+
+def test_every_evaluator_message_has_an_english_translation() -> None:
+    """Each string the evaluator's pages pass through _() is in the English catalogue."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[2]
+    files = [("python", p) for p in (root / "survey/ballots").glob("*.py")] + \
+        [("jinja2", p) for p in [*(root / "templates/ballots").glob("*.html"), root / "templates/404.html"]]
+    keywords = {**DEFAULT_KEYWORDS, "_l": None}
+    found = {message for method, path in files
+             for _, message, _, _ in extract_from_file(method, str(path), keywords=keywords)}
+    assert "提交评议" in found and len(found) > 50
+    with open(root / "survey/translations/en/LC_MESSAGES/messages.po", "rb") as po:
+        catalogue = read_po(po)
+    untranslated = sorted(m for m in found if isinstance(m, str) and not (catalogue.get(m) and catalogue.get(m).string))
+    assert untranslated == []

@@ -3,6 +3,7 @@ on /b/<token>, at most one message per person across a crash, failures
 recorded and retried, reminders with a fresh link, no clear token kept."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from survey import jobs, mail
 from survey.distribution import sending, services
 from survey.extensions import db
 from survey.models import Ballot, Batch, Invitation, Job
+from survey.models.campaign import utcnow
 from tests.factories import login, make_user
 from tests.survey.test_distribution_support import (  # noqa: F401  (fixture)
     setup_campaign,
@@ -56,6 +58,8 @@ def test_batch_is_sent_and_links_work(app, client, mailing) -> None:
     with app.test_request_context():
         campaign, batch = make_email_batch(3)
         assert batch.issued == 3
+        campaign.closes_at = (utcnow() + dt.timedelta(days=7)).replace(microsecond=0)
+        deadline = services.format_local(campaign.closes_at)
         job = services.start_sending(batch)
         db.session.commit()
         assert jobs.run_pending() == 1
@@ -70,6 +74,7 @@ def test_batch_is_sent_and_links_work(app, client, mailing) -> None:
     first = next(m for m in mailing.messages if m.rcpt_tos == ["rep1@example.cn"])
     assert name in first.message["Subject"]
     assert "代表1" in first.body and "市评议办" in first.message["From"]
+    assert f"截止时间：{deadline}（北京时间）" in first.body and re.match(r"2\d{3}年\d\d月\d\d日 \d\d:\d\d", deadline)
     tokens = links(mailing)
     assert len(set(tokens.values())) == 3
     page = client.get(f"/b/{tokens['rep1@example.cn']}")
@@ -212,10 +217,6 @@ def test_settings_from_config_and_environment(monkeypatch) -> None:
 
 
 def test_scheduled_reminders_near_the_deadline(app, mailing) -> None:
-    import datetime as dt
-
-    from survey.models.campaign import utcnow
-
     with app.test_request_context():
         campaign, batch = make_email_batch(2)
         services.start_sending(batch)

@@ -119,6 +119,7 @@ def test_overrides_need_a_reason_and_show_beside_the_computed_class(client, ctx)
     assert unit_result(services.results_for(campaign), "u2")["class"] == "basically_satisfied"
     public = client.get(f"/public/{campaign.code}").get_data(as_text=True)
     assert '<tr data-unit="u2"><td>市第2局</td><td><span class="cls cls-satisfied"' in public
+    assert "计算结果：基本满意；理由：专项整治成效显著" in public
 
 
 def test_edits_after_finalization_are_refused(client, ctx):

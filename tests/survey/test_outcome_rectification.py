@@ -132,3 +132,15 @@ def test_follow_up_checks_can_be_scheduled(client, ctx):
                 data={"unit": "u3", "scheduled_on": "2027-03-01", "note": "检查整改落实情况"})
     follow = services.follow_ups_of(campaign)
     assert [(f.campaign_unit.code, f.scheduled_on) for f in follow] == [("u3", dt.date(2027, 3, 1))]
+
+
+def test_the_command_line_marks_overdue_items_red(app, ctx):
+    campaign = _finalized()
+    rect = services.rectification_of(services.campaign_unit(campaign, "u1"))
+    rect.due_on = dt.date.today() - dt.timedelta(days=2)
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["results", "mark-overdue"])
+    assert result.exit_code == 0 and "已标红 1 项" in result.output
+    db.session.expire_all()
+    assert db.session.get(Rectification, rect.id).is_red
+    assert "已标红 0 项" in app.test_cli_runner().invoke(args=["results", "mark-overdue"]).output

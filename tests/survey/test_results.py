@@ -148,3 +148,16 @@ def test_organizer_enters_objective_scores_and_vetoes_with_evidence(client, ctx)
     assert actions == ["veto.create", "objective_score.set"]
     evidence = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "objective_score.set")).after
     assert evidence == {"component": "work", "score": 91.5, "evidence": "2026年度工作考核表"}
+
+
+def test_a_units_history_spans_campaigns_sharing_its_record(client, ctx):
+    last_year = make_committee_campaign("c2025")
+    this_year = make_committee_campaign("t2026", speeders=6)
+    points = services.history("u1")
+    assert [(p["year"], p["class"]) for p in points] == [(2025, "satisfied"), (2026, "basically_satisfied")]
+    assert points[0]["score"] == unit_result(services.results_for(last_year), "u1")["score"]
+    make_user("committee")
+    login(client, "committee")
+    page = client.get(f"/results/{this_year.code}/units/u1").get_data(as_text=True)
+    assert f"/results/{this_year.code}/charts/history-u1.svg" in page
+    assert client.get(f"/results/{this_year.code}/charts/history-u1.png").status_code == 200

@@ -142,7 +142,7 @@ def test_rules_are_stored_as_differences_from_the_defaults(app, organizer) -> No
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"satisfied": "60", "basic": "85"}, "满意阈值（60.0）必须高于基本满意阈值（85.0）"),
+    ({"satisfied": "60", "basic": "85"}, "满意阈值（60）必须高于基本满意阈值（85）"),
     ({"satisfied": "70", "basic": "70"}, "必须高于基本满意阈值"),
     ({"trim_per_end": "0.5"}, "每端去除比例必须不小于 0 且小于 0.5"),
     ({"trim_per_end": "-0.1"}, "每端去除比例必须不小于 0 且小于 0.5"),
@@ -293,3 +293,43 @@ def test_duplicate_campaign_code_is_refused(app, organizer) -> None:
     answer = organizer.post("/campaigns/new", data={"code": "c2027", "name": "又一个", "year": "2027",
                                                     "return_target": "90"})
     assert answer.status_code == 400 and "评议活动代码 c2027 已存在" in answer.text
+
+
+def test_late_links_say_the_campaign_is_closed(app, client) -> None:
+    """At the deadline, or when closed by hand, a personal link answers 410 and says so."""
+    with app.app_context():
+        campaign, tokens = make_campaign(status="open", invitations=2)
+        campaign.closes_at = dt.datetime(2020, 1, 1)
+        db.session.commit()
+    answer = client.get(f"/b/{tokens[0]}")
+    assert answer.status_code == 410 and "已截止" in answer.text
+    with app.app_context():
+        campaign = _campaign("t2026")
+        campaign.closes_at = None
+        db.session.commit()
+    assert client.get(f"/b/{tokens[1]}").status_code == 200
+    with app.app_context():
+        make_user("organizer")
+    login(client, "organizer")
+    assert client.post("/campaigns/t2026/status", data={"target": "closed"}).status_code == 302
+    answer = client.get(f"/b/{tokens[1]}")
+    assert answer.status_code == 410 and "已截止" in answer.text
+
+
+def test_a_campaign_past_its_deadline_is_closed_for_everyone(app, organizer) -> None:
+    with app.app_context():
+        campaign, _tokens = make_campaign(status="open")
+        campaign.closes_at = dt.datetime(2020, 1, 1)
+        db.session.commit()
+    page = organizer.get("/")
+    assert page.status_code == 200 and "已截止" in page.text
+    with app.app_context():
+        assert _campaign("t2026").status == "closed"
+
+
+def test_close_due_campaigns_leaves_the_others(app, rctx) -> None:
+    campaign, _tokens = make_campaign(status="open")
+    campaign.closes_at = dt.datetime(2030, 1, 1)
+    db.session.commit()
+    assert setup.close_due_campaigns(dt.datetime(2029, 12, 31)) == []
+    assert setup.close_due_campaigns(dt.datetime(2030, 1, 1)) == ["t2026"] and campaign.status == "closed"

@@ -92,8 +92,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_job_state'))
     op.drop_table('job')
     with op.batch_alter_table('invitation', schema=None) as batch_op:
-        batch_op.drop_constraint('ck_invitation_pending_kind', type_='check')
-        batch_op.drop_constraint('ck_invitation_delivery', type_='check')
+        batch_op.drop_constraint(op.f('ck_invitation_pending_kind'), type_='check')
+        batch_op.drop_constraint(op.f('ck_invitation_delivery'), type_='check')
         for column in ('reminders', 'message_id', 'sent_at', 'last_error', 'send_attempts',
                        'delivery', 'pending_kind', 'pending_token'):
             batch_op.drop_column(column)

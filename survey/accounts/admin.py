@@ -1,0 +1,97 @@
+"""The admin's page for staff accounts (/admin/users): create accounts, switch them off and on."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import PasswordField, SelectField, StringField, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import EqualTo, InputRequired, Length, Regexp
+
+from survey.accounts.auth import role_required
+from survey.extensions import db
+from survey.models import ROLES, Unit, User
+from survey.models.account import ROLE_LABELS
+
+bp = Blueprint("admin", __name__)
+
+
+class UserForm(FlaskForm):
+    username = StringField(_l("用户名"), validators=[
+        InputRequired(message=_l("请填写用户名")), Length(max=64),
+        Regexp(r"^[A-Za-z0-9_.@-]+$", message=_l("用户名只能由字母、数字和 _ . @ - 组成"))])
+    display_name = StringField(_l("姓名"), validators=[InputRequired(message=_l("请填写姓名")), Length(max=100)])
+    role = SelectField(_l("角色"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
+    unit = SelectField(_l("所在单位（仅单位联络员填写）"), choices=[])
+    password = PasswordField(_l("初始密码"), validators=[
+        InputRequired(message=_l("请设置初始密码")), Length(min=8, message=_l("密码至少 8 位"))])
+    confirm = PasswordField(_l("再次输入密码"), validators=[EqualTo("password", message=_l("两次输入的密码不一致"))])
+
+    def validate_username(self, field: Any) -> None:
+        if db.session.scalar(select(User.id).where(User.username == field.data.strip())) is not None:
+            raise ValidationError(_l("用户名 %(u)s 已存在", u=field.data.strip()))
+
+    def validate_unit(self, field: Any) -> None:
+        if self.role.data == "liaison" and not field.data:
+            raise ValidationError(_l("单位联络员必须选择所在单位"))
+        if self.role.data != "liaison" and field.data:
+            raise ValidationError(_l("只有单位联络员才选择所在单位"))
+
+
+class ToggleForm(FlaskForm):
+    """A bare POST with its CSRF token."""
+
+
+def _render(form: UserForm, status: int = 200):
+    users = db.session.scalars(select(User).order_by(User.role, User.username)).all()
+    return render_template("accounts/users.html", form=form, users=users, toggle=ToggleForm()), status
+
+
+def _form() -> UserForm:
+    form = UserForm()
+    form.unit.choices = [SelectChoice("", _("（无）"))] + [
+        SelectChoice(u.code, f"{u.code} {u.name}") for u in db.session.scalars(select(Unit).order_by(Unit.code))]
+    return form
+
+
+@bp.get("/admin/users")
+@role_required("admin")
+def users():
+    return _render(_form())
+
+
+@bp.post("/admin/users")
+@role_required("admin")
+def create_user():
+    form = _form()
+    if not form.validate():
+        return _render(form, 400)
+    unit = db.session.scalar(select(Unit).where(Unit.code == form.unit.data)) if form.unit.data else None
+    user = User(username=form.username.data.strip(), display_name=form.display_name.data.strip(),
+                role=form.role.data, unit=unit, active=True)
+    user.set_password(form.password.data)
+    db.session.add(user)
+    db.session.commit()
+    flash(_("已创建账号 %(u)s（%(role)s）。", u=user.username, role=_(ROLE_LABELS[user.role])), "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/active")
+@role_required("admin")
+def toggle_user(user_id: int):
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    if ToggleForm().validate_on_submit():
+        if user.id == current_user.id:
+            flash(_("不能停用自己的账号。"), "error")
+        else:
+            user.active = not user.active
+            db.session.commit()
+            flash(_("账号 %(u)s 已%(state)s。", u=user.username, state=_("启用") if user.active else _("停用")), "info")
+    return redirect(url_for("admin.users"))
