@@ -317,10 +317,7 @@ def evaluate(c: Campaign) -> Results:
         sizes = [len(r) for r in group_rows]
         chunk = replicate_chunk(sum(sizes), R)
         parts: list[list[CellSums]] = [[] for _ in range(G)]
-        # Counts are whole numbers: single precision holds them exactly and
-        # feeds the single-precision product of the count blocks directly.
-        dtype = np.float32 if max(sizes) < (1 << 24) else np.float64
-        buffers = [np.empty((chunk, k), dtype=dtype) for k in sizes]
+        buffers = [np.empty((chunk, k)) for k in sizes]
         for start in range(0, R, chunk):
             r = min(chunk, R - start)
             counts = draw_replicate_counts(rng, sizes, r, out=buffers)

@@ -42,9 +42,10 @@ class GroupCells:
     stacked : ndarray of float, shape (n_g, k·units)
         Columns summed for every replicate with one matrix product, in
         blocks of `units` columns (see `cols`): w·s, w·defined, defined (with
-        trimming: over the middle of each sorted cell, and then the indicators
-        of the low and the high bulk); with shares, the weight of the lowest
-        option and of any scored option on the overall item.
+        trimming: over the middle of each sorted cell, and then the bulk
+        memberships, 1 for the low bulk and 2**26 for the high one); with
+        shares, the weight of the lowest option and of any scored option on
+        the overall item.
     sorted_pos : tuple of ndarray
         Per unit, the cell's rows sorted by (s, ballot id); only with trimming.
     bulk : ndarray of int64, shape (units,)
@@ -54,9 +55,8 @@ class GroupCells:
     cols : dict
         Per block name, which matrix holds it ("v": `stacked`, "c":
         `stacked_counts`) and where it starts.
-    stacked_counts : ndarray of float32
-        The count blocks (defined, low bulk, high bulk): whole numbers, exact
-        in single precision for groups below 2**24 ballots.
+    stacked_counts : ndarray of float
+        The count blocks (defined, low bulk, high bulk), whole numbers.
     equal_weight : float or None
         The common weight where all rows weigh the same (the blocks then hold
         unweighted sums, scaled afterwards).
@@ -88,16 +88,18 @@ class GroupCells:
         return len(self.rows)
 
 
-_COUNT_BLOCKS = ("n", "low_bulk", "high_bulk")
-_F32_EXACT = 1 << 24
+_COUNT_BLOCKS = ("n", "bulk")
+#: The low and the high bulk counts share one block: low + _PACK·high is a
+#: whole number below 2**53, so its sum over a replicate decodes exactly.
+_PACK = float(1 << 26)
 
 
 def _margin(p: float, m: int) -> float:
-    # Four standard deviations of (drawn ballots up to position j) − p·n*
+    # 3.5 standard deviations of (drawn ballots up to position j) − p·n*
     # near j = p·m: with Poisson-like counts its variance is at most
     # (1 − p)²·j + p²·(m − j) = p(1 − p)m; plus slack for the floor. A
     # replicate beyond it is recomputed exactly, so this only sets speed.
-    return 4.0 * math.sqrt(p * (1.0 - p) * m) + 4.0
+    return 3.5 * math.sqrt(p * (1.0 - p) * m) + 4.0
 
 
 def bulk_size(p: float, m: int) -> int:
@@ -143,21 +145,24 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
     equal = bool(n_g) and bool(np.all(w == w[0]))
     # With trimming, "s", "w" and "n" hold the middle of each sorted cell
     # only (the bulks at both ends, dropped in nearly every replicate, are
-    # left out and counted in "low_bulk" and "high_bulk").
+    # left out and counted in "bulk", low + _PACK·high).
     names = ["s", "n"] if equal else ["s", "w", "n"]
     if trim:
-        names += ["low_bulk", "high_bulk"]
+        if n_g >= _PACK:
+            raise ValueError(f"trimming supports groups below {int(_PACK)} ballots, got {n_g}")
+        names += ["bulk"]
     if with_shares:
         names += ["low_share", "any_share"]
-    # Count blocks (whole numbers) go to a float32 matrix: their sums stay
-    # exact below 2**24 ballots and single precision halves their product.
-    counted = [x for x in names if x in _COUNT_BLOCKS] if n_g < _F32_EXACT else []
+    # Count blocks (whole numbers) are kept apart: they could go single
+    # precision (exact below 2**24 ballots), but converting the replicate
+    # counts for them costs more than the smaller product saves.
+    counted = [x for x in names if x in _COUNT_BLOCKS]
     valued = [x for x in names if x not in counted]
     cols = {name: ("v", i * U) for i, name in enumerate(valued)}
     cols.update({name: ("c", i * U) for i, name in enumerate(counted)})
     scale = w if not equal else np.ones(n_g)
     stacked = np.zeros((n_g, len(valued) * U))
-    stacked_counts = np.zeros((n_g, len(counted) * U), dtype=np.float32)
+    stacked_counts = np.zeros((n_g, len(counted) * U))
 
     def block(name):
         kind, at = cols[name]
@@ -195,24 +200,20 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
         else:
             order = np.argsort(s_t, axis=1, kind="stable")
         m_all = defined.sum(axis=0)
+        # Bulk memberships as (unit, row) masks: small, so the scattered
+        # writes stay in cache; the blocks are then updated in whole passes.
+        lo_mask = np.zeros((U, n_g), dtype=bool)
+        hi_mask = np.zeros((U, n_g), dtype=bool)
         for u in range(U):
             col = s_t[u]
             srt = order[u, :m_all[u]]
             pos.append(srt)
-            a = bulk_size(trim_per_end, len(srt))
+            m = len(srt)
+            a = bulk_size(trim_per_end, m)
             bulk[u] = a
             if a:
-                lo, hi = srt[:a], srt[len(srt) - a:]
-                arr, j = column("low_bulk", u)
-                arr[lo, j] = 1.0
-                arr, j = column("high_bulk", u)
-                arr[hi, j] = 1.0
-                both = np.concatenate([lo, hi])
-                for name in ("s", "w", "n"):
-                    if name in cols:
-                        arr, j = column(name, u)
-                        arr[both, j] = 0.0
-            m = len(srt)
+                lo_mask[u, srt[:a]] = True
+                hi_mask[u, srt[m - a:]] = True
             W = window_size(trim_per_end, m)
             lo_pos = srt[a:a + W]
             hi_pos = srt[m - a - W:m - a][::-1] if W else srt[:0]
@@ -221,6 +222,15 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
             both_pos = np.concatenate([lo_pos, hi_pos])
             w_both = w[both_pos]
             wins.append((both_pos, np.stack([w_both, w_both * col[both_pos]], axis=1), W))
+        if bulk.any():
+            packed = block("bulk")
+            packed[:] = lo_mask.T
+            packed += _PACK * hi_mask.T
+            in_bulk = (lo_mask | hi_mask).T
+            for name in ("s", "w", "n"):
+                if name in cols:
+                    np.copyto(block(name), 0.0, where=in_bulk)
+        del lo_mask, hi_mask
         sorted_pos = tuple(pos)
         windows = tuple(wins)
     if with_shares:
@@ -277,15 +287,17 @@ def _cut(counts_win, start, k, weights_win):
     if W == 0:
         z = np.zeros((R, 2))
         return z, np.all(start == k[:, None], axis=1)
-    cum = np.cumsum(counts_win, axis=2)
+    # Integer counts (int16 in, int32 sums) move a quarter of the memory
+    # float64 would; every value here is a whole number.
+    cum = np.cumsum(counts_win, axis=2, dtype=np.int32)
     cum += start[:, :, None]
     ok = np.all((start <= k[:, None]) & (cum[:, :, -1] >= k[:, None]), axis=1)
     # drop = clip(k − (cum − counts), 0, counts), in place.
     cum -= counts_win
     np.subtract(k[:, None, None], cum, out=cum)
-    np.maximum(cum, 0.0, out=cum)
+    np.maximum(cum, 0, out=cum)
     np.minimum(cum, counts_win, out=cum)
-    return cum.reshape(R, 2 * W) @ weights_win, ok
+    return cum.reshape(R, 2 * W).astype(np.float64) @ weights_win, ok
 
 
 def _exact_tails(c_sorted, w_sorted, ws_sorted, k):
@@ -330,24 +342,23 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
     counts = np.asarray(counts)
     if counts.dtype not in (np.float32, np.float64):
         counts = counts.astype(np.float64)
+    if counts.ndim != 2 or counts.shape[1] != cells.n:
+        raise ValueError(f"counts must have shape (replicates, {cells.n}), got {counts.shape}")
     R = counts.shape[0]
     if cells.n == 0:
         z = np.zeros((R, U))
         return CellSums(z, z.copy(), z.copy(), z.copy(),
                         z.copy() if cells.with_shares else None, z.copy() if cells.with_shares else None)
-    if counts.dtype == np.float32:
-        c32, c64 = counts, counts.astype(np.float64)
-    else:
-        c64 = np.asarray(counts, dtype=np.float64)
-        c32 = c64.astype(np.float32) if cells.stacked_counts.shape[1] else None
+    c64 = np.asarray(counts, dtype=np.float64)
+    cc = counts if counts.dtype == cells.stacked_counts.dtype else counts.astype(cells.stacked_counts.dtype)
     tot = c64 @ cells.stacked
-    tot_c = c32 @ cells.stacked_counts if cells.stacked_counts.shape[1] else None
+    tot_c = cc @ cells.stacked_counts if cells.stacked_counts.shape[1] else None
     cols = cells.cols
 
     def block(name):
         kind, at = cols[name]
         src = tot if kind == "v" else tot_c
-        return src[:, at:at + U].astype(np.float64)
+        return src[:, at:at + U]
 
     n = np.rint(block("n"))
     w0 = cells.equal_weight
@@ -364,19 +375,27 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         return CellSums(num, den, n, n.copy(), low, anys)
     # The sums above cover the middles of the sorted cells; the bulks are
     # dropped, and the cut inside each window is placed replicate by replicate.
-    low_bulk = np.rint(block("low_bulk"))
-    high_bulk = np.rint(block("high_bulk"))
+    packed = np.rint(block("bulk"))
+    high_bulk = np.floor(packed / _PACK)
+    low_bulk = packed - _PACK * high_bulk
     n = n + low_bulk + high_bulk
     k_all = trim_count(p, n)
     kept = n - 2 * k_all
     w = cells.weights
+    # A ballot drawn 2**15 times in one replicate does not happen in a
+    # resample; the check keeps the int16 copy exact all the same.
+    small = counts.size == 0 or counts.max() < (1 << 15)
+    counts_i = counts.astype(np.int16) if small else counts.astype(np.int64)
+    k_i = k_all.astype(np.int64)
+    low_i, high_i = low_bulk.astype(np.int64), high_bulk.astype(np.int64)
     for u in range(U):
         k = k_all[:, u]
         if len(cells.sorted_pos[u]) == 0:
             continue
         both_pos, weights_win, W = cells.windows[u]
-        sums_u, ok = _cut(counts[:, both_pos].reshape(-1, 2, W),
-                          np.stack([low_bulk[:, u], high_bulk[:, u]], axis=1), k, weights_win)
+        sums_u, ok = _cut(np.take(counts_i, both_pos, axis=1).reshape(-1, 2, W),
+                          np.stack([low_i[:, u], high_i[:, u]], axis=1).astype(np.int32), k_i[:, u].astype(np.int32),
+                          weights_win)
         den[:, u] -= sums_u[:, 0]
         num[:, u] -= sums_u[:, 1]
         bad = np.flatnonzero(~ok)

@@ -71,8 +71,9 @@ def _unit(campaign: Campaign, code: str) -> CampaignUnit:
     return cu
 
 
-def _unit_choices(campaign: Campaign) -> list[SelectChoice]:
-    return [SelectChoice(cu.code, f"{cu.name}（{cu.code}）") for cu in services.units_of(campaign)]
+def _unit_choices(campaign: Campaign, units: list[CampaignUnit] | None = None) -> list[SelectChoice]:
+    units = services.units_of(campaign) if units is None else units
+    return [SelectChoice(cu.code, f"{cu.name}（{cu.code}）") for cu in units]
 
 
 def action(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -91,6 +92,14 @@ def action(view: Callable[..., Any]) -> Callable[..., Any]:
         return response
 
     return wrapped
+
+
+def render_and_keep(template: str, **context: Any) -> str:
+    """Render, then commit what reading wrote (a recomputed results cache):
+    committing first would expire every loaded row and reload them all."""
+    html = render_template(template, **context)
+    db.session.commit()
+    return html
 
 
 def _form_errors(form: Any) -> None:
@@ -116,18 +125,19 @@ def campaign_page(code: str):
     campaign = _campaign(code)
     snap = services.current_snapshot(campaign)
     results = json.loads(snap.results_json)
-    db.session.commit()  # a recomputed cache is kept
     settings = services.settings_for(campaign)
+    units = services.units_of(campaign)
+    overrides = services.overrides_of(campaign)
     override_form = forms.OverrideForm()
-    override_form.unit.choices = _unit_choices(campaign)
+    override_form.unit.choices = _unit_choices(campaign, units)
     approvals = services.approvals_of(campaign)
-    return render_template(
+    return render_and_keep(
         "results/campaign.html", campaign=campaign, results=results, snap=snap,
-        views=services.ranking(campaign, results), rules=services.effective_rules(campaign),
+        views=services.ranking(campaign, results, units, overrides), rules=services.effective_rules(campaign),
         approvals=approvals, valid_approvals={a.id for a in approvals if a.results_sha256 == snap.results_sha256},
-        quorum=services.quorum(campaign), members=services.committee_members(), settings=settings,
+        quorum=services.quorum(campaign, settings), settings=settings,
         override_form=override_form, confirm=forms.ConfirmForm(), publish_form=forms.PublishForm(),
-        frozen=campaign.status in FROZEN, overrides=services.overrides_of(campaign))
+        frozen=campaign.status in FROZEN, overrides=overrides)
 
 
 @bp.get("/results/<code>/units/<unit_code>")
@@ -136,10 +146,9 @@ def unit_page(code: str, unit_code: str):
     campaign = _campaign(code)
     cu = _unit(campaign, unit_code)
     results = services.results_for(campaign)
-    db.session.commit()
     result = next(u for u in results["units"] if u["code"] == cu.code)
     comments = services.comments_of(campaign, cu)
-    return render_template("results/unit.html", campaign=campaign, cu=cu, r=result,
+    return render_and_keep("results/unit.html", campaign=campaign, cu=cu, r=result,
                            groups=services.group_labels(campaign), options=services.option_labels(campaign),
                            comments=comments, rules=services.effective_rules(campaign),
                            history=services.history(cu.code, {campaign.id: results}),
@@ -152,7 +161,6 @@ def unit_page(code: str, unit_code: str):
 def quality(code: str):
     campaign = _campaign(code)
     results = services.results_for(campaign)
-    db.session.commit()
     dq = services.data_quality(campaign, results)
     preview = None
     form = forms.ExcludeFlagsForm(request.args)
@@ -164,7 +172,7 @@ def quality(code: str):
     else:
         form.flags.data = dq["exclude_flags"]
     adopt = forms.AdoptFlagsForm(data={"flags": preview["flags"] if preview else dq["exclude_flags"]})
-    return render_template("results/quality.html", campaign=campaign, dq=dq, form=form, adopt=adopt,
+    return render_and_keep("results/quality.html", campaign=campaign, dq=dq, form=form, adopt=adopt,
                            preview=preview, frozen=campaign.status in FROZEN)
 
 
@@ -175,13 +183,14 @@ def chart(code: str, name: str, fmt: str):
     if fmt not in ("png", "svg"):
         abort(404)
     results = services.results_for(campaign)
-    db.session.commit()
     try:
         fig = exports.chart(campaign, results, name)
     except KeyError:
         abort(404)
     mimetype = "image/png" if fmt == "png" else "image/svg+xml"
-    return Response(charts.render(fig, fmt), mimetype=mimetype)
+    data = charts.render(fig, fmt)
+    db.session.commit()
+    return Response(data, mimetype=mimetype)
 
 
 @bp.get("/results/<code>/export.xlsx")
@@ -506,8 +515,7 @@ def my_unit(code: str):
     view = services.liaison_view(campaign, cu, result)
     classes = services.final_classes(campaign, {"units": [result]})
     rect = services.rectification_of(cu)
-    db.session.commit()
-    return render_template("results/my_unit.html", campaign=campaign, cu=cu, r=result, view=view,
+    return render_and_keep("results/my_unit.html", campaign=campaign, cu=cu, r=result, view=view,
                            final_class=classes[cu.code], rect=rect, answer_form=forms.AnswerForm(),
                            text_form=forms.TextForm(), appeals=services.appeals_of(campaign, cu),
                            consequences=[c for c in services.consequences_of(campaign) if c.campaign_unit_id == cu.id],

@@ -79,29 +79,33 @@ def settings_for(campaign: Campaign) -> OutcomeSettings:
 
 
 def fingerprint(campaign: Campaign) -> str:
-    """A digest of what the results depend on, from a few cheap queries: the
-    rules, the newest ballot, the objective scores, the vetoes, the batches.
-    Ballots and their answers are written together, so the newest ballot id
-    stands for new ones; an edit or a deletion through the ORM drops the
-    cache outright (see ``survey.models.outcome``)."""
+    """A digest of what the results depend on, in one cheap query: the newest
+    ballot of each batch (the ballot table's batch index answers it without
+    reading the ballots), the batches' issued counts, the objective scores,
+    the vetoes, the groups' weights, the units; and the rules. Ballots and
+    their answers are written together, so new ones move the newest id; an
+    edit or deletion through the ORM drops the cache outright (see
+    ``survey.models.outcome``)."""
     units = select(CampaignUnit.id).where(CampaignUnit.campaign_id == campaign.id)
-    scores = db.session.execute(
-        select(ObjectiveScore.campaign_unit_id, ObjectiveScore.component, ObjectiveScore.score)
-        .where(ObjectiveScore.campaign_unit_id.in_(units)).order_by(ObjectiveScore.id)).all()
-    vetoes = db.session.execute(
-        select(Veto.id, Veto.campaign_unit_id, Veto.reason).where(Veto.campaign_unit_id.in_(units))
-        .order_by(Veto.id)).all()
-    # The newest ballot per batch: the ballot table's batch index answers
-    # this without reading the campaign's ballots.
-    newest = select(func.max(Ballot.id)).where(Ballot.batch_id == Batch.id).scalar_subquery()
-    batches = db.session.execute(
-        select(Batch.id, Batch.issued, newest).where(Batch.campaign_id == campaign.id).order_by(Batch.id)).all()
-    n_units = db.session.scalar(select(func.count()).select_from(units.subquery()))
-    groups = db.session.execute(select(CampaignGroup.id, CampaignGroup.weight)
-                                .where(CampaignGroup.campaign_id == campaign.id).order_by(CampaignGroup.id)).all()
-    state = [campaign.rules or {}, [list(r) for r in scores], [list(r) for r in vetoes],
-             [list(r) for r in batches], [list(r) for r in groups], n_units]
-    return sha256(canonical_json(state))
+    batch = Batch.__table__.alias("b")
+    newest = (select(func.max(Ballot.id)).where(Ballot.batch_id == batch.c.id)
+              .correlate(batch).scalar_subquery())
+    where_batch = batch.c.campaign_id == campaign.id
+    where_score = ObjectiveScore.campaign_unit_id.in_(units)
+    where_veto = Veto.campaign_unit_id.in_(units)
+    where_group = CampaignGroup.campaign_id == campaign.id
+    where_unit = CampaignUnit.campaign_id == campaign.id
+    figures = [
+        (func.max(newest), where_batch), (func.count(batch.c.id), where_batch),
+        (func.sum(func.coalesce(batch.c.issued, -1)), where_batch), (func.max(batch.c.id), where_batch),
+        (func.count(ObjectiveScore.id), where_score), (func.sum(ObjectiveScore.score), where_score),
+        (func.max(ObjectiveScore.id), where_score), (func.sum(ObjectiveScore.campaign_unit_id), where_score),
+        (func.count(Veto.id), where_veto), (func.max(Veto.id), where_veto), (func.sum(Veto.campaign_unit_id), where_veto),
+        (func.count(CampaignGroup.id), where_group), (func.sum(CampaignGroup.weight), where_group),
+        (func.count(CampaignUnit.id), where_unit), (func.max(CampaignUnit.id), where_unit),
+    ]
+    row = db.session.execute(select(*(select(agg).where(cond).scalar_subquery() for agg, cond in figures))).one()
+    return sha256(canonical_json([campaign.rules or {}, [None if v is None else float(v) for v in row]]))
 
 
 def compute(campaign: Campaign, rules_override: dict | None = None) -> tuple[str, dict[str, Any]]:
@@ -123,11 +127,12 @@ def final_snapshot(campaign: Campaign) -> ResultSnapshot | None:
 def current_snapshot(campaign: Campaign) -> ResultSnapshot:
     """The stored results the pages show: the final snapshot once there is
     one, otherwise the cache, recomputed where the campaign's data changed."""
-    final = final_snapshot(campaign)
-    if final is not None:
-        return final
+    stored = {snap.kind: snap for snap in db.session.scalars(
+        select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id))}
+    if "final" in stored:
+        return stored["final"]
     fp = fingerprint(campaign)
-    cache = _snapshot(campaign, "cache")
+    cache = stored.get("cache")
     if cache is not None and cache.fingerprint == fp:
         return cache
     bundle_text, results = compute(campaign)
@@ -140,7 +145,6 @@ def current_snapshot(campaign: Campaign) -> ResultSnapshot:
     cache.results_json = results_text
     cache.results_sha256 = sha256(results_text)
     cache.created_at = utcnow()
-    db.session.flush()
     return cache
 
 
@@ -195,13 +199,19 @@ class CategoryView:
     units: list[UnitRow] = field(default_factory=list)
 
 
-def ranking(campaign: Campaign, results: dict[str, Any]) -> list[CategoryView]:
-    """Units per category, ranked (insufficient units last), with any override."""
+def ranking(campaign: Campaign, results: dict[str, Any], units: list[CampaignUnit] | None = None,
+            overrides: list[ClassOverride] | None = None) -> list[CategoryView]:
+    """Units per category, ranked (insufficient units last), with any override.
+    ``units`` and ``overrides``: the campaign's, where the caller has them already."""
     by_code = {u["code"]: u for u in results["units"]}
-    overrides = {o.campaign_unit.code: o for o in overrides_of(campaign)}
-    views = [CategoryView(c.code, c.label) for c in campaign.categories]
+    units = units_of(campaign) if units is None else units
+    overrides = {o.campaign_unit.code: o for o in (overrides_of(campaign) if overrides is None else overrides)}
+    categories = db.session.scalars(select(CampaignCategory).where(CampaignCategory.campaign_id == campaign.id)
+                                    .options(joinedload(CampaignCategory.category))
+                                    .order_by(CampaignCategory.position))
+    views = [CategoryView(c.code, c.label) for c in categories]
     index = {v.code: v for v in views}
-    for cu in units_of(campaign):
+    for cu in units:
         r = by_code.get(cu.code)
         if r is None:
             continue
@@ -229,7 +239,9 @@ def units_of(campaign: Campaign) -> list[CampaignUnit]:
 
 def campaign_unit(campaign: Campaign, code: str) -> CampaignUnit | None:
     return db.session.scalar(select(CampaignUnit).join(Unit).where(
-        CampaignUnit.campaign_id == campaign.id, Unit.code == code))
+        CampaignUnit.campaign_id == campaign.id, Unit.code == code)
+        .options(joinedload(CampaignUnit.unit),
+                 joinedload(CampaignUnit.category).joinedload(CampaignCategory.category)))
 
 
 def group_labels(campaign: Campaign) -> dict[str, str]:
@@ -386,9 +398,9 @@ def committee_members() -> list[User]:
                                    .order_by(User.username)))
 
 
-def quorum(campaign: Campaign) -> int:
+def quorum(campaign: Campaign, settings: OutcomeSettings | None = None) -> int:
     """Approvals needed: the campaign's setting, or every active committee member."""
-    q = settings_for(campaign).quorum
+    q = (settings or settings_for(campaign)).quorum
     return q if q is not None else max(1, len(committee_members()))
 
 

@@ -4,6 +4,7 @@ rules, closed links, receipts, the English switch and accessibility."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,13 @@ def count(app: Flask, model: type = Ballot) -> int:
         n = db.session.scalar(select(func.count(model.id))) or 0
         db.session.remove()
         return n
+
+
+def draft_comments(app: Flask) -> str:
+    with app.app_context():
+        texts = [t for d in db.session.scalars(select(BallotDraft)) for t in (d.comments or {}).values()]
+        db.session.remove()
+        return " ".join(texts)
 
 
 def card(page: Any, unit: str) -> Any:
@@ -111,8 +119,11 @@ def test_leave_halfway_and_resume(app, live_server, new_page) -> None:
     card(page, units[1]).get_by_role("textbox").fill("态度生硬")
     # The draft is saved as the evaluator goes, without any button.
     page.get_by_text("已自动保存").wait_for()
-    page.wait_for_function("document.querySelector('#save-status').textContent !== ''")
-    page.wait_for_timeout(1500)  # let the last keystrokes' save go out
+    # The server has the comment too (typed last) before the tab goes.
+    deadline = time.monotonic() + 15
+    while "态度生硬" not in draft_comments(app):
+        assert time.monotonic() < deadline, "the autosave never reached the server"
+        page.wait_for_timeout(200)
     page.context.close()  # the phone's tab is gone
 
     again = new_page()  # another browser, no cookie: the link alone finds the draft

@@ -700,3 +700,8 @@ def test_every_evaluator_message_has_an_english_translation() -> None:
         catalogue = read_po(po)
     untranslated = sorted(m for m in found if isinstance(m, str) and not (catalogue.get(m) and catalogue.get(m).string))
     assert untranslated == []
+
+
+def test_bench_floor_route_is_off_unless_the_bench_asks(app, client) -> None:
+    assert "bench_floor" not in app.blueprints
+    assert client.post("/bench/floor", data={"a": "1"}).status_code == 404

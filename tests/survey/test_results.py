@@ -56,8 +56,8 @@ def test_unit_page_explains_the_class_and_lists_comments(client, ctx):
 def test_the_snapshot_is_reused_until_the_data_change(ctx):
     campaign = make_committee_campaign()
     first = services.current_snapshot(campaign)
-    first_id, first_sha, first_at = first.id, first.results_sha256, first.created_at
     db.session.commit()
+    first_id, first_sha, first_at = first.id, first.results_sha256, first.created_at
     db.session.expire_all()
     again = services.current_snapshot(campaign)
     assert (again.id, again.created_at) == (first_id, first_at)
