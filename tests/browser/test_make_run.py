@@ -77,6 +77,7 @@ def test_make_run_serves_demo_and_printed_link_takes_a_ballot(make_run, page) ->
     for k in range(cards.count()):
         cards.nth(k).get_by_label(["满意", "基本满意", "不了解"][k % 3], exact=True).check()
     form.get_by_role("button", name="提交评议").click()
+    form.get_by_role("button", name="确认提交").click()
     assert form.get_by_test_id("receipt").is_visible()
     evaluator.close()
 

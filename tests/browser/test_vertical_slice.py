@@ -24,6 +24,8 @@ def test_evaluator_link_to_counted_ballot(app, live_server, page) -> None:
     for unit, choice in zip(units, choices, strict=True):
         page.locator(".card", has=page.get_by_role("heading", name=unit)).get_by_label(choice, exact=True).check()
     page.get_by_role("button", name="提交评议").click()
+    # A summary first; the submit is explicit.
+    page.get_by_role("button", name="确认提交").click()
 
     assert page.get_by_role("heading", level=1).inner_text().startswith("感谢您参加")
     receipt = page.get_by_test_id("receipt").inner_text()
@@ -46,6 +48,6 @@ def test_missing_answer_is_pointed_out(app, live_server, page) -> None:
     page.goto(f"{live_server}/b/{tokens[0]}")
     page.locator(".card", has=page.get_by_role("heading", name=first)).get_by_label("满意", exact=True).check()
     page.get_by_role("button", name="提交评议").click()
-    assert "还有 1 处未填写" in page.get_by_role("alert").first.inner_text()
+    assert "还有 1 处未填写" in page.get_by_test_id("problems").inner_text()
     # What was already chosen is kept.
     assert page.locator(".card", has=page.get_by_role("heading", name=first)).get_by_label("满意", exact=True).is_checked()
