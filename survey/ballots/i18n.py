@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, Response, request
+from flask import Flask, Response, has_request_context, request
 from flask_babel import get_locale
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -16,7 +16,12 @@ log = logging.getLogger(__name__)
 
 
 def select_locale() -> str:
-    """?lang=en (or zh) when the switch was used, else the cookie, else Chinese."""
+    """?lang=en (or zh) when the switch was used, else the cookie, else Chinese.
+
+    Outside a request (the CLI, background jobs) it is the default, Chinese.
+    """
+    if not has_request_context():
+        return LOCALES["zh"]
     wanted = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
     return LOCALES.get(wanted or "", LOCALES["zh"])
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -21,7 +20,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.extensions import db
-from survey.models.campaign import Campaign
 
 if TYPE_CHECKING:
     from survey.models.campaign import CampaignUnit, Item, ScaleOption
@@ -136,20 +134,3 @@ class BallotDraft(db.Model):
     #: When filling began (UTC), the start of the ballot's duration_s.
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     invitation: Mapped[Invitation | None] = relationship()
-
-
-# The campaign's ballot rules. They are declared here, beside the code that
-# enforces them, so that the campaign model's module stays with its owner;
-# SQLAlchemy's declarative mapping accepts columns added to a mapped class.
-#: At most this share of the units on a ballot may be marked 不满意 (e.g.
-#: 0.6); null for no cap. A unit counts when its overall item gets the
-#: scale's lowest-scored option.
-Campaign.max_dissatisfied_share_per_ballot = mapped_column(  # type: ignore[attr-defined]
-    Float, CheckConstraint(
-        "max_dissatisfied_share_per_ballot IS NULL OR "
-        "(max_dissatisfied_share_per_ballot >= 0 AND max_dissatisfied_share_per_ballot <= 1)",
-        name="max_dissatisfied_share_per_ballot"),
-    nullable=True)
-#: Where true, a unit given the lowest-scored option needs a comment.
-Campaign.comment_required_for_dissatisfied = mapped_column(  # type: ignore[attr-defined]
-    Boolean, nullable=True)

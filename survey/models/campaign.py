@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -73,6 +74,10 @@ class Campaign(db.Model):
             name="status",
         ),
         CheckConstraint("return_target > 0 AND return_target <= 1", name="return_target"),
+        CheckConstraint(
+            "max_dissatisfied_share_per_ballot IS NULL OR "
+            "(max_dissatisfied_share_per_ballot >= 0 AND max_dissatisfied_share_per_ballot <= 1)",
+            name="max_dissatisfied_share_per_ballot"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,6 +95,12 @@ class Campaign(db.Model):
     #: only the keys that differ from the defaults, in their given order.
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: At most this share of the units on one ballot may be marked 不满意
+    #: (e.g. 0.6); null for no cap. A unit counts when its overall item gets
+    #: the scale's lowest-scored option.
+    max_dissatisfied_share_per_ballot: Mapped[float | None] = mapped_column(Float)
+    #: Where true, a unit given the lowest-scored option needs a comment.
+    comment_required_for_dissatisfied: Mapped[bool | None] = mapped_column(Boolean)
 
     scale: Mapped[list[ScaleOption]] = relationship(
         back_populates="campaign", order_by="ScaleOption.position", cascade="all, delete-orphan"

@@ -97,3 +97,11 @@ def test_demo_command(app) -> None:
         assert db.session.scalar(select(func.count(Ballot.id))) > 200
     again = runner.invoke(args=["demo", "--if-empty"])
     assert again.exit_code == 0 and "未载入演示数据" in again.output
+
+
+def test_translation_works_outside_a_request(app) -> None:
+    """The CLI and background jobs translate too (Chinese, the default)."""
+    from flask_babel import gettext
+
+    with app.app_context():
+        assert gettext("提交评议") == "提交评议"
