@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(BIN)/pybabel compile --use-fuzzy -d survey/translations
+	$(BIN)/pybabel compile -d survey/translations
 	touch $@
 
 run: $(STAMP)
