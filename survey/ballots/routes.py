@@ -13,6 +13,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -20,11 +21,17 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import validate_csrf
 from itsdangerous import BadSignature, Signer
+from wtforms.validators import ValidationError
 
 from survey.ballots import i18n, services
 from survey.ballots.forms import (
+    ANSWER_NAME,
+    COMMENT_MAX,
+    COMMENT_NAME,
     QuestionnaireBase,
     ReceiptForm,
     answer_field,
@@ -75,8 +82,12 @@ def _sign_started(started: dt.datetime | None) -> str:
 
 
 def _started(form: QuestionnaireBase) -> float | None:
+    return _unsign_started(form.started.data)
+
+
+def _unsign_started(value: str | None) -> float | None:
     try:
-        return float(_signer().unsign(form.started.data or "").decode())
+        return float(_signer().unsign(value or "").decode())
     except (BadSignature, ValueError):
         return None
 
@@ -97,7 +108,116 @@ def _personal(token: str) -> FormContext:
 
 @bp.route("/b/<token>", methods=["GET", "POST"])
 def ballot(token: str):
+    if request.method == "POST":
+        taken = _submit_fast(token)
+        if taken is not None:
+            return taken
     return _questionnaire(_personal(token))
+
+
+def _submit_fast(token: str):
+    """The common case of a personal link's POST, at a fraction of the cost:
+    a complete, valid ballot submitted to an open campaign, read with plain
+    rows (services.find_link) and parsed without building the questionnaire
+    form. It checks what the form and _questionnaire() check (CSRF, the
+    scale, comment lengths, units not on the form, the campaign's rules) and
+    takes the ballot through the same exactly-once claim. Anything else (a
+    draft, the summary, an error to show, a used or closed link, a retry)
+    returns None before writing anything, and the full path handles it."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    link = services.find_link(token)
+    if link is None or link.used or services.refusal_reason(link, link.batch) is not None:
+        return None
+    posted = _parse_ballot(link)
+    if posted is None:
+        return None
+    answers, comments, receipt, started = posted
+    units = link.units_on_form()
+    if services.check_ballot(link, units, answers, comments):
+        return None
+    try:
+        result = services.submit_for(
+            link.invitation_id, link.batch_id, link.campaign_id, answers, comments,
+            anonymous=link.anonymous, attributes=dict(link.attributes) if link.attributes else None,
+            receipt=receipt, duration_s=services.duration_since(started), source=request.remote_addr)
+    except services.AlreadySubmitted:
+        return render_template("ballots/already.html", campaign=link), 409
+    return _thanks_page(link, format_receipt(result.receipt))
+
+
+#: The thank-you page by what it shows besides the receipt, rendered once with
+#: a placeholder where the receipt goes (bounded: cleared when full).
+_THANKS: dict[tuple[object, ...], str] = {}
+_RECEIPT_SLOT = "\ue000receipt\ue000"
+
+
+def _thanks_page(link: services.LinkView, receipt: str) -> str:
+    """thanks.html for this receipt. Rendering it costs as much as taking the
+    ballot, yet it differs between evaluators only by the receipt (the
+    evaluator's pages have no staff navigation), so it is rendered once per
+    campaign name, language and mount point. A page with messages to show
+    (flashed before) is rendered in full, as are all while templates reload.
+    A receipt is letters, digits and hyphens: nothing to escape."""
+    if session.get("_flashes") or current_app.jinja_env.auto_reload:
+        return render_template("ballots/thanks.html", campaign=link, receipt=receipt)
+    key = (link.campaign_id, link.name, str(get_locale()), request.script_root)
+    page = _THANKS.get(key)
+    if page is None:
+        if len(_THANKS) >= 256:
+            _THANKS.clear()
+        page = _THANKS[key] = render_template("ballots/thanks.html", campaign=link, receipt=_RECEIPT_SLOT)
+    return page.replace(_RECEIPT_SLOT, receipt)
+
+
+def _parse_ballot(link: services.LinkView):
+    """The posted ballot as (answers, comments, receipt, started), or None
+    where the questionnaire form would not take it as a plain submission."""
+    form = request.form
+    if current_app.config.get("WTF_CSRF_ENABLED", True) and not (
+            g.get("csrf_valid") and current_app.config.get("WTF_CSRF_CHECK_DEFAULT", True)):
+        # CSRFProtect has not checked this request: check as FlaskForm would.
+        try:
+            validate_csrf(form.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")))
+        except ValidationError:
+            return None
+    unit_ids = {u.id for u in link.units_on_form()}
+    item_ids = {i.id for i in link.items}
+    option_ids = link.questionnaire.option_ids
+    answers: services.AnswerMap = {}
+    comments: dict[int, str] = {}
+    for name, values in form.lists():
+        if len(values) != 1:
+            return None
+        value = values[0]
+        if name == "action":
+            if value not in ("", "submit"):
+                return None
+            continue
+        match = ANSWER_NAME.match(name)
+        if match:
+            unit_id, item_id = int(match.group(1)), int(match.group(2))
+            if unit_id not in unit_ids:
+                return None  # a unit not on the form: the full path says so
+            # Only a field's own name is read by the form ("a_01_2" is not "a_1_2").
+            if item_id in item_ids and value and name == answer_field(unit_id, item_id):
+                option = option_ids.get(value)
+                if option is None:
+                    return None
+                answers.setdefault(unit_id, {})[item_id] = option
+            continue
+        match = COMMENT_NAME.match(name)
+        if match:
+            unit_id = int(match.group(1))
+            if unit_id not in unit_ids or (name == comment_field(unit_id) and len(value) > COMMENT_MAX):
+                return None
+            if value.strip() and name == comment_field(unit_id):
+                comments[unit_id] = value.strip()
+    receipt = normalise_receipt(form.get("receipt") or "")
+    if receipt is None:
+        return None
+    started = form.get("started")
+    return answers, comments, receipt, _unsign_started(started)
 
 
 @bp.post("/b/<token>/draft")

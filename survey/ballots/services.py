@@ -27,7 +27,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    delete,
+    event,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -41,6 +55,7 @@ from survey.models import (
     Campaign,
     CampaignUnit,
     Comment,
+    Evaluator,
     GroupUnit,
     Invitation,
     Item,
@@ -161,6 +176,179 @@ def units_for(invitation: Invitation) -> list[CampaignUnit]:
     """The units this evaluator rates: their group's, but not their own."""
     own = invitation.evaluator.own_unit_id if invitation.evaluator else None
     return units_for_batch(invitation.batch, own)
+
+
+# --- the submission's fast path: plain rows instead of ORM objects ---
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """What the rules need of a campaign unit (duck-types CampaignUnit there)."""
+
+    id: int
+    unit_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    id: int
+    code: str
+    label: str
+
+
+@dataclass(frozen=True)
+class OptionRow:
+    id: int
+    code: str
+    label: str
+    points: float | None
+    position: int
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    """A campaign's questionnaire as one group sees it, before the evaluator's
+    own unit is taken out."""
+
+    units: tuple[UnitRow, ...]
+    items: tuple[ItemRow, ...]
+    scale: tuple[OptionRow, ...]
+    #: The units the group rates (all the campaign's when it names none).
+    group_units: tuple[UnitRow, ...]
+    #: Posted value -> scale option id.
+    option_ids: dict[str, int]
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A personal link with its batch and campaign, as one row; it stands in
+    for Campaign (and Batch) in refusal_reason() and check_ballot()."""
+
+    invitation_id: int
+    used: bool
+    batch_id: int
+    campaign_id: int
+    campaign_group_id: int
+    name: str
+    status: str
+    opens_at: dt.datetime | None
+    closes_at: dt.datetime | None
+    batch_opens_at: dt.datetime | None
+    batch_closes_at: dt.datetime | None
+    anonymous: bool
+    rules: dict[str, Any] | None
+    max_dissatisfied_share_per_ballot: float | None
+    comment_required_for_dissatisfied: bool | None
+    own_unit_id: int | None
+    attributes: dict[str, Any] | None
+    questionnaire: Questionnaire
+
+    @property
+    def units(self) -> tuple[UnitRow, ...]:
+        return self.questionnaire.units
+
+    @property
+    def items(self) -> tuple[ItemRow, ...]:
+        return self.questionnaire.items
+
+    @property
+    def scale(self) -> tuple[OptionRow, ...]:
+        return self.questionnaire.scale
+
+    @property
+    def batch(self) -> Any:
+        return _BatchTimes(self.batch_opens_at, self.batch_closes_at)
+
+    def units_on_form(self) -> list[UnitRow]:
+        """units_for(): the group's units, never the evaluator's own."""
+        return [u for u in self.questionnaire.group_units if u.unit_id != self.own_unit_id]
+
+
+@dataclass(frozen=True)
+class _BatchTimes:
+    opens_at: dt.datetime | None
+    closes_at: dt.datetime | None
+
+
+def _link_statement():  # noqa: ANN202 (a SQLAlchemy Select)
+    i, b, c = Invitation.__table__, Batch.__table__, Campaign.__table__
+    e = Evaluator.__table__
+    return (
+        select(i.c.id, i.c.used, i.c.batch_id, b.c.campaign_id, b.c.campaign_group_id, c.c.name,
+               c.c.status, c.c.opens_at, c.c.closes_at, b.c.opens_at, b.c.closes_at, c.c.anonymous,
+               c.c.rules, c.c.max_dissatisfied_share_per_ballot, c.c.comment_required_for_dissatisfied,
+               e.c.own_unit_id, e.c.attributes)
+        .select_from(i.join(b, b.c.id == i.c.batch_id).join(c, c.c.id == b.c.campaign_id)
+                     .outerjoin(e, e.c.id == i.c.evaluator_id))
+        .where(i.c.token_hash == bindparam("token_hash"))
+    )
+
+
+def _structure_statement():  # noqa: ANN202 (a SQLAlchemy CompoundSelect)
+    cu, it, so, gu = (CampaignUnit.__table__, Item.__table__, ScaleOption.__table__,
+                      GroupUnit.__table__)
+    no_int, no_text, no_real = cast(null(), Integer), cast(null(), String), cast(null(), Float)
+    campaign_id, group_id = bindparam("campaign_id"), bindparam("group_id")
+    return union_all(
+        select(literal("u"), cu.c.id, cu.c.unit_id, cu.c.name, no_text, no_real, cu.c.position)
+        .where(cu.c.campaign_id == campaign_id),
+        select(literal("i"), it.c.id, no_int, it.c.label, it.c.code, no_real, it.c.position)
+        .where(it.c.campaign_id == campaign_id),
+        select(literal("s"), so.c.id, no_int, so.c.label, so.c.code, so.c.points, so.c.position)
+        .where(so.c.campaign_id == campaign_id),
+        select(literal("g"), gu.c.campaign_unit_id, no_int, no_text, no_text, no_real, literal(0))
+        .where(gu.c.campaign_group_id == group_id),
+    )
+
+
+_LINK = _link_statement()
+_STRUCTURE = _structure_statement()
+#: Questionnaires by (campaign, group): the rows they were built from and the
+#: result. Bounded (cleared when full).
+_QUESTIONNAIRES: dict[tuple[int, int], tuple[tuple[Any, ...], Questionnaire]] = {}
+
+
+def find_link(token: str) -> LinkView | None:
+    """A personal link with everything its submission needs, in two queries
+    (the link with its batch, campaign and evaluator; the questionnaire)."""
+    row = db.session.execute(_LINK, {"token_hash": hash_token(token)}).first()
+    if row is None:
+        return None
+    return LinkView(*row, questionnaire=questionnaire(row[3], row[4]))
+
+
+def questionnaire(campaign_id: int, group_id: int) -> Questionnaire:
+    """The campaign's units, items, scale and the units a group rates.
+
+    The rows are read on every call, so an edit of the campaign is seen by
+    the next request; only what is built from them is kept per process,
+    keyed by the rows themselves (any change of a label, a position, a unit
+    or a rated unit makes a new one).
+    """
+    rows = tuple(tuple(r) for r in db.session.execute(
+        _STRUCTURE, {"campaign_id": campaign_id, "group_id": group_id}))
+    key = (campaign_id, group_id)
+    cached = _QUESTIONNAIRES.get(key)
+    if cached is not None and cached[0] == rows:
+        return cached[1]
+    by_kind: dict[str, list[tuple[Any, ...]]] = {"u": [], "i": [], "s": [], "g": []}
+    for row in sorted(rows, key=lambda r: (r[0], r[6], r[1])):
+        by_kind[row[0]].append(row)
+    units = tuple(UnitRow(r[1], r[2], r[3]) for r in by_kind["u"])
+    rated = {r[1] for r in by_kind["g"]}
+    scale = tuple(OptionRow(r[1], r[4], r[3], r[5], r[6]) for r in by_kind["s"])
+    built = Questionnaire(
+        units=units,
+        items=tuple(ItemRow(r[1], r[4], r[3]) for r in by_kind["i"]),
+        scale=scale,
+        group_units=tuple(u for u in units if not rated or u.id in rated),
+        option_ids={str(o.id): o.id for o in scale},
+    )
+    if len(_QUESTIONNAIRES) >= 256:
+        _QUESTIONNAIRES.clear()
+    _QUESTIONNAIRES[key] = (rows, built)
+    return built
 
 
 def refusal_reason(campaign: Campaign, batch: Batch, now: dt.datetime | None = None) -> str | None:
@@ -324,27 +512,34 @@ def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str],
     Raises AlreadySubmitted where the token has been used for another ballot.
     """
     campaign: Campaign = invitation.batch.campaign
-    receipt_hash = hash_receipt(receipt)
-    invitation_id, batch_id, campaign_id = invitation.id, invitation.batch_id, campaign.id
-    anonymous = campaign.anonymous
     attributes = None
-    if not anonymous and invitation.evaluator is not None and invitation.evaluator.attributes:
+    if not campaign.anonymous and invitation.evaluator is not None and invitation.evaluator.attributes:
         attributes = dict(invitation.evaluator.attributes)
+    return submit_for(invitation.id, invitation.batch_id, campaign.id, answers, comments,
+                      anonymous=campaign.anonymous, attributes=attributes, receipt=receipt,
+                      duration_s=duration_s, source=source)
+
+
+def submit_for(invitation_id: int, batch_id: int, campaign_id: int, answers: AnswerMap,
+               comments: dict[int, str], *, anonymous: bool, attributes: dict[str, Any] | None,
+               receipt: str, duration_s: float | None, source: str | None) -> Submission:
+    """submit(), given the invitation's ids instead of its loaded rows (the
+    fast path of routes.py loads them with one query)."""
+    receipt_hash = hash_receipt(receipt)
     # End any read transaction first, so that the claim below is the first
     # statement of a fresh write transaction (SQLite then waits for the lock
     # instead of failing on a stale snapshot).
     db.session.commit()
     with one_writer():
-        claimed = db.session.execute(
-            update(Invitation)
-            .where(Invitation.id == invitation_id, Invitation.used.is_(False))
-            .values(used=True)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        # Core statements on the session's connection: same transaction, without
+        # the ORM's per-statement bookkeeping on the hottest path.
+        connection = db.session.connection()
+        claimed = connection.execute(_CLAIM, {"invitation_id": invitation_id}).rowcount
         if claimed == 1:
-            db.session.execute(delete(BallotDraft).where(BallotDraft.invitation_id == invitation_id))
+            connection.execute(_DELETE_INVITATION_DRAFT, {"invitation_id": invitation_id})
             _insert_ballot(campaign_id, batch_id, answers, comments, receipt_hash=receipt_hash,
-                           duration_s=duration_s, source=source, attributes=attributes,
+                           duration_s=duration_s, source=source,
+                           attributes=None if anonymous else attributes,
                            invitation_id=None if anonymous else invitation_id)
             db.session.commit()
             return Submission(receipt=receipt, created=True)
@@ -384,30 +579,43 @@ def submit_open(batch: Batch, answers: AnswerMap, comments: dict[int, str], *, r
     raise AlreadySubmitted()
 
 
+#: The statements of the hottest path, built once: a statement made per call
+#: costs more in SQLAlchemy's construction and cache-key work than SQLite
+#: takes to run it.
+_CLAIM = (update(Invitation.__table__)
+          .where(Invitation.__table__.c.id == bindparam("invitation_id"),
+                 Invitation.__table__.c.used.is_(False))
+          .values(used=True))
+_DELETE_INVITATION_DRAFT = delete(BallotDraft.__table__).where(
+    BallotDraft.__table__.c.invitation_id == bindparam("invitation_id"))
+_INSERT_BALLOT = insert(Ballot.__table__).returning(Ballot.__table__.c.id)
+_INSERT_ANSWERS = insert(Answer.__table__)
+_INSERT_COMMENTS = insert(Comment.__table__)
+
+
 def _insert_ballot(campaign_id: int, batch_id: int, answers: AnswerMap, comments: dict[int, str], *,
                    receipt_hash: bytes, duration_s: float | None, source: str | None,
                    attributes: dict[str, Any] | None, invitation_id: int | None) -> int:
     """Insert the ballot, its answers and comments (Core statements: a ballot
     is written once and never edited, so the ORM's unit of work would only
     cost time on the hottest path); returns its id."""
-    ballot_id = db.session.execute(
-        insert(Ballot.__table__).values(
-            campaign_id=campaign_id, batch_id=batch_id, public_id=secrets.token_hex(8),
-            position=None, submitted_at=utcnow(), utc_offset_min=480, duration_s=duration_s,
-            source=source, attributes=attributes, receipt_hash=receipt_hash,
-            invitation_id=invitation_id,
-        ).returning(Ballot.__table__.c.id)
-    ).scalar_one()
+    connection = db.session.connection()
+    ballot_id = connection.execute(_INSERT_BALLOT, {
+        "campaign_id": campaign_id, "batch_id": batch_id, "public_id": secrets.token_hex(8),
+        "position": None, "submitted_at": utcnow(), "utc_offset_min": 480, "duration_s": duration_s,
+        "source": source, "attributes": attributes, "receipt_hash": receipt_hash,
+        "invitation_id": invitation_id,
+    }).scalar_one()
     rows = [{"ballot_id": ballot_id, "campaign_unit_id": unit_id, "item_id": item_id,
              "option_id": option_id, "position": position}
             for position, (unit_id, item_id, option_id) in enumerate(
                 (u, i, o) for u, by_item in answers.items() for i, o in by_item.items())]
     if rows:
-        db.session.execute(insert(Answer.__table__), rows)
+        connection.execute(_INSERT_ANSWERS, rows)
     texts = [{"ballot_id": ballot_id, "campaign_unit_id": unit_id, "text": text.strip()}
              for unit_id, text in comments.items() if text.strip()]
     if texts:
-        db.session.execute(insert(Comment.__table__), texts)
+        connection.execute(_INSERT_COMMENTS, texts)
     return ballot_id
 
 
