@@ -23,10 +23,13 @@ class LoginForm(FlaskForm):
     remember = BooleanField("在这台电脑上保持登录")
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths: never redirect a signed-in user to another host."""
+def _safe_next(target: str | None, user: User) -> str:
+    """Only same-site paths: never redirect a signed-in user to another host.
+    Without one, each role lands on its own start page."""
     if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
         return target
+    if user.role == "liaison":
+        return url_for("results.my_index")
     return url_for("campaigns.index")
 
 
@@ -40,7 +43,7 @@ def login():
             form.password.errors.append(_("用户名或密码不正确"))
         else:
             login_user(user, remember=form.remember.data)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), user))
     return render_template("accounts/login.html", form=form)
 
 

@@ -312,7 +312,9 @@ _QUESTIONNAIRES: dict[tuple[int, int], tuple[tuple[Any, ...], Questionnaire]] = 
 def find_link(token: str) -> LinkView | None:
     """A personal link with everything its submission needs, in two queries
     (the link with its batch, campaign and evaluator; the questionnaire)."""
-    row = db.session.execute(_LINK, {"token_hash": hash_token(token)}).first()
+    # Core on the session's connection (same transaction), without the ORM's
+    # per-statement work: these rows are read, never kept as objects.
+    row = db.session.connection().execute(_LINK, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
     return LinkView(*row, questionnaire=questionnaire(row[3], row[4]))
@@ -326,7 +328,7 @@ def questionnaire(campaign_id: int, group_id: int) -> Questionnaire:
     keyed by the rows themselves (any change of a label, a position, a unit
     or a rated unit makes a new one).
     """
-    rows = tuple(tuple(r) for r in db.session.execute(
+    rows = tuple(tuple(r) for r in db.session.connection().execute(
         _STRUCTURE, {"campaign_id": campaign_id, "group_id": group_id}))
     key = (campaign_id, group_id)
     cached = _QUESTIONNAIRES.get(key)

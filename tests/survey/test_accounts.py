@@ -71,3 +71,9 @@ def test_cli_creates_liaison_with_unit(app, staff) -> None:
     with app.app_context():
         user = db.session.scalar(select(User).where(User.username == "li2"))
         assert user.unit.code == "u2" and user.check_password("s3cret!")
+
+
+def test_liaison_lands_on_own_start_page(client, staff) -> None:
+    answer = login(client, "liaison")
+    assert answer.headers["Location"] == "/my"
+    assert client.get("/my").status_code == 200
