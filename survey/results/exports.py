@@ -29,7 +29,7 @@ def _class_labels() -> dict[str, str]:
     return {k: _(v) for k, v in CLASS_LABELS.items()}
 
 
-def ranking_figure(campaign: Campaign, results: dict[str, Any], category: str) -> Figure:
+def _ranking_spec(campaign: Campaign, results: dict[str, Any], category: str) -> tuple[Any, tuple]:
     views = {v.code: v for v in services.ranking(campaign, results)}
     if category not in views:
         raise KeyError(category)
@@ -37,45 +37,81 @@ def ranking_figure(campaign: Campaign, results: dict[str, Any], category: str) -
     units = [{"name": row.name, "score": row.result["score"], "ci95": row.result["ci95"], "class": row.final_class}
              for row in view.units]
     rules = services.effective_rules(campaign)
-    return charts.ranking_chart(units, rules["thresholds"], _("%(c)s 综合得分与95%%区间", c=view.label),
-                                _class_labels())
+    return charts.ranking_chart, (units, rules["thresholds"], _("%(c)s 综合得分与95%%区间", c=view.label),
+                                  _class_labels())
 
 
-def shares_figure(campaign: Campaign, results: dict[str, Any], category: str) -> Figure:
+def _shares_spec(campaign: Campaign, results: dict[str, Any], category: str) -> tuple[Any, tuple]:
     views = {v.code: v for v in services.ranking(campaign, results)}
     if category not in views:
         raise KeyError(category)
     view = views[category]
     units = [{"name": row.name, "shares": row.result["shares"]} for row in view.units]
-    return charts.shares_chart(units, services.option_labels(campaign), _("%(c)s 各选项占比", c=view.label))
+    return charts.shares_chart, (units, services.option_labels(campaign), _("%(c)s 各选项占比", c=view.label))
 
 
-def returns_figure(campaign: Campaign, results: dict[str, Any]) -> Figure:
+def _returns_spec(campaign: Campaign, results: dict[str, Any]) -> tuple[Any, tuple]:
     labels = services.group_labels(campaign)
     groups = [{"label": labels.get(g["code"], g["code"]), "return_rate": g["return_rate"]} for g in results["groups"]]
-    return charts.return_rate_chart(groups, campaign.return_target, _("各评议主体回收率"))
+    return charts.return_rate_chart, (groups, campaign.return_target, _("各评议主体回收率"))
 
 
-def history_figure(campaign: Campaign, unit_code: str) -> Figure:
+def _history_spec(campaign: Campaign, unit_code: str, results: dict[str, Any] | None = None) -> tuple[Any, tuple]:
     cu = services.campaign_unit(campaign, unit_code)
     if cu is None:
         raise KeyError(unit_code)
-    return charts.history_chart(services.history(unit_code), services.effective_rules(campaign)["thresholds"],
-                                _("%(n)s 历年综合得分", n=cu.name))
+    known = {campaign.id: results} if results is not None else None
+    return charts.history_chart, (services.history(unit_code, known),
+                                  services.effective_rules(campaign)["thresholds"],
+                                  _("%(n)s 历年综合得分", n=cu.name))
+
+
+def ranking_figure(campaign: Campaign, results: dict[str, Any], category: str) -> Figure:
+    builder, args = _ranking_spec(campaign, results, category)
+    return builder(*args)
+
+
+def shares_figure(campaign: Campaign, results: dict[str, Any], category: str) -> Figure:
+    builder, args = _shares_spec(campaign, results, category)
+    return builder(*args)
+
+
+def returns_figure(campaign: Campaign, results: dict[str, Any]) -> Figure:
+    builder, args = _returns_spec(campaign, results)
+    return builder(*args)
+
+
+def history_figure(campaign: Campaign, unit_code: str) -> Figure:
+    builder, args = _history_spec(campaign, unit_code)
+    return builder(*args)
+
+
+def chart_spec(campaign: Campaign, results: dict[str, Any], name: str) -> tuple[Any, tuple]:
+    """What draws a chart and everything it is drawn from, by its URL name:
+    ranking-<category>, shares-<category>, returns, history-<unit>."""
+    kind, _sep, arg = name.partition("-")
+    if kind == "ranking" and arg:
+        return _ranking_spec(campaign, results, arg)
+    if kind == "shares" and arg:
+        return _shares_spec(campaign, results, arg)
+    if kind == "returns" and not arg:
+        return _returns_spec(campaign, results)
+    if kind == "history" and arg:
+        return _history_spec(campaign, arg, results)
+    raise KeyError(name)
 
 
 def chart(campaign: Campaign, results: dict[str, Any], name: str) -> Figure:
-    """A chart by its URL name: ranking-<category>, shares-<category>, returns, history-<unit>."""
-    kind, _sep, arg = name.partition("-")
-    if kind == "ranking" and arg:
-        return ranking_figure(campaign, results, arg)
-    if kind == "shares" and arg:
-        return shares_figure(campaign, results, arg)
-    if kind == "returns" and not arg:
-        return returns_figure(campaign, results)
-    if kind == "history" and arg:
-        return history_figure(campaign, arg)
-    raise KeyError(name)
+    """A chart by its URL name (see ``chart_spec``)."""
+    builder, args = chart_spec(campaign, results, name)
+    return builder(*args)
+
+
+def chart_bytes(campaign: Campaign, results: dict[str, Any], name: str, fmt: str) -> bytes:
+    """A chart's PNG or SVG bytes, drawn once per process for the same inputs
+    (``charts.render_cached``: a new computation or override gives new inputs)."""
+    builder, args = chart_spec(campaign, results, name)
+    return charts.render_cached(builder, args, fmt)
 
 
 def _png(fig: Figure) -> io.BytesIO:

@@ -4,18 +4,22 @@ the public 公示 page and the auditor's log."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from survey import charts
 from survey.accounts.auth import role_required
 from survey.extensions import db
 from survey.models import Appeal, AuditEntry, Campaign, CampaignUnit, Rectification, Veto
@@ -71,7 +75,7 @@ def _unit(campaign: Campaign, code: str) -> CampaignUnit:
     return cu
 
 
-def _unit_choices(campaign: Campaign, units: list[CampaignUnit] | None = None) -> list[SelectChoice]:
+def _unit_choices(campaign: Campaign, units: list[Any] | None = None) -> list[SelectChoice]:
     units = services.units_of(campaign) if units is None else units
     return [SelectChoice(cu.code, f"{cu.name}（{cu.code}）") for cu in units]
 
@@ -102,6 +106,59 @@ def render_and_keep(template: str, **context: Any) -> str:
     return html
 
 
+#: Rendered fragments by a digest of everything they show (see ``fragment``).
+_fragments: OrderedDict[str, Markup] = OrderedDict()
+_fragments_lock = threading.Lock()
+FRAGMENTS_KEPT = 64
+
+
+def cached_markup(key: Any, make: Callable[[], Any]) -> Markup:
+    """HTML made once per process for the same ``key``: the caller puts in
+    ``key`` everything the HTML shows that is not read from the request; the
+    language and the URL root are added here."""
+    digest = hashlib.sha256(json.dumps([str(get_locale()), request.script_root, key],
+                                       ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+    with _fragments_lock:
+        html = _fragments.get(digest)
+        if html is not None:
+            _fragments.move_to_end(digest)
+            return html
+    html = Markup(make())
+    with _fragments_lock:
+        _fragments[digest] = html
+        while len(_fragments) > FRAGMENTS_KEPT:
+            _fragments.popitem(last=False)
+    return html
+
+
+def fragment(template: str, key: Any, **context: Any) -> Markup:
+    """A template rendered once per process for the same ``key`` (see ``cached_markup``)."""
+    return cached_markup([template, key], lambda: render_template(template, **context))
+
+
+def unit_select(field: Any) -> Markup:
+    """A select of the campaign's units (sixty options on every ranking page),
+    made once per process for the same choices and selection."""
+    return cached_markup(["unit-select", field.id, field.name, field.data,
+                          [(c.value, c.label) for c in field.choices]], field)
+
+
+def forget_fragments() -> None:
+    """Empty this process's rendered fragments (the bench measures cold requests)."""
+    with _fragments_lock:
+        _fragments.clear()
+
+
+def ranking_tables(campaign: Campaign, snap: Any, views: list[services.CategoryView]) -> Markup:
+    """The ranking tables: the snapshot's results (by hash) with the campaign's
+    units, categories and overrides as they are now."""
+    key = [campaign.code, snap.results_sha256,
+           [[v.code, v.label, [[row.code, row.name, row.final_class, row.computed_class,
+                                row.override.reason if row.override else None] for row in v.units]]
+            for v in views]]
+    return fragment("results/_ranking.html", key, campaign=campaign, views=views)
+
+
 def _form_errors(form: Any) -> None:
     for name, errors in form.errors.items():
         label = getattr(form, name).label.text if hasattr(form, name) else name
@@ -124,17 +181,19 @@ def index():
 def campaign_page(code: str):
     campaign = _campaign(code)
     snap = services.current_snapshot(campaign)
-    results = json.loads(snap.results_json)
+    results = services.parsed(snap)
     settings = services.settings_for(campaign)
-    units = services.units_of(campaign)
+    units = services.unit_list(campaign)
     overrides = services.overrides_of(campaign)
     override_form = forms.OverrideForm()
     override_form.unit.choices = _unit_choices(campaign, units)
     approvals = services.approvals_of(campaign)
+    views = services.ranking(campaign, results, units, overrides)
     return render_and_keep(
         "results/campaign.html", campaign=campaign, results=results, snap=snap,
-        views=services.ranking(campaign, results, units, overrides), rules=services.effective_rules(campaign),
-        approvals=approvals, valid_approvals={a.id for a in approvals if a.results_sha256 == snap.results_sha256},
+        ranking_tables=ranking_tables(campaign, snap, views), rules=services.effective_rules(campaign),
+        unit_select=unit_select(override_form.unit), approvals=approvals,
+        valid_approvals={a.id for a in approvals if a.results_sha256 == snap.results_sha256},
         quorum=services.quorum(campaign, settings), settings=settings,
         override_form=override_form, confirm=forms.ConfirmForm(), publish_form=forms.PublishForm(),
         frozen=campaign.status in FROZEN, overrides=overrides)
@@ -145,15 +204,18 @@ def campaign_page(code: str):
 def unit_page(code: str, unit_code: str):
     campaign = _campaign(code)
     cu = _unit(campaign, unit_code)
-    results = services.results_for(campaign)
+    snap = services.current_snapshot(campaign)
+    results = services.parsed(snap)
     result = next(u for u in results["units"] if u["code"] == cu.code)
     comments = services.comments_of(campaign, cu)
-    return render_and_keep("results/unit.html", campaign=campaign, cu=cu, r=result,
-                           groups=services.group_labels(campaign), options=services.option_labels(campaign),
-                           comments=comments, rules=services.effective_rules(campaign),
-                           history=services.history(cu.code, {campaign.id: results}),
-                           override=next((o for o in services.overrides_of(campaign) if o.campaign_unit_id == cu.id),
-                                         None))
+    groups, options = services.group_labels(campaign), services.option_labels(campaign)
+    rules, override = services.effective_rules(campaign), services.override_of(cu)
+    key = [snap.results_sha256, cu.code, groups, options, rules,
+           None if override is None else [override.new_class, override.reason]]
+    unit_result = fragment("results/_unit_result.html", key, r=result, groups=groups, options=options, rules=rules,
+                           override=override)
+    return render_and_keep("results/unit.html", campaign=campaign, cu=cu, unit_result=unit_result,
+                           groups=groups, comments=comments, history=services.history(cu.code, {campaign.id: results}))
 
 
 @bp.get("/results/<code>/quality")
@@ -184,11 +246,10 @@ def chart(code: str, name: str, fmt: str):
         abort(404)
     results = services.results_for(campaign)
     try:
-        fig = exports.chart(campaign, results, name)
+        data = exports.chart_bytes(campaign, results, name, fmt)
     except KeyError:
         abort(404)
     mimetype = "image/png" if fmt == "png" else "image/svg+xml"
-    data = charts.render(fig, fmt)
     db.session.commit()
     return Response(data, mimetype=mimetype)
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from survey.results.i18n import gettext as _
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import defer, joinedload
 
 from analysis import DEFAULT_RULES, evaluate_document
 from survey import audit
@@ -24,6 +27,7 @@ from survey.models import (
     Batch,
     Campaign,
     CampaignCategory,
+    Category,
     CampaignGroup,
     CampaignUnit,
     ClassOverride,
@@ -78,23 +82,19 @@ def settings_for(campaign: Campaign) -> OutcomeSettings:
     return settings
 
 
-def fingerprint(campaign: Campaign) -> str:
-    """A digest of what the results depend on, in one cheap query: the newest
-    ballot of each batch (the ballot table's batch index answers it without
-    reading the ballots), the batches' issued counts, the objective scores,
-    the vetoes, the groups' weights, the units; and the rules. Ballots and
-    their answers are written together, so new ones move the newest id; an
-    edit or deletion through the ORM drops the cache outright (see
-    ``survey.models.outcome``)."""
-    units = select(CampaignUnit.id).where(CampaignUnit.campaign_id == campaign.id)
+@lru_cache(maxsize=1)
+def _fingerprint_query() -> Any:
+    """The fingerprint's statement, built once (every results request runs it)."""
+    campaign_id = bindparam("campaign_id")
+    units = select(CampaignUnit.id).where(CampaignUnit.campaign_id == campaign_id)
     batch = Batch.__table__.alias("b")
     newest = (select(func.max(Ballot.id)).where(Ballot.batch_id == batch.c.id)
               .correlate(batch).scalar_subquery())
-    where_batch = batch.c.campaign_id == campaign.id
+    where_batch = batch.c.campaign_id == campaign_id
     where_score = ObjectiveScore.campaign_unit_id.in_(units)
     where_veto = Veto.campaign_unit_id.in_(units)
-    where_group = CampaignGroup.campaign_id == campaign.id
-    where_unit = CampaignUnit.campaign_id == campaign.id
+    where_group = CampaignGroup.campaign_id == campaign_id
+    where_unit = CampaignUnit.campaign_id == campaign_id
     figures = [
         (func.max(newest), where_batch), (func.count(batch.c.id), where_batch),
         (func.sum(func.coalesce(batch.c.issued, -1)), where_batch), (func.max(batch.c.id), where_batch),
@@ -104,7 +104,18 @@ def fingerprint(campaign: Campaign) -> str:
         (func.count(CampaignGroup.id), where_group), (func.sum(CampaignGroup.weight), where_group),
         (func.count(CampaignUnit.id), where_unit), (func.max(CampaignUnit.id), where_unit),
     ]
-    row = db.session.execute(select(*(select(agg).where(cond).scalar_subquery() for agg, cond in figures))).one()
+    return select(*(select(agg).where(cond).scalar_subquery() for agg, cond in figures))
+
+
+def fingerprint(campaign: Campaign) -> str:
+    """A digest of what the results depend on, in one cheap query: the newest
+    ballot of each batch (the ballot table's batch index answers it without
+    reading the ballots), the batches' issued counts, the objective scores,
+    the vetoes, the groups' weights, the units; and the rules. Ballots and
+    their answers are written together, so new ones move the newest id; an
+    edit or deletion through the ORM drops the cache outright (see
+    ``survey.models.outcome``)."""
+    row = db.session.execute(_fingerprint_query(), {"campaign_id": campaign.id}).one()
     return sha256(canonical_json([campaign.rules or {}, [None if v is None else float(v) for v in row]]))
 
 
@@ -127,8 +138,10 @@ def final_snapshot(campaign: Campaign) -> ResultSnapshot | None:
 def current_snapshot(campaign: Campaign) -> ResultSnapshot:
     """The stored results the pages show: the final snapshot once there is
     one, otherwise the cache, recomputed where the campaign's data changed."""
+    # The results text is read only where this process has not parsed it yet (``parsed``).
     stored = {snap.kind: snap for snap in db.session.scalars(
-        select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id))}
+        select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id)
+        .options(defer(ResultSnapshot.results_json)))}
     if "final" in stored:
         return stored["final"]
     fp = fingerprint(campaign)
@@ -148,8 +161,53 @@ def current_snapshot(campaign: Campaign) -> ResultSnapshot:
     return cache
 
 
+class _Parsed:
+    """Snapshots' results parsed once per process, keyed by their SHA-256: the
+    text under one hash never changes, and a recomputation that changes the
+    results gives a new hash, so a stale entry is never found again (it ages
+    out of the LRU)."""
+
+    size = 16
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, snap: ResultSnapshot) -> dict[str, Any]:
+        key = snap.results_sha256
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
+        results = json.loads(snap.results_json)
+        with self.lock:
+            self.entries[key] = results
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return results
+
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+_parsed = _Parsed()
+
+
+def forget_parsed() -> None:
+    """Empty this process's parsed results (the bench measures cold requests)."""
+    _parsed.clear()
+
+
+def parsed(snap: ResultSnapshot) -> dict[str, Any]:
+    """The results document of a stored snapshot, shared by the requests of
+    this process: callers read it and never change it."""
+    return _parsed.get(snap)
+
+
 def results_for(campaign: Campaign) -> dict[str, Any]:
-    return json.loads(current_snapshot(campaign).results_json)
+    return parsed(current_snapshot(campaign))
 
 
 def effective_rules(campaign: Campaign) -> dict[str, Any]:
@@ -199,12 +257,12 @@ class CategoryView:
     units: list[UnitRow] = field(default_factory=list)
 
 
-def ranking(campaign: Campaign, results: dict[str, Any], units: list[CampaignUnit] | None = None,
+def ranking(campaign: Campaign, results: dict[str, Any], units: list[CampaignUnit] | list[UnitLine] | None = None,
             overrides: list[ClassOverride] | None = None) -> list[CategoryView]:
     """Units per category, ranked (insufficient units last), with any override.
     ``units`` and ``overrides``: the campaign's, where the caller has them already."""
     by_code = {u["code"]: u for u in results["units"]}
-    units = units_of(campaign) if units is None else units
+    units = unit_list(campaign) if units is None else units
     overrides = {o.campaign_unit.code: o for o in (overrides_of(campaign) if overrides is None else overrides)}
     categories = db.session.scalars(select(CampaignCategory).where(CampaignCategory.campaign_id == campaign.id)
                                     .options(joinedload(CampaignCategory.category))
@@ -215,16 +273,42 @@ def ranking(campaign: Campaign, results: dict[str, Any], units: list[CampaignUni
         r = by_code.get(cu.code)
         if r is None:
             continue
-        index[cu.category.code].units.append(UnitRow(cu.code, cu.name, cu.category.code, r, overrides.get(cu.code)))
+        category = cu.category_code if isinstance(cu, UnitLine) else cu.category.code
+        index[category].units.append(UnitRow(cu.code, cu.name, category, r, overrides.get(cu.code)))
     for v in views:
         v.units.sort(key=lambda row: (row.result["rank"] is None, row.result["rank"] or 0, row.code))
     return views
+
+
+def override_of(cu: CampaignUnit) -> ClassOverride | None:
+    return db.session.scalar(select(ClassOverride).where(ClassOverride.campaign_unit_id == cu.id))
 
 
 def overrides_of(campaign: Campaign) -> list[ClassOverride]:
     return list(db.session.scalars(select(ClassOverride).join(CampaignUnit)
                                    .where(CampaignUnit.campaign_id == campaign.id)
                                    .order_by(CampaignUnit.position)))
+
+
+class UnitLine(NamedTuple):
+    """A campaign unit as the ranking and the unit choices need it."""
+
+    id: int
+    code: str
+    name: str
+    category_code: str
+
+
+def unit_list(campaign: Campaign) -> list[UnitLine]:
+    """The campaign's units in order, as plain rows (one query, no ORM objects:
+    the ranking page lists all of them on every request)."""
+    rows = db.session.execute(
+        select(CampaignUnit.id, Unit.code, CampaignUnit.name, Category.code)
+        .join(Unit, CampaignUnit.unit_id == Unit.id)
+        .join(CampaignCategory, CampaignUnit.campaign_category_id == CampaignCategory.id)
+        .join(Category, CampaignCategory.category_id == Category.id)
+        .where(CampaignUnit.campaign_id == campaign.id).order_by(CampaignUnit.position))
+    return [UnitLine(*row) for row in rows]
 
 
 def units_of(campaign: Campaign) -> list[CampaignUnit]:
