@@ -38,6 +38,7 @@ from survey.ballots.forms import (
     comment_field,
     questionnaire_class,
 )
+from survey.extensions import db
 from survey.models import Batch, Campaign, CampaignUnit, Invitation
 from survey.tokens import format_receipt, new_receipt, normalise_receipt
 
@@ -126,24 +127,23 @@ def _submit_fast(token: str):
     returns None before writing anything, and the full path handles it."""
     if request.mimetype != "application/x-www-form-urlencoded":
         return None
-    link = services.find_link(token)
-    if link is None or link.used or services.refusal_reason(link, link.batch) is not None:
-        return None
-    posted = _parse_ballot(link)
-    if posted is None:
-        return None
-    answers, comments, receipt, started = posted
-    units = link.units_on_form()
-    if services.check_ballot(link, units, answers, comments):
-        return None
-    try:
-        result = services.submit_for(
-            link.invitation_id, link.batch_id, link.campaign_id, answers, comments,
-            anonymous=link.anonymous, attributes=dict(link.attributes) if link.attributes else None,
-            receipt=receipt, duration_s=services.duration_since(started), source=request.remote_addr)
-    except services.AlreadySubmitted:
-        return render_template("ballots/already.html", campaign=link), 409
-    return _thanks_page(link, format_receipt(result.receipt))
+    # Its own connection, not the session: reads and writes are Core
+    # statements, and the session's commit would cost more than the writes.
+    with db.engine.connect() as connection:
+        link = services.find_link(connection, token)
+        if link is None or link.used or services.refusal_reason(link, link.batch) is not None:
+            return None
+        posted = _parse_ballot(link)
+        if posted is None:
+            return None
+        answers, comments, receipt, started = posted
+        if services.check_ballot(link, link.units_on_form(), answers, comments):
+            return None
+        if not services.take_ballot(connection, link, answers, comments, receipt=receipt,
+                                    duration_s=services.duration_since(started),
+                                    source=request.remote_addr):
+            return None  # used meanwhile: a retry, or a second ballot refused
+    return _thanks_page(link, format_receipt(receipt))
 
 
 #: The thank-you page by what it shows besides the receipt, rendered once with
@@ -181,38 +181,43 @@ def _parse_ballot(link: services.LinkView):
             validate_csrf(form.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")))
         except ValidationError:
             return None
-    unit_ids = {u.id for u in link.units_on_form()}
-    item_ids = {i.id for i in link.items}
-    option_ids = link.questionnaire.option_ids
+    questionnaire = link.questionnaire
+    option_ids, own = questionnaire.option_ids, link.own_unit_id
+    answer_fields, comment_fields = questionnaire.answer_fields, questionnaire.comment_fields
     answers: services.AnswerMap = {}
     comments: dict[int, str] = {}
     for name, values in form.lists():
         if len(values) != 1:
             return None
         value = values[0]
-        if name == "action":
-            if value not in ("", "submit"):
-                return None
-            continue
-        match = ANSWER_NAME.match(name)
-        if match:
-            unit_id, item_id = int(match.group(1)), int(match.group(2))
-            if unit_id not in unit_ids:
-                return None  # a unit not on the form: the full path says so
-            # Only a field's own name is read by the form ("a_01_2" is not "a_1_2").
-            if item_id in item_ids and value and name == answer_field(unit_id, item_id):
+        answer = answer_fields.get(name)
+        if answer is not None:
+            unit_id, item_id, unit = answer
+            if unit == own:
+                return None  # their own unit: the full path says they may not rate it
+            if value:
                 option = option_ids.get(value)
                 if option is None:
                     return None
                 answers.setdefault(unit_id, {})[item_id] = option
             continue
-        match = COMMENT_NAME.match(name)
-        if match:
-            unit_id = int(match.group(1))
-            if unit_id not in unit_ids or (name == comment_field(unit_id) and len(value) > COMMENT_MAX):
+        comment = comment_fields.get(name)
+        if comment is not None:
+            unit_id, unit = comment
+            if unit == own or len(value) > COMMENT_MAX:
                 return None
-            if value.strip() and name == comment_field(unit_id):
+            if value.strip():
                 comments[unit_id] = value.strip()
+            continue
+        if name == "action":
+            if value not in ("", "submit"):
+                return None
+            continue
+        # Not a field of this form (the form ignores it), unless it answers a
+        # unit that is not on the form, which the full path refuses.
+        match = ANSWER_NAME.match(name) or COMMENT_NAME.match(name)
+        if match and int(match.group(1)) not in {u.id for u in link.units_on_form()}:
+            return None
     receipt = normalise_receipt(form.get("receipt") or "")
     if receipt is None:
         return None

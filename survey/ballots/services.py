@@ -42,7 +42,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -218,6 +218,10 @@ class Questionnaire:
     group_units: tuple[UnitRow, ...]
     #: Posted value -> scale option id.
     option_ids: dict[str, int]
+    #: Answer field name (forms.answer_field) -> (campaign unit, item, unit) of the group's units.
+    answer_fields: dict[str, tuple[int, int, int]]
+    #: Comment field name (forms.comment_field) -> (campaign unit, unit).
+    comment_fields: dict[str, tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -309,18 +313,17 @@ _STRUCTURE = _structure_statement()
 _QUESTIONNAIRES: dict[tuple[int, int], tuple[tuple[Any, ...], Questionnaire]] = {}
 
 
-def find_link(token: str) -> LinkView | None:
+def find_link(connection: Connection, token: str) -> LinkView | None:
     """A personal link with everything its submission needs, in two queries
-    (the link with its batch, campaign and evaluator; the questionnaire)."""
-    # Core on the session's connection (same transaction), without the ORM's
-    # per-statement work: these rows are read, never kept as objects.
-    row = db.session.connection().execute(_LINK, {"token_hash": hash_token(token)}).first()
+    (the link with its batch, campaign and evaluator; the questionnaire), as
+    plain rows: Core, without the ORM's per-row and per-statement work."""
+    row = connection.execute(_LINK, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
-    return LinkView(*row, questionnaire=questionnaire(row[3], row[4]))
+    return LinkView(*row, questionnaire=questionnaire(connection, row[3], row[4]))
 
 
-def questionnaire(campaign_id: int, group_id: int) -> Questionnaire:
+def questionnaire(connection: Connection, campaign_id: int, group_id: int) -> Questionnaire:
     """The campaign's units, items, scale and the units a group rates.
 
     The rows are read on every call, so an edit of the campaign is seen by
@@ -328,7 +331,7 @@ def questionnaire(campaign_id: int, group_id: int) -> Questionnaire:
     keyed by the rows themselves (any change of a label, a position, a unit
     or a rated unit makes a new one).
     """
-    rows = tuple(tuple(r) for r in db.session.connection().execute(
+    rows = tuple(tuple(r) for r in connection.execute(
         _STRUCTURE, {"campaign_id": campaign_id, "group_id": group_id}))
     key = (campaign_id, group_id)
     cached = _QUESTIONNAIRES.get(key)
@@ -340,12 +343,14 @@ def questionnaire(campaign_id: int, group_id: int) -> Questionnaire:
     units = tuple(UnitRow(r[1], r[2], r[3]) for r in by_kind["u"])
     rated = {r[1] for r in by_kind["g"]}
     scale = tuple(OptionRow(r[1], r[4], r[3], r[5], r[6]) for r in by_kind["s"])
+    items = tuple(ItemRow(r[1], r[4], r[3]) for r in by_kind["i"])
+    group_units = tuple(u for u in units if not rated or u.id in rated)
     built = Questionnaire(
-        units=units,
-        items=tuple(ItemRow(r[1], r[4], r[3]) for r in by_kind["i"]),
-        scale=scale,
-        group_units=tuple(u for u in units if not rated or u.id in rated),
+        units=units, items=items, scale=scale, group_units=group_units,
         option_ids={str(o.id): o.id for o in scale},
+        # The names of forms.answer_field() and comment_field() (not imported: forms imports this).
+        answer_fields={f"a_{u.id}_{i.id}": (u.id, i.id, u.unit_id) for u in group_units for i in items},
+        comment_fields={f"c_{u.id}": (u.id, u.unit_id) for u in group_units},
     )
     if len(_QUESTIONNAIRES) >= 256:
         _QUESTIONNAIRES.clear()
@@ -525,24 +530,16 @@ def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str],
 def submit_for(invitation_id: int, batch_id: int, campaign_id: int, answers: AnswerMap,
                comments: dict[int, str], *, anonymous: bool, attributes: dict[str, Any] | None,
                receipt: str, duration_s: float | None, source: str | None) -> Submission:
-    """submit(), given the invitation's ids instead of its loaded rows (the
-    fast path of routes.py loads them with one query)."""
+    """submit(), given the invitation's ids instead of its loaded rows."""
     receipt_hash = hash_receipt(receipt)
     # End any read transaction first, so that the claim below is the first
     # statement of a fresh write transaction (SQLite then waits for the lock
     # instead of failing on a stale snapshot).
     db.session.commit()
     with one_writer():
-        # Core statements on the session's connection: same transaction, without
-        # the ORM's per-statement bookkeeping on the hottest path.
-        connection = db.session.connection()
-        claimed = connection.execute(_CLAIM, {"invitation_id": invitation_id}).rowcount
-        if claimed == 1:
-            connection.execute(_DELETE_INVITATION_DRAFT, {"invitation_id": invitation_id})
-            _insert_ballot(campaign_id, batch_id, answers, comments, receipt_hash=receipt_hash,
-                           duration_s=duration_s, source=source,
-                           attributes=None if anonymous else attributes,
-                           invitation_id=None if anonymous else invitation_id)
+        if _claim_and_insert(db.session.connection(), invitation_id, batch_id, campaign_id, answers,
+                             comments, anonymous=anonymous, attributes=attributes,
+                             receipt_hash=receipt_hash, duration_s=duration_s, source=source):
             db.session.commit()
             return Submission(receipt=receipt, created=True)
         db.session.rollback()
@@ -552,6 +549,43 @@ def submit_for(invitation_id: int, batch_id: int, campaign_id: int, answers: Ans
     if existing is not None and existing.batch_id == batch_id and _same(existing, answers, comments):
         return Submission(receipt=receipt, created=False)
     raise AlreadySubmitted()
+
+
+def take_ballot(connection: Connection, link: LinkView, answers: AnswerMap, comments: dict[int, str], *,
+                receipt: str, duration_s: float | None, source: str | None) -> bool:
+    """submit() for the fast path of routes.py, on the connection that read
+    the link (Core only: the session's commit costs more than the writes).
+    Commits and returns True, or writes nothing and returns False where the
+    claim failed (the token was used meanwhile); the caller then takes the
+    full path, which tells a retry from a second ballot."""
+    # As in submit_for(): the claim starts a fresh write transaction.
+    connection.commit()
+    with one_writer():
+        if _claim_and_insert(connection, link.invitation_id, link.batch_id, link.campaign_id, answers,
+                             comments, anonymous=link.anonymous,
+                             attributes=dict(link.attributes) if link.attributes else None,
+                             receipt_hash=hash_receipt(receipt), duration_s=duration_s, source=source):
+            connection.commit()
+            return True
+        connection.rollback()
+    return False
+
+
+def _claim_and_insert(connection: Connection, invitation_id: int, batch_id: int, campaign_id: int,
+                      answers: AnswerMap, comments: dict[int, str], *, anonymous: bool,
+                      attributes: dict[str, Any] | None, receipt_hash: bytes, duration_s: float | None,
+                      source: str | None) -> bool:
+    """In the caller's write transaction: claim the invitation (one conditional
+    UPDATE: of concurrent claims, the database lets exactly one change the
+    row), delete its draft and insert the ballot. False where the claim
+    failed; the caller rolls back."""
+    if connection.execute(_CLAIM, {"invitation_id": invitation_id}).rowcount != 1:
+        return False
+    connection.execute(_DELETE_INVITATION_DRAFT, {"invitation_id": invitation_id})
+    _insert_ballot(connection, campaign_id, batch_id, answers, comments, receipt_hash=receipt_hash,
+                   duration_s=duration_s, source=source, attributes=None if anonymous else attributes,
+                   invitation_id=None if anonymous else invitation_id)
+    return True
 
 
 def submit_open(batch: Batch, answers: AnswerMap, comments: dict[int, str], *, receipt: str,
@@ -566,8 +600,9 @@ def submit_open(batch: Batch, answers: AnswerMap, comments: dict[int, str], *, r
         try:
             # Write first (no read before it in the transaction; see submit()):
             # the unique receipt hash refuses a second copy of the same form.
-            _insert_ballot(campaign_id, batch_id, answers, comments, receipt_hash=receipt_hash,
-                           duration_s=duration_s, source=source, attributes=None, invitation_id=None)
+            _insert_ballot(db.session.connection(), campaign_id, batch_id, answers, comments,
+                           receipt_hash=receipt_hash, duration_s=duration_s, source=source,
+                           attributes=None, invitation_id=None)
             if draft_key:
                 db.session.execute(delete(BallotDraft).where(BallotDraft.key_hash == draft_key_hash(draft_key)))
             db.session.commit()
@@ -595,13 +630,13 @@ _INSERT_ANSWERS = insert(Answer.__table__)
 _INSERT_COMMENTS = insert(Comment.__table__)
 
 
-def _insert_ballot(campaign_id: int, batch_id: int, answers: AnswerMap, comments: dict[int, str], *,
+def _insert_ballot(connection: Connection, campaign_id: int, batch_id: int, answers: AnswerMap,
+                   comments: dict[int, str], *,
                    receipt_hash: bytes, duration_s: float | None, source: str | None,
                    attributes: dict[str, Any] | None, invitation_id: int | None) -> int:
     """Insert the ballot, its answers and comments (Core statements: a ballot
     is written once and never edited, so the ORM's unit of work would only
     cost time on the hottest path); returns its id."""
-    connection = db.session.connection()
     ballot_id = connection.execute(_INSERT_BALLOT, {
         "campaign_id": campaign_id, "batch_id": batch_id, "public_id": secrets.token_hex(8),
         "position": None, "submitted_at": utcnow(), "utc_offset_min": 480, "duration_s": duration_s,

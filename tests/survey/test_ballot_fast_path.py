@@ -163,3 +163,26 @@ def test_csrf_is_checked_on_the_fast_path(app) -> None:
     assert ballot_count(app) == 0
     assert client.post(f"/b/{tokens[0]}", data=fields).status_code == 200
     assert ballot_count(app) == 1
+
+
+def test_plain_valid_ballot_takes_the_fast_path(app, client, monkeypatch) -> None:
+    """A complete, valid ballot never builds the questionnaire form (that is
+    what makes it fast); everything above would pass through the full path too."""
+    from survey.ballots import routes
+
+    with app.app_context():
+        tokens = make_campaign(invitations=1, items=2, own_unit="u1")[1]
+    fields = form_fields(client.get(f"/b/{tokens[0]}").get_data(as_text=True))
+    fields[next(k for k in fields if k.startswith("a_")).replace("a_", "c_").rsplit("_", 1)[0]] = "好"
+
+    def no_form(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the full path was taken")
+
+    monkeypatch.setattr(routes, "questionnaire_class", no_form)
+    done = client.post(f"/b/{tokens[0]}", data=fields)
+    assert done.status_code == 200
+    with app.app_context():
+        ballot = db.session.scalar(select(Ballot))
+        assert len(ballot.answers) == len([k for k in fields if k.startswith("a_")])
+        assert [c.text for c in ballot.comments] == ["好"]
+        assert ballot.invitation_id is None
