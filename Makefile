@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	$(FLASK) db upgrade heads
+	$(FLASK) db upgrade
 	$(FLASK) demo --if-empty
 	@scripts/print-urls
 	exec $(BIN)/gunicorn -c python:survey.serving 'survey:create_app()'

@@ -98,7 +98,7 @@ def main() -> None:
         app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'pingyi.sqlite'}",
                           "SECRET_KEY": "bench", "INSTANCE_PATH": str(instance), "WTF_CSRF_ENABLED": False})
         with app.app_context():
-            flask_migrate.upgrade(revision="heads")
+            flask_migrate.upgrade()
         with app.test_request_context():
             campaign = import_bundle(bundle("bench2026"), status="open")
             db.session.commit()

@@ -63,13 +63,13 @@ def _database_template(tmp_path_factory: pytest.TempPathFactory, _pg_database: s
     if _pg_database:
         app = create_app(_config(_pg_database, instance))
         with app.app_context():
-            flask_migrate.upgrade(revision="heads")
+            flask_migrate.upgrade()
             db.engine.dispose()
         return _pg_database
     path = instance / "template.sqlite"
     app = create_app(_config(f"sqlite:///{path}", instance))
     with app.app_context():
-        flask_migrate.upgrade(revision="heads")
+        flask_migrate.upgrade()
         db.engine.dispose()
     return str(path)
 

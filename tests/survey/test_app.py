@@ -105,3 +105,12 @@ def test_translation_works_outside_a_request(app) -> None:
 
     with app.app_context():
         assert gettext("提交评议") == "提交评议"
+
+
+def test_migrations_have_one_head(app) -> None:
+    """Branches written side by side are merged, so `flask db upgrade` needs no revision."""
+    from alembic.script import ScriptDirectory
+
+    with app.app_context():
+        config = app.extensions["migrate"].migrate.get_config()
+        assert len(ScriptDirectory.from_config(config).get_heads()) == 1

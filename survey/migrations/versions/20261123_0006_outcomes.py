@@ -2,7 +2,7 @@
 rectification, appeals, and the append-only audit log
 
 Revision ID: 20261123_0006
-Revises: 20261123_0001
+Revises: 20261123_0003
 Create Date: 2026-11-23 11:06:51.004350
 
 """
@@ -12,10 +12,10 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '20261123_0006'
-down_revision = '20261123_0001'
+# Follows 0003: the outcome tables name user accounts, which 0003 creates.
+down_revision = '20261123_0003'
 branch_labels = None
-# The outcome tables name user accounts, which 0003 creates.
-depends_on = '20261123_0003'
+depends_on = None
 
 
 def upgrade():
