@@ -41,8 +41,11 @@ def index():
 @role_required(*STAFF)
 def overview(code: str):
     campaign = _campaign_or_404(code)
-    return render_template("campaigns/overview.html", campaign=campaign,
-                           figures=services.return_figures(campaign),
+    figures = board.return_board(campaign)
+    links = sum(b.invitations or 0 for b in figures.batches)
+    used = links - sum(b.unanswered or 0 for b in figures.batches)
+    return render_template("campaigns/overview.html", campaign=campaign, figures=figures,
+                           links=links, links_used=used,
                            effective_status=setup.effective_status(campaign))
 
 
