@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .bundle import FLAGS, Campaign, from_document
-from .classify import CLASSES, INSUFFICIENT, REASONS, TOL, Classification, classify
+from .classify import CLASSES, INSUFFICIENT, TOL, Classification, classify
 from .flags import FlagResult, ballot_unit_scores, compute_flags
 from .scores import CellSums, cell_sums, combine_groups, composite, prepare_group
 from .uncertainty import (
@@ -140,7 +140,6 @@ def compute_weights(c: Campaign, valid: np.ndarray, warnings: list | None = None
     """Final weights of the valid ballots (SCORING.md section 4); 0 elsewhere."""
     rules = c.rules
     warnings = [] if warnings is None else warnings
-    n = c.n_ballots
     group = c.ballot_group
     w = np.where(valid, 1.0, 0.0)
     n_batches = len(c.batch_codes)
@@ -381,7 +380,6 @@ def evaluate(c: Campaign) -> Results:
 
 def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: Classification,
               bres: BootstrapResult, warnings, scored_idx, rules) -> Results:
-    group = c.ballot_group
     received = fl.received
     n_b = len(c.batch_codes)
     returned_b = np.bincount(c.ballot_batch, minlength=n_b)

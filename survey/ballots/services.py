@@ -789,14 +789,8 @@ def pseudonymise_sources(campaign: Campaign) -> int:
 # --- small helpers ---
 
 
-def options_and_items(campaign: Campaign) -> tuple[list[ScaleOption], list[Item]]:
-    return list(campaign.scale), list(campaign.items)
 
 
-def returned_count(campaign_id: int) -> int:
-    return db.session.scalar(
-        select(db.func.count(Ballot.id)).where(Ballot.campaign_id == campaign_id)
-    ) or 0
 
 
 def duration_since(started: float | None) -> float | None:

@@ -32,12 +32,9 @@ from survey.models import (
     Batch,
     Campaign,
     CampaignGroup,
-    CampaignUnit,
     Evaluator,
     Invitation,
-    Item,
     ScaleOption,
-    Unit,
 )
 from survey.models.distribution import CHANNEL_LABELS
 
