@@ -2,13 +2,10 @@
 from threads), rendered to PNG, SVG or PDF bytes with a real CJK font."""
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import math
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -71,66 +68,6 @@ def render(fig: Figure, fmt: str) -> bytes:
     with cjk_fonts():
         fig.savefig(buf, format=fmt)
     return buf.getvalue()
-
-
-class _Rendered:
-    """Chart bytes by a digest of what they are drawn from (the drawing
-    function, its arguments, the format): the same inputs always give the same
-    picture, and changed results, overrides, labels or language give other
-    inputs, hence another key. Bounded by total size; least recently used go."""
-
-    max_bytes = 64 * 1024 * 1024
-
-    def __init__(self) -> None:
-        self.entries: OrderedDict[str, bytes] = OrderedDict()
-        self.total = 0
-        self.lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        with self.lock:
-            data = self.entries.get(key)
-            if data is not None:
-                self.entries.move_to_end(key)
-            return data
-
-    def put(self, key: str, data: bytes) -> None:
-        with self.lock:
-            if key in self.entries:
-                return
-            self.entries[key] = data
-            self.total += len(data)
-            while self.total > self.max_bytes and len(self.entries) > 1:
-                _key, old = self.entries.popitem(last=False)
-                self.total -= len(old)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.entries.clear()
-            self.total = 0
-
-
-_rendered = _Rendered()
-
-
-def forget_rendered() -> None:
-    """Empty this process's rendered charts (the bench measures cold requests)."""
-    _rendered.clear()
-
-
-def render_key(builder: Callable[..., Figure], args: Sequence[Any], fmt: str) -> str:
-    text = json.dumps([builder.__module__, builder.__qualname__, fmt, list(args)], ensure_ascii=False,
-                      sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def render_cached(builder: Callable[..., Figure], args: Sequence[Any], fmt: str) -> bytes:
-    """``render(builder(*args), fmt)``, drawn once per process for the same inputs."""
-    key = render_key(builder, args, fmt)
-    data = _rendered.get(key)
-    if data is None:
-        data = render(builder(*args), fmt)
-        _rendered.put(key, data)
-    return data
 
 
 def _height(n: int) -> float:

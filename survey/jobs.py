@@ -17,10 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup
 from flask_babel import force_locale
-from sqlalchemy import or_, select, update
+from sqlalchemy import event, or_, select, update
+from sqlalchemy.orm import Session
 
 from survey.extensions import db
 from survey.models.campaign import utcnow
@@ -47,7 +48,25 @@ def enqueue(kind: str, params: dict[str, Any], *, total: int | None = None) -> J
     job = Job(kind=kind, params=params, state="queued", done=0, total=total, errors=0)
     db.session.add(job)
     db.session.flush()
+    db.session.info[_QUEUED] = True
     return job
+
+
+#: Set in a session's ``info`` when it queued a job: its commit kicks a worker.
+_QUEUED = "pingyi_jobs_queued"
+
+
+@event.listens_for(Session, "after_commit")
+def _kick_after_commit(session: Session) -> None:
+    """A job queued in a transaction starts when the transaction commits (a
+    worker kicked earlier would not see it yet)."""
+    if session.info.pop(_QUEUED, False) and has_app_context():
+        kick()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(_QUEUED, None)
 
 
 def step(job_id: int, *, done: int = 1, errors: int = 0) -> None:
@@ -155,7 +174,7 @@ def _worker(app: Flask) -> None:
 
 # --- command line ---------------------------------------------------------------
 
-jobs_cli = AppGroup("jobs", help="后台任务 (persisted background jobs: sending batches, reminders).")
+jobs_cli = AppGroup("jobs", help="后台任务 (persisted background jobs: sending batches, reminders, drawing the charts and tables of new results).")
 
 
 @jobs_cli.command("run", help="Run queued jobs (and those of a worker that died) until none is left; "

@@ -29,6 +29,7 @@ from survey.models.outcome import (
     FollowUp,
     OutcomeSettings,
     Rectification,
+    ResultArtifact,
     ResultSnapshot,
 )
 
@@ -40,5 +41,5 @@ __all__ = [
     "Unit", "Veto", "CHANNELS", "Batch", "Evaluator", "Invitation", "GroupUnit",
     "PaperEntry", "Job",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
-    "FollowUp", "OutcomeSettings", "Rectification", "ResultSnapshot",
+    "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
 ]

@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -77,6 +78,23 @@ class ResultSnapshot(db.Model):
     #: The pingyi-results/1 JSON text (with ``explain``).
     results_json: Mapped[str] = mapped_column(Text)
     results_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ResultArtifact(db.Model):
+    """Something drawn from a snapshot's results and kept beside it, so that a
+    process that has not drawn it yet reads it instead of drawing it again: a
+    chart's PNG or SVG bytes, a rendered results table. ``key`` is a digest of
+    everything it is drawn from; rows whose snapshot was recomputed are pruned
+    (``survey.results.artifacts``)."""
+
+    __tablename__ = "result_artifact"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
+    #: The results (``ResultSnapshot.results_sha256``) it was drawn from.
+    results_sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

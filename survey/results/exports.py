@@ -3,6 +3,7 @@ the PDF report (charts with the CJK font embedded) and the results JSON."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 from survey.results.i18n import gettext as _
@@ -12,14 +13,14 @@ from openpyxl import Workbook
 from openpyxl.drawing.image import Image as XLImage
 from openpyxl.styles import Font, PatternFill
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from survey import charts
+from survey import charts, jobs
 from survey.extensions import db
-from survey.models import Campaign, CommentAnswer
+from survey.models import Campaign, CommentAnswer, Job, ResultSnapshot
 from survey.models.campaign import STATUS_LABELS
 from survey.models.outcome import ANSWER_LABELS, CLASS_LABELS
-from survey.results import services
+from survey.results import artifacts, services, tables
 
 #: The workbook's sheets, in order (their names are what people see in Excel).
 SHEETS = ("评议结果", "分组得分", "选项占比", "回收率", "意见与答复", "整改情况")
@@ -107,11 +108,60 @@ def chart(campaign: Campaign, results: dict[str, Any], name: str) -> Figure:
     return builder(*args)
 
 
-def chart_bytes(campaign: Campaign, results: dict[str, Any], name: str, fmt: str) -> bytes:
-    """A chart's PNG or SVG bytes, drawn once per process for the same inputs
-    (``charts.render_cached``: a new computation or override gives new inputs)."""
+CHART_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+def chart_key(builder: Any, args: tuple, fmt: str) -> str:
+    """The artifact key of a chart: what draws it, everything it is drawn from, the format."""
+    return artifacts.digest([builder.__module__, builder.__qualname__, fmt, list(args)])
+
+
+def _chart_artifact(campaign: Campaign, results: dict[str, Any], name: str,
+                    fmt: str) -> tuple[str, str, Callable[[], bytes]]:
     builder, args = chart_spec(campaign, results, name)
-    return charts.render_cached(builder, args, fmt)
+    return chart_key(builder, args, fmt), CHART_TYPES[fmt], lambda: charts.render(builder(*args), fmt)
+
+
+def chart_bytes(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any], name: str, fmt: str) -> bytes:
+    """A chart's PNG or SVG bytes, drawn once and kept beside the snapshot
+    (``artifacts.fetch``: a new computation or override gives new inputs,
+    hence a new key)."""
+    return artifacts.fetch(snap, *_chart_artifact(campaign, results, name, fmt))
+
+
+def chart_names(campaign: Campaign, results: dict[str, Any]) -> list[str]:
+    """Every chart the results pages show: ranking and option shares of each
+    category, the return rates, each unit's history."""
+    names = []
+    for view in services.ranking(campaign, results):
+        names += [f"ranking-{view.code}", f"shares-{view.code}"]
+    names.append("returns")
+    names += [f"history-{cu.code}" for cu in services.units_of(campaign)]
+    return names
+
+
+@jobs.handler("draw_results")
+def draw_results(job: Job) -> None:
+    """Draw every chart and render every table the results pages show for a
+    new snapshot, and keep them beside it, so that no page view pays for the
+    drawing. Skips everything once the snapshot has been computed again (the
+    newer computation queued its own job)."""
+    campaign = db.session.get(Campaign, job.params["campaign_id"])
+    snap = services.shown_snapshot(campaign) if campaign is not None else None
+    if snap is None or snap.results_sha256 != job.params["results_sha256"]:
+        return
+    results = services.parsed(snap)
+    names = chart_names(campaign, results)
+    db.session.execute(update(Job).where(Job.id == job.id).values(total=2 * len(names) + 1))
+    for name in names:
+        for fmt in ("svg", "png"):
+            with artifacts.keeping():
+                chart_bytes(campaign, snap, results, name, fmt)
+            jobs.step(job.id)
+            db.session.commit()
+    tables.keep_all(campaign, snap)
+    jobs.step(job.id)
+    db.session.commit()
 
 
 def _png(fig: Figure) -> io.BytesIO:

@@ -4,21 +4,14 @@ the public 公示 page and the auditor's log."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy import select
-from wtforms.fields.choices import SelectChoice
 
 from survey.accounts.auth import role_required
 from survey.extensions import db
@@ -32,7 +25,7 @@ from survey.models.outcome import (
     FROZEN,
     FrozenCampaignError,
 )
-from survey.results import exports, forms, services
+from survey.results import exports, forms, services, tables
 from survey.results.services import FLAG_LABELS, ResultsError
 
 bp = Blueprint("results", __name__)
@@ -75,11 +68,6 @@ def _unit(campaign: Campaign, code: str) -> CampaignUnit:
     return cu
 
 
-def _unit_choices(campaign: Campaign, units: list[Any] | None = None) -> list[SelectChoice]:
-    units = services.units_of(campaign) if units is None else units
-    return [SelectChoice(cu.code, f"{cu.name}（{cu.code}）") for cu in units]
-
-
 def action(view: Callable[..., Any]) -> Callable[..., Any]:
     """A POST that changes something: refused actions are rolled back and
     shown as a message; otherwise the request commits once."""
@@ -106,59 +94,6 @@ def render_and_keep(template: str, **context: Any) -> str:
     return html
 
 
-#: Rendered fragments by a digest of everything they show (see ``fragment``).
-_fragments: OrderedDict[str, Markup] = OrderedDict()
-_fragments_lock = threading.Lock()
-FRAGMENTS_KEPT = 64
-
-
-def cached_markup(key: Any, make: Callable[[], Any]) -> Markup:
-    """HTML made once per process for the same ``key``: the caller puts in
-    ``key`` everything the HTML shows that is not read from the request; the
-    language and the URL root are added here."""
-    digest = hashlib.sha256(json.dumps([str(get_locale()), request.script_root, key],
-                                       ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
-    with _fragments_lock:
-        html = _fragments.get(digest)
-        if html is not None:
-            _fragments.move_to_end(digest)
-            return html
-    html = Markup(make())
-    with _fragments_lock:
-        _fragments[digest] = html
-        while len(_fragments) > FRAGMENTS_KEPT:
-            _fragments.popitem(last=False)
-    return html
-
-
-def fragment(template: str, key: Any, **context: Any) -> Markup:
-    """A template rendered once per process for the same ``key`` (see ``cached_markup``)."""
-    return cached_markup([template, key], lambda: render_template(template, **context))
-
-
-def unit_select(field: Any) -> Markup:
-    """A select of the campaign's units (sixty options on every ranking page),
-    made once per process for the same choices and selection."""
-    return cached_markup(["unit-select", field.id, field.name, field.data,
-                          [(c.value, c.label) for c in field.choices]], field)
-
-
-def forget_fragments() -> None:
-    """Empty this process's rendered fragments (the bench measures cold requests)."""
-    with _fragments_lock:
-        _fragments.clear()
-
-
-def ranking_tables(campaign: Campaign, snap: Any, views: list[services.CategoryView]) -> Markup:
-    """The ranking tables: the snapshot's results (by hash) with the campaign's
-    units, categories and overrides as they are now."""
-    key = [campaign.code, snap.results_sha256,
-           [[v.code, v.label, [[row.code, row.name, row.final_class, row.computed_class,
-                                row.override.reason if row.override else None] for row in v.units]]
-            for v in views]]
-    return fragment("results/_ranking.html", key, campaign=campaign, views=views)
-
-
 def _form_errors(form: Any) -> None:
     for name, errors in form.errors.items():
         label = getattr(form, name).label.text if hasattr(form, name) else name
@@ -181,18 +116,18 @@ def index():
 def campaign_page(code: str):
     campaign = _campaign(code)
     snap = services.current_snapshot(campaign)
-    results = services.parsed(snap)
     settings = services.settings_for(campaign)
     units = services.unit_list(campaign)
+    categories = services.categories_of(campaign)
     overrides = services.overrides_of(campaign)
     override_form = forms.OverrideForm()
-    override_form.unit.choices = _unit_choices(campaign, units)
+    override_form.unit.choices = tables.unit_choices(campaign, units)
     approvals = services.approvals_of(campaign)
-    views = services.ranking(campaign, results, units, overrides)
     return render_and_keep(
-        "results/campaign.html", campaign=campaign, results=results, snap=snap,
-        ranking_tables=ranking_tables(campaign, snap, views), rules=services.effective_rules(campaign),
-        unit_select=unit_select(override_form.unit), approvals=approvals,
+        "results/campaign.html", campaign=campaign, snap=snap,
+        ranking_tables=tables.ranking_tables(campaign, snap, units, categories, overrides),
+        rules=services.effective_rules(campaign),
+        unit_select=tables.unit_select(snap, override_form.unit), approvals=approvals,
         valid_approvals={a.id for a in approvals if a.results_sha256 == snap.results_sha256},
         quorum=services.quorum(campaign, settings), settings=settings,
         override_form=override_form, confirm=forms.ConfirmForm(), publish_form=forms.PublishForm(),
@@ -205,25 +140,20 @@ def unit_page(code: str, unit_code: str):
     campaign = _campaign(code)
     cu = _unit(campaign, unit_code)
     snap = services.current_snapshot(campaign)
-    results = services.parsed(snap)
-    result = next(u for u in results["units"] if u["code"] == cu.code)
     comments = services.comments_of(campaign, cu)
-    groups, options = services.group_labels(campaign), services.option_labels(campaign)
-    rules, override = services.effective_rules(campaign), services.override_of(cu)
-    key = [snap.results_sha256, cu.code, groups, options, rules,
-           None if override is None else [override.new_class, override.reason]]
-    unit_result = fragment("results/_unit_result.html", key, r=result, groups=groups, options=options, rules=rules,
-                           override=override)
+    groups = services.group_labels(campaign)
+    unit_result = tables.unit_result(campaign, snap, cu, groups)
     return render_and_keep("results/unit.html", campaign=campaign, cu=cu, unit_result=unit_result,
-                           groups=groups, comments=comments, history=services.history(cu.code, {campaign.id: results}))
+                           groups=groups, comments=comments, has_history=services.years_rated(cu.code) > 1)
 
 
 @bp.get("/results/<code>/quality")
 @role_required(*READERS)
 def quality(code: str):
     campaign = _campaign(code)
-    results = services.results_for(campaign)
-    dq = services.data_quality(campaign, results)
+    snap = services.current_snapshot(campaign)
+    exclude_flags = list(services.effective_rules(campaign)["exclude_flags"])
+    panel = tables.quality_panel(campaign, snap)
     preview = None
     form = forms.ExcludeFlagsForm(request.args)
     if "preview" in request.args:
@@ -232,9 +162,9 @@ def quality(code: str):
         except ResultsError as exc:
             flash(str(exc), "error")
     else:
-        form.flags.data = dq["exclude_flags"]
-    adopt = forms.AdoptFlagsForm(data={"flags": preview["flags"] if preview else dq["exclude_flags"]})
-    return render_and_keep("results/quality.html", campaign=campaign, dq=dq, form=form, adopt=adopt,
+        form.flags.data = exclude_flags
+    adopt = forms.AdoptFlagsForm(data={"flags": preview["flags"] if preview else exclude_flags})
+    return render_and_keep("results/quality.html", campaign=campaign, panel=panel, form=form, adopt=adopt,
                            preview=preview, frozen=campaign.status in FROZEN)
 
 
@@ -244,9 +174,9 @@ def chart(code: str, name: str, fmt: str):
     campaign = _campaign(code)
     if fmt not in ("png", "svg"):
         abort(404)
-    results = services.results_for(campaign)
+    snap = services.current_snapshot(campaign)
     try:
-        data = exports.chart_bytes(campaign, results, name, fmt)
+        data = exports.chart_bytes(campaign, snap, services.parsed(snap), name, fmt)
     except KeyError:
         abort(404)
     mimetype = "image/png" if fmt == "png" else "image/svg+xml"
@@ -302,7 +232,7 @@ def final_bundle(code: str):
 def inputs(code: str):
     campaign = _campaign(code)
     score_form, veto_form = forms.ObjectiveScoreForm(), forms.VetoForm()
-    score_form.unit.choices = veto_form.unit.choices = _unit_choices(campaign)
+    score_form.unit.choices = veto_form.unit.choices = tables.unit_choices(campaign)
     return render_template("results/inputs.html", campaign=campaign, score_form=score_form, veto_form=veto_form,
                            scores=services.objective_scores_of(campaign), vetoes=services.vetoes_of(campaign),
                            confirm=forms.ConfirmForm(), frozen=campaign.status in FROZEN)
@@ -314,7 +244,7 @@ def inputs(code: str):
 def add_objective_score(code: str):
     campaign = _campaign(code)
     form = forms.ObjectiveScoreForm()
-    form.unit.choices = _unit_choices(campaign)
+    form.unit.choices = tables.unit_choices(campaign)
     if form.validate_on_submit():
         services.set_objective_score(campaign, _unit(campaign, form.unit.data), form.component.data.strip(),
                                      form.score.data, form.evidence.data.strip())
@@ -330,7 +260,7 @@ def add_objective_score(code: str):
 def add_veto(code: str):
     campaign = _campaign(code)
     form = forms.VetoForm()
-    form.unit.choices = _unit_choices(campaign)
+    form.unit.choices = tables.unit_choices(campaign)
     if form.validate_on_submit():
         services.add_veto(campaign, _unit(campaign, form.unit.data), form.reason.data.strip(),
                           form.evidence.data.strip())
@@ -398,7 +328,7 @@ def finalize(code: str):
 def override(code: str):
     campaign = _campaign(code)
     form = forms.OverrideForm()
-    form.unit.choices = _unit_choices(campaign)
+    form.unit.choices = tables.unit_choices(campaign)
     if form.validate_on_submit():
         services.override_class(campaign, _unit(campaign, form.unit.data), form.new_class.data,
                                 form.reason.data, current_user)
@@ -492,7 +422,7 @@ def rectification(code: str):
     services.mark_overdue(campaign, today())
     db.session.commit()
     follow = forms.FollowUpForm()
-    follow.unit.choices = _unit_choices(campaign)
+    follow.unit.choices = tables.unit_choices(campaign)
     return render_template("results/rectification.html", campaign=campaign,
                            rows=services.rectifications_of(campaign), confirm=forms.ConfirmForm(),
                            due_form=forms.DueForm(), follow_form=follow, follow_ups=services.follow_ups_of(campaign))
@@ -536,7 +466,7 @@ def set_due(code: str, rect_id: int):
 def follow_up(code: str):
     campaign = _campaign(code)
     form = forms.FollowUpForm()
-    form.unit.choices = _unit_choices(campaign)
+    form.unit.choices = tables.unit_choices(campaign)
     if form.validate_on_submit():
         services.schedule_follow_up(campaign, _unit(campaign, form.unit.data), form.scheduled_on.data,
                                     form.note.data or "")

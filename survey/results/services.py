@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import defer, joinedload
 
 from analysis import DEFAULT_RULES, evaluate_document
-from survey import audit
+from survey import audit, jobs
 from survey.bundles import export_bundle
 from survey.extensions import db
 from survey.models import (
@@ -45,6 +45,7 @@ from survey.models import (
     Veto,
 )
 from survey.models.campaign import utcnow
+from survey.results import artifacts
 from survey.models.outcome import CLASSES, DEFAULT_CONSEQUENCES, FROZEN
 
 FLAGS = ("duplicate", "straight_line", "speeder", "burst", "extreme_rater")
@@ -158,7 +159,25 @@ def current_snapshot(campaign: Campaign) -> ResultSnapshot:
     cache.results_json = results_text
     cache.results_sha256 = sha256(results_text)
     cache.created_at = utcnow()
+    db.session.flush()
+    artifacts.prune(campaign.id)
+    queue_drawing(cache)
     return cache
+
+
+def shown_snapshot(campaign: Campaign) -> ResultSnapshot | None:
+    """The stored snapshot the pages show (final, else the cache), as it is:
+    never recomputed here."""
+    stored = {snap.kind: snap for snap in db.session.scalars(
+        select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id))}
+    return stored.get("final") or stored.get("cache")
+
+
+def queue_drawing(snap: ResultSnapshot) -> None:
+    """Have the charts and tables of a new snapshot drawn in the background
+    and kept beside it (``exports.draw_results``); the job starts once this
+    commits."""
+    jobs.enqueue("draw_results", {"campaign_id": snap.campaign_id, "results_sha256": snap.results_sha256})
 
 
 class _Parsed:
@@ -258,15 +277,14 @@ class CategoryView:
 
 
 def ranking(campaign: Campaign, results: dict[str, Any], units: list[CampaignUnit] | list[UnitLine] | None = None,
-            overrides: list[ClassOverride] | None = None) -> list[CategoryView]:
+            overrides: list[ClassOverride] | None = None,
+            categories: list[CampaignCategory] | None = None) -> list[CategoryView]:
     """Units per category, ranked (insufficient units last), with any override.
-    ``units`` and ``overrides``: the campaign's, where the caller has them already."""
+    ``units``, ``overrides`` and ``categories``: the campaign's, where the caller has them already."""
     by_code = {u["code"]: u for u in results["units"]}
     units = unit_list(campaign) if units is None else units
     overrides = {o.campaign_unit.code: o for o in (overrides_of(campaign) if overrides is None else overrides)}
-    categories = db.session.scalars(select(CampaignCategory).where(CampaignCategory.campaign_id == campaign.id)
-                                    .options(joinedload(CampaignCategory.category))
-                                    .order_by(CampaignCategory.position))
+    categories = categories_of(campaign) if categories is None else categories
     views = [CategoryView(c.code, c.label) for c in categories]
     index = {v.code: v for v in views}
     for cu in units:
@@ -278,6 +296,13 @@ def ranking(campaign: Campaign, results: dict[str, Any], units: list[CampaignUni
     for v in views:
         v.units.sort(key=lambda row: (row.result["rank"] is None, row.result["rank"] or 0, row.code))
     return views
+
+
+def categories_of(campaign: Campaign) -> list[CampaignCategory]:
+    """The campaign's categories in order, with their category records."""
+    return list(db.session.scalars(select(CampaignCategory).where(CampaignCategory.campaign_id == campaign.id)
+                                   .options(joinedload(CampaignCategory.category))
+                                   .order_by(CampaignCategory.position)))
 
 
 def override_of(cu: CampaignUnit) -> ClassOverride | None:
@@ -477,20 +502,19 @@ def objective_scores_of(campaign: Campaign) -> list[ObjectiveScore]:
 # --- sign-off, overrides, finalization -----------------------------------
 
 
-def committee_members() -> list[User]:
-    return list(db.session.scalars(select(User).where(User.role == "committee", User.active.is_(True))
-                                   .order_by(User.username)))
-
-
 def quorum(campaign: Campaign, settings: OutcomeSettings | None = None) -> int:
     """Approvals needed: the campaign's setting, or every active committee member."""
     q = (settings or settings_for(campaign)).quorum
-    return q if q is not None else max(1, len(committee_members()))
+    if q is not None:
+        return q
+    members = db.session.scalar(select(func.count(User.id)).where(User.role == "committee", User.active.is_(True)))
+    return max(1, members or 0)
 
 
 def approvals_of(campaign: Campaign) -> list[Approval]:
+    """The campaign's approvals in order, with their users (the page names them)."""
     return list(db.session.scalars(select(Approval).where(Approval.campaign_id == campaign.id)
-                                   .order_by(Approval.approved_at)))
+                                   .options(joinedload(Approval.user)).order_by(Approval.approved_at)))
 
 
 def valid_approvals(campaign: Campaign) -> list[Approval]:
@@ -563,6 +587,7 @@ def finalize(campaign: Campaign, today: dt.date) -> ResultSnapshot:
     db.session.add(snap)
     campaign.status = "finalized"
     db.session.flush()
+    queue_drawing(snap)
     made = generate_consequences(campaign, results, today)
     settings = settings_for(campaign)
     due = settings.rectification_due or today + dt.timedelta(days=30)
@@ -792,6 +817,14 @@ def follow_ups_of(campaign: Campaign) -> list[FollowUp]:
 
 
 # --- history across years -------------------------------------------------------
+
+
+def years_rated(unit_code: str) -> int:
+    """In how many campaigns with results (closed or later) a unit was rated:
+    what ``history`` would list, counted without reading any results."""
+    return db.session.scalar(
+        select(func.count(Campaign.id)).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
+        .where(Unit.code == unit_code, Campaign.status.in_(("closed", *FROZEN)))) or 0
 
 
 def history(unit_code: str, known: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:

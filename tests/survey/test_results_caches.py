@@ -1,17 +1,25 @@
-"""The per-process caches of the results pages (parsed snapshots, ranking
-tables, chart bytes): reused while what they show is unchanged, never shown
-once the snapshot is recomputed or an override changes a class."""
+"""What the results pages keep (parsed snapshots per process; ranking tables
+and chart bytes per process and beside the snapshot in the database): reused
+while what they show is unchanged, by this process and by any other, never
+shown once the snapshot is recomputed or an override changes a class."""
 from __future__ import annotations
 
 import io
+import time
+from collections import Counter
 
 import numpy as np
 from PIL import Image
 
 from survey import charts
+from survey.results import artifacts
+from flask import template_rendered
+from sqlalchemy import func, select
+
+from survey import jobs
 from survey.extensions import db
-from survey.models import Campaign
-from survey.results import services
+from survey.models import Campaign, Job, ResultArtifact
+from survey.results import exports, services
 from tests.factories import login, make_user
 from tests.survey.test_results_support import make_committee_campaign, unit_result
 
@@ -48,7 +56,7 @@ def test_a_chart_is_drawn_once_and_redrawn_after_a_recomputation(client, ctx, mo
     campaign = make_committee_campaign()
     make_user("committee")
     login(client, "committee")
-    charts.forget_rendered()
+    artifacts.forget()
     drawn = _count_draws(monkeypatch)
     url = f"/results/{campaign.code}/charts/ranking-law.png"
     first = client.get(url).data
@@ -63,8 +71,9 @@ def test_a_chart_is_drawn_once_and_redrawn_after_a_recomputation(client, ctx, mo
     assert services.current_snapshot(db.session.get(Campaign, campaign.id)).results_sha256 != before_sha
     assert drawn == ["png", "svg", "png"] and after != first
     # What is served is what drawing the new results gives.
-    charts.forget_rendered()
-    assert _pixels(client.get(url).data).tolist() == _pixels(after).tolist()
+    fresh = db.session.get(Campaign, campaign.id)
+    drawn_now = charts.render(exports.chart(fresh, services.results_for(fresh), "ranking-law"), "png")
+    assert _pixels(drawn_now).tolist() == _pixels(after).tolist()
     assert _red_pixels(after) > _red_pixels(first)
 
 
@@ -116,3 +125,110 @@ def test_parsed_results_follow_the_snapshot_hash(ctx):
     assert fresh.results_sha256 != first_sha and services.parsed(fresh) is not first
     assert unit_result(services.parsed(fresh), "u1")["class"] == "dissatisfied"
     assert unit_result(first, "u1")["class"] == "satisfied"  # the old document was not touched
+
+
+def _artifacts(campaign: Campaign) -> list[ResultArtifact]:
+    return list(db.session.scalars(select(ResultArtifact).where(ResultArtifact.campaign_id == campaign.id)))
+
+
+def test_a_chart_drawn_in_one_process_is_served_by_another_without_drawing(client, ctx, monkeypatch):
+    campaign = make_committee_campaign()
+    make_user("committee")
+    login(client, "committee")
+    drawn = _count_draws(monkeypatch)
+    url = f"/results/{campaign.code}/charts/shares-law.png"
+    first = client.get(url).data
+    assert drawn == ["png"]
+    kept = [a for a in _artifacts(campaign) if a.media_type == "image/png"]
+    sha = services.current_snapshot(campaign).results_sha256
+    assert [(a.body, a.results_sha256) for a in kept] == [(first, sha)]
+    artifacts.forget()  # as in another process: nothing in memory
+    assert client.get(url).data == first and drawn == ["png"]
+
+
+def _templates_rendered(app) -> list[str]:
+    names: list[str] = []
+    template_rendered.connect(lambda sender, template, context, **kw: names.append(template.name), app, weak=False)
+    return names
+
+
+def test_results_tables_are_kept_beside_the_snapshot(app, client, ctx):
+    campaign = make_committee_campaign()
+    make_user("committee")
+    login(client, "committee")
+    pages = [f"/results/{campaign.code}", f"/results/{campaign.code}/units/u2", f"/results/{campaign.code}/quality"]
+    first = [client.get(p).get_data(as_text=True) for p in pages]
+    rendered = _templates_rendered(app)
+    artifacts.forget()  # another process: reads the kept tables, renders only the pages around them
+    again = [client.get(p).get_data(as_text=True) for p in pages]
+    assert again == first
+    assert rendered == ["results/campaign.html", "results/unit.html", "results/quality.html"]
+    assert 'data-testid="ballot-counts"' in first[0] and 'data-testid="excluded"' in first[2]
+    assert {a.media_type for a in _artifacts(campaign)} == {"text/html"}
+
+
+def test_the_charts_and_tables_of_a_new_snapshot_are_drawn_by_a_job(app, client, ctx, monkeypatch):
+    campaign = make_committee_campaign()
+    make_user("committee")
+    login(client, "committee")
+    snap = services.current_snapshot(campaign)
+    db.session.commit()
+    queued = db.session.scalars(select(Job).where(Job.kind == "draw_results")).all()
+    assert [j.params for j in queued] == [{"campaign_id": campaign.id, "results_sha256": snap.results_sha256}]
+    assert jobs.run_pending() == 1
+    names = exports.chart_names(campaign, services.parsed(snap))
+    assert sorted(names) == ["history-u1", "history-u2", "history-u3", "ranking-law", "ranking-svc", "returns",
+                             "shares-law", "shares-svc"]
+    kinds = Counter(a.media_type for a in _artifacts(campaign))
+    # Every chart in both formats; the ranking tables, the unit select, the quality panel, each unit's result.
+    assert kinds == {"image/svg+xml": len(names), "image/png": len(names), "text/html": 3 + 3}
+    job = db.session.get(Job, queued[0].id, populate_existing=True)
+    assert (job.state, job.done, job.total) == ("done", 2 * len(names) + 1, 2 * len(names) + 1)
+    artifacts.forget()
+    drawn = _count_draws(monkeypatch)
+    rendered = _templates_rendered(app)
+    for name in names:
+        for fmt in ("svg", "png"):
+            assert client.get(f"/results/{campaign.code}/charts/{name}.{fmt}").status_code == 200
+    for page in ("", "/units/u1", "/units/u2", "/units/u3", "/quality"):
+        assert client.get(f"/results/{campaign.code}{page}").status_code == 200
+    assert drawn == []  # every one was kept by the job
+    assert not [name for name in rendered if name.startswith("results/_")]  # so was every table
+    assert len(_artifacts(campaign)) == 2 * len(names) + 6  # and none was added
+
+
+def test_a_recomputation_prunes_what_was_drawn_from_the_old_results(client, ctx):
+    campaign = make_committee_campaign()
+    make_user("committee")
+    login(client, "committee")
+    client.get(f"/results/{campaign.code}")
+    client.get(f"/results/{campaign.code}/charts/ranking-law.svg")
+    old_sha = services.current_snapshot(campaign).results_sha256
+    assert {a.results_sha256 for a in _artifacts(campaign)} == {old_sha}
+    _veto_u1(campaign)
+    db.session.commit()
+    new_sha = services.current_snapshot(db.session.get(Campaign, campaign.id)).results_sha256
+    db.session.commit()
+    assert new_sha != old_sha and _artifacts(campaign) == []
+    # A job queued for the old results finds them gone and draws nothing.
+    assert db.session.scalar(select(func.count(Job.id)).where(Job.kind == "draw_results")) == 2
+    db.session.execute(Job.__table__.delete().where(Job.params["results_sha256"].as_string() == new_sha))
+    db.session.commit()
+    assert jobs.run_pending() == 1 and _artifacts(campaign) == []
+
+
+def test_a_queued_job_starts_when_its_transaction_commits(app, ctx):
+    app.config["PINGYI_JOBS_THREAD"] = True
+    campaign = make_committee_campaign()
+    services.current_snapshot(campaign)
+    db.session.commit()  # kicks the worker thread: no kick() call here
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        db.session.rollback()
+        if db.session.scalar(select(Job.state).where(Job.kind == "draw_results")) == "done":
+            break
+        time.sleep(0.05)
+    job = db.session.execute(select(Job.state, Job.done, Job.error_text).where(Job.kind == "draw_results")).one()
+    assert tuple(job) == ("done", 17, None)
+    assert len(_artifacts(campaign)) == 22
+

@@ -1,0 +1,135 @@
+"""What is drawn from a snapshot's results (chart bytes, rendered tables),
+made once and kept twice: in this process (a least-recently-used map bounded
+by size) and in the database beside the snapshot (``result_artifact``), so
+that a process that has not drawn it yet reads it instead of drawing it again.
+
+A key is a digest of everything the artifact is drawn from, so the bytes
+under one key never change and nothing has to be invalidated: changed
+results, overrides, labels or language give another key. Rows drawn from
+results that no snapshot holds any more are pruned when a snapshot is
+recomputed (``prune``)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from survey.extensions import db
+from survey.models import ResultArtifact, ResultSnapshot
+from survey.models.campaign import utcnow
+
+
+def digest(parts: Any) -> str:
+    """The key of an artifact: SHA-256 of its inputs as JSON (anything JSON
+    cannot say is written by ``repr``)."""
+    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _Memory:
+    """This process's artifacts by key; least recently used go first once the
+    total size passes ``max_bytes``."""
+
+    max_bytes = 64 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, bytes] = OrderedDict()
+        self.total = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self.lock:
+            data = self.entries.get(key)
+            if data is not None:
+                self.entries.move_to_end(key)
+            return data
+
+    def put(self, key: str, data: bytes) -> None:
+        with self.lock:
+            if key in self.entries:
+                return
+            self.entries[key] = data
+            self.total += len(data)
+            while self.total > self.max_bytes and len(self.entries) > 1:
+                _key, old = self.entries.popitem(last=False)
+                self.total -= len(old)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.total = 0
+
+
+_memory = _Memory()
+
+
+def forget() -> None:
+    """Empty this process's artifacts (as in a process that has served none:
+    the bench and the tests use it; the stored ones stay)."""
+    _memory.clear()
+
+
+def stored(key: str) -> bytes | None:
+    return db.session.scalar(select(ResultArtifact.body).where(ResultArtifact.key == key))
+
+
+def store(snap: ResultSnapshot, key: str, media_type: str, data: bytes) -> None:
+    """Keep an artifact in the database (in the caller's transaction). Two
+    processes drawing the same one at once both try: the second insert is
+    skipped, the bytes being the same."""
+    dialect = db.session.get_bind().dialect.name
+    insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}[dialect]
+    db.session.execute(insert(ResultArtifact).values(
+        key=key, campaign_id=snap.campaign_id, results_sha256=snap.results_sha256, media_type=media_type,
+        body=data, created_at=utcnow()).on_conflict_do_nothing(index_elements=["key"]))
+
+
+#: Set while a job draws a snapshot's artifacts (``keeping``).
+_keeping: ContextVar[bool] = ContextVar("pingyi_keeping_artifacts", default=False)
+
+
+@contextmanager
+def keeping() -> Iterator[None]:
+    """Inside, ``fetch`` makes sure every artifact is in the database, even one
+    this process holds in memory (drawn earlier for results since pruned)."""
+    token = _keeping.set(True)
+    try:
+        yield
+    finally:
+        _keeping.reset(token)
+
+
+def fetch(snap: ResultSnapshot, key: str, media_type: str, make: Callable[[], bytes]) -> bytes:
+    """The artifact under ``key``: from this process, else from the database,
+    else made by ``make()`` and stored beside ``snap`` (the snapshot it is drawn
+    from; the caller commits)."""
+    data = _memory.get(key)
+    if data is not None and not _keeping.get():
+        return data
+    kept = stored(key)
+    if kept is not None:
+        _memory.put(key, kept)
+        return kept
+    if data is None:
+        data = make()
+        _memory.put(key, data)
+    store(snap, key, media_type, data)
+    return data
+
+
+def prune(campaign_id: int) -> int:
+    """Delete the campaign's artifacts drawn from results that none of its
+    snapshots holds any more; returns how many went."""
+    current = select(ResultSnapshot.results_sha256).where(ResultSnapshot.campaign_id == campaign_id)
+    return db.session.execute(delete(ResultArtifact).where(
+        ResultArtifact.campaign_id == campaign_id, ResultArtifact.results_sha256.not_in(current))
+        .execution_options(synchronize_session=False)).rowcount

@@ -1,0 +1,100 @@
+"""The HTML the results pages embed that is drawn from a snapshot (the ballot
+counts and ranking tables, a unit's result, the data-quality panel, the
+select of sixty units): rendered once and kept beside the snapshot
+(``artifacts``), so that a process that has not rendered it yet reads it
+instead. ``keep_all`` renders all of it right after a computation."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, render_template, request
+from flask_babel import get_locale
+from markupsafe import Markup
+from wtforms.fields.choices import SelectChoice
+
+from survey.models import Campaign, CampaignUnit, ResultSnapshot
+from survey.results import artifacts, forms, services
+
+
+def cached_markup(snap: ResultSnapshot, key: Any, make: Callable[[], Any]) -> Markup:
+    """HTML drawn from a snapshot, made once and kept beside it
+    (``artifacts.fetch``): the caller puts in ``key`` everything the HTML
+    shows that is not read from the request, without parsing the results
+    (``make`` does that, where the HTML is not kept yet); the language and the
+    URL root are added here."""
+    digest = artifacts.digest(["html", str(get_locale()), request.script_root, key])
+    return Markup(artifacts.fetch(snap, digest, "text/html",
+                                  lambda: str(make()).encode("utf-8")).decode("utf-8"))
+
+
+def fragment(snap: ResultSnapshot, template: str, key: Any, context: Callable[[], dict[str, Any]]) -> Markup:
+    """A template rendered once for the same ``key`` (see ``cached_markup``);
+    ``context()`` gives its variables where it has to be rendered."""
+    return cached_markup(snap, [template, key], lambda: render_template(template, **context()))
+
+
+def unit_choices(campaign: Campaign, units: list[Any] | None = None) -> list[SelectChoice]:
+    units = services.units_of(campaign) if units is None else units
+    return [SelectChoice(cu.code, f"{cu.name}（{cu.code}）") for cu in units]
+
+
+def unit_select(snap: ResultSnapshot, field: Any) -> Markup:
+    """A select of the campaign's units (sixty options on every ranking page),
+    made once for the same choices and selection."""
+    return cached_markup(snap, ["unit-select", field.id, field.name, field.data,
+                                [(c.value, c.label) for c in field.choices]], field)
+
+
+def ranking_tables(campaign: Campaign, snap: ResultSnapshot, units: list[services.UnitLine],
+                   categories: list[Any], overrides: list[Any]) -> Markup:
+    """The ballot counts and the ranking tables: the snapshot's results (by
+    hash) with the campaign's units, categories and overrides as they are now."""
+    key = [campaign.code, snap.results_sha256, [list(u) for u in units], [[c.code, c.label] for c in categories],
+           [[o.campaign_unit_id, o.new_class, o.reason] for o in overrides]]
+
+    def context() -> dict[str, Any]:
+        results = services.parsed(snap)
+        return {"campaign": campaign, "ballots": results["ballots"],
+                "views": services.ranking(campaign, results, units, overrides, categories)}
+
+    return fragment(snap, "results/_ranking.html", key, context)
+
+
+def unit_result(campaign: Campaign, snap: ResultSnapshot, cu: CampaignUnit, groups: dict[str, str]) -> Markup:
+    """A unit's result, the grounds of its class and its group scores."""
+    options, rules, override = services.option_labels(campaign), services.effective_rules(campaign), \
+        services.override_of(cu)
+    key = [snap.results_sha256, cu.code, groups, options, rules,
+           None if override is None else [override.new_class, override.reason]]
+
+    def context() -> dict[str, Any]:
+        result = next(u for u in services.parsed(snap)["units"] if u["code"] == cu.code)
+        return {"r": result, "groups": groups, "options": options, "rules": rules, "override": override}
+
+    return fragment(snap, "results/_unit_result.html", key, context)
+
+
+def quality_panel(campaign: Campaign, snap: ResultSnapshot) -> Markup:
+    """Ballot counts, flag counts and the excluded ballots with their reasons."""
+    return fragment(snap, "results/_quality.html", [snap.results_sha256],
+                    lambda: {"dq": services.data_quality(campaign, services.parsed(snap))})
+
+
+def keep_all(campaign: Campaign, snap: ResultSnapshot) -> int:
+    """Render every table the pages show for a snapshot, in the office's
+    language and under the public URL's root, and keep it (in a job: the
+    caller commits); returns how many."""
+    with current_app.test_request_context("/", base_url=current_app.config["PINGYI_PUBLIC_URL"]), \
+            artifacts.keeping():
+        units = services.unit_list(campaign)
+        overrides = services.overrides_of(campaign)
+        ranking_tables(campaign, snap, units, services.categories_of(campaign), overrides)
+        select = forms.OverrideForm(meta={"csrf": False}).unit
+        select.choices = unit_choices(campaign, units)
+        unit_select(snap, select)
+        quality_panel(campaign, snap)
+        groups = services.group_labels(campaign)
+        for cu in services.units_of(campaign):
+            unit_result(campaign, snap, cu, groups)
+        return 3 + len(units)
