@@ -1,7 +1,8 @@
 """Benchmark of ballot submission: the real server, concurrent evaluators, and a floor on the same server.
 
 Run as ``.venv/bin/python bench/submit.py`` (``--database-url postgresql://…``
-for PostgreSQL; SQLite in a temporary instance by default).
+for an empty PostgreSQL database, ``--reset-database`` to let it wipe one that
+is not empty; SQLite in a temporary instance by default).
 
 It migrates a fresh database, creates a campaign like the demo's (24 units
 in 3 categories) with one personal link per evaluator, and starts gunicorn
@@ -248,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluators", type=int, default=1200, help="ballots submitted (one link each)")
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=8, help="concurrent evaluators per client process")
-    parser.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in a temporary instance)")
+    parser.add_argument("--database-url", help="PostgreSQL URL of an empty database (default: SQLite in a "
+                        "temporary instance)")
+    parser.add_argument("--reset-database", action="store_true",
+                        help="with --database-url: drop and recreate its public schema first, even if it has tables "
+                        "(everything in it is lost)")
     parser.add_argument("--seed", type=int, default=20261123)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -258,12 +263,19 @@ def main(argv: list[str] | None = None) -> int:
         instance.mkdir()
         env = server_env(instance, args.database_url)
         if args.database_url:
-            reset = ("from sqlalchemy import create_engine, text\n"
-                     "from survey import normalise_database_url\nimport os\n"
+            # The bench migrates and fills the database it is given: an empty one, or one it may wipe.
+            reset = ("from sqlalchemy import create_engine, inspect, text\n"
+                     "from survey import normalise_database_url\nimport os, sys\n"
                      "e = create_engine(normalise_database_url(os.environ['DATABASE_URL']))\n"
+                     "tables = inspect(e).get_table_names(schema='public')\n"
+                     f"if tables and not {args.reset_database!r}:\n"
+                     "    sys.exit(f'数据库不是空的（public 模式中有 {len(tables)} 张表）；基准测试会清空它，"
+                     "确认后加 --reset-database。 The database is not empty ({len(tables)} tables in schema "
+                     "public); the bench would wipe it: add --reset-database to allow that.')\n"
                      "with e.begin() as c:\n"
                      "    c.execute(text('DROP SCHEMA public CASCADE')); c.execute(text('CREATE SCHEMA public'))\n")
-            subprocess.run([sys.executable, "-c", reset], env=env, check=True, cwd=ROOT)
+            if subprocess.run([sys.executable, "-c", reset], env=env, cwd=ROOT).returncode != 0:
+                return 2
         t0 = time.perf_counter()
         tokens = prepare(env, args.evaluators)
         print(f"prepared {len(tokens)} links in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
