@@ -153,7 +153,7 @@ def quality(code: str):
     campaign = _campaign(code)
     snap = services.current_snapshot(campaign)
     exclude_flags = list(services.effective_rules(campaign)["exclude_flags"])
-    panel = tables.quality_panel(campaign, snap)
+    panel, excluded = tables.quality_panel(campaign, snap), tables.excluded_list(campaign, snap)
     preview = None
     form = forms.ExcludeFlagsForm(request.args)
     if "preview" in request.args:
@@ -164,8 +164,8 @@ def quality(code: str):
     else:
         form.flags.data = exclude_flags
     adopt = forms.AdoptFlagsForm(data={"flags": preview["flags"] if preview else exclude_flags})
-    return render_and_keep("results/quality.html", campaign=campaign, panel=panel, form=form, adopt=adopt,
-                           preview=preview, frozen=campaign.status in FROZEN)
+    return render_and_keep("results/quality.html", campaign=campaign, panel=panel, excluded=excluded, form=form,
+                           adopt=adopt, preview=preview, frozen=campaign.status in FROZEN)
 
 
 @bp.get("/results/<code>/charts/<name>.<fmt>")

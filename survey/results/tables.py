@@ -76,8 +76,14 @@ def unit_result(campaign: Campaign, snap: ResultSnapshot, cu: CampaignUnit, grou
 
 
 def quality_panel(campaign: Campaign, snap: ResultSnapshot) -> Markup:
-    """Ballot counts, flag counts and the excluded ballots with their reasons."""
+    """Ballot counts and flag counts."""
     return fragment(snap, "results/_quality.html", [snap.results_sha256],
+                    lambda: {"dq": services.data_quality(campaign, services.parsed(snap))})
+
+
+def excluded_list(campaign: Campaign, snap: ResultSnapshot) -> Markup:
+    """The excluded ballots by id, with their reasons."""
+    return fragment(snap, "results/_excluded.html", [snap.results_sha256],
                     lambda: {"dq": services.data_quality(campaign, services.parsed(snap))})
 
 
@@ -94,7 +100,8 @@ def keep_all(campaign: Campaign, snap: ResultSnapshot) -> int:
         select.choices = unit_choices(campaign, units)
         unit_select(snap, select)
         quality_panel(campaign, snap)
+        excluded_list(campaign, snap)
         groups = services.group_labels(campaign)
         for cu in services.units_of(campaign):
             unit_result(campaign, snap, cu, groups)
-        return 3 + len(units)
+        return 4 + len(units)

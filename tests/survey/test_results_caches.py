@@ -180,8 +180,9 @@ def test_the_charts_and_tables_of_a_new_snapshot_are_drawn_by_a_job(app, client,
     assert sorted(names) == ["history-u1", "history-u2", "history-u3", "ranking-law", "ranking-svc", "returns",
                              "shares-law", "shares-svc"]
     kinds = Counter(a.media_type for a in _artifacts(campaign))
-    # Every chart in both formats; the ranking tables, the unit select, the quality panel, each unit's result.
-    assert kinds == {"image/svg+xml": len(names), "image/png": len(names), "text/html": 3 + 3}
+    # Every chart in both formats; the ranking tables, the unit select, the quality panel and
+    # excluded list, each unit's result.
+    assert kinds == {"image/svg+xml": len(names), "image/png": len(names), "text/html": 4 + 3}
     job = db.session.get(Job, queued[0].id, populate_existing=True)
     assert (job.state, job.done, job.total) == ("done", 2 * len(names) + 1, 2 * len(names) + 1)
     artifacts.forget()
@@ -194,7 +195,7 @@ def test_the_charts_and_tables_of_a_new_snapshot_are_drawn_by_a_job(app, client,
         assert client.get(f"/results/{campaign.code}{page}").status_code == 200
     assert drawn == []  # every one was kept by the job
     assert not [name for name in rendered if name.startswith("results/_")]  # so was every table
-    assert len(_artifacts(campaign)) == 2 * len(names) + 6  # and none was added
+    assert len(_artifacts(campaign)) == 2 * len(names) + 7  # and none was added
 
 
 def test_a_recomputation_prunes_what_was_drawn_from_the_old_results(client, ctx):
@@ -230,5 +231,5 @@ def test_a_queued_job_starts_when_its_transaction_commits(app, ctx):
         time.sleep(0.05)
     job = db.session.execute(select(Job.state, Job.done, Job.error_text).where(Job.kind == "draw_results")).one()
     assert tuple(job) == ("done", 17, None)
-    assert len(_artifacts(campaign)) == 22
+    assert len(_artifacts(campaign)) == 23
 
