@@ -278,7 +278,7 @@ class CategoryView:
 
 def ranking(campaign: Campaign, results: dict[str, Any], units: list[CampaignUnit] | list[UnitLine] | None = None,
             overrides: list[ClassOverride] | None = None,
-            categories: list[CampaignCategory] | None = None) -> list[CategoryView]:
+            categories: list[CategoryLine] | None = None) -> list[CategoryView]:
     """Units per category, ranked (insufficient units last), with any override.
     ``units``, ``overrides`` and ``categories``: the campaign's, where the caller has them already."""
     by_code = {u["code"]: u for u in results["units"]}
@@ -298,11 +298,19 @@ def ranking(campaign: Campaign, results: dict[str, Any], units: list[CampaignUni
     return views
 
 
-def categories_of(campaign: Campaign) -> list[CampaignCategory]:
-    """The campaign's categories in order, with their category records."""
-    return list(db.session.scalars(select(CampaignCategory).where(CampaignCategory.campaign_id == campaign.id)
-                                   .options(joinedload(CampaignCategory.category))
-                                   .order_by(CampaignCategory.position)))
+class CategoryLine(NamedTuple):
+    """A campaign's category as the ranking needs it."""
+
+    code: str
+    label: str
+
+
+def categories_of(campaign: Campaign) -> list[CategoryLine]:
+    """The campaign's categories in order, as plain rows (one query, no ORM objects)."""
+    rows = db.session.execute(
+        select(Category.code, CampaignCategory.label).join(CampaignCategory.category)
+        .where(CampaignCategory.campaign_id == campaign.id).order_by(CampaignCategory.position))
+    return [CategoryLine(*row) for row in rows]
 
 
 def override_of(cu: CampaignUnit) -> ClassOverride | None:
