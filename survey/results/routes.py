@@ -172,46 +172,44 @@ def quality(code: str):
 @role_required(*READERS)
 def chart(code: str, name: str, fmt: str):
     campaign = _campaign(code)
-    if fmt not in ("png", "svg"):
+    if fmt not in exports.CHART_TYPES:
         abort(404)
     snap = services.current_snapshot(campaign)
     try:
         data = exports.chart_bytes(campaign, snap, services.parsed(snap), name, fmt)
     except KeyError:
         abort(404)
-    mimetype = "image/png" if fmt == "png" else "image/svg+xml"
     db.session.commit()
-    return Response(data, mimetype=mimetype)
+    return Response(data, mimetype=exports.CHART_TYPES[fmt])
+
+
+def _attachment(data: bytes | str, mimetype: str, filename: str) -> Response:
+    """A download; commits what making it wrote (a recomputed results cache)."""
+    db.session.commit()
+    return Response(data, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
 @bp.get("/results/<code>/export.xlsx")
 @role_required(*READERS)
 def export_xlsx(code: str):
     campaign = _campaign(code)
-    data = exports.xlsx(campaign)
-    db.session.commit()
-    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f"attachment; filename=pingyi-{campaign.code}.xlsx"})
+    return _attachment(exports.xlsx(campaign), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                       f"pingyi-{campaign.code}.xlsx")
 
 
 @bp.get("/results/<code>/report.pdf")
 @role_required(*READERS)
 def export_pdf(code: str):
     campaign = _campaign(code)
-    data = exports.pdf(campaign)
-    db.session.commit()
-    return Response(data, mimetype="application/pdf",
-                    headers={"Content-Disposition": f"attachment; filename=pingyi-{campaign.code}.pdf"})
+    return _attachment(exports.pdf(campaign), "application/pdf", f"pingyi-{campaign.code}.pdf")
 
 
 @bp.get("/results/<code>/results.json")
 @role_required(*READERS)
 def export_json(code: str):
     campaign = _campaign(code)
-    snap = services.current_snapshot(campaign)
-    db.session.commit()
-    return Response(snap.results_json, mimetype="application/json",
-                    headers={"Content-Disposition": f"attachment; filename=pingyi-results-{campaign.code}.json"})
+    return _attachment(services.current_snapshot(campaign).results_json, "application/json",
+                       f"pingyi-results-{campaign.code}.json")
 
 
 @bp.get("/results/<code>/bundle.json")
