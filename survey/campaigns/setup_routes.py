@@ -2,6 +2,7 @@
 rules and status (each POST parses a form, calls a service in setup.py, commits once)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -47,6 +48,18 @@ def _row(model: type, row_id: int, campaign: Campaign) -> Any:
 def _refused(exc: SetupRefused) -> None:
     db.session.rollback()
     flash(exc.message, "error")
+
+
+def _apply(change: Callable[[], Any]) -> bool:
+    """Make a change and commit it, or, where the setup rules refuse it, roll
+    it back and say why; returns whether it was made."""
+    try:
+        change()
+    except SetupRefused as exc:
+        _refused(exc)
+        return False
+    db.session.commit()
+    return True
 
 
 def _copy_choices(form: forms.CampaignForm) -> None:
@@ -100,12 +113,7 @@ def basics(code: str):
         form.opens_at.data = forms.to_local(campaign.opens_at)
         form.closes_at.data = forms.to_local(campaign.closes_at)
     if form.validate_on_submit():
-        try:
-            setup.update_campaign(campaign, **form.values())
-        except SetupRefused as exc:
-            _refused(exc)
-        else:
-            db.session.commit()
+        if _apply(lambda: setup.update_campaign(campaign, **form.values())):
             flash(_("已保存基本信息。"), "info")
         return redirect(url_for("setup.basics", code=code))
     return render_template("campaigns/setup_basics.html", campaign=campaign, form=form, section="basics",
@@ -121,12 +129,7 @@ def change_status(code: str):
     campaign = _campaign(code)
     form = forms.StatusForm()
     if form.validate_on_submit():
-        try:
-            setup.change_status(campaign, form.target.data)
-        except SetupRefused as exc:
-            _refused(exc)
-        else:
-            db.session.commit()
+        if _apply(lambda: setup.change_status(campaign, form.target.data)):
             flash(_("评议活动状态已改为“%(s)s”。", s=_(STATUS_LABELS[campaign.status])), "info")
     return redirect(url_for("setup.basics", code=code))
 
@@ -174,12 +177,7 @@ def add_category(code: str):
 def remove_category(code: str, row_id: int):
     campaign = _campaign(code)
     if forms.DeleteForm().validate_on_submit():
-        try:
-            setup.remove_category(campaign, _row(CampaignCategory, row_id, campaign))
-        except SetupRefused as exc:
-            _refused(exc)
-        else:
-            db.session.commit()
+        _apply(lambda: setup.remove_category(campaign, _row(CampaignCategory, row_id, campaign)))
     return redirect(url_for("setup.units", code=code))
 
 
@@ -207,12 +205,7 @@ def add_unit(code: str):
 def remove_unit(code: str, row_id: int):
     campaign = _campaign(code)
     if forms.DeleteForm().validate_on_submit():
-        try:
-            setup.remove_unit(campaign, _row(CampaignUnit, row_id, campaign))
-        except SetupRefused as exc:
-            _refused(exc)
-        else:
-            db.session.commit()
+        _apply(lambda: setup.remove_unit(campaign, _row(CampaignUnit, row_id, campaign)))
     return redirect(url_for("setup.units", code=code))
 
 
@@ -281,12 +274,7 @@ def rated_units(code: str, row_id: int):
     form = forms.RatedUnitsForm()
     form.units.choices = [SelectChoice(str(u.id), u.name) for u in campaign.units]
     if form.validate():
-        try:
-            setup.set_rated_units(campaign, cg, set(form.units.data or []))
-        except SetupRefused as exc:
-            _refused(exc)
-        else:
-            db.session.commit()
+        if _apply(lambda: setup.set_rated_units(campaign, cg, set(form.units.data or []))):
             flash(_("已保存“%(label)s”评议的单位。", label=cg.label), "info")
     else:
         flash(_("所选单位不属于本次评议。"), "error")
@@ -298,12 +286,7 @@ def rated_units(code: str, row_id: int):
 def remove_group(code: str, row_id: int):
     campaign = _campaign(code)
     if forms.DeleteForm().validate_on_submit():
-        try:
-            setup.remove_group(campaign, _row(CampaignGroup, row_id, campaign))
-        except SetupRefused as exc:
-            _refused(exc)
-        else:
-            db.session.commit()
+        _apply(lambda: setup.remove_group(campaign, _row(CampaignGroup, row_id, campaign)))
     return redirect(url_for("setup.groups", code=code))
 
 
@@ -351,12 +334,7 @@ def update_item(code: str, row_id: int):
     if not form.validate():
         return _render_questionnaire(campaign, 400, errors={("item", item.id): [
             e for es in form.errors.values() for e in es]})
-    try:
-        setup.update_item(campaign, item, label=form.label.data.strip(), weight=form.weight.data)
-    except SetupRefused as exc:
-        _refused(exc)
-    else:
-        db.session.commit()
+    _apply(lambda: setup.update_item(campaign, item, label=form.label.data.strip(), weight=form.weight.data))
     return redirect(url_for("setup.questionnaire", code=code))
 
 
@@ -365,12 +343,7 @@ def update_item(code: str, row_id: int):
 def remove_item(code: str, row_id: int):
     campaign = _campaign(code)
     if forms.DeleteForm().validate_on_submit():
-        try:
-            setup.remove_item(campaign, _row(Item, row_id, campaign))
-        except SetupRefused as exc:
-            _refused(exc)
-        else:
-            db.session.commit()
+        _apply(lambda: setup.remove_item(campaign, _row(Item, row_id, campaign)))
     return redirect(url_for("setup.questionnaire", code=code))
 
 
@@ -400,12 +373,7 @@ def update_option(code: str, row_id: int):
     if not form.validate():
         return _render_questionnaire(campaign, 400, errors={("option", option.id): [
             e for es in form.errors.values() for e in es]})
-    try:
-        setup.update_option(campaign, option, label=form.label.data.strip(), points=form.points.data)
-    except SetupRefused as exc:
-        _refused(exc)
-    else:
-        db.session.commit()
+    _apply(lambda: setup.update_option(campaign, option, label=form.label.data.strip(), points=form.points.data))
     return redirect(url_for("setup.questionnaire", code=code))
 
 
@@ -414,12 +382,7 @@ def update_option(code: str, row_id: int):
 def remove_option(code: str, row_id: int):
     campaign = _campaign(code)
     if forms.DeleteForm().validate_on_submit():
-        try:
-            setup.remove_option(campaign, _row(ScaleOption, row_id, campaign))
-        except SetupRefused as exc:
-            _refused(exc)
-        else:
-            db.session.commit()
+        _apply(lambda: setup.remove_option(campaign, _row(ScaleOption, row_id, campaign)))
     return redirect(url_for("setup.questionnaire", code=code))
 
 
@@ -443,12 +406,7 @@ def rules(code: str):
                      "bootstrap": form.replicates}.get(key) or getattr(form, key, None) or form.ballot_share
             field.errors = [*field.errors, reason]
         if not problems:
-            try:
-                setup.set_rules(campaign, rules)
-            except SetupRefused as exc:
-                _refused(exc)
-            else:
-                db.session.commit()
+            if _apply(lambda: setup.set_rules(campaign, rules)):
                 flash(_("已保存计分规则。"), "info")
             return redirect(url_for("setup.rules", code=code))
     return render_template("campaigns/setup_rules.html", campaign=campaign, form=form, section="rules"), \
