@@ -18,6 +18,7 @@ import fcntl
 import functools
 import hashlib
 import ipaddress
+import json
 import os
 import random
 import secrets
@@ -42,6 +43,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -558,8 +560,11 @@ def take_ballot(connection: Connection, link: LinkView, answers: AnswerMap, comm
     Commits and returns True, or writes nothing and returns False where the
     claim failed (the token was used meanwhile); the caller then takes the
     full path, which tells a retry from a second ballot."""
-    # As in submit_for(): the claim starts a fresh write transaction.
-    connection.commit()
+    # As in submit_for(): on SQLite the claim starts a fresh write transaction.
+    # PostgreSQL needs no fresh one (under READ COMMITTED the claim sees the
+    # latest committed row and locks it), and a commit there is a round trip.
+    if connection.dialect.name == "sqlite":
+        connection.commit()
     with one_writer():
         if _claim_and_insert(connection, link.invitation_id, link.batch_id, link.campaign_id, answers,
                              comments, anonymous=link.anonymous,
@@ -579,6 +584,10 @@ def _claim_and_insert(connection: Connection, invitation_id: int, batch_id: int,
     UPDATE: of concurrent claims, the database lets exactly one change the
     row), delete its draft and insert the ballot. False where the claim
     failed; the caller rolls back."""
+    if connection.dialect.name == "postgresql":
+        return _claim_and_insert_pg(connection, invitation_id, batch_id, campaign_id, answers, comments,
+                                    anonymous=anonymous, attributes=attributes, receipt_hash=receipt_hash,
+                                    duration_s=duration_s, source=source)
     if connection.execute(_CLAIM, {"invitation_id": invitation_id}).rowcount != 1:
         return False
     connection.execute(_DELETE_INVITATION_DRAFT, {"invitation_id": invitation_id})
@@ -586,6 +595,54 @@ def _claim_and_insert(connection: Connection, invitation_id: int, batch_id: int,
                    duration_s=duration_s, source=source, attributes=None if anonymous else attributes,
                    invitation_id=None if anonymous else invitation_id)
     return True
+
+
+#: _claim_and_insert as one PostgreSQL statement: data-modifying WITH queries
+#: all run, in order of dependency, each exactly once; every insert reads the
+#: claim, so where the claim changes no row nothing at all is written.
+_CLAIM_AND_INSERT_PG = sql_text("""
+WITH claim AS (
+    UPDATE invitation SET used = true WHERE id = :invitation_id AND used = false RETURNING id
+), dropped AS (
+    DELETE FROM ballot_draft WHERE invitation_id IN (SELECT id FROM claim)
+), new_ballot AS (
+    INSERT INTO ballot (campaign_id, batch_id, public_id, position, submitted_at, utc_offset_min, duration_s,
+                        source, attributes, receipt_hash, invitation_id)
+    SELECT :campaign_id, :batch_id, :public_id, NULL, :submitted_at, 480, :duration_s, :source,
+           CAST(:attributes AS JSON), :receipt_hash, :ballot_invitation_id FROM claim
+    RETURNING id
+), new_answers AS (
+    INSERT INTO answer (ballot_id, campaign_unit_id, item_id, option_id, position)
+    SELECT new_ballot.id, a.unit_id, a.item_id, a.option_id, a.position
+    FROM new_ballot, unnest(CAST(:units AS INTEGER[]), CAST(:items AS INTEGER[]), CAST(:options AS INTEGER[]),
+                            CAST(:positions AS INTEGER[])) AS a(unit_id, item_id, option_id, position)
+), new_comments AS (
+    INSERT INTO comment (ballot_id, campaign_unit_id, text)
+    SELECT new_ballot.id, c.unit_id, c.text
+    FROM new_ballot, unnest(CAST(:comment_units AS INTEGER[]), CAST(:comment_texts AS TEXT[])) AS c(unit_id, text)
+)
+SELECT count(*) FROM new_ballot
+""")
+
+
+def _claim_and_insert_pg(connection: Connection, invitation_id: int, batch_id: int, campaign_id: int,
+                         answers: AnswerMap, comments: dict[int, str], *, anonymous: bool,
+                         attributes: dict[str, Any] | None, receipt_hash: bytes, duration_s: float | None,
+                         source: str | None) -> bool:
+    """``_claim_and_insert`` in one round trip to PostgreSQL (the same rows as
+    ``_insert_ballot`` writes, in the same order)."""
+    flat = [(u, i, o) for u, by_item in answers.items() for i, o in by_item.items()]
+    texts = [(unit_id, text.strip()) for unit_id, text in comments.items() if text.strip()]
+    attributes = None if anonymous else attributes
+    return connection.execute(_CLAIM_AND_INSERT_PG, {
+        "invitation_id": invitation_id, "campaign_id": campaign_id, "batch_id": batch_id,
+        "public_id": secrets.token_hex(8), "submitted_at": utcnow(), "duration_s": duration_s, "source": source,
+        "attributes": None if attributes is None else json.dumps(attributes, ensure_ascii=False),
+        "receipt_hash": receipt_hash, "ballot_invitation_id": None if anonymous else invitation_id,
+        "units": [u for u, _i, _o in flat], "items": [i for _u, i, _o in flat],
+        "options": [o for _u, _i, o in flat], "positions": list(range(len(flat))),
+        "comment_units": [u for u, _t in texts], "comment_texts": [t for _u, t in texts],
+    }).scalar_one() == 1
 
 
 def submit_open(batch: Batch, answers: AnswerMap, comments: dict[int, str], *, receipt: str,
