@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import func, inspect, select
 
 from survey.extensions import db
-from survey.models import Ballot, BallotDraft, Campaign, Comment, Invitation
+from survey.models import Answer, Ballot, BallotDraft, Campaign, Comment, Invitation
 from tests.factories import make_campaign
 
 
@@ -115,6 +115,9 @@ def test_concurrent_submissions_of_one_token_give_one_ballot(app, tokens, same_f
     for t in threads:
         t.join()
     assert ballot_count(app) == 1
+    with app.app_context():  # and the answers of that one ballot only, once
+        answered = sum(1 for k, v in forms[0].items() if k.startswith("a_") and v)
+        assert db.session.scalar(select(func.count(Answer.id))) == answered > 0
     if same_form:
         assert statuses == [200] * n
     else:
