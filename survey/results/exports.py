@@ -2,6 +2,7 @@
 the PDF report (charts with the CJK font embedded) and the results JSON."""
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable
 from typing import Any
@@ -152,13 +153,16 @@ def draw_results(job: Job) -> None:
         return
     results = services.parsed(snap)
     names = chart_names(campaign, results)
-    db.session.execute(update(Job).where(Job.id == job.id).values(total=2 * len(names) + 1))
+    db.session.execute(update(Job).where(Job.id == job.id).values(total=len(names) + 1))
     for name in names:
-        for fmt in ("svg", "png"):
-            with artifacts.keeping():
-                chart_bytes(campaign, snap, results, name, fmt)
-            jobs.step(job.id)
-            db.session.commit()
+        builder, args = chart_spec(campaign, results, name)
+        figure = functools.cache(lambda builder=builder, args=args: builder(*args))  # one figure, both formats
+        with artifacts.keeping():
+            for fmt, media_type in CHART_TYPES.items():
+                artifacts.fetch(snap, chart_key(builder, args, fmt), media_type,
+                                lambda fmt=fmt: charts.render(figure(), fmt))
+        jobs.step(job.id)
+        db.session.commit()
     tables.keep_all(campaign, snap)
     jobs.step(job.id)
     db.session.commit()

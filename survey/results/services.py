@@ -161,7 +161,7 @@ def current_snapshot(campaign: Campaign) -> ResultSnapshot:
     cache.created_at = utcnow()
     db.session.flush()
     artifacts.prune(campaign.id)
-    queue_drawing(cache)
+    queue_drawing(campaign, cache)
     return cache
 
 
@@ -173,10 +173,14 @@ def shown_snapshot(campaign: Campaign) -> ResultSnapshot | None:
     return stored.get("final") or stored.get("cache")
 
 
-def queue_drawing(snap: ResultSnapshot) -> None:
+def queue_drawing(campaign: Campaign, snap: ResultSnapshot) -> None:
     """Have the charts and tables of a new snapshot drawn in the background
     and kept beside it (``exports.draw_results``); the job starts once this
-    commits."""
+    commits. Not while the campaign is open: each new ballot makes the next
+    view compute another snapshot, so what is drawn for one would soon be
+    thrown away; its pages draw what they show on the first view instead."""
+    if campaign.status == "open":
+        return
     jobs.enqueue("draw_results", {"campaign_id": snap.campaign_id, "results_sha256": snap.results_sha256})
 
 
@@ -595,7 +599,7 @@ def finalize(campaign: Campaign, today: dt.date) -> ResultSnapshot:
     db.session.add(snap)
     campaign.status = "finalized"
     db.session.flush()
-    queue_drawing(snap)
+    queue_drawing(campaign, snap)
     made = generate_consequences(campaign, results, today)
     settings = settings_for(campaign)
     due = settings.rectification_due or today + dt.timedelta(days=30)

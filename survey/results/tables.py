@@ -87,10 +87,10 @@ def excluded_list(campaign: Campaign, snap: ResultSnapshot) -> Markup:
                     lambda: {"dq": services.data_quality(campaign, services.parsed(snap))})
 
 
-def keep_all(campaign: Campaign, snap: ResultSnapshot) -> int:
+def keep_all(campaign: Campaign, snap: ResultSnapshot) -> None:
     """Render every table the pages show for a snapshot, in the office's
     language and under the public URL's root, and keep it (in a job: the
-    caller commits); returns how many."""
+    caller commits)."""
     with current_app.test_request_context("/", base_url=current_app.config["PINGYI_PUBLIC_URL"]), \
             artifacts.keeping():
         units = services.unit_list(campaign)
@@ -104,4 +104,3 @@ def keep_all(campaign: Campaign, snap: ResultSnapshot) -> int:
         groups = services.group_labels(campaign)
         for cu in services.units_of(campaign):
             unit_result(campaign, snap, cu, groups)
-        return 4 + len(units)
