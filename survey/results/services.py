@@ -18,6 +18,7 @@ from sqlalchemy.orm import defer, joinedload
 
 from analysis import DEFAULT_RULES, evaluate_document
 from survey import audit, jobs
+from survey.ballots.services import pseudonymise_sources
 from survey.bundles import export_bundle
 from survey.extensions import db
 from survey.models import (
@@ -591,6 +592,9 @@ def finalize(campaign: Campaign, today: dt.date) -> ResultSnapshot:
     need, have = quorum(campaign), len(valid_approvals(campaign))
     if have < need:
         raise ResultsError(_("审定人数不足：需要 %(need)d 人，已有 %(have)d 人。", need=need, have=have))
+    # First, so that the stored bundle holds pseudonyms too (docs/anonymity.md);
+    # no flag or figure changes with it.
+    pseudonymise_sources(campaign)
     bundle_text, results = compute(campaign)
     results_text = canonical_json(results)
     snap = ResultSnapshot(campaign_id=campaign.id, kind="final", fingerprint=fingerprint(campaign),

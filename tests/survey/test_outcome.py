@@ -243,3 +243,23 @@ def test_consequences_are_configurable(ctx):
     _finalize(campaign, "committee")
     kinds = {(c.campaign_unit.code, c.kind) for c in db.session.scalars(select(Consequence))}
     assert kinds == {("u3", "criticism_notice"), ("u3", "bonus_linkage")}
+
+
+def test_finalization_pseudonymises_the_sources_it_freezes(ctx):
+    """docs/anonymity.md: the committee's finalization replaces every ballot's
+    address by a pseudonym, in the ballots and in the stored bundle, and no
+    figure changes (the approvals of the results before stay valid)."""
+    campaign = make_committee_campaign()
+    ballots = db.session.scalars(select(Ballot).where(Ballot.campaign_id == campaign.id)).all()
+    real = {f"192.0.2.{k % 7 + 1}" for k in range(len(ballots))}
+    for k, ballot in enumerate(ballots):
+        ballot.source = f"192.0.2.{k % 7 + 1}"
+    db.session.commit()
+    make_user("committee", username="wang")
+    before = services.current_snapshot(campaign).results_sha256
+    snap = _finalize(campaign, "wang")
+    sources = {b.source for b in db.session.scalars(select(Ballot).where(Ballot.campaign_id == campaign.id))}
+    assert len(sources) == len(real) and not sources & real
+    assert all(s.startswith("10.") for s in sources)
+    assert not any(ip in snap.bundle_json for ip in real)
+    assert snap.results_sha256 == before
