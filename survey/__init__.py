@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -34,6 +35,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         BABEL_DEFAULT_LOCALE="zh_Hans_CN",
         BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
         PINGYI_PUBLIC_URL="http://127.0.0.1:5000",
+        # Reverse proxies in front that set X-Forwarded-For/-Proto (0: none, the
+        # client's address is the connection's; trusting the header without a
+        # proxy would let anyone choose the address a ballot records).
+        PINGYI_PROXY_HOPS=0,
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -41,12 +46,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
         if os.environ.get("PINGYI_PUBLIC_URL"):
             app.config["PINGYI_PUBLIC_URL"] = os.environ["PINGYI_PUBLIC_URL"]
+        if os.environ.get("PINGYI_PROXY_HOPS"):
+            app.config["PINGYI_PROXY_HOPS"] = int(os.environ["PINGYI_PROXY_HOPS"])
         if os.environ.get("DATABASE_URL"):
             app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(os.environ["DATABASE_URL"])
     else:
         app.config.from_mapping(test_config)
 
     os.makedirs(app.instance_path, exist_ok=True)
+    hops = int(app.config["PINGYI_PROXY_HOPS"])
+    if hops:
+        # The address a ballot records (source, flags, the public channel's cap) is the client's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
+from flask import request
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
 
@@ -114,3 +116,15 @@ def test_migrations_have_one_head(app) -> None:
     with app.app_context():
         config = app.extensions["migrate"].migrate.get_config()
         assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+@pytest.mark.parametrize("hops, seen", [(0, "10.0.0.9"), (1, "203.0.113.7")])
+def test_client_address_behind_a_proxy_only_when_configured(tmp_path, hops, seen) -> None:
+    """A ballot records request.remote_addr: behind PINGYI_PROXY_HOPS proxies it
+    is the client's (X-Forwarded-For); without, the header is not trusted."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}", "TESTING": True,
+                      "SECRET_KEY": "t", "INSTANCE_PATH": str(tmp_path), "PINGYI_PROXY_HOPS": hops})
+    app.add_url_rule("/_addr", "addr", lambda: request.remote_addr)
+    response = app.test_client().get("/_addr", headers={"X-Forwarded-For": "203.0.113.7"},
+                                     environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert response.get_data(as_text=True) == seen
