@@ -26,7 +26,9 @@ class LoginForm(FlaskForm):
 def _safe_next(target: str | None, user: User) -> str:
     """Only same-site paths: never redirect a signed-in user to another host.
     Without one, each role lands on its own start page."""
-    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+    # Browsers read "\" as "/" and drop tabs and newlines: "/\evil.example" is another host.
+    if (target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc
+            and not any(c == "\\" or ord(c) < 32 or ord(c) == 127 for c in target)):
         return target
     if user.role == "liaison":
         return url_for("results.my_index")

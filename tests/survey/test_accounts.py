@@ -45,8 +45,10 @@ def test_wrong_password_says_so_without_naming_the_user(client, staff) -> None:
     assert client.get("/campaigns/t2026").status_code == 302
 
 
-def test_next_never_leaves_the_site(client, staff) -> None:
-    answer = client.post("/login?next=https://evil.example/x",
+@pytest.mark.parametrize("target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example/x",
+                                    "/\tevil.example"])
+def test_next_never_leaves_the_site(client, staff, target) -> None:
+    answer = client.post("/login", query_string={"next": target},
                          data={"username": "organizer", "password": PASSWORD})
     assert answer.headers["Location"] == "/"
     client.post("/logout")
