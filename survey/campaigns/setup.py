@@ -115,6 +115,19 @@ def change_status(campaign: Campaign, target: str) -> None:
     if target == "open" and campaign.closes_at is not None and campaign.closes_at <= dt.datetime.now(dt.UTC).replace(tzinfo=None):
         raise SetupRefused(_("截止时间已过，请先把截止时间改到以后再开始评议。"))
     campaign.status = target
+    if target == "closed":
+        _closed(campaign)
+
+
+def _closed(campaign: Campaign) -> None:
+    """The committee reviews a campaign's results once it closes: have the
+    charts and tables of its stored results drawn now (none were drawn while
+    it was open)."""
+    from survey.results.services import queue_drawing, shown_snapshot
+
+    snap = shown_snapshot(campaign)
+    if snap is not None:
+        queue_drawing(campaign, snap)
 
 
 def close_due_campaigns(now: dt.datetime | None = None) -> list[str]:
@@ -126,6 +139,7 @@ def close_due_campaigns(now: dt.datetime | None = None) -> list[str]:
         Campaign.status == "open", Campaign.closes_at.is_not(None), Campaign.closes_at <= now)))
     for campaign in due:
         campaign.status = "closed"
+        _closed(campaign)
     return [c.code for c in due]
 
 

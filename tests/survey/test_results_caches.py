@@ -17,6 +17,7 @@ from flask import template_rendered
 from sqlalchemy import func, select
 
 from survey import jobs
+from survey.campaigns import setup
 from survey.extensions import db
 from survey.models import Campaign, Job, ResultArtifact
 from survey.results import exports, services
@@ -245,3 +246,18 @@ def test_an_open_campaign_draws_only_what_is_viewed(client, ctx):
     assert kinds == {"text/html": 2}  # the ranking tables and the unit select it showed
     assert client.get(f"/results/{campaign.code}/charts/ranking-law.svg").status_code == 200
     assert Counter(a.media_type for a in _artifacts(campaign))["image/svg+xml"] == 1
+
+
+def test_closing_a_campaign_draws_the_results_computed_while_it_was_open(client, ctx):
+    campaign = make_committee_campaign(status="open")
+    make_user("committee")
+    login(client, "committee")
+    client.get(f"/results/{campaign.code}")  # computed while open: no drawing job
+    assert db.session.scalar(select(func.count(Job.id))) == 0
+    setup.change_status(db.session.get(Campaign, campaign.id), "closed")
+    db.session.commit()
+    snap = services.current_snapshot(db.session.get(Campaign, campaign.id))  # still current: not recomputed
+    jobs_queued = db.session.scalars(select(Job).where(Job.kind == "draw_results")).all()
+    assert [j.params["results_sha256"] for j in jobs_queued] == [snap.results_sha256]
+    assert jobs.run_pending() == 1
+    assert Counter(a.media_type for a in _artifacts(campaign))["image/png"] == 8
