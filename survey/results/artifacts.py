@@ -10,6 +10,7 @@ results that no snapshot holds any more are pruned when a snapshot is
 recomputed (``prune``)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -17,7 +18,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
+
+import matplotlib
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,10 +32,29 @@ from survey.models import ResultArtifact, ResultSnapshot
 from survey.models.campaign import utcnow
 
 
+#: What draws the artifacts: a change in any of these (a deploy) gives new keys.
+_DRAWN_BY = ("templates/results/*.html", "survey/charts.py", "survey/results/exports.py",
+             "survey/results/tables.py", "survey/translations/*/LC_MESSAGES/messages.po")
+
+
+@functools.lru_cache(maxsize=1)
+def drawing_version() -> str:
+    """A digest of the templates, drawing code, translations and matplotlib
+    version that artifacts are drawn with, made once per process."""
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256(matplotlib.__version__.encode())
+    for pattern in _DRAWN_BY:
+        for path in sorted(root.glob(pattern)):
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def digest(parts: Any) -> str:
     """The key of an artifact: SHA-256 of its inputs as JSON (anything JSON
-    cannot say is written by ``repr``)."""
-    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=repr)
+    cannot say is written by ``repr``) and of what draws it
+    (``drawing_version``: after a deploy that changes how something is drawn,
+    nothing drawn before is found again)."""
+    text = json.dumps([drawing_version(), parts], ensure_ascii=False, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -261,3 +261,20 @@ def test_closing_a_campaign_draws_the_results_computed_while_it_was_open(client,
     assert [j.params["results_sha256"] for j in jobs_queued] == [snap.results_sha256]
     assert jobs.run_pending() == 1
     assert Counter(a.media_type for a in _artifacts(campaign))["image/png"] == 8
+
+
+def test_a_deploy_that_changes_the_drawing_draws_again(client, ctx, monkeypatch):
+    """Keys include a digest of the templates, drawing code and translations:
+    what was kept before a change of them is not shown after it."""
+    campaign = make_committee_campaign()
+    make_user("committee")
+    login(client, "committee")
+    url = f"/results/{campaign.code}/charts/ranking-law.svg"
+    client.get(url)
+    drawn = _count_draws(monkeypatch)
+    artifacts.forget()
+    client.get(url)
+    assert drawn == []
+    monkeypatch.setattr(artifacts, "drawing_version", lambda: "another release")
+    client.get(url)
+    assert drawn == ["svg"]
