@@ -4,7 +4,9 @@ Run as ``.venv/bin/python bench/results.py`` (``--ballots N`` to change the
 size; SQLite in a temporary instance). It migrates a fresh database and
 imports a campaign of 60 units in 6 categories, 5 evaluator groups and
 200,000 ballots (each rates the overall item of 6 units; the real import
-path, ``survey.bundles.import_bundle``), closes it and stores its analysis
+path, ``survey.bundles.import_bundle``), after last year's campaign of the
+same units (6,000 ballots, so that each unit's page shows a history chart),
+closes it and stores its analysis
 (``current_snapshot``: export, evaluate, store) and runs the job that the
 computation queues, which draws every chart and renders every table of the
 snapshot and keeps them beside it (``exports.draw_results``; in the app a
@@ -76,14 +78,14 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def bundle(n_ballots: int, n_units: int = 60, per_ballot: int = 6, seed: int = 11) -> dict:
+def bundle(n_ballots: int, n_units: int = 60, per_ballot: int = 6, seed: int = 11, year: int = 2026) -> dict:
     rng = random.Random(seed)
     units = [{"code": f"u{k + 1:02d}", "name": f"市第{k + 1}局", "category": CATEGORIES[k % 6][0]}
              for k in range(n_units)]
     quality = [rng.uniform(0.45, 0.92) for _ in units]
     per_group = n_ballots // len(GROUPS)
     batches, ballots = [], []
-    start = dt.datetime(2026, 11, 2, 8, 0)
+    start = dt.datetime(year, 11, 2, 8, 0)
     for g, (gcode, _label, _w) in enumerate(GROUPS):
         batches.append({"code": f"{gcode}-paper", "group": gcode, "channel": "paper",
                         "issued": int(per_group * 1.25)})
@@ -100,7 +102,7 @@ def bundle(n_ballots: int, n_units: int = 60, per_ballot: int = 6, seed: int = 1
                             "duration_s": rng.randint(90, 600), "answers": answers})
     return {
         "format": "pingyi-campaign/1",
-        "campaign": {"code": "bench2026", "name": "2026年度评议（基准）", "anonymous": True},
+        "campaign": {"code": f"bench{year}", "name": f"{year}年度评议（基准）", "anonymous": True},
         "scale": [{"code": "S", "label": "满意", "points": 100}, {"code": "B", "label": "基本满意", "points": 70},
                   {"code": "D", "label": "不满意", "points": 0}, {"code": "U", "label": "不了解", "points": None}],
         "items": [{"code": "overall", "label": "总体评价", "weight": 1.0}],
@@ -135,6 +137,10 @@ def main() -> None:
                       "PINGYI_JOBS_THREAD": False})  # the bench runs the chart job itself, before timing
     with app.app_context():
         flask_migrate.upgrade()
+        # Last year's campaign of the same units, so that each unit's page shows its history chart.
+        last_year = import_bundle(bundle(6000, seed=10, year=2025), status="closed")
+        services.current_snapshot(last_year)
+        db.session.commit()
         t0 = time.perf_counter()
         campaign = import_bundle(bundle(args.ballots), status="closed")
         db.session.commit()
@@ -146,7 +152,8 @@ def main() -> None:
         t0 = time.perf_counter()
         ran = jobs.run_pending()
         kept = db.session.scalar(select(func.count()).select_from(ResultArtifact))
-        log(f"{ran} job drew and kept {kept} charts and tables in {time.perf_counter() - t0:.1f} s")
+        log(f"{ran} jobs (last year's, this year's) drew and kept {kept} charts and tables in "
+            f"{time.perf_counter() - t0:.1f} s (a chart drawn from the same inputs is kept once)")
         user = User(username="committee", display_name="领导小组", role="committee")
         user.set_password(PASSWORD)
         db.session.add(user)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable
 from typing import Any
 
 from survey.results.i18n import gettext as _
@@ -68,26 +67,6 @@ def _history_spec(campaign: Campaign, unit_code: str, results: dict[str, Any] | 
                                   _("%(n)s 历年综合得分", n=cu.name))
 
 
-def ranking_figure(campaign: Campaign, results: dict[str, Any], category: str) -> Figure:
-    builder, args = _ranking_spec(campaign, results, category)
-    return builder(*args)
-
-
-def shares_figure(campaign: Campaign, results: dict[str, Any], category: str) -> Figure:
-    builder, args = _shares_spec(campaign, results, category)
-    return builder(*args)
-
-
-def returns_figure(campaign: Campaign, results: dict[str, Any]) -> Figure:
-    builder, args = _returns_spec(campaign, results)
-    return builder(*args)
-
-
-def history_figure(campaign: Campaign, unit_code: str) -> Figure:
-    builder, args = _history_spec(campaign, unit_code)
-    return builder(*args)
-
-
 def chart_spec(campaign: Campaign, results: dict[str, Any], name: str) -> tuple[Any, tuple]:
     """What draws a chart and everything it is drawn from, by its URL name:
     ranking-<category>, shares-<category>, returns, history-<unit>."""
@@ -117,27 +96,35 @@ def chart_key(builder: Any, args: tuple, fmt: str) -> str:
     return artifacts.digest([builder.__module__, builder.__qualname__, fmt, list(args)])
 
 
-def _chart_artifact(campaign: Campaign, results: dict[str, Any], name: str,
-                    fmt: str) -> tuple[str, str, Callable[[], bytes]]:
-    builder, args = chart_spec(campaign, results, name)
-    return chart_key(builder, args, fmt), CHART_TYPES[fmt], lambda: charts.render(builder(*args), fmt)
-
-
 def chart_bytes(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any], name: str, fmt: str) -> bytes:
     """A chart's PNG or SVG bytes, drawn once and kept beside the snapshot
     (``artifacts.fetch``: a new computation or override gives new inputs,
     hence a new key)."""
-    return artifacts.fetch(snap, *_chart_artifact(campaign, results, name, fmt))
+    builder, args = chart_spec(campaign, results, name)
+    return artifacts.fetch(snap, chart_key(builder, args, fmt), CHART_TYPES[fmt],
+                           lambda: charts.render(builder(*args), fmt))
+
+
+def keep_chart(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any], name: str) -> None:
+    """Make sure a chart is kept beside the snapshot in every format, drawing
+    one figure for all the formats that are missing."""
+    builder, args = chart_spec(campaign, results, name)
+    figure = functools.cache(lambda: builder(*args))
+    with artifacts.keeping():
+        for fmt, media_type in CHART_TYPES.items():
+            artifacts.fetch(snap, chart_key(builder, args, fmt), media_type,
+                            lambda fmt=fmt: charts.render(figure(), fmt))
 
 
 def chart_names(campaign: Campaign, results: dict[str, Any]) -> list[str]:
     """Every chart the results pages show: ranking and option shares of each
-    category, the return rates, each unit's history."""
+    category, the return rates, the history of each unit rated in more than one year."""
     names = []
     for view in services.ranking(campaign, results):
         names += [f"ranking-{view.code}", f"shares-{view.code}"]
     names.append("returns")
-    names += [f"history-{cu.code}" for cu in services.units_of(campaign)]
+    shown = services.units_with_history(campaign)  # a unit's page shows its history from a second year on
+    names += [f"history-{cu.code}" for cu in services.unit_list(campaign) if cu.code in shown]
     return names
 
 
@@ -155,12 +142,7 @@ def draw_results(job: Job) -> None:
     names = chart_names(campaign, results)
     db.session.execute(update(Job).where(Job.id == job.id).values(total=len(names) + 1))
     for name in names:
-        builder, args = chart_spec(campaign, results, name)
-        figure = functools.cache(lambda builder=builder, args=args: builder(*args))  # one figure, both formats
-        with artifacts.keeping():
-            for fmt, media_type in CHART_TYPES.items():
-                artifacts.fetch(snap, chart_key(builder, args, fmt), media_type,
-                                lambda fmt=fmt: charts.render(figure(), fmt))
+        keep_chart(campaign, snap, results, name)
         jobs.step(job.id)
         db.session.commit()
     tables.keep_all(campaign, snap)
@@ -168,14 +150,11 @@ def draw_results(job: Job) -> None:
     db.session.commit()
 
 
-def _png(fig: Figure) -> io.BytesIO:
-    return io.BytesIO(charts.render(fig, "png"))
-
-
 def xlsx(campaign: Campaign) -> bytes:
     """The workbook: results (with the ranking charts), group scores, shares,
     return rates, comments with answers, rectification status."""
-    results = services.results_for(campaign)
+    snap = services.current_snapshot(campaign)
+    results = services.parsed(snap)
     classes = _class_labels()
     glabels = services.group_labels(campaign)
     options = services.option_labels(campaign)
@@ -205,7 +184,7 @@ def xlsx(campaign: Campaign) -> bytes:
                        _("是") if r["borderline"] else _("否")])
     anchor_row = ws.max_row + 3
     for view in views:
-        img = XLImage(_png(ranking_figure(campaign, results, view.code)))
+        img = XLImage(io.BytesIO(chart_bytes(campaign, snap, results, f"ranking-{view.code}", "png")))
         img.anchor = f"B{anchor_row}"
         ws.add_image(img)
         anchor_row += int(img.height / 20) + 2
@@ -230,7 +209,7 @@ def xlsx(campaign: Campaign) -> bytes:
     header(rs, [_("评议主体"), _("发放"), _("回收"), _("有效"), _("回收率")])
     for g in results["groups"]:
         rs.append([glabels.get(g["code"], g["code"]), g["issued"], g["returned"], g["valid"], g["return_rate"]])
-    img = XLImage(_png(returns_figure(campaign, results)))
+    img = XLImage(io.BytesIO(chart_bytes(campaign, snap, results, "returns", "png")))
     img.anchor = f"A{rs.max_row + 3}"
     rs.add_image(img)
 
@@ -282,9 +261,9 @@ def pdf(campaign: Campaign) -> bytes:
             y -= 0.01
         figures.append(cover)
     for view in services.ranking(campaign, results):
-        figures.append(ranking_figure(campaign, results, view.code))
-        figures.append(shares_figure(campaign, results, view.code))
-    figures.append(returns_figure(campaign, results))
+        figures.append(chart(campaign, results, f"ranking-{view.code}"))
+        figures.append(chart(campaign, results, f"shares-{view.code}"))
+    figures.append(chart(campaign, results, "returns"))
     with charts.cjk_fonts(), PdfPages(buf, metadata={"Title": campaign.name, "Creator": "Pingyi"}) as pages:
         for fig in figures:
             pages.savefig(fig)

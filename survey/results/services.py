@@ -843,6 +843,17 @@ def years_rated(unit_code: str) -> int:
         .where(Unit.code == unit_code, Campaign.status.in_(("closed", *FROZEN)))) or 0
 
 
+def units_with_history(campaign: Campaign) -> set[str]:
+    """The codes of the campaign's units rated in more than one campaign with
+    results (their pages show a history chart), in one query."""
+    codes = select(Unit.code).join(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)
+    return set(db.session.scalars(
+        select(Unit.code).join(CampaignUnit, CampaignUnit.unit_id == Unit.id)
+        .join(Campaign, CampaignUnit.campaign_id == Campaign.id)
+        .where(Unit.code.in_(codes), Campaign.status.in_(("closed", *FROZEN)))
+        .group_by(Unit.code).having(func.count(Campaign.id) > 1)))
+
+
 def history(unit_code: str, known: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """A unit's score and class in every campaign that has results, by year
     (campaigns share Unit records by code). ``known``: results already at
