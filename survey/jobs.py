@@ -155,19 +155,33 @@ def kick(app: Flask | None = None) -> bool:
     if not app.config.get("PINGYI_JOBS_THREAD", not app.testing):
         return False
     with _lock:
+        _kicked.add(id(app))
         thread = _threads.get(id(app))
         if thread is not None and thread.is_alive():
-            return True
+            return True  # it looks again before it stops (see _worker)
         thread = threading.Thread(target=_worker, args=(app,), name="pingyi-jobs", daemon=True)
         _threads[id(app)] = thread
         thread.start()
         return True
 
 
+#: Apps whose worker was kicked since it last looked at the queue.
+_kicked: set[int] = set()
+
+
 def _worker(app: Flask) -> None:
+    """Run jobs until none is left and nobody kicked meanwhile: a job queued
+    while the last look found nothing is not left waiting for the next kick."""
     with app.app_context():
         try:
-            run_pending()
+            while True:
+                with _lock:
+                    _kicked.discard(id(app))
+                run_pending()
+                with _lock:
+                    if id(app) not in _kicked:
+                        _threads.pop(id(app), None)
+                        return
         finally:
             db.session.remove()
 
