@@ -125,8 +125,9 @@ def _submit_fast(token: str):
     takes the ballot through the same exactly-once claim. Anything else (a
     draft, the summary, an error to show, a used or closed link, a retry)
     returns None before writing anything, and the full path handles it."""
-    if request.mimetype != "application/x-www-form-urlencoded":
-        return None
+    if request.mimetype != "application/x-www-form-urlencoded" or \
+            request.form.get("action", "submit") not in ("", "submit"):
+        return None  # a review, a draft: the full path, without reading the link twice
     # Its own connection, not the session: reads and writes are Core
     # statements, and the session's commit would cost more than the writes.
     with db.engine.connect() as connection:

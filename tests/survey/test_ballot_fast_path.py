@@ -186,3 +186,19 @@ def test_plain_valid_ballot_takes_the_fast_path(app, client, monkeypatch) -> Non
         assert len(ballot.answers) == len([k for k in fields if k.startswith("a_")])
         assert [c.text for c in ballot.comments] == ["好"]
         assert ballot.invitation_id is None
+
+
+def test_review_and_draft_posts_skip_the_fast_path(app, client, monkeypatch) -> None:
+    """Only a submission can be taken by the fast path: a review or a draft
+    goes straight to the full form, without the fast path's reads first."""
+    with app.app_context():
+        tokens = make_campaign(invitations=1, items=1)[1]
+    fields = form_fields(client.get(f"/b/{tokens[0]}").get_data(as_text=True))
+    calls: list[str] = []
+    real = services.find_link
+    monkeypatch.setattr(services, "find_link", lambda *a: calls.append("fast") or real(*a))
+    for action in ("review", "save"):
+        assert client.post(f"/b/{tokens[0]}", data={**fields, "action": action}).status_code in (200, 303)
+    assert calls == [] and ballot_count(app) == 0
+    assert client.post(f"/b/{tokens[0]}", data={**fields, "action": "submit"}).status_code == 200
+    assert calls == ["fast"] and ballot_count(app) == 1
