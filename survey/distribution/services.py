@@ -21,6 +21,8 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
 
 from survey import jobs
+from sqlalchemy.exc import IntegrityError
+
 from survey.extensions import db
 from survey.models import (
     Ballot,
@@ -492,9 +494,14 @@ def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers) 
     if len(entries) >= 2:
         raise DistributionError(_("编号 %(serial)s 已录入两遍，正等待核对", serial=invitation.serial))
     _check_capacity(invitation.batch)
-    db.session.add(PaperEntry(invitation_id=invitation.id, entry_no=len(entries) + 1, clerk_id=clerk.id,
-                              answers=encode_answers(answers)))
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # (invitation, entry_no) is unique
+            db.session.add(PaperEntry(invitation_id=invitation.id, entry_no=len(entries) + 1, clerk_id=clerk.id,
+                                      answers=encode_answers(answers)))
+    except IntegrityError:
+        # Another clerk keyed the same form in the same moment: theirs counts.
+        raise DistributionError(_("另一位录入员刚刚录入了编号 %(serial)s 的评议表，请重新查找该编号后再录入",
+                                  serial=invitation.serial)) from None
     if not entries:
         return EntryOutcome("first", invitation.serial or "")
     diff = differences(decode_answers(entries[0].answers), answers)

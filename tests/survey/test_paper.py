@@ -130,3 +130,20 @@ def test_never_more_ballots_than_forms_issued(app, client) -> None:
     with app.app_context():
         assert db.session.scalar(select(func.count(Ballot.id))) == 2
         assert db.session.scalar(select(func.count(PaperEntry.id))) == 4
+
+
+def test_two_clerks_keying_one_form_at_once_get_a_message_not_an_error(app, client, monkeypatch) -> None:
+    """Both read "no entry yet" and both write entry 1: the second is told to
+    look the serial up again; what the first keyed counts, nothing is half-written."""
+    options, cells = paper_setup(app, 1)
+    values = {c: options["S"] for c in cells}
+    login(client, "clerk1")
+    assert key(client, "P-0001", values).status_code == 302
+    monkeypatch.setattr(services, "entries_of", lambda invitation: [])  # clerk2 read before clerk1 wrote
+    as_clerk(client, "clerk2")
+    answer = key(client, "P-0001", values)
+    assert answer.status_code == 409
+    assert "另一位录入员刚刚录入了编号 P-0001" in answer.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(PaperEntry.id))) == 1
+        assert db.session.scalar(select(func.count(Ballot.id))) == 0
