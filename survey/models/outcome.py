@@ -27,7 +27,17 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from survey.extensions import db
 from survey.models.account import User
 from survey.models.ballot import Answer, Ballot, Comment
-from survey.models.campaign import Campaign, CampaignUnit, ObjectiveScore, Veto, utcnow
+from survey.models.campaign import (
+    Campaign,
+    CampaignGroup,
+    CampaignUnit,
+    Item,
+    MarginTarget,
+    ObjectiveScore,
+    ScaleOption,
+    Veto,
+    utcnow,
+)
 
 CLASSES = ("satisfied", "basically_satisfied", "dissatisfied", "insufficient")
 #: How each class reads (passed through the translation function).
@@ -300,6 +310,18 @@ def _refuse_frozen_changes(session: Session, flush_context: Any, instances: Any)
                 if was in FROZEN and (state.attrs.rules.history.has_changes() or obj in session.deleted):
                     raise FrozenCampaignError("评议结果已定稿，不能再修改计分规则 (campaign is finalized)")
                 continue
+            if isinstance(obj, Item | ScaleOption | CampaignGroup | CampaignUnit | MarginTarget):
+                # What the scoring reads besides the ballots: an edit that
+                # keeps the fingerprint's counts and sums (moving weight
+                # between two groups) must not leave the cached results.
+                if obj in session.new or obj in session.deleted or session.is_modified(obj):
+                    campaign_id = getattr(obj, "campaign_id", None)
+                    if isinstance(obj, MarginTarget):
+                        group = obj.campaign_group or session.get(CampaignGroup, obj.campaign_group_id)
+                        campaign_id = group.campaign_id if group is not None else None
+                    if campaign_id is not None:
+                        stale.add(campaign_id)
+                continue
             if not isinstance(obj, Ballot | Answer | Comment | ObjectiveScore | Veto):
                 continue
             if obj in session.dirty and not session.is_modified(obj):
@@ -312,10 +334,11 @@ def _refuse_frozen_changes(session: Session, flush_context: Any, instances: Any)
             if statuses[campaign_id] in FROZEN:
                 raise FrozenCampaignError("评议结果已定稿，不能再修改评议票、工作考核得分或一票否决 "
                                           "(campaign is finalized)")
-            if isinstance(obj, Ballot | Answer) and obj not in session.new:
+            if isinstance(obj, Ballot | Answer | ObjectiveScore | Veto) and obj not in session.new:
                 stale.add(campaign_id)
         if stale:
-            # An edited or deleted ballot leaves the newest ballot id as it
+            # An edited or deleted ballot, score or veto, or a changed item,
+            # option, group, unit or margin, may leave the fingerprint as it
             # was: the cached results go, and the next page recomputes them.
             session.execute(delete(ResultSnapshot).where(ResultSnapshot.campaign_id.in_(stale),
                                                          ResultSnapshot.kind == "cache"))

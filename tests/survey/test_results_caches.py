@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from survey import jobs
 from survey.campaigns import setup
 from survey.extensions import db
-from survey.models import Campaign, Job, ResultArtifact
+from survey.models import Campaign, Job, ResultArtifact, ResultSnapshot
 from survey.results import exports, services
 from tests.factories import login, make_user
 from tests.survey.test_results_support import make_committee_campaign, unit_result
@@ -281,3 +281,25 @@ def test_a_deploy_that_changes_the_drawing_draws_again(client, ctx, monkeypatch)
     monkeypatch.setattr(artifacts, "drawing_version", lambda: "another release")
     client.get(url)
     assert drawn == ["svg"]
+
+
+def test_edits_that_keep_the_fingerprint_still_recompute(ctx):
+    """Moving weight between two groups keeps their count and sum; changing an
+    item's weight or an objective score in place is not counted at all: the
+    cached results go all the same."""
+    campaign = make_committee_campaign()
+    client_group, expert_group = sorted(campaign.groups, key=lambda g: g.group.code)
+    client_group.weight, expert_group.weight = 0.8, 0.2
+    db.session.commit()
+    first = services.current_snapshot(campaign).results_sha256
+    db.session.commit()
+    client_group.weight, expert_group.weight = 0.2, 0.8
+    db.session.commit()
+    second = services.current_snapshot(db.session.get(Campaign, campaign.id)).results_sha256
+    db.session.commit()
+    assert second != first
+    bundle_before = services.current_snapshot(db.session.get(Campaign, campaign.id)).bundle_sha256
+    db.session.get(Campaign, campaign.id).items[0].weight = 3.0
+    db.session.commit()
+    assert db.session.scalar(select(func.count(ResultSnapshot.id))) == 0  # the cache went with the edit
+    assert services.current_snapshot(db.session.get(Campaign, campaign.id)).bundle_sha256 != bundle_before
