@@ -16,7 +16,8 @@ from survey.results.i18n import gettext as _
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import defer, joinedload
 
-from analysis import DEFAULT_RULES, evaluate_document
+from analysis import evaluate_document
+from analysis.bundle import effective_rules as analysis_rules
 from survey import audit, jobs
 from survey.ballots.services import pseudonymise_sources
 from survey.bundles import export_bundle
@@ -235,9 +236,8 @@ def results_for(campaign: Campaign) -> dict[str, Any]:
 
 
 def effective_rules(campaign: Campaign) -> dict[str, Any]:
-    rules = {**DEFAULT_RULES, **(campaign.rules or {})}
-    rules["thresholds"] = {**DEFAULT_RULES["thresholds"], **(campaign.rules or {}).get("thresholds", {})}
-    return rules
+    """The rules the campaign's results are computed with (SCORING.md section 1)."""
+    return analysis_rules(campaign.rules or None)
 
 
 # --- what the pages show ---------------------------------------------------
