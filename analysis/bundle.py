@@ -596,7 +596,8 @@ def _check_rules(ck: _Checker, rules, path: str, items: Mapping[str, int] | None
                         ck.add(f"{p}.{bk}", f"未知键 {bk}", f"unknown key {bk}")
 
 
-def effective_rules(bundle_rules: dict | None, override: dict | None = None) -> dict:
+def effective_rules(bundle_rules: dict | None, override: dict | None = None,
+                    items: Mapping[str, int] | None = None) -> dict:
     """The rules a campaign runs with: defaults, then the bundle's, then an override.
 
     Each layer replaces keys one by one; ``thresholds`` and ``bootstrap`` are
@@ -605,7 +606,9 @@ def effective_rules(bundle_rules: dict | None, override: dict | None = None) -> 
     Raises
     ------
     BundleError
-        If `override` is not a valid rules object (paths start at ``rules``).
+        If `override` is not a valid rules object (paths start at ``rules``);
+        ``items`` (item code → index), where given, lets it check
+        ``overall_item`` too.
     """
     rules = copy.deepcopy(DEFAULT_RULES)
     for layer in (bundle_rules, override):
@@ -613,7 +616,7 @@ def effective_rules(bundle_rules: dict | None, override: dict | None = None) -> 
             continue
         if layer is override:
             ck = _Checker()
-            _check_rules(ck, layer, "rules", None)
+            _check_rules(ck, layer, "rules", items)
             if ck.problems:
                 raise BundleError(ck.problems)
         for k, v in layer.items():
@@ -919,7 +922,7 @@ def from_document(doc: dict, override: dict | None = None) -> Campaign:
     problems = validate_bundle(doc)
     if problems:
         raise BundleError(problems)
-    rules = effective_rules(doc.get("rules"), override)
+    rules = effective_rules(doc.get("rules"), override, {it["code"]: k for k, it in enumerate(doc["items"])})
     options = doc["scale"]
     items = doc["items"]
     units = doc["units"]

@@ -334,12 +334,9 @@ def remove_option(campaign: Campaign, option: ScaleOption) -> None:
 def rules_problems(campaign: Campaign, rules: dict[str, Any]) -> list[tuple[str, str]]:
     """(rule key, reason) for every problem the scoring itself would refuse."""
     try:
-        effective_rules(None, rules)
+        effective_rules(None, rules, {item.code: k for k, item in enumerate(campaign.items)})
     except BundleError as exc:
         return [(p.path.removeprefix("rules.").split(".")[0].split("[")[0], p.reason) for p in exc.problems]
-    overall = rules.get("overall_item")
-    if overall is not None and overall not in {i.code for i in campaign.items}:
-        return [("overall_item", _("未知评议指标 %(code)s", code=overall))]
     return []
 
 

@@ -93,13 +93,15 @@ def test_cli_rules_override(tmp_path):
     assert u1["explain"]["distance"]["satisfied"] == pytest.approx(u1["score"] - 99)
 
 
-def test_cli_bad_rules_override(tmp_path):
+@pytest.mark.parametrize("override, path", [({"trim_per_end": 0.5}, "rules.trim_per_end"),
+                                            ({"overall_item": "nope"}, "rules.overall_item")])
+def test_cli_bad_rules_override(tmp_path, override, path):
     rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps({"trim_per_end": 0.5}), encoding="utf-8")
+    rules.write_text(json.dumps(override), encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "analysis", "evaluate", str(CONFORMANCE / "cases" / "tiny.json"),
                            "--rules", str(rules)], capture_output=True, cwd=ROOT, check=False)
-    assert proc.returncode == 2
-    assert json.loads(proc.stdout)["errors"][0]["path"] == "rules.trim_per_end"
+    assert proc.returncode == 2, proc.stderr.decode()
+    assert json.loads(proc.stdout)["errors"][0]["path"] == path
 
 
 def test_cli_help():

@@ -164,7 +164,7 @@ def test_rules_validation_explains_itself(app, organizer, change, message) -> No
 
 def test_rules_refuse_an_unknown_overall_item(app, rctx) -> None:
     campaign, _tokens = make_campaign(status="draft")
-    with pytest.raises(setup.SetupRefused, match="未知评议指标 nope"):
+    with pytest.raises(setup.SetupRefused, match="未知评价项目 nope"):
         setup.set_rules(campaign, {"overall_item": "nope"})
 
 
