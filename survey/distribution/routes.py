@@ -25,6 +25,7 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from survey import jobs
+from survey.ballots import services as ballot_services
 from survey.accounts.auth import role_required
 from survey.distribution import sending  # noqa: F401  (registers the send_batch job)
 from survey.distribution import services
@@ -245,10 +246,12 @@ def print_forms(code: str, bcode: str):
     page = max(1, request.args.get("page", 1, type=int))
     per_page = 100
     forms, total = services.printable_forms(batch, page, per_page)
-    units = services.units_for_group(campaign, batch.campaign_group_id)
-    sheets = [(inv, qr_svg(services.link_for(inv.pending_token or ""))) for inv in forms]
-    return render_template("distribution/print.html", campaign=campaign, batch=batch, sheets=sheets,
-                           units=units, page=page, pages=max(1, -(-total // per_page)), total=total,
+    rated = ballot_services.units_for_batch(batch)
+    # A named form leaves out its evaluator's own unit, as their link's form does.
+    sheets = [(inv, qr_svg(services.link_for(inv.pending_token or "")),
+               [u for u in rated if inv.evaluator is None or u.unit_id != inv.evaluator.own_unit_id])
+              for inv in forms]
+    return render_template("distribution/print.html", campaign=campaign, batch=batch, sheets=sheets, page=page, pages=max(1, -(-total // per_page)), total=total,
                            deadline=services.format_local(services.deadline_of(batch)))
 
 
@@ -279,7 +282,7 @@ def paper_entry(code: str):
         flash(str(exc), "error")
         return render_template("distribution/paper_lookup.html", campaign=campaign, lookup=lookup,
                                conflicts=len(services.conflicts(campaign))), 404
-    units = services.units_for_group(campaign, invitation.batch.campaign_group_id)
+    units = ballot_services.units_for(invitation)  # never the evaluator's own unit
     form = paper_form_class(campaign, units)()
     if request.method == "POST" and form.validate_on_submit():
         answers = {u.id: {i.id: (int(form[cell_field(u.id, i.id)].data)

@@ -19,19 +19,16 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
-
-from survey import jobs
 from sqlalchemy.exc import IntegrityError
 
+from survey import jobs
 from survey.extensions import db
 from survey.models import (
     Ballot,
     Batch,
     Campaign,
     CampaignGroup,
-    CampaignUnit,
     Evaluator,
-    GroupUnit,
     Invitation,
     Job,
     PaperEntry,
@@ -395,13 +392,6 @@ def format_local(instant: dt.datetime | None) -> str:
 
 
 # --- paper forms -------------------------------------------------------------
-
-
-def units_for_group(campaign: Campaign, campaign_group_id: int) -> list[CampaignUnit]:
-    """The units a group rates: the campaign's units, or the group's own list where one is set."""
-    chosen = set(db.session.scalars(select(GroupUnit.campaign_unit_id)
-                                    .where(GroupUnit.campaign_group_id == campaign_group_id)))
-    return [cu for cu in campaign.units if not chosen or cu.id in chosen]
 
 
 def printable_forms(batch: Batch, page: int, per_page: int = 100) -> tuple[list[Invitation], int]:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from survey.distribution import services
 from survey.distribution.routes import qr_svg
 from survey.extensions import db
-from survey.models import Answer, Ballot, Batch, Invitation, PaperEntry, ScaleOption
+from survey.models import Answer, Ballot, Batch, Evaluator, Invitation, PaperEntry, ScaleOption
 from tests.factories import login, make_user
 from tests.survey.test_distribution_support import setup_campaign
 
@@ -147,3 +147,26 @@ def test_two_clerks_keying_one_form_at_once_get_a_message_not_an_error(app, clie
     with app.app_context():
         assert db.session.scalar(select(func.count(PaperEntry.id))) == 1
         assert db.session.scalar(select(func.count(Ballot.id))) == 0
+
+
+def test_a_named_paper_form_leaves_out_the_evaluators_own_unit(app, client) -> None:
+    """As their link's form does: a named form neither prints nor takes a
+    rating of the unit the evaluator works in."""
+    with app.test_request_context():
+        campaign = setup_campaign(evaluators=2, anonymous=False, units=2, items=1)
+        own = campaign.units[0]
+        first = db.session.scalar(select(Evaluator).where(Evaluator.name == "代表0"))
+        first.own_unit_id = own.unit_id
+        services.create_batch(campaign, campaign.groups[0], "paper", evaluators=services.ROSTER, code="N")
+        db.session.commit()
+        make_user("organizer", username="clerk1")
+        own_name, other_name = own.name, campaign.units[1].name
+        serial = db.session.scalar(select(Invitation.serial).where(Invitation.evaluator_id == first.id))
+    login(client, "clerk1")
+    html = client.get("/distribution/t2026/batches/N/print").get_data(as_text=True)
+    sheets = {m.group(1): m.group(2) for m in re.finditer(
+        r'<section class="sheet" data-serial="([^"]+)">(.*?)</section>', html, re.S)}
+    assert own_name not in sheets[serial] and other_name in sheets[serial]
+    assert all(own_name in text for s, text in sheets.items() if s != serial)
+    entry = client.get("/distribution/t2026/paper", query_string={"serial": serial}).get_data(as_text=True)
+    assert other_name in entry and own_name not in entry
