@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from survey.results.i18n import gettext as _
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, joinedload
 
 from analysis import evaluate_document
@@ -153,14 +154,20 @@ def current_snapshot(campaign: Campaign) -> ResultSnapshot:
         return cache
     bundle_text, results = compute(campaign)
     results_text = canonical_json(results)
+    values = {"fingerprint": fp, "bundle_sha256": sha256(bundle_text), "results_json": results_text,
+              "results_sha256": sha256(results_text), "created_at": utcnow()}
     if cache is None:
-        cache = ResultSnapshot(campaign_id=campaign.id, kind="cache")
-        db.session.add(cache)
-    cache.fingerprint = fp
-    cache.bundle_sha256 = sha256(bundle_text)
-    cache.results_json = results_text
-    cache.results_sha256 = sha256(results_text)
-    cache.created_at = utcnow()
+        cache = ResultSnapshot(campaign_id=campaign.id, kind="cache", **values)
+        try:
+            with db.session.begin_nested():
+                db.session.add(cache)
+        except IntegrityError:
+            # Another request stored the first cache while this one computed
+            # (the same data: the same figures): use that row, updated.
+            cache = db.session.scalar(select(ResultSnapshot).where(
+                ResultSnapshot.campaign_id == campaign.id, ResultSnapshot.kind == "cache"))
+    for name, value in values.items():
+        setattr(cache, name, value)
     db.session.flush()
     artifacts.prune(campaign.id)
     queue_drawing(campaign, cache)

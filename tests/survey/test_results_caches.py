@@ -4,6 +4,7 @@ while what they show is unchanged, by this process and by any other, never
 shown once the snapshot is recomputed or an override changes a class."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import time
 from collections import Counter
@@ -303,3 +304,25 @@ def test_edits_that_keep_the_fingerprint_still_recompute(ctx):
     db.session.commit()
     assert db.session.scalar(select(func.count(ResultSnapshot.id))) == 0  # the cache went with the edit
     assert services.current_snapshot(db.session.get(Campaign, campaign.id)).bundle_sha256 != bundle_before
+
+
+def test_two_first_views_at_once_store_one_cache(ctx, monkeypatch):
+    """Both find no cached results and compute them; the second to store finds
+    the first's row (one per campaign) and uses it instead of failing."""
+    campaign = make_committee_campaign()
+    campaign_id = campaign.id
+    real = services.compute
+
+    def meanwhile(c, *args):
+        out = real(c, *args)
+        with db.engine.begin() as other:  # the other request, on its own connection, stores first
+            other.execute(ResultSnapshot.__table__.insert().values(
+                campaign_id=campaign_id, kind="cache", fingerprint="x", bundle_sha256="x", results_json="{}",
+                results_sha256="x", created_at=dt.datetime(2026, 11, 30)))
+        return out
+
+    monkeypatch.setattr(services, "compute", meanwhile)
+    snap = services.current_snapshot(campaign)
+    db.session.commit()
+    rows = db.session.scalars(select(ResultSnapshot)).all()
+    assert rows == [snap] and snap.results_sha256 == services.sha256(snap.results_json) != "x"
