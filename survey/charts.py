@@ -2,6 +2,7 @@
 from threads), rendered to PNG, SVG or PDF bytes with a real CJK font."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 import threading
@@ -195,6 +196,38 @@ def history_chart(points: Sequence[dict[str, Any]], thresholds: dict[str, float]
         ax.set_ylim(0, 100)
         ax.set_ylabel("综合得分")
         ax.set_title(title)
+    return fig
+
+
+def returns_over_time_chart(series: dict[str, Sequence[tuple[dt.date, int]]], title: str, ylabel: str,
+                            empty: str) -> Figure:
+    """Cumulative returns per group by day, as step lines. ``series``: label →
+    (day, running total) in day order; ``empty``: the text where there is none."""
+    from matplotlib.dates import AutoDateLocator, DateFormatter
+    from matplotlib.ticker import MaxNLocator
+
+    with cjk_fonts():
+        fig = new_figure(7.0, 3.6)
+        ax = fig.add_subplot()
+        days = sorted({d for points in series.values() for d, _n in points})
+        for label, points in series.items():
+            # Each line starts at 0 the day before the first return and runs to the last day.
+            xs = [days[0] - dt.timedelta(days=1)] + [d for d, _n in points] + [days[-1] + dt.timedelta(days=1)]
+            ys = [0] + [n for _d, n in points] + [points[-1][1]]
+            ax.step(xs, ys, where="post", label=label)
+        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(AutoDateLocator(minticks=2, maxticks=10))
+        ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
+        if series:
+            ax.set_xlim(days[0] - dt.timedelta(days=1), days[-1] + dt.timedelta(days=1))
+            ax.legend(loc="upper left")
+        else:
+            ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
+        ax.grid(alpha=0.3)
+        fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.12)
     return fig
 
 

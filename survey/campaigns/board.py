@@ -10,7 +10,6 @@ the open batches' ballots where the excluding flags are ``duplicate`` and ``burs
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import threading
 from collections import defaultdict
@@ -24,6 +23,7 @@ from sqlalchemy import and_, case, exists, func, select
 from analysis.bundle import Campaign as AnalysisCampaign
 from analysis.bundle import effective_rules, network_of
 from analysis.flags import ballot_unit_scores, compute_flags
+from survey import charts
 from survey.campaigns.models import GroupUnit
 from survey.extensions import db
 from survey.models import (
@@ -435,36 +435,8 @@ def returns_over_time(campaign: Campaign) -> dict[str, list[tuple[dt.date, int]]
 
 
 def returns_chart_png(campaign: Campaign) -> bytes:
-    """A step line per group of cumulative returns by Beijing day (CJK font, no pyplot)."""
-    from matplotlib import font_manager
-    from matplotlib.dates import AutoDateLocator, DateFormatter
-    from matplotlib.ticker import MaxNLocator
-    from matplotlib.figure import Figure
-
-    cjk = [f.name for f in font_manager.fontManager.ttflist if "Noto Sans CJK" in f.name]
-    fig = Figure(figsize=(7, 3.6), dpi=110)
-    ax = fig.add_subplot()
-    font = {"family": cjk[0]} if cjk else {}
-    series = returns_over_time(campaign)
-    days = sorted({d for points in series.values() for d, _n in points})
-    for label, points in series.items():
-        # Each line starts at 0 the day before the first return and runs to the last day.
-        xs = [days[0] - dt.timedelta(days=1)] + [d for d, _n in points] + [days[-1] + dt.timedelta(days=1)]
-        ys = [0] + [n for _d, n in points] + [points[-1][1]]
-        ax.step(xs, ys, where="post", label=label)
-    ax.set_title(_("%(name)s · 回收情况", name=campaign.name), fontdict=font)
-    ax.set_ylabel(_("累计回收（份）"), fontdict=font)
-    ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.xaxis.set_major_locator(AutoDateLocator(minticks=2, maxticks=10))
-    ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
-    if series:
-        ax.set_xlim(days[0] - dt.timedelta(days=1), days[-1] + dt.timedelta(days=1))
-        ax.legend(prop=font_manager.FontProperties(family=cjk[0]) if cjk else None, loc="upper left")
-    else:
-        ax.text(0.5, 0.5, _("尚无回收"), ha="center", va="center", transform=ax.transAxes, fontdict=font)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    """A step line per group of cumulative returns by Beijing day (``charts``:
+    the CJK font, never pyplot)."""
+    return charts.render(charts.returns_over_time_chart(
+        returns_over_time(campaign), _("%(name)s · 回收情况", name=campaign.name), _("累计回收（份）"),
+        _("尚无回收")), "png")

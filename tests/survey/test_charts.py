@@ -2,6 +2,8 @@
 served as PNG and SVG."""
 from __future__ import annotations
 
+import datetime as dt
+
 import io
 
 import numpy as np
@@ -78,3 +80,15 @@ def test_charts_are_served_as_png_and_svg(client, ctx):
     assert client.get(f"/results/{campaign.code}/charts/returns.gif").status_code == 404
     page = client.get(f"/results/{campaign.code}").get_data(as_text=True)
     assert f"/results/{campaign.code}/charts/ranking-law.svg" in page
+
+
+def test_the_return_board_chart_uses_the_cjk_font_too():
+    fig = charts.returns_over_time_chart({"服务对象": [(dt.date(2026, 11, 2), 3), (dt.date(2026, 11, 3), 5)]},
+                                         "回收情况", "累计回收（份）", "尚无回收")
+    charts.render(fig, "png")
+    ax = fig.axes[0]
+    with charts.cjk_fonts():
+        used = {font_manager.findfont(t.get_fontproperties()) for t in (ax.title, ax.yaxis.label,
+                                                                        *ax.get_legend().get_texts())}
+    assert ax.get_legend().get_texts()[0].get_text() == "服务对象"
+    assert all("NotoSansCJK" in path for path in used), used
