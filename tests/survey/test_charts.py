@@ -3,7 +3,6 @@ served as PNG and SVG."""
 from __future__ import annotations
 
 import datetime as dt
-
 import io
 
 import numpy as np
