@@ -1,17 +1,21 @@
 """The committee's path in Chromium, on the demo campaign: review, exclude a
-flag's ballots after seeing the effect, a veto, approval, finalization,
-publication, a liaison's answers and report, a red item cleared."""
+flag's ballots after seeing the effect, a veto, approval, finalization, a
+class changed by hand, the XLSX and PDF downloads, publication, a liaison's
+answers and report, a red item cleared."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
+import openpyxl
 from sqlalchemy import select
 
 from survey.demo import DEMO_PASSWORD, create_demo, create_demo_users
 from survey.extensions import db
 from survey.models import AuditEntry, Campaign, Rectification
 from survey.results import services
+from survey.results.exports import SHEETS
 from tests.factories import browser_login
 
 ARTIFACTS = Path(__file__).parent.parent.parent / "test-artifacts"
@@ -82,6 +86,26 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     cpage.get_by_role("button", name="定稿").click()
     assert cpage.get_by_test_id("status").inner_text() == "已定稿"
 
+    # A class changed by hand, with its reason, shown beside the computed one.
+    override = cpage.locator('form[action$="/override"]')
+    override.get_by_label("被评议单位").select_option("u02")
+    override.get_by_label("调整为").select_option("dissatisfied")
+    override.get_by_label("调整理由").fill("群众反映问题经核实属实")
+    override.get_by_role("button", name="调整").click()
+    assert "群众反映问题经核实属实" in cpage.get_by_test_id("override-u02").inner_text()
+    assert cpage.locator('tr[data-unit="u02"] > td > [data-class="dissatisfied"]').count() == 1
+
+    # The exports download from the page's links.
+    with cpage.expect_download() as xlsx_download:
+        cpage.get_by_role("link", name="XLSX").click()
+    assert xlsx_download.value.suggested_filename == "pingyi-2026.xlsx"
+    workbook = openpyxl.load_workbook(io.BytesIO(Path(xlsx_download.value.path()).read_bytes()))
+    assert workbook.sheetnames == list(SHEETS)
+    assert "群众反映问题经核实属实" in {c.value for row in workbook[SHEETS[0]].iter_rows() for c in row}
+    with cpage.expect_download() as pdf_download:
+        cpage.get_by_role("link", name="PDF").click()
+    assert Path(pdf_download.value.path()).read_bytes()[:5] == b"%PDF-"
+
     # Publish for a period that includes today.
     today = dt.date.today()
     cpage.get_by_label("公示开始日期").fill((today - dt.timedelta(days=1)).isoformat())
@@ -139,7 +163,8 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
                                         services.CampaignUnit.position == 0))
         assert rect.was_cleared
         actions = set(db.session.scalars(select(AuditEntry.action)))
-        assert {"rules.exclude_flags", "veto.create", "results.approve", "campaign.finalize", "campaign.publish",
+        assert {"rules.exclude_flags", "veto.create", "results.approve", "campaign.finalize", "class.override",
+                "campaign.publish",
                 "rectification.due", "rectification.mark_red", "comment.answer", "rectification.plan",
                 "rectification.report", "rectification.accept"} <= actions
         db.session.remove()
