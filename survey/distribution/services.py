@@ -260,21 +260,19 @@ def batch_figures(batch: Batch) -> BatchFigures:
 # --- sending (e-mail, SMS) ---------------------------------------------------
 
 
+def _send_jobs(batch: Batch) -> Any:
+    """The send jobs of this batch (matched in SQL on the job's parameters)."""
+    return select(Job).where(Job.kind == "send_batch", Job.params["batch_id"].as_integer() == batch.id)
+
+
 def active_job(batch: Batch) -> Job | None:
     """The send job of this batch still queued or running, if any."""
-    for job in db.session.scalars(
-            select(Job).where(Job.kind == "send_batch", Job.state.in_(("queued", "running")))
-            .order_by(Job.id)):
-        if job.params.get("batch_id") == batch.id:
-            return job
-    return None
+    return db.session.scalar(_send_jobs(batch).where(Job.state.in_(("queued", "running"))).order_by(Job.id)
+                             .limit(1))
 
 
 def last_job(batch: Batch) -> Job | None:
-    for job in db.session.scalars(select(Job).where(Job.kind == "send_batch").order_by(Job.id.desc())):
-        if job.params.get("batch_id") == batch.id:
-            return job
-    return None
+    return db.session.scalar(_send_jobs(batch).order_by(Job.id.desc()).limit(1))
 
 
 def _require_message_batch(batch: Batch) -> None:
@@ -342,10 +340,9 @@ def queue_reminders(batch: Batch) -> Job:
 
 
 def last_reminder_at(batch: Batch) -> dt.datetime | None:
-    for job in db.session.scalars(select(Job).where(Job.kind == "send_batch").order_by(Job.id.desc())):
-        if job.params.get("batch_id") == batch.id and job.params.get("reminder"):
-            return job.created_at
-    return None
+    return db.session.scalar(select(func.max(Job.created_at)).where(
+        Job.kind == "send_batch", Job.params["batch_id"].as_integer() == batch.id,
+        Job.params["reminder"].as_boolean().is_(True)))
 
 
 def remind_due(*, days_before: float = 3, every_days: float = 2,
