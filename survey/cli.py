@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from analysis.bundle import BundleError
 from survey import bundles
+from survey.distribution.services import link_for
 from survey.extensions import db
 from survey.models import Campaign, Unit, User
 from survey.models.account import ROLE_LABELS, ROLES
@@ -119,8 +120,7 @@ def demo_command(if_empty: bool) -> None:
     db.session.commit()
     for username, role in users:
         click.echo(f"演示账号 {username} / 密码 {DEMO_PASSWORD}（{ROLE_LABELS[role]}）")
-    base = current_app.config["PINGYI_PUBLIC_URL"].rstrip("/")
-    lines = [f"{base}/b/{link.token}\t{link.group}\t{link.batch}" for link in links]
+    lines = [f"{link_for(link.token)}\t{link.group}\t{link.batch}" for link in links]
     path = Path(current_app.instance_path) / "demo-links.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     click.echo(f"已创建演示活动「{campaign.name}」；{len(links)} 个未使用的评议链接已写入 {path}")

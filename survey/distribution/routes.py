@@ -80,8 +80,7 @@ def remind_due_command(days_before: float, every_days: float) -> None:
 
 def public_url_of(batch: Batch) -> str:
     """The address a QR poster shows: /q/<public_code> (served by the ballots blueprint)."""
-    return current_app.config["PINGYI_PUBLIC_URL"].rstrip("/") + url_for("ballots.qr",
-                                                                         public_code=batch.public_code)
+    return services.public_url(f"/q/{batch.public_code}")
 
 
 @bp.app_context_processor

@@ -371,8 +371,14 @@ def remind_due(*, days_before: float = 3, every_days: float = 2,
     return queued
 
 
+def public_url(path: str) -> str:
+    """An address evaluators reach: PINGYI_PUBLIC_URL (with the path the app
+    is mounted under, if any) and a path of the app."""
+    return current_app.config["PINGYI_PUBLIC_URL"].rstrip("/") + path
+
+
 def link_for(token: str) -> str:
-    return current_app.config["PINGYI_PUBLIC_URL"].rstrip("/") + "/b/" + token
+    return public_url(f"/b/{token}")
 
 
 def deadline_of(batch: Batch) -> dt.datetime | None:

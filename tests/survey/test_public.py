@@ -131,3 +131,18 @@ def test_burst_and_duplicate_flags_shown_to_organizer(app, client, public_code) 
     assert re.search(r'data-testid="flag-duplicate">1<', page)
     assert re.search(r'data-testid="flag-burst">6<', page)
     assert "198.51.100.9" not in page and page.count("192.0.2.") == 6
+
+
+def test_mounted_under_a_path_the_poster_address_carries_it_once(app, client, public_code) -> None:
+    """PINGYI_PUBLIC_URL holds the path the app is mounted under; the poster's
+    address is built like every personal link, not with the request's mount again."""
+    app.config["PINGYI_PUBLIC_URL"] = "https://pingyi.test/pingyi"
+    with app.app_context():
+        make_user("organizer", username="org")
+    login(client, "org")
+    batch_code = "poster1"
+    html = client.get(f"/distribution/t2026/batches/{batch_code}/poster",
+                      environ_base={"SCRIPT_NAME": "/pingyi"}).get_data(as_text=True)
+    assert f"https://pingyi.test/pingyi/q/{public_code}" in html and "/pingyi/pingyi/" not in html
+    with app.test_request_context():
+        assert services.link_for("abc") == "https://pingyi.test/pingyi/b/abc"
