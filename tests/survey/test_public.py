@@ -142,7 +142,7 @@ def test_mounted_under_a_path_the_poster_address_carries_it_once(app, client, pu
     login(client, "org")
     batch_code = "poster1"
     html = client.get(f"/distribution/t2026/batches/{batch_code}/poster",
-                      environ_base={"SCRIPT_NAME": "/pingyi"}).get_data(as_text=True)
+                      base_url="http://localhost/pingyi").get_data(as_text=True)
     assert f"https://pingyi.test/pingyi/q/{public_code}" in html and "/pingyi/pingyi/" not in html
     with app.test_request_context():
         assert services.link_for("abc") == "https://pingyi.test/pingyi/b/abc"
