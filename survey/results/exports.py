@@ -13,11 +13,11 @@ from openpyxl import Workbook
 from openpyxl.drawing.image import Image as XLImage
 from openpyxl.styles import Font, PatternFill
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from survey import charts, jobs
 from survey.extensions import db
-from survey.models import Campaign, CommentAnswer, Job, ResultSnapshot
+from survey.models import Campaign, Job, ResultSnapshot
 from survey.models.campaign import STATUS_LABELS
 from survey.models.outcome import ANSWER_LABELS, CLASS_LABELS
 from survey.results import artifacts, services, tables
@@ -216,8 +216,10 @@ def xlsx(campaign: Campaign) -> bytes:
     cs = wb.create_sheet(SHEETS[4])
     header(cs, [_("单位代码"), _("单位"), _("评议主体"), _("意见"), _("答复类别"), _("答复内容")])
     for cu in services.units_of(campaign):
-        for comment, gcode in services.comments_of(campaign, cu):
-            answer = db.session.scalar(select(CommentAnswer).where(CommentAnswer.comment_id == comment.id))
+        received = services.comments_of(campaign, cu)
+        answers = services.answers_of([comment.id for comment, _gcode in received])
+        for comment, gcode in received:
+            answer = answers.get(comment.id)
             cs.append([cu.code, cu.name, glabels.get(gcode, gcode), comment.text,
                        _(ANSWER_LABELS[answer.kind]) if answer else None, answer.text if answer else None])
 

@@ -384,6 +384,14 @@ def option_labels(campaign: Campaign) -> list[tuple[str, str]]:
     return [(o.code, o.label) for o in campaign.scale if o.points is not None]
 
 
+def answers_of(comment_ids: list[int]) -> dict[int, CommentAnswer]:
+    """The answers to these comments, by comment id, in one query."""
+    if not comment_ids:
+        return {}
+    return {a.comment_id: a for a in db.session.scalars(
+        select(CommentAnswer).where(CommentAnswer.comment_id.in_(comment_ids)))}
+
+
 def comments_of(campaign: Campaign, cu: CampaignUnit) -> list[tuple[Comment, str]]:
     """A unit's comments with the group code of their ballot, in a stable order
     that says nothing about when they came in."""
@@ -421,13 +429,14 @@ def liaison_view(campaign: Campaign, cu: CampaignUnit, result: dict[str, Any]) -
     pooled_n = sum(groups[c]["n"] for c in small)
     pool_ok = pooled_n >= threshold
     comments, withheld = [], 0
-    for comment, gcode in comments_of(campaign, cu):
+    received = comments_of(campaign, cu)
+    answers = answers_of([comment.id for comment, _gcode in received])
+    for comment, gcode in received:
         if gcode in small and not pool_ok:
             withheld += 1
             continue
         group = labels.get(gcode, gcode) if gcode not in small else _("其他评议主体")
-        answer = db.session.scalar(select(CommentAnswer).where(CommentAnswer.comment_id == comment.id))
-        comments.append({"id": comment.id, "text": comment.text, "group": group, "answer": answer})
+        comments.append({"id": comment.id, "text": comment.text, "group": group, "answer": answers.get(comment.id)})
     return LiaisonView(shown, len(small), comments, withheld)
 
 
