@@ -7,8 +7,9 @@ import datetime as _dt
 import ipaddress
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ DEFAULT_RULES: dict[str, Any] = {
 _MERGED_RULES = ("thresholds", "bootstrap")
 
 BEIJING = _dt.timezone(_dt.timedelta(hours=8))
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -773,7 +774,7 @@ class Campaign:
         category_codes=None,
         group_codes=None,
         batch_codes=None,
-    ) -> "Campaign":
+    ) -> Campaign:
         """Build a campaign straight from arrays (no JSON), filling the optional ones.
 
         Absent ids become ``b0000000``, ``b0000001``, ...; absent times, all

@@ -16,8 +16,8 @@ from .uncertainty import (
     BootstrapResult,
     concat_sums,
     draw_replicate_counts,
-    replicate_chunk,
     krippendorff_alpha_ordinal,
+    replicate_chunk,
     summarise_bootstrap,
     wilson_interval,
 )

@@ -155,7 +155,7 @@ def flag_burst(network, t_us, eligible, limit: int) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, net[1:] != net[:-1]])
     ends = np.r_[starts[1:], len(idx)]
     cover = np.zeros(len(idx) + 1, dtype=np.int64)
-    for a, b in zip(starts, ends):
+    for a, b in zip(starts, ends, strict=True):
         if b - a <= limit:
             continue
         tt = t[a:b]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -99,7 +99,7 @@ def rake(codes: Sequence[np.ndarray], targets: Sequence[np.ndarray], weights=Non
     w = np.ones(n) if weights is None else np.array(weights, dtype=float, copy=True)
     if len(w) != n:
         raise ValueError(f"weights has {len(w)} rows, codes {n}")
-    for j, (c, t) in enumerate(zip(codes, targets)):
+    for j, (c, t) in enumerate(zip(codes, targets, strict=True)):
         if len(c) != n:
             raise ValueError(f"codes[{j}] has {len(c)} rows, expected {n}")
         if n and (c.min() < 0 or c.max() >= len(t)):
@@ -114,7 +114,7 @@ def rake(codes: Sequence[np.ndarray], targets: Sequence[np.ndarray], weights=Non
     converged = False
     for _ in range(max_iter):
         iterations += 1
-        for c, t in zip(codes, targets):
+        for c, t in zip(codes, targets, strict=True):
             current = np.bincount(c, weights=w, minlength=len(t))
             # A category holding no weight cannot be scaled to its target;
             # its factor is 0 (its rows are already at 0).
@@ -122,7 +122,7 @@ def rake(codes: Sequence[np.ndarray], targets: Sequence[np.ndarray], weights=Non
             w *= factor[c]
         converged = all(
             np.all(np.abs(np.bincount(c, weights=w, minlength=len(t)) - t) <= epsilon * t)
-            for c, t in zip(codes, targets)
+            for c, t in zip(codes, targets, strict=True)
         )
         if converged:
             break

@@ -215,7 +215,7 @@ def bench_eval(n: int = 200_000, repeats: int = 3):
         log(f"evaluate {n} ballots x 60 units, 1000 replicates: {ew:.3f} s ({ec:.3f} s CPU)")
         tw, tc = _timed(lambda: evaluate(ct))
         log(f"evaluate with trim_per_end 0.05: {tw:.3f} s ({tc:.3f} s CPU)")
-        for k, v in zip(("fw", "fc", "ew", "ec", "tw", "tc"), (fw, fc, ew, ec, tw, tc)):
+        for k, v in zip(("fw", "fc", "ew", "ec", "tw", "tc"), (fw, fc, ew, ec, tw, tc), strict=True):
             best[k] = min(best[k], v)
     res = evaluate(c)
     assert res.bootstrap.replicates == 1000
@@ -262,7 +262,7 @@ def _child_parse(n: int) -> None:
     rows = []
     for i in range(n):
         pick = opts[rng.integers(0, 4, size=60)]
-        ans = ",".join(f'"{u}":{{"overall":"{o}"}}' for u, o in zip(units, pick))
+        ans = ",".join(f'"{u}":{{"overall":"{o}"}}' for u, o in zip(units, pick, strict=True))
         rows.append(f'{{"id":"{i:08d}","batch":"k","submitted_at":"2026-11-02T10:00:00+08:00","answers":{{{ans}}}}}')
     text = "".join(parts) + ",".join(rows) + "]}"
     del rows

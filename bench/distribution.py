@@ -131,7 +131,7 @@ def main() -> None:
                 db.session.execute(delete(Invitation).where(Invitation.batch_id == floor_batch.id))
                 db.session.commit()
 
-                def make_batch() -> None:
+                def make_batch(round_: int = round_) -> None:
                     c = db.session.get(Campaign, campaign_id)
                     g = c.groups[0]
                     services.create_batch(c, g, "email", evaluators=services.ROSTER, code=f"mail{round_}")
@@ -189,7 +189,7 @@ def main() -> None:
             http_s.append(timed(lambda: client.get(url)))
             with app.test_request_context():
                 c = db.session.get(Campaign, campaign_id)
-                query_s.append(timed(lambda: board.return_board(c)))
+                query_s.append(timed(lambda c=c: board.return_board(c)))
                 db.session.remove()
 
     invitations_s = statistics.median(batch_s)

@@ -57,13 +57,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import flask_migrate  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import (  # noqa: E402
+    delete,  # noqa: E402
+    func,
+    select,
+)
 
 from survey import charts, create_app, jobs  # noqa: E402
 from survey.bundles import import_bundle  # noqa: E402
 from survey.extensions import db  # noqa: E402
-from sqlalchemy import delete  # noqa: E402
-
 from survey.models import ResultArtifact, ResultSnapshot, User  # noqa: E402
 from survey.results import artifacts, exports, services  # noqa: E402
 
@@ -86,10 +88,10 @@ def bundle(n_ballots: int, n_units: int = 60, per_ballot: int = 6, seed: int = 1
     per_group = n_ballots // len(GROUPS)
     batches, ballots = [], []
     start = dt.datetime(year, 11, 2, 8, 0)
-    for g, (gcode, _label, _w) in enumerate(GROUPS):
+    for _g, (gcode, _label, _w) in enumerate(GROUPS):
         batches.append({"code": f"{gcode}-paper", "group": gcode, "channel": "paper",
                         "issued": int(per_group * 1.25)})
-        for k in range(per_group):
+        for _k in range(per_group):
             n = len(ballots)
             answers = {}
             for u in rng.sample(range(n_units), per_ballot):

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from survey.accounts.auth import login_manager
 from survey.extensions import babel, csrf, db, migrate
@@ -92,9 +92,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
         app.register_blueprint(bench_floor_bp)
 
-    from survey.models.campaign import STATUS_LABELS
-
     from survey.models.account import ROLE_LABELS
+    from survey.models.campaign import STATUS_LABELS
 
     app.jinja_env.globals["status_labels"] = STATUS_LABELS
     app.jinja_env.globals["role_labels"] = ROLE_LABELS

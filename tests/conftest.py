@@ -22,6 +22,9 @@ PG_URL = os.environ.get("PINGYI_TEST_DATABASE_URL")
 DATA = Path(__file__).parent / "data"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 
+# Fixtures kept in modules of their own, for every test.
+pytest_plugins = ["tests.smtp"]
+
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database under test: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite (a fresh file per test)'}"

@@ -27,7 +27,7 @@ def main():
     }
     with open(OUT / "data.csv", "w") as fh:
         fh.write("district,age,sex,w0\n")
-        for d, a, s, w in zip(district, age, sex, w0):
+        for d, a, s, w in zip(district, age, sex, w0, strict=True):
             fh.write(f"{d},{a},{s},{w:.3f}\n")
     (OUT / "targets.json").write_text(json.dumps(targets, indent=1) + "\n")
     subprocess.run(["Rscript", str(pathlib.Path(__file__).with_name("rake_fixture.R")), str(OUT)], check=True)

@@ -3,6 +3,7 @@ their double entry, QR posters, flags) and the open public form /q/<code>."""
 from __future__ import annotations
 
 import datetime as dt
+
 import click
 import segno
 from flask import (
@@ -25,10 +26,12 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from survey import jobs
-from survey.ballots import services as ballot_services
 from survey.accounts.auth import role_required
-from survey.distribution import sending  # noqa: F401  (registers the send_batch job)
-from survey.distribution import services
+from survey.ballots import services as ballot_services
+from survey.distribution import (
+    sending,  # noqa: F401  (registers the send_batch job)
+    services,
+)
 from survey.distribution.forms import (
     ActionForm,
     BatchForm,

@@ -1,5 +1,7 @@
 """The domain model: every table of Pingyi, one module per aggregate."""
+from survey.campaigns.models import GroupUnit  # noqa: E402  (needs the campaign tables first)
 from survey.models.account import ROLES, User
+from survey.models.audit import AuditEntry
 from survey.models.ballot import Answer, Ballot, BallotDraft, Comment
 from survey.models.campaign import (
     CAMPAIGN_STATUSES,
@@ -18,8 +20,6 @@ from survey.models.campaign import (
 )
 from survey.models.distribution import CHANNELS, Batch, Evaluator, Invitation, PaperEntry
 from survey.models.job import Job
-from survey.campaigns.models import GroupUnit  # noqa: E402  (needs the campaign tables first)
-from survey.models.audit import AuditEntry
 from survey.models.outcome import (
     Appeal,
     Approval,

@@ -4,7 +4,7 @@ items, weights, margins, objective scores and vetoes."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.extensions import db
+
+if TYPE_CHECKING:
+    from survey.models.distribution import Batch
 
 CAMPAIGN_STATUSES = ("draft", "open", "closed", "finalized", "published")
 #: How each status reads in the interface (passed through the translation function).
@@ -117,7 +120,7 @@ class Campaign(db.Model):
     groups: Mapped[list[CampaignGroup]] = relationship(
         back_populates="campaign", order_by="CampaignGroup.position", cascade="all, delete-orphan"
     )
-    batches: Mapped[list["Batch"]] = relationship(  # noqa: UP037
+    batches: Mapped[list[Batch]] = relationship(
         back_populates="campaign", order_by="Batch.position", cascade="all, delete-orphan"
     )
 

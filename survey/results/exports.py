@@ -6,13 +6,11 @@ import functools
 import io
 from typing import Any
 
-from survey.results.i18n import gettext as _
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from openpyxl import Workbook
 from openpyxl.drawing.image import Image as XLImage
 from openpyxl.styles import Font, PatternFill
-
 from sqlalchemy import update
 
 from survey import charts, jobs
@@ -21,6 +19,7 @@ from survey.models import Campaign, Job, ResultSnapshot
 from survey.models.campaign import STATUS_LABELS
 from survey.models.outcome import ANSWER_LABELS, CLASS_LABELS
 from survey.results import artifacts, services, tables
+from survey.results.i18n import gettext as _
 
 #: The workbook's sheets, in order (their names are what people see in Excel).
 SHEETS = ("评议结果", "分组得分", "选项占比", "回收率", "意见与答复", "整改情况")

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from survey.results.i18n import gettext as _
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, joinedload
@@ -30,9 +29,9 @@ from survey.models import (
     Batch,
     Campaign,
     CampaignCategory,
-    Category,
     CampaignGroup,
     CampaignUnit,
+    Category,
     ClassOverride,
     Comment,
     CommentAnswer,
@@ -48,8 +47,9 @@ from survey.models import (
     Veto,
 )
 from survey.models.campaign import utcnow
-from survey.results import artifacts
 from survey.models.outcome import CLASSES, DEFAULT_CONSEQUENCES, FROZEN
+from survey.results import artifacts
+from survey.results.i18n import gettext as _
 
 FLAGS = ("duplicate", "straight_line", "speeder", "burst", "extreme_rater")
 FLAG_LABELS = {"duplicate": "重复提交", "straight_line": "一律同选", "speeder": "答题过快",
@@ -878,7 +878,7 @@ def history(unit_code: str, known: dict[int, dict[str, Any]] | None = None) -> l
         select(Campaign, CampaignUnit).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id)
         .join(Unit).where(Unit.code == unit_code).order_by(Campaign.year, Campaign.id)).all()
     points = []
-    for campaign, cu in rows:
+    for campaign, _cu in rows:
         if campaign.status not in ("closed", *FROZEN):
             continue
         results = (known or {}).get(campaign.id) or results_for(campaign)

@@ -49,7 +49,7 @@ def compare_results(got: dict, want: dict) -> list[str]:
             if not isinstance(a, list) or len(a) != len(b):
                 problems.append(f"{path}: got {a!r}, want {b!r}")
                 return
-            for i, (x, y) in enumerate(zip(a, b)):
+            for i, (x, y) in enumerate(zip(a, b, strict=True)):
                 walk(x, y, f"{path}[{i}]")
         elif isinstance(b, bool) or isinstance(a, bool):
             if path.endswith(".borderline"):
@@ -68,7 +68,7 @@ def compare_results(got: dict, want: dict) -> list[str]:
                 problems.append(f"{path}: got {a!r}, want {b!r}")
 
     walk(got, want, "$")
-    for gu, wu in zip(got.get("units", []), want.get("units", [])):
+    for gu, wu in zip(got.get("units", []), want.get("units", []), strict=False):
         st = wu.get("stability")
         if st is not None and abs(st - 0.95) > 0.05 and gu.get("borderline") != wu.get("borderline"):
             problems.append(f"$.units[{gu.get('code')}].borderline: got {gu.get('borderline')}, want {wu.get('borderline')}")

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from analysis_testkit import ballot, case_bytes, make_bundle
 
 from analysis.bundle import (
     DEFAULT_RULES,
@@ -17,7 +18,6 @@ from analysis.bundle import (
     parse_instant_us,
     validate_bundle,
 )
-from analysis_testkit import ballot, case_bytes, make_bundle
 
 
 def tiny():

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from analysis_testkit import CONFORMANCE, INVALID_CASES, VALID_CASES, case_bytes, compare_results, expected
 
 from analysis import BundleError, evaluate_document, loads_bundle
-from analysis_testkit import CONFORMANCE, INVALID_CASES, VALID_CASES, case_bytes, compare_results, expected
 
 ROOT = CONFORMANCE.parents[2]
 

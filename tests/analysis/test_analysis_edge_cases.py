@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from analysis_testkit import ballot, make_bundle
 
 from analysis import Campaign, evaluate, evaluate_document
 from analysis.classify import classify, competition_ranks
 from analysis.flags import ballot_unit_scores
 from analysis.scores import cell_sums, combine_groups, composite, prepare_group, trim_count
-from analysis_testkit import ballot, make_bundle
 
 
 def run(doc):

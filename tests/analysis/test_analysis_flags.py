@@ -1,10 +1,10 @@
 """The five data-quality flags and ballot states (SCORING.md sections 2 and 3), with their near misses."""
 
 import numpy as np
+from analysis_testkit import ballot, make_bundle
 
 from analysis import evaluate_document
 from analysis.flags import flag_burst, flag_duplicate, flag_extreme_rater, flag_speeder, flag_straight_line
-from analysis_testkit import ballot, make_bundle
 
 OPEN = [{"code": "pub", "group": "g1", "channel": "public"}, {"code": "mail", "group": "g1", "channel": "email", "issued": 100}]
 

@@ -4,13 +4,13 @@ import copy
 import math
 
 import numpy as np
+from analysis_testkit import make_bundle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis import evaluate_document, from_document
 from analysis.evaluate import compute_weights
 from analysis.flags import ballot_unit_scores, compute_flags
-from analysis_testkit import make_bundle
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 UNITS = ("u1", "u2", "u3", "u4")
@@ -54,7 +54,7 @@ def close(a, b, path="$"):
             close(a[k], b[k], f"{path}.{k}")
     elif isinstance(a, list):
         assert isinstance(b, list) and len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             close(x, y, f"{path}[{i}]")
     elif isinstance(a, float) and isinstance(b, float):
         assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), (path, a, b)
@@ -127,7 +127,7 @@ def test_unknown_answer_on_personal_link_changes_no_score(doc, data):
     u, it = data.draw(st.sampled_from(missing))
     b["answers"].setdefault(u, {})[it] = "U"
     after = evaluate_document(changed).to_json()
-    for x, y in zip(before["units"], after["units"]):
+    for x, y in zip(before["units"], after["units"], strict=True):
         close({k: x[k] for k in ("score", "score_ballot", "group_scores", "class", "rank", "n_valid", "ci95", "stability")},
               {k: y[k] for k in ("score", "score_ballot", "group_scores", "class", "rank", "n_valid", "ci95", "stability")})
 

@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from analysis_testkit import DATA
 
 from analysis.weighting import kish_ess, nonresponse_weights, rake, trim_weights
-from analysis_testkit import DATA
 
 RAKE = DATA / "rake"
 

@@ -14,11 +14,8 @@ from survey.distribution import services
 from survey.extensions import db
 from survey.models import Campaign
 from tests.factories import browser_login, make_user
-from tests.survey.test_distribution_support import (  # noqa: F401  (fixture)
-    setup_campaign,
-    smtp_config,
-    smtp_server,
-)
+from tests.smtp import smtp_config
+from tests.survey.test_distribution_support import setup_campaign
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
-
 import urllib.request
+from pathlib import Path
 
 import pytest
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
-from flask import request
 from alembic.migration import MigrationContext
+from flask import request
 from sqlalchemy import func, select
 
 from survey import create_app, normalise_database_url

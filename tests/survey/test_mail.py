@@ -15,11 +15,8 @@ from survey.extensions import db
 from survey.models import Ballot, Batch, Invitation, Job
 from survey.models.campaign import utcnow
 from tests.factories import login, make_user
-from tests.survey.test_distribution_support import (  # noqa: F401  (fixture)
-    setup_campaign,
-    smtp_config,
-    smtp_server,
-)
+from tests.smtp import smtp_config
+from tests.survey.test_distribution_support import setup_campaign
 
 LINK = re.compile(r"http://pingyi\.test/b/([A-Za-z0-9_-]+)")
 

@@ -29,7 +29,7 @@ def test_ranking_page_shows_classes_intervals_and_borderline(client, ctx):
     login(client, "committee")
     page = client.get(f"/results/{campaign.code}").get_data(as_text=True)
     results = services.results_for(campaign)
-    for code, label in (("u1", "满意"), ("u2", "基本满意"), ("u3", "不满意")):
+    for code, _label in (("u1", "满意"), ("u2", "基本满意"), ("u3", "不满意")):
         r = unit_result(results, code)
         assert f'data-unit="{code}"' in page
         assert f"{r['score']:.2f}" in page

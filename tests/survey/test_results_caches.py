@@ -10,18 +10,15 @@ import time
 from collections import Counter
 
 import numpy as np
-from PIL import Image
-
-from survey import charts
-from survey.results import artifacts
 from flask import template_rendered
+from PIL import Image
 from sqlalchemy import func, select
 
-from survey import jobs
+from survey import charts, jobs
 from survey.campaigns import setup
 from survey.extensions import db
 from survey.models import Campaign, Job, ResultArtifact, ResultSnapshot
-from survey.results import exports, services
+from survey.results import artifacts, exports, services
 from tests.factories import login, make_user
 from tests.survey.test_results_support import make_committee_campaign, unit_result
 

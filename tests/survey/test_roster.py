@@ -9,11 +9,11 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import event, func, select
 
+from survey.bundles import import_bundle
 from survey.extensions import db
 from survey.models import Campaign, Evaluator
 from survey.roster import services
 from survey.roster.services import RosterRefused
-from survey.bundles import import_bundle
 from tests.factories import bundle, login, make_campaign, make_user
 
 HEADER = ["姓名", "手机", "邮箱", "工作单位", "评议主体", "所在单位代码", "区域", "行业"]

@@ -5,9 +5,8 @@ Revises: 20261123_0001
 Create Date: 2026-11-23
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '20261123_0003'

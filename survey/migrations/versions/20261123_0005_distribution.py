@@ -8,9 +8,8 @@ Create Date: 2026-11-23
 """
 import secrets
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '20261123_0005'

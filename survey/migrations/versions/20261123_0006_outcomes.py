@@ -6,9 +6,8 @@ Revises: 20261123_0003
 Create Date: 2026-11-23 11:06:51.004350
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '20261123_0006'

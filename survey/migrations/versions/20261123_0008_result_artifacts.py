@@ -5,9 +5,8 @@ Revision ID: 20261123_0008
 Revises: 20261123_0007
 Create Date: 2026-11-23
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "20261123_0008"
 down_revision = "20261123_0007"
