@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from survey.accounts.auth import login_manager
+from survey.errors import register_error_handlers
 from survey.extensions import babel, csrf, db, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app)
     login_manager.init_app(app)
+    register_error_handlers(app)
 
     from survey import models  # noqa: F401  (registers the tables)
     from survey.accounts.admin import bp as admin_bp
@@ -93,9 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(bench_floor_bp)
 
     from survey.models.account import ROLE_LABELS
-    from survey.models.campaign import STATUS_LABELS
 
-    app.jinja_env.globals["status_labels"] = STATUS_LABELS
     app.jinja_env.globals["role_labels"] = ROLE_LABELS
 
     from survey.cli import register_cli

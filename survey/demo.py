@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import (
     Answer,
@@ -28,7 +29,6 @@ from survey.models import (
     Unit,
     User,
 )
-from survey.models.campaign import utcnow
 from survey.tokens import hash_receipt, hash_token, new_receipt, new_token
 
 CODE = "2026"

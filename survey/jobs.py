@@ -23,8 +23,8 @@ from flask_babel import force_locale
 from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
 
+from survey.clock import utcnow
 from survey.extensions import db
-from survey.models.campaign import utcnow
 from survey.models.job import Job
 
 Handler = Callable[[Job], None]

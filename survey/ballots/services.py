@@ -48,6 +48,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import (
     Answer,
@@ -63,7 +64,7 @@ from survey.models import (
     Item,
     ScaleOption,
 )
-from survey.models.campaign import utcnow
+from survey.models.lifecycle import CampaignState
 from survey.tokens import hash_receipt, hash_token
 
 #: answers[campaign_unit_id][item_id] = scale_option_id
@@ -364,9 +365,10 @@ def refusal_reason(campaign: Campaign, batch: Batch, now: dt.datetime | None = N
     """Why this batch's forms are not taken now: "not_open", "closed",
     "expired" (past the closing time), or None when they are."""
     now = now or utcnow()
-    if campaign.status == "draft":
+    state = CampaignState(campaign)
+    if state.is_draft:
         return "not_open"
-    if campaign.status != "open":
+    if not state.is_open:
         return "closed"
     opens = [t for t in (campaign.opens_at, batch.opens_at) if t is not None]
     if any(now < t for t in opens):

@@ -12,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from survey.accounts.auth import role_required
-from survey.campaigns import board, services, setup
+from survey.campaigns import board, services
 from survey.extensions import db
 from survey.models import Batch, Campaign
 
@@ -33,8 +33,7 @@ def _campaign_or_404(code: str) -> Campaign:
 @bp.get("/")
 @role_required(*STAFF)
 def index():
-    return render_template("campaigns/index.html", campaigns=services.all_campaigns(),
-                           effective_status=setup.effective_status)
+    return render_template("campaigns/index.html", campaigns=services.all_campaigns())
 
 
 @bp.get("/campaigns/<code>")
@@ -45,16 +44,14 @@ def overview(code: str):
     links = sum(b.invitations or 0 for b in figures.batches)
     used = links - sum(b.unanswered or 0 for b in figures.batches)
     return render_template("campaigns/overview.html", campaign=campaign, figures=figures,
-                           links=links, links_used=used,
-                           effective_status=setup.effective_status(campaign))
+                           links=links, links_used=used)
 
 
 @bp.get("/campaigns/<code>/returns")
 @role_required(*STAFF)
 def returns(code: str):
     campaign = _campaign_or_404(code)
-    return render_template("campaigns/returns.html", campaign=campaign, board=board.return_board(campaign),
-                           effective_status=setup.effective_status(campaign))
+    return render_template("campaigns/returns.html", campaign=campaign, board=board.return_board(campaign))
 
 
 @bp.get("/campaigns/<code>/returns.png")
@@ -102,12 +99,3 @@ def returns_api(code: str):
         return jsonify(error="not_found", message=_("没有这个评议活动")), 404
     return jsonify(board.return_board(campaign).to_json())
 
-
-@bp.app_errorhandler(404)
-def not_found(error):
-    return render_template("404.html"), 404
-
-
-@bp.app_errorhandler(403)
-def forbidden(error):
-    return render_template("403.html"), 403

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 
 from analysis.bundle import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
 from survey.campaigns.models import GroupUnit
+from survey.clock import utcnow
+from survey.errors import Conflict
 from survey.extensions import db
 from survey.models import (
     Ballot,
@@ -25,32 +27,25 @@ from survey.models import (
     ScaleOption,
     Unit,
 )
-from survey.models.campaign import STATUS_LABELS
-
-#: Status changes an organizer makes by hand; finalizing and publishing are the committee's.
-TRANSITIONS = {"draft": ("open",), "open": ("closed",), "closed": ("open",)}
-FROZEN = ("finalized", "published")
+from survey.models.lifecycle import ORGANIZER_TARGETS, Status, label, where_open
 
 
-class SetupRefused(Exception):
+class SetupRefused(Conflict):
     """A change the campaign's status does not allow, or that contradicts its setup;
     the message says why, in Chinese, for the organizer."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def ensure_editable(campaign: Campaign, *, alters_ballots: bool = False) -> None:
     """Refuse every edit of a finalized campaign, and edits that would change the
     meaning of ballots already in (removing a unit, item or option, changing points)
     once it has opened."""
-    if campaign.status in FROZEN:
-        raise SetupRefused(_("评议活动已%(status)s，不能再作任何修改。", status=_(STATUS_LABELS[campaign.status])))
-    if alters_ballots and campaign.status != "draft":
+    state = campaign.state
+    if not state.allows_setup:
+        raise SetupRefused(_("评议活动已%(status)s，不能再作任何修改。", status=state.label))
+    if alters_ballots and not state.allows_ballot_changes:
         raise SetupRefused(_("评议活动已开始（%(status)s），这项修改会改变评议表或已回收评议票的含义，不能进行；"
                              "删除单位、评议指标或选项，增加选项、修改分值，只能在草稿状态下进行。",
-                             status=_(STATUS_LABELS[campaign.status])))
+                             status=state.label))
 
 
 def _next_position(rows: list[Any]) -> int:
@@ -68,7 +63,7 @@ def create_campaign(*, code: str, name: str, year: int, anonymous: bool, return_
                     opens_at: dt.datetime | None, closes_at: dt.datetime | None) -> Campaign:
     if find_campaign(code) is not None:
         raise SetupRefused(_("评议活动代码 %(code)s 已存在", code=code))
-    campaign = Campaign(code=code, name=name, year=year, anonymous=anonymous, status="draft",
+    campaign = Campaign(code=code, name=name, year=year, anonymous=anonymous, status=Status.DRAFT.value,
                         return_target=return_target, opens_at=opens_at, closes_at=closes_at, rules={})
     db.session.add(campaign)
     db.session.flush()
@@ -104,18 +99,20 @@ def readiness_problems(campaign: Campaign) -> list[str]:
 
 
 def change_status(campaign: Campaign, target: str) -> None:
-    allowed = TRANSITIONS.get(campaign.status, ())
-    if target not in allowed:
-        raise SetupRefused(_("不能从“%(a)s”改为“%(b)s”。", a=_(STATUS_LABELS[campaign.status]),
-                             b=_(STATUS_LABELS.get(target, target))))
-    if target == "open" and campaign.status == "draft":
-        problems = readiness_problems(campaign)
-        if problems:
-            raise SetupRefused(_("还不能开始评议：%(problems)s", problems="；".join(problems)))
-    if target == "open" and campaign.closes_at is not None and campaign.closes_at <= dt.datetime.now(dt.UTC).replace(tzinfo=None):
-        raise SetupRefused(_("截止时间已过，请先把截止时间改到以后再开始评议。"))
-    campaign.status = target
-    if target == "closed":
+    """The organizer's transitions: open (after the readiness checks), close, reopen."""
+    state = campaign.state
+    known = target in {s.value for s in Status}
+    if not known or Status(target) not in ORGANIZER_TARGETS or not state.can(target):
+        raise SetupRefused(_("不能从“%(a)s”改为“%(b)s”。", a=state.label, b=label(target) if known else target))
+    if Status(target) is Status.OPEN:
+        if state.is_draft:
+            problems = readiness_problems(campaign)
+            if problems:
+                raise SetupRefused(_("还不能开始评议：%(problems)s", problems="；".join(problems)))
+        if campaign.closes_at is not None and campaign.closes_at <= utcnow():
+            raise SetupRefused(_("截止时间已过，请先把截止时间改到以后再开始评议。"))
+    state.move_to(target)
+    if state.is_closed:
         _closed(campaign)
 
 
@@ -134,20 +131,13 @@ def close_due_campaigns(now: dt.datetime | None = None) -> list[str]:
     """Close the open campaigns whose deadline has passed (their links already refuse
     ballots; this makes the status say so, and lets the committee finalize).
     One read when nothing is due; the caller commits."""
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    now = now or utcnow()
     due = list(db.session.scalars(select(Campaign).where(
-        Campaign.status == "open", Campaign.closes_at.is_not(None), Campaign.closes_at <= now)))
+        where_open(Campaign.status), Campaign.closes_at.is_not(None), Campaign.closes_at <= now)))
     for campaign in due:
-        campaign.status = "closed"
+        campaign.state.close()
         _closed(campaign)
     return [c.code for c in due]
-
-
-def effective_status(campaign: Campaign) -> str:
-    """The status as evaluators meet it: an open campaign past its deadline is closed."""
-    if campaign.status == "open" and not campaign.is_accepting_ballots:
-        return "closed"
-    return campaign.status
 
 
 def ballot_count(campaign: Campaign) -> int:

@@ -16,7 +16,6 @@ from survey.campaigns import forms, setup
 from survey.campaigns.setup import SetupRefused
 from survey.extensions import db
 from survey.models import Campaign, CampaignCategory, CampaignGroup, CampaignUnit, Item, ScaleOption
-from survey.models.campaign import STATUS_LABELS
 
 bp = Blueprint("setup", __name__)
 
@@ -117,9 +116,8 @@ def basics(code: str):
             flash(_("已保存基本信息。"), "info")
         return redirect(url_for("setup.basics", code=code))
     return render_template("campaigns/setup_basics.html", campaign=campaign, form=form, section="basics",
-                           status_form=forms.StatusForm(), transitions=setup.TRANSITIONS.get(campaign.status, ()),
-                           effective_status=setup.effective_status(campaign),
-                           readiness=setup.readiness_problems(campaign) if campaign.status == "draft" else []), \
+                           status_form=forms.StatusForm(), transitions=campaign.state.organizer_actions(),
+                           readiness=setup.readiness_problems(campaign) if campaign.state.is_draft else []), \
         400 if form.errors else 200
 
 
@@ -130,7 +128,7 @@ def change_status(code: str):
     form = forms.StatusForm()
     if form.validate_on_submit():
         if _apply(lambda: setup.change_status(campaign, form.target.data)):
-            flash(_("评议活动状态已改为“%(s)s”。", s=_(STATUS_LABELS[campaign.status])), "info")
+            flash(_("评议活动状态已改为“%(s)s”。", s=campaign.state.label), "info")
     return redirect(url_for("setup.basics", code=code))
 
 

@@ -28,6 +28,7 @@ from wtforms.fields.choices import SelectChoice
 from survey import jobs
 from survey.accounts.auth import role_required
 from survey.ballots import services as ballot_services
+from survey.clock import utcnow
 from survey.distribution import (
     sending,  # noqa: F401  (registers the send_batch job)
     services,
@@ -42,7 +43,6 @@ from survey.distribution.forms import (
 )
 from survey.extensions import db
 from survey.models import Batch, Campaign, Job
-from survey.models.campaign import utcnow
 from survey.models.distribution import CHANNEL_LABELS
 
 bp = Blueprint("distribution", __name__)
@@ -407,7 +407,7 @@ def device_has_voted(batch: Batch) -> bool:
 @bp.before_app_request
 def _public_limits():
     batch = _open_batch_of_request()
-    if batch is None or batch.campaign.status != "open":
+    if batch is None or not batch.campaign.state.is_open:
         return None
     hours = int(_period().total_seconds() // 3600)
     if device_has_voted(batch):

@@ -16,10 +16,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from survey import jobs, mail, sms
+from survey.clock import utcnow
 from survey.distribution.services import deadline_of, format_local, link_for
 from survey.extensions import db
 from survey.models import Batch, Evaluator, Invitation, Job
-from survey.models.campaign import utcnow
 from survey.tokens import hash_token
 
 #: Invitations fetched per query while sending.

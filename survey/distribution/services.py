@@ -22,6 +22,8 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from survey import jobs
+from survey.clock import utcnow
+from survey.errors import UserError
 from survey.extensions import db
 from survey.models import (
     Ballot,
@@ -34,19 +36,17 @@ from survey.models import (
     PaperEntry,
     User,
 )
-from survey.models.campaign import utcnow
 from survey.models.distribution import CHANNELS, OPEN_CHANNELS
+from survey.models.lifecycle import where_open
 from survey.tokens import TOKEN_BYTES, new_receipt
 
 #: Channels whose invitations the system delivers itself, one message each.
 MESSAGE_CHANNELS = ("email", "sms")
 #: Pass as `evaluators` to invite everyone of the group's roster not yet invited.
 ROSTER = "roster"
-#: Campaign states in which batches may be added.
-SETUP_STATES = ("draft", "open")
 
 
-class DistributionError(Exception):
+class DistributionError(UserError):
     """A request the distribution services refuse, with the reason in Chinese."""
 
 
@@ -108,7 +108,7 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
     computed here, never as ORM objects one by one (a batch may hold 100,000).
     The caller commits.
     """
-    if campaign.status not in SETUP_STATES:
+    if not campaign.state.allows_distribution:
         raise DistributionError(_("评议活动已截止，不能再发放评议表"))
     if channel not in CHANNELS:
         raise DistributionError(_("未知的发放渠道：%(channel)s", channel=channel))
@@ -278,7 +278,7 @@ def last_job(batch: Batch) -> Job | None:
 def _require_message_batch(batch: Batch) -> None:
     if batch.channel not in MESSAGE_CHANNELS:
         raise DistributionError(_("只有邮件和短信批次由系统发送"))
-    if batch.campaign.status not in SETUP_STATES:
+    if not batch.campaign.state.allows_distribution:
         raise DistributionError(_("评议活动已截止，不能再发送"))
 
 
@@ -355,7 +355,7 @@ def remind_due(*, days_before: float = 3, every_days: float = 2,
     queued = []
     batches = db.session.scalars(
         select(Batch).join(Campaign, Batch.campaign_id == Campaign.id)
-        .where(Campaign.status == "open", Batch.channel.in_(MESSAGE_CHANNELS)).order_by(Batch.id))
+        .where(where_open(Campaign.status), Batch.channel.in_(MESSAGE_CHANNELS)).order_by(Batch.id))
     for batch in batches:
         deadline = deadline_of(batch)
         if deadline is None or not now < deadline <= now + dt.timedelta(days=days_before):
@@ -475,7 +475,7 @@ def differences(first: PaperAnswers, second: PaperAnswers) -> list[tuple[int, in
 def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers) -> EntryOutcome:
     """Record one clerk's keying of a returned form; with the second keying,
     take the ballot if both agree (the caller commits)."""
-    if campaign.status not in ("open", "closed"):
+    if not campaign.state.takes_paper_entries:
         raise DistributionError(_("评议活动不在回收阶段，不能录入纸质表"))
     invitation = paper_invitation(campaign, serial)
     if invitation.used:

@@ -4,7 +4,6 @@ from survey.models.account import ROLES, User
 from survey.models.audit import AuditEntry
 from survey.models.ballot import Answer, Ballot, BallotDraft, Comment
 from survey.models.campaign import (
-    CAMPAIGN_STATUSES,
     Campaign,
     CampaignCategory,
     CampaignGroup,
@@ -35,7 +34,7 @@ from survey.models.outcome import (
 
 __all__ = [
     "ROLES", "User",
-    "Answer", "Ballot", "BallotDraft", "Comment", "CAMPAIGN_STATUSES", "Campaign",
+    "Answer", "Ballot", "BallotDraft", "Comment", "Campaign",
     "CampaignCategory", "CampaignGroup", "CampaignUnit", "Category",
     "EvaluatorGroup", "Item", "MarginTarget", "ObjectiveScore", "ScaleOption",
     "Unit", "Veto", "CHANNELS", "Batch", "Evaluator", "Invitation", "GroupUnit",

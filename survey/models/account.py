@@ -8,8 +8,9 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from survey.clock import utcnow
 from survey.extensions import db
-from survey.models.campaign import Unit, utcnow
+from survey.models.campaign import Unit
 
 ROLES = ("admin", "organizer", "committee", "liaison", "auditor")
 #: How each role reads in the interface.

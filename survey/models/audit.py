@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Integer, String, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from survey.clock import utcnow
 from survey.extensions import db
-from survey.models.campaign import utcnow
 
 
 class AuditLogError(RuntimeError):

@@ -20,20 +20,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from survey.clock import utcnow
 from survey.extensions import db
+from survey.models.lifecycle import STATUS_CHECK, CampaignState, Status
 
 if TYPE_CHECKING:
     from survey.models.distribution import Batch
-
-CAMPAIGN_STATUSES = ("draft", "open", "closed", "finalized", "published")
-#: How each status reads in the interface (passed through the translation function).
-STATUS_LABELS = {"draft": "草稿", "open": "进行中", "closed": "已截止", "finalized": "已定稿", "published": "已公示"}
-
-
-def utcnow() -> dt.datetime:
-    """Naive UTC: every timestamp column stores UTC without an offset."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
 
 # --- organisation records: one row per real-world thing, across campaigns ---
 
@@ -72,10 +64,7 @@ class EvaluatorGroup(db.Model):
 class Campaign(db.Model):
     __tablename__ = "campaign"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('draft', 'open', 'closed', 'finalized', 'published')",
-            name="status",
-        ),
+        CheckConstraint(STATUS_CHECK, name="status"),
         CheckConstraint("return_target > 0 AND return_target <= 1", name="return_target"),
         CheckConstraint(
             "max_dissatisfied_share_per_ballot IS NULL OR "
@@ -89,7 +78,8 @@ class Campaign(db.Model):
     year: Mapped[int] = mapped_column(Integer)
     #: In an anonymous campaign no column links a ballot to its invitation.
     anonymous: Mapped[bool] = mapped_column(default=True)
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    #: Read and changed only through `state` (survey/models/lifecycle.py).
+    status: Mapped[str] = mapped_column(String(16), default=Status.DRAFT.value)
     #: The return rate (回收率) the office aims at.
     return_target: Mapped[float] = mapped_column(Float, default=0.9)
     opens_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -125,10 +115,9 @@ class Campaign(db.Model):
     )
 
     @property
-    def is_accepting_ballots(self) -> bool:
-        if self.status != "open":
-            return False
-        return self.closes_at is None or utcnow() < self.closes_at
+    def state(self) -> CampaignState:
+        """What the campaign's status allows, and its transitions."""
+        return CampaignState(self)
 
 
 class ScaleOption(db.Model):

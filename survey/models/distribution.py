@@ -20,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from survey.clock import utcnow
 from survey.extensions import db
-from survey.models.campaign import utcnow
 
 if TYPE_CHECKING:
     from survey.models.campaign import Campaign, CampaignGroup, EvaluatorGroup, Unit

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from survey.clock import utcnow
 from survey.extensions import db
-from survey.models.campaign import utcnow
 
 JOB_STATES = ("queued", "running", "done", "failed")
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from survey.errors import Conflict
 from survey.extensions import db
 from survey.models.account import User
 from survey.models.ballot import Answer, Ballot, Comment
@@ -38,6 +39,7 @@ from survey.models.campaign import (
     Veto,
     utcnow,
 )
+from survey.models.lifecycle import is_frozen_status
 
 CLASSES = ("satisfied", "basically_satisfied", "dissatisfied", "insufficient")
 #: How each class reads (passed through the translation function).
@@ -60,7 +62,7 @@ DEFAULT_CONSEQUENCES: dict[str, Any] = {
 }
 
 
-class FrozenCampaignError(RuntimeError):
+class FrozenCampaignError(Conflict):
     """Raised when something tries to change a finalized campaign's inputs."""
 
 
@@ -273,7 +275,6 @@ class FollowUp(db.Model):
 
 # --- the freeze: nothing that feeds the results changes after finalization ---
 
-FROZEN = ("finalized", "published")
 
 
 def _campaign_id_of(obj: Any) -> int | None:
@@ -307,7 +308,7 @@ def _refuse_frozen_changes(session: Session, flush_context: Any, instances: Any)
                     continue
                 old_status = state.attrs.status.history.deleted
                 was = old_status[0] if old_status else obj.status
-                if was in FROZEN and (state.attrs.rules.history.has_changes() or obj in session.deleted):
+                if is_frozen_status(was) and (state.attrs.rules.history.has_changes() or obj in session.deleted):
                     raise FrozenCampaignError("评议结果已定稿，不能再修改计分规则 (campaign is finalized)")
                 continue
             if isinstance(obj, Item | ScaleOption | CampaignGroup | CampaignUnit | MarginTarget):
@@ -331,7 +332,7 @@ def _refuse_frozen_changes(session: Session, flush_context: Any, instances: Any)
                 continue
             if campaign_id not in statuses:
                 statuses[campaign_id] = _committed_status(session, campaign_id)
-            if statuses[campaign_id] in FROZEN:
+            if is_frozen_status(statuses[campaign_id]):
                 raise FrozenCampaignError("评议结果已定稿，不能再修改评议票、工作考核得分或一票否决 "
                                           "(campaign is finalized)")
             if isinstance(obj, Ballot | Answer | ObjectiveScore | Veto) and obj not in session.new:

@@ -26,9 +26,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import ResultArtifact, ResultSnapshot
-from survey.models.campaign import utcnow
 
 #: What draws the artifacts: a change in any of these (a deploy) gives new keys.
 _DRAWN_BY = ("templates/results/*.html", "survey/charts.py", "survey/results/exports.py",

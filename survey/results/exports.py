@@ -16,7 +16,6 @@ from sqlalchemy import update
 from survey import charts, jobs
 from survey.extensions import db
 from survey.models import Campaign, Job, ResultSnapshot
-from survey.models.campaign import STATUS_LABELS
 from survey.models.outcome import ANSWER_LABELS, CLASS_LABELS
 from survey.results import artifacts, services, tables
 from survey.results.i18n import gettext as _
@@ -245,7 +244,7 @@ def pdf(campaign: Campaign) -> bytes:
     with charts.cjk_fonts():
         cover = charts.new_figure(8.27, 11.69)
         cover.text(0.08, 0.93, campaign.name, fontsize=18, weight="bold")
-        cover.text(0.08, 0.89, _("评议结果报告 · 状态：%(s)s", s=_(STATUS_LABELS[campaign.status])), fontsize=11)
+        cover.text(0.08, 0.89, _("评议结果报告 · 状态：%(s)s", s=campaign.state.label), fontsize=11)
         b = results["ballots"]
         cover.text(0.08, 0.85, _("收回有效票 %(v)d 张，剔除 %(e)d 张，空白 %(bl)d 张", v=b["valid"], e=b["excluded"],
                                  bl=b["blank"]), fontsize=11)

@@ -16,13 +16,13 @@ from sqlalchemy import select
 from survey.accounts.auth import role_required
 from survey.extensions import db
 from survey.models import Appeal, AuditEntry, Campaign, CampaignUnit, Rectification, Veto
+from survey.models.lifecycle import where_frozen
 from survey.models.outcome import (
     ANSWER_LABELS,
     APPEAL_LABELS,
     CLASS_LABELS,
     CONSEQUENCE_LABELS,
     DEFAULT_CONSEQUENCES,
-    FROZEN,
     FrozenCampaignError,
 )
 from survey.results import exports, forms, services, tables
@@ -131,7 +131,7 @@ def campaign_page(code: str):
         valid_approvals={a.id for a in approvals if a.results_sha256 == snap.results_sha256},
         quorum=services.quorum(campaign, settings), settings=settings,
         override_form=override_form, confirm=forms.ConfirmForm(), publish_form=forms.PublishForm(),
-        frozen=campaign.status in FROZEN, overrides=overrides)
+        frozen=campaign.state.is_frozen, overrides=overrides)
 
 
 @bp.get("/results/<code>/units/<unit_code>")
@@ -165,7 +165,7 @@ def quality(code: str):
         form.flags.data = exclude_flags
     adopt = forms.AdoptFlagsForm(data={"flags": preview["flags"] if preview else exclude_flags})
     return render_and_keep("results/quality.html", campaign=campaign, panel=panel, excluded=excluded, form=form,
-                           adopt=adopt, preview=preview, frozen=campaign.status in FROZEN)
+                           adopt=adopt, preview=preview, frozen=campaign.state.is_frozen)
 
 
 @bp.get("/results/<code>/charts/<name>.<fmt>")
@@ -233,7 +233,7 @@ def inputs(code: str):
     score_form.unit.choices = veto_form.unit.choices = tables.unit_choices(campaign)
     return render_template("results/inputs.html", campaign=campaign, score_form=score_form, veto_form=veto_form,
                            scores=services.objective_scores_of(campaign), vetoes=services.vetoes_of(campaign),
-                           confirm=forms.ConfirmForm(), frozen=campaign.status in FROZEN)
+                           confirm=forms.ConfirmForm(), frozen=campaign.state.is_frozen)
 
 
 @bp.post("/results/<code>/objective-scores")
@@ -489,7 +489,7 @@ def _own_unit(campaign: Campaign) -> CampaignUnit:
 @role_required("liaison")
 def my_index():
     rows = db.session.scalars(select(Campaign).join(CampaignUnit).where(
-        CampaignUnit.unit_id == current_user.unit_id, Campaign.status.in_(FROZEN)).order_by(Campaign.year.desc())).all()
+        CampaignUnit.unit_id == current_user.unit_id, where_frozen(Campaign.status)).order_by(Campaign.year.desc())).all()
     return render_template("results/my_index.html", campaigns=rows)
 
 
@@ -497,7 +497,7 @@ def my_index():
 @role_required("liaison")
 def my_unit(code: str):
     campaign = _campaign(code)
-    if campaign.status not in FROZEN:
+    if not campaign.state.is_frozen:
         abort(404)
     cu = _own_unit(campaign)
     result = next(u for u in services.results_for(campaign)["units"] if u["code"] == cu.code)
@@ -597,7 +597,7 @@ def mark_overdue_command() -> None:
     import click
 
     marked = 0
-    for campaign in db.session.scalars(select(Campaign).where(Campaign.status.in_(FROZEN))):
+    for campaign in db.session.scalars(select(Campaign).where(where_frozen(Campaign.status))):
         marked += len(services.mark_overdue(campaign, today()))
     db.session.commit()
     click.echo(f"已标红 {marked} 项逾期整改 (marked {marked} overdue rectifications red)")

@@ -21,6 +21,8 @@ from analysis.bundle import effective_rules as analysis_rules
 from survey import audit, jobs
 from survey.ballots.services import pseudonymise_sources
 from survey.bundles import export_bundle
+from survey.clock import utcnow
+from survey.errors import UserError
 from survey.extensions import db
 from survey.models import (
     Appeal,
@@ -46,8 +48,8 @@ from survey.models import (
     User,
     Veto,
 )
-from survey.models.campaign import utcnow
-from survey.models.outcome import CLASSES, DEFAULT_CONSEQUENCES, FROZEN
+from survey.models.lifecycle import where_frozen, where_results_ready
+from survey.models.outcome import CLASSES, DEFAULT_CONSEQUENCES
 from survey.results import artifacts
 from survey.results.i18n import gettext as _
 
@@ -56,7 +58,7 @@ FLAG_LABELS = {"duplicate": "重复提交", "straight_line": "一律同选", "sp
                "burst": "同一网段集中提交", "extreme_rater": "极端评分"}
 
 
-class ResultsError(ValueError):
+class ResultsError(UserError):
     """A committee action that cannot be done; the message says why, in Chinese."""
 
 
@@ -188,7 +190,7 @@ def queue_drawing(campaign: Campaign, snap: ResultSnapshot) -> None:
     commits. Not while the campaign is open: each new ballot makes the next
     view compute another snapshot, so what is drawn for one would soon be
     thrown away; its pages draw what they show on the first view instead."""
-    if campaign.status == "open":
+    if campaign.state.is_open:
         return
     jobs.enqueue("draw_results", {"campaign_id": snap.campaign_id, "results_sha256": snap.results_sha256})
 
@@ -467,7 +469,7 @@ def preview_exclude_flags(campaign: Campaign, flags: list[str]) -> dict[str, Any
 
 
 def _require_open(campaign: Campaign) -> None:
-    if campaign.status in FROZEN:
+    if campaign.state.is_frozen:
         raise ResultsError(_("评议结果已定稿，不能再修改。"))
 
 
@@ -553,7 +555,7 @@ def valid_approvals(campaign: Campaign) -> list[Approval]:
 
 
 def approve(campaign: Campaign, user: User) -> Approval:
-    if campaign.status != "closed":
+    if not campaign.state.is_closed:
         raise ResultsError(_("只有已截止、尚未定稿的评议活动才能审定。"))
     sha = current_snapshot(campaign).results_sha256
     approval = db.session.scalar(select(Approval).where(Approval.campaign_id == campaign.id,
@@ -571,7 +573,7 @@ def approve(campaign: Campaign, user: User) -> Approval:
 
 
 def override_class(campaign: Campaign, cu: CampaignUnit, new_class: str, reason: str, user: User) -> ClassOverride:
-    if campaign.status not in ("closed", *FROZEN):
+    if not campaign.state.results_ready:
         raise ResultsError(_("评议截止后才能调整评定等次。"))
     if new_class not in CLASSES:
         raise ResultsError(_("未知的评定等次 %(c)s", c=new_class))
@@ -603,7 +605,7 @@ def override_class(campaign: Campaign, cu: CampaignUnit, new_class: str, reason:
 def finalize(campaign: Campaign, today: dt.date) -> ResultSnapshot:
     """Freeze ballots, rules and results: store the exact bundle and results with
     their SHA-256, generate the consequences and the rectification items."""
-    if campaign.status != "closed":
+    if not campaign.state.is_closed:
         raise ResultsError(_("只有已截止、尚未定稿的评议活动才能定稿。"))
     need, have = quorum(campaign), len(valid_approvals(campaign))
     if have < need:
@@ -617,7 +619,7 @@ def finalize(campaign: Campaign, today: dt.date) -> ResultSnapshot:
                           bundle_sha256=sha256(bundle_text), bundle_json=bundle_text,
                           results_json=results_text, results_sha256=sha256(results_text))
     db.session.add(snap)
-    campaign.status = "finalized"
+    campaign.state.finalize()
     db.session.flush()
     queue_drawing(campaign, snap)
     made = generate_consequences(campaign, results, today)
@@ -638,7 +640,7 @@ def final_classes(campaign: Campaign, results: dict[str, Any]) -> dict[str, str]
 
 def previous_campaign(campaign: Campaign) -> Campaign | None:
     return db.session.scalar(select(Campaign).where(Campaign.year == campaign.year - 1,
-                                                    Campaign.status.in_(FROZEN))
+                                                    where_frozen(Campaign.status))
                              .order_by(Campaign.id.desc()).limit(1))
 
 
@@ -695,7 +697,7 @@ def consequences_of(campaign: Campaign) -> list[Consequence]:
 
 
 def publish(campaign: Campaign, public: bool, start: dt.date | None, end: dt.date | None) -> None:
-    if campaign.status != "finalized":
+    if not campaign.state.is_finalized:
         raise ResultsError(_("只有已定稿的评议结果才能公示。"))
     if public and (start is None or end is None):
         raise ResultsError(_("公开公示须填写公示开始和结束日期。"))
@@ -706,7 +708,7 @@ def publish(campaign: Campaign, public: bool, start: dt.date | None, end: dt.dat
     settings.public_from = start if public else None
     settings.public_until = end if public else None
     settings.published_at = utcnow()
-    campaign.status = "published"
+    campaign.state.publish()
     audit.record("campaign.publish", f"campaign:{campaign.code}", {"status": "finalized"},
                  {"status": "published", "public": public, "from": start, "until": end})
 
@@ -714,7 +716,7 @@ def publish(campaign: Campaign, public: bool, start: dt.date | None, end: dt.dat
 def public_state(campaign: Campaign, today: dt.date) -> str:
     """``hidden`` (not public), ``before``, ``open`` or ``ended``."""
     settings = settings_for(campaign)
-    if campaign.status != "published" or not settings.public:
+    if not campaign.state.is_published or not settings.public:
         return "hidden"
     if settings.public_from and today < settings.public_from:
         return "before"
@@ -724,7 +726,7 @@ def public_state(campaign: Campaign, today: dt.date) -> str:
 
 
 def file_appeal(campaign: Campaign, cu: CampaignUnit, text: str, user: User) -> Appeal:
-    if campaign.status not in FROZEN:
+    if not campaign.state.is_frozen:
         raise ResultsError(_("结果定稿后才能提出申诉。"))
     appeal = Appeal(campaign_unit=cu, text=text.strip(), filed_by_id=user.id)
     db.session.add(appeal)
@@ -770,7 +772,7 @@ def rectifications_of(campaign: Campaign) -> list[Rectification]:
 
 def answer_comment(campaign: Campaign, cu: CampaignUnit, comment_id: int, kind: str, text: str,
                    user: User) -> CommentAnswer:
-    if campaign.status not in FROZEN:
+    if not campaign.state.is_frozen:
         raise ResultsError(_("结果定稿后才能答复意见。"))
     visible = {c["id"] for c in liaison_view(campaign, cu, _unit_result(campaign, cu)).comments}
     if comment_id not in visible:
@@ -856,7 +858,7 @@ def years_rated(unit_code: str) -> int:
     what ``history`` would list, counted without reading any results."""
     return db.session.scalar(
         select(func.count(Campaign.id)).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
-        .where(Unit.code == unit_code, Campaign.status.in_(("closed", *FROZEN)))) or 0
+        .where(Unit.code == unit_code, where_results_ready(Campaign.status))) or 0
 
 
 def units_with_history(campaign: Campaign) -> set[str]:
@@ -866,7 +868,7 @@ def units_with_history(campaign: Campaign) -> set[str]:
     return set(db.session.scalars(
         select(Unit.code).join(CampaignUnit, CampaignUnit.unit_id == Unit.id)
         .join(Campaign, CampaignUnit.campaign_id == Campaign.id)
-        .where(Unit.code.in_(codes), Campaign.status.in_(("closed", *FROZEN)))
+        .where(Unit.code.in_(codes), where_results_ready(Campaign.status))
         .group_by(Unit.code).having(func.count(Campaign.id) > 1)))
 
 
@@ -879,7 +881,7 @@ def history(unit_code: str, known: dict[int, dict[str, Any]] | None = None) -> l
         .join(Unit).where(Unit.code == unit_code).order_by(Campaign.year, Campaign.id)).all()
     points = []
     for campaign, _cu in rows:
-        if campaign.status not in ("closed", *FROZEN):
+        if not campaign.state.results_ready:
             continue
         results = (known or {}).get(campaign.id) or results_for(campaign)
         result = next((u for u in results["units"] if u["code"] == unit_code), None)

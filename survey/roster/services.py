@@ -12,6 +12,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import func, insert, select
 
+from survey.errors import UserError
 from survey.extensions import db
 from survey.models import Campaign, CampaignGroup, Evaluator, Unit
 
@@ -38,9 +39,9 @@ class RowProblem:
     reason: str
 
 
-class RosterRefused(Exception):
+class RosterRefused(UserError):
     def __init__(self, problems: list[RowProblem]) -> None:
-        super().__init__(f"{len(problems)} problem(s)")
+        super().__init__(_("名单有 %(n)d 处问题，未导入任何一行", n=len(problems)))
         self.problems = problems
 
 
@@ -222,7 +223,7 @@ def import_roster(campaign: Campaign, filename: str, data: bytes) -> ImportResul
 
     Raises RosterRefused with every problem; nothing is written then.
     """
-    if campaign.status in ("finalized", "published"):
+    if campaign.state.is_frozen:
         raise RosterRefused([RowProblem(filename, 0, "", _("评议活动已定稿，不能再导入名单"))])
     if len(data) > MAX_BYTES:
         raise RosterRefused([RowProblem(filename, 0, "", _("文件超过 20 MB，请分成几个文件导入"))])

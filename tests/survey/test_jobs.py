@@ -7,9 +7,9 @@ import time
 from sqlalchemy import select
 
 from survey import jobs
+from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import Job
-from survey.models.campaign import utcnow
 
 SEEN: list[int] = []
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from survey import jobs, mail
+from survey.clock import utcnow
 from survey.distribution import sending, services
 from survey.extensions import db
 from survey.models import Ballot, Batch, Invitation, Job
-from survey.models.campaign import utcnow
 from tests.factories import login, make_user
 from tests.smtp import smtp_config
 from tests.survey.test_distribution_support import setup_campaign

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import (
     Ballot,
@@ -23,7 +24,6 @@ from survey.models import (
     Unit,
     User,
 )
-from survey.models.campaign import utcnow
 from survey.tokens import hash_token, new_token
 from tests.factories import make_campaign
 

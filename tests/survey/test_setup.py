@@ -268,7 +268,7 @@ def test_a_deadline_passed_shows_as_closed(app, rctx) -> None:
     campaign, _tokens = make_campaign(status="open")
     campaign.closes_at = dt.datetime(2020, 1, 1)
     db.session.commit()
-    assert setup.effective_status(campaign) == "closed" and not campaign.is_accepting_ballots
+    assert campaign.state.effective() == "closed" and not campaign.state.accepting_ballots()
     with pytest.raises(setup.SetupRefused, match="截止时间已过"):
         campaign.status = "closed"
         setup.change_status(campaign, "open")

@@ -1,0 +1,73 @@
+"""The one family of user-facing errors, and the pages that show them.
+
+A service raises a `UserError` (or a subclass) with a message in the user's
+language when it refuses what was asked: the request idiom of survey/web.py
+rolls the transaction back and shows the message; anywhere else the handlers
+registered here answer with the subclass's 4xx status and the message, as a
+page or, under /api/ and /b/…/draft, as JSON."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+
+class UserError(Exception):
+    """A refusal the user can act on; `message` is already in the user's language."""
+
+    #: The HTTP status when the error reaches a handler of its own.
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(UserError):
+    status_code = 404
+
+
+class Forbidden(UserError):
+    status_code = 403
+
+
+class Conflict(UserError):
+    """What was asked contradicts the state of the data (a campaign's status,
+    an entry made meanwhile by someone else)."""
+
+    status_code = 409
+
+
+class TooLarge(UserError):
+    status_code = 413
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _page(status: int, message: str | None) -> Any:
+    if _wants_json():
+        return jsonify(error=status, message=message or ""), status
+    template = {403: "403.html", 404: "404.html"}.get(status, "error.html")
+    return render_template(template, status=status, message=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """The app's 4xx pages: one template per status family, the user's message where there is one."""
+
+    @app.errorhandler(UserError)
+    def user_error(error: UserError) -> Any:
+        return _page(error.status_code, error.message)
+
+    for status in (400, 403, 404, 405, 409, 410, 413, 429):
+
+        def http_error(error: HTTPException, status: int = status) -> Any:
+            # Werkzeug's own descriptions are English: the page says it in the user's language.
+            return _page(status, None)
+
+        app.register_error_handler(status, http_error)

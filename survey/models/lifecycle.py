@@ -1,0 +1,216 @@
+"""A campaign's lifecycle: its statuses, what each allows, and the transitions
+between them. The one place where a campaign's status is compared; views,
+services, queries and templates ask `campaign.state` (or the SQL conditions
+below), never the status string.
+
+    草稿 draft ──open()──▶ 进行中 open ──close()──▶ 已截止 closed ──finalize()──▶ 已定稿 finalized ──publish()──▶ 已公示 published
+                              ▲                       │
+                              └──────reopen()─────────┘
+
+The organizer opens, closes and reopens; the committee finalizes and
+publishes. A transition's side effects (readiness checks, the final snapshot,
+drawing charts) belong to the services that call it."""
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from flask_babel import gettext as _
+
+from survey.clock import utcnow
+from survey.errors import Conflict
+
+if TYPE_CHECKING:
+    from survey.models.campaign import Campaign
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+    FINALIZED = "finalized"
+    PUBLISHED = "published"
+
+
+#: How each status reads in the interface (passed through the translation function).
+STATUS_LABELS: dict[str, str] = {Status.DRAFT: "草稿", Status.OPEN: "进行中", Status.CLOSED: "已截止",
+                                 Status.FINALIZED: "已定稿", Status.PUBLISHED: "已公示"}
+#: The database's CHECK on campaign.status.
+STATUS_CHECK = "status IN (" + ", ".join(f"'{s.value}'" for s in Status) + ")"
+
+_FROZEN = frozenset({Status.FINALIZED, Status.PUBLISHED})
+#: Results exist for the committee once ballots stop coming in.
+_RESULTS_READY = frozenset({Status.CLOSED, *_FROZEN})
+#: Transitions by hand (the deadline also closes an open campaign).
+_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.DRAFT: frozenset({Status.OPEN}),
+    Status.OPEN: frozenset({Status.CLOSED}),
+    Status.CLOSED: frozenset({Status.OPEN, Status.FINALIZED}),
+    Status.FINALIZED: frozenset({Status.PUBLISHED}),
+    Status.PUBLISHED: frozenset(),
+}
+#: The transitions the organizer makes on the setup page; finalizing and
+#: publishing are the committee's, on the results pages.
+ORGANIZER_TARGETS = frozenset({Status.OPEN, Status.CLOSED})
+
+
+def label(status: str) -> str:
+    """A status as the interface shows it, translated."""
+    return _(STATUS_LABELS[status])
+
+
+class CampaignState:
+    """What a campaign's status allows, and the only way to change it."""
+
+    def __init__(self, campaign: Campaign) -> None:
+        self.campaign = campaign
+
+    @property
+    def status(self) -> Status:
+        return Status(self.campaign.status)
+
+    @property
+    def label(self) -> str:
+        return label(self.campaign.status)
+
+    # --- where the campaign is ---
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status is Status.DRAFT
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is Status.OPEN
+
+    @property
+    def is_closed(self) -> bool:
+        """Closed and not yet finalized: the committee reviews and approves."""
+        return self.status is Status.CLOSED
+
+    @property
+    def is_finalized(self) -> bool:
+        """Finalized and not yet published."""
+        return self.status is Status.FINALIZED
+
+    @property
+    def is_published(self) -> bool:
+        return self.status is Status.PUBLISHED
+
+    @property
+    def is_frozen(self) -> bool:
+        """Finalized or published: nothing that the results read may change."""
+        return self.status in _FROZEN
+
+    @property
+    def results_ready(self) -> bool:
+        """Closed, finalized or published: ballots no longer come in."""
+        return self.status in _RESULTS_READY
+
+    # --- what it allows ---
+
+    @property
+    def allows_setup(self) -> bool:
+        """Setup edits that leave the meaning of ballots alone (names, dates, weights)."""
+        return not self.is_frozen
+
+    @property
+    def allows_ballot_changes(self) -> bool:
+        """Edits that change the form or the meaning of ballots (removing a unit,
+        an item or an option, changing points): only before any ballot can exist."""
+        return self.is_draft
+
+    @property
+    def allows_distribution(self) -> bool:
+        """New batches, printing and sending: while the campaign is set up or open."""
+        return self.status in (Status.DRAFT, Status.OPEN)
+
+    @property
+    def takes_paper_entries(self) -> bool:
+        """Paper forms are keyed while the campaign is open and after its deadline,
+        until the committee finalizes (forms come back by post)."""
+        return self.status in (Status.OPEN, Status.CLOSED)
+
+    def accepting_ballots(self, now: dt.datetime | None = None) -> bool:
+        """Open and before its deadline (UTC)."""
+        if not self.is_open:
+            return False
+        deadline = self.campaign.closes_at
+        return deadline is None or (now or utcnow()) < deadline
+
+    def effective(self, now: dt.datetime | None = None) -> Status:
+        """The status as evaluators meet it: an open campaign past its deadline is closed."""
+        if self.is_open and not self.accepting_ballots(now):
+            return Status.CLOSED
+        return self.status
+
+    @property
+    def past_deadline(self) -> bool:
+        """Open, but its deadline has passed: links refuse ballots until it is closed or reopened."""
+        return self.is_open and not self.accepting_ballots()
+
+    @property
+    def effective_label(self) -> str:
+        return label(self.effective())
+
+    def can(self, target: str) -> bool:
+        return Status(target) in _TRANSITIONS[self.status]
+
+    def organizer_actions(self) -> list[tuple[Status, str]]:
+        """Where the organizer may move the campaign from here, in lifecycle order,
+        each with its button's words."""
+        words = {Status.OPEN: _("开始评议") if self.is_draft else _("重新开放"), Status.CLOSED: _("截止评议")}
+        return [(s, words[s]) for s in Status if s in ORGANIZER_TARGETS and self.can(s)]
+
+    # --- transitions ---
+
+    def move_to(self, target: str) -> None:
+        """Change the status, refusing a transition the lifecycle does not have."""
+        if not self.can(target):
+            raise Conflict(_("不能从“%(a)s”改为“%(b)s”。", a=self.label,
+                             b=label(target) if target in STATUS_LABELS else target))
+        self.campaign.status = Status(target).value
+
+    def open(self) -> None:
+        self.move_to(Status.OPEN)
+
+    def close(self) -> None:
+        self.move_to(Status.CLOSED)
+
+    def finalize(self) -> None:
+        self.move_to(Status.FINALIZED)
+
+    def publish(self) -> None:
+        self.move_to(Status.PUBLISHED)
+
+    # --- refusals ---
+
+    def require(self, allowed: bool, message: str) -> None:
+        """Refuse with `message` (in the user's language) unless `allowed`."""
+        if not allowed:
+            raise Conflict(message)
+
+
+# --- the same conditions in SQL, for queries over many campaigns -------------
+
+
+def where_status(column: Any, *statuses: Status) -> Any:
+    return column.in_([s.value for s in statuses])
+
+
+def where_open(column: Any) -> Any:
+    return where_status(column, Status.OPEN)
+
+
+def where_frozen(column: Any) -> Any:
+    return where_status(column, *_FROZEN)
+
+
+def where_results_ready(column: Any) -> Any:
+    return where_status(column, *_RESULTS_READY)
+
+
+def is_frozen_status(status: str | None) -> bool:
+    """For code that has only the stored status (the flush guard reads it before loading a campaign)."""
+    return status in _FROZEN

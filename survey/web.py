@@ -1,0 +1,111 @@
+"""The one request idiom of the staff pages: look the campaign up or answer 404,
+do the work through a service, commit once or roll back and say why.
+
+    @bp.post("/campaigns/<code>/thing")
+    @role_required("organizer")
+    @action("setup.basics")
+    def thing(code: str) -> ResponseReturnValue:
+        campaign = campaign_or_404(code)
+        services.do_thing(campaign, ...)      # raises a UserError to refuse
+        flash(_("已保存"), "info")
+        return redirect(url_for(...))
+
+A refusal (`survey.errors.UserError`) is rolled back and shown as a message
+on the page the user came from (or the fallback endpoint); anything else
+commits exactly once, after the view returned."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from survey.errors import UserError
+from survey.extensions import db
+from survey.models import Batch, Campaign, CampaignUnit
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def campaign_or_404(code: str) -> Campaign:
+    campaign = db.session.scalar(select(Campaign).where(Campaign.code == code))
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+def batch_or_404(campaign: Campaign, code: str) -> Batch:
+    batch = db.session.scalar(select(Batch).where(Batch.campaign_id == campaign.id, Batch.code == code))
+    if batch is None:
+        abort(404)
+    return batch
+
+
+def unit_or_404(campaign: Campaign, code: str) -> CampaignUnit:
+    """A campaign's unit by the unit's code."""
+    from survey.models import Unit
+
+    cu = db.session.scalar(select(CampaignUnit).join(Unit, CampaignUnit.unit_id == Unit.id)
+                           .where(CampaignUnit.campaign_id == campaign.id, Unit.code == code))
+    if cu is None:
+        abort(404)
+    return cu
+
+
+def back(fallback: str, **values: Any) -> ResponseReturnValue:
+    """Redirect to the page the user came from (same site only), else to `fallback`."""
+    referrer = request.referrer
+    if referrer and referrer.startswith(request.host_url):
+        return redirect(referrer)
+    return redirect(url_for(fallback, **values))
+
+
+def action(fallback: str) -> Callable[[View], View]:
+    """A view that changes data: commit once when it returns; on a UserError roll
+    back, flash its message and go back (to `fallback`, given the view's URL
+    arguments it accepts, when there is no same-site referrer)."""
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                response = view(*args, **kwargs)
+            except UserError as exc:
+                db.session.rollback()
+                flash(exc.message, "error")
+                return back(fallback, **_values_for(fallback, kwargs))
+            db.session.commit()
+            return response
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def _values_for(endpoint: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    from flask import current_app
+
+    wanted: set[str] = set()
+    for rule in current_app.url_map.iter_rules(endpoint):
+        wanted |= rule.arguments
+    return {k: v for k, v in kwargs.items() if k in wanted}
+
+
+def render_and_commit(template: str, **context: Any) -> str:
+    """Render, then commit what reading wrote (a recomputed results cache):
+    committing first would expire every loaded row and reload them all."""
+    html = render_template(template, **context)
+    db.session.commit()
+    return html
+
+
+def flash_form_errors(form: Any) -> None:
+    """Every field error of a WTForms form as a message, with the field's label."""
+    for name, errors in form.errors.items():
+        field = getattr(form, name, None)
+        label = field.label.text if field is not None and hasattr(field, "label") else name
+        for error in errors:
+            flash(f"{label}：{error}", "error")
