@@ -57,12 +57,21 @@ def test_refusal_through_cli(name):
 
 
 def test_conformance_files_are_copies_of_the_shared_ones():
+    # The copy must equal the office's folder exactly: every file of the
+    # shared tree present and byte-identical here, and nothing here it lacks.
     shared = ROOT.parent / "shared" / "conformance"
     if not shared.exists():
         pytest.skip("no shared conformance folder on this machine")
-    for sub in ("cases", "expected"):
-        for f in (shared / sub).iterdir():
-            assert (CONFORMANCE / sub / f.name).read_bytes() == f.read_bytes()
+
+    def tree(top):
+        return {p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_file()}
+
+    theirs, ours = tree(shared), tree(CONFORMANCE)
+    assert theirs, f"{shared} holds no file"
+    assert sorted(theirs - ours) == [], "missing from tests/data/conformance"
+    assert sorted(ours - theirs) == [], "in tests/data/conformance but not in the shared folder"
+    differ = sorted(f for f in theirs if (CONFORMANCE / f).read_bytes() != (shared / f).read_bytes())
+    assert differ == [], "differ from the shared folder"
 
 
 def test_cli_unreadable_file(tmp_path):
