@@ -23,7 +23,7 @@ DATA = Path(__file__).parent / "data"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 
 # Fixtures kept in modules of their own, for every test.
-pytest_plugins = ["tests.smtp"]
+pytest_plugins = ["tests.smtp", "tests.querycount"]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
