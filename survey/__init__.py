@@ -10,6 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from survey import settings
 from survey.accounts.auth import login_manager
 from survey.errors import register_error_handlers
 from survey.extensions import babel, csrf, db, migrate
@@ -35,20 +36,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="zh_Hans_CN",
         BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
-        PINGYI_PUBLIC_URL="http://127.0.0.1:5000",
-        # Reverse proxies in front that set X-Forwarded-For/-Proto (0: none, the
-        # client's address is the connection's; trusting the header without a
-        # proxy would let anyone choose the address a ballot records).
-        PINGYI_PROXY_HOPS=0,
+        # Every PINGYI_* setting, documented where it is declared.
+        **settings.app_defaults(),
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         if os.environ.get("SECRET_KEY"):
             app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
-        if os.environ.get("PINGYI_PUBLIC_URL"):
-            app.config["PINGYI_PUBLIC_URL"] = os.environ["PINGYI_PUBLIC_URL"]
-        if os.environ.get("PINGYI_PROXY_HOPS"):
-            app.config["PINGYI_PROXY_HOPS"] = int(os.environ["PINGYI_PROXY_HOPS"])
+        app.config.from_mapping(settings.from_environ(os.environ))
         if os.environ.get("DATABASE_URL"):
             app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(os.environ["DATABASE_URL"])
     else:
@@ -108,7 +103,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _env_path(name: str) -> str | None:
-    value = os.environ.get(name)
+    value = settings.server_setting(name, os.environ)
     return os.path.abspath(value) if value else None
 
 

@@ -10,6 +10,8 @@ import re
 
 from gunicorn.glogging import Logger
 
+from survey.settings import server_setting
+
 #: A personal link's path segment, wherever it appears (request line, path, referer).
 TOKEN_IN_PATH = re.compile(r"(/b/)[A-Za-z0-9_\-]+")
 
@@ -30,10 +32,10 @@ class RedactingLogger(Logger):
 
 
 # gunicorn settings (read by `-c python:survey.serving`).
-bind = os.environ.get("PINGYI_BIND", "127.0.0.1:5000")
-workers = int(os.environ.get("PINGYI_WORKERS", "2"))
+bind = server_setting("PINGYI_BIND", os.environ)
+workers = server_setting("PINGYI_WORKERS", os.environ)
 worker_class = "gthread"
-threads = int(os.environ.get("PINGYI_THREADS", "4"))
+threads = server_setting("PINGYI_THREADS", os.environ)
 logger_class = "survey.serving.RedactingLogger"
 accesslog = "-"
 errorlog = "-"

@@ -1,0 +1,89 @@
+"""Every setting of Pingyi, with its default and what it does: the one place
+where a `PINGYI_*` name is declared.
+
+An app setting is read, in this order (later wins): the default here,
+`instance/config.py`, then the environment variable of the same name
+(parsed to the setting's type). Server settings are read by gunicorn's
+configuration (survey/serving.py) or before the app exists, from the
+environment only. docs/deployment.md lists them all (a test keeps it so)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in _TRUE
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    doc: str
+    #: "app": in the Flask config; "server": read from the environment by the server or the factory.
+    scope: str = "app"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("PINGYI_PUBLIC_URL", "http://127.0.0.1:5000", str,
+            "The address evaluators reach, used in printed and sent links and on QR posters."),
+    Setting("PINGYI_PROXY_HOPS", 0, int,
+            "How many reverse proxies in front set X-Forwarded-For/-Proto (0: none; the header is then ignored)."),
+    Setting("PINGYI_PUBLIC_DEVICE_HOURS", 72.0, float,
+            "The open channel's period: one ballot per device (cookie) per this many hours."),
+    Setting("PINGYI_PUBLIC_IP_CAP", None, int,
+            "The open channel's cap of ballots per address per batch and period (unset: no cap)."),
+    Setting("PINGYI_JOBS_THREAD", None, _bool,
+            "Run background jobs in a thread of each app process (unset: on, except under tests)."),
+    Setting("PINGYI_JOBS_STALE_S", 60.0, float,
+            "Seconds after which a running job whose worker stopped reporting is taken up again."),
+    Setting("PINGYI_SMS_BACKEND", None, str,
+            "The SMS gateway as 'module:Class' (unset: the development backend, which only logs)."),
+    Setting("PINGYI_SMTP_HOST", "localhost", str, "SMTP server for invitations and reminders."),
+    Setting("PINGYI_SMTP_PORT", 25, int, "SMTP port."),
+    Setting("PINGYI_SMTP_STARTTLS", False, _bool, "Upgrade the SMTP connection with STARTTLS."),
+    Setting("PINGYI_SMTP_SSL", False, _bool, "Connect to SMTP over TLS (SMTPS); not with STARTTLS."),
+    Setting("PINGYI_SMTP_USER", None, str, "SMTP user name (unset: no login)."),
+    Setting("PINGYI_SMTP_PASSWORD", None, str, "SMTP password."),
+    Setting("PINGYI_SMTP_SENDER", "pingyi@localhost", str, "The From address of sent mail."),
+    Setting("PINGYI_SMTP_SENDER_NAME", None, str, "The From display name, e.g. 市评议办."),
+    Setting("PINGYI_SMTP_TIMEOUT", 30.0, float, "Seconds to wait for the SMTP server."),
+    Setting("PINGYI_INSTANCE_PATH", None, str,
+            "The instance folder (database, config.py, demo links); default instance/ beside the code.",
+            scope="server"),
+    Setting("PINGYI_BIND", "127.0.0.1:5000", str, "gunicorn's listening address.", scope="server"),
+    Setting("PINGYI_WORKERS", 2, int, "gunicorn's worker processes.", scope="server"),
+    Setting("PINGYI_THREADS", 4, int, "Threads per gunicorn worker.", scope="server"),
+)
+
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def app_defaults() -> dict[str, Any]:
+    """The app settings' defaults, for `app.config.from_mapping`."""
+    return {s.name: s.default for s in SETTINGS if s.scope == "app"}
+
+
+def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The app settings the environment sets, parsed; an unparsable value is refused
+    with the setting's name."""
+    found = {}
+    for s in SETTINGS:
+        if s.scope == "app" and environ.get(s.name, "") != "":
+            try:
+                found[s.name] = s.parse(environ[s.name])
+            except ValueError as exc:
+                raise ValueError(f"{s.name}={environ[s.name]!r}: {exc}") from exc
+    return found
+
+
+def server_setting(name: str, environ: Mapping[str, str]) -> Any:
+    """A server setting from the environment, or its default."""
+    s = BY_NAME[name]
+    value = environ.get(name, "")
+    return s.parse(value) if value != "" else s.default
