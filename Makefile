@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app survey
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-deps serve-check clean
+.PHONY: run test test-deps lint serve-check clean
 
 # The virtual environment, reinstalled whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -29,6 +29,12 @@ test-deps:
 
 test: $(STAMP) test-deps
 	scripts/run-tests
+
+# ruff (pyflakes, import order, bugbear, pyupgrade) and mypy, as configured in
+# pyproject.toml; `make test` runs them too.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache

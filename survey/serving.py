@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 from gunicorn.glogging import Logger
 
@@ -20,11 +21,11 @@ def redact(text: str) -> str:
     return TOKEN_IN_PATH.sub(r"\1[token]", text)
 
 
-class RedactingLogger(Logger):
+class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no types
     """gunicorn's logger with every token in an access-log line replaced."""
 
-    def atoms(self, resp, req, environ, request_time):  # noqa: ANN001 (gunicorn's signature)
-        atoms = super().atoms(resp, req, environ, request_time)
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         for key, value in list(atoms.items()):
             if isinstance(value, str) and "/b/" in value:
                 atoms[key] = redact(value)

@@ -31,14 +31,14 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 
 def campaign_or_404(code: str) -> Campaign:
-    campaign = db.session.scalar(select(Campaign).where(Campaign.code == code))
+    campaign: Campaign | None = db.session.scalar(select(Campaign).where(Campaign.code == code))
     if campaign is None:
         abort(404)
     return campaign
 
 
 def batch_or_404(campaign: Campaign, code: str) -> Batch:
-    batch = db.session.scalar(select(Batch).where(Batch.campaign_id == campaign.id, Batch.code == code))
+    batch: Batch | None = db.session.scalar(select(Batch).where(Batch.campaign_id == campaign.id, Batch.code == code))
     if batch is None:
         abort(404)
     return batch
@@ -48,7 +48,7 @@ def unit_or_404(campaign: Campaign, code: str) -> CampaignUnit:
     """A campaign's unit by the unit's code."""
     from survey.models import Unit
 
-    cu = db.session.scalar(select(CampaignUnit).join(Unit, CampaignUnit.unit_id == Unit.id)
+    cu: CampaignUnit | None = db.session.scalar(select(CampaignUnit).join(Unit, CampaignUnit.unit_id == Unit.id)
                            .where(CampaignUnit.campaign_id == campaign.id, Unit.code == code))
     if cu is None:
         abort(404)

@@ -57,7 +57,7 @@ ORGANIZER_TARGETS = frozenset({Status.OPEN, Status.CLOSED})
 
 def label(status: str) -> str:
     """A status as the interface shows it, translated."""
-    return _(STATUS_LABELS[status])
+    return str(_(STATUS_LABELS[status]))
 
 
 class CampaignState:
