@@ -1,7 +1,9 @@
 """Pingyi (评议): the Flask application factory."""
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from survey import settings
 from survey.accounts.auth import login_manager
 from survey.errors import register_error_handlers
 from survey.extensions import babel, csrf, db, migrate
+from survey.logs import protect
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,9 +31,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
     )
     app.config.from_mapping(
-        SECRET_KEY="dev",
+        # None: read from instance/secret_key, made on a development start (see _secret_key).
+        SECRET_KEY=None,
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "pingyi.sqlite"),
-        SQLALCHEMY_ENGINE_OPTIONS={},
+        # No SQL parameters in exception messages: they would put a ballot's address,
+        # time and batch into the error log beside the request's path.
+        SQLALCHEMY_ENGINE_OPTIONS={"hide_parameters": True},
         # An evaluator may keep the form open for hours: the CSRF token lives
         # as long as the session, not one hour.
         WTF_CSRF_TIME_LIMIT=None,
@@ -50,6 +56,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
 
     os.makedirs(app.instance_path, exist_ok=True)
+    app.config["SECRET_KEY"] = _secret_key(app)
+    protect(app.logger, logging.lastResort)
     hops = int(app.config["PINGYI_PROXY_HOPS"])
     if hops:
         # The address a ballot records (source, flags, the public channel's cap) is the client's.
@@ -100,6 +108,43 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.cli.add_command(jobs_cli)
     return app
+
+
+class ConfigurationError(RuntimeError):
+    """The app refuses to start; the message says what to set, and where."""
+
+
+#: The shortest secret key a production start accepts, in bytes.
+MIN_SECRET_BYTES = 32
+
+
+def _secret_key(app: Flask) -> str | bytes:
+    """The key that signs sessions, CSRF tokens, remember-me, ballot start times and
+    the open channel's device cookies. In production (PINGYI_ENV=production) it must
+    be configured (SECRET_KEY in the environment or instance/config.py; the same on
+    every node) and at least MIN_SECRET_BYTES long; otherwise one is made once in
+    instance/secret_key (mode 0600) and reused by every later start."""
+    key: str | bytes | None = app.config.get("SECRET_KEY")
+    if app.config["PINGYI_ENV"] == "production":
+        if key is None or key in ("dev", b"dev") or len(
+                key.encode("utf-8") if isinstance(key, str) else key) < MIN_SECRET_BYTES:
+            raise ConfigurationError(
+                "PINGYI_ENV=production 需要配置 SECRET_KEY（至少 32 字节的随机值），例如在 instance/config.py 写入 "
+                "SECRET_KEY = \"…\"，或设置环境变量 SECRET_KEY；多个节点须使用同一个值。生成方法："
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'. "
+                "(Production needs SECRET_KEY: at least 32 random bytes, in instance/config.py or the environment, "
+                "the same on every node.)")
+        return key
+    if key:
+        return key
+    path = Path(app.instance_path) / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(secrets.token_urlsafe(48) + "\n")
+    return path.read_text(encoding="ascii").strip()
 
 
 def _env_path(name: str) -> str | None:

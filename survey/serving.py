@@ -1,33 +1,31 @@
 """Production serving (gunicorn): settings for `make run` and a logger that
-keeps evaluator tokens out of the access log.
+keeps evaluator tokens out of the access and error logs (survey/logs.py).
 
     gunicorn -c python:survey.serving 'survey:create_app()'
 """
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from gunicorn.glogging import Logger
 
+from survey.logs import protect, redact
 from survey.settings import server_setting
-
-#: A personal link's path segment, wherever it appears (request line, path, referer).
-TOKEN_IN_PATH = re.compile(r"(/b/)[A-Za-z0-9_\-]+")
-
-
-def redact(text: str) -> str:
-    return TOKEN_IN_PATH.sub(r"\1[token]", text)
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]  # gunicorn ships no types
-    """gunicorn's logger with every token in an access-log line replaced."""
+    """gunicorn's logger with every token replaced, in access-log lines (request
+    line, path, referer) and in every record of the error log."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        protect(self.error_log, self.access_log)
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         for key, value in list(atoms.items()):
-            if isinstance(value, str) and "/b/" in value:
+            if isinstance(value, str):
                 atoms[key] = redact(value)
         return atoms
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from survey import create_app, normalise_database_url
 from survey.extensions import db
 from survey.models import Ballot, Campaign
-from survey.serving import redact
+from survey.logs import redact
 
 CASES = Path(__file__).parent.parent / "data" / "conformance" / "cases"
 

@@ -679,7 +679,7 @@ def test_source_pairs_survive_pseudonymisation(app, client) -> None:
 
 
 def test_access_log_lines_never_hold_a_token() -> None:
-    from survey.serving import redact
+    from survey.logs import redact
 
     token = "AbC-12_xyzAbC-12_xyzAbC1"
     for line in (f'"GET /b/{token} HTTP/1.1" 200', f'"POST /b/{token}/draft HTTP/1.1" 200',
