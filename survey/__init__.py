@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from survey import settings
+from survey import security, settings
 from survey.accounts.auth import login_manager
 from survey.errors import register_error_handlers
 from survey.extensions import babel, csrf, db, migrate
@@ -70,6 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app)
     login_manager.init_app(app)
     register_error_handlers(app)
+    security.init_app(app)
 
     from survey import models  # noqa: F401  (registers the tables)
     from survey.accounts.admin import bp as admin_bp

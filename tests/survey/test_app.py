@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from survey import create_app, normalise_database_url
 from survey.extensions import db
-from survey.models import Ballot, Campaign
 from survey.logs import redact
+from survey.models import Ballot, Campaign
 
 CASES = Path(__file__).parent.parent / "data" / "conformance" / "cases"
 
