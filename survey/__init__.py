@@ -57,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SECRET_KEY"] = _secret_key(app)
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["PINGYI_MAX_UPLOAD_MB"]) * 1024 * 1024
     protect(app.logger, logging.lastResort)
     hops = int(app.config["PINGYI_PROXY_HOPS"])
     if hops:

@@ -51,6 +51,12 @@ def _wants_json() -> bool:
 
 
 def _page(status: int, message: str | None) -> Any:
+    if message is None and status == 413:
+        from flask import current_app
+        from flask_babel import gettext as _
+
+        message = _("提交的内容超过 %(mb)d MB，未被接收。请把文件分成几个较小的文件再上传。",
+                    mb=current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024))
     if _wants_json():
         return jsonify(error=status, message=message or ""), status
     template = {403: "403.html", 404: "404.html"}.get(status, "error.html")

@@ -35,3 +35,10 @@ def test_cookies_are_secure_when_served_over_https(tmp_path) -> None:
                       "INSTANCE_PATH": str(tmp_path), "PINGYI_PUBLIC_URL": "https://pingyi.example.cn"})
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_a_request_over_the_size_limit_gets_413_with_a_message(app, client) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    response = client.post("/login", data={"username": "x", "password": "y" * (2 * 1024 * 1024)})
+    assert response.status_code == 413
+    assert "超过 1 MB" in response.get_data(as_text=True)
