@@ -31,6 +31,7 @@ from survey.models.outcome import (
     ResultArtifact,
     ResultSnapshot,
 )
+from survey.models.signin import SignInFailure
 
 __all__ = [
     "ROLES", "User",
@@ -41,4 +42,5 @@ __all__ = [
     "PaperEntry", "Job",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
     "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
+    "SignInFailure",
 ]
