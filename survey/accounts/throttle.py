@@ -71,7 +71,7 @@ def forget_account_failures(username: str, address: str) -> None:
 def authenticate(username: str, password: str) -> User | None:
     """The active account with this user name and password, or None; the
     password hash is computed exactly once whatever the outcome."""
-    user = db.session.scalar(select(User).where(User.username == username.strip()))
+    user: User | None = db.session.scalar(select(User).where(User.username == username.strip()))
     stored = user.password_hash if user is not None else _DUMMY_HASH
     matches = check_password_hash(stored, password)
     if user is None or not user.active or not matches:
