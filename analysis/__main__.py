@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from .bundle import BundleError, BundleProblem, loads_bundle
+from ._errors import BundleError, BundleProblem
+from ._parse import loads_bundle
 from .evaluate import evaluate_document
 
 EXIT_REFUSED = 2
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
         return EXIT_REFUSED
     try:
         doc = loads_bundle(text)
-        results = evaluate_document(doc, override)
+        results = evaluate_document(doc, override, validated=True)
     except BundleError as exc:
         _write_json(exc.to_json())
         return EXIT_REFUSED

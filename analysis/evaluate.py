@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .bundle import FLAGS, Campaign, from_document
+from ._campaign import Campaign, from_document
+from ._checks import FLAGS
 from .classify import CLASSES, INSUFFICIENT, TOL, Classification, classify
-from .flags import FlagResult, ballot_unit_scores, compute_flags
+from .flags import FlagResult, flag_ballots
 from .scores import CellSums, cell_sums, combine_groups, composite, prepare_group
 from .uncertainty import (
     BootstrapResult,
@@ -125,15 +127,26 @@ class Results:
         }
 
 
-def evaluate_document(doc: dict, rules_override: dict | None = None) -> Results:
-    """Evaluate a (validated) bundle document; see :func:`evaluate`.
+def evaluate_document(doc: Mapping[str, Any], rules_override: Mapping[str, Any] | None = None, *,
+                      validated: bool = False) -> Results:
+    """Evaluate a bundle document; see :func:`evaluate`.
+
+    Parameters
+    ----------
+    doc : dict
+        A pingyi-campaign/1 document.
+    rules_override : dict, optional
+        Rules replacing the bundle's (``--rules``); always checked.
+    validated : bool, default False
+        True where `doc` comes from :func:`analysis.loads_bundle` unchanged:
+        it is not validated a second time (see :func:`analysis.from_document`).
 
     Raises
     ------
     BundleError
-        If the document or the override is invalid.
+        If the document (unless `validated`) or the override is invalid.
     """
-    return evaluate(from_document(doc, rules_override))
+    return evaluate(from_document(doc, rules_override, validated=validated))
 
 
 def compute_weights(c: Campaign, valid: np.ndarray, warnings: list | None = None) -> np.ndarray:
@@ -210,7 +223,7 @@ def evaluate(c: Campaign) -> Results:
     Parameters
     ----------
     c : Campaign
-        From :func:`analysis.bundle.from_document` or
+        From :func:`analysis.from_document` or
         :meth:`Campaign.from_arrays`.
 
     Returns
@@ -218,16 +231,12 @@ def evaluate(c: Campaign) -> Results:
     Results
     """
     rules = c.rules
-    n = c.n_ballots
     U = len(c.unit_codes)
     G = len(c.group_codes)
     warnings: list[ResultWarning] = []
 
-    s = ballot_unit_scores(c.answers, c.option_points, c.item_weights)
-    id_order = np.argsort(c.ballot_ids, kind="stable")
-    id_rank = np.empty(n, dtype=np.int64)
-    id_rank[id_order] = np.arange(n)
-    fl = compute_flags(c, s, id_rank)
+    fl = flag_ballots(c)
+    s, id_rank = fl.scores, fl.id_rank
     valid = fl.valid
     weights = compute_weights(c, valid, warnings)
     group = c.ballot_group
