@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 from ._errors import BundleError, BundleProblem
 from ._parse import loads_bundle
@@ -13,7 +15,7 @@ from .evaluate import evaluate_document
 EXIT_REFUSED = 2
 
 
-def _write_json(doc) -> None:
+def _write_json(doc: Any) -> None:
     data = json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False) + "\n"
     sys.stdout.buffer.write(data.encode("utf-8"))
     sys.stdout.buffer.flush()
@@ -26,7 +28,7 @@ def _read(path: str) -> bytes:
         return fh.read()
 
 
-def _load_rules(path: str) -> dict:
+def _load_rules(path: str) -> dict[str, Any]:
     text = _read(path)
     try:
         rules = json.loads(text.decode("utf-8-sig"))
@@ -60,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         text = _read(args.bundle)

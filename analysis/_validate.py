@@ -90,6 +90,7 @@ class BundleContext:
 def _code(e: dict[str, Any], p: str, seen: dict[str, int], index: int) -> Problems:
     code = e.get("code")
     if (yield from check_string(code, f"{p}.code")):
+        assert isinstance(code, str)
         if code in seen:
             yield BundleProblem(f"{p}.code", f"重复的代码 {code}", f"duplicate code {code}")
         else:

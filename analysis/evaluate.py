@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._campaign import Campaign, from_document
 from ._checks import FLAGS
@@ -28,6 +29,10 @@ from .weighting import kish_ess, nonresponse_weights, rake, trim_weights
 __all__ = ["Results", "ResultWarning", "evaluate", "evaluate_document", "compute_weights"]
 
 RESULTS_FORMAT = "pingyi-results/1"
+
+Array = NDArray[Any]
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
 
 #: Largest total size of the groups' summing matrices kept between
 #: bootstrap chunks (bytes).
@@ -209,7 +214,51 @@ class _GroupOut:
     alpha: float | None
 
 
-def _share_context(c: Campaign):
+def _option_counts(ov: Array, w_rows: Floats, equal_w: float | None, n_opt: int) -> tuple[Array, Array]:
+    """Counts and weights of each option on the overall item per unit, slot 0 collecting the unanswered."""
+    U = ov.shape[1]
+    # A scored overall answer implies s(b, u) is defined, so no other mask
+    # is needed (shares take no trimming).
+    flat = ov.astype(np.int64)
+    flat += (np.arange(U, dtype=np.int64) * (n_opt + 1) + 1)[None, :]
+    flat = flat.ravel()
+    n_slots = U * (n_opt + 1)
+    counts_uo = np.bincount(flat, minlength=n_slots).reshape(U, n_opt + 1)
+    if equal_w is not None:
+        return counts_uo, counts_uo * equal_w
+    return counts_uo, np.bincount(flat, weights=np.repeat(w_rows, U), minlength=n_slots).reshape(U, n_opt + 1)
+
+
+def _cell_ess(sums: CellSums, equal_w: float | None, w_rows: Floats, s_rows: Floats) -> Floats:
+    """Kish effective size per unit cell of a group."""
+    if equal_w is not None:
+        # Equal weights: the Kish size of a cell is its ballot count.
+        n_cells: Floats = sums.n[0].astype(float)
+        return n_cells
+    defined = (~np.isnan(s_rows)).astype(float)
+    sw = w_rows @ defined
+    sw2 = (w_rows * w_rows) @ defined
+    del defined
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ess: Floats = np.where(sw2 > 0, sw * sw / np.where(sw2 > 0, sw2, 1.0), 0.0)
+    return ess
+
+
+def _alpha(scored_counts: Array, dom_of_scored: Array, n_domain: int) -> float | None:
+    """Krippendorff's ordinal alpha of a group from its option counts per unit; None without a scored option."""
+    if not n_domain:
+        return None
+    vc = np.zeros((scored_counts.shape[0], n_domain))
+    np.add.at(vc.T, dom_of_scored, scored_counts.T.astype(float))
+    return krippendorff_alpha_ordinal(vc)
+
+
+def _objective_warnings(unit_codes: Sequence[str], comp_names: Sequence[str], objective: Floats) -> list[ResultWarning]:
+    return [ResultWarning("objective_missing", f"单位 {ucode} 缺少工作考核分项 {name}", unit=ucode, component=name)
+            for u, ucode in enumerate(unit_codes) for k, name in enumerate(comp_names) if np.isnan(objective[u, k])]
+
+
+def _share_context(c: Campaign) -> tuple[NDArray[np.bool_], Ints, int]:
     points = c.option_points
     scored = ~np.isnan(points)
     scored_idx = np.flatnonzero(scored)
@@ -288,36 +337,14 @@ def evaluate(c: Campaign) -> Results:
         # Option counts on the overall item per unit: slot 0 collects the
         # unanswered. A scored overall answer implies s(b, u) is defined, so
         # no other mask is needed (shares take no trimming).
-        flat = ov.astype(np.int64)
-        flat += (np.arange(U, dtype=np.int64) * (n_opt + 1) + 1)[None, :]
-        flat = flat.ravel()
-        n_slots = U * (n_opt + 1)
-        counts_uo = np.bincount(flat, minlength=n_slots).reshape(U, n_opt + 1)
-        if equal_w is not None:
-            wsum = counts_uo * equal_w
-        else:
-            wsum = np.bincount(flat, weights=np.repeat(w_rows, U), minlength=n_slots).reshape(U, n_opt + 1)
-        del flat
+        counts_uo, wsum = _option_counts(ov, w_rows, equal_w, n_opt)
         wo = wsum[:, 1 + scored_idx]
         wa = wo.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = np.where(wa[:, None] > 0, wo / np.where(wa > 0, wa, 1.0)[:, None], np.nan)
-        if equal_w is not None:
-            # Equal weights: the Kish size of a cell is its ballot count.
-            ess_cell = sums.n[0].astype(float)
-        else:
-            defined = (~np.isnan(s_rows)).astype(float)
-            sw = w_rows @ defined
-            sw2 = (w_rows * w_rows) @ defined
-            del defined
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ess_cell = np.where(sw2 > 0, sw * sw / np.where(sw2 > 0, sw2, 1.0), 0.0)
+        ess_cell = _cell_ess(sums, equal_w, w_rows, s_rows)
         lo, hi = wilson_interval(shares, ess_cell[:, None])
-        alpha = None
-        if len(domain):
-            vc = np.zeros((U, len(domain)))
-            np.add.at(vc.T, dom_of_scored, counts_uo[:, 1 + scored_idx].T.astype(float))
-            alpha = krippendorff_alpha_ordinal(vc)
+        alpha = _alpha(counts_uo[:, 1 + scored_idx], dom_of_scored, len(domain))
         outs.append(_GroupOut(sums, None, shares, (lo, hi), ess_cell, kish_ess(w_rows), alpha))
         del s_rows, ov
 
@@ -378,10 +405,7 @@ def evaluate(c: Campaign) -> Results:
     else:
         bres = summarise_bootstrap(np.zeros((0, U)), np.zeros((0, U), dtype=np.int8), cls.klass[0])
 
-    for u, ucode in enumerate(c.unit_codes):
-        for k, name in enumerate(comp_names):
-            if np.isnan(objective[u, k]):
-                warnings.append(ResultWarning("objective_missing", f"单位 {ucode} 缺少工作考核分项 {name}", unit=ucode, component=name))
+    warnings.extend(_objective_warnings(c.unit_codes, comp_names, objective))
 
     return _assemble(c, fl, weights, outs, S_g[0], n_u[0], S_u[0], C[0], shares_u, share_low_det,
                      cls, bres, warnings, scored_idx, rules)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from ._campaign import Campaign
 from ._checks import FLAGS
@@ -34,7 +34,7 @@ Ints = NDArray[np.int64]
 Bools = NDArray[np.bool_]
 
 
-def ballot_unit_scores(answers: np.ndarray, option_points, item_weights) -> np.ndarray:
+def ballot_unit_scores(answers: ArrayLike, option_points: ArrayLike, item_weights: ArrayLike) -> Floats:
     """s(b, u): the item-weighted mean points of the scored answers of b for u.
 
     Parameters
@@ -58,7 +58,8 @@ def ballot_unit_scores(answers: np.ndarray, option_points, item_weights) -> np.n
     lookup = np.append(points, np.nan)
     if n_items == 1:
         # One item: the score is its points (the weight cancels).
-        return lookup[answers[:, :, 0]]
+        one: Floats = lookup[answers[:, :, 0]]
+        return one
     out = np.empty((n, n_units))
     # Row chunks keep the temporaries small for a million ballots.
     for lo in range(0, n, _ROW_CHUNK):
@@ -75,7 +76,8 @@ def ballot_unit_scores(answers: np.ndarray, option_points, item_weights) -> np.n
     return out
 
 
-def flag_duplicate(group, source, answer_key, t_us, id_rank, eligible) -> np.ndarray:
+def flag_duplicate(group: Ints, source: Ints, answer_key: Ints, t_us: Ints, id_rank: Ints,
+                   eligible: ArrayLike) -> Bools:
     """The ``duplicate`` flag.
 
     A ballot is a duplicate where an earlier eligible ballot (order:
@@ -99,7 +101,7 @@ def flag_duplicate(group, source, answer_key, t_us, id_rank, eligible) -> np.nda
     return out
 
 
-def flag_straight_line(overall_answers: np.ndarray, option_points) -> np.ndarray:
+def flag_straight_line(overall_answers: NDArray[np.int8], option_points: ArrayLike) -> Bools:
     """The ``straight_line`` flag.
 
     At least 5 units given a scored option on the overall item, all the same
@@ -126,7 +128,7 @@ def flag_straight_line(overall_answers: np.ndarray, option_points) -> np.ndarray
     return out
 
 
-def flag_speeder(group, duration_s, n_groups: int) -> np.ndarray:
+def flag_speeder(group: Ints, duration_s: ArrayLike, n_groups: int) -> Bools:
     """The ``speeder`` flag: duration below 0.3 × its group's median (groups with ≥ 10 durations)."""
     duration_s = np.asarray(duration_s, dtype=float)
     out = np.zeros(len(duration_s), dtype=bool)
@@ -139,7 +141,7 @@ def flag_speeder(group, duration_s, n_groups: int) -> np.ndarray:
     return out
 
 
-def flag_burst(network, t_us, eligible, limit: int) -> np.ndarray:
+def flag_burst(network: ArrayLike, t_us: Ints, eligible: ArrayLike, limit: int) -> Bools:
     """The ``burst`` flag.
 
     For each eligible ballot b (received, open batch), the eligible ballots of
@@ -172,7 +174,7 @@ def flag_burst(network, t_us, eligible, limit: int) -> np.ndarray:
     return out
 
 
-def flag_extreme_rater(s: np.ndarray, rows=None) -> np.ndarray:
+def flag_extreme_rater(s: Floats, rows: ArrayLike | None = None) -> Bools:
     """The ``extreme_rater`` flag on received ballots' ballot-unit scores.
 
     d(b) is the mean over the units b scored of s(b, u) − median_u; flagged
