@@ -14,7 +14,7 @@ from ._campaign import Campaign, from_document
 from ._checks import FLAGS
 from .classify import CLASSES, INSUFFICIENT, TOL, Classification, classify
 from .flags import FlagResult, flag_ballots
-from .scores import CellSums, cell_sums, combine_groups, composite, prepare_group
+from .scores import CellSums, GroupCells, cell_sums, combine_groups, composite, prepare_group
 from .uncertainty import (
     BootstrapResult,
     concat_sums,
@@ -60,7 +60,7 @@ class ResultWarning:
     unit: str | None = None
     component: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code}
         for k in ("group", "unit", "component"):
             v = getattr(self, k)
@@ -70,7 +70,7 @@ class ResultWarning:
         return d
 
 
-def _f(x) -> float | None:
+def _f(x: Any) -> float | None:
     """A float for JSON; None where the figure does not exist."""
     if x is None:
         return None
@@ -106,19 +106,19 @@ class Results:
     """
 
     campaign: str
-    ballots: dict
-    batches: tuple
-    groups: tuple
-    units: tuple
-    warnings: tuple
-    explain: dict
+    ballots: dict[str, Any]
+    batches: tuple[dict[str, Any], ...]
+    groups: tuple[dict[str, Any], ...]
+    units: tuple[dict[str, Any], ...]
+    warnings: tuple[ResultWarning, ...]
+    explain: dict[str, Any]
     weights: np.ndarray = field(repr=False)
     flags: FlagResult = field(repr=False)
     composite: np.ndarray = field(repr=False)
     classes: np.ndarray = field(repr=False)
     bootstrap: BootstrapResult = field(repr=False)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The pingyi-results/1 document (plus ``explain``)."""
         return {
             "format": RESULTS_FORMAT,
@@ -154,7 +154,7 @@ def evaluate_document(doc: Mapping[str, Any], rules_override: Mapping[str, Any] 
     return evaluate(from_document(doc, rules_override, validated=validated))
 
 
-def compute_weights(c: Campaign, valid: np.ndarray, warnings: list | None = None) -> np.ndarray:
+def compute_weights(c: Campaign, valid: np.ndarray, warnings: list[ResultWarning] | None = None) -> np.ndarray:
     """Final weights of the valid ballots (SCORING.md section 4); 0 elsewhere."""
     rules = c.rules
     warnings = [] if warnings is None else warnings
@@ -208,7 +208,7 @@ class _GroupOut:
     sums: CellSums
     boot: CellSums | None
     shares: np.ndarray  # (units, scored options), NaN where none
-    share_ci: tuple  # lo, hi same shape
+    share_ci: tuple[Floats, Floats]  # lo, hi same shape
     ess_cell: np.ndarray  # (units,)
     ess: float
     alpha: float | None
@@ -311,7 +311,7 @@ def evaluate(c: Campaign) -> Results:
     # they fit in memory; otherwise rebuild them from s(b, u) per chunk.
     cache = int(valid.sum()) * n_cols * 8 <= _CACHE_BYTES
 
-    def build(g):
+    def build(g: int) -> GroupCells:
         # Used again per bootstrap chunk where the matrices are not kept.
         rows = group_rows[g]
         return prepare_group(rows, weights[rows], s[rows], trim_per_end=p,
@@ -319,7 +319,7 @@ def evaluate(c: Campaign) -> Results:
                              lowest_option=lowest, scored_options=scored)
 
     outs: list[_GroupOut] = []
-    cached = []
+    cached: list[GroupCells | None] = []
     n_opt = len(c.option_points)
     # Domain index of each option's count column (scored options only).
     dom_of_scored = opt_to_domain[scored_idx]
@@ -355,9 +355,10 @@ def evaluate(c: Campaign) -> Results:
         buffers = [np.empty((chunk, k)) for k in sizes]
         for start in range(0, R, chunk):
             r = min(chunk, R - start)
-            counts = draw_replicate_counts(rng, sizes, r, out=buffers)
+            counts: list[Array | None] = list(draw_replicate_counts(rng, sizes, r, out=buffers))
             for g in range(G):
-                cells = cached[g] if cache else build(g)
+                got = cached[g]
+                cells = got if got is not None else build(g)
                 parts[g].append(cell_sums(cells, counts[g], p))
                 del cells
                 counts[g] = None
@@ -374,7 +375,7 @@ def evaluate(c: Campaign) -> Results:
     a = float(rules["ballot_share"])
     n_cat = len(c.category_codes)
 
-    def unit_level(sums_list: list[CellSums]):
+    def unit_level(sums_list: list[CellSums]) -> tuple[Array, Array, Array, Array, Array | None]:
         S_g = np.stack([sm.score() for sm in sums_list], axis=-2)  # (R, G, U)
         n_u = np.sum([sm.n for sm in sums_list], axis=0)
         S_u = combine_groups(S_g, gw)
@@ -383,6 +384,7 @@ def evaluate(c: Campaign) -> Results:
         if share_rule:
             parts = []
             for sm in sums_list:
+                assert sm.any_share is not None and sm.low_share is not None
                 with np.errstate(invalid="ignore", divide="ignore"):
                     parts.append(np.where(sm.any_share > 0, sm.low_share / np.where(sm.any_share > 0, sm.any_share, 1.0), np.nan))
             share_low = combine_groups(np.stack(parts, axis=-2), gw)
@@ -399,7 +401,7 @@ def evaluate(c: Campaign) -> Results:
     cls = classify(C, n_u, c.veto, c.unit_category, n_cat, rules, share_low_det)
 
     if R > 0 and G:
-        _, bn_u, _, bC, bshare = unit_level([o.boot for o in outs])
+        _, bn_u, _, bC, bshare = unit_level([o.boot for o in outs if o.boot is not None])
         bcls = classify(bC, bn_u, c.veto, c.unit_category, n_cat, rules, bshare)
         bres = summarise_bootstrap(bC, bcls.klass, cls.klass[0])
     else:
@@ -411,8 +413,10 @@ def evaluate(c: Campaign) -> Results:
                      cls, bres, warnings, scored_idx, rules)
 
 
-def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: Classification,
-              bres: BootstrapResult, warnings, scored_idx, rules) -> Results:
+def _assemble(c: Campaign, fl: FlagResult, weights: Floats, outs: list[_GroupOut], S_g: Array, n_u: Array,
+              S_u: Array, C: Array, shares_u: Array, share_low: Array | None, cls: Classification,
+              bres: BootstrapResult, warnings: list[ResultWarning], scored_idx: Ints,
+              rules: dict[str, Any]) -> Results:
     received = fl.received
     n_b = len(c.batch_codes)
     returned_b = np.bincount(c.ballot_batch, minlength=n_b)
@@ -426,7 +430,7 @@ def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: 
         "flags": flag_counts,
     }
 
-    def rate(ret, issued):
+    def rate(ret: int, issued: int | None) -> float | None:
         return None if issued is None or issued == 0 else ret / issued
 
     batches = []
@@ -451,8 +455,8 @@ def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: 
         reasons = cls.reason_list(0, u)
         rank = cls.rank[0, u]
         group_scores = {gc: _f(S_g[g, u]) for g, gc in enumerate(c.group_codes)}
-        group_shares = {}
-        share_ci = {}
+        group_shares: dict[str, dict[str, float | None] | None] = {}
+        share_ci: dict[str, dict[str, list[float] | None] | None] = {}
         for g, gc in enumerate(c.group_codes):
             sh = outs[g].shares[u]
             if np.all(np.isnan(sh)):
@@ -480,7 +484,7 @@ def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: 
             decided = ["insufficient"]
         else:
             decided = list(reasons) or ["threshold"]
-        explain = {
+        unit_explain: dict[str, Any] = {
             "groups": {gc: {"score": _f(S_g[g, u]), "n": int(outs[g].sums.n[0, u]),
                             "ess": float(outs[g].ess_cell[u]), "weight": float(c.group_weights[g])}
                        for g, gc in enumerate(c.group_codes)},
@@ -509,11 +513,11 @@ def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: 
             "ci95": ci95,
             "stability": stab,
             "borderline": bool(bres.borderline[u]) if bres.replicates else False,
-            "explain": explain,
+            "explain": unit_explain,
         })
     excluded_idx = np.flatnonzero(fl.excluded)
     excluded_idx = excluded_idx[np.argsort(c.ballot_ids[excluded_idx], kind="stable")]
-    explain = {
+    explain: dict[str, Any] = {
         "flags": flag_counts,
         "exclude_flags": list(rules["exclude_flags"]),
         "excluded": [{"id": str(c.ballot_ids[i]), "flags": [f for f in FLAGS if fl.flags[f][i]]} for i in excluded_idx],
