@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
+from typing import Any
 
-from .bundle import BundleError, BundleProblem, loads_bundle
+from ._errors import BundleError, BundleProblem
+from ._parse import loads_bundle
 from .evaluate import evaluate_document
 
 EXIT_REFUSED = 2
 
 
-def _write_json(doc) -> None:
+def _write_json(doc: Any) -> None:
     data = json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False) + "\n"
     sys.stdout.buffer.write(data.encode("utf-8"))
     sys.stdout.buffer.flush()
@@ -25,7 +28,7 @@ def _read(path: str) -> bytes:
         return fh.read()
 
 
-def _load_rules(path: str) -> dict:
+def _load_rules(path: str) -> dict[str, Any]:
     text = _read(path)
     try:
         rules = json.loads(text.decode("utf-8-sig"))
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         text = _read(args.bundle)
@@ -72,7 +75,7 @@ def main(argv=None) -> int:
         return EXIT_REFUSED
     try:
         doc = loads_bundle(text)
-        results = evaluate_document(doc, override)
+        results = evaluate_document(doc, override, validated=True)
     except BundleError as exc:
         _write_json(exc.to_json())
         return EXIT_REFUSED

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = [
     "TOL",
@@ -72,7 +75,8 @@ def competition_ranks(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask, rank, np.nan)
 
 
-def classify(C, n, veto, unit_category, n_categories: int, rules: dict, share_low=None) -> Classification:
+def classify(C: NDArray[np.float64], n: NDArray[Any], veto: NDArray[np.bool_], unit_category: NDArray[np.int64],
+             n_categories: int, rules: Mapping[str, Any], share_low: NDArray[np.float64] | None = None) -> Classification:
     """Apply SCORING.md section 6 to composite scores.
 
     Parameters

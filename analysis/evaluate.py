@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from .bundle import FLAGS, Campaign, from_document
+from ._campaign import Campaign, from_document
+from ._checks import FLAGS
 from .classify import CLASSES, INSUFFICIENT, TOL, Classification, classify
-from .flags import FlagResult, ballot_unit_scores, compute_flags
-from .scores import CellSums, cell_sums, combine_groups, composite, prepare_group
+from .flags import FlagResult, flag_ballots
+from .scores import CellSums, GroupCells, cell_sums, combine_groups, composite, prepare_group
 from .uncertainty import (
     BootstrapResult,
     concat_sums,
@@ -26,6 +29,10 @@ from .weighting import kish_ess, nonresponse_weights, rake, trim_weights
 __all__ = ["Results", "ResultWarning", "evaluate", "evaluate_document", "compute_weights"]
 
 RESULTS_FORMAT = "pingyi-results/1"
+
+Array = NDArray[Any]
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
 
 #: Largest total size of the groups' summing matrices kept between
 #: bootstrap chunks (bytes).
@@ -53,7 +60,7 @@ class ResultWarning:
     unit: str | None = None
     component: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code}
         for k in ("group", "unit", "component"):
             v = getattr(self, k)
@@ -63,7 +70,7 @@ class ResultWarning:
         return d
 
 
-def _f(x) -> float | None:
+def _f(x: Any) -> float | None:
     """A float for JSON; None where the figure does not exist."""
     if x is None:
         return None
@@ -99,19 +106,19 @@ class Results:
     """
 
     campaign: str
-    ballots: dict
-    batches: tuple
-    groups: tuple
-    units: tuple
-    warnings: tuple
-    explain: dict
+    ballots: dict[str, Any]
+    batches: tuple[dict[str, Any], ...]
+    groups: tuple[dict[str, Any], ...]
+    units: tuple[dict[str, Any], ...]
+    warnings: tuple[ResultWarning, ...]
+    explain: dict[str, Any]
     weights: np.ndarray = field(repr=False)
     flags: FlagResult = field(repr=False)
     composite: np.ndarray = field(repr=False)
     classes: np.ndarray = field(repr=False)
     bootstrap: BootstrapResult = field(repr=False)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The pingyi-results/1 document (plus ``explain``)."""
         return {
             "format": RESULTS_FORMAT,
@@ -125,18 +132,29 @@ class Results:
         }
 
 
-def evaluate_document(doc: dict, rules_override: dict | None = None) -> Results:
-    """Evaluate a (validated) bundle document; see :func:`evaluate`.
+def evaluate_document(doc: Mapping[str, Any], rules_override: Mapping[str, Any] | None = None, *,
+                      validated: bool = False) -> Results:
+    """Evaluate a bundle document; see :func:`evaluate`.
+
+    Parameters
+    ----------
+    doc : dict
+        A pingyi-campaign/1 document.
+    rules_override : dict, optional
+        Rules replacing the bundle's (``--rules``); always checked.
+    validated : bool, default False
+        True where `doc` comes from :func:`analysis.loads_bundle` unchanged:
+        it is not validated a second time (see :func:`analysis.from_document`).
 
     Raises
     ------
     BundleError
-        If the document or the override is invalid.
+        If the document (unless `validated`) or the override is invalid.
     """
-    return evaluate(from_document(doc, rules_override))
+    return evaluate(from_document(doc, rules_override, validated=validated))
 
 
-def compute_weights(c: Campaign, valid: np.ndarray, warnings: list | None = None) -> np.ndarray:
+def compute_weights(c: Campaign, valid: np.ndarray, warnings: list[ResultWarning] | None = None) -> np.ndarray:
     """Final weights of the valid ballots (SCORING.md section 4); 0 elsewhere."""
     rules = c.rules
     warnings = [] if warnings is None else warnings
@@ -190,13 +208,57 @@ class _GroupOut:
     sums: CellSums
     boot: CellSums | None
     shares: np.ndarray  # (units, scored options), NaN where none
-    share_ci: tuple  # lo, hi same shape
+    share_ci: tuple[Floats, Floats]  # lo, hi same shape
     ess_cell: np.ndarray  # (units,)
     ess: float
     alpha: float | None
 
 
-def _share_context(c: Campaign):
+def _option_counts(ov: Array, w_rows: Floats, equal_w: float | None, n_opt: int) -> tuple[Array, Array]:
+    """Counts and weights of each option on the overall item per unit, slot 0 collecting the unanswered."""
+    U = ov.shape[1]
+    # A scored overall answer implies s(b, u) is defined, so no other mask
+    # is needed (shares take no trimming).
+    flat = ov.astype(np.int64)
+    flat += (np.arange(U, dtype=np.int64) * (n_opt + 1) + 1)[None, :]
+    flat = flat.ravel()
+    n_slots = U * (n_opt + 1)
+    counts_uo = np.bincount(flat, minlength=n_slots).reshape(U, n_opt + 1)
+    if equal_w is not None:
+        return counts_uo, counts_uo * equal_w
+    return counts_uo, np.bincount(flat, weights=np.repeat(w_rows, U), minlength=n_slots).reshape(U, n_opt + 1)
+
+
+def _cell_ess(sums: CellSums, equal_w: float | None, w_rows: Floats, s_rows: Floats) -> Floats:
+    """Kish effective size per unit cell of a group."""
+    if equal_w is not None:
+        # Equal weights: the Kish size of a cell is its ballot count.
+        n_cells: Floats = sums.n[0].astype(float)
+        return n_cells
+    defined = (~np.isnan(s_rows)).astype(float)
+    sw = w_rows @ defined
+    sw2 = (w_rows * w_rows) @ defined
+    del defined
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ess: Floats = np.where(sw2 > 0, sw * sw / np.where(sw2 > 0, sw2, 1.0), 0.0)
+    return ess
+
+
+def _alpha(scored_counts: Array, dom_of_scored: Array, n_domain: int) -> float | None:
+    """Krippendorff's ordinal alpha of a group from its option counts per unit; None without a scored option."""
+    if not n_domain:
+        return None
+    vc = np.zeros((scored_counts.shape[0], n_domain))
+    np.add.at(vc.T, dom_of_scored, scored_counts.T.astype(float))
+    return krippendorff_alpha_ordinal(vc)
+
+
+def _objective_warnings(unit_codes: Sequence[str], comp_names: Sequence[str], objective: Floats) -> list[ResultWarning]:
+    return [ResultWarning("objective_missing", f"单位 {ucode} 缺少工作考核分项 {name}", unit=ucode, component=name)
+            for u, ucode in enumerate(unit_codes) for k, name in enumerate(comp_names) if np.isnan(objective[u, k])]
+
+
+def _share_context(c: Campaign) -> tuple[NDArray[np.bool_], Ints, int]:
     points = c.option_points
     scored = ~np.isnan(points)
     scored_idx = np.flatnonzero(scored)
@@ -210,7 +272,7 @@ def evaluate(c: Campaign) -> Results:
     Parameters
     ----------
     c : Campaign
-        From :func:`analysis.bundle.from_document` or
+        From :func:`analysis.from_document` or
         :meth:`Campaign.from_arrays`.
 
     Returns
@@ -218,16 +280,12 @@ def evaluate(c: Campaign) -> Results:
     Results
     """
     rules = c.rules
-    n = c.n_ballots
     U = len(c.unit_codes)
     G = len(c.group_codes)
     warnings: list[ResultWarning] = []
 
-    s = ballot_unit_scores(c.answers, c.option_points, c.item_weights)
-    id_order = np.argsort(c.ballot_ids, kind="stable")
-    id_rank = np.empty(n, dtype=np.int64)
-    id_rank[id_order] = np.arange(n)
-    fl = compute_flags(c, s, id_rank)
+    fl = flag_ballots(c)
+    s, id_rank = fl.scores, fl.id_rank
     valid = fl.valid
     weights = compute_weights(c, valid, warnings)
     group = c.ballot_group
@@ -253,7 +311,7 @@ def evaluate(c: Campaign) -> Results:
     # they fit in memory; otherwise rebuild them from s(b, u) per chunk.
     cache = int(valid.sum()) * n_cols * 8 <= _CACHE_BYTES
 
-    def build(g):
+    def build(g: int) -> GroupCells:
         # Used again per bootstrap chunk where the matrices are not kept.
         rows = group_rows[g]
         return prepare_group(rows, weights[rows], s[rows], trim_per_end=p,
@@ -261,7 +319,7 @@ def evaluate(c: Campaign) -> Results:
                              lowest_option=lowest, scored_options=scored)
 
     outs: list[_GroupOut] = []
-    cached = []
+    cached: list[GroupCells | None] = []
     n_opt = len(c.option_points)
     # Domain index of each option's count column (scored options only).
     dom_of_scored = opt_to_domain[scored_idx]
@@ -279,36 +337,14 @@ def evaluate(c: Campaign) -> Results:
         # Option counts on the overall item per unit: slot 0 collects the
         # unanswered. A scored overall answer implies s(b, u) is defined, so
         # no other mask is needed (shares take no trimming).
-        flat = ov.astype(np.int64)
-        flat += (np.arange(U, dtype=np.int64) * (n_opt + 1) + 1)[None, :]
-        flat = flat.ravel()
-        n_slots = U * (n_opt + 1)
-        counts_uo = np.bincount(flat, minlength=n_slots).reshape(U, n_opt + 1)
-        if equal_w is not None:
-            wsum = counts_uo * equal_w
-        else:
-            wsum = np.bincount(flat, weights=np.repeat(w_rows, U), minlength=n_slots).reshape(U, n_opt + 1)
-        del flat
+        counts_uo, wsum = _option_counts(ov, w_rows, equal_w, n_opt)
         wo = wsum[:, 1 + scored_idx]
         wa = wo.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = np.where(wa[:, None] > 0, wo / np.where(wa > 0, wa, 1.0)[:, None], np.nan)
-        if equal_w is not None:
-            # Equal weights: the Kish size of a cell is its ballot count.
-            ess_cell = sums.n[0].astype(float)
-        else:
-            defined = (~np.isnan(s_rows)).astype(float)
-            sw = w_rows @ defined
-            sw2 = (w_rows * w_rows) @ defined
-            del defined
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ess_cell = np.where(sw2 > 0, sw * sw / np.where(sw2 > 0, sw2, 1.0), 0.0)
+        ess_cell = _cell_ess(sums, equal_w, w_rows, s_rows)
         lo, hi = wilson_interval(shares, ess_cell[:, None])
-        alpha = None
-        if len(domain):
-            vc = np.zeros((U, len(domain)))
-            np.add.at(vc.T, dom_of_scored, counts_uo[:, 1 + scored_idx].T.astype(float))
-            alpha = krippendorff_alpha_ordinal(vc)
+        alpha = _alpha(counts_uo[:, 1 + scored_idx], dom_of_scored, len(domain))
         outs.append(_GroupOut(sums, None, shares, (lo, hi), ess_cell, kish_ess(w_rows), alpha))
         del s_rows, ov
 
@@ -319,9 +355,10 @@ def evaluate(c: Campaign) -> Results:
         buffers = [np.empty((chunk, k)) for k in sizes]
         for start in range(0, R, chunk):
             r = min(chunk, R - start)
-            counts = draw_replicate_counts(rng, sizes, r, out=buffers)
+            counts: list[Array | None] = list(draw_replicate_counts(rng, sizes, r, out=buffers))
             for g in range(G):
-                cells = cached[g] if cache else build(g)
+                got = cached[g]
+                cells = got if got is not None else build(g)
                 parts[g].append(cell_sums(cells, counts[g], p))
                 del cells
                 counts[g] = None
@@ -338,7 +375,7 @@ def evaluate(c: Campaign) -> Results:
     a = float(rules["ballot_share"])
     n_cat = len(c.category_codes)
 
-    def unit_level(sums_list: list[CellSums]):
+    def unit_level(sums_list: list[CellSums]) -> tuple[Array, Array, Array, Array, Array | None]:
         S_g = np.stack([sm.score() for sm in sums_list], axis=-2)  # (R, G, U)
         n_u = np.sum([sm.n for sm in sums_list], axis=0)
         S_u = combine_groups(S_g, gw)
@@ -347,6 +384,7 @@ def evaluate(c: Campaign) -> Results:
         if share_rule:
             parts = []
             for sm in sums_list:
+                assert sm.any_share is not None and sm.low_share is not None
                 with np.errstate(invalid="ignore", divide="ignore"):
                     parts.append(np.where(sm.any_share > 0, sm.low_share / np.where(sm.any_share > 0, sm.any_share, 1.0), np.nan))
             share_low = combine_groups(np.stack(parts, axis=-2), gw)
@@ -363,23 +401,22 @@ def evaluate(c: Campaign) -> Results:
     cls = classify(C, n_u, c.veto, c.unit_category, n_cat, rules, share_low_det)
 
     if R > 0 and G:
-        _, bn_u, _, bC, bshare = unit_level([o.boot for o in outs])
+        _, bn_u, _, bC, bshare = unit_level([o.boot for o in outs if o.boot is not None])
         bcls = classify(bC, bn_u, c.veto, c.unit_category, n_cat, rules, bshare)
         bres = summarise_bootstrap(bC, bcls.klass, cls.klass[0])
     else:
         bres = summarise_bootstrap(np.zeros((0, U)), np.zeros((0, U), dtype=np.int8), cls.klass[0])
 
-    for u, ucode in enumerate(c.unit_codes):
-        for k, name in enumerate(comp_names):
-            if np.isnan(objective[u, k]):
-                warnings.append(ResultWarning("objective_missing", f"单位 {ucode} 缺少工作考核分项 {name}", unit=ucode, component=name))
+    warnings.extend(_objective_warnings(c.unit_codes, comp_names, objective))
 
     return _assemble(c, fl, weights, outs, S_g[0], n_u[0], S_u[0], C[0], shares_u, share_low_det,
                      cls, bres, warnings, scored_idx, rules)
 
 
-def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: Classification,
-              bres: BootstrapResult, warnings, scored_idx, rules) -> Results:
+def _assemble(c: Campaign, fl: FlagResult, weights: Floats, outs: list[_GroupOut], S_g: Array, n_u: Array,
+              S_u: Array, C: Array, shares_u: Array, share_low: Array | None, cls: Classification,
+              bres: BootstrapResult, warnings: list[ResultWarning], scored_idx: Ints,
+              rules: dict[str, Any]) -> Results:
     received = fl.received
     n_b = len(c.batch_codes)
     returned_b = np.bincount(c.ballot_batch, minlength=n_b)
@@ -393,7 +430,7 @@ def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: 
         "flags": flag_counts,
     }
 
-    def rate(ret, issued):
+    def rate(ret: int, issued: int | None) -> float | None:
         return None if issued is None or issued == 0 else ret / issued
 
     batches = []
@@ -418,8 +455,8 @@ def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: 
         reasons = cls.reason_list(0, u)
         rank = cls.rank[0, u]
         group_scores = {gc: _f(S_g[g, u]) for g, gc in enumerate(c.group_codes)}
-        group_shares = {}
-        share_ci = {}
+        group_shares: dict[str, dict[str, float | None] | None] = {}
+        share_ci: dict[str, dict[str, list[float] | None] | None] = {}
         for g, gc in enumerate(c.group_codes):
             sh = outs[g].shares[u]
             if np.all(np.isnan(sh)):
@@ -447,7 +484,7 @@ def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: 
             decided = ["insufficient"]
         else:
             decided = list(reasons) or ["threshold"]
-        explain = {
+        unit_explain: dict[str, Any] = {
             "groups": {gc: {"score": _f(S_g[g, u]), "n": int(outs[g].sums.n[0, u]),
                             "ess": float(outs[g].ess_cell[u]), "weight": float(c.group_weights[g])}
                        for g, gc in enumerate(c.group_codes)},
@@ -476,11 +513,11 @@ def _assemble(c, fl, weights, outs, S_g, n_u, S_u, C, shares_u, share_low, cls: 
             "ci95": ci95,
             "stability": stab,
             "borderline": bool(bres.borderline[u]) if bres.replicates else False,
-            "explain": explain,
+            "explain": unit_explain,
         })
     excluded_idx = np.flatnonzero(fl.excluded)
     excluded_idx = excluded_idx[np.argsort(c.ballot_ids[excluded_idx], kind="stable")]
-    explain = {
+    explain: dict[str, Any] = {
         "flags": flag_counts,
         "exclude_flags": list(rules["exclude_flags"]),
         "excluded": [{"id": str(c.ballot_ids[i]), "flags": [f for f in FLAGS if fl.flags[f][i]]} for i in excluded_idx],

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from .bundle import FLAGS
+from ._campaign import Campaign
+from ._checks import FLAGS
 
 __all__ = [
     "ballot_unit_scores",
@@ -16,7 +18,8 @@ __all__ = [
     "flag_burst",
     "flag_extreme_rater",
     "FlagResult",
-    "compute_flags",
+    "flag_ballots",
+    "id_ranks",
     "DUPLICATE_WINDOW_US",
     "BURST_WINDOW_US",
 ]
@@ -26,8 +29,12 @@ DUPLICATE_WINDOW_US = 600_000_000
 BURST_WINDOW_US = 600_000_000
 _ROW_CHUNK = 1 << 16
 
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
+Bools = NDArray[np.bool_]
 
-def ballot_unit_scores(answers: np.ndarray, option_points, item_weights) -> np.ndarray:
+
+def ballot_unit_scores(answers: ArrayLike, option_points: ArrayLike, item_weights: ArrayLike) -> Floats:
     """s(b, u): the item-weighted mean points of the scored answers of b for u.
 
     Parameters
@@ -51,7 +58,8 @@ def ballot_unit_scores(answers: np.ndarray, option_points, item_weights) -> np.n
     lookup = np.append(points, np.nan)
     if n_items == 1:
         # One item: the score is its points (the weight cancels).
-        return lookup[answers[:, :, 0]]
+        one: Floats = lookup[answers[:, :, 0]]
+        return one
     out = np.empty((n, n_units))
     # Row chunks keep the temporaries small for a million ballots.
     for lo in range(0, n, _ROW_CHUNK):
@@ -68,11 +76,8 @@ def ballot_unit_scores(answers: np.ndarray, option_points, item_weights) -> np.n
     return out
 
 
-def _order(primary: np.ndarray, t_us: np.ndarray, id_rank: np.ndarray) -> np.ndarray:
-    return np.lexsort((id_rank, t_us, primary))
-
-
-def flag_duplicate(group, source, answer_key, t_us, id_rank, eligible) -> np.ndarray:
+def flag_duplicate(group: Ints, source: Ints, answer_key: Ints, t_us: Ints, id_rank: Ints,
+                   eligible: ArrayLike) -> Bools:
     """The ``duplicate`` flag.
 
     A ballot is a duplicate where an earlier eligible ballot (order:
@@ -96,7 +101,7 @@ def flag_duplicate(group, source, answer_key, t_us, id_rank, eligible) -> np.nda
     return out
 
 
-def flag_straight_line(overall_answers: np.ndarray, option_points) -> np.ndarray:
+def flag_straight_line(overall_answers: NDArray[np.int8], option_points: ArrayLike) -> Bools:
     """The ``straight_line`` flag.
 
     At least 5 units given a scored option on the overall item, all the same
@@ -123,7 +128,7 @@ def flag_straight_line(overall_answers: np.ndarray, option_points) -> np.ndarray
     return out
 
 
-def flag_speeder(group, duration_s, n_groups: int) -> np.ndarray:
+def flag_speeder(group: Ints, duration_s: ArrayLike, n_groups: int) -> Bools:
     """The ``speeder`` flag: duration below 0.3 × its group's median (groups with ≥ 10 durations)."""
     duration_s = np.asarray(duration_s, dtype=float)
     out = np.zeros(len(duration_s), dtype=bool)
@@ -136,7 +141,7 @@ def flag_speeder(group, duration_s, n_groups: int) -> np.ndarray:
     return out
 
 
-def flag_burst(network, t_us, eligible, limit: int) -> np.ndarray:
+def flag_burst(network: ArrayLike, t_us: Ints, eligible: ArrayLike, limit: int) -> Bools:
     """The ``burst`` flag.
 
     For each eligible ballot b (received, open batch), the eligible ballots of
@@ -169,7 +174,7 @@ def flag_burst(network, t_us, eligible, limit: int) -> np.ndarray:
     return out
 
 
-def flag_extreme_rater(s: np.ndarray, rows=None) -> np.ndarray:
+def flag_extreme_rater(s: Floats, rows: ArrayLike | None = None) -> Bools:
     """The ``extreme_rater`` flag on received ballots' ballot-unit scores.
 
     d(b) is the mean over the units b scored of s(b, u) − median_u; flagged
@@ -208,29 +213,58 @@ def flag_extreme_rater(s: np.ndarray, rows=None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FlagResult:
-    """Ballot states and flags over all ballots.
+    """Ballot-unit scores, ballot states and flags over all ballots of a campaign.
 
     Attributes
     ----------
+    scores : ndarray of float, shape (n_ballots, n_units)
+        s(b, u) of :func:`ballot_unit_scores`; NaN where b scored no item of u.
+    id_rank : ndarray of int64, shape (n_ballots,)
+        Rank of each ballot's id in id order (the tie-break of SCORING.md).
     received : ndarray of bool
         Non-blank ballots.
     flags : dict of str to ndarray of bool
-        Each flag of SCORING.md section 3 (False on blank ballots).
+        Each flag of SCORING.md section 3, in report order (False on blank ballots).
     excluded : ndarray of bool
-        Received ballots carrying an excluding flag.
+        Received ballots carrying a flag of ``rules.exclude_flags``.
     valid : ndarray of bool
         Received and not excluded.
     """
 
-    received: np.ndarray
-    flags: dict
-    excluded: np.ndarray
-    valid: np.ndarray
+    scores: Floats
+    id_rank: Ints
+    received: Bools
+    flags: dict[str, Bools]
+    excluded: Bools
+    valid: Bools
 
 
-def compute_flags(campaign, s: np.ndarray, id_rank: np.ndarray) -> FlagResult:
-    """States and flags of every ballot of `campaign`, given its s(b, u)."""
+def id_ranks(ballot_ids: NDArray[np.str_]) -> Ints:
+    """Rank of each id in sorted order (stable: equal ids keep their order)."""
+    n = len(ballot_ids)
+    id_order = np.argsort(ballot_ids, kind="stable")
+    id_rank = np.empty(n, dtype=np.int64)
+    id_rank[id_order] = np.arange(n)
+    return id_rank
+
+
+def flag_ballots(campaign: Campaign) -> FlagResult:
+    """Ballot-unit scores, states and the five flags of every ballot (SCORING.md sections 2 and 3).
+
+    Parameters
+    ----------
+    campaign : Campaign
+        From :func:`analysis.from_document` or :meth:`Campaign.from_arrays`
+        (any subset of a campaign's ballots: the flags are those of the
+        ballots given).
+
+    Returns
+    -------
+    FlagResult
+    """
     c = campaign
+    s = ballot_unit_scores(c.answers, c.option_points, c.item_weights)
+    id_rank = id_ranks(c.ballot_ids)
     n = c.n_ballots
     received = ~np.all(np.isnan(s), axis=1) if n else np.zeros(0, dtype=bool)
     group = c.ballot_group
@@ -249,4 +283,4 @@ def compute_flags(campaign, s: np.ndarray, id_rank: np.ndarray) -> FlagResult:
     for f in c.rules["exclude_flags"]:
         excluded |= flags[f]
     excluded &= received
-    return FlagResult(received, flags, excluded, received & ~excluded)
+    return FlagResult(s, id_rank, received, flags, excluded, received & ~excluded)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+#: An array of any shape and dtype (this module's arrays are documented in the docstrings).
+Array = NDArray[Any]
 
 __all__ = [
     "GroupCells",
@@ -20,7 +25,7 @@ __all__ = [
 ]
 
 
-def trim_count(p: float, n):
+def trim_count(p: float, n: ArrayLike) -> NDArray[np.float64]:
     """floor(p·n) in binary floating point, as SCORING.md fixes it."""
     return np.floor(p * np.asarray(n, dtype=float))
 
@@ -73,15 +78,15 @@ class GroupCells:
     weights: np.ndarray
     score: np.ndarray
     stacked: np.ndarray
-    sorted_pos: tuple
+    sorted_pos: tuple[Array, ...]
     bulk: np.ndarray
     trim_per_end: float
     n_units: int
     with_shares: bool
-    windows: tuple = ()
-    cols: dict = None
+    windows: tuple[tuple[Array, Array, int], ...] = ()
+    cols: dict[str, tuple[str, int]] = field(default_factory=dict)
     equal_weight: float | None = None
-    stacked_counts: np.ndarray = None
+    stacked_counts: Array = field(default_factory=lambda: np.zeros((0, 0)))
 
     @property
     def n(self) -> int:
@@ -117,8 +122,9 @@ def window_size(p: float, m: int) -> int:
     return int(min(m - 2 * a, math.ceil(p * m - a + _margin(p, m))))
 
 
-def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=None, lowest_option=None,
-                  scored_options=None) -> GroupCells:
+def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_per_end: float = 0.0,
+                  overall: Array | None = None, lowest_option: int | None = None,
+                  scored_options: ArrayLike | None = None) -> GroupCells:
     """Build :class:`GroupCells`.
 
     Parameters
@@ -164,11 +170,11 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
     stacked = np.zeros((n_g, len(valued) * U))
     stacked_counts = np.zeros((n_g, len(counted) * U))
 
-    def block(name):
+    def block(name: str) -> Array:
         kind, at = cols[name]
         return (stacked if kind == "v" else stacked_counts)[:, at:at + U]
 
-    def column(name, u):
+    def column(name: str, u: int) -> tuple[Array, int]:
         kind, at = cols[name]
         return (stacked if kind == "v" else stacked_counts), at + u
     # Filled in place: building and concatenating temporaries costs as much
@@ -180,8 +186,8 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
         ws *= w[:, None]
         np.multiply(defined, w[:, None], out=block("w"))
     block("n")[:] = defined
-    sorted_pos = ()
-    windows = ()
+    sorted_pos: tuple[Array, ...] = ()
+    windows: tuple[tuple[Array, Array, int], ...] = ()
     bulk = np.zeros(U, dtype=np.int64)
     if trim:
         pos = []
@@ -234,6 +240,7 @@ def prepare_group(rows, weights, s_rows, *, trim_per_end: float = 0.0, overall=N
         sorted_pos = tuple(pos)
         windows = tuple(wins)
     if with_shares:
+        assert overall is not None
         ov = overall.astype(np.intp)
         scored_lookup = np.append(np.asarray(scored_options, dtype=bool), False)
         in_cell_scored = scored_lookup[ov] & defined
@@ -273,7 +280,7 @@ class CellSums:
             return np.where(ok, self.num / np.where(ok, self.den, 1.0), np.nan)
 
 
-def _cut(counts_win, start, k, weights_win):
+def _cut(counts_win: Array, start: Array, k: Array, weights_win: Array) -> tuple[Array, Array]:
     """Weight and weighted score that the first k drawn ballots take from each end's window.
 
     counts_win : (R, 2, W) counts at the windows' positions (low window
@@ -300,9 +307,9 @@ def _cut(counts_win, start, k, weights_win):
     return cum.reshape(R, 2 * W).astype(np.float64) @ weights_win, ok
 
 
-def _exact_tails(c_sorted, w_sorted, ws_sorted, k):
+def _exact_tails(c_sorted: Array, w_sorted: Array, ws_sorted: Array, k: float) -> tuple[Any, Any]:
     """Both tails of one replicate's sorted cell, visiting every position."""
-    def one(c, w_, ws_):
+    def one(c: Array, w_: Array, ws_: Array) -> tuple[Any, Any]:
         cum = np.cumsum(c)
         drop = np.clip(k - (cum - c), 0.0, c)
         return drop @ w_, drop @ ws_
@@ -355,9 +362,10 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
     tot_c = cc @ cells.stacked_counts if cells.stacked_counts.shape[1] else None
     cols = cells.cols
 
-    def block(name):
+    def block(name: str) -> Array:
         kind, at = cols[name]
         src = tot if kind == "v" else tot_c
+        assert src is not None
         return src[:, at:at + U]
 
     n = np.rint(block("n"))
@@ -412,7 +420,7 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
     return CellSums(num, den, n, kept, low, anys)
 
 
-def combine_groups(values: np.ndarray, group_weights) -> np.ndarray:
+def combine_groups(values: np.ndarray, group_weights: ArrayLike) -> np.ndarray:
     """Σ_g w(g)·x_g / Σ_g w(g) over the groups where x_g is defined.
 
     Parameters
@@ -436,7 +444,7 @@ def combine_groups(values: np.ndarray, group_weights) -> np.ndarray:
 
 
 def composite(score_ballot: np.ndarray, objective: np.ndarray, ballot_share: float,
-              component_weights) -> np.ndarray:
+              component_weights: ArrayLike) -> np.ndarray:
     """C(u) = a·S(u) + Σ_k c(k)·O(u,k), normalised over the parts the unit has.
 
     Parameters

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .scores import CellSums
 
@@ -28,7 +30,7 @@ Z95 = 1.959963984540054
 _BLOCK = 1 << 25
 
 
-def wilson_interval(p, n, z: float = Z95):
+def wilson_interval(p: ArrayLike, n: ArrayLike, z: float = Z95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Wilson score interval of a proportion.
 
     Parameters
@@ -162,7 +164,7 @@ def draw_replicate_counts(rng: np.random.Generator, sizes: Sequence[int], replic
 
 def concat_sums(parts: Sequence[CellSums]) -> CellSums:
     """Stack the cell sums of consecutive replicate chunks."""
-    def cat(name):
+    def cat(name: str) -> Any:
         vals = [getattr(p, name) for p in parts]
         return None if vals[0] is None else np.concatenate(vals, axis=0)
 

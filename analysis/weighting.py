@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "RakeResult",
@@ -55,7 +56,7 @@ class TrimResult:
     rounds: int
 
 
-def rake(codes: Sequence[np.ndarray], targets: Sequence[np.ndarray], weights=None, *,
+def rake(codes: Sequence[ArrayLike], targets: Sequence[ArrayLike], weights: ArrayLike | None = None, *,
          epsilon: float = 1e-10, max_iter: int = 100) -> RakeResult:
     """Iterative proportional fitting of weights to marginal totals.
 
@@ -93,20 +94,21 @@ def rake(codes: Sequence[np.ndarray], targets: Sequence[np.ndarray], weights=Non
     """
     if len(codes) != len(targets):
         raise ValueError(f"codes has {len(codes)} variables but targets has {len(targets)}")
-    codes = [np.asarray(c, dtype=np.intp) for c in codes]
-    targets = [np.asarray(t, dtype=float) for t in targets]
-    n = len(codes[0]) if codes else (0 if weights is None else len(weights))
-    w = np.ones(n) if weights is None else np.array(weights, dtype=float, copy=True)
+    cs = [np.asarray(c, dtype=np.intp) for c in codes]
+    ts = [np.asarray(t, dtype=float) for t in targets]
+    given = None if weights is None else np.array(weights, dtype=float, copy=True)
+    n = len(cs[0]) if cs else (0 if given is None else len(given))
+    w = np.ones(n) if given is None else given
     if len(w) != n:
         raise ValueError(f"weights has {len(w)} rows, codes {n}")
-    for j, (c, t) in enumerate(zip(codes, targets, strict=True)):
+    for j, (c, t) in enumerate(zip(cs, ts, strict=True)):
         if len(c) != n:
             raise ValueError(f"codes[{j}] has {len(c)} rows, expected {n}")
         if n and (c.min() < 0 or c.max() >= len(t)):
             raise ValueError(f"codes[{j}] holds a category outside 0..{len(t) - 1}")
         if np.any(t < 0) or not np.all(np.isfinite(t)):
             raise ValueError(f"targets[{j}] must be finite and non-negative, got {t.tolist()}")
-    if not codes or n == 0:
+    if not cs or n == 0:
         return RakeResult(w, 0, True)
     if max_iter < 1:
         raise ValueError(f"max_iter must be at least 1, got {max_iter}")
@@ -114,7 +116,7 @@ def rake(codes: Sequence[np.ndarray], targets: Sequence[np.ndarray], weights=Non
     converged = False
     for _ in range(max_iter):
         iterations += 1
-        for c, t in zip(codes, targets, strict=True):
+        for c, t in zip(cs, ts, strict=True):
             current = np.bincount(c, weights=w, minlength=len(t))
             # A category holding no weight cannot be scaled to its target;
             # its factor is 0 (its rows are already at 0).
@@ -122,14 +124,14 @@ def rake(codes: Sequence[np.ndarray], targets: Sequence[np.ndarray], weights=Non
             w *= factor[c]
         converged = all(
             np.all(np.abs(np.bincount(c, weights=w, minlength=len(t)) - t) <= epsilon * t)
-            for c, t in zip(codes, targets, strict=True)
+            for c, t in zip(cs, ts, strict=True)
         )
         if converged:
             break
     return RakeResult(w, iterations, bool(converged))
 
 
-def trim_weights(weights, cap: float | None, *, max_rounds: int = 50) -> TrimResult:
+def trim_weights(weights: ArrayLike, cap: float | None, *, max_rounds: int = 50) -> TrimResult:
     """Cap weights at ``cap`` × their mean, keeping the total.
 
     The cap is computed once from the mean (which trimming leaves unchanged).
@@ -172,7 +174,7 @@ def trim_weights(weights, cap: float | None, *, max_rounds: int = 50) -> TrimRes
     return TrimResult(w, capped, rounds)
 
 
-def kish_ess(weights) -> float:
+def kish_ess(weights: ArrayLike) -> float:
     """Kish effective sample size (Σw)² / Σw²; 0 for no rows or zero weights."""
     w = np.asarray(weights, dtype=float)
     ss = float(np.dot(w, w))
@@ -182,7 +184,8 @@ def kish_ess(weights) -> float:
     return s * s / ss
 
 
-def nonresponse_weights(batch_of_row, batch_issued, n_batches: int | None = None) -> np.ndarray:
+def nonresponse_weights(batch_of_row: ArrayLike, batch_issued: ArrayLike,
+                        n_batches: int | None = None) -> NDArray[np.float64]:
     """Per-row factor issued(k) / valid(k) of the row's batch k.
 
     Parameters
@@ -197,5 +200,5 @@ def nonresponse_weights(batch_of_row, batch_issued, n_batches: int | None = None
     if n_batches is None:
         n_batches = len(issued)
     valid = np.bincount(b, minlength=n_batches).astype(float)
-    factor = np.divide(issued, valid, out=np.ones_like(issued), where=valid > 0)
+    factor: NDArray[np.float64] = np.divide(issued, valid, out=np.ones_like(issued), where=valid > 0)
     return factor[b]

@@ -24,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from analysis import Campaign, evaluate  # noqa: E402
-from analysis.bundle import Margin  # noqa: E402
+from analysis import Margin  # noqa: E402
 from analysis.weighting import rake  # noqa: E402
 
 R_SCRIPT = r"""

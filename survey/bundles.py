@@ -1,17 +1,22 @@
 """The one bridge between the database and the campaign bundle
 (pingyi-campaign/1, ../shared/SCORING.md section 1): export builds the
-document from the database, import loads a validated document into it."""
+document from the database, import loads a validated document into it, and
+:func:`campaign_arrays` reads ballots straight into analysis arrays (the only
+place where database rows become analysis arrays)."""
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import case, insert, select
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Row, case, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from analysis.bundle import BundleError, BundleProblem, loads_bundle
+from analysis import BundleError, BundleProblem, loads_bundle, network_of
+from analysis import Campaign as ArrayCampaign
 from survey.extensions import db
 from survey.models import (
     Answer,
@@ -98,13 +103,13 @@ def _campaign_year(doc: dict[str, Any]) -> int:
     return dt.date.today().year
 
 
-def _org_records(model: type, codes_labels: Iterable[tuple[str, str]], label_attr: str) -> dict[str, Any]:
+def _org_records(model: type[Category] | type[Unit] | type[EvaluatorGroup], codes_labels: Iterable[tuple[str, str]],
+                 label_attr: str) -> dict[str, Any]:
     """Find the organisation's records by code, creating the missing ones."""
     wanted = dict(codes_labels)
-    found = {
-        r.code: r
-        for r in db.session.scalars(select(model).where(model.code.in_(list(wanted))))
-    }
+    records: Iterable[Category | Unit | EvaluatorGroup] = db.session.scalars(
+        select(model).where(model.code.in_(list(wanted))))
+    found: dict[str, Any] = {r.code: r for r in records}
     for code, label in wanted.items():
         if code not in found:
             record = model(code=code, **{label_attr: label})
@@ -225,7 +230,7 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
     }
     margins = {}
     for g in campaign.groups:
-        variables: dict[str, dict[str, float]] = {}
+        variables: dict[str, dict[str, float | int | None]] = {}
         for m in g.margins:
             variables.setdefault(m.variable, {})[m.category] = _number(m.proportion)
         if variables:
@@ -312,3 +317,99 @@ def _ballots(campaign: Campaign) -> Iterable[dict[str, Any]]:
             out["attributes"] = attributes
         out["answers"] = answers.get(bid, {})
         yield out
+
+
+# --- columnar: rows straight into analysis arrays ------------------------------
+
+#: (id, public_id, batch_id, submitted_at, duration_s, source) of a ballot.
+BallotRow = Row[int, str, int, dt.datetime, float | None, str | None]
+
+
+def _lookup(keys: list[int], used: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Position in `keys` of each database id in `used` (-1 where absent)."""
+    table = np.full(max([*keys, int(used.max()) if used.size else 0]) + 1, -1, dtype=np.int64)
+    table[keys] = np.arange(len(keys))
+    return table[used]
+
+
+def _codes(values: Sequence[str | None]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Source and network codes (-1 where absent or not an IP address), as analysis numbers them."""
+    sources: dict[str, int] = {}
+    networks: dict[str, int] = {}
+    source = np.full(len(values), -1, dtype=np.int64)
+    network = np.full(len(values), -1, dtype=np.int64)
+    for k, value in enumerate(values):
+        if value is not None:
+            source[k] = sources.setdefault(value, len(sources))
+            net = network_of(value)
+            if net is not None:
+                network[k] = networks.setdefault(net, len(networks))
+    return source, network
+
+
+def campaign_arrays(campaign: Campaign, *, batch_ids: Collection[int] | None = None,
+                    max_id: int | None = None) -> tuple[ArrayCampaign, Sequence[BallotRow]] | None:
+    """The campaign's ballots as an analysis Campaign, straight from two queries (no bundle document).
+
+    Parameters
+    ----------
+    campaign : Campaign
+        The database campaign (its scale, items, units, groups and batches
+        give the codes and weights).
+    batch_ids : collection of int, optional
+        Only the ballots of these batches (all where None).
+    max_id : int, optional
+        Only the ballots with ``Ballot.id <= max_id`` (all ballots in at the
+        first query where None), so that both queries see the same ballots.
+
+    Returns
+    -------
+    (analysis.Campaign, rows) or None
+        The arrays, ballots in ``Ballot.id`` order, and their rows
+        ``(id, public_id, batch_id, submitted_at, duration_s, source)``; None
+        where there is no ballot.
+    """
+    if max_id is None:
+        max_id = db.session.scalar(select(func.coalesce(func.max(Ballot.id), 0))
+                                   .where(Ballot.campaign_id == campaign.id))
+    cond = [Ballot.campaign_id == campaign.id, Ballot.id <= max_id]
+    if batch_ids is not None:
+        cond.append(Ballot.batch_id.in_(list(batch_ids)))
+    rows = db.session.execute(
+        select(Ballot.id, Ballot.public_id, Ballot.batch_id, Ballot.submitted_at, Ballot.duration_s, Ballot.source)
+        .where(*cond).order_by(Ballot.id)).all()
+    if not rows:
+        return None
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    # Through the answers' ballot index (a subquery, not a join), and as plain tuples:
+    # numpy is slow to read SQLAlchemy rows.
+    answer_rows = np.array([tuple(r) for r in db.session.execute(
+        select(Answer.ballot_id, Answer.campaign_unit_id, Answer.item_id, Answer.option_id)
+        .where(Answer.ballot_id.in_(select(Ballot.id).where(*cond))))], dtype=np.int64).reshape(-1, 4)
+    units, items, scale = campaign.units, campaign.items, campaign.scale
+    answers = np.full((len(rows), len(units), len(items)), -1, dtype=np.int8)
+    if answer_rows.size:
+        answers[np.searchsorted(ids, answer_rows[:, 0]), _lookup([u.id for u in units], answer_rows[:, 1]),
+                _lookup([i.id for i in items], answer_rows[:, 2])] = _lookup([o.id for o in scale], answer_rows[:, 3])
+    source, network = _codes([r[5] for r in rows])
+    batch_index = {b.id: k for k, b in enumerate(campaign.batches)}
+    group_index = {g.id: k for k, g in enumerate(campaign.groups)}
+    category_index = {c.id: k for k, c in enumerate(campaign.categories)}
+    epoch = dt.datetime(1970, 1, 1)
+    arrays = ArrayCampaign.from_arrays(
+        option_points=[np.nan if o.points is None else o.points for o in scale],
+        item_weights=[i.weight for i in items],
+        unit_category=[category_index[u.campaign_category_id] for u in units],
+        group_weights=[g.weight for g in campaign.groups],
+        batch_group=[group_index[b.campaign_group_id] for b in campaign.batches],
+        batch_issued=[-1 if b.issued is None else b.issued for b in campaign.batches],
+        ballot_batch=[batch_index[r[2]] for r in rows],
+        answers=answers,
+        ballot_ids=np.array([r[1] for r in rows], dtype=str),
+        submitted_us=[(r[3] - epoch) // dt.timedelta(microseconds=1) for r in rows],
+        duration_s=[np.nan if r[4] is None else r[4] for r in rows],
+        source=source, network=network, rules=campaign.rules or None, code=campaign.code,
+        option_codes=[o.code for o in scale], item_codes=[i.code for i in items],
+        unit_codes=[u.code for u in units], group_codes=[g.code for g in campaign.groups],
+        batch_codes=[b.code for b in campaign.batches])
+    return arrays, rows

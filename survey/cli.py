@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from analysis.bundle import BundleError
+from analysis import BundleError
 from survey import bundles
 from survey.distribution.services import link_for
 from survey.extensions import db

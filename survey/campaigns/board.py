@@ -3,7 +3,7 @@ campaign, its chart over time, and who has not answered yet (for the reminders).
 
 "Valid" is SCORING.md's: returned, not blank, not excluded by `rules.exclude_flags`.
 Blank ballots and returns come from aggregate queries; the excluding flags come from
-`analysis` itself (``compute_flags``), run only on the ballots whose flags can matter:
+`analysis` itself (``flag_ballots``), run only on the ballots whose flags can matter:
 the open batches' ballots where the excluding flags are ``duplicate`` and ``burst``
 (both look at open batches only), every ballot otherwise.
 """
@@ -20,10 +20,9 @@ import numpy as np
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, exists, func, select
 
-from analysis.bundle import Campaign as AnalysisCampaign
-from analysis.bundle import effective_rules, network_of
-from analysis.flags import ballot_unit_scores, compute_flags
+from analysis import effective_rules, flag_ballots
 from survey import charts
+from survey.bundles import campaign_arrays
 from survey.campaigns.models import GroupUnit
 from survey.extensions import db
 from survey.models import (
@@ -232,88 +231,20 @@ def _update_excluded(campaign: Campaign, tally: _Tally) -> None:
     tally.excluded_at = state
 
 
-def flag_campaign(campaign: Campaign, batch_ids: list[int] | None, max_id: int):
-    """The ballots (of `batch_ids`, or all) with id <= max_id as analysis arrays, straight
-    from two queries (no bundle document): (analysis Campaign, ballot rows) or None."""
-    cond = [Ballot.campaign_id == campaign.id, Ballot.id <= max_id]
-    if batch_ids is not None:
-        cond.append(Ballot.batch_id.in_(batch_ids))
-    rows = db.session.execute(
-        select(Ballot.id, Ballot.public_id, Ballot.batch_id, Ballot.submitted_at, Ballot.duration_s, Ballot.source)
-        .where(*cond).order_by(Ballot.id)).all()
-    if not rows:
-        return None
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    # Through the answers' ballot index (a subquery, not a join), and as plain tuples:
-    # numpy is slow to read SQLAlchemy rows.
-    answer_rows = np.array([tuple(r) for r in db.session.execute(
-        select(Answer.ballot_id, Answer.campaign_unit_id, Answer.item_id, Answer.option_id)
-        .where(Answer.ballot_id.in_(select(Ballot.id).where(*cond))))], dtype=np.int64).reshape(-1, 4)
-
-    def lookup(keys: list[int], used: np.ndarray) -> np.ndarray:
-        table = np.full(max([*keys, int(used.max()) if used.size else 0]) + 1, -1, dtype=np.int64)
-        table[keys] = np.arange(len(keys))
-        return table[used]
-
-    units, items, scale = campaign.units, campaign.items, campaign.scale
-    answers = np.full((len(rows), len(units), len(items)), -1, dtype=np.int8)
-    if answer_rows.size:
-        answers[np.searchsorted(ids, answer_rows[:, 0]), lookup([u.id for u in units], answer_rows[:, 1]),
-                lookup([i.id for i in items], answer_rows[:, 2])] = lookup([o.id for o in scale], answer_rows[:, 3])
-    sources: dict[str, int] = {}
-    networks: dict[str, int] = {}
-    source = np.full(len(rows), -1, dtype=np.int64)
-    network = np.full(len(rows), -1, dtype=np.int64)
-    for k, r in enumerate(rows):
-        if r[5] is not None:
-            source[k] = sources.setdefault(r[5], len(sources))
-            net = network_of(r[5])
-            if net is not None:
-                network[k] = networks.setdefault(net, len(networks))
-    batch_index = {b.id: k for k, b in enumerate(campaign.batches)}
-    group_index = {g.id: k for k, g in enumerate(campaign.groups)}
-    category_index = {c.id: k for k, c in enumerate(campaign.categories)}
-    epoch = dt.datetime(1970, 1, 1)
-    analysed = AnalysisCampaign.from_arrays(
-        option_points=[np.nan if o.points is None else o.points for o in scale],
-        item_weights=[i.weight for i in items],
-        unit_category=[category_index[u.campaign_category_id] for u in units],
-        group_weights=[g.weight for g in campaign.groups],
-        batch_group=[group_index[b.campaign_group_id] for b in campaign.batches],
-        batch_issued=[-1 if b.issued is None else b.issued for b in campaign.batches],
-        ballot_batch=[batch_index[r[2]] for r in rows],
-        answers=answers,
-        ballot_ids=np.array([r[1] for r in rows], dtype=str),
-        submitted_us=[(r[3] - epoch) // dt.timedelta(microseconds=1) for r in rows],
-        duration_s=[np.nan if r[4] is None else r[4] for r in rows],
-        source=source, network=network, rules=campaign.rules or None, code=campaign.code,
-        option_codes=[o.code for o in scale], item_codes=[i.code for i in items],
-        unit_codes=[u.code for u in units], group_codes=[g.code for g in campaign.groups],
-        batch_codes=[b.code for b in campaign.batches])
-    return analysed, rows
-
-
 def excluded_ballots(campaign: Campaign, batch_ids: list[int] | None = None,
                      max_id: int | None = None) -> tuple[dict[str, int], dict[str, int]]:
     """Excluded ballots (received, carrying a flag of `rules.exclude_flags`, SCORING.md
     section 2) per batch code and per unit code they scored, by analysis's own flags."""
-    if max_id is None:
-        max_id = db.session.scalar(select(func.coalesce(func.max(Ballot.id), 0))
-                                   .where(Ballot.campaign_id == campaign.id))
-    built = flag_campaign(campaign, batch_ids, max_id)
+    built = campaign_arrays(campaign, batch_ids=batch_ids, max_id=max_id)
     if built is None:
         return {}, {}
     c, _rows = built
-    s = ballot_unit_scores(c.answers, c.option_points, c.item_weights)
-    id_order = np.argsort(c.ballot_ids, kind="stable")
-    id_rank = np.empty(c.n_ballots, dtype=np.int64)
-    id_rank[id_order] = np.arange(c.n_ballots)
-    excluded = compute_flags(c, s, id_rank).excluded
+    fl = flag_ballots(c)
     per_batch: dict[str, int] = defaultdict(int)
     per_unit: dict[str, int] = defaultdict(int)
-    for r in np.flatnonzero(excluded):
+    for r in np.flatnonzero(fl.excluded):
         per_batch[c.batch_codes[c.ballot_batch[r]]] += 1
-        for u in np.flatnonzero(~np.isnan(s[r])):
+        for u in np.flatnonzero(~np.isnan(fl.scores[r])):
             per_unit[c.unit_codes[u]] += 1
     return dict(per_batch), dict(per_unit)
 

@@ -24,7 +24,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from analysis.bundle import FLAGS
+from analysis import FLAGS
 
 #: Codes appear in bundles, URLs and files: letters, digits, - and _.
 CODE = Regexp(r"^[A-Za-z0-9_-]+$", message=_l("代码只能由字母、数字、- 和 _ 组成"))

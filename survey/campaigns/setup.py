@@ -8,7 +8,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from analysis.bundle import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
+from analysis import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
 from survey.campaigns.models import GroupUnit
 from survey.clock import utcnow
 from survey.errors import Conflict

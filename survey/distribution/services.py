@@ -587,20 +587,11 @@ class FlagSummary:
 def open_channel_flags(campaign: Campaign) -> FlagSummary:
     """The `burst` and `duplicate` flags of SCORING.md section 3, computed by
     `analysis` on the campaign's bundle (the one bridge from the database)."""
-    import numpy as np
-
-    from analysis.bundle import from_document
-    from analysis.flags import ballot_unit_scores, compute_flags
+    from analysis import flag_ballots, from_document
     from survey.bundles import export_bundle
 
     doc = export_bundle(campaign)
-    c = from_document(doc)
-    n = c.n_ballots
-    s = ballot_unit_scores(c.answers, c.option_points, c.item_weights)
-    order = np.argsort(c.ballot_ids, kind="stable")
-    id_rank = np.empty(n, dtype=np.int64)
-    id_rank[order] = np.arange(n)
-    result = compute_flags(c, s, id_rank)
+    result = flag_ballots(from_document(doc))
     names = ("burst", "duplicate")
     counts = {f: int(result.flags[f].sum()) for f in names}
     flagged = []

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer, joinedload
 
 from analysis import evaluate_document
-from analysis.bundle import effective_rules as analysis_rules
+from analysis import effective_rules as analysis_rules
 from survey import audit, jobs
 from survey.ballots.services import pseudonymise_sources
 from survey.bundles import export_bundle

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from analysis_testkit import ballot, case_bytes, make_bundle
 
-from analysis.bundle import (
+from analysis import (
     DEFAULT_RULES,
     BundleError,
     BundleProblem,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from analysis.bundle import BundleError
+from analysis import BundleError
 from survey.bundles import export_bundle, format_instant, import_bundle_text, parse_instant
 from survey.extensions import db
 from survey.models import Answer, Ballot, Campaign, Unit

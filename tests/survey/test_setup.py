@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from analysis.bundle import validate_bundle
+from analysis import validate_bundle
 from survey.bundles import export_bundle
 from survey.campaigns import setup
 from survey.extensions import db

@@ -1,0 +1,497 @@
+"""The typed array form of a campaign (:class:`Campaign`), built from arrays or from a bundle document."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import _validate
+from ._checks import parse_instant_us
+from ._errors import BundleError
+from ._rules import DEFAULT_RULES, effective_rules
+
+__all__ = ["Margin", "Campaign", "from_document", "network_of"]
+
+Floats = NDArray[np.float64]
+Ints = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Margin:
+    """The raking targets of one variable of one group.
+
+    Attributes
+    ----------
+    group : int
+        Index of the group raked.
+    variable : str
+        Attribute name.
+    categories : tuple
+        Category values (JSON values), in the given order.
+    proportions : ndarray of float
+        Target proportions, normalised to sum 1.
+    codes : ndarray of int64, shape (n_ballots,)
+        Per ballot: index into `categories`; -1 where the attribute is missing
+        or null, -2 where its value is not a named category.
+    """
+
+    group: int
+    variable: str
+    categories: tuple[Any, ...]
+    proportions: Floats
+    codes: Ints
+
+
+def _default_rules() -> dict[str, Any]:
+    return copy.deepcopy(DEFAULT_RULES)
+
+
+def _default_objective() -> Floats:
+    return np.zeros((0, 0))
+
+
+def _default_veto() -> NDArray[np.bool_]:
+    return np.zeros(0, dtype=bool)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign as arrays: what the engine runs on.
+
+    Attributes
+    ----------
+    code : str
+        Campaign code.
+    option_codes, item_codes, unit_codes, category_codes, group_codes, batch_codes : tuple of str
+        Codes in document order.
+    option_points : ndarray of float
+        Points per option; NaN for a non-scored option.
+    item_weights, group_weights : ndarray of float
+    unit_category : ndarray of int64
+        Category index per unit.
+    batch_group : ndarray of int64
+    batch_issued : ndarray of int64
+        Forms issued per batch; -1 for an open batch.
+    ballot_ids : ndarray of str
+    ballot_batch : ndarray of int64
+    submitted_us : ndarray of int64
+        Submission instants, microseconds since the Unix epoch.
+    duration_s : ndarray of float
+        NaN where absent.
+    source : ndarray of int64
+        Code of the submitting address (equal codes for equal strings); -1 where absent.
+    network : ndarray of int64
+        Code of the IPv4 /24 or IPv6 /64 of the source; -1 where not an IP address.
+    answer_key : ndarray of int64
+        Equal codes exactly where two ballots' answers are equal as JSON
+        objects (from a document: computed for ballots of open batches with a
+        source, the only ones the duplicate flag compares; the others get
+        distinct negative codes).
+    answers : ndarray of int8, shape (n_ballots, n_units, n_items)
+        Option index per ballot, unit and item; -1 where not answered.
+    margins : tuple of Margin
+    objective : ndarray of float, shape (n_units, n_components)
+        NaN where a unit has no score for a component.
+    objective_components : tuple of str
+    veto : ndarray of bool
+    rules : dict
+        Effective rules (see :func:`effective_rules`).
+    """
+
+    code: str
+    option_codes: tuple[str, ...]
+    option_points: Floats
+    item_codes: tuple[str, ...]
+    item_weights: Floats
+    category_codes: tuple[str, ...]
+    unit_codes: tuple[str, ...]
+    unit_category: Ints
+    group_codes: tuple[str, ...]
+    group_weights: Floats
+    batch_codes: tuple[str, ...]
+    batch_group: Ints
+    batch_issued: Ints
+    ballot_ids: NDArray[np.str_]
+    ballot_batch: Ints
+    submitted_us: Ints
+    duration_s: Floats
+    source: Ints
+    network: Ints
+    answer_key: Ints
+    answers: NDArray[np.int8]
+    margins: tuple[Margin, ...] = ()
+    objective: Floats = field(default_factory=_default_objective)
+    objective_components: tuple[str, ...] = ()
+    veto: NDArray[np.bool_] = field(default_factory=_default_veto)
+    rules: dict[str, Any] = field(default_factory=_default_rules)
+
+    @property
+    def n_ballots(self) -> int:
+        return int(self.answers.shape[0])
+
+    @property
+    def ballot_group(self) -> Ints:
+        return self.batch_group[self.ballot_batch]
+
+    @property
+    def overall_item(self) -> int:
+        code = self.rules.get("overall_item")
+        return 0 if code is None else self.item_codes.index(code)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        option_points: ArrayLike,
+        item_weights: ArrayLike,
+        unit_category: ArrayLike,
+        group_weights: ArrayLike,
+        batch_group: ArrayLike,
+        batch_issued: ArrayLike,
+        ballot_batch: ArrayLike,
+        answers: ArrayLike,
+        ballot_ids: ArrayLike | None = None,
+        submitted_us: ArrayLike | None = None,
+        duration_s: ArrayLike | None = None,
+        source: ArrayLike | None = None,
+        network: ArrayLike | None = None,
+        answer_key: ArrayLike | None = None,
+        margins: Sequence[Margin] = (),
+        objective: ArrayLike | None = None,
+        objective_components: Sequence[str] = (),
+        veto: ArrayLike | None = None,
+        rules: Mapping[str, Any] | None = None,
+        code: str = "campaign",
+        option_codes: Sequence[str] | None = None,
+        item_codes: Sequence[str] | None = None,
+        unit_codes: Sequence[str] | None = None,
+        category_codes: Sequence[str] | None = None,
+        group_codes: Sequence[str] | None = None,
+        batch_codes: Sequence[str] | None = None,
+    ) -> Campaign:
+        """Build a campaign straight from arrays (no JSON), filling the optional ones.
+
+        Absent ids become ``b0000000``, ``b0000001``, ...; absent times, all
+        equal; absent durations and sources, absent. `answer_key` is computed
+        from `answers` where not given. Codes default to ``o0``, ``i0``, ...
+
+        Raises
+        ------
+        ValueError
+            If shapes disagree or an index is out of range, naming it.
+        """
+        points = np.asarray(option_points, dtype=float)
+        iw = np.asarray(item_weights, dtype=float)
+        ucat = np.asarray(unit_category, dtype=np.int64)
+        gw = np.asarray(group_weights, dtype=float)
+        bgroup = np.asarray(batch_group, dtype=np.int64)
+        bbatch = np.asarray(ballot_batch, dtype=np.int64)
+        ans = _answers_array(answers, len(points))
+        _check_shapes(ans, iw, ucat, gw, bgroup, bbatch)
+        n, n_units, n_items = ans.shape
+        n_categories = int(ucat.max()) + 1 if len(ucat) else 0
+        if objective is None:
+            objective = np.full((n_units, len(objective_components)), np.nan)
+        return cls(
+            code=code,
+            option_codes=tuple(option_codes or (f"o{i}" for i in range(len(points)))),
+            option_points=points,
+            item_codes=tuple(item_codes or (f"i{i}" for i in range(n_items))),
+            item_weights=iw,
+            category_codes=tuple(category_codes or (f"c{i}" for i in range(n_categories))),
+            unit_codes=tuple(unit_codes or (f"u{i}" for i in range(n_units))),
+            unit_category=ucat,
+            group_codes=tuple(group_codes or (f"g{i}" for i in range(len(gw)))),
+            group_weights=gw,
+            batch_codes=tuple(batch_codes or (f"k{i}" for i in range(len(bgroup)))),
+            batch_group=bgroup,
+            batch_issued=np.asarray(batch_issued, dtype=np.int64),
+            ballot_ids=_ballot_ids(ballot_ids, n),
+            ballot_batch=bbatch,
+            submitted_us=_or_full(submitted_us, n, 0, np.int64),
+            duration_s=_or_full(duration_s, n, np.nan, np.float64),
+            source=_or_full(source, n, -1, np.int64),
+            network=_or_full(network, n, -1, np.int64),
+            answer_key=np.asarray(_row_codes(ans) if answer_key is None else answer_key, dtype=np.int64),
+            answers=ans,
+            margins=tuple(margins),
+            objective=np.asarray(objective, dtype=float),
+            objective_components=tuple(objective_components),
+            veto=_or_full(veto, n_units, False, np.bool_),
+            rules=effective_rules(rules),
+        )
+
+
+def _or_full(values: ArrayLike | None, n: int, fill: float | bool, dtype: type[Any]) -> NDArray[Any]:
+    """`values` as an array of `dtype`, or `n` times `fill` where None."""
+    if values is None:
+        return np.full(n, fill, dtype=dtype)
+    return np.asarray(values, dtype=dtype)
+
+
+def _answers_array(answers: ArrayLike, n_options: int) -> NDArray[np.int8]:
+    a = np.asarray(answers)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3:
+        raise ValueError(f"answers must have shape (ballots, units, items), got {a.shape}")
+    if a.dtype != np.int8:
+        if a.size and (a.min() < -1 or a.max() >= n_options):
+            raise ValueError("answers holds an option index out of range")
+        a = a.astype(np.int8)
+    return a
+
+
+def _check_shapes(answers: NDArray[np.int8], item_weights: Floats, unit_category: Ints, group_weights: Floats,
+                  batch_group: Ints, ballot_batch: Ints) -> None:
+    n, n_units, n_items = answers.shape
+    if n_units != len(unit_category):
+        raise ValueError(f"answers has {n_units} units but unit_category has {len(unit_category)}")
+    if n_items != len(item_weights):
+        raise ValueError(f"answers has {n_items} items but item_weights has {len(item_weights)}")
+    if len(ballot_batch) != n:
+        raise ValueError(f"ballot_batch has {len(ballot_batch)} rows, answers {n}")
+    if n and (ballot_batch.min() < 0 or ballot_batch.max() >= len(batch_group)):
+        raise ValueError("ballot_batch holds a batch index out of range")
+    if np.any(item_weights <= 0):
+        raise ValueError(f"item weights must be positive, got {item_weights.tolist()}")
+    if np.any(group_weights <= 0):
+        raise ValueError(f"group weights must be positive, got {group_weights.tolist()}")
+
+
+def _ballot_ids(ballot_ids: ArrayLike | None, n: int) -> NDArray[np.str_]:
+    if ballot_ids is None:
+        ids = np.char.add("b", np.char.zfill(np.arange(n).astype(str), 7)) if n else np.zeros(0, dtype="<U1")
+    else:
+        ids = np.asarray(ballot_ids)
+    if ids.dtype.kind != "U":
+        ids = ids.astype(str)
+    if len(np.unique(ids)) != n:
+        raise ValueError("ballot_ids must be unique")
+    return ids
+
+
+def _row_codes(answers: NDArray[np.int8]) -> Ints:
+    """Codes equal exactly where two ballots' answer rows are equal."""
+    n = answers.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.ascontiguousarray(answers.reshape(n, -1))
+    view = rows.view(np.dtype((np.void, rows.shape[1])))
+    _, inverse = np.unique(view.ravel(), return_inverse=True)
+    return inverse.astype(np.int64).ravel()
+
+
+def network_of(source: str) -> str | None:
+    """The IPv4 /24 or IPv6 /64 of an address, or None where it is not one."""
+    try:
+        ip = ipaddress.ip_address(source.strip())
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+# ---------------------------------------------------------------------------
+# From a document
+
+
+def _canonical_answers(answers: dict[str, Any]) -> str:
+    return json.dumps(answers, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_value_key(value: object) -> str:
+    # Categories compare as JSON values: 1 != "1", 1 == 1.0.
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return "n:" + repr(float(value))
+    return "j:" + json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _index(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    return {r["code"]: i for i, r in enumerate(records)}
+
+
+@dataclass
+class _BallotColumns:
+    """The per-ballot arrays of a document, filled one ballot at a time."""
+
+    n: int
+    ids: list[str] = field(default_factory=list)
+    batch: Ints = field(init=False)
+    submitted_us: Ints = field(init=False)
+    duration_s: Floats = field(init=False)
+    source: Ints = field(init=False)
+    network: Ints = field(init=False)
+    answer_key: Ints = field(init=False)
+    src_codes: dict[str, int] = field(default_factory=dict)
+    net_codes: dict[str, int] = field(default_factory=dict)
+    ans_codes: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = self.n
+        self.batch = np.empty(n, dtype=np.int64)
+        self.submitted_us = np.empty(n, dtype=np.int64)
+        self.duration_s = np.full(n, np.nan)
+        self.source = np.full(n, -1, dtype=np.int64)
+        self.network = np.full(n, -1, dtype=np.int64)
+        self.answer_key = np.empty(n, dtype=np.int64)
+
+    def add(self, r: int, b: Mapping[str, Any], k: int, open_batch: bool) -> None:
+        self.ids.append(b["id"])
+        self.batch[r] = k
+        self.submitted_us[r] = parse_instant_us(b["submitted_at"])
+        if b.get("duration_s") is not None:
+            self.duration_s[r] = float(b["duration_s"])
+        s = b.get("source")
+        if s is not None:
+            self.source[r] = self.src_codes.setdefault(s, len(self.src_codes))
+            net = network_of(s)
+            if net is not None:
+                self.network[r] = self.net_codes.setdefault(net, len(self.net_codes))
+        if s is not None and open_batch:
+            self.answer_key[r] = self.ans_codes.setdefault(_canonical_answers(b["answers"]), len(self.ans_codes))
+        else:
+            # Only ballots of open batches with a source can be duplicates;
+            # the others get keys no other ballot shares.
+            self.answer_key[r] = -1 - r
+
+
+def _ballot_columns(doc: Mapping[str, Any]) -> tuple[_BallotColumns, NDArray[np.int8]]:
+    options, items, units, batches = doc["scale"], doc["items"], doc["units"], doc["batches"]
+    ballots = doc["ballots"]
+    if len(options) > 127:
+        raise ValueError(f"at most 127 scale options are supported, got {len(options)}")
+    opt_idx, item_idx, unit_idx, batch_idx = _index(options), _index(items), _index(units), _index(batches)
+    open_batch = [b.get("issued") is None for b in batches]
+    n, n_units, n_items = len(ballots), len(units), len(items)
+    cols = _BallotColumns(n)
+    answers = np.full((n, n_units, n_items), -1, dtype=np.int8)
+    flat_pos: list[int] = []
+    flat_opt: list[int] = []
+    for r, b in enumerate(ballots):
+        k = batch_idx[b["batch"]]
+        cols.add(r, b, k, open_batch[k])
+        base = r * n_units
+        for u, per_item in b["answers"].items():
+            cell = (base + unit_idx[u]) * n_items
+            for it, opt in per_item.items():
+                flat_pos.append(cell + item_idx[it])
+                flat_opt.append(opt_idx[opt])
+    if flat_pos:
+        answers.reshape(-1)[np.array(flat_pos, dtype=np.int64)] = np.array(flat_opt, dtype=np.int8)
+    return cols, answers
+
+
+def _margins(doc: Mapping[str, Any]) -> tuple[Margin, ...]:
+    group_idx = _index(doc["groups"])
+    ballots = doc["ballots"]
+    n = len(ballots)
+    margins = []
+    for g, variables in (doc.get("margins") or {}).items():
+        gi = group_idx[g]
+        for var, cats in variables.items():
+            keys = {_json_value_key(c): j for j, c in enumerate(cats)}
+            props = np.array([float(p) for p in cats.values()])
+            codes = np.full(n, -1, dtype=np.int64)
+            for r, b in enumerate(ballots):
+                attrs = b.get("attributes") or {}
+                if var in attrs and attrs[var] is not None:
+                    codes[r] = keys.get(_json_value_key(attrs[var]), -2)
+            margins.append(Margin(gi, var, tuple(cats), props / props.sum(), codes))
+    return tuple(margins)
+
+
+def _objective(doc: Mapping[str, Any], rules: Mapping[str, Any]) -> tuple[Floats, tuple[str, ...]]:
+    unit_idx = _index(doc["units"])
+    scores = doc.get("objective_scores") or []
+    comps: list[str] = []
+    for o in scores:
+        if o["component"] not in comps:
+            comps.append(o["component"])
+    for c in rules["objective_components"]:
+        if c not in comps:
+            comps.append(c)
+    objective = np.full((len(unit_idx), len(comps)), np.nan)
+    for o in scores:
+        objective[unit_idx[o["unit"]], comps.index(o["component"])] = float(o["score"])
+    return objective, tuple(comps)
+
+
+def _veto(doc: Mapping[str, Any]) -> NDArray[np.bool_]:
+    unit_idx = _index(doc["units"])
+    veto = np.zeros(len(unit_idx), dtype=bool)
+    for v in doc.get("vetoes") or []:
+        veto[unit_idx[v["unit"]]] = True
+    return veto
+
+
+def from_document(doc: Mapping[str, Any], override: Mapping[str, Any] | None = None, *,
+                  validated: bool = False) -> Campaign:
+    """Turn a valid bundle into a :class:`Campaign`.
+
+    Parameters
+    ----------
+    doc : dict
+        A pingyi-campaign/1 document.
+    override : dict, optional
+        Rules replacing the bundle's (``--rules``); always checked.
+    validated : bool, default False
+        True where `doc` comes from :func:`analysis.loads_bundle` (or passed
+        :func:`analysis.validate_bundle`) unchanged since: it is then not
+        validated again. A bundle is validated once; passing True for a
+        document never validated gives undefined results.
+
+    Raises
+    ------
+    BundleError
+        If the document (unless `validated`) or the override is not valid.
+    """
+    if not validated:
+        problems = _validate.validate_bundle(doc)
+        if problems:
+            raise BundleError(problems)
+    items, categories, groups, batches = doc["items"], doc["categories"], doc["groups"], doc["batches"]
+    rules = effective_rules(doc.get("rules"), override, _index(items))
+    options = doc["scale"]
+    cat_idx, group_idx = _index(categories), _index(groups)
+    cols, answers = _ballot_columns(doc)
+    objective, comps = _objective(doc, rules)
+    return Campaign(
+        code=str(doc["campaign"]["code"]),
+        option_codes=tuple(o["code"] for o in options),
+        option_points=np.array([np.nan if o["points"] is None else float(o["points"]) for o in options]),
+        item_codes=tuple(it["code"] for it in items),
+        item_weights=np.array([float(it["weight"]) for it in items]),
+        category_codes=tuple(c["code"] for c in categories),
+        unit_codes=tuple(u["code"] for u in doc["units"]),
+        unit_category=np.array([cat_idx[u["category"]] for u in doc["units"]], dtype=np.int64),
+        group_codes=tuple(g["code"] for g in groups),
+        group_weights=np.array([float(g["weight"]) for g in groups]),
+        batch_codes=tuple(b["code"] for b in batches),
+        batch_group=np.array([group_idx[b["group"]] for b in batches], dtype=np.int64),
+        batch_issued=np.array([-1 if b.get("issued") is None else int(b["issued"]) for b in batches], dtype=np.int64),
+        ballot_ids=np.array(cols.ids, dtype=str) if cols.ids else np.zeros(0, dtype="<U1"),
+        ballot_batch=cols.batch,
+        submitted_us=cols.submitted_us,
+        duration_s=cols.duration_s,
+        source=cols.source,
+        network=cols.network,
+        answer_key=cols.answer_key,
+        answers=answers,
+        margins=_margins(doc),
+        objective=objective,
+        objective_components=comps,
+        veto=_veto(doc),
+        rules=rules,
+    )

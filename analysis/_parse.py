@@ -1,0 +1,123 @@
+"""Reading a bundle's JSON: strict numbers, and every repeated key reported at its path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from . import _validate
+from ._errors import BundleError, BundleProblem
+
+__all__ = ["loads_bundle"]
+
+
+class _PairsDict(dict[str, Any]):
+    """A dict that remembers the keys its JSON object repeated."""
+
+    __slots__ = ("dup_keys",)
+    dup_keys: list[str]
+
+
+def _make_pairs_hook(found: list[bool]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        d = dict(pairs)
+        if len(d) == len(pairs):
+            # The common case stays a plain dict built in C: parsing a large
+            # bundle calls this hook once per JSON object.
+            return d
+        seen = set()
+        dups = []
+        for k, _ in pairs:
+            if k in seen:
+                dups.append(k)
+            seen.add(k)
+        marked = _PairsDict(d)
+        marked.dup_keys = dups
+        found.append(True)
+        return marked
+
+    return hook
+
+
+def _key_path(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _plain(node: Any, path: str, problems: list[BundleProblem]) -> Any:
+    # Hooks run bottom-up and cannot know where they are; a second walk
+    # attaches paths to the repeated keys and strips the helper type.
+    if isinstance(node, dict):
+        for k in getattr(node, "dup_keys", ()):
+            problems.append(BundleProblem(_key_path(path, k), f"重复的键 {k}", f"duplicate key {k}"))
+        return {k: _plain(v, _key_path(path, k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+    return node
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _decode(text: str | bytes | bytearray) -> str:
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            return bytes(text).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise BundleError(
+                [BundleProblem("$", f"不是 UTF-8 编码：第 {exc.start} 字节", f"not UTF-8: byte {exc.start}")]
+            ) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _parse(text: str, found: list[bool]) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_make_pairs_hook(found), parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BundleError(
+            [
+                BundleProblem(
+                    "$",
+                    f"JSON 格式错误：第 {exc.lineno} 行第 {exc.colno} 列，{exc.msg}",
+                    f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                )
+            ]
+        ) from None
+    except ValueError as exc:
+        raise BundleError([BundleProblem("$", f"JSON 格式错误：{exc}", f"invalid JSON: {exc}")]) from None
+
+
+def loads_bundle(text: str | bytes | bytearray) -> dict[str, Any]:
+    """Parse and validate a pingyi-campaign/1 document.
+
+    The document returned is validated: pass it on with ``validated=True``
+    (:func:`analysis.from_document`, :func:`analysis.evaluate_document`) so
+    that it is not validated a second time.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The JSON document (bytes are decoded as UTF-8, a BOM allowed).
+
+    Returns
+    -------
+    dict
+        The document as plain dicts and lists, key order kept.
+
+    Raises
+    ------
+    BundleError
+        Listing every problem found: invalid JSON (path ``$``), duplicate keys
+        at their path, and all checks of :func:`analysis.validate_bundle`.
+    """
+    found: list[bool] = []
+    raw = _parse(_decode(text), found)
+    problems: list[BundleProblem] = []
+    # Only a document with a repeated key needs the walk that finds its path.
+    doc = _plain(raw, "", problems) if found else raw
+    problems.extend(_validate.validate_bundle(doc))
+    if problems:
+        raise BundleError(problems)
+    assert isinstance(doc, dict)  # validate_bundle refuses anything else
+    return doc
