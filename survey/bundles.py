@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from analysis import BundleError, BundleProblem, loads_bundle, network_of
 from analysis import Campaign as ArrayCampaign
+from survey.clock import from_beijing, to_beijing
 from survey.extensions import db
 from survey.models import (
     Answer,
@@ -37,8 +38,6 @@ from survey.models import (
 )
 
 FORMAT = "pingyi-campaign/1"
-#: SCORING.md: a time without an offset is Beijing time.
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 # --- times ---------------------------------------------------------------
@@ -48,7 +47,7 @@ def parse_instant(text: str) -> tuple[dt.datetime, int | None]:
     """ISO 8601 text -> (naive UTC instant, the stated offset in minutes or None)."""
     value = dt.datetime.fromisoformat(text)
     if value.tzinfo is None:
-        return (value.replace(tzinfo=BEIJING).astimezone(dt.UTC).replace(tzinfo=None), None)
+        return from_beijing(value), None
     offset = value.utcoffset()
     assert offset is not None
     minutes = int(offset.total_seconds() // 60)
@@ -59,7 +58,7 @@ def format_instant(instant: dt.datetime, offset_min: int | None) -> str:
     """The inverse of parse_instant: the instant in the offset it was given in."""
     aware = instant.replace(tzinfo=dt.UTC)
     if offset_min is None:
-        return aware.astimezone(BEIJING).replace(tzinfo=None).isoformat()
+        return to_beijing(instant).isoformat()
     return aware.astimezone(dt.timezone(dt.timedelta(minutes=offset_min))).isoformat()
 
 
