@@ -12,7 +12,7 @@ from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, ObjectiveScore, Veto
 from survey.results import ResultsError
 from survey.results.i18n import gettext as _
-from survey.results.queries import rows_of, units_of
+from survey.results.queries import rows_of, unit_result, units_of
 from survey.results.snapshots import compute, results_for
 
 FLAGS = ("duplicate", "straight_line", "speeder", "burst", "extreme_rater")
@@ -37,10 +37,9 @@ def preview_exclude_flags(campaign: Campaign, flags: list[str]) -> dict[str, Any
     current = results_for(campaign)
     _bundle, preview = compute(campaign, {"exclude_flags": list(flags)})
     names = {cu.code: cu.name for cu in units_of(campaign)}
-    before = {u["code"]: u for u in current["units"]}
     changes = []
     for u in preview["units"]:
-        old = before[u["code"]]
+        old = unit_result(current, u["code"])
         if old["class"] != u["class"]:
             changes.append({"code": u["code"], "name": names.get(u["code"], u["code"]),
                             "before": old["class"], "after": u["class"],

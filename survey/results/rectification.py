@@ -17,7 +17,7 @@ from survey.models.lifecycle import where_frozen
 from survey.models.outcome import DEFAULT_CONSEQUENCES
 from survey.results import ResultsError
 from survey.results.i18n import gettext as _
-from survey.results.queries import final_classes, rows_of, settings_for, units_of
+from survey.results.queries import final_classes, rows_of, settings_for, unit_result, units_of
 from survey.results.snapshots import final_snapshot
 
 
@@ -47,7 +47,6 @@ def _bottom_last_year(campaign: Campaign) -> set[str]:
 def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt.date) -> list[Consequence]:
     config = {**DEFAULT_CONSEQUENCES, **(settings_for(campaign).consequences or {})}
     classes = final_classes(campaign, results)
-    by_code = {u["code"]: u for u in results["units"]}
     prev_bottom = _bottom_last_year(campaign) if config.get("escalate_bottom_two_years") else set()
     made: list[Consequence] = []
 
@@ -76,7 +75,7 @@ def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt
             if config.get("leader_handling"):
                 add(cu, "leader_handling", _("对%(name)s主要负责人进行%(how)s。", name=name,
                                              how=config["leader_handling"]))
-        if "bottom" in by_code[cu.code]["reasons"] and cu.code in prev_bottom:
+        if cu.code in prev_bottom and "bottom" in unit_result(results, cu.code)["reasons"]:
             add(cu, "organizational_handling", _("%(name)s 连续两年评议末位，建议对主要负责人进行组织处理。",
                                                  name=name))
     return made
