@@ -23,8 +23,11 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis import Campaign, evaluate  # noqa: E402
-from analysis import Margin  # noqa: E402
+from analysis import (  # noqa: E402
+    Campaign,
+    Margin,  # noqa: E402
+    evaluate,
+)
 from analysis.weighting import rake  # noqa: E402
 
 R_SCRIPT = r"""

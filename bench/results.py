@@ -25,8 +25,8 @@ Each route is measured in three states:
 
 - warm: this process has served it before (parsed results, rendered tables
   and chart bytes are in its memory);
-- new process: its memory emptied before each request (``forget_parsed``,
-  ``artifacts.forget``), as in any other worker process or after a restart;
+- new process: its memory emptied before each request (``caches.clear_all``),
+  as in any other worker process or after a restart;
   what was drawn from the snapshot is read from the database;
 - first view: the kept tables and charts deleted too, so the request draws
   them from the results: what the first view of a page after a computation
@@ -57,17 +57,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import flask_migrate  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from sqlalchemy import (  # noqa: E402
     delete,  # noqa: E402
     func,
     select,
 )
 
-from survey import charts, create_app, jobs  # noqa: E402
+from survey import caches, charts, create_app, jobs  # noqa: E402
 from survey.bundles import import_bundle  # noqa: E402
 from survey.extensions import db  # noqa: E402
 from survey.models import ResultArtifact, ResultSnapshot, User  # noqa: E402
-from survey.results import artifacts, exports, services  # noqa: E402
+from survey.results import artifacts, exports  # noqa: E402
+from survey.results.snapshots import current_snapshot, results_for  # noqa: E402
 
 GROUPS = [("deputy", "人大代表", 0.25), ("enterprise", "企业代表", 0.2), ("grassroots", "基层代表", 0.15),
           ("client", "服务对象", 0.3), ("cadre", "机关干部", 0.1)]
@@ -117,6 +119,11 @@ def bundle(n_ballots: int, n_units: int = 60, per_ballot: int = 6, seed: int = 1
     }
 
 
+def blank_figure(width: float, height: float) -> Figure:
+    """An empty figure of a given size (the charts' yardstick)."""
+    return charts.new_figure(width, height)
+
+
 def median_ms(fn, repeats: int) -> float:
     fn()  # warm
     times = []
@@ -141,14 +148,14 @@ def main() -> None:
         flask_migrate.upgrade()
         # Last year's campaign of the same units, so that each unit's page shows its history chart.
         last_year = import_bundle(bundle(6000, seed=10, year=2025), status="closed")
-        services.current_snapshot(last_year)
+        current_snapshot(last_year)
         db.session.commit()
         t0 = time.perf_counter()
         campaign = import_bundle(bundle(args.ballots), status="closed")
         db.session.commit()
         log(f"imported {args.ballots} ballots in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
-        services.current_snapshot(campaign)
+        current_snapshot(campaign)
         db.session.commit()
         log(f"stored the analysis in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
@@ -162,7 +169,7 @@ def main() -> None:
         db.session.commit()
         code = campaign.code
         campaign_id = campaign.id
-        results = services.results_for(campaign)
+        results = results_for(campaign)
         categories = [c.code for c in campaign.categories]
         unit_code = campaign.units[0].code
 
@@ -184,7 +191,7 @@ def main() -> None:
 
     def blank_ms(size) -> float:
         def blank() -> None:
-            fig = charts.blank_figure(*size)
+            fig = blank_figure(*size)
             buf = io.BytesIO()
             fig.savefig(buf, format="png")
 
@@ -194,8 +201,8 @@ def main() -> None:
     client.post("/login", data={"username": "committee", "password": PASSWORD})
 
     def new_process() -> None:
-        services.forget_parsed()
-        artifacts.forget()
+        caches.clear_all()
+        artifacts.drawing_version()  # what a worker works out once, whatever it serves first
 
     def first_view(media: str) -> Callable[[], None]:
         def forget_all() -> None:

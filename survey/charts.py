@@ -6,7 +6,7 @@ import datetime as dt
 import io
 import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -203,34 +203,35 @@ def returns_over_time_chart(series: dict[str, Sequence[tuple[dt.date, int]]], ti
                             empty: str) -> Figure:
     """Cumulative returns per group by day, as step lines. ``series``: label →
     (day, running total) in day order; ``empty``: the text where there is none."""
-    from matplotlib.dates import AutoDateLocator, DateFormatter
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
+    from matplotlib.ticker import Formatter, Locator, MaxNLocator
 
+    # matplotlib.dates' classes are not annotated: these say what they make.
+    date_locator: Callable[..., Locator] = AutoDateLocator
+    date_formatter: Callable[[str], Formatter] = DateFormatter
+    date_numbers: Callable[[list[dt.date]], Any] = date2num  # an array of floats
+    one_day = dt.timedelta(days=1)
     with cjk_fonts():
         fig = new_figure(7.0, 3.6)
         ax = fig.add_subplot()
         days = sorted({d for points in series.values() for d, _n in points})
         for label, points in series.items():
             # Each line starts at 0 the day before the first return and runs to the last day.
-            xs = [days[0] - dt.timedelta(days=1)] + [d for d, _n in points] + [days[-1] + dt.timedelta(days=1)]
+            xs = [days[0] - one_day] + [d for d, _n in points] + [days[-1] + one_day]
             ys = [0] + [n for _d, n in points] + [points[-1][1]]
-            ax.step(xs, ys, where="post", label=label)
+            ax.step(date_numbers(xs), ys, where="post", label=label)
         ax.set_title(title)
         ax.set_ylabel(ylabel)
         ax.set_ylim(bottom=0)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.xaxis.set_major_locator(AutoDateLocator(minticks=2, maxticks=10))
-        ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
+        ax.xaxis.set_major_locator(date_locator(minticks=2, maxticks=10))
+        ax.xaxis.set_major_formatter(date_formatter("%m-%d"))
         if series:
-            ax.set_xlim(days[0] - dt.timedelta(days=1), days[-1] + dt.timedelta(days=1))
+            start, end = date_numbers([days[0] - one_day, days[-1] + one_day])
+            ax.set_xlim(float(start), float(end))
             ax.legend(loc="upper left")
         else:
             ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
         ax.grid(alpha=0.3)
         fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.12)
     return fig
-
-
-def blank_figure(width: float, height: float) -> Figure:
-    """An empty figure of a given size (the bench's yardstick)."""
-    return new_figure(width, height)

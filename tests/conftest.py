@@ -14,9 +14,8 @@ from flask import Flask
 from sqlalchemy import create_engine, make_url, text
 from werkzeug.serving import make_server
 
-from survey import create_app
+from survey import caches, create_app
 from survey.extensions import db
-from survey.results import artifacts, services
 
 PG_URL = os.environ.get("PINGYI_TEST_DATABASE_URL")
 DATA = Path(__file__).parent / "data"
@@ -90,8 +89,7 @@ def app(_database_template: str, tmp_path: Path) -> Iterator[Flask]:
         uri = f"sqlite:///{target}"
     app = create_app(_config(uri, instance))
     # Each test's app is a new process as far as the results' memory goes.
-    artifacts.forget()
-    services.forget_parsed()
+    caches.clear_all()
     yield app
     with app.app_context():
         db.session.remove()

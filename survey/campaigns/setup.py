@@ -120,7 +120,7 @@ def _closed(campaign: Campaign) -> None:
     """The committee reviews a campaign's results once it closes: have the
     charts and tables of its stored results drawn now (none were drawn while
     it was open)."""
-    from survey.results.services import queue_drawing, shown_snapshot
+    from survey.results.snapshots import queue_drawing, shown_snapshot
 
     snap = shown_snapshot(campaign)
     if snap is not None:

@@ -4,7 +4,7 @@ appeals and follow-up checks; and the rule that a finalized campaign is frozen."
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -22,10 +22,11 @@ from sqlalchemy import (
     event,
     inspect,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import InstanceState, Mapped, Session, mapped_column, relationship
 
+from survey.clock import utcnow
 from survey.errors import Conflict
-from survey.extensions import db
+from survey.extensions import Base, db
 from survey.models.account import User
 from survey.models.ballot import Answer, Ballot, Comment
 from survey.models.campaign import (
@@ -37,7 +38,6 @@ from survey.models.campaign import (
     ObjectiveScore,
     ScaleOption,
     Veto,
-    utcnow,
 )
 from survey.models.lifecycle import is_frozen_status
 
@@ -62,11 +62,18 @@ DEFAULT_CONSEQUENCES: dict[str, Any] = {
 }
 
 
+if TYPE_CHECKING:
+    # What mypy can read of flask_sqlalchemy's model class: the declarative base it extends.
+    Model = Base
+else:
+    Model = db.Model
+
+
 class FrozenCampaignError(Conflict):
     """Raised when something tries to change a finalized campaign's inputs."""
 
 
-class ResultSnapshot(db.Model):
+class ResultSnapshot(Model):
     """Computed results of a campaign: a cache (kind ``cache``, recomputed when
     the campaign's data change) or the frozen record of finalization (kind
     ``final``, with the exact bundle it was computed from)."""
@@ -93,7 +100,7 @@ class ResultSnapshot(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class ResultArtifact(db.Model):
+class ResultArtifact(Model):
     """Something drawn from a snapshot's results and kept beside it, so that a
     process that has not drawn it yet reads it instead of drawing it again: a
     chart's PNG or SVG bytes, a rendered results table. ``key`` is a digest of
@@ -110,7 +117,7 @@ class ResultArtifact(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class OutcomeSettings(db.Model):
+class OutcomeSettings(Model):
     """The committee's settings for one campaign's sign-off, publication,
     consequences and rectification."""
 
@@ -139,7 +146,7 @@ class OutcomeSettings(db.Model):
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
-class Approval(db.Model):
+class Approval(Model):
     """A committee member's approval of the results (审定)."""
 
     __tablename__ = "approval"
@@ -153,7 +160,7 @@ class Approval(db.Model):
     user: Mapped[User] = relationship()
 
 
-class ClassOverride(db.Model):
+class ClassOverride(Model):
     """A class changed by hand, shown beside the computed one with its reason."""
 
     __tablename__ = "class_override"
@@ -174,7 +181,7 @@ class ClassOverride(db.Model):
     user: Mapped[User | None] = relationship()
 
 
-class Consequence(db.Model):
+class Consequence(Model):
     """A consequence generated at finalization (书面检查, 通报批评 …)."""
 
     __tablename__ = "consequence"
@@ -194,7 +201,7 @@ class Consequence(db.Model):
     campaign_unit: Mapped[CampaignUnit] = relationship()
 
 
-class CommentAnswer(db.Model):
+class CommentAnswer(Model):
     """A unit's answer to one comment it received."""
 
     __tablename__ = "comment_answer"
@@ -212,7 +219,7 @@ class CommentAnswer(db.Model):
     comment: Mapped[Comment] = relationship()
 
 
-class Rectification(db.Model):
+class Rectification(Model):
     """A unit's rectification (整改): plan, report, deadline, red mark, acceptance."""
 
     __tablename__ = "rectification"
@@ -240,7 +247,7 @@ class Rectification(db.Model):
         return self.marked_red_at is not None and self.accepted_at is not None
 
 
-class Appeal(db.Model):
+class Appeal(Model):
     """申诉 / 复核: a unit contests its result; the committee records the outcome."""
 
     __tablename__ = "appeal"
@@ -260,7 +267,7 @@ class Appeal(db.Model):
     campaign_unit: Mapped[CampaignUnit] = relationship()
 
 
-class FollowUp(db.Model):
+class FollowUp(Model):
     """回头看: a later check of a unit's rectification."""
 
     __tablename__ = "follow_up"
@@ -303,7 +310,7 @@ def _refuse_frozen_changes(session: Session, flush_context: Any, instances: Any)
     with session.no_autoflush:
         for obj in list(session.new) + list(session.dirty) + list(session.deleted):
             if isinstance(obj, Campaign):
-                state = inspect(obj)
+                state: InstanceState[Campaign] = inspect(obj)
                 if obj in session.new or not session.is_modified(obj):
                     continue
                 old_status = state.attrs.status.history.deleted

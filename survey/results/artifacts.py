@@ -19,13 +19,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from survey import caches
 from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import ResultArtifact, ResultSnapshot
@@ -91,12 +92,10 @@ class _Memory:
 
 
 _memory = _Memory()
-
-
-def forget() -> None:
-    """Empty this process's artifacts (as in a process that has served none:
-    the bench and the tests use it; the stored ones stay)."""
-    _memory.clear()
+# Emptied by ``caches.clear_all()`` (as in a process that has served none: the
+# bench and the tests; the stored ones stay).
+caches.register("results.artifacts", _memory.clear)
+caches.register("results.drawing_version", drawing_version.cache_clear)
 
 
 def stored(key: str) -> bytes | None:
@@ -107,11 +106,13 @@ def store(snap: ResultSnapshot, key: str, media_type: str, data: bytes) -> None:
     """Keep an artifact in the database (in the caller's transaction). Two
     processes drawing the same one at once both try: the second insert is
     skipped, the bytes being the same."""
-    dialect = db.session.get_bind().dialect.name
-    insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}[dialect]
-    db.session.execute(insert(ResultArtifact).values(
-        key=key, campaign_id=snap.campaign_id, results_sha256=snap.results_sha256, media_type=media_type,
-        body=data, created_at=utcnow()).on_conflict_do_nothing(index_elements=["key"]))
+    values = {"key": key, "campaign_id": snap.campaign_id, "results_sha256": snap.results_sha256,
+              "media_type": media_type, "body": data, "created_at": utcnow()}
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(pg_insert(ResultArtifact).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+    else:
+        db.session.execute(sqlite_insert(ResultArtifact).values(**values)
+                           .on_conflict_do_nothing(index_elements=["key"]))
 
 
 #: Set while a job draws a snapshot's artifacts (``keeping``).
@@ -151,6 +152,7 @@ def prune(campaign_id: int) -> int:
     """Delete the campaign's artifacts drawn from results that none of its
     snapshots holds any more; returns how many went."""
     current = select(ResultSnapshot.results_sha256).where(ResultSnapshot.campaign_id == campaign_id)
-    return db.session.execute(delete(ResultArtifact).where(
+    result = db.session.execute(delete(ResultArtifact).where(
         ResultArtifact.campaign_id == campaign_id, ResultArtifact.results_sha256.not_in(current))
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))
+    return int(cast(CursorResult[Any], result).rowcount)

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import functools
 import io
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from openpyxl import Workbook
 from openpyxl.drawing.image import Image as XLImage
 from openpyxl.styles import Font, PatternFill
+from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import update
 
 from survey import charts, jobs
 from survey.extensions import db
 from survey.models import Campaign, Job, ResultSnapshot
 from survey.models.outcome import ANSWER_LABELS, CLASS_LABELS
-from survey.results import artifacts, services, tables
+from survey.results import artifacts, queries, tables
+from survey.results.comments import answers_of, comments_of
+from survey.results.history import history, units_with_history
 from survey.results.i18n import gettext as _
+from survey.results.rectification import rectifications_of
+from survey.results.snapshots import current_snapshot, effective_rules, parsed, results_for, shown_snapshot
 
 #: The workbook's sheets, in order (their names are what people see in Excel).
 SHEETS = ("评议结果", "分组得分", "选项占比", "回收率", "意见与答复", "整改情况")
@@ -28,44 +34,46 @@ def _class_labels() -> dict[str, str]:
     return {k: _(v) for k, v in CLASS_LABELS.items()}
 
 
-def _ranking_spec(campaign: Campaign, results: dict[str, Any], category: str) -> tuple[Any, tuple]:
-    views = {v.code: v for v in services.ranking(campaign, results)}
-    if category not in views:
-        raise KeyError(category)
-    view = views[category]
+#: What draws a chart (a function of ``survey.charts``) and the arguments it is drawn with.
+ChartSpec = tuple[Callable[..., Figure], tuple[Any, ...]]
+
+
+def _category_view(campaign: Campaign, results: dict[str, Any], category: str) -> queries.CategoryView:
+    """A category's ranking (KeyError for a category the campaign has not)."""
+    return {v.code: v for v in queries.ranking(campaign, results)}[category]
+
+
+def _ranking_spec(campaign: Campaign, results: dict[str, Any], category: str) -> ChartSpec:
+    view = _category_view(campaign, results, category)
     units = [{"name": row.name, "score": row.result["score"], "ci95": row.result["ci95"], "class": row.final_class}
              for row in view.units]
-    rules = services.effective_rules(campaign)
+    rules = effective_rules(campaign)
     return charts.ranking_chart, (units, rules["thresholds"], _("%(c)s 综合得分与95%%区间", c=view.label),
                                   _class_labels())
 
 
-def _shares_spec(campaign: Campaign, results: dict[str, Any], category: str) -> tuple[Any, tuple]:
-    views = {v.code: v for v in services.ranking(campaign, results)}
-    if category not in views:
-        raise KeyError(category)
-    view = views[category]
+def _shares_spec(campaign: Campaign, results: dict[str, Any], category: str) -> ChartSpec:
+    view = _category_view(campaign, results, category)
     units = [{"name": row.name, "shares": row.result["shares"]} for row in view.units]
-    return charts.shares_chart, (units, services.option_labels(campaign), _("%(c)s 各选项占比", c=view.label))
+    return charts.shares_chart, (units, queries.option_labels(campaign), _("%(c)s 各选项占比", c=view.label))
 
 
-def _returns_spec(campaign: Campaign, results: dict[str, Any]) -> tuple[Any, tuple]:
-    labels = services.group_labels(campaign)
+def _returns_spec(campaign: Campaign, results: dict[str, Any]) -> ChartSpec:
+    labels = queries.group_labels(campaign)
     groups = [{"label": labels.get(g["code"], g["code"]), "return_rate": g["return_rate"]} for g in results["groups"]]
     return charts.return_rate_chart, (groups, campaign.return_target, _("各评议主体回收率"))
 
 
-def _history_spec(campaign: Campaign, unit_code: str, results: dict[str, Any] | None = None) -> tuple[Any, tuple]:
-    cu = services.campaign_unit(campaign, unit_code)
+def _history_spec(campaign: Campaign, unit_code: str, results: dict[str, Any] | None = None) -> ChartSpec:
+    cu = queries.campaign_unit(campaign, unit_code)
     if cu is None:
         raise KeyError(unit_code)
     known = {campaign.id: results} if results is not None else None
-    return charts.history_chart, (services.history(unit_code, known),
-                                  services.effective_rules(campaign)["thresholds"],
+    return charts.history_chart, (history(unit_code, known), effective_rules(campaign)["thresholds"],
                                   _("%(n)s 历年综合得分", n=cu.name))
 
 
-def chart_spec(campaign: Campaign, results: dict[str, Any], name: str) -> tuple[Any, tuple]:
+def chart_spec(campaign: Campaign, results: dict[str, Any], name: str) -> ChartSpec:
     """What draws a chart and everything it is drawn from, by its URL name:
     ranking-<category>, shares-<category>, returns, history-<unit>."""
     kind, _sep, arg = name.partition("-")
@@ -89,7 +97,7 @@ def chart(campaign: Campaign, results: dict[str, Any], name: str) -> Figure:
 CHART_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
 
-def chart_key(builder: Any, args: tuple, fmt: str) -> str:
+def chart_key(builder: Callable[..., Figure], args: tuple[Any, ...], fmt: str) -> str:
     """The artifact key of a chart: what draws it, everything it is drawn from, the format."""
     return artifacts.digest([builder.__module__, builder.__qualname__, fmt, list(args)])
 
@@ -107,22 +115,28 @@ def keep_chart(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any]
     """Make sure a chart is kept beside the snapshot in every format, drawing
     one figure for all the formats that are missing."""
     builder, args = chart_spec(campaign, results, name)
-    figure = functools.cache(lambda: builder(*args))
+
+    @functools.cache
+    def figure() -> Figure:
+        return builder(*args)
+
+    def drawn(fmt: str) -> Callable[[], bytes]:
+        return lambda: charts.render(figure(), fmt)
+
     with artifacts.keeping():
         for fmt, media_type in CHART_TYPES.items():
-            artifacts.fetch(snap, chart_key(builder, args, fmt), media_type,
-                            lambda fmt=fmt: charts.render(figure(), fmt))
+            artifacts.fetch(snap, chart_key(builder, args, fmt), media_type, drawn(fmt))
 
 
 def chart_names(campaign: Campaign, results: dict[str, Any]) -> list[str]:
     """Every chart the results pages show: ranking and option shares of each
     category, the return rates, the history of each unit rated in more than one year."""
     names = []
-    for view in services.ranking(campaign, results):
+    for view in queries.ranking(campaign, results):
         names += [f"ranking-{view.code}", f"shares-{view.code}"]
     names.append("returns")
-    shown = services.units_with_history(campaign)  # a unit's page shows its history from a second year on
-    names += [f"history-{cu.code}" for cu in services.unit_list(campaign) if cu.code in shown]
+    shown = units_with_history(campaign)  # a unit's page shows its history from a second year on
+    names += [f"history-{cu.code}" for cu in queries.unit_list(campaign) if cu.code in shown]
     return names
 
 
@@ -133,10 +147,10 @@ def draw_results(job: Job) -> None:
     drawing. Skips everything once the snapshot has been computed again (the
     newer computation queued its own job)."""
     campaign = db.session.get(Campaign, job.params["campaign_id"])
-    snap = services.shown_snapshot(campaign) if campaign is not None else None
-    if snap is None or snap.results_sha256 != job.params["results_sha256"]:
+    snap = shown_snapshot(campaign) if campaign is not None else None
+    if campaign is None or snap is None or snap.results_sha256 != job.params["results_sha256"]:
         return
-    results = services.parsed(snap)
+    results = parsed(snap)
     names = chart_names(campaign, results)
     db.session.execute(update(Job).where(Job.id == job.id).values(total=len(names) + 1))
     for name in names:
@@ -151,19 +165,19 @@ def draw_results(job: Job) -> None:
 def xlsx(campaign: Campaign) -> bytes:
     """The workbook: results (with the ranking charts), group scores, shares,
     return rates, comments with answers, rectification status."""
-    snap = services.current_snapshot(campaign)
-    results = services.parsed(snap)
+    snap = current_snapshot(campaign)
+    results = parsed(snap)
     classes = _class_labels()
-    glabels = services.group_labels(campaign)
-    options = services.option_labels(campaign)
-    names = {cu.code: cu.name for cu in services.units_of(campaign)}
+    glabels = queries.group_labels(campaign)
+    options = queries.option_labels(campaign)
+    names = {cu.code: cu.name for cu in queries.units_of(campaign)}
     wb = Workbook()
-    ws = wb.active
+    ws = cast(Worksheet, wb.active)
     ws.title = SHEETS[0]
     bold = Font(bold=True)
     red = PatternFill("solid", fgColor="F8D7DA")
 
-    def header(sheet, cells):
+    def header(sheet: Worksheet, cells: list[Any]) -> None:
         sheet.append(cells)
         for cell in sheet[sheet.max_row]:
             cell.font = bold
@@ -171,7 +185,7 @@ def xlsx(campaign: Campaign) -> bytes:
     header(ws, [_("类别"), _("单位代码"), _("单位"), _("有效票"), _("问卷得分"), _("综合得分"), _("名次"),
                 _("计算评定"), _("最终评定"), _("调整理由"), _("95%区间下限"), _("95%区间上限"), _("稳定性"),
                 _("临界")])
-    views = services.ranking(campaign, results)
+    views = queries.ranking(campaign, results)
     for view in views:
         for row in view.units:
             r = row.result
@@ -213,9 +227,9 @@ def xlsx(campaign: Campaign) -> bytes:
 
     cs = wb.create_sheet(SHEETS[4])
     header(cs, [_("单位代码"), _("单位"), _("评议主体"), _("意见"), _("答复类别"), _("答复内容")])
-    for cu in services.units_of(campaign):
-        received = services.comments_of(campaign, cu)
-        answers = services.answers_of([comment.id for comment, _gcode in received])
+    for cu in queries.units_of(campaign):
+        received = comments_of(campaign, cu)
+        answers = answers_of([comment.id for comment, _gcode in received])
         for comment, gcode in received:
             answer = answers.get(comment.id)
             cs.append([cu.code, cu.name, glabels.get(gcode, gcode), comment.text,
@@ -223,7 +237,7 @@ def xlsx(campaign: Campaign) -> bytes:
 
     ts = wb.create_sheet(SHEETS[5])
     header(ts, [_("单位代码"), _("单位"), _("截止日期"), _("整改方案"), _("整改报告"), _("状态")])
-    for rect in services.rectifications_of(campaign):
+    for rect in rectifications_of(campaign):
         status = (_("已验收（已消红）") if rect.was_cleared else _("已验收") if rect.accepted_at
                   else _("红字（逾期）") if rect.is_red else _("进行中"))
         ts.append([rect.campaign_unit.code, rect.campaign_unit.name, rect.due_on, rect.plan, rect.report, status])
@@ -237,7 +251,7 @@ def xlsx(campaign: Campaign) -> bytes:
 
 def pdf(campaign: Campaign) -> bytes:
     """The report: a summary page, then each category's ranking and shares, then the return rates."""
-    results = services.results_for(campaign)
+    results = results_for(campaign)
     classes = _class_labels()
     buf = io.BytesIO()
     figures: list[Figure] = []
@@ -249,18 +263,18 @@ def pdf(campaign: Campaign) -> bytes:
         cover.text(0.08, 0.85, _("收回有效票 %(v)d 张，剔除 %(e)d 张，空白 %(bl)d 张", v=b["valid"], e=b["excluded"],
                                  bl=b["blank"]), fontsize=11)
         y = 0.80
-        for view in services.ranking(campaign, results):
+        for view in queries.ranking(campaign, results):
             cover.text(0.08, y, view.label, fontsize=13, weight="bold")
             y -= 0.03
             for row in view.units:
-                score = "—" if row.result["score"] is None else f"{row.result['score']:.2f}"
+                score = row.score_text
                 mark = "" if row.override is None else _("（原计算：%(c)s）", c=classes[row.computed_class])
                 cover.text(0.1, y, f"{row.result['rank'] or '—'}  {row.name}  {score}  {classes[row.final_class]}{mark}",
                            fontsize=9)
                 y -= 0.022
             y -= 0.01
         figures.append(cover)
-    for view in services.ranking(campaign, results):
+    for view in queries.ranking(campaign, results):
         figures.append(chart(campaign, results, f"ranking-{view.code}"))
         figures.append(chart(campaign, results, f"shares-{view.code}"))
     figures.append(chart(campaign, results, "returns"))

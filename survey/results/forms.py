@@ -18,15 +18,19 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from survey.models.outcome import ANSWER_KINDS, ANSWER_LABELS, APPEAL_DECISIONS, APPEAL_LABELS, CLASS_LABELS, CLASSES
-from survey.results.services import FLAG_LABELS, FLAGS
+from survey.results.inputs import FLAG_LABELS, FLAGS
 
 
-class MultiCheckboxField(SelectMultipleField):
+class Form(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no types: the forms below subclass this
+    """The base of the results' forms."""
+
+
+class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]  # wtforms ships no types
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
 
 
-class ExcludeFlagsForm(FlaskForm):
+class ExcludeFlagsForm(Form):
     """Which data-quality flags exclude a ballot (read from the query string to preview)."""
 
     class Meta:
@@ -35,15 +39,15 @@ class ExcludeFlagsForm(FlaskForm):
     flags = MultiCheckboxField("剔除带有以下标记的评议票", choices=[SelectChoice(f, _l(FLAG_LABELS[f])) for f in FLAGS])
 
 
-class AdoptFlagsForm(FlaskForm):
+class AdoptFlagsForm(Form):
     flags = MultiCheckboxField("剔除带有以下标记的评议票", choices=[SelectChoice(f, _l(FLAG_LABELS[f])) for f in FLAGS])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A button that only needs the CSRF token (approve, finalize, accept …)."""
 
 
-class ObjectiveScoreForm(FlaskForm):
+class ObjectiveScoreForm(Form):
     unit = SelectField("被评议单位", validators=[InputRequired(message="请选择单位")])
     component = StringField("考核项目代码", default="work",
                             validators=[DataRequired(message="请填写考核项目代码"), Length(max=64)])
@@ -52,19 +56,19 @@ class ObjectiveScoreForm(FlaskForm):
     evidence = TextAreaField("依据", validators=[DataRequired(message="请写明得分依据（文件、考核记录）")])
 
 
-class VetoForm(FlaskForm):
+class VetoForm(Form):
     unit = SelectField("被评议单位", validators=[InputRequired(message="请选择单位")])
     reason = TextAreaField("否决事由", validators=[DataRequired(message="请写明一票否决的事由")])
     evidence = TextAreaField("证据", validators=[DataRequired(message="请写明证据（文号、材料）")])
 
 
-class OverrideForm(FlaskForm):
+class OverrideForm(Form):
     unit = SelectField("被评议单位", validators=[InputRequired(message="请选择单位")])
     new_class = SelectField("调整为", choices=[SelectChoice(c, _l(CLASS_LABELS[c])) for c in CLASSES])
     reason = TextAreaField("调整理由", validators=[DataRequired(message="调整评定等次必须写明理由")])
 
 
-class SettingsForm(FlaskForm):
+class SettingsForm(Form):
     quorum = IntegerField("定稿所需审定人数（留空为全体领导小组成员）",
                           validators=[Optional(), NumberRange(min=1, message="审定人数至少为 1")])
     min_group_ballots = IntegerField("单位联络员可见分组的最少票数", default=5,
@@ -82,33 +86,33 @@ class SettingsForm(FlaskForm):
     escalate_bottom_two_years = BooleanField("连续两年末位：组织处理")
 
 
-class PublishForm(FlaskForm):
+class PublishForm(Form):
     public = BooleanField("向社会公示（不勾选则仅内部通报）", default=True)
     public_from = DateField("公示开始日期", validators=[Optional()])
     public_until = DateField("公示结束日期", validators=[Optional()])
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(Form):
     kind = SelectField("答复类别", choices=[SelectChoice(k, _l(ANSWER_LABELS[k])) for k in ANSWER_KINDS])
     text = TextAreaField("答复及办理情况", validators=[DataRequired(message="请填写答复内容")])
 
 
-class TextForm(FlaskForm):
+class TextForm(Form):
     text = TextAreaField("内容", validators=[DataRequired(message="请填写内容")])
 
 
-class DecideAppealForm(FlaskForm):
+class DecideAppealForm(Form):
     decision = SelectField("复核结论", choices=[SelectChoice(d, _l(APPEAL_LABELS[d])) for d in APPEAL_DECISIONS])
     outcome = TextAreaField("复核意见", validators=[DataRequired(message="请填写复核意见")])
     new_class = SelectField("变更后的评定", choices=[SelectChoice("", "—")] + [SelectChoice(c, _l(CLASS_LABELS[c])) for c in CLASSES],
                             validators=[Optional()])
 
 
-class DueForm(FlaskForm):
+class DueForm(Form):
     due_on = DateField("整改截止日期", validators=[InputRequired(message="请填写日期")])
 
 
-class FollowUpForm(FlaskForm):
+class FollowUpForm(Form):
     unit = SelectField("被评议单位", validators=[InputRequired(message="请选择单位")])
     scheduled_on = DateField("回头看日期", validators=[InputRequired(message="请填写日期")])
     note = TextAreaField("检查内容", validators=[Optional()])

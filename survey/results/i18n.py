@@ -10,5 +10,5 @@ from flask_babel import gettext as babel_gettext
 
 def gettext(text: str, **variables: Any) -> str:
     if has_request_context():
-        return babel_gettext(text, **variables)
+        return str(babel_gettext(text, **variables))
     return text % variables if variables else text

@@ -1,45 +1,55 @@
 """Results pages: the committee's review and sign-off, the organizer's objective
 scores and vetoes, charts and exports, the liaisons' rectification pages,
-the public 公示 page and the auditor's log."""
+the public 公示 page and the auditor's log.
+
+Every view follows the request idiom of ``survey.web``: the campaign (and
+unit) or 404, the work done by a service of ``survey.results``, one commit
+(``action`` for changes, ``render_and_commit`` where reading computed)."""
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from survey.accounts.auth import role_required
+from survey.clock import today
+from survey.errors import UserError
 from survey.extensions import db
 from survey.models import Appeal, AuditEntry, Campaign, CampaignUnit, Rectification, Veto
 from survey.models.lifecycle import where_frozen
-from survey.models.outcome import (
-    ANSWER_LABELS,
-    APPEAL_LABELS,
-    CLASS_LABELS,
-    CONSEQUENCE_LABELS,
-    DEFAULT_CONSEQUENCES,
-    FrozenCampaignError,
+from survey.models.outcome import ANSWER_LABELS, APPEAL_LABELS, CLASS_LABELS, CONSEQUENCE_LABELS, DEFAULT_CONSEQUENCES
+from survey.results import (
+    comments,
+    exports,
+    forms,
+    history,
+    inputs,
+    publication,
+    queries,
+    rectification,
+    signoff,
+    tables,
 )
-from survey.results import exports, forms, services, tables
-from survey.results.services import FLAG_LABELS, ResultsError
+from survey.results.inputs import FLAG_LABELS
+from survey.results.snapshots import current_snapshot, effective_rules, final_snapshot, parsed, results_for
+from survey.web import action, campaign_or_404, flash_form_errors, render_and_commit, unit_or_404
 
 bp = Blueprint("results", __name__)
 
 READERS = ("committee", "organizer", "auditor")
 
-
-def today() -> dt.date:
-    """The office's calendar day (Beijing time)."""
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
+View = TypeVar("View", bound=Callable[..., Any])
+Row = TypeVar("Row", Veto, Appeal, Rectification)
 
 
 @bp.record_once
-def _labels(state: Any) -> None:
+def _labels(state: BlueprintSetupState) -> None:
     """Label tables as template globals, so that imported macros see them too."""
     state.app.jinja_env.globals.update(
         class_name=class_name, class_labels=CLASS_LABELS, flag_labels=FLAG_LABELS, answer_labels=ANSWER_LABELS,
@@ -48,57 +58,55 @@ def _labels(state: Any) -> None:
 
 def class_name(code: str) -> str:
     """A class's label, translated once per request (tables repeat them)."""
-    names = g.setdefault("_class_names", {})
+    names: dict[str, str] = g.setdefault("_class_names", {})
     if code not in names:
         names[code] = _(CLASS_LABELS[code])
     return names[code]
 
 
-def _campaign(code: str) -> Campaign:
-    campaign = services.get_campaign(code)
-    if campaign is None:
+def _change(rule: str, role: str, page: str) -> Callable[[View], View]:
+    """A POST by ``role`` that changes something (``survey.web.action``): a
+    refusal goes back to where the user came from, else to ``page``."""
+
+    def decorator(view: View) -> View:
+        return bp.post(rule)(role_required(role)(action(page)(view)))
+
+    return decorator
+
+
+def submitted(form: Any) -> bool:
+    """Whether a posted form is valid; if not, its errors are flashed."""
+    if form.validate_on_submit():
+        return True
+    flash_form_errors(form)
+    return False
+
+
+def _unit_form(form_class: type[Any], campaign: Campaign) -> Any:
+    """A form with a ``unit`` select of the campaign's units."""
+    form = form_class()
+    form.unit.choices = tables.unit_choices(campaign)
+    return form
+
+
+def _posted_for_unit(form_class: type[Any], code: str) -> tuple[Campaign, Any, CampaignUnit | None]:
+    """The campaign, a posted form with a ``unit`` select of its units, and
+    the unit chosen where the form is valid (None, its errors flashed, where not)."""
+    campaign = campaign_or_404(code)
+    form = _unit_form(form_class, campaign)
+    return campaign, form, unit_or_404(campaign, form.unit.data) if submitted(form) else None
+
+
+def _row_or_404(model: type[Row], row_id: int, campaign: Campaign) -> Row:
+    """A veto, appeal or rectification of the campaign by id."""
+    row = db.session.get(model, row_id)
+    if row is None or row.campaign_unit.campaign_id != campaign.id:
         abort(404)
-    return campaign
+    return row
 
 
-def _unit(campaign: Campaign, code: str) -> CampaignUnit:
-    cu = services.campaign_unit(campaign, code)
-    if cu is None:
-        abort(404)
-    return cu
-
-
-def action(view: Callable[..., Any]) -> Callable[..., Any]:
-    """A POST that changes something: refused actions are rolled back and
-    shown as a message; otherwise the request commits once."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            response = view(*args, **kwargs)
-        except (ResultsError, FrozenCampaignError) as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return redirect(request.referrer or url_for("results.index"))
-        db.session.commit()
-        return response
-
-    return wrapped
-
-
-def render_and_keep(template: str, **context: Any) -> str:
-    """Render, then commit what reading wrote (a recomputed results cache):
-    committing first would expire every loaded row and reload them all."""
-    html = render_template(template, **context)
-    db.session.commit()
-    return html
-
-
-def _form_errors(form: Any) -> None:
-    for name, errors in form.errors.items():
-        label = getattr(form, name).label.text if hasattr(form, name) else name
-        for error in errors:
-            flash(f"{label}：{error}", "error")
+def _confirmed() -> bool:
+    return bool(forms.ConfirmForm().validate_on_submit())
 
 
 # --- reading ---------------------------------------------------------------
@@ -106,77 +114,76 @@ def _form_errors(form: Any) -> None:
 
 @bp.get("/results")
 @role_required(*READERS)
-def index():
+def index() -> ResponseReturnValue:
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.year.desc(), Campaign.id.desc())).all()
     return render_template("results/index.html", campaigns=campaigns)
 
 
 @bp.get("/results/<code>")
 @role_required(*READERS)
-def campaign_page(code: str):
-    campaign = _campaign(code)
-    snap = services.current_snapshot(campaign)
-    settings = services.settings_for(campaign)
-    units = services.unit_list(campaign)
-    categories = services.categories_of(campaign)
-    overrides = services.overrides_of(campaign)
+def campaign_page(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    snap = current_snapshot(campaign)
+    settings = queries.settings_for(campaign)
+    units = queries.unit_list(campaign)
+    overrides = queries.overrides_of(campaign)
     override_form = forms.OverrideForm()
     override_form.unit.choices = tables.unit_choices(campaign, units)
-    approvals = services.approvals_of(campaign)
-    return render_and_keep(
+    approvals = signoff.approvals_of(campaign)
+    return render_and_commit(
         "results/campaign.html", campaign=campaign, snap=snap,
-        ranking_tables=tables.ranking_tables(campaign, snap, units, categories, overrides),
-        rules=services.effective_rules(campaign),
+        ranking_tables=tables.ranking_tables(campaign, snap, units, queries.categories_of(campaign), overrides),
+        rules=effective_rules(campaign),
         unit_select=tables.unit_select(snap, override_form.unit), approvals=approvals,
         valid_approvals={a.id for a in approvals if a.results_sha256 == snap.results_sha256},
-        quorum=services.quorum(campaign, settings), settings=settings,
+        quorum=signoff.quorum(campaign, settings), settings=settings,
         override_form=override_form, confirm=forms.ConfirmForm(), publish_form=forms.PublishForm(),
         frozen=campaign.state.is_frozen, overrides=overrides)
 
 
 @bp.get("/results/<code>/units/<unit_code>")
 @role_required(*READERS)
-def unit_page(code: str, unit_code: str):
-    campaign = _campaign(code)
-    cu = _unit(campaign, unit_code)
-    snap = services.current_snapshot(campaign)
-    comments = services.comments_of(campaign, cu)
-    groups = services.group_labels(campaign)
-    unit_result = tables.unit_result(campaign, snap, cu, groups)
-    return render_and_keep("results/unit.html", campaign=campaign, cu=cu, unit_result=unit_result,
-                           groups=groups, comments=comments, has_history=services.years_rated(cu.code) > 1)
+def unit_page(code: str, unit_code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    cu = unit_or_404(campaign, unit_code)
+    snap = current_snapshot(campaign)
+    groups = queries.group_labels(campaign)
+    return render_and_commit("results/unit.html", campaign=campaign, cu=cu,
+                             unit_result=tables.unit_result_html(campaign, snap, cu, groups), groups=groups,
+                             comments=comments.comments_of(campaign, cu),
+                             has_history=history.years_rated(cu.code) > 1)
 
 
 @bp.get("/results/<code>/quality")
 @role_required(*READERS)
-def quality(code: str):
-    campaign = _campaign(code)
-    snap = services.current_snapshot(campaign)
-    exclude_flags = list(services.effective_rules(campaign)["exclude_flags"])
-    panel, excluded = tables.quality_panel(campaign, snap), tables.excluded_list(campaign, snap)
+def quality(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    snap = current_snapshot(campaign)
+    exclude_flags = list(effective_rules(campaign)["exclude_flags"])
     preview = None
     form = forms.ExcludeFlagsForm(request.args)
     if "preview" in request.args:
         try:
-            preview = services.preview_exclude_flags(campaign, form.flags.data or [])
-        except ResultsError as exc:
-            flash(str(exc), "error")
+            preview = inputs.preview_exclude_flags(campaign, form.flags.data or [])
+        except UserError as exc:
+            flash(exc.message, "error")
     else:
         form.flags.data = exclude_flags
     adopt = forms.AdoptFlagsForm(data={"flags": preview["flags"] if preview else exclude_flags})
-    return render_and_keep("results/quality.html", campaign=campaign, panel=panel, excluded=excluded, form=form,
-                           adopt=adopt, preview=preview, frozen=campaign.state.is_frozen)
+    return render_and_commit("results/quality.html", campaign=campaign, panel=tables.quality_panel(snap),
+                             excluded=tables.excluded_list(snap), form=form, adopt=adopt, preview=preview,
+                             frozen=campaign.state.is_frozen)
 
 
 @bp.get("/results/<code>/charts/<name>.<fmt>")
 @role_required(*READERS)
-def chart(code: str, name: str, fmt: str):
-    campaign = _campaign(code)
+def chart(code: str, name: str, fmt: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     if fmt not in exports.CHART_TYPES:
         abort(404)
-    snap = services.current_snapshot(campaign)
+    snap = current_snapshot(campaign)
     try:
-        data = exports.chart_bytes(campaign, snap, services.parsed(snap), name, fmt)
+        data = exports.chart_bytes(campaign, snap, parsed(snap), name, fmt)
     except KeyError:
         abort(404)
     db.session.commit()
@@ -191,32 +198,32 @@ def _attachment(data: bytes | str, mimetype: str, filename: str) -> Response:
 
 @bp.get("/results/<code>/export.xlsx")
 @role_required(*READERS)
-def export_xlsx(code: str):
-    campaign = _campaign(code)
+def export_xlsx(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     return _attachment(exports.xlsx(campaign), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        f"pingyi-{campaign.code}.xlsx")
 
 
 @bp.get("/results/<code>/report.pdf")
 @role_required(*READERS)
-def export_pdf(code: str):
-    campaign = _campaign(code)
+def export_pdf(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     return _attachment(exports.pdf(campaign), "application/pdf", f"pingyi-{campaign.code}.pdf")
 
 
 @bp.get("/results/<code>/results.json")
 @role_required(*READERS)
-def export_json(code: str):
-    campaign = _campaign(code)
-    return _attachment(services.current_snapshot(campaign).results_json, "application/json",
+def export_json(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    return _attachment(current_snapshot(campaign).results_json, "application/json",
                        f"pingyi-results-{campaign.code}.json")
 
 
 @bp.get("/results/<code>/bundle.json")
 @role_required(*READERS)
-def final_bundle(code: str):
+def final_bundle(code: str) -> ResponseReturnValue:
     """The exact bundle the final results were computed from."""
-    snap = services.final_snapshot(_campaign(code))
+    snap = final_snapshot(campaign_or_404(code))
     if snap is None:
         abort(404)
     return Response(snap.bundle_json, mimetype="application/json")
@@ -225,269 +232,195 @@ def final_bundle(code: str):
 # --- the organizer's inputs: objective scores and vetoes -----------------------
 
 
-@bp.get("/results/<code>/inputs")
+@bp.get("/results/<code>/inputs", endpoint="inputs")
 @role_required(*READERS)
-def inputs(code: str):
-    campaign = _campaign(code)
+def inputs_page(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     score_form, veto_form = forms.ObjectiveScoreForm(), forms.VetoForm()
     score_form.unit.choices = veto_form.unit.choices = tables.unit_choices(campaign)
     return render_template("results/inputs.html", campaign=campaign, score_form=score_form, veto_form=veto_form,
-                           scores=services.objective_scores_of(campaign), vetoes=services.vetoes_of(campaign),
+                           scores=inputs.objective_scores_of(campaign), vetoes=inputs.vetoes_of(campaign),
                            confirm=forms.ConfirmForm(), frozen=campaign.state.is_frozen)
 
 
-@bp.post("/results/<code>/objective-scores")
-@role_required("organizer")
-@action
-def add_objective_score(code: str):
-    campaign = _campaign(code)
-    form = forms.ObjectiveScoreForm()
-    form.unit.choices = tables.unit_choices(campaign)
-    if form.validate_on_submit():
-        services.set_objective_score(campaign, _unit(campaign, form.unit.data), form.component.data.strip(),
-                                     form.score.data, form.evidence.data.strip())
+@_change("/results/<code>/objective-scores", "organizer", "results.inputs")
+def add_objective_score(code: str) -> ResponseReturnValue:
+    campaign, form, cu = _posted_for_unit(forms.ObjectiveScoreForm, code)
+    if cu is not None:
+        inputs.set_objective_score(campaign, cu, form.component.data.strip(), form.score.data,
+                                   form.evidence.data.strip())
         flash(_("已保存工作考核得分。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.inputs", code=code))
 
 
-@bp.post("/results/<code>/vetoes")
-@role_required("organizer")
-@action
-def add_veto(code: str):
-    campaign = _campaign(code)
-    form = forms.VetoForm()
-    form.unit.choices = tables.unit_choices(campaign)
-    if form.validate_on_submit():
-        services.add_veto(campaign, _unit(campaign, form.unit.data), form.reason.data.strip(),
-                          form.evidence.data.strip())
+@_change("/results/<code>/vetoes", "organizer", "results.inputs")
+def add_veto(code: str) -> ResponseReturnValue:
+    campaign, form, cu = _posted_for_unit(forms.VetoForm, code)
+    if cu is not None:
+        inputs.add_veto(campaign, cu, form.reason.data.strip(), form.evidence.data.strip())
         flash(_("已登记一票否决。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.inputs", code=code))
 
 
-@bp.post("/results/<code>/vetoes/<int:veto_id>/delete")
-@role_required("organizer")
-@action
-def delete_veto(code: str, veto_id: int):
-    campaign = _campaign(code)
-    veto = db.session.get(Veto, veto_id)
-    if veto is None or veto.campaign_unit.campaign_id != campaign.id:
-        abort(404)
-    if forms.ConfirmForm().validate_on_submit():
-        services.remove_veto(campaign, veto)
+@_change("/results/<code>/vetoes/<int:veto_id>/delete", "organizer", "results.inputs")
+def delete_veto(code: str, veto_id: int) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    veto = _row_or_404(Veto, veto_id, campaign)
+    if _confirmed():
+        inputs.remove_veto(campaign, veto)
     return redirect(url_for("results.inputs", code=code))
 
 
 # --- the committee's decisions ---------------------------------------------------
 
 
-@bp.post("/results/<code>/quality")
-@role_required("committee")
-@action
-def adopt_flags(code: str):
-    campaign = _campaign(code)
+@_change("/results/<code>/quality", "committee", "results.quality")
+def adopt_flags(code: str) -> ResponseReturnValue:
     form = forms.AdoptFlagsForm()
-    if form.validate_on_submit():
-        services.adopt_exclude_flags(campaign, form.flags.data or [])
+    if submitted(form):
+        inputs.adopt_exclude_flags(campaign_or_404(code), form.flags.data or [])
         flash(_("已采用新的剔除规则，结果已重新计算。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.quality", code=code))
 
 
-@bp.post("/results/<code>/approve")
-@role_required("committee")
-@action
-def approve(code: str):
-    campaign = _campaign(code)
-    if forms.ConfirmForm().validate_on_submit():
-        services.approve(campaign, current_user)
+@_change("/results/<code>/approve", "committee", "results.campaign_page")
+def approve(code: str) -> ResponseReturnValue:
+    if _confirmed():
+        signoff.approve(campaign_or_404(code), current_user)
         flash(_("您已审定本次评议结果。"), "info")
     return redirect(url_for("results.campaign_page", code=code))
 
 
-@bp.post("/results/<code>/finalize")
-@role_required("committee")
-@action
-def finalize(code: str):
-    campaign = _campaign(code)
-    if forms.ConfirmForm().validate_on_submit():
-        services.finalize(campaign, today())
+@_change("/results/<code>/finalize", "committee", "results.campaign_page")
+def finalize(code: str) -> ResponseReturnValue:
+    if _confirmed():
+        signoff.finalize(campaign_or_404(code), today())
         flash(_("评议结果已定稿。"), "info")
     return redirect(url_for("results.campaign_page", code=code))
 
 
-@bp.post("/results/<code>/override")
-@role_required("committee")
-@action
-def override(code: str):
-    campaign = _campaign(code)
-    form = forms.OverrideForm()
-    form.unit.choices = tables.unit_choices(campaign)
-    if form.validate_on_submit():
-        services.override_class(campaign, _unit(campaign, form.unit.data), form.new_class.data,
-                                form.reason.data, current_user)
+@_change("/results/<code>/override", "committee", "results.campaign_page")
+def override(code: str) -> ResponseReturnValue:
+    campaign, form, cu = _posted_for_unit(forms.OverrideForm, code)
+    if cu is not None:
+        signoff.override_class(campaign, cu, form.new_class.data, form.reason.data, current_user)
         flash(_("已调整评定等次。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.campaign_page", code=code))
 
 
-@bp.post("/results/<code>/publish")
-@role_required("committee")
-@action
-def publish(code: str):
-    campaign = _campaign(code)
+@_change("/results/<code>/publish", "committee", "results.campaign_page")
+def publish(code: str) -> ResponseReturnValue:
     form = forms.PublishForm()
-    if form.validate_on_submit():
-        services.publish(campaign, form.public.data, form.public_from.data, form.public_until.data)
+    if submitted(form):
+        publication.publish(campaign_or_404(code), form.public.data, form.public_from.data, form.public_until.data)
         flash(_("评议结果已公示。") if form.public.data else _("评议结果已内部通报。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.campaign_page", code=code))
 
 
 @bp.route("/results/<code>/settings", methods=["GET", "POST"])
 @role_required("committee")
-def settings(code: str):
-    campaign = _campaign(code)
-    s = services.settings_for(campaign)
-    config = {**DEFAULT_CONSEQUENCES, **(s.consequences or {})}
+@action("results.settings")
+def settings(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    s = queries.settings_for(campaign)
     form = forms.SettingsForm(data={"quorum": s.quorum, "min_group_ballots": s.min_group_ballots,
-                                    "rectification_due": s.rectification_due, **config})
-    if form.validate_on_submit():
-        before = {"quorum": s.quorum, "min_group_ballots": s.min_group_ballots,
-                  "rectification_due": s.rectification_due, "consequences": s.consequences}
-        s.quorum = form.quorum.data
-        s.min_group_ballots = form.min_group_ballots.data
-        s.rectification_due = form.rectification_due.data
-        s.consequences = {k: getattr(form, k).data for k in DEFAULT_CONSEQUENCES}
-        s.consequences["leader_handling"] = (form.leader_handling.data or "").strip() or None
-        from survey import audit
-
-        audit.record("outcome.settings", f"campaign:{campaign.code}", before,
-                     {"quorum": s.quorum, "min_group_ballots": s.min_group_ballots,
-                      "rectification_due": s.rectification_due, "consequences": s.consequences})
-        db.session.commit()
-        flash(_("设置已保存。"), "info")
-        return redirect(url_for("results.settings", code=code))
-    db.session.commit()
-    return render_template("results/settings.html", campaign=campaign, form=form)
+                                    "rectification_due": s.rectification_due,
+                                    **DEFAULT_CONSEQUENCES, **(s.consequences or {})})
+    if not form.validate_on_submit():
+        return render_template("results/settings.html", campaign=campaign, form=form)
+    consequences = {k: getattr(form, k).data for k in DEFAULT_CONSEQUENCES}
+    consequences["leader_handling"] = (form.leader_handling.data or "").strip() or None
+    signoff.save_settings(campaign, {"quorum": form.quorum.data, "min_group_ballots": form.min_group_ballots.data,
+                                     "rectification_due": form.rectification_due.data,
+                                     "consequences": consequences})
+    flash(_("设置已保存。"), "info")
+    return redirect(url_for("results.settings", code=code))
 
 
 @bp.get("/results/<code>/consequences")
 @role_required(*READERS)
-def consequences(code: str):
-    campaign = _campaign(code)
+def consequences(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     return render_template("results/consequences.html", campaign=campaign,
-                           rows=services.consequences_of(campaign))
+                           rows=rectification.consequences_of(campaign))
 
 
 @bp.get("/results/<code>/appeals")
 @role_required(*READERS)
-def appeals(code: str):
-    campaign = _campaign(code)
-    return render_template("results/appeals.html", campaign=campaign, appeals=services.appeals_of(campaign),
+def appeals(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    return render_template("results/appeals.html", campaign=campaign, appeals=publication.appeals_of(campaign),
                            form=forms.DecideAppealForm())
 
 
-@bp.post("/results/<code>/appeals/<int:appeal_id>")
-@role_required("committee")
-@action
-def decide_appeal(code: str, appeal_id: int):
-    campaign = _campaign(code)
-    appeal = db.session.get(Appeal, appeal_id)
-    if appeal is None or appeal.campaign_unit.campaign_id != campaign.id:
-        abort(404)
+@_change("/results/<code>/appeals/<int:appeal_id>", "committee", "results.appeals")
+def decide_appeal(code: str, appeal_id: int) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    appeal = _row_or_404(Appeal, appeal_id, campaign)
     form = forms.DecideAppealForm()
-    if form.validate_on_submit():
-        services.decide_appeal(campaign, appeal, form.decision.data, form.outcome.data, form.new_class.data or None,
-                               current_user)
+    if submitted(form):
+        publication.decide_appeal(campaign, appeal, form.decision.data, form.outcome.data,
+                                  form.new_class.data or None, current_user)
         flash(_("已记录复核结论。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.appeals", code=code))
 
 
-@bp.get("/results/<code>/rectification")
+@bp.get("/results/<code>/rectification", endpoint="rectification")
 @role_required(*READERS)
-def rectification(code: str):
-    campaign = _campaign(code)
+def rectification_page(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     # Deadlines are checked whenever the board is looked at (and by `flask results mark-overdue`).
-    services.mark_overdue(campaign, today())
-    db.session.commit()
-    follow = forms.FollowUpForm()
-    follow.unit.choices = tables.unit_choices(campaign)
-    return render_template("results/rectification.html", campaign=campaign,
-                           rows=services.rectifications_of(campaign), confirm=forms.ConfirmForm(),
-                           due_form=forms.DueForm(), follow_form=follow, follow_ups=services.follow_ups_of(campaign))
+    rectification.mark_overdue(campaign, today())
+    return render_and_commit("results/rectification.html", campaign=campaign,
+                             rows=rectification.rectifications_of(campaign), confirm=forms.ConfirmForm(),
+                             due_form=forms.DueForm(), follow_form=_unit_form(forms.FollowUpForm, campaign),
+                             follow_ups=rectification.follow_ups_of(campaign))
 
 
-def _rect(campaign: Campaign, rect_id: int) -> Rectification:
-    rect = db.session.get(Rectification, rect_id)
-    if rect is None or rect.campaign_unit.campaign_id != campaign.id:
-        abort(404)
-    return rect
-
-
-@bp.post("/results/<code>/rectification/<int:rect_id>/accept")
-@role_required("committee")
-@action
-def accept(code: str, rect_id: int):
-    campaign = _campaign(code)
-    if forms.ConfirmForm().validate_on_submit():
-        services.accept_rectification(campaign, _rect(campaign, rect_id), current_user)
+@_change("/results/<code>/rectification/<int:rect_id>/accept", "committee", "results.rectification")
+def accept(code: str, rect_id: int) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    if _confirmed():
+        rectification.accept_rectification(campaign, _row_or_404(Rectification, rect_id, campaign), current_user)
         flash(_("已验收整改报告。"), "info")
     return redirect(url_for("results.rectification", code=code))
 
 
-@bp.post("/results/<code>/rectification/<int:rect_id>/due")
-@role_required("committee")
-@action
-def set_due(code: str, rect_id: int):
-    campaign = _campaign(code)
+@_change("/results/<code>/rectification/<int:rect_id>/due", "committee", "results.rectification")
+def set_due(code: str, rect_id: int) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     form = forms.DueForm()
-    if form.validate_on_submit():
-        services.set_due(campaign, _rect(campaign, rect_id), form.due_on.data)
+    if submitted(form):
+        rectification.set_due(campaign, _row_or_404(Rectification, rect_id, campaign), form.due_on.data)
         flash(_("已修改整改截止日期。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.rectification", code=code))
 
 
-@bp.post("/results/<code>/follow-ups")
-@role_required("committee")
-@action
-def follow_up(code: str):
-    campaign = _campaign(code)
-    form = forms.FollowUpForm()
-    form.unit.choices = tables.unit_choices(campaign)
-    if form.validate_on_submit():
-        services.schedule_follow_up(campaign, _unit(campaign, form.unit.data), form.scheduled_on.data,
-                                    form.note.data or "")
+@_change("/results/<code>/follow-ups", "committee", "results.rectification")
+def follow_up(code: str) -> ResponseReturnValue:
+    campaign, form, cu = _posted_for_unit(forms.FollowUpForm, code)
+    if cu is not None:
+        rectification.schedule_follow_up(campaign, cu, form.scheduled_on.data, form.note.data or "")
         flash(_("已安排回头看。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.rectification", code=code))
 
 
 # --- unit liaisons: their own unit only ----------------------------------------------
 
 
-def _own_unit(campaign: Campaign) -> CampaignUnit:
+def _own_unit(code: str) -> tuple[Campaign, CampaignUnit]:
+    """The campaign and the signed-in liaison's unit in it (404 where it has none)."""
+    campaign = campaign_or_404(code)
     cu = db.session.scalar(select(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id,
                                                       CampaignUnit.unit_id == current_user.unit_id))
     if cu is None:
         abort(404)
-    return cu
+    return campaign, cu
 
 
 @bp.get("/my")
 @role_required("liaison")
-def my_index():
+def my_index() -> ResponseReturnValue:
     rows = db.session.scalars(select(Campaign).join(CampaignUnit).where(
         CampaignUnit.unit_id == current_user.unit_id, where_frozen(Campaign.status)).order_by(Campaign.year.desc())).all()
     return render_template("results/my_index.html", campaigns=rows)
@@ -495,64 +428,47 @@ def my_index():
 
 @bp.get("/my/<code>")
 @role_required("liaison")
-def my_unit(code: str):
-    campaign = _campaign(code)
+def my_unit(code: str) -> ResponseReturnValue:
+    campaign, cu = _own_unit(code)
     if not campaign.state.is_frozen:
         abort(404)
-    cu = _own_unit(campaign)
-    result = next(u for u in services.results_for(campaign)["units"] if u["code"] == cu.code)
-    view = services.liaison_view(campaign, cu, result)
-    classes = services.final_classes(campaign, {"units": [result]})
-    rect = services.rectification_of(cu)
-    return render_and_keep("results/my_unit.html", campaign=campaign, cu=cu, r=result, view=view,
-                           final_class=classes[cu.code], rect=rect, answer_form=forms.AnswerForm(),
-                           text_form=forms.TextForm(), appeals=services.appeals_of(campaign, cu),
-                           consequences=[c for c in services.consequences_of(campaign) if c.campaign_unit_id == cu.id],
-                           min_group=services.settings_for(campaign).min_group_ballots)
+    result = queries.unit_result(results_for(campaign), cu.code)
+    return render_and_commit("results/my_unit.html", campaign=campaign, cu=cu, r=result,
+                             view=comments.liaison_view(campaign, cu, result),
+                             final_class=queries.final_class(result, queries.override_of(cu)),
+                             rect=rectification.rectification_of(cu), answer_form=forms.AnswerForm(),
+                             text_form=forms.TextForm(), appeals=publication.appeals_of(campaign, cu),
+                             consequences=rectification.consequences_of(campaign, cu),
+                             min_group=queries.settings_for(campaign).min_group_ballots)
 
 
-@bp.post("/my/<code>/comments/<int:comment_id>")
-@role_required("liaison")
-@action
-def answer(code: str, comment_id: int):
-    campaign = _campaign(code)
-    cu = _own_unit(campaign)
+@_change("/my/<code>/comments/<int:comment_id>", "liaison", "results.my_unit")
+def answer(code: str, comment_id: int) -> ResponseReturnValue:
+    campaign, cu = _own_unit(code)
     form = forms.AnswerForm()
-    if form.validate_on_submit():
-        services.answer_comment(campaign, cu, comment_id, form.kind.data, form.text.data, current_user)
+    if submitted(form):
+        comments.answer_comment(campaign, cu, comment_id, form.kind.data, form.text.data, current_user)
         flash(_("已保存答复。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.my_unit", code=code) + f"#comment-{comment_id}")
 
 
-@bp.post("/my/<code>/<any(plan, report):part>")
-@role_required("liaison")
-@action
-def submit(code: str, part: str):
-    campaign = _campaign(code)
-    cu = _own_unit(campaign)
+@_change("/my/<code>/<any(plan, report):part>", "liaison", "results.my_unit")
+def submit(code: str, part: str) -> ResponseReturnValue:
+    campaign, cu = _own_unit(code)
     form = forms.TextForm()
-    if form.validate_on_submit():
-        services.submit_rectification(campaign, cu, part, form.text.data)
+    if submitted(form):
+        rectification.submit_rectification(campaign, cu, part, form.text.data)
         flash(_("已提交整改方案。") if part == "plan" else _("已提交整改报告。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.my_unit", code=code))
 
 
-@bp.post("/my/<code>/appeal")
-@role_required("liaison")
-@action
-def file_appeal(code: str):
-    campaign = _campaign(code)
-    cu = _own_unit(campaign)
+@_change("/my/<code>/appeal", "liaison", "results.my_unit")
+def file_appeal(code: str) -> ResponseReturnValue:
+    campaign, cu = _own_unit(code)
     form = forms.TextForm()
-    if form.validate_on_submit():
-        services.file_appeal(campaign, cu, form.text.data, current_user)
+    if submitted(form):
+        publication.file_appeal(campaign, cu, form.text.data, current_user)
         flash(_("申诉已提交，评议领导小组将进行复核。"), "info")
-    else:
-        _form_errors(form)
     return redirect(url_for("results.my_unit", code=code))
 
 
@@ -560,15 +476,14 @@ def file_appeal(code: str):
 
 
 @bp.get("/public/<code>")
-def public_page(code: str):
-    campaign = _campaign(code)
-    state = services.public_state(campaign, today())
+def public_page(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    state = publication.public_state(campaign, today())
     if state == "hidden":
         abort(404)
-    results = services.results_for(campaign) if state == "open" else None
-    return render_template("public/campaign.html", campaign=campaign, state=state,
-                           settings=services.settings_for(campaign),
-                           views=services.ranking(campaign, results) if results else [])
+    views = queries.ranking(campaign, results_for(campaign)) if state == "open" else []
+    return render_and_commit("public/campaign.html", campaign=campaign, state=state,
+                             settings=queries.settings_for(campaign), views=views)
 
 
 # --- the audit log ------------------------------------------------------------------------
@@ -576,7 +491,7 @@ def public_page(code: str):
 
 @bp.get("/audit")
 @role_required("auditor")
-def audit_log():
+def audit_log() -> ResponseReturnValue:
     page = max(1, request.args.get("page", 1, type=int))
     per = 100
     q = select(AuditEntry).order_by(AuditEntry.id.desc())
@@ -598,6 +513,6 @@ def mark_overdue_command() -> None:
 
     marked = 0
     for campaign in db.session.scalars(select(Campaign).where(where_frozen(Campaign.status))):
-        marked += len(services.mark_overdue(campaign, today()))
+        marked += len(rectification.mark_overdue(campaign, today()))
     db.session.commit()
     click.echo(f"已标红 {marked} 项逾期整改 (marked {marked} overdue rectifications red)")

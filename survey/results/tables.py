@@ -13,8 +13,10 @@ from flask_babel import get_locale
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
-from survey.models import Campaign, CampaignUnit, ResultSnapshot
-from survey.results import artifacts, forms, services
+from survey.models import Campaign, CampaignUnit, ClassOverride, ResultSnapshot
+from survey.results import artifacts, forms, queries
+from survey.results.queries import CategoryLine, UnitLine
+from survey.results.snapshots import effective_rules, parsed
 
 
 def cached_markup(snap: ResultSnapshot, key: Any, make: Callable[[], Any]) -> Markup:
@@ -34,8 +36,9 @@ def fragment(snap: ResultSnapshot, template: str, key: Any, context: Callable[[]
     return cached_markup(snap, [template, key], lambda: render_template(template, **context()))
 
 
-def unit_choices(campaign: Campaign, units: list[Any] | None = None) -> list[SelectChoice]:
-    units = services.units_of(campaign) if units is None else units
+def unit_choices(campaign: Campaign, units: list[UnitLine] | None = None) -> list[SelectChoice]:
+    """The choices of a select of the campaign's units."""
+    units = queries.unit_list(campaign) if units is None else units
     return [SelectChoice(cu.code, f"{cu.name}（{cu.code}）") for cu in units]
 
 
@@ -46,45 +49,44 @@ def unit_select(snap: ResultSnapshot, field: Any) -> Markup:
                                 [(c.value, c.label) for c in field.choices]], field)
 
 
-def ranking_tables(campaign: Campaign, snap: ResultSnapshot, units: list[services.UnitLine],
-                   categories: list[Any], overrides: list[Any]) -> Markup:
+def ranking_tables(campaign: Campaign, snap: ResultSnapshot, units: list[UnitLine],
+                   categories: list[CategoryLine], overrides: list[ClassOverride]) -> Markup:
     """The ballot counts and the ranking tables: the snapshot's results (by
     hash) with the campaign's units, categories and overrides as they are now."""
     key = [campaign.code, snap.results_sha256, [list(u) for u in units], [[c.code, c.label] for c in categories],
            [[o.campaign_unit_id, o.new_class, o.reason] for o in overrides]]
 
     def context() -> dict[str, Any]:
-        results = services.parsed(snap)
+        results = parsed(snap)
         return {"campaign": campaign, "ballots": results["ballots"],
-                "views": services.ranking(campaign, results, units, overrides, categories)}
+                "views": queries.ranking(campaign, results, units, overrides, categories)}
 
     return fragment(snap, "results/_ranking.html", key, context)
 
 
-def unit_result(campaign: Campaign, snap: ResultSnapshot, cu: CampaignUnit, groups: dict[str, str]) -> Markup:
+def unit_result_html(campaign: Campaign, snap: ResultSnapshot, cu: CampaignUnit, groups: dict[str, str]) -> Markup:
     """A unit's result, the grounds of its class and its group scores."""
-    options, rules, override = services.option_labels(campaign), services.effective_rules(campaign), \
-        services.override_of(cu)
+    options, rules, override = queries.option_labels(campaign), effective_rules(campaign), queries.override_of(cu)
     key = [snap.results_sha256, cu.code, groups, options, rules,
            None if override is None else [override.new_class, override.reason]]
 
     def context() -> dict[str, Any]:
-        result = next(u for u in services.parsed(snap)["units"] if u["code"] == cu.code)
-        return {"r": result, "groups": groups, "options": options, "rules": rules, "override": override}
+        result = queries.unit_result(parsed(snap), cu.code)
+        return {"r": result, "final_class": queries.final_class(result, override), "groups": groups,
+                "options": options, "rules": rules, "override": override}
 
     return fragment(snap, "results/_unit_result.html", key, context)
 
 
-def quality_panel(campaign: Campaign, snap: ResultSnapshot) -> Markup:
-    """Ballot counts and flag counts."""
-    return fragment(snap, "results/_quality.html", [snap.results_sha256],
-                    lambda: {"dq": services.data_quality(campaign, services.parsed(snap))})
+def quality_panel(snap: ResultSnapshot, template: str = "results/_quality.html") -> Markup:
+    """Ballot counts and flag counts; with ``results/_excluded.html``, the
+    excluded ballots by id, with their reasons."""
+    return fragment(snap, template, [snap.results_sha256], lambda: {"dq": queries.data_quality(parsed(snap))})
 
 
-def excluded_list(campaign: Campaign, snap: ResultSnapshot) -> Markup:
+def excluded_list(snap: ResultSnapshot) -> Markup:
     """The excluded ballots by id, with their reasons."""
-    return fragment(snap, "results/_excluded.html", [snap.results_sha256],
-                    lambda: {"dq": services.data_quality(campaign, services.parsed(snap))})
+    return quality_panel(snap, "results/_excluded.html")
 
 
 def keep_all(campaign: Campaign, snap: ResultSnapshot) -> None:
@@ -93,14 +95,13 @@ def keep_all(campaign: Campaign, snap: ResultSnapshot) -> None:
     caller commits)."""
     with current_app.test_request_context("/", base_url=current_app.config["PINGYI_PUBLIC_URL"]), \
             artifacts.keeping():
-        units = services.unit_list(campaign)
-        overrides = services.overrides_of(campaign)
-        ranking_tables(campaign, snap, units, services.categories_of(campaign), overrides)
+        units = queries.unit_list(campaign)
+        ranking_tables(campaign, snap, units, queries.categories_of(campaign), queries.overrides_of(campaign))
         select = forms.OverrideForm(meta={"csrf": False}).unit
         select.choices = unit_choices(campaign, units)
         unit_select(snap, select)
-        quality_panel(campaign, snap)
-        excluded_list(campaign, snap)
-        groups = services.group_labels(campaign)
-        for cu in services.units_of(campaign):
-            unit_result(campaign, snap, cu, groups)
+        quality_panel(snap)
+        excluded_list(snap)
+        groups = queries.group_labels(campaign)
+        for cu in queries.units_of(campaign):
+            unit_result_html(campaign, snap, cu, groups)

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from survey.demo import DEMO_PASSWORD, create_demo, create_demo_users
 from survey.extensions import db
-from survey.models import AuditEntry, Campaign, Rectification
-from survey.results import services
+from survey.models import AuditEntry, Campaign, CampaignUnit, Rectification
+from survey.results import snapshots
 from survey.results.exports import SHEETS
 from tests.factories import browser_login
 
@@ -39,7 +39,7 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
         create_demo_users()
         campaign.status = "closed"
         db.session.commit()
-        speeders = services.results_for(campaign)["ballots"]["flags"]["speeder"]
+        speeders = snapshots.results_for(campaign)["ballots"]["flags"]["speeder"]
         db.session.commit()
         db.session.remove()
     assert speeders > 0
@@ -158,9 +158,9 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     with app.app_context():
         campaign = db.session.scalar(select(Campaign).where(Campaign.code == "2026"))
         assert campaign.status == "published" and campaign.rules["exclude_flags"] == ["duplicate", "speeder"]
-        rect = db.session.scalar(select(Rectification).join(services.CampaignUnit)
-                                 .where(services.CampaignUnit.campaign_id == campaign.id,
-                                        services.CampaignUnit.position == 0))
+        rect = db.session.scalar(select(Rectification).join(CampaignUnit)
+                                 .where(CampaignUnit.campaign_id == campaign.id,
+                                        CampaignUnit.position == 0))
         assert rect.was_cleared
         actions = set(db.session.scalars(select(AuditEntry.action)))
         assert {"rules.exclude_flags", "veto.create", "results.approve", "campaign.finalize", "class.override",

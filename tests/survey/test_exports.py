@@ -6,9 +6,10 @@ import json
 
 from openpyxl import load_workbook
 
-from survey.results import exports, services
+from survey.results import comments, exports, queries, snapshots
+from survey.results.queries import unit_result
 from tests.factories import login, make_user
-from tests.survey.test_results_support import make_committee_campaign, unit_result
+from tests.survey.test_results_support import make_committee_campaign
 
 
 def _finalized_with_answers(client):
@@ -22,9 +23,9 @@ def _finalized_with_answers(client):
     client.post(f"/results/{campaign.code}/finalize")
     client.post("/logout")
     login(client, "liaison")
-    cu = services.campaign_unit(campaign, "u3")
-    result = unit_result(services.results_for(campaign), "u3")
-    first = services.liaison_view(campaign, cu, result).comments[0]
+    cu = queries.campaign_unit(campaign, "u3")
+    result = unit_result(snapshots.results_for(campaign), "u3")
+    first = comments.liaison_view(campaign, cu, result).comments[0]
     client.post(f"/my/{campaign.code}/comments/{first['id']}", data={"kind": "coordinate", "text": "已协调解决"})
     client.post("/logout")
     login(client, "committee")
@@ -37,7 +38,7 @@ def test_the_workbook_has_the_sheets_figures_and_charts(client, ctx):
     assert response.status_code == 200
     wb = load_workbook(io.BytesIO(response.data))
     assert wb.sheetnames == list(exports.SHEETS) == ["评议结果", "分组得分", "选项占比", "回收率", "意见与答复", "整改情况"]
-    results = services.results_for(campaign)
+    results = snapshots.results_for(campaign)
     rows = list(wb["评议结果"].iter_rows(min_row=2, values_only=True))
     by_code = {r[1]: r for r in rows if r[1]}
     for code in ("u1", "u2", "u3"):
@@ -71,4 +72,4 @@ def test_the_results_json_is_pingyi_results(client, ctx):
     campaign, _first = _finalized_with_answers(client)
     data = json.loads(client.get(f"/results/{campaign.code}/results.json").data)
     assert data["format"] == "pingyi-results/1"
-    assert data == json.loads(services.final_snapshot(campaign).results_json)
+    assert data == json.loads(snapshots.final_snapshot(campaign).results_json)

@@ -20,18 +20,20 @@ from survey.models import (
     Approval,
     Ballot,
     Campaign,
+    CampaignUnit,
     ClassOverride,
     Consequence,
     ObjectiveScore,
     Rectification,
     ResultSnapshot,
+    User,
     Veto,
 )
 from survey.models.outcome import FrozenCampaignError
-from survey.results import services
-from survey.results.services import ResultsError
+from survey.results import ResultsError, inputs, publication, queries, rectification, signoff, snapshots
+from survey.results.queries import unit_result
 from tests.factories import login, make_user
-from tests.survey.test_results_support import make_committee_campaign, unit_result
+from tests.survey.test_results_support import make_committee_campaign
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TODAY = dt.date(2026, 12, 1)
@@ -39,8 +41,8 @@ TODAY = dt.date(2026, 12, 1)
 
 def _finalize(campaign: Campaign, *members: str) -> ResultSnapshot:
     for name in members:
-        services.approve(campaign, db.session.scalar(select(services.User).where(services.User.username == name)))
-    snap = services.finalize(campaign, TODAY)
+        signoff.approve(campaign, db.session.scalar(select(User).where(User.username == name)))
+    snap = signoff.finalize(campaign, TODAY)
     db.session.commit()
     return snap
 
@@ -50,8 +52,8 @@ def test_finalize_needs_the_quorum_of_approvals(client, ctx):
     make_user("committee", username="wang")
     make_user("committee", username="li")
     make_user("committee", username="zhao")
-    assert services.quorum(campaign) == 3  # default: every committee member
-    services.settings_for(campaign).quorum = 2
+    assert signoff.quorum(campaign) == 3  # default: every committee member
+    queries.settings_for(campaign).quorum = 2
     db.session.commit()
     login(client, "wang")
     client.post(f"/results/{campaign.code}/approve")
@@ -70,14 +72,14 @@ def test_finalize_needs_the_quorum_of_approvals(client, ctx):
 def test_a_change_of_the_rules_voids_earlier_approvals(ctx):
     campaign = make_committee_campaign(speeders=6)
     make_user("committee", username="wang")
-    services.approve(campaign, db.session.scalar(select(services.User)))
+    signoff.approve(campaign, db.session.scalar(select(User)))
     db.session.commit()
-    assert len(services.valid_approvals(campaign)) == 1
-    services.adopt_exclude_flags(campaign, ["duplicate", "speeder"])
+    assert len(signoff.valid_approvals(campaign)) == 1
+    inputs.adopt_exclude_flags(campaign, ["duplicate", "speeder"])
     db.session.commit()
-    assert services.valid_approvals(campaign) == []
+    assert signoff.valid_approvals(campaign) == []
     with pytest.raises(ResultsError, match="审定人数不足"):
-        services.finalize(campaign, TODAY)
+        signoff.finalize(campaign, TODAY)
 
 
 def test_final_snapshot_is_reproducible_and_equals_the_command_line(ctx, tmp_path):
@@ -99,7 +101,7 @@ def test_final_snapshot_is_reproducible_and_equals_the_command_line(ctx, tmp_pat
                          capture_output=True, check=True)
     assert json.loads(out.stdout) == stored
     # and the page serves exactly the stored snapshot
-    assert services.results_for(campaign) == stored
+    assert snapshots.results_for(campaign) == stored
 
 
 def test_overrides_need_a_reason_and_show_beside_the_computed_class(client, ctx):
@@ -119,7 +121,7 @@ def test_overrides_need_a_reason_and_show_beside_the_computed_class(client, ctx)
     page = client.get(f"/results/{campaign.code}").get_data(as_text=True)
     assert 'data-testid="override-u2"' in page and "专项整治成效显著" in page
     # computed class stays in the results; the published record shows the override beside it
-    assert unit_result(services.results_for(campaign), "u2")["class"] == "basically_satisfied"
+    assert unit_result(snapshots.results_for(campaign), "u2")["class"] == "basically_satisfied"
     public = client.get(f"/public/{campaign.code}").get_data(as_text=True)
     assert '<tr data-unit="u2"><td>市第2局</td><td><span class="cls cls-satisfied"' in public
     assert "计算结果：基本满意；理由：专项整治成效显著" in public
@@ -129,16 +131,16 @@ def test_edits_after_finalization_are_refused(client, ctx):
     campaign = make_committee_campaign()
     make_user("committee")
     make_user("organizer")
-    u1 = services.campaign_unit(campaign, "u1")
+    u1 = queries.campaign_unit(campaign, "u1")
     db.session.add(ObjectiveScore(campaign_unit=u1, position=0, component="work", score=80))
-    db.session.add(Veto(campaign_unit=services.campaign_unit(campaign, "u3"), position=0, reason="事故", evidence="文"))
+    db.session.add(Veto(campaign_unit=queries.campaign_unit(campaign, "u3"), position=0, reason="事故", evidence="文"))
     db.session.commit()
     _finalize(campaign, "committee")
     # through the services and the pages
     with pytest.raises(ResultsError):
-        services.add_veto(campaign, u1, "x", "y")
+        inputs.add_veto(campaign, u1, "x", "y")
     with pytest.raises(ResultsError):
-        services.adopt_exclude_flags(campaign, ["speeder"])
+        inputs.adopt_exclude_flags(campaign, ["speeder"])
     login(client, "organizer")
     response = client.post(f"/results/{campaign.code}/objective-scores",
                            data={"unit": "u1", "component": "work", "score": "99", "evidence": "x"},
@@ -163,7 +165,7 @@ def test_edits_after_finalization_are_refused(client, ctx):
         db.session.rollback()
     assert db.session.scalar(select(ObjectiveScore.score)) == 80
     # what may change after finalization still can: the status (publication)
-    services.publish(db.session.get(Campaign, campaign.id), False, None, None)
+    publication.publish(db.session.get(Campaign, campaign.id), False, None, None)
     db.session.commit()
     assert db.session.get(Campaign, campaign.id).status == "published"
 
@@ -174,13 +176,13 @@ def test_publication_period_and_internal_results(client, ctx):
     _finalize(campaign, "committee")
     assert client.get(f"/public/{campaign.code}").status_code == 404  # not published yet
     with pytest.raises(ResultsError, match="公示开始和结束日期"):
-        services.publish(campaign, True, None, None)
+        publication.publish(campaign, True, None, None)
     today = dt.date.today()
-    services.publish(campaign, True, today - dt.timedelta(days=2), today + dt.timedelta(days=5))
+    publication.publish(campaign, True, today - dt.timedelta(days=2), today + dt.timedelta(days=5))
     db.session.commit()
     page = client.get(f"/public/{campaign.code}").get_data(as_text=True)  # no sign-in
     assert "结果公示" in page and 'data-unit="u3"' in page and "不满意" in page and "提出申诉" in page
-    settings = services.settings_for(campaign)
+    settings = queries.settings_for(campaign)
     settings.public_from, settings.public_until = today - dt.timedelta(days=10), today - dt.timedelta(days=3)
     db.session.commit()
     page = client.get(f"/public/{campaign.code}").get_data(as_text=True)
@@ -201,7 +203,7 @@ def test_a_liaison_appeals_and_the_committee_decides(client, ctx):
     login(client, "committee")
     page = client.get(f"/results/{campaign.code}/appeals").get_data(as_text=True)
     assert "申请复核" in page
-    appeal = services.appeals_of(campaign)[0]
+    appeal = publication.appeals_of(campaign)[0]
     assert appeal.campaign_unit.code == "u3"
     client.post(f"/results/{campaign.code}/appeals/{appeal.id}",
                 data={"decision": "changed", "outcome": "核实后调整", "new_class": "basically_satisfied"})
@@ -209,7 +211,7 @@ def test_a_liaison_appeals_and_the_committee_decides(client, ctx):
     row = db.session.scalar(select(ClassOverride))
     assert row.new_class == "basically_satisfied" and row.computed_class == "dissatisfied"
     assert "申诉复核：核实后调整" in row.reason
-    assert services.appeals_of(campaign)[0].decision == "changed"
+    assert publication.appeals_of(campaign)[0].decision == "changed"
 
 
 def test_consequences_follow_the_classes_and_two_years_at_the_bottom(ctx):
@@ -217,27 +219,27 @@ def test_consequences_follow_the_classes_and_two_years_at_the_bottom(ctx):
     last_year = make_committee_campaign("c2025", rules=bottom)
     make_user("committee")
     _finalize(last_year, "committee")
-    assert "bottom" in unit_result(services.results_for(last_year), "u3")["reasons"]
+    assert "bottom" in unit_result(snapshots.results_for(last_year), "u3")["reasons"]
     campaign = make_committee_campaign("c2026", rules=bottom)
     _finalize(campaign, "committee")
-    rows = {(c.campaign_unit.code, c.kind): c for c in services.consequences_of(campaign)}
+    rows = {(c.campaign_unit.code, c.kind): c for c in rectification.consequences_of(campaign)}
     assert ("u2", "self_examination") in rows
     assert rows[("u2", "self_examination")].due_on == TODAY + dt.timedelta(days=15)
     for kind in ("criticism_notice", "media_list", "bonus_linkage", "leader_handling", "organizational_handling"):
         assert ("u3", kind) in rows
     assert "诫勉谈话" in rows[("u3", "leader_handling")].text
     assert not any(code == "u1" for code, _kind in rows)
-    last = {(c.campaign_unit.code, c.kind) for c in services.consequences_of(last_year)}
+    last = {(c.campaign_unit.code, c.kind) for c in rectification.consequences_of(last_year)}
     assert ("u3", "organizational_handling") not in last  # the first year at the bottom does not escalate
     # every unit has a rectification item due by the default deadline
-    assert len(db.session.scalars(select(Rectification).join(services.CampaignUnit)
-                                  .where(services.CampaignUnit.campaign_id == campaign.id)).all()) == 3
+    assert len(db.session.scalars(select(Rectification).join(CampaignUnit)
+                                  .where(CampaignUnit.campaign_id == campaign.id)).all()) == 3
 
 
 def test_consequences_are_configurable(ctx):
     campaign = make_committee_campaign()
     make_user("committee")
-    services.settings_for(campaign).consequences = {"media_list": False, "leader_handling": None,
+    queries.settings_for(campaign).consequences = {"media_list": False, "leader_handling": None,
                                                     "self_examination": False}
     db.session.commit()
     _finalize(campaign, "committee")
@@ -256,7 +258,7 @@ def test_finalization_pseudonymises_the_sources_it_freezes(ctx):
         ballot.source = f"192.0.2.{k % 7 + 1}"
     db.session.commit()
     make_user("committee", username="wang")
-    before = services.current_snapshot(campaign).results_sha256
+    before = snapshots.current_snapshot(campaign).results_sha256
     snap = _finalize(campaign, "wang")
     sources = {b.source for b in db.session.scalars(select(Ballot).where(Ballot.campaign_id == campaign.id))}
     assert len(sources) == len(real) and not sources & real

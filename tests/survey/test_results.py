@@ -10,14 +10,15 @@ from analysis import evaluate_document
 from survey.bundles import export_bundle
 from survey.extensions import db
 from survey.models import AuditEntry, Campaign, ObjectiveScore, ResultSnapshot, Veto
-from survey.results import services
+from survey.results import history, inputs, queries, snapshots
+from survey.results.queries import unit_result
 from tests.factories import login, make_user
-from tests.survey.test_results_support import make_committee_campaign, unit_result
+from tests.survey.test_results_support import make_committee_campaign
 
 
 def test_results_equal_evaluating_the_exported_bundle(ctx):
     campaign = make_committee_campaign()
-    results = services.results_for(campaign)
+    results = snapshots.results_for(campaign)
     assert results == json.loads(json.dumps(evaluate_document(export_bundle(campaign)).to_json()))
     assert [unit_result(results, u)["class"] for u in ("u1", "u2", "u3")] == [
         "satisfied", "basically_satisfied", "dissatisfied"]
@@ -28,7 +29,7 @@ def test_ranking_page_shows_classes_intervals_and_borderline(client, ctx):
     make_user("committee")
     login(client, "committee")
     page = client.get(f"/results/{campaign.code}").get_data(as_text=True)
-    results = services.results_for(campaign)
+    results = snapshots.results_for(campaign)
     for code, _label in (("u1", "满意"), ("u2", "基本满意"), ("u3", "不满意")):
         r = unit_result(results, code)
         assert f'data-unit="{code}"' in page
@@ -44,7 +45,7 @@ def test_unit_page_explains_the_class_and_lists_comments(client, ctx):
     make_user("committee")
     login(client, "committee")
     page = client.get(f"/results/{campaign.code}/units/u2").get_data(as_text=True)
-    r = unit_result(services.results_for(campaign), "u2")
+    r = unit_result(snapshots.results_for(campaign), "u2")
     assert "分数阈值" in page  # class_set_by: threshold
     assert f"{r['explain']['distance']['satisfied']:.2f}" in page
     assert "服务对象" in page and "专家学者" in page
@@ -55,18 +56,18 @@ def test_unit_page_explains_the_class_and_lists_comments(client, ctx):
 
 def test_the_snapshot_is_reused_until_the_data_change(ctx):
     campaign = make_committee_campaign()
-    first = services.current_snapshot(campaign)
+    first = snapshots.current_snapshot(campaign)
     db.session.commit()
     first_id, first_sha, first_at = first.id, first.results_sha256, first.created_at
     db.session.expire_all()
-    again = services.current_snapshot(campaign)
+    again = snapshots.current_snapshot(campaign)
     assert (again.id, again.created_at) == (first_id, first_at)
     stored = db.session.scalars(select(ResultSnapshot)).all()
     assert len(stored) == 1 and stored[0].kind == "cache"
-    u1 = services.campaign_unit(campaign, "u1")
-    services.add_veto(campaign, u1, "发生重大安全责任事故", "市安委办〔2026〕12号")
+    u1 = queries.campaign_unit(campaign, "u1")
+    inputs.add_veto(campaign, u1, "发生重大安全责任事故", "市安委办〔2026〕12号")
     db.session.commit()
-    fresh = services.current_snapshot(campaign)
+    fresh = snapshots.current_snapshot(campaign)
     assert fresh.results_sha256 != first_sha
     r = unit_result(json.loads(fresh.results_json), "u1")
     assert r["class"] == "dissatisfied" and r["reasons"] == ["veto"]
@@ -91,9 +92,9 @@ def test_data_quality_panel_preview_and_adoption(client, ctx):
     make_user("committee")
     login(client, "committee")
     page = client.get(f"/results/{campaign.code}/quality").get_data(as_text=True)
-    assert services.results_for(campaign)["ballots"]["flags"]["speeder"] == 6
+    assert snapshots.results_for(campaign)["ballots"]["flags"]["speeder"] == 6
     assert '<tr data-flag="speeder"><td>答题过快</td><td class="num">6</td>' in page
-    assert unit_result(services.results_for(campaign), "u1")["class"] == "basically_satisfied"
+    assert unit_result(snapshots.results_for(campaign), "u1")["class"] == "basically_satisfied"
     preview = client.get(f"/results/{campaign.code}/quality",
                          query_string={"flags": ["duplicate", "speeder"], "preview": "1"}).get_data(as_text=True)
     assert "按此规则将剔除 6 张（当前 0 张）" in preview
@@ -104,7 +105,7 @@ def test_data_quality_panel_preview_and_adoption(client, ctx):
     db.session.expire_all()
     campaign = db.session.get(Campaign, campaign.id)
     assert campaign.rules["exclude_flags"] == ["duplicate", "speeder"]
-    results = services.results_for(campaign)
+    results = snapshots.results_for(campaign)
     assert results["ballots"]["excluded"] == 6 and unit_result(results, "u1")["class"] == "satisfied"
     assert sorted(b["id"] for b in results["explain"]["excluded"]) == [f"9{k:03d}" for k in range(6)]
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "rules.exclude_flags"))
@@ -113,9 +114,9 @@ def test_data_quality_panel_preview_and_adoption(client, ctx):
 
 def test_preview_lists_the_classes_that_change(ctx):
     campaign = make_committee_campaign(speeders=6)
-    preview = services.preview_exclude_flags(campaign, ["speeder"])
+    preview = inputs.preview_exclude_flags(campaign, ["speeder"])
     direct = evaluate_document(export_bundle(campaign), {"exclude_flags": ["speeder"]}).to_json()
-    current = services.results_for(campaign)
+    current = snapshots.results_for(campaign)
     changed = {u["code"] for u in direct["units"] if u["class"] != unit_result(current, u["code"])["class"]}
     assert {c["code"] for c in preview["changes"]} == changed == {"u1"}
     assert preview["excluded"] == direct["ballots"]["excluded"]
@@ -142,7 +143,7 @@ def test_organizer_enters_objective_scores_and_vetoes_with_evidence(client, ctx)
     assert score.score == 91.5 and score.component == "work"
     page = client.get(f"/results/{campaign.code}/inputs").get_data(as_text=True)
     assert "市安委办〔2026〕12号" in page and "91.5" in page
-    results = services.results_for(db.session.get(Campaign, campaign.id))
+    results = snapshots.results_for(db.session.get(Campaign, campaign.id))
     assert unit_result(results, "u1")["class"] == "dissatisfied"
     actions = [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     assert actions == ["veto.create", "objective_score.set"]
@@ -153,9 +154,9 @@ def test_organizer_enters_objective_scores_and_vetoes_with_evidence(client, ctx)
 def test_a_units_history_spans_campaigns_sharing_its_record(client, ctx):
     last_year = make_committee_campaign("c2025")
     this_year = make_committee_campaign("t2026", speeders=6)
-    points = services.history("u1")
+    points = history.history("u1")
     assert [(p["year"], p["class"]) for p in points] == [(2025, "satisfied"), (2026, "basically_satisfied")]
-    assert points[0]["score"] == unit_result(services.results_for(last_year), "u1")["score"]
+    assert points[0]["score"] == unit_result(snapshots.results_for(last_year), "u1")["score"]
     make_user("committee")
     login(client, "committee")
     page = client.get(f"/results/{this_year.code}/units/u1").get_data(as_text=True)

@@ -14,18 +14,19 @@ from flask import template_rendered
 from PIL import Image
 from sqlalchemy import func, select
 
-from survey import charts, jobs
+from survey import caches, charts, jobs
 from survey.campaigns import setup
 from survey.extensions import db
 from survey.models import Campaign, Job, ResultArtifact, ResultSnapshot
-from survey.results import artifacts, exports, services
+from survey.results import artifacts, exports, inputs, queries, snapshots
+from survey.results.queries import unit_result
 from tests.factories import login, make_user
-from tests.survey.test_results_support import make_committee_campaign, unit_result
+from tests.survey.test_results_support import make_committee_campaign
 
 
 def _veto_u1(campaign: Campaign) -> None:
     """A veto makes u1 不满意: the results change, so the snapshot is recomputed."""
-    services.add_veto(campaign, services.campaign_unit(campaign, "u1"), "发生重大安全责任事故",
+    inputs.add_veto(campaign, queries.campaign_unit(campaign, "u1"), "发生重大安全责任事故",
                       "市安委办〔2026〕12号")
 
 
@@ -55,23 +56,23 @@ def test_a_chart_is_drawn_once_and_redrawn_after_a_recomputation(client, ctx, mo
     campaign = make_committee_campaign()
     make_user("committee")
     login(client, "committee")
-    artifacts.forget()
+    caches.clear_all()
     drawn = _count_draws(monkeypatch)
     url = f"/results/{campaign.code}/charts/ranking-law.png"
     first = client.get(url).data
     assert client.get(url).data == first and drawn == ["png"]  # the second request reuses the bytes
     assert client.get(url.replace(".png", ".svg")).status_code == 200 and drawn == ["png", "svg"]
-    before_sha = services.current_snapshot(campaign).results_sha256
+    before_sha = snapshots.current_snapshot(campaign).results_sha256
 
     # A new snapshot, so a new chart (its u1 bar turns red).
     _veto_u1(campaign)
     db.session.commit()
     after = client.get(url).data
-    assert services.current_snapshot(db.session.get(Campaign, campaign.id)).results_sha256 != before_sha
+    assert snapshots.current_snapshot(db.session.get(Campaign, campaign.id)).results_sha256 != before_sha
     assert drawn == ["png", "svg", "png"] and after != first
     # What is served is what drawing the new results gives.
     fresh = db.session.get(Campaign, campaign.id)
-    drawn_now = charts.render(exports.chart(fresh, services.results_for(fresh), "ranking-law"), "png")
+    drawn_now = charts.render(exports.chart(fresh, snapshots.results_for(fresh), "ranking-law"), "png")
     assert _pixels(drawn_now).tolist() == _pixels(after).tolist()
     assert _red_pixels(after) > _red_pixels(first)
 
@@ -99,10 +100,10 @@ def test_pages_show_the_recomputed_snapshot(client, ctx):
     ranking = client.get(f"/results/{campaign.code}").get_data(as_text=True)
     unit = client.get(f"/results/{campaign.code}/units/u1").get_data(as_text=True)
     assert 'class="badge veto"' not in ranking and 'data-class="satisfied"' in unit
-    old = unit_result(services.results_for(campaign), "u1")
+    old = unit_result(snapshots.results_for(campaign), "u1")
     _veto_u1(campaign)
     db.session.commit()
-    new = unit_result(services.results_for(db.session.get(Campaign, campaign.id)), "u1")
+    new = unit_result(snapshots.results_for(db.session.get(Campaign, campaign.id)), "u1")
     assert (old["class"], new["class"]) == ("satisfied", "dissatisfied")
     ranking = client.get(f"/results/{campaign.code}").get_data(as_text=True)
     row = ranking[ranking.index('<tr data-unit="u1">'):]
@@ -114,15 +115,15 @@ def test_pages_show_the_recomputed_snapshot(client, ctx):
 
 def test_parsed_results_follow_the_snapshot_hash(ctx):
     campaign = make_committee_campaign()
-    snap = services.current_snapshot(campaign)
+    snap = snapshots.current_snapshot(campaign)
     db.session.commit()
-    first, first_sha = services.parsed(snap), snap.results_sha256
-    assert services.parsed(snap) is first  # parsed once
+    first, first_sha = snapshots.parsed(snap), snap.results_sha256
+    assert snapshots.parsed(snap) is first  # parsed once
     _veto_u1(campaign)
     db.session.commit()
-    fresh = services.current_snapshot(db.session.get(Campaign, campaign.id))
-    assert fresh.results_sha256 != first_sha and services.parsed(fresh) is not first
-    assert unit_result(services.parsed(fresh), "u1")["class"] == "dissatisfied"
+    fresh = snapshots.current_snapshot(db.session.get(Campaign, campaign.id))
+    assert fresh.results_sha256 != first_sha and snapshots.parsed(fresh) is not first
+    assert unit_result(snapshots.parsed(fresh), "u1")["class"] == "dissatisfied"
     assert unit_result(first, "u1")["class"] == "satisfied"  # the old document was not touched
 
 
@@ -139,9 +140,9 @@ def test_a_chart_drawn_in_one_process_is_served_by_another_without_drawing(clien
     first = client.get(url).data
     assert drawn == ["png"]
     kept = [a for a in _artifacts(campaign) if a.media_type == "image/png"]
-    sha = services.current_snapshot(campaign).results_sha256
+    sha = snapshots.current_snapshot(campaign).results_sha256
     assert [(a.body, a.results_sha256) for a in kept] == [(first, sha)]
-    artifacts.forget()  # as in another process: nothing in memory
+    caches.clear_all()  # as in another process: nothing in memory
     assert client.get(url).data == first and drawn == ["png"]
 
 
@@ -158,7 +159,7 @@ def test_results_tables_are_kept_beside_the_snapshot(app, client, ctx):
     pages = [f"/results/{campaign.code}", f"/results/{campaign.code}/units/u2", f"/results/{campaign.code}/quality"]
     first = [client.get(p).get_data(as_text=True) for p in pages]
     rendered = _templates_rendered(app)
-    artifacts.forget()  # another process: reads the kept tables, renders only the pages around them
+    caches.clear_all()  # another process: reads the kept tables, renders only the pages around them
     again = [client.get(p).get_data(as_text=True) for p in pages]
     assert again == first
     assert rendered == ["results/campaign.html", "results/unit.html", "results/quality.html"]
@@ -168,17 +169,17 @@ def test_results_tables_are_kept_beside_the_snapshot(app, client, ctx):
 
 def test_the_charts_and_tables_of_a_new_snapshot_are_drawn_by_a_job(app, client, ctx, monkeypatch):
     last_year = make_committee_campaign("t2025")  # the same units: their pages show a history chart
-    services.current_snapshot(last_year)
+    snapshots.current_snapshot(last_year)
     db.session.execute(Job.__table__.delete())
     campaign = make_committee_campaign()
     make_user("committee")
     login(client, "committee")
-    snap = services.current_snapshot(campaign)
+    snap = snapshots.current_snapshot(campaign)
     db.session.commit()
     queued = db.session.scalars(select(Job).where(Job.kind == "draw_results")).all()
     assert [j.params for j in queued] == [{"campaign_id": campaign.id, "results_sha256": snap.results_sha256}]
     assert jobs.run_pending() == 1
-    names = exports.chart_names(campaign, services.parsed(snap))
+    names = exports.chart_names(campaign, snapshots.parsed(snap))
     assert sorted(names) == ["history-u1", "history-u2", "history-u3", "ranking-law", "ranking-svc", "returns",
                              "shares-law", "shares-svc"]
     kinds = Counter(a.media_type for a in _artifacts(campaign))
@@ -187,7 +188,7 @@ def test_the_charts_and_tables_of_a_new_snapshot_are_drawn_by_a_job(app, client,
     assert kinds == {"image/svg+xml": len(names), "image/png": len(names), "text/html": 4 + 3}
     job = db.session.get(Job, queued[0].id, populate_existing=True)
     assert (job.state, job.done, job.total) == ("done", len(names) + 1, len(names) + 1)
-    artifacts.forget()
+    caches.clear_all()
     drawn = _count_draws(monkeypatch)
     rendered = _templates_rendered(app)
     for name in names:
@@ -206,11 +207,11 @@ def test_a_recomputation_prunes_what_was_drawn_from_the_old_results(client, ctx)
     login(client, "committee")
     client.get(f"/results/{campaign.code}")
     client.get(f"/results/{campaign.code}/charts/ranking-law.svg")
-    old_sha = services.current_snapshot(campaign).results_sha256
+    old_sha = snapshots.current_snapshot(campaign).results_sha256
     assert {a.results_sha256 for a in _artifacts(campaign)} == {old_sha}
     _veto_u1(campaign)
     db.session.commit()
-    new_sha = services.current_snapshot(db.session.get(Campaign, campaign.id)).results_sha256
+    new_sha = snapshots.current_snapshot(db.session.get(Campaign, campaign.id)).results_sha256
     db.session.commit()
     assert new_sha != old_sha and _artifacts(campaign) == []
     # A job queued for the old results finds them gone and draws nothing.
@@ -223,7 +224,7 @@ def test_a_recomputation_prunes_what_was_drawn_from_the_old_results(client, ctx)
 def test_a_queued_job_starts_when_its_transaction_commits(app, ctx):
     app.config["PINGYI_JOBS_THREAD"] = True
     campaign = make_committee_campaign()
-    services.current_snapshot(campaign)
+    snapshots.current_snapshot(campaign)
     db.session.commit()  # kicks the worker thread: no kick() call here
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -257,7 +258,7 @@ def test_closing_a_campaign_draws_the_results_computed_while_it_was_open(client,
     assert db.session.scalar(select(func.count(Job.id))) == 0
     setup.change_status(db.session.get(Campaign, campaign.id), "closed")
     db.session.commit()
-    snap = services.current_snapshot(db.session.get(Campaign, campaign.id))  # still current: not recomputed
+    snap = snapshots.current_snapshot(db.session.get(Campaign, campaign.id))  # still current: not recomputed
     jobs_queued = db.session.scalars(select(Job).where(Job.kind == "draw_results")).all()
     assert [j.params["results_sha256"] for j in jobs_queued] == [snap.results_sha256]
     assert jobs.run_pending() == 1
@@ -273,7 +274,7 @@ def test_a_deploy_that_changes_the_drawing_draws_again(client, ctx, monkeypatch)
     url = f"/results/{campaign.code}/charts/ranking-law.svg"
     client.get(url)
     drawn = _count_draws(monkeypatch)
-    artifacts.forget()
+    caches.clear_all()
     client.get(url)
     assert drawn == []
     monkeypatch.setattr(artifacts, "drawing_version", lambda: "another release")
@@ -289,18 +290,18 @@ def test_edits_that_keep_the_fingerprint_still_recompute(ctx):
     client_group, expert_group = sorted(campaign.groups, key=lambda g: g.group.code)
     client_group.weight, expert_group.weight = 0.8, 0.2
     db.session.commit()
-    first = services.current_snapshot(campaign).results_sha256
+    first = snapshots.current_snapshot(campaign).results_sha256
     db.session.commit()
     client_group.weight, expert_group.weight = 0.2, 0.8
     db.session.commit()
-    second = services.current_snapshot(db.session.get(Campaign, campaign.id)).results_sha256
+    second = snapshots.current_snapshot(db.session.get(Campaign, campaign.id)).results_sha256
     db.session.commit()
     assert second != first
-    bundle_before = services.current_snapshot(db.session.get(Campaign, campaign.id)).bundle_sha256
+    bundle_before = snapshots.current_snapshot(db.session.get(Campaign, campaign.id)).bundle_sha256
     db.session.get(Campaign, campaign.id).items[0].weight = 3.0
     db.session.commit()
     assert db.session.scalar(select(func.count(ResultSnapshot.id))) == 0  # the cache went with the edit
-    assert services.current_snapshot(db.session.get(Campaign, campaign.id)).bundle_sha256 != bundle_before
+    assert snapshots.current_snapshot(db.session.get(Campaign, campaign.id)).bundle_sha256 != bundle_before
 
 
 def test_two_first_views_at_once_store_one_cache(ctx, monkeypatch):
@@ -308,7 +309,7 @@ def test_two_first_views_at_once_store_one_cache(ctx, monkeypatch):
     the first's row (one per campaign) and uses it instead of failing."""
     campaign = make_committee_campaign()
     campaign_id = campaign.id
-    real = services.compute
+    real = snapshots.compute
 
     def meanwhile(c, *args):
         out = real(c, *args)
@@ -318,8 +319,8 @@ def test_two_first_views_at_once_store_one_cache(ctx, monkeypatch):
                 results_sha256="x", created_at=dt.datetime(2026, 11, 30)))
         return out
 
-    monkeypatch.setattr(services, "compute", meanwhile)
-    snap = services.current_snapshot(campaign)
+    monkeypatch.setattr(snapshots, "compute", meanwhile)
+    snap = snapshots.current_snapshot(campaign)
     db.session.commit()
     rows = db.session.scalars(select(ResultSnapshot)).all()
-    assert rows == [snap] and snap.results_sha256 == services.sha256(snap.results_json) != "x"
+    assert rows == [snap] and snap.results_sha256 == snapshots.sha256(snap.results_json) != "x"

@@ -58,7 +58,3 @@ def make_committee_campaign(code: str = "t2026", *, status: str = "closed", comm
                 db.session.add(Comment(ballot_id=b.id, campaign_unit_id=units["u1"].id, text="窗口服务很好"))
     db.session.commit()
     return campaign
-
-
-def unit_result(results: dict[str, Any], code: str) -> dict[str, Any]:
-    return next(u for u in results["units"] if u["code"] == code)

@@ -1,0 +1,50 @@
+"""A unit's results across the years (campaigns share Unit records by code)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from survey.extensions import db
+from survey.models import Campaign, CampaignUnit, Unit
+from survey.models.lifecycle import where_results_ready
+from survey.results.queries import unit_result
+from survey.results.snapshots import results_for
+
+
+def years_rated(unit_code: str) -> int:
+    """In how many campaigns with results (closed or later) a unit was rated:
+    what ``history`` would list, counted without reading any results."""
+    return db.session.scalar(
+        select(func.count(Campaign.id)).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
+        .where(Unit.code == unit_code, where_results_ready(Campaign.status))) or 0
+
+
+def units_with_history(campaign: Campaign) -> set[str]:
+    """The codes of the campaign's units rated in more than one campaign with
+    results (their pages show a history chart), in one query."""
+    codes = select(Unit.code).join(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)
+    return set(db.session.scalars(
+        select(Unit.code).join(CampaignUnit, CampaignUnit.unit_id == Unit.id)
+        .join(Campaign, CampaignUnit.campaign_id == Campaign.id)
+        .where(Unit.code.in_(codes), where_results_ready(Campaign.status))
+        .group_by(Unit.code).having(func.count(Campaign.id) > 1)))
+
+
+def history(unit_code: str, known: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """A unit's score and class in every campaign that has results, by year.
+    ``known``: results already at hand, by campaign id."""
+    campaigns = db.session.scalars(
+        select(Campaign).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id)
+        .join(Unit).where(Unit.code == unit_code).order_by(Campaign.year, Campaign.id)).all()
+    points = []
+    for campaign in campaigns:
+        if not campaign.state.results_ready:
+            continue
+        try:
+            result = unit_result((known or {}).get(campaign.id) or results_for(campaign), unit_code)
+        except KeyError:
+            continue
+        points.append({"year": campaign.year, "campaign": campaign.name, "score": result["score"],
+                       "class": result["class"]})
+    return points

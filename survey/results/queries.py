@@ -1,0 +1,207 @@
+"""Reading a campaign's results: a unit's result and final class, the
+rankings, the labels of units, categories, groups and options, the
+committee's settings and the rows each campaign unit has."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from survey.extensions import db
+from survey.models import (
+    Campaign,
+    CampaignCategory,
+    CampaignGroup,
+    CampaignUnit,
+    Category,
+    ClassOverride,
+    EvaluatorGroup,
+    OutcomeSettings,
+    Unit,
+)
+
+Row = TypeVar("Row")
+
+
+def unit_result(results: dict[str, Any], unit_code: str) -> dict[str, Any]:
+    """A unit's entry in a results document (KeyError where the results do not rate it)."""
+    result: dict[str, Any]
+    for result in results["units"]:
+        if result["code"] == unit_code:
+            return result
+    raise KeyError(unit_code)
+
+
+def final_class(result: dict[str, Any], override: ClassOverride | None) -> str:
+    """A unit's class as the committee decided it: its override's, else the computed one."""
+    return override.new_class if override is not None else result["class"]
+
+
+def final_classes(campaign: Campaign, results: dict[str, Any]) -> dict[str, str]:
+    """Every unit's final class (``final_class``), by unit code."""
+    overrides = {o.campaign_unit.code: o for o in overrides_of(campaign)}
+    return {u["code"]: final_class(u, overrides.get(u["code"])) for u in results["units"]}
+
+
+def settings_for(campaign: Campaign) -> OutcomeSettings:
+    """The committee's settings for the campaign, made with the defaults where there are none yet."""
+    settings = db.session.scalar(select(OutcomeSettings).where(OutcomeSettings.campaign_id == campaign.id))
+    if settings is None:
+        settings = OutcomeSettings(campaign_id=campaign.id, min_group_ballots=5, public=True, consequences={})
+        db.session.add(settings)
+        db.session.flush()
+    return settings
+
+
+def rows_of(campaign: Campaign, model: type[Row], *order_by: Any) -> list[Row]:
+    """The rows of a per-unit table (``model.campaign_unit_id``) for the campaign's units, in order."""
+    return list(db.session.scalars(select(model).join(CampaignUnit)
+                                   .where(CampaignUnit.campaign_id == campaign.id).order_by(*order_by)))
+
+
+# --- the rankings -----------------------------------------------------------
+
+
+@dataclass
+class UnitRow:
+    code: str
+    name: str
+    category: str
+    result: dict[str, Any]
+    override: ClassOverride | None = None
+
+    @property
+    def computed_class(self) -> str:
+        return str(self.result["class"])
+
+    @property
+    def final_class(self) -> str:
+        return final_class(self.result, self.override)
+
+    @property
+    def score_text(self) -> str:
+        return "—" if self.result["score"] is None else f"{self.result['score']:.2f}"
+
+    @property
+    def ci_text(self) -> str:
+        ci = self.result["ci95"]
+        return "—" if not ci else f"{ci[0]:.1f}–{ci[1]:.1f}"
+
+    @property
+    def stability_text(self) -> str:
+        st = self.result["stability"]
+        return "—" if st is None else f"{st * 100:.1f}%"
+
+
+@dataclass
+class CategoryView:
+    code: str
+    label: str
+    units: list[UnitRow] = field(default_factory=list)
+
+
+class CategoryLine(NamedTuple):
+    """A campaign's category as the ranking needs it."""
+
+    code: str
+    label: str
+
+
+class UnitLine(NamedTuple):
+    """A campaign unit as the ranking and the unit choices need it."""
+
+    id: int
+    code: str
+    name: str
+    category_code: str
+
+
+def ranking(campaign: Campaign, results: dict[str, Any], units: Sequence[UnitLine] | None = None,
+            overrides: Sequence[ClassOverride] | None = None,
+            categories: Sequence[CategoryLine] | None = None) -> list[CategoryView]:
+    """Units per category, ranked (insufficient units last), with any override.
+    ``units``, ``overrides`` and ``categories``: the campaign's, where the caller has them already."""
+    by_code = {u["code"]: u for u in results["units"]}
+    units = unit_list(campaign) if units is None else units
+    by_unit = {o.campaign_unit.code: o for o in (overrides_of(campaign) if overrides is None else overrides)}
+    views = [CategoryView(c.code, c.label) for c in (categories_of(campaign) if categories is None else categories)]
+    index = {v.code: v for v in views}
+    for cu in units:
+        r = by_code.get(cu.code)
+        if r is not None:
+            index[cu.category_code].units.append(UnitRow(cu.code, cu.name, cu.category_code, r, by_unit.get(cu.code)))
+    for v in views:
+        v.units.sort(key=lambda row: (row.result["rank"] is None, row.result["rank"] or 0, row.code))
+    return views
+
+
+def categories_of(campaign: Campaign) -> list[CategoryLine]:
+    """The campaign's categories in order, as plain rows (one query, no ORM objects)."""
+    rows = db.session.execute(
+        select(Category.code, CampaignCategory.label).join(CampaignCategory.category)
+        .where(CampaignCategory.campaign_id == campaign.id).order_by(CampaignCategory.position))
+    return [CategoryLine(*row) for row in rows]
+
+
+def unit_list(campaign: Campaign) -> list[UnitLine]:
+    """The campaign's units in order, as plain rows (one query, no ORM objects:
+    the ranking page lists all of them on every request)."""
+    rows = db.session.execute(
+        select(CampaignUnit.id, Unit.code, CampaignUnit.name, Category.code)
+        .join(Unit, CampaignUnit.unit_id == Unit.id)
+        .join(CampaignCategory, CampaignUnit.campaign_category_id == CampaignCategory.id)
+        .join(Category, CampaignCategory.category_id == Category.id)
+        .where(CampaignUnit.campaign_id == campaign.id).order_by(CampaignUnit.position))
+    return [UnitLine(*row) for row in rows]
+
+
+# --- overrides, units, labels ---------------------------------------------------
+
+
+def override_of(cu: CampaignUnit) -> ClassOverride | None:
+    return db.session.scalar(select(ClassOverride).where(ClassOverride.campaign_unit_id == cu.id))
+
+
+def overrides_of(campaign: Campaign) -> list[ClassOverride]:
+    return rows_of(campaign, ClassOverride, CampaignUnit.position)
+
+
+def _with_unit_and_category() -> tuple[Any, ...]:
+    """Load options: a campaign unit's unit and category records, in the same query."""
+    return (joinedload(CampaignUnit.unit),
+            joinedload(CampaignUnit.category).joinedload(CampaignCategory.category))
+
+
+def units_of(campaign: Campaign) -> list[CampaignUnit]:
+    """The campaign's units in order, with their unit and category records
+    loaded in the same query (pages list all of them)."""
+    return list(db.session.scalars(
+        select(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)
+        .options(*_with_unit_and_category()).order_by(CampaignUnit.position)).unique())
+
+
+def campaign_unit(campaign: Campaign, code: str) -> CampaignUnit | None:
+    """A campaign's unit by the unit's code, with its unit and category records."""
+    return db.session.scalar(select(CampaignUnit).join(Unit).where(
+        CampaignUnit.campaign_id == campaign.id, Unit.code == code).options(*_with_unit_and_category()))
+
+
+def group_labels(campaign: Campaign) -> dict[str, str]:
+    rows = db.session.execute(select(EvaluatorGroup.code, CampaignGroup.label).join(CampaignGroup.group)
+                              .where(CampaignGroup.campaign_id == campaign.id).order_by(CampaignGroup.position))
+    return {code: label for code, label in rows}
+
+
+def option_labels(campaign: Campaign) -> list[tuple[str, str]]:
+    """The scored options (code, label) in scale order."""
+    return [(o.code, o.label) for o in campaign.scale if o.points is not None]
+
+
+def data_quality(results: dict[str, Any]) -> dict[str, Any]:
+    """The ballot counts, the flags raised and the ballots excluded."""
+    ex = results["explain"]
+    return {"ballots": results["ballots"], "flags": ex["flags"], "exclude_flags": ex["exclude_flags"],
+            "excluded": ex["excluded"]}

@@ -1,0 +1,155 @@
+"""What follows the final results: the consequences generated at
+finalization, each unit's rectification (整改: plan, report, deadline, red
+mark, acceptance) and the committee's follow-up checks (回头看)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from survey import audit
+from survey.clock import utcnow
+from survey.extensions import db
+from survey.models import Campaign, CampaignUnit, Consequence, FollowUp, Rectification, User
+from survey.models.lifecycle import where_frozen
+from survey.models.outcome import DEFAULT_CONSEQUENCES
+from survey.results import ResultsError
+from survey.results.i18n import gettext as _
+from survey.results.queries import final_classes, rows_of, settings_for, unit_result, units_of
+from survey.results.snapshots import final_snapshot
+
+
+def _target(campaign: Campaign, cu: CampaignUnit) -> str:
+    """The audit target of a campaign's unit."""
+    return f"campaign:{campaign.code}/unit:{cu.code}"
+
+
+# --- consequences ---------------------------------------------------------------
+
+
+def previous_campaign(campaign: Campaign) -> Campaign | None:
+    return db.session.scalar(select(Campaign).where(Campaign.year == campaign.year - 1,
+                                                    where_frozen(Campaign.status))
+                             .order_by(Campaign.id.desc()).limit(1))
+
+
+def _bottom_last_year(campaign: Campaign) -> set[str]:
+    """The units at the bottom in last year's final results."""
+    previous = previous_campaign(campaign)
+    snap = final_snapshot(previous) if previous is not None else None
+    if snap is None:
+        return set()
+    return {u["code"] for u in json.loads(snap.results_json)["units"] if "bottom" in u["reasons"]}
+
+
+def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt.date) -> list[Consequence]:
+    config = {**DEFAULT_CONSEQUENCES, **(settings_for(campaign).consequences or {})}
+    classes = final_classes(campaign, results)
+    prev_bottom = _bottom_last_year(campaign) if config.get("escalate_bottom_two_years") else set()
+    made: list[Consequence] = []
+
+    def add(cu: CampaignUnit, kind: str, text: str, due: dt.date | None = None) -> None:
+        row = Consequence(campaign_unit=cu, kind=kind, text=text, due_on=due)
+        db.session.add(row)
+        made.append(row)
+
+    for cu in units_of(campaign):
+        cls = classes.get(cu.code)
+        name = cu.name
+        if cls == "basically_satisfied" and config.get("self_examination"):
+            due = today + dt.timedelta(days=int(config.get("self_examination_days") or 15))
+            add(cu, "self_examination", _("%(name)s 在%(campaign)s中被评为“基本满意”，请于 %(due)s 前向评议领导小组"
+                                          "提交书面检查。", name=name, campaign=campaign.name, due=due.isoformat()), due)
+        if cls == "dissatisfied":
+            if config.get("criticism_notice"):
+                add(cu, "criticism_notice", _("关于对%(name)s予以通报批评的通报（草稿）：在%(campaign)s中，%(name)s"
+                                              "被评为“不满意”单位，现予以通报批评，责令其认真整改。",
+                                              name=name, campaign=campaign.name))
+            if config.get("media_list"):
+                add(cu, "media_list", _("%(name)s 列入媒体公布的“不满意”单位名单。", name=name))
+            if config.get("bonus_linkage"):
+                add(cu, "bonus_linkage", _("%(name)s 年度评议结果为“不满意”，按规定与年度绩效考核奖金挂钩，请财务部门"
+                                           "核减。", name=name))
+            if config.get("leader_handling"):
+                add(cu, "leader_handling", _("对%(name)s主要负责人进行%(how)s。", name=name,
+                                             how=config["leader_handling"]))
+        if cu.code in prev_bottom and "bottom" in unit_result(results, cu.code)["reasons"]:
+            add(cu, "organizational_handling", _("%(name)s 连续两年评议末位，建议对主要负责人进行组织处理。",
+                                                 name=name))
+    return made
+
+
+def consequences_of(campaign: Campaign, cu: CampaignUnit | None = None) -> list[Consequence]:
+    """The campaign's consequences (one unit's, given ``cu``), by unit."""
+    rows = rows_of(campaign, Consequence, CampaignUnit.position, Consequence.id)
+    return rows if cu is None else [c for c in rows if c.campaign_unit_id == cu.id]
+
+
+# --- rectification --------------------------------------------------------------
+
+
+def rectification_of(cu: CampaignUnit) -> Rectification | None:
+    return db.session.scalar(select(Rectification).where(Rectification.campaign_unit_id == cu.id))
+
+
+def rectifications_of(campaign: Campaign) -> list[Rectification]:
+    return rows_of(campaign, Rectification, CampaignUnit.position)
+
+
+def submit_rectification(campaign: Campaign, cu: CampaignUnit, part: str, text: str) -> Rectification:
+    rect = rectification_of(cu)
+    if rect is None:
+        raise ResultsError(_("结果定稿后才能提交整改方案和报告。"))
+    if rect.accepted_at is not None:
+        raise ResultsError(_("整改已验收，不能再修改。"))
+    before = {part: getattr(rect, part)}
+    setattr(rect, part, text.strip())
+    setattr(rect, f"{part}_at", utcnow())
+    audit.record(f"rectification.{part}", _target(campaign, cu), before, {part: text.strip()})
+    return rect
+
+
+def set_due(campaign: Campaign, rect: Rectification, due: dt.date) -> None:
+    before = {"due_on": rect.due_on}
+    rect.due_on = due
+    audit.record("rectification.due", _target(campaign, rect.campaign_unit), before, {"due_on": due})
+
+
+def mark_overdue(campaign: Campaign, today: dt.date) -> list[Rectification]:
+    """红字: rectifications past their deadline and not accepted are marked red."""
+    marked = []
+    for rect in rectifications_of(campaign):
+        if rect.due_on < today and rect.accepted_at is None and rect.marked_red_at is None:
+            rect.marked_red_at = utcnow()
+            marked.append(rect)
+            audit.record("rectification.mark_red", _target(campaign, rect.campaign_unit),
+                         None, {"due_on": rect.due_on, "today": today})
+    return marked
+
+
+def accept_rectification(campaign: Campaign, rect: Rectification, user: User) -> None:
+    """The committee accepts the report; a red mark is cleared (消红)."""
+    if not rect.report:
+        raise ResultsError(_("单位尚未提交整改报告，不能验收。"))
+    if rect.accepted_at is not None:
+        raise ResultsError(_("整改已验收。"))
+    rect.accepted_at = utcnow()
+    rect.accepted_by_id = user.id
+    audit.record("rectification.accept", _target(campaign, rect.campaign_unit),
+                 {"red": rect.marked_red_at is not None}, {"accepted": True, "cleared": rect.marked_red_at is not None})
+
+
+# --- follow-up checks -------------------------------------------------------------
+
+
+def schedule_follow_up(campaign: Campaign, cu: CampaignUnit, on: dt.date, note: str) -> FollowUp:
+    row = FollowUp(campaign_unit=cu, scheduled_on=on, note=note.strip() or None)
+    db.session.add(row)
+    audit.record("follow_up.schedule", _target(campaign, cu), None, {"scheduled_on": on, "note": note})
+    return row
+
+
+def follow_ups_of(campaign: Campaign) -> list[FollowUp]:
+    return rows_of(campaign, FollowUp, FollowUp.scheduled_on)

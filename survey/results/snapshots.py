@@ -1,0 +1,174 @@
+"""A campaign's results snapshot: computed from the exported bundle,
+fingerprinted, stored (``ResultSnapshot``: the cache, recomputed where the
+campaign's data changed, or the final record) and parsed once per process."""
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import BindParameter, Select, bindparam, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
+
+from analysis import effective_rules as analysis_rules
+from analysis import evaluate_document
+from survey import caches, jobs
+from survey.bundles import export_bundle
+from survey.clock import utcnow
+from survey.extensions import db
+from survey.models import Ballot, Batch, Campaign, CampaignGroup, CampaignUnit, ObjectiveScore, ResultSnapshot, Veto
+from survey.results import artifacts
+
+
+def canonical_json(doc: Any) -> str:
+    """The JSON text that is stored and hashed: keys in their given order (order
+    is content in a bundle), UTF-8 characters kept, no NaN."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _fingerprint_query() -> Select[Any]:
+    """The fingerprint's statement, built once (every results request runs it)."""
+    campaign_id: BindParameter[int] = bindparam("campaign_id")
+    units = select(CampaignUnit.id).where(CampaignUnit.campaign_id == campaign_id)
+    batch = Batch.__table__.alias("b")
+    newest = (select(func.max(Ballot.id)).where(Ballot.batch_id == batch.c.id)
+              .correlate(batch).scalar_subquery())
+    where_batch = batch.c.campaign_id == campaign_id
+    where_score = ObjectiveScore.campaign_unit_id.in_(units)
+    where_veto = Veto.campaign_unit_id.in_(units)
+    where_group = CampaignGroup.campaign_id == campaign_id
+    where_unit = CampaignUnit.campaign_id == campaign_id
+    figures = [
+        (func.max(newest), where_batch), (func.count(batch.c.id), where_batch),
+        (func.sum(func.coalesce(batch.c.issued, -1)), where_batch), (func.max(batch.c.id), where_batch),
+        (func.count(ObjectiveScore.id), where_score), (func.sum(ObjectiveScore.score), where_score),
+        (func.max(ObjectiveScore.id), where_score), (func.sum(ObjectiveScore.campaign_unit_id), where_score),
+        (func.count(Veto.id), where_veto), (func.max(Veto.id), where_veto), (func.sum(Veto.campaign_unit_id), where_veto),
+        (func.count(CampaignGroup.id), where_group), (func.sum(CampaignGroup.weight), where_group),
+        (func.count(CampaignUnit.id), where_unit), (func.max(CampaignUnit.id), where_unit),
+    ]
+    return select(*(select(agg).where(cond).scalar_subquery() for agg, cond in figures))
+
+
+caches.register("results.fingerprint_query", _fingerprint_query.cache_clear)
+
+
+def fingerprint(campaign: Campaign) -> str:
+    """A digest of what the results depend on, in one cheap query: the newest
+    ballot of each batch (the ballot table's batch index answers it without
+    reading the ballots), the batches' issued counts, the objective scores,
+    the vetoes, the groups' weights, the units; and the rules. Ballots and
+    their answers are written together, so new ones move the newest id; an
+    edit or deletion through the ORM drops the cache outright (see
+    ``survey.models.outcome``)."""
+    row = db.session.execute(_fingerprint_query(), {"campaign_id": campaign.id}).one()
+    return sha256(canonical_json([campaign.rules or {}, [None if v is None else float(v) for v in row]]))
+
+
+def compute(campaign: Campaign, rules_override: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """Export the bundle and evaluate it: (bundle JSON text, results document)."""
+    bundle_text = canonical_json(export_bundle(campaign))
+    results = evaluate_document(json.loads(bundle_text), rules_override).to_json()
+    return bundle_text, results
+
+
+def stored_values(campaign: Campaign, bundle_text: str, results: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a snapshot of these results (cache or final)."""
+    results_text = canonical_json(results)
+    return {"fingerprint": fingerprint(campaign), "bundle_sha256": sha256(bundle_text),
+            "results_json": results_text, "results_sha256": sha256(results_text)}
+
+
+def final_snapshot(campaign: Campaign) -> ResultSnapshot | None:
+    return db.session.scalar(select(ResultSnapshot).where(
+        ResultSnapshot.campaign_id == campaign.id, ResultSnapshot.kind == "final"))
+
+
+def _stored_cache(campaign: Campaign, values: dict[str, Any]) -> ResultSnapshot:
+    """A first cache row for the campaign, or the one another request stored
+    while this one computed (the same data: the same figures)."""
+    cache = ResultSnapshot(campaign_id=campaign.id, kind="cache", **values)
+    try:
+        with db.session.begin_nested():
+            db.session.add(cache)
+    except IntegrityError:
+        other = db.session.scalar(select(ResultSnapshot).where(
+            ResultSnapshot.campaign_id == campaign.id, ResultSnapshot.kind == "cache"))
+        if other is None:
+            raise
+        cache = other
+    return cache
+
+
+def current_snapshot(campaign: Campaign) -> ResultSnapshot:
+    """The stored results the pages show: the final snapshot once there is
+    one, otherwise the cache, recomputed where the campaign's data changed."""
+    # The results text is read only where this process has not parsed it yet (``parsed``).
+    stored = {snap.kind: snap for snap in db.session.scalars(
+        select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id)
+        .options(defer(ResultSnapshot.results_json)))}
+    if "final" in stored:
+        return stored["final"]
+    cache = stored.get("cache")
+    if cache is not None and cache.fingerprint == fingerprint(campaign):
+        return cache
+    values = {**stored_values(campaign, *compute(campaign)), "created_at": utcnow()}
+    if cache is None:
+        cache = _stored_cache(campaign, values)
+    for name, value in values.items():
+        setattr(cache, name, value)
+    db.session.flush()
+    artifacts.prune(campaign.id)
+    queue_drawing(campaign, cache)
+    return cache
+
+
+def shown_snapshot(campaign: Campaign) -> ResultSnapshot | None:
+    """The stored snapshot the pages show (final, else the cache), as it is:
+    never recomputed here."""
+    stored = {snap.kind: snap for snap in db.session.scalars(
+        select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id))}
+    return stored.get("final") or stored.get("cache")
+
+
+def queue_drawing(campaign: Campaign, snap: ResultSnapshot) -> None:
+    """Have the charts and tables of a new snapshot drawn in the background
+    and kept beside it (``exports.draw_results``); the job starts once this
+    commits. Not while the campaign is open: each new ballot makes the next
+    view compute another snapshot, so what is drawn for one would soon be
+    thrown away; its pages draw what they show on the first view instead."""
+    if campaign.state.is_open:
+        return
+    jobs.enqueue("draw_results", {"campaign_id": snap.campaign_id, "results_sha256": snap.results_sha256})
+
+
+#: Snapshots' results parsed once per process, keyed by their SHA-256: the
+#: text under one hash never changes, and a recomputation that changes the
+#: results gives a new hash, so a stale entry is never found again (it ages out).
+_parsed: caches.Cache[str, dict[str, Any]] = caches.Cache("results.parsed", 16)
+
+
+def parsed(snap: ResultSnapshot) -> dict[str, Any]:
+    """The results document of a stored snapshot, shared by the requests of
+    this process: callers read it and never change it."""
+    results = _parsed.get(snap.results_sha256)
+    if results is None:
+        results = _parsed.put(snap.results_sha256, json.loads(snap.results_json))
+    return results
+
+
+def results_for(campaign: Campaign) -> dict[str, Any]:
+    """The results document the pages show (``current_snapshot``)."""
+    return parsed(current_snapshot(campaign))
+
+
+def effective_rules(campaign: Campaign) -> dict[str, Any]:
+    """The rules the campaign's results are computed with (SCORING.md section 1)."""
+    return analysis_rules(campaign.rules or None)
