@@ -19,7 +19,7 @@ from sqlalchemy.orm import defer, joinedload
 from analysis import evaluate_document
 from analysis.bundle import effective_rules as analysis_rules
 from survey import audit, jobs
-from survey.ballots.services import pseudonymise_sources
+from survey.ballots.pseudonyms import pseudonymise_sources
 from survey.bundles import export_bundle
 from survey.clock import utcnow
 from survey.errors import UserError
