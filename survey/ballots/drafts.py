@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Any, cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 
 from survey.ballots.questionnaire import AnswerMap
 from survey.clock import utcnow
@@ -53,10 +55,10 @@ def save_draft(batch: Batch, answers: AnswerMap, comments: dict[int, str], *,
             # The first statement of the write transaction locks the invitation's
             # row (SQLite: the database), so a draft can never be written after
             # the ballot that deleted it: the ballot's claim takes the same lock.
-            still_open = db.session.execute(
+            still_open = cast("CursorResult[Any]", db.session.execute(
                 update(Invitation).where(Invitation.id == invitation_id, Invitation.used.is_(False))
                 .values(used=False).execution_options(synchronize_session=False)
-            ).rowcount
+            )).rowcount
             if still_open != 1:
                 db.session.rollback()
                 return False

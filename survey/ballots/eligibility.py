@@ -26,14 +26,15 @@ from survey.tokens import hash_token
 
 def find_invitation(token: str) -> Invitation | None:
     """The invitation of a token, with what its form needs loaded in the same round."""
-    return db.session.scalar(
+    invitation: Invitation | None = db.session.scalar(
         select(Invitation).where(Invitation.token_hash == hash_token(token))
         .options(joinedload(Invitation.batch).joinedload(Batch.campaign), joinedload(Invitation.evaluator)))
+    return invitation
 
 
 def find_open_batch(campaign_code: str, batch_code: str) -> Batch | None:
     """The open-channel (QR poster, public) batch behind a public form address."""
-    batch = db.session.scalar(
+    batch: Batch | None = db.session.scalar(
         select(Batch).join(Campaign).where(Campaign.code == campaign_code, Batch.code == batch_code))
     if batch is None or not batch.is_open_batch:
         return None
@@ -42,7 +43,7 @@ def find_open_batch(campaign_code: str, batch_code: str) -> Batch | None:
 
 def find_public_batch(public_code: str) -> Batch | None:
     """The open batch behind a QR poster's address /q/<public_code>."""
-    batch = db.session.scalar(select(Batch).where(Batch.public_code == public_code))
+    batch: Batch | None = db.session.scalar(select(Batch).where(Batch.public_code == public_code))
     return batch if batch is not None and batch.is_open_batch else None
 
 
@@ -55,8 +56,11 @@ def questionnaire_of(batch: Batch) -> Questionnaire:
 
 
 def campaign_units(campaign: Campaign, rows: Sequence[UnitRow]) -> list[CampaignUnit]:
-    """The campaign's unit objects of these questionnaire rows, in their order."""
-    by_id = {cu.id: cu for cu in campaign.units}
+    """The campaign's unit objects of these questionnaire rows, in their order,
+    with their categories (one query, whatever the number of categories)."""
+    by_id = {cu.id: cu for cu in db.session.scalars(
+        select(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)
+        .options(joinedload(CampaignUnit.category)))}
     return [by_id[u.id] for u in rows]
 
 
@@ -163,6 +167,8 @@ def find_link(connection: Connection, token: str) -> LinkView | None:
     row = connection.execute(_LINK, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
-    return LinkView(*row[:12], rules=Rules.from_columns(*row[12:15]),
-                    own_unit_id=row[15], attributes=row[16],
-                    questionnaire=load_questionnaire(connection, row[3], row[4]))
+    (invitation_id, used, batch_id, campaign_id, group_id, name, status, opens_at, closes_at, batch_opens_at,
+     batch_closes_at, anonymous, share, comment_required, rules, own_unit_id, attributes) = row
+    return LinkView(invitation_id, used, batch_id, campaign_id, group_id, name, status, opens_at, closes_at,
+                    batch_opens_at, batch_closes_at, anonymous, Rules.from_columns(share, comment_required, rules),
+                    own_unit_id, attributes, load_questionnaire(connection, campaign_id, group_id))

@@ -29,7 +29,7 @@ from survey.tokens import normalise_receipt
 ACTIONS = ("save", "review", "edit", "submit")
 
 
-class QuestionnaireBase(FlaskForm):
+class QuestionnaireBase(FlaskForm):  # type: ignore[misc]  # flask_wtf has no type information
     """Fields every questionnaire has; the per-unit fields are added by
     questionnaire_class(). Answers and comments are read by
     questionnaire.parse_ballot (``parsed`` after validate()), whose errors
@@ -105,7 +105,7 @@ def _build_questionnaire_class(questionnaire: Questionnaire, own_unit_id: int | 
         setattr(Form, comment_field(unit.id), TextAreaField(
             _("对“%(unit)s”的意见建议（可选）", unit=unit.name), render_kw={"maxlength": COMMENT_MAX}))
     if open_channel:
-        Form.own_unit = SelectField(  # type: ignore[attr-defined]
+        Form.own_unit = SelectField(
             _("您是否在参评单位工作？"),
             choices=[SelectChoice("", _("否，不在参评单位工作"))]
             + [SelectChoice(str(u.id), u.name) for u in units],
@@ -113,7 +113,7 @@ def _build_questionnaire_class(questionnaire: Questionnaire, own_unit_id: int | 
     return Form
 
 
-class ReceiptForm(FlaskForm):
+class ReceiptForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no type information
     code = StringField(_l("回执码"), validators=[InputRequired(message=_l("请输入回执码"))])
 
     def validate_code(self, field: StringField) -> None:

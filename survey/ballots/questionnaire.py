@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 from flask_babel import gettext as _
 from sqlalchemy import Float, Integer, String, bindparam, cast, literal, null, select, union_all
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import CompoundSelect
 
 from survey.caches import Cache
@@ -128,11 +129,12 @@ class Questionnaire:
         return units_on_form(self.units, self.rated, own_unit_id)
 
 
-def _structure_statement() -> CompoundSelect:
+def _structure_statement() -> CompoundSelect[Any]:
     cu, it, so, gu = (CampaignUnit.__table__, Item.__table__, ScaleOption.__table__,
                       GroupUnit.__table__)
     no_int, no_text, no_real = cast(null(), Integer), cast(null(), String), cast(null(), Float)
-    campaign_id, group_id = bindparam("campaign_id"), bindparam("group_id")
+    campaign_id: BindParameter[int] = bindparam("campaign_id")
+    group_id: BindParameter[int] = bindparam("group_id")
     return union_all(
         select(literal("u"), cu.c.id, cu.c.unit_id, cu.c.name, no_text, no_real, cu.c.position)
         .where(cu.c.campaign_id == campaign_id),
@@ -231,9 +233,9 @@ def parse_ballot(questionnaire: Questionnaire, form: Any, own_unit_id: int | Non
             elif value.strip():
                 comments[row.id] = value.strip()
             continue
-        unit_id = unit_of_field(name)
-        if unit_id is not None and (unit_id not in unit_of or unit_of[unit_id] == own_unit_id):
-            foreign.add(unit_id)
+        other = unit_of_field(name)
+        if other is not None and (other not in unit_of or unit_of[other] == own_unit_id):
+            foreign.add(other)
     return ParsedBallot(answers, comments, foreign, errors, repeated,
                         normalise_receipt(form.get("receipt") or ""), form.get("started"))
 

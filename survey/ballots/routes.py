@@ -286,8 +286,8 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
     posted = form.parsed
     answers, comments = posted.answers, posted.comments
     units, foreign = b.form_units, set(posted.foreign_unit_ids)
-    if b.open_channel and form.own_unit.data:  # type: ignore[attr-defined]
-        own = int(form.own_unit.data)  # type: ignore[attr-defined]
+    if b.open_channel and form.own_unit.data:
+        own = int(form.own_unit.data)
         units = [u for u in units if u.id != own]
         if own in answers or own in comments:
             foreign.add(own)
@@ -364,7 +364,7 @@ def _sections(units: list[CampaignUnit]) -> list[tuple[str, list[CampaignUnit]]]
 
 
 def _render_form(form: QuestionnaireBase, b: FormContext, answers: AnswerMap, *,
-                 problems: Sequence[Problem] = (), resumed: bool = False) -> ResponseReturnValue:
+                 problems: Sequence[Problem] = (), resumed: bool = False) -> str:
     units = b.units
     unit_problems: dict[int, list[str]] = {}
     for p in problems:
@@ -389,7 +389,7 @@ def _render_form(form: QuestionnaireBase, b: FormContext, answers: AnswerMap, *,
 
 
 def _render_review(form: QuestionnaireBase, b: FormContext, units: list[UnitRow],
-                   answers: AnswerMap, comments: dict[int, str]) -> ResponseReturnValue:
+                   answers: AnswerMap, comments: dict[int, str]) -> str:
     q = b.questionnaire
     labels = {o.id: o.label for o in q.scale}
     counts: dict[str, int] = {}

@@ -111,6 +111,7 @@ def write_ballot(connection: Connection, ballot: NewBallot) -> int:
         "duration_s": ballot.duration_s, "source": ballot.source, "attributes": ballot.attributes,
         "receipt_hash": ballot.receipt_hash, "invitation_id": ballot.invitation_id,
     }).scalar_one()
+    assert isinstance(ballot_id, int)
     answers = [{"ballot_id": ballot_id, "campaign_unit_id": u, "item_id": i, "option_id": o, "position": p}
                for p, (u, i, o) in enumerate(ballot.answer_rows())]
     if answers:
@@ -158,7 +159,7 @@ def _claim_and_write(connection: Connection, invitation_id: int, ballot: NewBall
     if connection.dialect.name == "postgresql":
         flat, texts = ballot.answer_rows(), ballot.comment_rows()
         attributes = ballot.attributes
-        return connection.execute(_CLAIM_AND_INSERT_PG, {
+        return bool(connection.execute(_CLAIM_AND_INSERT_PG, {
             "invitation_id": invitation_id, "campaign_id": ballot.campaign_id, "batch_id": ballot.batch_id,
             "public_id": ballot.public_id or secrets.token_hex(8), "submitted_at": ballot.submitted_at or utcnow(),
             "duration_s": ballot.duration_s, "source": ballot.source,
@@ -167,7 +168,7 @@ def _claim_and_write(connection: Connection, invitation_id: int, ballot: NewBall
             "units": [u for u, _i, _o in flat], "items": [i for _u, i, _o in flat],
             "options": [o for _u, _i, o in flat], "positions": list(range(len(flat))),
             "comment_units": [u for u, _t in texts], "comment_texts": [t for _u, t in texts],
-        }).scalar_one() == 1
+        }).scalar_one() == 1)
     if connection.execute(_CLAIM, {"invitation_id": invitation_id}).rowcount != 1:
         return False
     connection.execute(_DELETE_INVITATION_DRAFT, {"invitation_id": invitation_id})
