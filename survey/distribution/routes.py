@@ -28,6 +28,7 @@ from wtforms.fields.choices import SelectChoice
 from survey import jobs
 from survey.accounts.auth import role_required
 from survey.ballots import eligibility
+from survey.ballots.questionnaire import answer_field
 from survey.clock import utcnow
 from survey.distribution import (
     sending,  # noqa: F401  (registers the send_batch job)
@@ -38,7 +39,6 @@ from survey.distribution.forms import (
     BatchForm,
     IssuedForm,
     SerialForm,
-    cell_field,
     paper_form_class,
 )
 from survey.extensions import db
@@ -287,8 +287,8 @@ def paper_entry(code: str):
     units = eligibility.units_for(invitation)  # never the evaluator's own unit
     form = paper_form_class(campaign, units)()
     if request.method == "POST" and form.validate_on_submit():
-        answers = {u.id: {i.id: (int(form[cell_field(u.id, i.id)].data)
-                                 if form[cell_field(u.id, i.id)].data else None)
+        answers = {u.id: {i.id: (int(form[answer_field(u.id, i.id)].data)
+                                 if form[answer_field(u.id, i.id)].data else None)
                           for i in campaign.items} for u in units}
         try:
             outcome = services.key_in(campaign, serial, current_user, answers)
@@ -312,7 +312,7 @@ def paper_entry(code: str):
 
 def _render_entry(campaign, invitation, units, form):
     return render_template("distribution/paper_entry.html", campaign=campaign, invitation=invitation,
-                           units=units, items=list(campaign.items), form=form, cell_field=cell_field,
+                           units=units, items=list(campaign.items), form=form, cell_field=answer_field,
                            entries=len(services.entries_of(invitation)))
 
 
