@@ -7,8 +7,8 @@ is not empty; SQLite in a temporary instance by default).
 It migrates a fresh database, creates a campaign like the demo's (24 units
 in 3 categories) with one personal link per evaluator, and starts gunicorn
 with the settings ``make run`` uses (``-c python:survey.serving``: gthread
-workers, the token-redacting access log) plus ``PINGYI_BENCH_FLOOR=1``, which
-adds /bench/floor: one INSERT of the whole posted form as a single row and
+workers, the token-redacting access log) serving ``bench/floor_app.py``: the
+app of ``create_app()`` plus /bench/floor, one INSERT of the whole posted form as a single row and
 a commit. Then, over loopback, from client processes started before the clock:
 
 1. every evaluator opens their link (GET /b/<token>, not timed): the form,
@@ -58,7 +58,7 @@ def free_port() -> int:
 
 def server_env(instance: Path, database_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
-    env.update(PINGYI_INSTANCE_PATH=str(instance), SECRET_KEY="bench-secret", PINGYI_BENCH_FLOOR="1",
+    env.update(PINGYI_INSTANCE_PATH=str(instance), SECRET_KEY="bench-secret",
                PYTHONPATH=str(ROOT))
     if database_url:
         env["DATABASE_URL"] = database_url
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         port = free_port()
         env["PINGYI_BIND"] = f"127.0.0.1:{port}"
         log = open(Path(tmp) / "access.log", "wb")  # noqa: SIM115 (closed below)
-        server = subprocess.Popen([str(BIN / "gunicorn"), "-c", "python:survey.serving", "survey:create_app()"],
+        server = subprocess.Popen([str(BIN / "gunicorn"), "-c", "python:survey.serving", "bench.floor_app:app"],
                                   env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
             client = Client(port)

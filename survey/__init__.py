@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from survey import security, settings
+from survey import database, security, settings
 from survey.accounts.auth import login_manager
+from survey.ballots import i18n
 from survey.errors import register_error_handlers
 from survey.extensions import babel, csrf, db, migrate
 from survey.logs import protect
@@ -65,6 +64,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
+    database.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"),
                      render_as_batch=True, compare_type=True)
     csrf.init_app(app)
@@ -72,6 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     register_error_handlers(app)
     security.init_app(app)
+    i18n.init_app(app)  # the language switch: locale selector, its cookie, html_lang
 
     from survey import models  # noqa: F401  (registers the tables)
     from survey.accounts.admin import bp as admin_bp
@@ -93,11 +94,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(distribution_bp)
     app.register_blueprint(results_bp)
     app.register_blueprint(roster_bp)
-    if os.environ.get("PINGYI_BENCH_FLOOR") == "1":
-        # bench/submit.py's reference route, on the server it measures.
-        from survey.ballots.floor import bp as bench_floor_bp
-
-        app.register_blueprint(bench_floor_bp)
 
     from survey.models.account import ROLE_LABELS
 
@@ -160,19 +156,3 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    """SQLite: WAL (readers never block the writer), foreign keys, and a busy
-    timeout so that concurrent writers wait for each other instead of failing."""
-    import sqlite3
-
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        if cursor.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()

@@ -8,18 +8,17 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from survey.ballots.questionnaire import AnswerMap
+from survey.ballots.submission import NewBallot, write_ballot
 from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import (
-    Answer,
-    Ballot,
     Batch,
     Campaign,
     CampaignCategory,
     CampaignGroup,
     CampaignUnit,
     Category,
-    Comment,
     Evaluator,
     EvaluatorGroup,
     Invitation,
@@ -192,12 +191,11 @@ def _ballot(rng: random.Random, campaign: Campaign, batch: Batch, units: list[Ca
     options = {o.code: o for o in campaign.scale}
     item = campaign.items[0]
     submitted = now - dt.timedelta(days=rng.uniform(0.5, 13.5))
-    ballot = Ballot(campaign_id=campaign.id, batch=batch,
-                    public_id=f"{rng.getrandbits(40):010x}", position=None,
-                    submitted_at=submitted.replace(microsecond=0), utc_offset_min=480,
-                    duration_s=round(rng.uniform(90, 900), 1), source=source,
-                    receipt_hash=hash_receipt(new_receipt()))
-    for pos, cu in enumerate(units):
+    public_id = f"{rng.getrandbits(40):010x}"
+    duration = round(rng.uniform(90, 900), 1)
+    answers: AnswerMap = {}
+    comments: dict[int, str] = {}
+    for cu in units:
         r = rng.random()
         if r < 0.06:
             code = "U"
@@ -205,7 +203,10 @@ def _ballot(rng: random.Random, campaign: Campaign, batch: Batch, units: list[Ca
             q = min(0.98, max(0.05, quality[cu.code] + bias))
             r = rng.random()
             code = "S" if r < q else ("B" if r < q + (1 - q) * 0.7 else "D")
-        ballot.answers.append(Answer(campaign_unit=cu, item=item, option=options[code], position=pos))
+        answers[cu.id] = {item.id: options[code].id}
         if code in "BD" and rng.random() < 0.12:
-            ballot.comments.append(Comment(campaign_unit=cu, text=rng.choice(COMMENTS)))
-    db.session.add(ballot)
+            comments[cu.id] = rng.choice(COMMENTS)
+    # The one ballot writer, as for every ballot taken.
+    write_ballot(db.session.connection(), NewBallot(
+        campaign.id, batch.id, answers, comments, hash_receipt(new_receipt()), duration, source,
+        submitted_at=submitted.replace(microsecond=0), public_id=public_id))

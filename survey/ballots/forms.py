@@ -1,7 +1,7 @@
-"""The evaluator's forms: the questionnaire (built per campaign) and the receipt check."""
+"""The evaluator's forms: the questionnaire form (WTForms, built from the
+questionnaire model, read by its one parser) and the receipt check."""
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,130 +11,109 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Optional, ValidationError
 
-from survey.ballots.services import AnswerMap
-from survey.models import Campaign, CampaignUnit
+from survey.ballots.questionnaire import (
+    COMMENT_MAX,
+    ParsedBallot,
+    Questionnaire,
+    UnitRow,
+    answer_field,
+    comment_field,
+    parse_ballot,
+)
+from survey.caches import Cache
 from survey.tokens import normalise_receipt
 
 #: What the buttons of the form and of the summary page ask for.
 ACTIONS = ("save", "review", "edit", "submit")
-ANSWER_NAME = re.compile(r"^a_(\d+)_(\d+)$")
-COMMENT_NAME = re.compile(r"^c_(\d+)$")
-COMMENT_MAX = 2000
 
 
-def answer_field(unit_id: int, item_id: int) -> str:
-    return f"a_{unit_id}_{item_id}"
-
-
-def comment_field(unit_id: int) -> str:
-    return f"c_{unit_id}"
-
-
-class QuestionnaireBase(FlaskForm):
+class QuestionnaireBase(FlaskForm):  # type: ignore[misc]  # flask_wtf has no type information
     """Fields every questionnaire has; the per-unit fields are added by
-    questionnaire_class()."""
+    questionnaire_class(). Answers and comments are read by
+    questionnaire.parse_ballot (``parsed`` after validate()), whose errors
+    become the fields' errors."""
 
     receipt = HiddenField()
     started = HiddenField()
     #: Which button was pressed; none (a plain POST) means submit.
     action = StringField(validators=[Optional()])
-    _unit_ids: Sequence[int] = ()
-    _item_ids: Sequence[int] = ()
+    _questionnaire: Questionnaire
+    #: The evaluator's own unit, whose fields are not on the form.
+    _own_unit_id: int | None = None
+    parsed: ParsedBallot
 
     def process(self, formdata: Any = None, obj: Any = None, data: Any = None,
                 extra_filters: Any = None, **kwargs: Any) -> None:
-        # Remember every name posted, so that answers for a unit that is not
-        # on this evaluator's form (their own) can be refused, not ignored.
         formdata = self.meta.wrap_formdata(self, formdata)
-        self.posted_names = set(formdata.keys()) if formdata else set()
+        self._posted = formdata
         super().process(formdata, obj, data, extra_filters, **kwargs)
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        self.parsed = parse_ballot(self._questionnaire, self._posted or {}, self._own_unit_id)
+        for name, message in self.parsed.errors.items():
+            field = self[name]
+            field.errors = [*field.errors, field.gettext(message)]
+        self._errors = None  # form.errors is computed again, with those
+        return valid and not self.parsed.errors
 
     def validate_action(self, field: StringField) -> None:
         if field.data and field.data not in ACTIONS:
             raise ValidationError(_("未知的操作"))
 
-    def answers(self) -> AnswerMap:
-        """The answers given (complete or not), by unit and item."""
-        out: AnswerMap = {}
-        for unit_id in self._unit_ids:
-            for item_id in self._item_ids:
-                value = self[answer_field(unit_id, item_id)].data
-                if value:
-                    out.setdefault(unit_id, {})[item_id] = int(value)
-        return out
 
-    def comments(self) -> dict[int, str]:
-        out = {}
-        for unit_id in self._unit_ids:
-            text = (self[comment_field(unit_id)].data or "").strip()
-            if text:
-                out[unit_id] = text
-        return out
-
-    def foreign_unit_ids(self) -> set[int]:
-        """Units answered in the request that are not on this form."""
-        ids = set()
-        for name in self.posted_names:
-            match = ANSWER_NAME.match(name) or COMMENT_NAME.match(name)
-            if match and int(match.group(1)) not in self._unit_ids:
-                ids.add(int(match.group(1)))
-        return ids
+#: Built form classes by everything they are built from.
+_CLASSES: Cache[tuple[Any, ...], type[QuestionnaireBase]] = Cache("ballots.form_classes", 256)
 
 
-#: Built form classes by everything they are built from (bounded: cleared when full).
-_CLASSES: dict[tuple[Any, ...], type[QuestionnaireBase]] = {}
-
-
-def questionnaire_class(campaign: Campaign, units: Sequence[CampaignUnit], *,
+def questionnaire_class(questionnaire: Questionnaire, own_unit_id: int | None, *,
                         open_channel: bool = False) -> type[QuestionnaireBase]:
-    """A form class for this campaign's questionnaire: one radio group per
-    unit and item (any may be left blank in a draft: completeness is a rule
-    of the campaign, checked by the service) and a comment per unit.
+    """A form class for the questionnaire's units on this evaluator's form:
+    one radio group per unit and item (any may be left blank in a draft:
+    completeness is a rule of the campaign, checked by check_ballot) and a
+    comment per unit.
 
     Classes are kept per process: building one costs more than the rest of
     a submission, and the key holds every label, so an edit makes a new one.
     """
-    key = (str(get_locale()), open_channel, tuple((u.id, u.name) for u in units),
-           tuple((i.id, i.label) for i in campaign.items), tuple((o.id, o.label) for o in campaign.scale))
+    units = tuple(questionnaire.on_form(own_unit_id))
+    key = (str(get_locale()), open_channel, own_unit_id, units, questionnaire)
     cls = _CLASSES.get(key)
     if cls is None:
-        if len(_CLASSES) >= 256:
-            _CLASSES.clear()
-        cls = _CLASSES[key] = _build_questionnaire_class(campaign, units, open_channel)
+        cls = _CLASSES.put(key, _build_questionnaire_class(questionnaire, own_unit_id, units, open_channel))
     return cls
 
 
-def _build_questionnaire_class(campaign: Campaign, units: Sequence[CampaignUnit],
-                               open_channel: bool) -> type[QuestionnaireBase]:
-    class Questionnaire(QuestionnaireBase):
+def _build_questionnaire_class(questionnaire: Questionnaire, own_unit_id: int | None,
+                               units: Sequence[UnitRow], open_channel: bool) -> type[QuestionnaireBase]:
+    class Form(QuestionnaireBase):
         pass
 
-    Questionnaire._unit_ids = tuple(u.id for u in units)
-    Questionnaire._item_ids = tuple(i.id for i in campaign.items)
+    Form._questionnaire = questionnaire
+    Form._own_unit_id = own_unit_id
     # Scale labels are the campaign's data, but the usual ones (满意, 不了解…)
     # have a translation in the catalogue; others are shown as they are.
-    choices = [SelectChoice(str(o.id), _(o.label)) for o in campaign.scale]
+    choices = [SelectChoice(str(o.id), _(o.label)) for o in questionnaire.scale]
     for unit in units:
-        for item in campaign.items:
-            setattr(Questionnaire, answer_field(unit.id, item.id), RadioField(
-                f"{unit.name} · {item.label}", choices=choices, validators=[Optional()],
+        for item in questionnaire.items:
+            # The parser checks the value (validate_choice=False: one check, not two).
+            setattr(Form, answer_field(unit.id, item.id), RadioField(
+                f"{unit.name} · {item.label}", choices=choices, validators=[Optional()], validate_choice=False,
             ))
-        setattr(Questionnaire, comment_field(unit.id), TextAreaField(
-            _("对“%(unit)s”的意见建议（可选）", unit=unit.name),
-            validators=[Length(max=COMMENT_MAX, message=_(
-                "对“%(unit)s”的意见建议最多 %(max)d 字", unit=unit.name, max=COMMENT_MAX))]))
+        setattr(Form, comment_field(unit.id), TextAreaField(
+            _("对“%(unit)s”的意见建议（可选）", unit=unit.name), render_kw={"maxlength": COMMENT_MAX}))
     if open_channel:
-        Questionnaire.own_unit = SelectField(
+        Form.own_unit = SelectField(
             _("您是否在参评单位工作？"),
             choices=[SelectChoice("", _("否，不在参评单位工作"))]
             + [SelectChoice(str(u.id), u.name) for u in units],
             validators=[Optional()])
-    return Questionnaire
+    return Form
 
 
-class ReceiptForm(FlaskForm):
+class ReceiptForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no type information
     code = StringField(_l("回执码"), validators=[InputRequired(message=_l("请输入回执码"))])
 
     def validate_code(self, field: StringField) -> None:

@@ -7,6 +7,7 @@ from wtforms import IntegerField, RadioField, SelectField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
+from survey.ballots.questionnaire import answer_field
 from survey.models import Campaign, CampaignUnit
 from survey.models.distribution import CHANNEL_LABELS
 
@@ -44,10 +45,6 @@ class NoteForm(FlaskForm):
     note = TextAreaField(validators=[Length(max=200)])
 
 
-def cell_field(unit_id: int, item_id: int) -> str:
-    return f"a_{unit_id}_{item_id}"
-
-
 def paper_form_class(campaign: Campaign, units: list[CampaignUnit]) -> type[FlaskForm]:
     """Keying a paper form: one radio group per unit and item; "未填" where left blank."""
 
@@ -57,6 +54,6 @@ def paper_form_class(campaign: Campaign, units: list[CampaignUnit]) -> type[Flas
     choices = [SelectChoice("", _l("未填"))] + [SelectChoice(str(o.id), o.label) for o in campaign.scale]
     for unit in units:
         for item in campaign.items:
-            setattr(PaperForm, cell_field(unit.id, item.id), RadioField(
+            setattr(PaperForm, answer_field(unit.id, item.id), RadioField(
                 f"{unit.name} · {item.label}", choices=choices, default="", validate_choice=True))
     return PaperForm

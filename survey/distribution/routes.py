@@ -27,7 +27,8 @@ from wtforms.fields.choices import SelectChoice
 
 from survey import jobs
 from survey.accounts.auth import role_required
-from survey.ballots import services as ballot_services
+from survey.ballots import eligibility
+from survey.ballots.questionnaire import answer_field
 from survey.clock import utcnow
 from survey.distribution import (
     sending,  # noqa: F401  (registers the send_batch job)
@@ -38,7 +39,6 @@ from survey.distribution.forms import (
     BatchForm,
     IssuedForm,
     SerialForm,
-    cell_field,
     paper_form_class,
 )
 from survey.extensions import db
@@ -248,10 +248,10 @@ def print_forms(code: str, bcode: str):
     page = max(1, request.args.get("page", 1, type=int))
     per_page = 100
     forms, total = services.printable_forms(batch, page, per_page)
-    rated = ballot_services.units_for_batch(batch)
     # A named form leaves out its evaluator's own unit, as their link's form does.
+    questionnaire = eligibility.questionnaire_of(batch)
     sheets = [(inv, qr_svg(services.link_for(inv.pending_token or "")),
-               [u for u in rated if inv.evaluator is None or u.unit_id != inv.evaluator.own_unit_id])
+               eligibility.campaign_units(campaign, questionnaire.on_form(eligibility.own_unit_of(inv))))
               for inv in forms]
     return render_template("distribution/print.html", campaign=campaign, batch=batch, sheets=sheets, page=page, pages=max(1, -(-total // per_page)), total=total,
                            deadline=services.format_local(services.deadline_of(batch)))
@@ -284,11 +284,11 @@ def paper_entry(code: str):
         flash(str(exc), "error")
         return render_template("distribution/paper_lookup.html", campaign=campaign, lookup=lookup,
                                conflicts=len(services.conflicts(campaign))), 404
-    units = ballot_services.units_for(invitation)  # never the evaluator's own unit
+    units = eligibility.units_for(invitation)  # never the evaluator's own unit
     form = paper_form_class(campaign, units)()
     if request.method == "POST" and form.validate_on_submit():
-        answers = {u.id: {i.id: (int(form[cell_field(u.id, i.id)].data)
-                                 if form[cell_field(u.id, i.id)].data else None)
+        answers = {u.id: {i.id: (int(form[answer_field(u.id, i.id)].data)
+                                 if form[answer_field(u.id, i.id)].data else None)
                           for i in campaign.items} for u in units}
         try:
             outcome = services.key_in(campaign, serial, current_user, answers)
@@ -312,7 +312,7 @@ def paper_entry(code: str):
 
 def _render_entry(campaign, invitation, units, form):
     return render_template("distribution/paper_entry.html", campaign=campaign, invitation=invitation,
-                           units=units, items=list(campaign.items), form=form, cell_field=cell_field,
+                           units=units, items=list(campaign.items), form=form, cell_field=answer_field,
                            entries=len(services.entries_of(invitation)))
 
 
@@ -384,10 +384,8 @@ def _period() -> dt.timedelta:
 def _open_batch_of_request() -> Batch | None:
     if request.endpoint != OPEN_FORM_ENDPOINT or not request.view_args:
         return None
-    from survey.ballots import services as ballots
-
-    return ballots.find_open_batch(request.view_args.get("campaign_code", ""),
-                                   request.view_args.get("batch_code", ""))
+    return eligibility.find_open_batch(request.view_args.get("campaign_code", ""),
+                                       request.view_args.get("batch_code", ""))
 
 
 def _is_submission() -> bool:

@@ -546,13 +546,13 @@ def _check_capacity(batch: Batch) -> None:
 
 def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers) -> None:
     """The ballot of a paper form, through the same one-per-invitation claim as /b/<token>."""
-    from survey.ballots import services as ballots
+    from survey.ballots import submission
 
     filled = {u: {i: o for i, o in by.items() if o is not None} for u, by in answers.items()}
     filled = {u: by for u, by in filled.items() if by}
     try:
-        ballots.submit(invitation, filled, {}, receipt=new_receipt(), duration_s=None, source=None)
-    except ballots.AlreadySubmitted:
+        submission.submit(invitation, filled, {}, receipt=new_receipt(), duration_s=None, source=None)
+    except submission.AlreadySubmitted:
         raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial)) from None
 
 

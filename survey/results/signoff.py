@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from survey import audit
-from survey.ballots.services import pseudonymise_sources
+from survey.ballots.pseudonyms import pseudonymise_sources
 from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import (

@@ -10,7 +10,7 @@ import re
 from flask import Flask
 from sqlalchemy import delete, func, select
 
-from survey.ballots import services
+from survey.ballots import eligibility, questionnaire
 from survey.extensions import db
 from survey.models import Ballot, BallotDraft, Campaign, CampaignUnit, GroupUnit, Invitation, ScaleOption
 from tests.factories import make_campaign
@@ -85,7 +85,7 @@ def test_scale_changed_between_submissions_is_seen(app, client) -> None:
 def test_dissatisfied_cap_set_between_submissions_is_seen(app, client) -> None:
     with app.app_context():
         tokens = make_campaign(invitations=2, items=1)[1]
-        worst = services.dissatisfied_option(campaign_of(app)).id
+        worst = questionnaire.dissatisfied_option(campaign_of(app)).id
     forms = [form_fields(client.get(f"/b/{t}").get_data(as_text=True)) for t in tokens]
     for fields in forms:
         for name in [k for k in fields if k.startswith("a_")]:
@@ -195,8 +195,8 @@ def test_review_and_draft_posts_skip_the_fast_path(app, client, monkeypatch) -> 
         tokens = make_campaign(invitations=1, items=1)[1]
     fields = form_fields(client.get(f"/b/{tokens[0]}").get_data(as_text=True))
     calls: list[str] = []
-    real = services.find_link
-    monkeypatch.setattr(services, "find_link", lambda *a: calls.append("fast") or real(*a))
+    real = eligibility.find_link
+    monkeypatch.setattr(eligibility, "find_link", lambda *a: calls.append("fast") or real(*a))
     for action in ("review", "save"):
         assert client.post(f"/b/{tokens[0]}", data={**fields, "action": action}).status_code in (200, 303)
     assert calls == [] and ballot_count(app) == 0

@@ -490,7 +490,7 @@ def test_pseudonyms_keep_equality_and_networks() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from survey.ballots.services import pseudonymise
+    from survey.ballots.pseudonyms import pseudonymise
 
     v4 = st.builds(lambda a, b: f"192.0.{a}.{b}", st.integers(0, 3), st.integers(0, 255))
     v6 = st.builds(lambda a, b: f"2001:db8:0:{a:x}::{b:x}", st.integers(0, 3), st.integers(0, 2**16 - 1))
@@ -525,7 +525,7 @@ def test_pseudonyms_keep_equality_and_networks() -> None:
 def test_pseudonyms_do_not_leak_the_address() -> None:
     import random
 
-    from survey.ballots.services import pseudonymise
+    from survey.ballots.pseudonyms import pseudonymise
 
     one = pseudonymise(["203.0.113.7", "203.0.113.8"], random.Random(1))
     two = pseudonymise(["198.51.100.7", "198.51.100.8"], random.Random(1))
@@ -589,7 +589,7 @@ def test_anonymity_promise_over_the_database(app, client) -> None:
     of use; drafts leave no trace; and the finalization's pseudonyms keep the
     flags and results the same."""
     from analysis.evaluate import evaluate_document
-    from survey.ballots.services import pseudonymise_sources
+    from survey.ballots.pseudonyms import pseudonymise_sources
     from survey.bundles import export_bundle
     from survey.models import Evaluator
 
@@ -664,7 +664,7 @@ def test_anonymity_promise_over_the_database(app, client) -> None:
 
 
 def test_source_pairs_survive_pseudonymisation(app, client) -> None:
-    from survey.ballots.services import pseudonymise_sources
+    from survey.ballots.pseudonyms import pseudonymise_sources
 
     _submit_campaign(app, client)
     with app.app_context():

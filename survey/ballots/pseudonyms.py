@@ -1,0 +1,108 @@
+"""Pseudonymisation of the submitting addresses at finalization: the flags of
+SCORING.md keep working on the pseudonyms, nobody can map them back."""
+from __future__ import annotations
+
+import ipaddress
+import random
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select, update
+
+from survey.extensions import db
+from survey.models import Ballot, BallotDraft, Campaign, Invitation
+
+
+def pseudonymise(sources: Sequence[str | None], rng: random.Random) -> list[str | None]:
+    """Replace submitting addresses by pseudonyms that keep what SCORING.md's
+    flags use: equal sources stay equal, different ones stay different, and
+    two IPv4 addresses share a pseudonymous /24 exactly when they shared a
+    /24 (IPv6: a /64). Pseudonyms are addresses again (IPv4 in 10.0.0.0/8,
+    IPv6 in fd00::/8), so the flags and results computed on them are those
+    computed on the originals. A source that is not an IP address becomes
+    an opaque label, never an address. None stays None.
+
+    The assignment is drawn from ``rng`` and depends on nothing else: with a
+    discarded random seed, the pseudonyms say nothing about the addresses.
+    """
+    v4_nets: dict[int, int] = {}
+    v4_hosts: dict[int, dict[int, int]] = {}
+    v6_nets: dict[int, int] = {}
+    v6_hosts: dict[int, dict[int, int]] = {}
+    others: dict[str, str] = {}
+    used_v4_nets: set[int] = set()
+    used_v6_nets: set[int] = set()
+    used_labels: set[int] = set()
+
+    def fresh(used: set[int], bits: int) -> int:
+        while True:
+            value = rng.getrandbits(bits)
+            if value not in used:
+                used.add(value)
+                return value
+
+    out: list[str | None] = []
+    for source in sources:
+        if source is None:
+            out.append(None)
+            continue
+        try:
+            address = ipaddress.ip_address(source.strip())
+        except ValueError:
+            if source not in others:
+                others[source] = "anon-" + format(fresh(used_labels, 64), "016x")
+            out.append(others[source])
+            continue
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        value = int(address)
+        if address.version == 4:
+            net, host = value >> 8, value & 0xFF
+            if net not in v4_nets:
+                if len(used_v4_nets) >= 1 << 16:
+                    raise ValueError("more than 65536 distinct /24 networks to pseudonymise")
+                v4_nets[net] = fresh(used_v4_nets, 16)
+                v4_hosts[net] = dict(zip(range(256), rng.sample(range(256), 256), strict=True))
+            pseudo = (10 << 24) | (v4_nets[net] << 8) | v4_hosts[net][host]
+            out.append(str(ipaddress.IPv4Address(pseudo)))
+        else:
+            net, host = value >> 64, value & ((1 << 64) - 1)
+            if net not in v6_nets:
+                v6_nets[net] = fresh(used_v6_nets, 56)
+                v6_hosts[net] = {}
+            hosts = v6_hosts[net]
+            if host not in hosts:
+                taken = set(hosts.values())
+                hosts[host] = fresh(taken, 64)
+            pseudo = (0xFD << 120) | (v6_nets[net] << 64) | hosts[host]
+            out.append(str(ipaddress.IPv6Address(pseudo)))
+    return out
+
+
+def pseudonymise_sources(campaign: Campaign) -> int:
+    """At finalization: replace every ballot's source by its pseudonym, delete
+    the drafts nobody submitted, and rewrite the campaign's invitation rows.
+    Returns the number of ballots rewritten. The caller (the committee's
+    finalization) commits, so this happens with the rest of it or not at all.
+
+    The pseudonyms come from a system random source that is not kept, so
+    nobody can map them back, not even with this code. Rewriting every
+    ballot and invitation row in one transaction also gives them all the
+    same PostgreSQL transaction id (xmin), which until then tied each
+    ballot to the invitation claimed in its transaction.
+    """
+    ballots = db.session.scalars(
+        select(Ballot).where(Ballot.campaign_id == campaign.id).order_by(Ballot.id)).all()
+    pseudonyms = pseudonymise([b.source for b in ballots], secrets.SystemRandom())
+    for ballot, pseudonym in zip(ballots, pseudonyms, strict=True):
+        ballot.source = pseudonym
+    db.session.execute(delete(BallotDraft).where(BallotDraft.campaign_id == campaign.id))
+    db.session.execute(
+        update(Invitation).where(Invitation.campaign_id == campaign.id)
+        .values(used=Invitation.used).execution_options(synchronize_session=False))
+    # Touch every ballot row too, with a source or without, for the transaction id.
+    db.session.execute(
+        update(Ballot).where(Ballot.campaign_id == campaign.id)
+        .values(position=Ballot.position).execution_options(synchronize_session=False))
+    db.session.flush()
+    return len(ballots)

@@ -1,0 +1,359 @@
+"""The questionnaire, once for every path: what a group's form asks (units,
+items, scale), the names of its fields, the one parser of a posted ballot,
+and the campaign's rules for a ballot (the 不满意 cap, required comments).
+
+The personal link's fast path, the full form (WTForms, built from this
+model in forms.py), drafts and paper entry all read a ballot through
+``parse_ballot`` and judge it with ``check_ballot``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from flask_babel import gettext as _
+from sqlalchemy import Float, Integer, String, bindparam, cast, literal, null, select, union_all
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import CompoundSelect
+
+from survey.caches import Cache
+from survey.models import Campaign, CampaignUnit, GroupUnit, Item, ScaleOption
+from survey.tokens import normalise_receipt
+
+#: answers[campaign_unit_id][item_id] = scale_option_id
+AnswerMap = dict[int, dict[int, int]]
+
+# --- the field names of a ballot ---
+
+ANSWER_NAME = re.compile(r"^a_(\d+)_(\d+)$")
+COMMENT_NAME = re.compile(r"^c_(\d+)$")
+COMMENT_MAX = 2000
+#: WTForms' own message for a value not on the scale (forms.py translates it as WTForms does).
+INVALID_CHOICE = "Not a valid choice."
+
+
+def answer_field(unit_id: int, item_id: int) -> str:
+    """The field of a campaign unit's answer to an item (forms, paper entry, the parser)."""
+    return f"a_{unit_id}_{item_id}"
+
+
+def comment_field(unit_id: int) -> str:
+    return f"c_{unit_id}"
+
+
+def unit_of_field(name: str) -> int | None:
+    """The campaign unit an answer or comment field belongs to, else None."""
+    match = ANSWER_NAME.match(name) or COMMENT_NAME.match(name)
+    return int(match.group(1)) if match else None
+
+
+# --- the model ---
+
+
+class _Unit(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def unit_id(self) -> int: ...
+
+
+U = TypeVar("U", bound=_Unit)
+
+
+def units_on_form(units: Iterable[U], rated: Iterable[int], own_unit_id: int | None) -> list[U]:
+    """The units on a form: those the group rates (all, where the campaign
+    names none for the group), never the evaluator's own."""
+    rated = set(rated)
+    return [u for u in units if u.unit_id != own_unit_id and (not rated or u.id in rated)]
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    id: int
+    unit_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    id: int
+    code: str
+    label: str
+
+
+@dataclass(frozen=True)
+class OptionRow:
+    id: int
+    code: str
+    label: str
+    points: float | None
+    position: int
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    """A campaign's questionnaire as one group sees it, before the evaluator's
+    own unit is taken out (``on_form``)."""
+
+    units: tuple[UnitRow, ...]
+    items: tuple[ItemRow, ...]
+    scale: tuple[OptionRow, ...]
+    #: The campaign units the group rates (empty: all).
+    rated: frozenset[int]
+    #: The units the group rates.
+    group_units: tuple[UnitRow, ...] = field(init=False)
+    #: Posted value -> scale option id.
+    option_ids: dict[str, int] = field(init=False, compare=False)
+    #: answer_field() -> (campaign unit, item, unit) of the group's units.
+    answer_fields: dict[str, tuple[int, int, int]] = field(init=False, compare=False)
+    #: comment_field() -> the group's unit.
+    comment_fields: dict[str, UnitRow] = field(init=False, compare=False)
+    #: campaign unit -> unit, for the group's units.
+    unit_of: dict[int, int] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        group_units = tuple(units_on_form(self.units, self.rated, None))
+        setter = object.__setattr__
+        setter(self, "group_units", group_units)
+        setter(self, "option_ids", {str(o.id): o.id for o in self.scale})
+        setter(self, "answer_fields", {answer_field(u.id, i.id): (u.id, i.id, u.unit_id)
+                                       for u in group_units for i in self.items})
+        setter(self, "comment_fields", {comment_field(u.id): u for u in group_units})
+        setter(self, "unit_of", {u.id: u.unit_id for u in group_units})
+
+    def on_form(self, own_unit_id: int | None) -> list[UnitRow]:
+        """The units an evaluator whose own unit is ``own_unit_id`` rates."""
+        return units_on_form(self.units, self.rated, own_unit_id)
+
+
+def _structure_statement() -> CompoundSelect[Any]:
+    cu, it, so, gu = (CampaignUnit.__table__, Item.__table__, ScaleOption.__table__,
+                      GroupUnit.__table__)
+    no_int, no_text, no_real = cast(null(), Integer), cast(null(), String), cast(null(), Float)
+    campaign_id: BindParameter[int] = bindparam("campaign_id")
+    group_id: BindParameter[int] = bindparam("group_id")
+    return union_all(
+        select(literal("u"), cu.c.id, cu.c.unit_id, cu.c.name, no_text, no_real, cu.c.position)
+        .where(cu.c.campaign_id == campaign_id),
+        select(literal("i"), it.c.id, no_int, it.c.label, it.c.code, no_real, it.c.position)
+        .where(it.c.campaign_id == campaign_id),
+        select(literal("s"), so.c.id, no_int, so.c.label, so.c.code, so.c.points, so.c.position)
+        .where(so.c.campaign_id == campaign_id),
+        select(literal("g"), gu.c.campaign_unit_id, no_int, no_text, no_text, no_real, literal(0))
+        .where(gu.c.campaign_group_id == group_id),
+    )
+
+
+_STRUCTURE = _structure_statement()
+#: Questionnaires by the rows they are built from.
+_QUESTIONNAIRES: Cache[tuple[Any, ...], Questionnaire] = Cache("ballots.questionnaires", 256)
+
+
+def load_questionnaire(connection: Connection, campaign_id: int, group_id: int) -> Questionnaire:
+    """The campaign's units, items, scale and the units a group rates, in one query.
+
+    The rows are read on every call, so an edit of the campaign is seen by
+    the next request; only what is built from them is kept per process,
+    keyed by the rows themselves (any change of a label, a position, a unit
+    or a rated unit makes a new one).
+    """
+    rows = tuple(tuple(r) for r in connection.execute(
+        _STRUCTURE, {"campaign_id": campaign_id, "group_id": group_id}))
+    built = _QUESTIONNAIRES.get(rows)
+    if built is not None:
+        return built
+    by_kind: dict[str, list[tuple[Any, ...]]] = {"u": [], "i": [], "s": [], "g": []}
+    for row in sorted(rows, key=lambda r: (r[0], r[6], r[1])):
+        by_kind[row[0]].append(row)
+    return _QUESTIONNAIRES.put(rows, Questionnaire(
+        units=tuple(UnitRow(r[1], r[2], r[3]) for r in by_kind["u"]),
+        items=tuple(ItemRow(r[1], r[4], r[3]) for r in by_kind["i"]),
+        scale=tuple(OptionRow(r[1], r[4], r[3], r[5], r[6]) for r in by_kind["s"]),
+        rated=frozenset(r[1] for r in by_kind["g"]),
+    ))
+
+
+# --- the one parser ---
+
+
+@dataclass
+class ParsedBallot:
+    """A posted ballot, read against the questionnaire."""
+
+    answers: AnswerMap
+    comments: dict[int, str]
+    #: Campaign units answered in the request although not on the form (the evaluator's own).
+    foreign_unit_ids: set[int]
+    #: Field name -> why its value is not taken (a value off the scale, a comment too long).
+    errors: dict[str, str]
+    #: Some field was posted more than once (its first value is read).
+    repeated: bool
+    #: The receipt code, normalised; None where it is not one.
+    receipt: str | None
+    #: The signed start time, as posted.
+    started: str | None
+
+
+def parse_ballot(questionnaire: Questionnaire, form: Any, own_unit_id: int | None) -> ParsedBallot:
+    """Read the answers and comments of a posted form (a werkzeug MultiDict):
+    the fields of the units on the form (``questionnaire.on_form(own_unit_id)``);
+    fields of other units are reported, other names ignored."""
+    option_ids, unit_of = questionnaire.option_ids, questionnaire.unit_of
+    answer_fields, comment_fields = questionnaire.answer_fields, questionnaire.comment_fields
+    answers: AnswerMap = {}
+    comments: dict[int, str] = {}
+    foreign: set[int] = set()
+    errors: dict[str, str] = {}
+    repeated = False
+    for name, values in form.lists():
+        if len(values) != 1:
+            repeated = True
+        value = values[0] if values else ""
+        answer = answer_fields.get(name)
+        if answer is not None:
+            unit_id, item_id, unit = answer
+            if unit == own_unit_id:
+                foreign.add(unit_id)
+            elif value:
+                option = option_ids.get(value)
+                if option is None:
+                    errors[name] = INVALID_CHOICE
+                else:
+                    answers.setdefault(unit_id, {})[item_id] = option
+            continue
+        row = comment_fields.get(name)
+        if row is not None:
+            if row.unit_id == own_unit_id:
+                foreign.add(row.id)
+            elif len(value) > COMMENT_MAX:
+                errors[name] = _("对“%(unit)s”的意见建议最多 %(max)d 字", unit=row.name, max=COMMENT_MAX)
+            elif value.strip():
+                comments[row.id] = value.strip()
+            continue
+        other = unit_of_field(name)
+        if other is not None and (other not in unit_of or unit_of[other] == own_unit_id):
+            foreign.add(other)
+    return ParsedBallot(answers, comments, foreign, errors, repeated,
+                        normalise_receipt(form.get("receipt") or ""), form.get("started"))
+
+
+# --- the campaign's rules ---
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the campaign asks of each ballot."""
+
+    max_dissatisfied_share: float | None
+    comment_required_for_dissatisfied: bool
+    #: The item the 不满意 cap counts (its code); None: the first.
+    overall_item_code: str | None
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> Rules:
+        return cls.from_columns(campaign.max_dissatisfied_share_per_ballot,
+                                campaign.comment_required_for_dissatisfied, campaign.rules)
+
+    @classmethod
+    def from_columns(cls, share: float | None, comment_required: bool | None,
+                     rules: dict[str, Any] | None) -> Rules:
+        """From the campaign's columns of the same names (eligibility.find_link reads them as a row)."""
+        return cls(share, bool(comment_required), (rules or {}).get("overall_item"))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a ballot, in words for the evaluator."""
+
+    message: str
+    #: The campaign unit it concerns (the page links to it); None for the ballot as a whole.
+    unit_id: int | None = None
+
+
+class _Option(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def points(self) -> float | None: ...
+    @property
+    def position(self) -> int: ...
+
+
+class _HasScale(Protocol):
+    @property
+    def scale(self) -> Sequence[_Option]: ...
+
+
+def dissatisfied_option(questionnaire: _HasScale) -> _Option | None:
+    """不满意: the scale's lowest-scored option (None for a scale with fewer than
+    two scored options, where no option is the bad end)."""
+    scored = [o for o in questionnaire.scale if o.points is not None]
+    if len(scored) < 2:
+        return None
+    return min(scored, key=lambda o: (o.points or 0.0, o.position))
+
+
+def overall_item(questionnaire: Questionnaire, rules: Rules) -> ItemRow:
+    """The item the 不满意 cap counts: rules.overall_item, else the first."""
+    items = questionnaire.items
+    return next((i for i in items if i.code == rules.overall_item_code), items[0])
+
+
+def dissatisfied_cap(rules: Rules, n_units: int) -> int | None:
+    share = rules.max_dissatisfied_share
+    if share is None:
+        return None
+    # A small tolerance so that 0.6 × 5 counts as 3, not 2.999….
+    return int(share * n_units + 1e-9)
+
+
+def check_ballot(questionnaire: Questionnaire, rules: Rules, units: Sequence[UnitRow], answers: AnswerMap,
+                 comments: Mapping[int, str], *, complete: bool = True,
+                 foreign_unit_ids: Iterable[int] = ()) -> list[Problem]:
+    """Every reason the ballot may not be taken, in the order of the form.
+
+    ``foreign_unit_ids`` are campaign units the request answered although they
+    are not on this evaluator's form (their own unit).
+    """
+    problems: list[Problem] = []
+    by_id = {u.id: u for u in questionnaire.units}
+    for unit_id in sorted(set(foreign_unit_ids)):
+        unit = by_id.get(unit_id)
+        if unit is not None:
+            problems.append(Problem(_("您不能评议本单位“%(unit)s”：评议代表不对自己所在单位打分。",
+                                      unit=unit.name), None))
+    items = questionnaire.items
+    if complete:
+        for unit in units:
+            for item in items:
+                if item.id not in answers.get(unit.id, {}):
+                    problems.append(Problem(_("请为“%(unit)s”的“%(item)s”选择一项",
+                                              unit=unit.name, item=_(item.label)), unit.id))
+    worst = dissatisfied_option(questionnaire)
+    if worst is not None:
+        if rules.comment_required_for_dissatisfied:
+            for unit in units:
+                if worst.id in answers.get(unit.id, {}).values() and not comments.get(unit.id, "").strip():
+                    problems.append(Problem(_("您对“%(unit)s”选择了“%(option)s”，请在该单位的意见建议栏写明原因。",
+                                              unit=unit.name, option=_(worst.label)), unit.id))
+        cap = dissatisfied_cap(rules, len(units))
+        if cap is not None:
+            overall = overall_item(questionnaire, rules)
+            marked = [u for u in units if answers.get(u.id, {}).get(overall.id) == worst.id]
+            if len(marked) > cap:
+                problems.append(Problem(_(
+                    "您对 %(n)d 个单位的“%(item)s”选择了“%(option)s”，本次评议每票最多 %(cap)d 个（不超过参评单位的 %(pct)s%%）。请修改后再提交。",  # noqa: E501 (one literal for the catalogue)
+                    n=len(marked), item=_(overall.label), option=_(worst.label), cap=cap,
+                    pct=f"{(rules.max_dissatisfied_share or 0) * 100:g}"), None))
+    return problems
+
+
+def count_answered(units: Iterable[_Unit], items: Iterable[ItemRow], answers: AnswerMap) -> int:
+    """Units whose every item has an answer (what the progress indicator shows)."""
+    item_ids = [i.id for i in items]
+    return sum(1 for u in units if all(i in answers.get(u.id, {}) for i in item_ids))

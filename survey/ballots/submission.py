@@ -1,0 +1,295 @@
+"""Taking a ballot: exactly one ballot per personal link whatever the timing,
+the one ballot writer (personal links, the open channel, paper entry, the
+demo), and receipts.
+
+The invitation's ``used`` flag is claimed by one conditional UPDATE inside
+the transaction that inserts the ballot. The database serialises concurrent
+claims (PostgreSQL's row lock, SQLite's single writer), so of two concurrent
+submissions exactly one sees its UPDATE change a row. The loser then looks
+for a ballot carrying its receipt hash: the same form sent again (a retry, a
+double click) finds it and gets the same receipt; anything else is refused.
+The same transaction deletes the invitation's draft, so that once the ballot
+exists no row ties it (or its answers) to the invitation.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from survey.ballots.drafts import draft_key_hash
+from survey.ballots.eligibility import LinkView
+from survey.ballots.questionnaire import AnswerMap
+from survey.clock import beijing_date, utcnow
+from survey.database import one_writer
+from survey.extensions import db
+from survey.models import Answer, Ballot, BallotDraft, Batch, Campaign, Comment, Invitation
+from survey.tokens import hash_receipt
+
+
+class AlreadySubmitted(Exception):
+    """The token has been used for a different ballot."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    receipt: str
+    #: False where this was a retry of a ballot already taken.
+    created: bool
+
+
+@dataclass(frozen=True)
+class NewBallot:
+    """The rows of one ballot, as write_ballot() inserts them."""
+
+    campaign_id: int
+    batch_id: int
+    answers: AnswerMap
+    comments: Mapping[int, str]
+    receipt_hash: bytes
+    duration_s: float | None
+    source: str | None
+    #: The evaluator's attributes (never for an anonymous campaign).
+    attributes: dict[str, Any] | None = None
+    #: The invitation it is kept with (never for an anonymous campaign).
+    invitation_id: int | None = None
+    #: Now, unless given (the demo's past ballots).
+    submitted_at: dt.datetime | None = None
+    #: Random, unless given.
+    public_id: str | None = None
+
+    def answer_rows(self) -> list[tuple[int, int, int]]:
+        """(campaign unit, item, option) in the order of their positions."""
+        return [(u, i, o) for u, by_item in self.answers.items() for i, o in by_item.items()]
+
+    def comment_rows(self) -> list[tuple[int, str]]:
+        return [(unit_id, text.strip()) for unit_id, text in self.comments.items() if text.strip()]
+
+
+def invitation_ballot(invitation_id: int, batch_id: int, campaign_id: int, answers: AnswerMap,
+                      comments: Mapping[int, str], *, anonymous: bool, attributes: dict[str, Any] | None,
+                      receipt: str, duration_s: float | None, source: str | None) -> NewBallot:
+    """A personal link's ballot: kept with its invitation and the evaluator's
+    attributes unless the campaign is anonymous."""
+    return NewBallot(campaign_id, batch_id, answers, comments, hash_receipt(receipt), duration_s, source,
+                     attributes=None if anonymous or not attributes else dict(attributes),
+                     invitation_id=None if anonymous else invitation_id)
+
+
+# --- the one writer ---
+
+#: The statements of the hottest path, built once: a statement made per call
+#: costs more in SQLAlchemy's construction and cache-key work than SQLite
+#: takes to run it.
+_CLAIM = (update(Invitation.__table__)
+          .where(Invitation.__table__.c.id == bindparam("invitation_id"),
+                 Invitation.__table__.c.used.is_(False))
+          .values(used=True))
+_DELETE_INVITATION_DRAFT = delete(BallotDraft.__table__).where(
+    BallotDraft.__table__.c.invitation_id == bindparam("invitation_id"))
+_INSERT_BALLOT = insert(Ballot.__table__).returning(Ballot.__table__.c.id)
+_INSERT_ANSWERS = insert(Answer.__table__)
+_INSERT_COMMENTS = insert(Comment.__table__)
+
+
+def write_ballot(connection: Connection, ballot: NewBallot) -> int:
+    """Insert the ballot, its answers and comments in the caller's transaction
+    (Core statements: a ballot is written once and never edited, so the
+    ORM's unit of work would only cost time on the hottest path); returns its id."""
+    ballot_id = connection.execute(_INSERT_BALLOT, {
+        "campaign_id": ballot.campaign_id, "batch_id": ballot.batch_id,
+        "public_id": ballot.public_id or secrets.token_hex(8), "position": None,
+        "submitted_at": ballot.submitted_at or utcnow(), "utc_offset_min": 480,
+        "duration_s": ballot.duration_s, "source": ballot.source, "attributes": ballot.attributes,
+        "receipt_hash": ballot.receipt_hash, "invitation_id": ballot.invitation_id,
+    }).scalar_one()
+    assert isinstance(ballot_id, int)
+    answers = [{"ballot_id": ballot_id, "campaign_unit_id": u, "item_id": i, "option_id": o, "position": p}
+               for p, (u, i, o) in enumerate(ballot.answer_rows())]
+    if answers:
+        connection.execute(_INSERT_ANSWERS, answers)
+    comments = [{"ballot_id": ballot_id, "campaign_unit_id": u, "text": t} for u, t in ballot.comment_rows()]
+    if comments:
+        connection.execute(_INSERT_COMMENTS, comments)
+    return ballot_id
+
+
+#: _claim_and_write as one PostgreSQL statement (write_ballot's rows, in the
+#: same order): data-modifying WITH queries all run, in order of dependency,
+#: each exactly once; every insert reads the claim, so where the claim
+#: changes no row nothing at all is written.
+_CLAIM_AND_INSERT_PG = sql_text("""
+WITH claim AS (
+    UPDATE invitation SET used = true WHERE id = :invitation_id AND used = false RETURNING id
+), dropped AS (
+    DELETE FROM ballot_draft WHERE invitation_id IN (SELECT id FROM claim)
+), new_ballot AS (
+    INSERT INTO ballot (campaign_id, batch_id, public_id, position, submitted_at, utc_offset_min, duration_s,
+                        source, attributes, receipt_hash, invitation_id)
+    SELECT :campaign_id, :batch_id, :public_id, NULL, :submitted_at, 480, :duration_s, :source,
+           CAST(:attributes AS JSON), :receipt_hash, :ballot_invitation_id FROM claim
+    RETURNING id
+), new_answers AS (
+    INSERT INTO answer (ballot_id, campaign_unit_id, item_id, option_id, position)
+    SELECT new_ballot.id, a.unit_id, a.item_id, a.option_id, a.position
+    FROM new_ballot, unnest(CAST(:units AS INTEGER[]), CAST(:items AS INTEGER[]), CAST(:options AS INTEGER[]),
+                            CAST(:positions AS INTEGER[])) AS a(unit_id, item_id, option_id, position)
+), new_comments AS (
+    INSERT INTO comment (ballot_id, campaign_unit_id, text)
+    SELECT new_ballot.id, c.unit_id, c.text
+    FROM new_ballot, unnest(CAST(:comment_units AS INTEGER[]), CAST(:comment_texts AS TEXT[])) AS c(unit_id, text)
+)
+SELECT count(*) FROM new_ballot
+""")
+
+
+def _claim_and_write(connection: Connection, invitation_id: int, ballot: NewBallot) -> bool:
+    """In the caller's write transaction: claim the invitation (one conditional
+    UPDATE: of concurrent claims, the database lets exactly one change the
+    row), delete its draft and write the ballot. False where the claim
+    failed; the caller rolls back."""
+    if connection.dialect.name == "postgresql":
+        flat, texts = ballot.answer_rows(), ballot.comment_rows()
+        attributes = ballot.attributes
+        return bool(connection.execute(_CLAIM_AND_INSERT_PG, {
+            "invitation_id": invitation_id, "campaign_id": ballot.campaign_id, "batch_id": ballot.batch_id,
+            "public_id": ballot.public_id or secrets.token_hex(8), "submitted_at": ballot.submitted_at or utcnow(),
+            "duration_s": ballot.duration_s, "source": ballot.source,
+            "attributes": None if attributes is None else json.dumps(attributes, ensure_ascii=False),
+            "receipt_hash": ballot.receipt_hash, "ballot_invitation_id": ballot.invitation_id,
+            "units": [u for u, _i, _o in flat], "items": [i for _u, i, _o in flat],
+            "options": [o for _u, _i, o in flat], "positions": list(range(len(flat))),
+            "comment_units": [u for u, _t in texts], "comment_texts": [t for _u, t in texts],
+        }).scalar_one() == 1)
+    if connection.execute(_CLAIM, {"invitation_id": invitation_id}).rowcount != 1:
+        return False
+    connection.execute(_DELETE_INVITATION_DRAFT, {"invitation_id": invitation_id})
+    write_ballot(connection, ballot)
+    return True
+
+
+def take(connection: Connection, invitation_id: int, ballot: NewBallot) -> bool:
+    """Claim the invitation and write its ballot on this connection (not the
+    session's: Core only), and commit. False, with nothing written, where the
+    claim failed (the token was used meanwhile)."""
+    # On SQLite the claim must start a fresh write transaction (SQLite then
+    # waits for the lock instead of failing on a stale snapshot). PostgreSQL
+    # needs no fresh one (under READ COMMITTED the claim sees the latest
+    # committed row and locks it), and a commit there is a round trip.
+    if connection.dialect.name == "sqlite":
+        connection.commit()
+    with one_writer():
+        if _claim_and_write(connection, invitation_id, ballot):
+            connection.commit()
+            return True
+        connection.rollback()
+    return False
+
+
+# --- the ways in ---
+
+
+def take_link(connection: Connection, link: LinkView, answers: AnswerMap, comments: dict[int, str], *,
+              receipt: str, duration_s: float | None, source: str | None) -> bool:
+    """The fast path's submission (routes._submit_fast), on the connection that
+    read the link. True: taken and committed; False: nothing written, and the
+    caller takes the full path, which tells a retry from a second ballot."""
+    return take(connection, link.invitation_id, invitation_ballot(
+        link.invitation_id, link.batch_id, link.campaign_id, answers, comments, anonymous=link.anonymous,
+        attributes=link.attributes, receipt=receipt, duration_s=duration_s, source=source))
+
+
+def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str], *,
+           receipt: str, duration_s: float | None, source: str | None) -> Submission:
+    """Record the ballot of this invitation (a personal link's full path, a
+    paper form) and commit the session first, or recognise a retry.
+
+    Raises AlreadySubmitted where the token has been used for another ballot.
+    """
+    campaign: Campaign = invitation.batch.campaign
+    ballot = invitation_ballot(
+        invitation.id, invitation.batch_id, campaign.id, answers, comments, anonymous=campaign.anonymous,
+        attributes=invitation.evaluator.attributes if invitation.evaluator is not None else None,
+        receipt=receipt, duration_s=duration_s, source=source)
+    invitation_id = invitation.id
+    db.session.commit()
+    with db.engine.connect() as connection:
+        if take(connection, invitation_id, ballot):
+            return Submission(receipt=receipt, created=True)
+    return _retry_or_refuse(ballot, receipt)
+
+
+def submit_open(batch: Batch, answers: AnswerMap, comments: dict[int, str], *, receipt: str,
+                draft_key: str | None, duration_s: float | None, source: str | None) -> Submission:
+    """Record a ballot of an open-channel form and commit. A form holds one
+    random receipt, so the same form sent again finds its ballot by the
+    receipt's hash (unique per campaign) instead of adding a second one."""
+    ballot = NewBallot(batch.campaign_id, batch.id, answers, comments, hash_receipt(receipt), duration_s, source)
+    db.session.commit()
+    with one_writer():
+        try:
+            # Write first (no read before it in the transaction; see take()):
+            # the unique receipt hash refuses a second copy of the same form.
+            write_ballot(db.session.connection(), ballot)
+            if draft_key:
+                db.session.execute(delete(BallotDraft).where(BallotDraft.key_hash == draft_key_hash(draft_key)))
+            db.session.commit()
+            return Submission(receipt=receipt, created=True)
+        except IntegrityError:
+            db.session.rollback()
+    return _retry_or_refuse(ballot, receipt)
+
+
+def _retry_or_refuse(ballot: NewBallot, receipt: str) -> Submission:
+    """The ballot was not taken: the same form sent again finds its ballot by
+    the receipt's hash; anything else raises AlreadySubmitted."""
+    existing = db.session.scalar(select(Ballot).where(
+        Ballot.campaign_id == ballot.campaign_id, Ballot.receipt_hash == ballot.receipt_hash))
+    if existing is not None and existing.batch_id == ballot.batch_id and _same(existing, ballot):
+        return Submission(receipt=receipt, created=False)
+    raise AlreadySubmitted()
+
+
+def _same(stored: Ballot, sent: NewBallot) -> bool:
+    answers = {(a.campaign_unit_id, a.item_id): a.option_id for a in stored.answers}
+    comments = {c.campaign_unit_id: c.text for c in stored.comments}
+    return answers == {(u, i): o for u, i, o in sent.answer_rows()} and comments == dict(sent.comment_rows())
+
+
+def duration_since(started: float | None) -> float | None:
+    if started is None:
+        return None
+    seconds = dt.datetime.now(dt.UTC).timestamp() - started
+    return round(seconds, 1) if 0 <= seconds < 7 * 24 * 3600 else None
+
+
+# --- receipts ---
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """What a receipt code may tell: that a ballot was counted, and where."""
+
+    campaign_name: str
+    submitted_on: dt.date
+
+
+def check_receipt(code: str) -> ReceiptCheck | None:
+    """The ballot behind a receipt code, or None; never how it voted."""
+    row = db.session.execute(
+        select(Campaign.name, Ballot.submitted_at).join(Campaign, Ballot.campaign_id == Campaign.id)
+        .where(Ballot.receipt_hash == hash_receipt(code))
+        .order_by(Ballot.id).limit(1)
+    ).first()
+    if row is None:
+        return None
+    # The day in Beijing time: the hour would narrow the ballot down needlessly.
+    return ReceiptCheck(row.name, beijing_date(row.submitted_at))
