@@ -18,20 +18,31 @@ from sqlalchemy.engine import URL, Engine
 from survey import caches
 from survey.extensions import db
 
+#: SQLite's synchronous setting for every connection. A receipt means the ballot
+#: is on disk: FULL syncs the WAL at every commit; NORMAL (PINGYI_SQLITE_SYNCHRONOUS)
+#: is faster but may lose the last commits, receipted ballots included, on power loss.
+_synchronous = "FULL"
+
 
 def init_app(app: Flask) -> None:
-    """Give every SQLite connection its pragmas (once per process: the
-    listener is on the Engine class, so engines made outside an app get it too)."""
-    if not event.contains(Engine, "connect", _sqlite_pragmas):
-        event.listen(Engine, "connect", _sqlite_pragmas)
+    """Give every connection its settings (once per process: the listener is on
+    the Engine class, so engines made outside an app get it too)."""
+    global _synchronous
+    _synchronous = str(app.config["PINGYI_SQLITE_SYNCHRONOUS"]).upper()
+    if _synchronous not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError(f"PINGYI_SQLITE_SYNCHRONOUS={_synchronous!r}: FULL, EXTRA or NORMAL")
+    if not event.contains(Engine, "connect", _connection_settings):
+        event.listen(Engine, "connect", _connection_settings)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    """SQLite: WAL (readers never block the writer), foreign keys, a busy
-    timeout so that concurrent writers wait for each other instead of failing,
-    and secure_delete: deleted and updated content is overwritten with zeros,
-    so that a copy of the database file holds no trace of a draft once the
-    ballot is taken."""
+def _connection_settings(dbapi_connection: Any, connection_record: Any) -> None:
+    """SQLite: WAL (readers never block the writer), the synchronous setting above,
+    foreign keys, a busy timeout so that concurrent writers wait for each other
+    instead of failing, and secure_delete: deleted and updated content is
+    overwritten with zeros, so that a copy of the database file holds no trace
+    of a draft once the ballot is taken. PostgreSQL: synchronous_commit on,
+    whatever the server's default, so that a commit (and the receipt it gives)
+    waits for the WAL to reach the disk."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -39,8 +50,12 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA secure_delete=ON")
         if cursor.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={_synchronous}")
         cursor.close()
+    elif type(dbapi_connection).__module__.startswith("psycopg"):
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO on")
+        dbapi_connection.commit()  # a SET in a transaction rolled back would be undone
 
 
 @contextmanager

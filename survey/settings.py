@@ -35,6 +35,9 @@ SETTINGS: tuple[Setting, ...] = (
             "otherwise a key is made once in instance/secret_key (mode 0600)."),
     Setting("PINGYI_MAX_UPLOAD_MB", 25, int,
             "The largest request body accepted (uploaded rosters, scores), in MiB; larger ones get 413."),
+    Setting("PINGYI_SQLITE_SYNCHRONOUS", "FULL", str,
+            "SQLite's synchronous pragma: FULL (a receipted ballot survives power loss) or NORMAL "
+            "(faster; the last commits may be lost on power loss)."),
     Setting("PINGYI_PUBLIC_URL", "http://127.0.0.1:5000", str,
             "The address evaluators reach, used in printed and sent links and on QR posters."),
     Setting("PINGYI_PROXY_HOPS", 0, int,
