@@ -25,6 +25,7 @@ from survey.results.history import history, units_with_history
 from survey.results.i18n import gettext as _
 from survey.results.rectification import rectifications_of
 from survey.results.snapshots import current_snapshot, effective_rules, parsed, results_for, shown_snapshot
+from survey.spreadsheets import append_row
 
 #: The workbook's sheets, in order (their names are what people see in Excel).
 SHEETS = ("评议结果", "分组得分", "选项占比", "回收率", "意见与答复", "整改情况")
@@ -178,7 +179,7 @@ def xlsx(campaign: Campaign) -> bytes:
     red = PatternFill("solid", fgColor="F8D7DA")
 
     def header(sheet: Worksheet, cells: list[Any]) -> None:
-        sheet.append(cells)
+        append_row(sheet, cells)
         for cell in sheet[sheet.max_row]:
             cell.font = bold
 
@@ -190,7 +191,7 @@ def xlsx(campaign: Campaign) -> bytes:
         for row in view.units:
             r = row.result
             ci = r["ci95"] or [None, None]
-            ws.append([view.label, row.code, row.name, r["n_valid"], r["score_ballot"], r["score"], r["rank"],
+            append_row(ws, [view.label, row.code, row.name, r["n_valid"], r["score_ballot"], r["score"], r["rank"],
                        classes[r["class"]], classes[row.final_class],
                        row.override.reason if row.override else None, ci[0], ci[1], r["stability"],
                        _("是") if r["borderline"] else _("否")])
@@ -205,22 +206,22 @@ def xlsx(campaign: Campaign) -> bytes:
     header(gs, [_("单位代码"), _("单位"), _("评议主体"), _("有效票"), _("得分")])
     for u in results["units"]:
         for gcode, g in u["explain"]["groups"].items():
-            gs.append([u["code"], names.get(u["code"]), glabels.get(gcode, gcode), g["n"], g["score"]])
+            append_row(gs, [u["code"], names.get(u["code"]), glabels.get(gcode, gcode), g["n"], g["score"]])
 
     ss = wb.create_sheet(SHEETS[2])
     header(ss, [_("单位代码"), _("单位"), _("评议主体")] + [label for _c, label in options])
     for u in results["units"]:
         if u["shares"]:
-            ss.append([u["code"], names.get(u["code"]), _("合计")] + [u["shares"].get(c) for c, _l in options])
+            append_row(ss, [u["code"], names.get(u["code"]), _("合计")] + [u["shares"].get(c) for c, _l in options])
         for gcode, sh in (u["group_shares"] or {}).items():
             if sh:
-                ss.append([u["code"], names.get(u["code"]), glabels.get(gcode, gcode)]
+                append_row(ss, [u["code"], names.get(u["code"]), glabels.get(gcode, gcode)]
                           + [sh.get(c) for c, _l in options])
 
     rs = wb.create_sheet(SHEETS[3])
     header(rs, [_("评议主体"), _("发放"), _("回收"), _("有效"), _("回收率")])
     for g in results["groups"]:
-        rs.append([glabels.get(g["code"], g["code"]), g["issued"], g["returned"], g["valid"], g["return_rate"]])
+        append_row(rs, [glabels.get(g["code"], g["code"]), g["issued"], g["returned"], g["valid"], g["return_rate"]])
     img = XLImage(io.BytesIO(chart_bytes(campaign, snap, results, "returns", "png")))
     img.anchor = f"A{rs.max_row + 3}"
     rs.add_image(img)
@@ -232,7 +233,7 @@ def xlsx(campaign: Campaign) -> bytes:
         answers = answers_of([comment.id for comment, _gcode in received])
         for comment, gcode in received:
             answer = answers.get(comment.id)
-            cs.append([cu.code, cu.name, glabels.get(gcode, gcode), comment.text,
+            append_row(cs, [cu.code, cu.name, glabels.get(gcode, gcode), comment.text,
                        _(ANSWER_LABELS[answer.kind]) if answer else None, answer.text if answer else None])
 
     ts = wb.create_sheet(SHEETS[5])
@@ -240,7 +241,7 @@ def xlsx(campaign: Campaign) -> bytes:
     for rect in rectifications_of(campaign):
         status = (_("已验收（已消红）") if rect.was_cleared else _("已验收") if rect.accepted_at
                   else _("红字（逾期）") if rect.is_red else _("进行中"))
-        ts.append([rect.campaign_unit.code, rect.campaign_unit.name, rect.due_on, rect.plan, rect.report, status])
+        append_row(ts, [rect.campaign_unit.code, rect.campaign_unit.name, rect.due_on, rect.plan, rect.report, status])
         if rect.is_red:
             for cell in ts[ts.max_row]:
                 cell.fill = red

@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select
 from survey.errors import UserError
 from survey.extensions import db
 from survey.models import Campaign, CampaignGroup, Evaluator, Unit
+from survey.spreadsheets import csv_row
 
 NAME, PHONE, EMAIL, ORGANISATION, GROUP, OWN_UNIT = "姓名", "手机", "邮箱", "工作单位", "评议主体", "所在单位代码"
 #: The template's columns, in order; any further column is a free attribute (区域, 行业…).
@@ -260,7 +261,7 @@ def template_rows(campaign: Campaign) -> list[list[str]]:
 
 def template_csv(campaign: Campaign) -> bytes:
     out = io.StringIO()
-    csv.writer(out).writerows(template_rows(campaign))
+    csv.writer(out).writerows(csv_row(row) for row in template_rows(campaign))
     # With a BOM, Excel opens the UTF-8 file with the right characters.
     return out.getvalue().encode("utf-8-sig")
 

@@ -73,3 +73,29 @@ def test_the_results_json_is_pingyi_results(client, ctx):
     data = json.loads(client.get(f"/results/{campaign.code}/results.json").data)
     assert data["format"] == "pingyi-results/1"
     assert data == json.loads(snapshots.final_snapshot(campaign).results_json)
+
+
+def test_text_from_users_is_never_a_formula_in_the_workbook(client, ctx):
+    import zipfile
+
+    campaign, first = _finalized_with_answers(client)
+    client.post("/logout")
+    login(client, "liaison")
+    evil = '=HYPERLINK("http://evil.example","点此查看")'
+    second = comments.liaison_view(campaign, queries.campaign_unit(campaign, "u3"),
+                                   unit_result(snapshots.results_for(campaign), "u3")).comments[1]
+    client.post(f"/my/{campaign.code}/comments/{second['id']}", data={"kind": "coordinate", "text": evil})
+    client.post(f"/my/{campaign.code}/plan", data={"text": "=cmd|' /C calc'!A0"})
+    client.post("/logout")
+    login(client, "committee")
+    data = client.get(f"/results/{campaign.code}/export.xlsx").data
+    with zipfile.ZipFile(io.BytesIO(data)) as book:
+        for name in book.namelist():
+            if name.startswith("xl/worksheets/sheet"):
+                xml = book.read(name).decode("utf-8")
+                assert "<f>" not in xml and "<f " not in xml, name
+    wb = load_workbook(io.BytesIO(data))
+    texts = [c for row in wb["意见与答复"].iter_rows(values_only=True) for c in row]
+    assert evil in texts
+    plans = [c for row in wb["整改情况"].iter_rows(values_only=True) for c in row]
+    assert "=cmd|' /C calc'!A0" in plans
