@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._errors import BundleError, BundleProblem
-from ._parse import loads_bundle
+from ._parse import loads_bundle, loads_json
 from .evaluate import evaluate_document
 
 EXIT_REFUSED = 2
@@ -29,11 +29,7 @@ def _read(path: str) -> bytes:
 
 
 def _load_rules(path: str) -> dict[str, Any]:
-    text = _read(path)
-    try:
-        rules = json.loads(text.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError([BundleProblem("$", f"规则文件 JSON 格式错误：{exc}", f"invalid rules JSON: {exc}")]) from None
+    rules = loads_json(_read(path))
     if isinstance(rules, dict) and "rules" in rules and len(rules) == 1:
         # A file holding {"rules": {...}} is accepted as well as the bare object.
         rules = rules["rules"]
@@ -79,7 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BundleError as exc:
         _write_json(exc.to_json())
         return EXIT_REFUSED
-    _write_json(results.to_json())
+    try:
+        _write_json(results.to_json())  # serialised whole before anything is written
+    except ValueError:
+        # The last line of the implementation limits: never a traceback for a figure that is not finite.
+        _write_json(BundleError([BundleProblem(
+            "$", "计算结果含非有限数值（实现限制）", "the results hold a non-finite number (implementation limit)",
+        )]).to_json())
+        return EXIT_REFUSED
     return 0
 
 

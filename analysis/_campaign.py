@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _validate
+from . import _limits, _validate
 from ._checks import parse_instant_us
 from ._errors import BundleError
 from ._rules import DEFAULT_RULES, effective_rules
@@ -463,6 +463,9 @@ def from_document(doc: Mapping[str, Any], override: Mapping[str, Any] | None = N
             raise BundleError(problems)
     items, categories, groups, batches = doc["items"], doc["categories"], doc["groups"], doc["batches"]
     rules = effective_rules(doc.get("rules"), override, _index(items))
+    overflow = _limits.finite_problems(doc, rules)
+    if overflow:
+        raise BundleError(overflow)
     options = doc["scale"]
     cat_idx, group_idx = _index(categories), _index(groups)
     cols, answers = _ballot_columns(doc)

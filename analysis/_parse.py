@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from . import _validate
+from . import _limits, _validate
 from ._errors import BundleError, BundleProblem
 
-__all__ = ["loads_bundle"]
+__all__ = ["loads_bundle", "loads_json"]
 
 
 class _PairsDict(dict[str, Any]):
@@ -71,9 +71,27 @@ def _decode(text: str | bytes | bytearray) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _parse(text: str, found: list[bool]) -> Any:
+def _parse(text: str, data: bytes | None, found: list[bool], odd: list[bool]) -> Any:
+    # The depth is checked on the text: json.loads recurses, and so do the walks after it.
+    deep = _limits.depth_problem(text, data)
+    if deep is not None:
+        raise BundleError([deep])
+
+    def parse_int(s: str) -> Any:
+        value = _limits.parse_int(s)
+        if isinstance(value, _limits.Unrepresentable):
+            odd.append(True)
+        return value
+
+    def parse_float(s: str) -> Any:
+        value = _limits.parse_float(s)
+        if isinstance(value, _limits.Unrepresentable):
+            odd.append(True)
+        return value
+
     try:
-        return json.loads(text, object_pairs_hook=_make_pairs_hook(found), parse_constant=_reject_constant)
+        return json.loads(text, object_pairs_hook=_make_pairs_hook(found), parse_constant=_reject_constant,
+                          parse_int=parse_int, parse_float=parse_float)
     except json.JSONDecodeError as exc:
         raise BundleError(
             [
@@ -84,8 +102,40 @@ def _parse(text: str, found: list[bool]) -> Any:
                 )
             ]
         ) from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise BundleError([BundleProblem("$", f"JSON 格式错误：{exc}", f"invalid JSON: {exc}")]) from None
+
+
+def _read(text: str | bytes | bytearray) -> tuple[Any, list[BundleProblem]]:
+    """The parsed tree, plain, with the problems found while reading it (refused where any is a limit)."""
+    found: list[bool] = []
+    odd: list[bool] = []
+    decoded = _decode(text)
+    data = bytes(text) if isinstance(text, (bytes, bytearray)) else None
+    raw = _parse(decoded, data, found, odd)
+    problems: list[BundleProblem] = []
+    # Only a document with a repeated key needs the walk that finds its path.
+    doc = _plain(raw, "", problems) if found else raw
+    if odd or _limits.may_hold_surrogates(decoded, data):
+        limits = list(_limits.value_problems(doc))
+        if limits:
+            # Nothing further can be checked on values that are not numbers or text.
+            raise BundleError(problems + limits)
+    return doc, problems
+
+
+def loads_json(text: str | bytes | bytearray) -> Any:
+    """Any JSON document (a rules file) read under the same limits as a bundle.
+
+    Raises
+    ------
+    BundleError
+        Invalid JSON, a repeated key, or an implementation limit (docs/scoring.md).
+    """
+    doc, problems = _read(text)
+    if problems:
+        raise BundleError(problems)
+    return doc
 
 
 def loads_bundle(text: str | bytes | bytearray) -> dict[str, Any]:
@@ -109,13 +159,11 @@ def loads_bundle(text: str | bytes | bytearray) -> dict[str, Any]:
     ------
     BundleError
         Listing every problem found: invalid JSON (path ``$``), duplicate keys
-        at their path, and all checks of :func:`analysis.validate_bundle`.
+        at their path, and all checks of :func:`analysis.validate_bundle`; or
+        the implementation limits of docs/scoring.md (nesting, int64, doubles,
+        lone surrogates) at their path.
     """
-    found: list[bool] = []
-    raw = _parse(_decode(text), found)
-    problems: list[BundleProblem] = []
-    # Only a document with a repeated key needs the walk that finds its path.
-    doc = _plain(raw, "", problems) if found else raw
+    doc, problems = _read(text)
     problems.extend(_validate.validate_bundle(doc))
     if problems:
         raise BundleError(problems)

@@ -6,14 +6,17 @@ place where database rows become analysis arrays)."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
-from collections.abc import Collection, Iterable, Sequence
+import unicodedata
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Row, case, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from analysis import BundleError, BundleProblem, loads_bundle, network_of
 from analysis import Campaign as ArrayCampaign
@@ -38,6 +41,216 @@ from survey.models import (
 )
 
 FORMAT = "pingyi-campaign/1"
+
+
+# --- the application's limits ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limit:
+    """What the application accepts for one field of a bundle (and keeps in the database).
+
+    SCORING.md accepts any string and any number; the application does not:
+    its pages, exports and database columns have bounds. A field is refused
+    (with its JSON path, in Chinese and English) where its value breaks any
+    bound below. Values of the wrong type are left to the analysis'
+    validation, which reports them.
+
+    Attributes
+    ----------
+    zh : str
+        What the field is, for the Chinese message.
+    max_len : int, optional
+        At most this many characters (strings).
+    code : bool
+        A code: ``^[A-Za-z0-9_-]{1,max_len}$`` (it appears in URLs, file
+        names and spreadsheets).
+    multiline : bool
+        Text where line breaks and tabs are allowed; every other control
+        character (NUL …) is refused in every string.
+    low, high : float, optional
+        Numeric range, bounds included unless `low_open`.
+    low_open : bool
+        The low bound itself is refused (weights: 0 < w).
+    integer : bool
+        A whole number.
+    years : bool
+        An ISO 8601 instant whose year is within :data:`YEARS`.
+    """
+
+    zh: str
+    max_len: int | None = None
+    code: bool = False
+    multiline: bool = False
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    integer: bool = False
+    years: bool = False
+
+
+#: Years the application handles (campaign years, ballot times, opening and closing times).
+YEARS = (2000, 2100)
+NAME_MAX = 200
+TEXT_MAX = 2000
+CODE_MAX = 64
+ISSUED_MAX = 10_000_000
+WEIGHT_MAX = 1000.0
+
+#: The one table of the application's limits, per bundle field (``[]`` for every record of a list,
+#: ``*`` for every key of an object). Kept consistent with the setup forms
+#: (survey/campaigns/forms.py, survey/distribution/forms.py) and the database's columns and CHECKs.
+LIMITS: dict[str, Limit] = {
+    "campaign.code": Limit("活动代码", max_len=CODE_MAX, code=True),
+    "campaign.name": Limit("活动名称", max_len=NAME_MAX),
+    "scale[].code": Limit("选项代码", max_len=32, code=True),
+    "scale[].label": Limit("选项名称", max_len=100),
+    "scale[].points": Limit("分值", low=0, high=100),
+    "items[].code": Limit("指标代码", max_len=CODE_MAX, code=True),
+    "items[].label": Limit("指标名称", max_len=NAME_MAX),
+    "items[].weight": Limit("指标权重", low=0, low_open=True, high=WEIGHT_MAX),
+    "categories[].code": Limit("类别代码", max_len=CODE_MAX, code=True),
+    "categories[].label": Limit("类别名称", max_len=NAME_MAX),
+    "units[].code": Limit("单位代码", max_len=CODE_MAX, code=True),
+    "units[].name": Limit("单位名称", max_len=NAME_MAX),
+    "groups[].code": Limit("评议主体代码", max_len=CODE_MAX, code=True),
+    "groups[].label": Limit("评议主体名称", max_len=NAME_MAX),
+    "groups[].weight": Limit("评议主体权重", low=0, low_open=True, high=WEIGHT_MAX),
+    "groups[].quota": Limit("名额", low=0, high=ISSUED_MAX, integer=True),
+    "margins.*.*key": Limit("边际变量名", max_len=CODE_MAX),
+    "margins.*.*.*key": Limit("边际类别", max_len=NAME_MAX),
+    "margins.*.*.*": Limit("边际比例", low=0, high=1),
+    "batches[].code": Limit("批次代码", max_len=24, code=True),
+    "batches[].issued": Limit("发放份数", low=0, high=ISSUED_MAX, integer=True),
+    "ballots[].id": Limit("评议票编号", max_len=CODE_MAX),
+    "ballots[].submitted_at": Limit("提交时间", max_len=64, years=True),
+    "ballots[].duration_s": Limit("答题用时（秒）", low=0, high=366 * 86400),
+    "ballots[].source": Limit("提交地址", max_len=64),
+    "ballots[].attributes.*key": Limit("属性名", max_len=CODE_MAX),
+    "ballots[].attributes.*": Limit("属性值", max_len=NAME_MAX, low=-1e15, high=1e15),
+    "objective_scores[].component": Limit("考核项目代码", max_len=CODE_MAX, code=True),
+    "objective_scores[].score": Limit("客观得分", low=0, high=100),
+    "vetoes[].reason": Limit("否决理由", max_len=TEXT_MAX, multiline=True),
+    "vetoes[].evidence": Limit("否决依据", max_len=TEXT_MAX, multiline=True),
+    "rules.ballot_share": Limit("问卷测评占比", low=0, high=WEIGHT_MAX),
+    "rules.objective_components.*": Limit("客观考核分项占比", low=0, high=WEIGHT_MAX),
+    "rules.objective_components.*key": Limit("客观考核分项代码", max_len=CODE_MAX, code=True),
+    "rules.thresholds.*": Limit("阈值", low=0, high=100),
+    "rules.max_dissatisfied_share": Limit("不满意率上限", low=0, high=1),
+    "rules.bottom.n": Limit("末位名数", low=1, high=ISSUED_MAX, integer=True),
+    "rules.bottom.below": Limit("末位分数线", low=0, high=100),
+    "rules.min_valid_per_unit": Limit("每个单位至少有效票数", low=0, high=ISSUED_MAX, integer=True),
+    "rules.trim_per_end": Limit("每端去除比例", low=0, high=0.5),
+    "rules.weight_cap": Limit("权重上限", low=0, low_open=True, high=WEIGHT_MAX),
+    "rules.burst_limit": Limit("集中提交上限", low=0, high=ISSUED_MAX, integer=True),
+    "rules.bootstrap.replicates": Limit("自助法重复次数", low=0, high=100_000, integer=True),
+    "rules.bootstrap.seed": Limit("随机种子", low=0, high=2**63 - 1, integer=True),
+}
+
+_CODE = re.compile(r"[A-Za-z0-9_-]+")
+_LINE_BREAKS = frozenset("\n\r\t")
+
+
+def _control(text: str, multiline: bool) -> str | None:
+    """The first control character of `text` (NUL, escape …) not allowed, shown as U+XXXX."""
+    for ch in text:
+        if unicodedata.category(ch) == "Cc" and not (multiline and ch in _LINE_BREAKS):
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def _value_problems(value: Any, path: str, limit: Limit) -> Iterator[BundleProblem]:
+    if isinstance(value, str):
+        if limit.max_len is not None and len(value) > limit.max_len:
+            yield BundleProblem(path, f"{limit.zh}过长：{len(value)} 个字符，最多 {limit.max_len} 个",
+                                f"too long: {len(value)} characters, at most {limit.max_len}")
+        elif limit.code and not _CODE.fullmatch(value):
+            yield BundleProblem(path, f"{limit.zh}只能由字母、数字、- 和 _ 组成",
+                                "a code must be letters, digits, - and _ only")
+        elif (bad := _control(value, limit.multiline)) is not None:
+            yield BundleProblem(path, f"{limit.zh}含有控制字符 {bad}", f"holds the control character {bad}")
+        elif limit.years:
+            try:
+                year = dt.datetime.fromisoformat(value.strip()).year  # as written, before any conversion
+            except ValueError:
+                return  # the analysis' validation reports it
+            if not YEARS[0] <= year <= YEARS[1]:
+                yield BundleProblem(path, f"{limit.zh}的年份 {year} 不在 {YEARS[0]}–{YEARS[1]} 之间",
+                                    f"year {year} is not within {YEARS[0]}-{YEARS[1]}")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and limit.low is not None:
+        assert limit.high is not None
+        low_ok = value > limit.low if limit.low_open else value >= limit.low
+        if not (math.isfinite(value) and low_ok and value <= limit.high):
+            bracket = "(" if limit.low_open else "["
+            yield BundleProblem(path, f"{limit.zh}应在 {bracket}{limit.low:g}, {limit.high:g}] 之内，实为 {value!r:.40}",
+                                f"must be within {bracket}{limit.low:g}, {limit.high:g}], got {value!r:.40}")
+        elif limit.integer and not float(value).is_integer():
+            yield BundleProblem(path, f"{limit.zh}应为整数", "must be a whole number")
+
+
+def _walk(node: Any, pattern: list[str], path: str, key: str) -> Iterator[BundleProblem]:
+    """Apply the limit named by the rest of `pattern` to what `node` holds there."""
+    if not pattern:
+        return
+    head, rest = pattern[0], pattern[1:]
+    if head == "[]":
+        if isinstance(node, list):
+            for i, record in enumerate(node):
+                yield from _walk(record, rest, f"{path}[{i}]", key)
+        return
+    if not isinstance(node, dict):
+        return
+    if head in ("*", "*key"):
+        for k, v in node.items():
+            kp = f"{path}.{k}" if path else k
+            if rest:
+                yield from _walk(v, rest, kp, key)
+            else:
+                yield from _value_problems(k if head == "*key" else v, kp, LIMITS[key])
+    elif head in node:
+        kp = f"{path}.{head}" if path else head
+        if rest:
+            yield from _walk(node[head], rest, kp, key)
+        else:
+            yield from _value_problems(node[head], kp, LIMITS[key])
+
+
+def _pattern(key: str) -> list[str]:
+    parts: list[str] = []
+    for part in key.split("."):
+        if part.endswith("[]"):
+            parts += [part[:-2], "[]"]
+        else:
+            parts.append(part)
+    return parts
+
+
+_PATTERNS = [(key, _pattern(key)) for key in LIMITS]
+
+
+def limit_problems(doc: Any) -> list[BundleProblem]:
+    """Every field of a bundle outside the application's limits (:data:`LIMITS`).
+
+    Tolerates any document (types are the analysis' validation's concern);
+    returns the problems sorted by path within each field of the table.
+    """
+    if not isinstance(doc, dict):
+        return []
+    problems: list[BundleProblem] = list(_app_field_types(doc))
+    for key, pattern in _PATTERNS:
+        problems.extend(_walk(doc, pattern, "", key))
+    return problems
+
+
+def _app_field_types(doc: dict[str, Any]) -> Iterator[BundleProblem]:
+    """The types of the fields only the application reads (SCORING.md does not name them)."""
+    for key, field, want, zh, en in (("groups", "quota", int, "整数", "a whole number"),
+                                     ("vetoes", "evidence", str, "字符串", "a string")):
+        records = doc.get(key)
+        for i, record in enumerate(records if isinstance(records, list) else []):
+            value = record.get(field) if isinstance(record, dict) else None
+            if value is not None and (not isinstance(value, want) or isinstance(value, bool)):
+                yield BundleProblem(f"{key}[{i}].{field}", f"应为{zh}或 null", f"must be {en} or null")
 
 
 # --- times ---------------------------------------------------------------
@@ -76,6 +289,14 @@ def import_bundle_text(text: str | bytes, *, status: str = "closed") -> Campaign
 
 
 def import_bundle(doc: dict[str, Any], *, status: str = "closed") -> Campaign:
+    """Load a validated document (:func:`analysis.loads_bundle`); all or nothing.
+
+    The application's limits (:data:`LIMITS`) are checked first: a refusal
+    raises BundleError before anything is written.
+    """
+    problems = limit_problems(doc)
+    if problems:
+        raise BundleError(problems)
     code = doc["campaign"]["code"]
     if db.session.scalar(select(Campaign.id).where(Campaign.code == code)) is not None:
         raise BundleError([BundleProblem(
@@ -84,8 +305,8 @@ def import_bundle(doc: dict[str, Any], *, status: str = "closed") -> Campaign:
     try:
         campaign = _load(doc, status)
         db.session.flush()
-    except IntegrityError as exc:
-        # The validator should have caught it; the database is the last line.
+    except (IntegrityError, DataError) as exc:
+        # The validator and the limits should have caught it; the database is the last line.
         db.session.rollback()
         raise BundleError([BundleProblem(
             "$", f"数据库拒绝了该文件: {exc.orig}", f"the database refused the bundle: {exc.orig}"
@@ -94,7 +315,8 @@ def import_bundle(doc: dict[str, Any], *, status: str = "closed") -> Campaign:
 
 
 def _campaign_year(doc: dict[str, Any]) -> int:
-    match = re.search(r"(19|20)\d\d", doc["campaign"]["code"] + " " + doc["campaign"]["name"])
+    """The year in the campaign's code or name (within YEARS), else that of its first ballot, else this year."""
+    match = re.search(r"(?<!\d)(20\d\d|2100)(?!\d)", doc["campaign"]["code"] + " " + _name(doc["campaign"]))
     if match:
         return int(match.group(0))
     for ballot in doc.get("ballots", []):
@@ -118,39 +340,45 @@ def _org_records(model: type[Category] | type[Unit] | type[EvaluatorGroup], code
     return found
 
 
+def _name(record: dict[str, Any], key: str = "name") -> str:
+    """A record's name or label; SCORING.md lets it be absent, the database wants one: its code."""
+    value = record.get(key)
+    return value if isinstance(value, str) else str(record.get("code", ""))
+
+
 def _load(doc: dict[str, Any], status: str) -> Campaign:
     meta = doc["campaign"]
     campaign = Campaign(
-        code=meta["code"], name=meta["name"], anonymous=bool(meta.get("anonymous", True)),
+        code=meta["code"], name=_name(meta), anonymous=bool(meta.get("anonymous", True)),
         year=_campaign_year(doc), status=status, rules=doc.get("rules") or {},
     )
     db.session.add(campaign)
 
     campaign.scale = [
-        ScaleOption(position=i, code=o["code"], label=o["label"], points=o["points"])
+        ScaleOption(position=i, code=o["code"], label=_name(o, "label"), points=o["points"])
         for i, o in enumerate(doc["scale"])
     ]
     campaign.items = [
-        Item(position=i, code=it["code"], label=it["label"], weight=it["weight"])
+        Item(position=i, code=it["code"], label=_name(it, "label"), weight=it["weight"])
         for i, it in enumerate(doc["items"])
     ]
-    categories = _org_records(Category, ((c["code"], c["label"]) for c in doc["categories"]), "label")
-    units = _org_records(Unit, ((u["code"], u["name"]) for u in doc["units"]), "name")
-    groups = _org_records(EvaluatorGroup, ((g["code"], g["label"]) for g in doc["groups"]), "label")
+    categories = _org_records(Category, ((c["code"], _name(c, "label")) for c in doc["categories"]), "label")
+    units = _org_records(Unit, ((u["code"], _name(u)) for u in doc["units"]), "name")
+    groups = _org_records(EvaluatorGroup, ((g["code"], _name(g, "label")) for g in doc["groups"]), "label")
 
     ccats = {
-        c["code"]: CampaignCategory(position=i, category=categories[c["code"]], label=c["label"])
+        c["code"]: CampaignCategory(position=i, category=categories[c["code"]], label=_name(c, "label"))
         for i, c in enumerate(doc["categories"])
     }
     campaign.categories = list(ccats.values())
     cunits = {
-        u["code"]: CampaignUnit(position=i, unit=units[u["code"]], name=u["name"],
+        u["code"]: CampaignUnit(position=i, unit=units[u["code"]], name=_name(u),
                                 category=ccats[u["category"]])
         for i, u in enumerate(doc["units"])
     }
     campaign.units = list(cunits.values())
     cgroups = {
-        g["code"]: CampaignGroup(position=i, group=groups[g["code"]], label=g["label"],
+        g["code"]: CampaignGroup(position=i, group=groups[g["code"]], label=_name(g, "label"),
                                  weight=g["weight"], quota=g.get("quota"))
         for i, g in enumerate(doc["groups"])
     }
@@ -174,7 +402,7 @@ def _load(doc: dict[str, Any], status: str) -> Campaign:
         db.session.add(ObjectiveScore(position=i, campaign_unit=cunits[score["unit"]],
                                       component=score["component"], score=score["score"]))
     for i, veto in enumerate(doc.get("vetoes") or []):
-        db.session.add(Veto(position=i, campaign_unit=cunits[veto["unit"]], reason=veto["reason"],
+        db.session.add(Veto(position=i, campaign_unit=cunits[veto["unit"]], reason=veto.get("reason") or "",
                             evidence=veto.get("evidence")))
     db.session.flush()
     _insert_ballots(campaign, doc.get("ballots") or [], batches, cunits)

@@ -46,6 +46,9 @@ class Ballot(db.Model):
             "utc_offset_min IS NULL OR (utc_offset_min > -1440 AND utc_offset_min < 1440)",
             name="utc_offset",
         ),
+        CheckConstraint("length(public_id) BETWEEN 1 AND 64", name="public_id_length"),
+        CheckConstraint("source IS NULL OR length(source) <= 64", name="source_length"),
+        CheckConstraint("submitted_at >= '2000-01-01' AND submitted_at < '2101-01-01'", name="submitted_at_year"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -96,7 +99,10 @@ class Comment(db.Model):
     """What an evaluator wrote about a unit; goes (anonymised) to the unit."""
 
     __tablename__ = "comment"
-    __table_args__ = (UniqueConstraint("ballot_id", "campaign_unit_id"),)
+    __table_args__ = (
+        UniqueConstraint("ballot_id", "campaign_unit_id"),
+        CheckConstraint("length(text) <= 2000", name="text_length"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     ballot_id: Mapped[int] = mapped_column(ForeignKey("ballot.id", ondelete="CASCADE"), index=True)
     campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))

@@ -34,6 +34,12 @@ class Category(db.Model):
     """A kind of unit (行政执法类, 社会服务类…); units are ranked within it."""
 
     __tablename__ = "category"
+    __table_args__ = (
+        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
+        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
+        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        CheckConstraint("length(label) <= 200", name="label_length"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(200))
@@ -43,6 +49,12 @@ class Unit(db.Model):
     """A government unit (被评议单位); its history spans campaigns."""
 
     __tablename__ = "unit"
+    __table_args__ = (
+        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
+        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
+        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        CheckConstraint("length(name) <= 200", name="name_length"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     #: The current name; a campaign keeps the name the unit had then.
@@ -53,6 +65,12 @@ class EvaluatorGroup(db.Model):
     """An evaluator group (评议主体): 人大代表, 企业代表, 服务对象…"""
 
     __tablename__ = "evaluator_group"
+    __table_args__ = (
+        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
+        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
+        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        CheckConstraint("length(label) <= 200", name="label_length"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(200))
@@ -70,6 +88,13 @@ class Campaign(db.Model):
             "max_dissatisfied_share_per_ballot IS NULL OR "
             "(max_dissatisfied_share_per_ballot >= 0 AND max_dissatisfied_share_per_ballot <= 1)",
             name="max_dissatisfied_share_per_ballot"),
+        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
+        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
+        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        CheckConstraint("length(name) <= 200", name="name_length"),
+        CheckConstraint("year BETWEEN 2000 AND 2100", name="year"),
+        CheckConstraint("opens_at IS NULL OR (opens_at >= '2000-01-01' AND opens_at < '2101-01-01')", name="opens_at_year"),
+        CheckConstraint("closes_at IS NULL OR (closes_at >= '2000-01-01' AND closes_at < '2101-01-01')", name="closes_at_year"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -127,6 +152,10 @@ class ScaleOption(db.Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "code"),
         CheckConstraint("points IS NULL OR (points >= 0 AND points <= 100)", name="points"),
+        CheckConstraint("length(code) BETWEEN 1 AND 32", name="code_length"),
+        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
+        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        CheckConstraint("length(label) <= 100", name="label_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -145,6 +174,11 @@ class Item(db.Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "code"),
         CheckConstraint("weight > 0", name="weight"),
+        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
+        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
+        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        CheckConstraint("length(label) <= 200", name="label_length"),
+        CheckConstraint("weight <= 1000", name="weight_max"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -157,7 +191,10 @@ class Item(db.Model):
 
 class CampaignCategory(db.Model):
     __tablename__ = "campaign_category"
-    __table_args__ = (UniqueConstraint("campaign_id", "category_id"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "category_id"),
+        CheckConstraint("length(label) <= 200", name="label_length"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     category_id: Mapped[int] = mapped_column(ForeignKey("category.id"))
@@ -176,7 +213,10 @@ class CampaignUnit(db.Model):
     """A unit taking part in a campaign, in one of the campaign's categories."""
 
     __tablename__ = "campaign_unit"
-    __table_args__ = (UniqueConstraint("campaign_id", "unit_id"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "unit_id"),
+        CheckConstraint("length(name) <= 200", name="name_length"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
@@ -203,6 +243,9 @@ class CampaignGroup(db.Model):
         UniqueConstraint("campaign_id", "group_id"),
         CheckConstraint("weight > 0", name="weight"),
         CheckConstraint("quota IS NULL OR quota >= 0", name="quota"),
+        CheckConstraint("length(label) <= 200", name="label_length"),
+        CheckConstraint("weight <= 1000", name="weight_max"),
+        CheckConstraint("quota IS NULL OR quota <= 10000000", name="quota_max"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -233,6 +276,9 @@ class MarginTarget(db.Model):
     __table_args__ = (
         UniqueConstraint("campaign_group_id", "variable", "category"),
         CheckConstraint("proportion >= 0", name="proportion"),
+        CheckConstraint("length(variable) <= 64", name="variable_length"),
+        CheckConstraint("length(category) <= 200", name="category_length"),
+        CheckConstraint("proportion <= 1", name="proportion_max"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_group_id: Mapped[int] = mapped_column(
@@ -254,6 +300,7 @@ class ObjectiveScore(db.Model):
     __table_args__ = (
         UniqueConstraint("campaign_unit_id", "component"),
         CheckConstraint("score >= 0 AND score <= 100", name="score"),
+        CheckConstraint("length(component) <= 64", name="component_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
@@ -267,6 +314,10 @@ class Veto(db.Model):
     """一票否决: a serious event that makes a unit 不满意."""
 
     __tablename__ = "veto"
+    __table_args__ = (
+        CheckConstraint("length(reason) <= 2000", name="reason_length"),
+        CheckConstraint("evidence IS NULL OR length(evidence) <= 2000", name="evidence_length"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
