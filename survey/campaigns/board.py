@@ -24,7 +24,6 @@ from analysis.bundle import Campaign as AnalysisCampaign
 from analysis.bundle import effective_rules, network_of
 from analysis.flags import ballot_unit_scores, compute_flags
 from survey import charts
-from survey.campaigns.models import GroupUnit
 from survey.extensions import db
 from survey.models import (
     Answer,
@@ -33,6 +32,7 @@ from survey.models import (
     Campaign,
     CampaignGroup,
     Evaluator,
+    GroupUnit,
     Invitation,
     ScaleOption,
 )

@@ -9,7 +9,6 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from analysis.bundle import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
-from survey.campaigns.models import GroupUnit
 from survey.clock import utcnow
 from survey.errors import Conflict
 from survey.extensions import db
@@ -22,6 +21,7 @@ from survey.models import (
     CampaignUnit,
     Category,
     EvaluatorGroup,
+    GroupUnit,
     Item,
     MarginTarget,
     ScaleOption,

@@ -226,6 +226,20 @@ class CampaignGroup(db.Model):
         return self.group.code
 
 
+class GroupUnit(db.Model):
+    """One unit a group rates. A group with no rows rates every unit of the
+    campaign; with rows, exactly those (e.g. 服务对象 rate only the units they dealt with)."""
+
+    __tablename__ = "campaign_group_unit"
+    __table_args__ = (UniqueConstraint("campaign_group_id", "campaign_unit_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_group_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_group.id", ondelete="CASCADE"), index=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    campaign_group: Mapped[CampaignGroup] = relationship()
+    campaign_unit: Mapped[CampaignUnit] = relationship()
+
+
 class MarginTarget(db.Model):
     """One population proportion a group's weights are raked to."""
 
