@@ -88,6 +88,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(distribution_bp)
     app.register_blueprint(results_bp)
     app.register_blueprint(roster_bp)
+    # App-wide behaviour of the staff pages, registered here rather than hooked in by a blueprint.
+    from survey.campaigns import setup_routes
+
+    setup_routes.init_app(app)  # a campaign past its deadline is closed on the next staff request
     if os.environ.get("PINGYI_BENCH_FLOOR") == "1":
         # bench/submit.py's reference route, on the server it measures.
         from survey.ballots.floor import bp as bench_floor_bp
