@@ -90,8 +90,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(roster_bp)
     # App-wide behaviour of the staff pages, registered here rather than hooked in by a blueprint.
     from survey.campaigns import setup_routes
+    from survey.distribution import public_limits
+    from survey.distribution import routes as distribution_routes
 
     setup_routes.init_app(app)  # a campaign past its deadline is closed on the next staff request
+    distribution_routes.init_app(app)  # channel_labels in every template
+    public_limits.init_app(app)  # the public channel's limits around the open form (ballots.open_form)
     if os.environ.get("PINGYI_BENCH_FLOOR") == "1":
         # bench/submit.py's reference route, on the server it measures.
         from survey.ballots.floor import bp as bench_floor_bp

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import IntegerField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
+from survey.forms import FlaskForm
 from survey.models import Campaign, CampaignUnit
 from survey.models.distribution import CHANNEL_LABELS
 
@@ -38,10 +38,6 @@ class IssuedForm(FlaskForm):
 
 class SerialForm(FlaskForm):
     serial = StringField(_l("评议表编号"), validators=[InputRequired(), Length(max=32)])
-
-
-class NoteForm(FlaskForm):
-    note = TextAreaField(validators=[Length(max=200)])
 
 
 def cell_field(unit_id: int, item_id: int) -> str:

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from survey import jobs
-from survey.clock import utcnow
+from survey.clock import format_beijing, utcnow
 from survey.errors import UserError
 from survey.extensions import db
 from survey.models import (
@@ -386,12 +386,13 @@ def deadline_of(batch: Batch) -> dt.datetime | None:
     return min(closes) if closes else None
 
 
-def format_local(instant: dt.datetime | None) -> str:
-    """A UTC instant as the office reads it (Beijing time)."""
-    if instant is None:
-        return ""
-    local = instant.replace(tzinfo=dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8)))
-    return local.strftime("%Y年%m月%d日 %H:%M")
+#: How a deadline reads on a paper form and in a message (Beijing time).
+DEADLINE_FORMAT = "%Y年%m月%d日 %H:%M"
+
+
+def deadline_text(batch: Batch) -> str:
+    """The batch's deadline as the evaluators read it ('' for none)."""
+    return format_beijing(deadline_of(batch), DEADLINE_FORMAT)
 
 
 # --- paper forms -------------------------------------------------------------
