@@ -94,6 +94,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(distribution_bp)
     app.register_blueprint(results_bp)
     app.register_blueprint(roster_bp)
+    # App-wide behaviour of the staff pages, registered here rather than hooked in by a blueprint.
+    from survey.campaigns import setup_routes
+    from survey.distribution import routes as distribution_routes
+
+    setup_routes.init_app(app)  # a campaign past its deadline is closed on the next staff request
+    distribution_routes.init_app(app)  # channel_labels in every template
 
     from survey.models.account import ROLE_LABELS
 

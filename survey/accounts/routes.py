@@ -4,14 +4,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import InputRequired
 
 from survey.extensions import db
+from survey.forms import FlaskForm
 from survey.models.account import User
 
 bp = Blueprint("accounts", __name__)
@@ -36,7 +37,7 @@ def _safe_next(target: str | None, user: User) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():
+def login() -> ResponseReturnValue:
     form = LoginForm()
     if form.validate_on_submit():
         user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
@@ -50,7 +51,7 @@ def login():
 
 
 @bp.post("/logout")
-def logout():
+def logout() -> ResponseReturnValue:
     logout_user()
     flash(_("您已退出登录。"), "info")
     return redirect(url_for("accounts.login"))

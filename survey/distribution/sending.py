@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from survey import jobs, mail, sms
 from survey.clock import utcnow
-from survey.distribution.services import deadline_of, format_local, link_for
+from survey.distribution.services import deadline_text, link_for
 from survey.extensions import db
 from survey.models import Batch, Evaluator, Invitation, Job
 from survey.tokens import hash_token
@@ -58,7 +58,7 @@ def compose(batch: Batch, evaluator: Evaluator, token: str, kind: str) -> tuple[
     """Subject and text of one message."""
     campaign = batch.campaign
     context = {"name": evaluator.name, "campaign": campaign, "link": link_for(token),
-               "deadline": format_local(deadline_of(batch)), "reminder": kind == "reminder",
+               "deadline": deadline_text(batch), "reminder": kind == "reminder",
                "anonymous": campaign.anonymous}
     if batch.channel == "sms":
         return "", render_template("distribution/sms/message.txt", **context).strip()

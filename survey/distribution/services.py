@@ -18,11 +18,11 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from survey import jobs
-from survey.clock import utcnow
+from survey.clock import format_beijing, utcnow
 from survey.errors import UserError
 from survey.extensions import db
 from survey.models import (
@@ -61,7 +61,7 @@ def batch_by_code(campaign: Campaign, code: str) -> Batch | None:
     return db.session.scalar(select(Batch).where(Batch.campaign_id == campaign.id, Batch.code == code))
 
 
-def _eligible_query(campaign: Campaign, group: CampaignGroup, channel: str, what):
+def _eligible_query(campaign: Campaign, group: CampaignGroup, channel: str, what: Any) -> Select[Any]:
     invited = select(Invitation.evaluator_id).where(
         Invitation.campaign_id == campaign.id, Invitation.evaluator_id.is_not(None))
     query = (select(what)
@@ -260,7 +260,7 @@ def batch_figures(batch: Batch) -> BatchFigures:
 # --- sending (e-mail, SMS) ---------------------------------------------------
 
 
-def _send_jobs(batch: Batch) -> Any:
+def _send_jobs(batch: Batch) -> Select[Job]:
     """The send jobs of this batch (matched in SQL on the job's parameters)."""
     return select(Job).where(Job.kind == "send_batch", Job.params["batch_id"].as_integer() == batch.id)
 
@@ -374,7 +374,7 @@ def remind_due(*, days_before: float = 3, every_days: float = 2,
 def public_url(path: str) -> str:
     """An address evaluators reach: PINGYI_PUBLIC_URL (with the path the app
     is mounted under, if any) and a path of the app."""
-    return current_app.config["PINGYI_PUBLIC_URL"].rstrip("/") + path
+    return str(current_app.config["PINGYI_PUBLIC_URL"]).rstrip("/") + path
 
 
 def link_for(token: str) -> str:
@@ -386,12 +386,13 @@ def deadline_of(batch: Batch) -> dt.datetime | None:
     return min(closes) if closes else None
 
 
-def format_local(instant: dt.datetime | None) -> str:
-    """A UTC instant as the office reads it (Beijing time)."""
-    if instant is None:
-        return ""
-    local = instant.replace(tzinfo=dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8)))
-    return local.strftime("%Y年%m月%d日 %H:%M")
+#: How a deadline reads on a paper form and in a message (Beijing time).
+DEADLINE_FORMAT = "%Y年%m月%d日 %H:%M"
+
+
+def deadline_text(batch: Batch) -> str:
+    """The batch's deadline as the evaluators read it ('' for none)."""
+    return format_beijing(deadline_of(batch), DEADLINE_FORMAT)
 
 
 # --- paper forms -------------------------------------------------------------
