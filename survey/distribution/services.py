@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from survey import jobs
 from survey.clock import format_beijing, utcnow
+from survey.database import rowcount
 from survey.errors import UserError
 from survey.extensions import db
 from survey.models import (
@@ -36,6 +37,7 @@ from survey.models import (
     PaperEntry,
     User,
 )
+from survey.models.base import table_of
 from survey.models.distribution import CHANNELS, OPEN_CHANNELS
 from survey.models.lifecycle import where_open
 from survey.tokens import TOKEN_BYTES, new_receipt
@@ -120,8 +122,8 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
     if batch_by_code(campaign, code) is not None:
         raise DistributionError(_("批次代码“%(code)s”已被使用", code=code))
     from_roster = evaluators == ROSTER
-    evaluator_ids = (eligible_evaluator_ids(campaign, group, channel) if from_roster
-                     else list(evaluators or []))
+    evaluator_ids: list[int] = (eligible_evaluator_ids(campaign, group, channel) if from_roster
+                                else [int(e) for e in evaluators or []])
     named = from_roster or bool(evaluator_ids)
     if channel in OPEN_CHANNELS:
         if named or count:
@@ -242,10 +244,10 @@ class BatchFigures:
 
 def batch_figures(batch: Batch) -> BatchFigures:
     returned = db.session.scalar(select(func.count(Ballot.id)).where(Ballot.batch_id == batch.id)) or 0
-    delivery = dict(db.session.execute(
+    delivery: dict[str, int] = {str(state): n for state, n in db.session.execute(
         select(Invitation.delivery, func.count(Invitation.id))
         .where(Invitation.batch_id == batch.id, Invitation.delivery.is_not(None))
-        .group_by(Invitation.delivery)).all())
+        .group_by(Invitation.delivery)).all()}
     pending = db.session.scalar(select(func.count(Invitation.id)).where(
         Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))) or 0
     failed = db.session.execute(
@@ -304,11 +306,11 @@ def retry_failed(batch: Batch) -> Job:
     _require_message_batch(batch)
     if active_job(batch) is not None:
         raise DistributionError(_("本批次正在发送中，请等待完成后再重试"))
-    n = db.session.execute(
+    n = rowcount(db.session.execute(
         update(Invitation).where(Invitation.batch_id == batch.id, Invitation.delivery == "failed",
                                  Invitation.pending_token.is_not(None), Invitation.used.is_(False))
         .values(delivery="queued", last_error=None).execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     if not n:
         raise DistributionError(_("没有可重试的失败消息"))
     return start_sending(batch)
@@ -329,7 +331,7 @@ def queue_reminders(batch: Batch) -> Job:
     if not ids:
         raise DistributionError(_("没有需要催办的评议代表（都已提交或尚未发送）"))
     rows = [{"b_id": i, "b_token": secrets.token_urlsafe(TOKEN_BYTES)} for i in ids]
-    table = Invitation.__table__
+    table = table_of(Invitation)
     db.session.execute(
         update(table).where(table.c.id == bindparam("b_id"))
         .values(pending_token=bindparam("b_token"), pending_kind="reminder", delivery="queued"),
@@ -410,10 +412,10 @@ def mark_printed(batch: Batch) -> int:
     """Erase the clear tokens of a paper batch once its forms are printed (the caller commits)."""
     if batch.channel != "paper":
         raise DistributionError(_("只有纸质批次需要印制"))
-    return db.session.execute(
+    return rowcount(db.session.execute(
         update(Invitation).where(Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))
         .values(pending_token=None, pending_kind=None, delivery="printed", sent_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
 
 
 def set_issued(batch: Batch, issued: int) -> None:

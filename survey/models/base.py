@@ -5,7 +5,9 @@ app's metadata); Flask-SQLAlchemy builds it dynamically, so mypy is shown the
 declarative base it derives from (survey.extensions.Base) instead."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Table
 
 from survey.extensions import db
 
@@ -14,4 +16,11 @@ if TYPE_CHECKING:
 else:
     Model = db.Model
 
-__all__ = ["Model"]
+
+
+def table_of(model: type[Any]) -> Table:
+    """A model's Table, for Core statements (typed as a FromClause on the declarative base)."""
+    return cast(Table, model.__table__)
+
+
+__all__ = ["Model", "table_of"]
