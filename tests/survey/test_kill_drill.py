@@ -264,7 +264,7 @@ def test_kill_9_mid_run_loses_no_acknowledged_ballot_and_stores_none_twice(
                 assert time.monotonic() < deadline, "the clients stalled"
                 time.sleep(0.005)
             acknowledged = sum(ev.acknowledged is not None for ev in evaluations)
-            timeline.append(("kill at {acknowledged}", round(time.monotonic() - started, 1)))
+            timeline.append((f"kill -9 at {acknowledged} receipts", round(time.monotonic() - started, 1)))
             kills.append((acknowledged, server.kill9()))
             server.start()  # same bind, same database
             timeline.append(("restarted", round(time.monotonic() - started, 1)))
