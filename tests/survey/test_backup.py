@@ -19,6 +19,7 @@ from typing import Any
 
 import flask_migrate
 import pytest
+from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy import create_engine, func, make_url, select, text
 
@@ -88,7 +89,7 @@ def fingerprint(app: Flask) -> dict[str, Any]:
 
 
 @pytest.fixture
-def fresh_app(tmp_path: Path, _database_template: str) -> Iterator[Callable[[], Flask]]:
+def fresh_app(tmp_path: Path) -> Iterator[Callable[[], Flask]]:
     """Apps on new, empty databases (a new SQLite file, or a new PostgreSQL
     database in the test cluster) with instance folders of their own."""
     made: list[tuple[Flask, str | None]] = []
@@ -157,6 +158,8 @@ def test_round_trip_into_a_fresh_instance(app: Flask, fresh_app: Callable[[], Fl
     assert manifest["format"] == FORMAT and manifest["database"] == ("postgresql" if PG_URL else "sqlite")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", manifest["created"])
     assert set(manifest["members"]) >= {"instance/secret_key", "instance/config.py"}
+    again = run_cli(app, "backup", str(archive))
+    assert again.exit_code == 2 and "--force" in again.output
 
     target = fresh_app()
     result = run_cli(target, "restore", str(archive))
@@ -174,6 +177,27 @@ def test_round_trip_into_a_fresh_instance(app: Flask, fresh_app: Callable[[], Fl
     # The restored instance serves: a link not used before the backup still takes a ballot.
     submit(target.test_client(), tokens[4])
     assert len(ballots(target)) == 5
+
+
+def test_an_older_backup_is_brought_forward_by_db_upgrade(fresh_app: Callable[[], Flask], tmp_path: Path) -> None:
+    old = fresh_app()
+    with old.app_context():
+        flask_migrate.upgrade(revision="20261123_0007")
+        db.engine.dispose()
+    archive = tmp_path / "old.tar.gz"
+    assert run_cli(old, "backup", str(archive)).exit_code == 0
+    target = fresh_app()
+    result = run_cli(target, "restore", str(archive))
+    assert result.exit_code == 0, result.output
+    with target.app_context():
+        revision = lambda: db.session.scalar(text("SELECT version_num FROM alembic_version"))  # noqa: E731
+        assert revision() == "20261123_0007"
+        db.session.remove()
+        flask_migrate.upgrade()
+        head = ScriptDirectory(target.extensions["migrate"].directory).get_current_head()
+        assert revision() == head != "20261123_0007"
+        db.session.remove()
+        db.engine.dispose()
 
 
 def _rewrite(archive: Path, out: Path, change: Callable[[str, bytes], bytes]) -> None:
