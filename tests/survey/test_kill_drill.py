@@ -152,7 +152,7 @@ def request(port: int, method: str, path: str, body: bytes | None = None,
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read().decode(errors="replace")
     finally:
         conn.close()
 
@@ -176,12 +176,17 @@ class Evaluation:
     gave_up: bool = False
 
 
+#: POSTs sent and not yet answered, across the clients: the kill waits for one.
+POSTING = [0]
+POSTING_LOCK = threading.Lock()
+
+
 def evaluate(port: int, ev: Evaluation, deadline: float) -> None:
     """GET the form, then POST it until a receipt comes back, always the same form."""
     while time.monotonic() < deadline:
         try:
             status, headers, html = request(port, "GET", f"/b/{ev.token}")
-        except OSError:
+        except (OSError, http.client.HTTPException):  # refused, reset, cut short by the kill
             time.sleep(0.05)
             continue
         if status == 200:
@@ -201,7 +206,13 @@ def evaluate(port: int, ev: Evaluation, deadline: float) -> None:
     headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
     while time.monotonic() < deadline:
         try:
-            status, _, page = request(port, "POST", f"/b/{ev.token}", body, headers)
+            with POSTING_LOCK:
+                POSTING[0] += 1
+            try:
+                status, _, page = request(port, "POST", f"/b/{ev.token}", body, headers)
+            finally:
+                with POSTING_LOCK:
+                    POSTING[0] -= 1
         except ConnectionRefusedError:
             ev.refused_connections += 1
             time.sleep(0.05)
@@ -261,13 +272,18 @@ def test_kill_9_mid_run_loses_no_acknowledged_ballot_and_stores_none_twice(
         lock = threading.Lock()
         deadline = time.monotonic() + CLIENT_DEADLINE_S
 
+        errors: list[BaseException] = []
+
         def client() -> None:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    ev = queue.pop()
-                evaluate(port, ev, deadline)
+            try:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        ev = queue.pop()
+                    evaluate(port, ev, deadline)
+            except BaseException as exc:  # reported below, not lost in the thread
+                errors.append(exc)
 
         threads = [threading.Thread(target=client, daemon=True) for _ in range(CLIENTS)]
         for t in threads:
@@ -276,6 +292,10 @@ def test_kill_9_mid_run_loses_no_acknowledged_ballot_and_stores_none_twice(
             while sum(ev.acknowledged is not None for ev in evaluations) < share * LINKS:
                 assert time.monotonic() < deadline, "the clients stalled"
                 time.sleep(0.005)
+            # Kill while ballots are being posted (a few milliseconds at most).
+            wait_posting = time.monotonic() + 2
+            while POSTING[0] == 0 and time.monotonic() < wait_posting:
+                time.sleep(0.001)
             acknowledged = sum(ev.acknowledged is not None for ev in evaluations)
             timeline.append((f"kill -9 at {acknowledged} receipts", round(time.monotonic() - started, 1)))
             kills.append((acknowledged, server.kill9()))
@@ -284,6 +304,7 @@ def test_kill_9_mid_run_loses_no_acknowledged_ballot_and_stores_none_twice(
         for t in threads:
             t.join(timeout=CLIENT_DEADLINE_S + 15)
         assert not any(t.is_alive() for t in threads)
+        assert not errors, errors
     finally:
         server.stop()
         log.close()
