@@ -108,6 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.cli import register_cli
 
     register_cli(app)
+    __import__("survey.backup").backup.init_app(app)
     from survey.jobs import jobs_cli
 
     app.cli.add_command(jobs_cli)
