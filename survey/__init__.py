@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from survey import database, security, settings
+from survey import backup, database, security, settings
 from survey.accounts.auth import login_manager
 from survey.ballots import i18n
 from survey.errors import register_error_handlers
@@ -108,7 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.cli import register_cli
 
     register_cli(app)
-    __import__("survey.backup").backup.init_app(app)
+    backup.init_app(app)  # flask backup / restore
     from survey.jobs import jobs_cli
 
     app.cli.add_command(jobs_cli)
