@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import CheckConstraint, Table
 
 from survey.extensions import db
 
@@ -23,4 +23,15 @@ def table_of(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
 
-__all__ = ["Model", "table_of"]
+def code_checks(longest: int = 64) -> tuple[CheckConstraint, ...]:
+    """The CHECKs of a `code` column: 1 to `longest` characters among letters,
+    digits, - and _ (codes appear in URLs, file names and bundles). SQLite has
+    GLOB, PostgreSQL a regular expression: one CHECK of the same name on each."""
+    return (
+        CheckConstraint(f"length(code) BETWEEN 1 AND {longest}", name="code_length"),
+        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
+        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+    )
+
+
+__all__ = ["Model", "code_checks", "table_of"]

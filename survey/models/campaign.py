@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.clock import utcnow
-from survey.models.base import Model
+from survey.models.base import Model, code_checks
 from survey.models.lifecycle import STATUS_CHECK, CampaignState, Status
 
 if TYPE_CHECKING:
@@ -35,9 +35,7 @@ class Category(Model):
 
     __tablename__ = "category"
     __table_args__ = (
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("length(label) <= 200", name="label_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -50,9 +48,7 @@ class Unit(Model):
 
     __tablename__ = "unit"
     __table_args__ = (
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("length(name) <= 200", name="name_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,9 +62,7 @@ class EvaluatorGroup(Model):
 
     __tablename__ = "evaluator_group"
     __table_args__ = (
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("length(label) <= 200", name="label_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -88,9 +82,7 @@ class Campaign(Model):
             "max_dissatisfied_share_per_ballot IS NULL OR "
             "(max_dissatisfied_share_per_ballot >= 0 AND max_dissatisfied_share_per_ballot <= 1)",
             name="max_dissatisfied_share_per_ballot"),
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("length(name) <= 200", name="name_length"),
         CheckConstraint("year BETWEEN 2000 AND 2100", name="year"),
         CheckConstraint("opens_at IS NULL OR (opens_at >= '2000-01-01' AND opens_at < '2101-01-01')", name="opens_at_year"),
@@ -152,9 +144,7 @@ class ScaleOption(Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "code"),
         CheckConstraint("points IS NULL OR (points >= 0 AND points <= 100)", name="points"),
-        CheckConstraint("length(code) BETWEEN 1 AND 32", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(32),
         CheckConstraint("length(label) <= 100", name="label_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -174,9 +164,7 @@ class Item(Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "code"),
         CheckConstraint("weight > 0", name="weight"),
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("length(label) <= 200", name="label_length"),
         CheckConstraint("weight <= 1000", name="weight_max"),
     )

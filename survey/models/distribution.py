@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.clock import utcnow
-from survey.models.base import Model
+from survey.models.base import Model, code_checks
 
 if TYPE_CHECKING:
     from survey.models.campaign import Campaign, CampaignGroup, EvaluatorGroup, Unit
@@ -51,9 +51,7 @@ class Batch(Model):
         ),
         CheckConstraint("issued IS NULL OR issued >= 0", name="issued"),
         CheckConstraint("closes_at IS NULL OR opens_at IS NULL OR closes_at >= opens_at", name="period"),
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("issued IS NULL OR issued <= 10000000", name="issued_max"),
         CheckConstraint("opens_at IS NULL OR (opens_at >= '2000-01-01' AND opens_at < '2101-01-01')", name="opens_at_year"),
         CheckConstraint("closes_at IS NULL OR (closes_at >= '2000-01-01' AND closes_at < '2101-01-01')", name="closes_at_year"),
