@@ -69,6 +69,12 @@ class RowForm(FlaskForm):
                 for name, field in self._fields.items() if name != "csrf_token"}
 
 
+def _within_years(field: Any) -> None:
+    """Times the database accepts (its CHECK, like a bundle's limits: 2000–2100)."""
+    if field.data and not 2000 <= field.data.year <= 2100:
+        raise ValidationError(_l("时间应在 2000 年到 2100 年之间"))
+
+
 class CampaignForm(FlaskForm):
     code = StringField(_l("活动代码"), validators=[InputRequired(message=_l("请填写活动代码，如 2027")),
                                                    Length(max=64), CODE])
@@ -83,7 +89,11 @@ class CampaignForm(FlaskForm):
     closes_at = DateTimeLocalField(_l("截止时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     copy_from = SelectField(_l("复制以往活动的设置（单位、评议主体、指标、选项、计分规则）"), choices=[], default="")
 
+    def validate_opens_at(self, field: Any) -> None:
+        _within_years(field)
+
     def validate_closes_at(self, field: Any) -> None:
+        _within_years(field)
         if field.data and self.opens_at.data and field.data <= self.opens_at.data:
             raise ValidationError(_l("截止时间必须晚于开始时间"))
 
