@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from survey import backup, database, security, settings
+from survey import backup, database, policy, security, settings
 from survey.accounts.auth import login_manager
 from survey.ballots import i18n
 from survey.errors import register_error_handlers
@@ -72,6 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     register_error_handlers(app)
     security.init_app(app)
+    policy.init_app(app)  # who may use which endpoint (one table)
     i18n.init_app(app)  # the language switch: locale selector, its cookie, html_lang
 
     from survey import models  # noqa: F401  (registers the tables)
