@@ -38,6 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PINGYI_SQLITE_SYNCHRONOUS", "FULL", str,
             "SQLite's synchronous pragma: FULL (a receipted ballot survives power loss) or NORMAL "
             "(faster; the last commits may be lost on power loss)."),
+    Setting("PINGYI_MAX_BATCH_FORMS", 100_000, int,
+            "The most paper forms one batch may print when its evaluator group has no quota (with one: the quota)."),
     Setting("PINGYI_PUBLIC_URL", "http://127.0.0.1:5000", str,
             "The address evaluators reach, used in printed and sent links and on QR posters."),
     Setting("PINGYI_PROXY_HOPS", 0, int,

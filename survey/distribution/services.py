@@ -142,6 +142,11 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
             raise DistributionError(_("请填写纸质表的份数（至少 1 份）"))
         if count is not None and count < 0:
             raise DistributionError(_("份数不能为负数"))
+        limit = group.quota or int(current_app.config["PINGYI_MAX_BATCH_FORMS"])
+        if count is not None and count > limit:
+            raise DistributionError(
+                _("一个批次最多 %(n)d 份纸质表（%(why)s）", n=limit,
+                  why=_("该评议主体的名额") if group.quota else _("系统上限 PINGYI_MAX_BATCH_FORMS")))
     if evaluator_ids and not from_roster:
         _check_evaluators(campaign, group, channel, evaluator_ids)
 

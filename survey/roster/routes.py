@@ -48,7 +48,7 @@ def import_roster(code: str) -> ResponseReturnValue:
         result = services.import_roster(campaign, filename, upload.read())
     except RosterRefused as exc:
         db.session.rollback()
-        return _render(campaign, form, problems=exc.problems, filename=filename, status=400)
+        return _render(campaign, form, problems=exc.problems, filename=filename, status=exc.status_code)
     flash(_("已导入 %(n)d 名评议代表（%(groups)s）。", n=result.imported,
             groups="，".join(f"{g} {n} 名" for g, n in result.per_group.items())), "info")
     return redirect(url_for("roster.roster", code=code))

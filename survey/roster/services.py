@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,10 @@ ALIASES = {"手机号": PHONE, "手机号码": PHONE, "移动电话": PHONE, "�
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 MAX_BYTES = 20 * 1024 * 1024
+#: What an XLSX may unpack to (its XML is compressed ~10-50×; a "zip bomb" far more).
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+#: Rows of one roster file (a province's roster is imported in several files).
+MAX_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,15 @@ class RosterRefused(UserError):
     def __init__(self, problems: list[RowProblem]) -> None:
         super().__init__(_("名单有 %(n)d 处问题，未导入任何一行", n=len(problems)))
         self.problems = problems
+
+
+class RosterTooLarge(RosterRefused):
+    """A file over a size or row limit: refused before it is parsed any further."""
+
+    status_code = 413
+
+    def __init__(self, filename: str, reason: str) -> None:
+        super().__init__([RowProblem(filename, 0, "", reason)])
 
 
 @dataclass(frozen=True)
@@ -77,12 +91,14 @@ def read_table(filename: str, data: bytes) -> list[list[str]]:
     if name.endswith(".xlsx"):
         from openpyxl import load_workbook
 
+        _check_unpacked_size(filename, data)
         try:
             workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many kinds for a broken file
             raise RosterRefused([RowProblem(filename, 0, "", _("无法读取 XLSX 文件：%(e)s", e=exc))]) from exc
         try:
-            return [[_cell(v) for v in row] for row in workbook.worksheets[0].iter_rows(values_only=True)]
+            return _bounded(filename, ([_cell(v) for v in row]
+                                       for row in workbook.worksheets[0].iter_rows(values_only=True)))
         finally:
             workbook.close()
     if name.endswith(".csv") or name.endswith(".txt"):
@@ -90,8 +106,31 @@ def read_table(filename: str, data: bytes) -> list[list[str]]:
             text = _decode(data)
         except UnicodeDecodeError as exc:
             raise RosterRefused([RowProblem(filename, 0, "", _("无法识别文件编码，请另存为 UTF-8 或 GB18030 编码的 CSV"))]) from exc
-        return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text, newline=""))]
+        return _bounded(filename, ([c.strip() for c in row] for row in csv.reader(io.StringIO(text, newline=""))))
     raise RosterRefused([RowProblem(filename, 0, "", _("只接受 .csv 或 .xlsx 文件"))])
+
+
+def _check_unpacked_size(filename: str, data: bytes) -> None:
+    """Refuse an XLSX whose members unpack to more than MAX_UNPACKED_BYTES, from the
+    zip directory alone (nothing is decompressed)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise RosterRefused([RowProblem(filename, 0, "", _("无法读取 XLSX 文件：文件已损坏或不是 XLSX"))]) from exc
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise RosterTooLarge(filename, _("文件解压后超过 %(mb)d MB，请分成几个文件导入",
+                                         mb=MAX_UNPACKED_BYTES // (1024 * 1024)))
+
+
+def _bounded(filename: str, rows: Iterator[list[str]]) -> list[list[str]]:
+    """At most MAX_ROWS rows and the header; refused as soon as one more is read."""
+    table = []
+    for row in rows:
+        table.append(row)
+        if len(table) > MAX_ROWS + 1:
+            raise RosterTooLarge(filename, _("文件超过 %(n)d 行，请分成几个文件导入", n=MAX_ROWS))
+    return table
 
 
 def normalise_mobile(text: str) -> str | None:

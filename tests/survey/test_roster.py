@@ -209,3 +209,27 @@ def test_template_downloads(app, organizer) -> None:
     assert "attachment" in answer.headers["Content-Disposition"]
     answer = organizer.get("/campaigns/t2026/roster/template.csv")
     assert answer.status_code == 200 and answer.data.decode("utf-8-sig").startswith("姓名,手机,邮箱")
+
+
+def test_an_xlsx_that_unpacks_too_large_is_refused_with_413_before_parsing(organizer, monkeypatch) -> None:
+    import zipfile
+
+    monkeypatch.setattr(services, "MAX_UNPACKED_BYTES", 1024 * 1024)
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"<a>" + b" " * (3 * 1024 * 1024) + b"</a>")
+    assert len(bomb.getvalue()) < 64 * 1024  # small on the wire
+    parsed: list[bytes] = []
+    monkeypatch.setattr("openpyxl.load_workbook", lambda *a, **k: parsed.append(b"x"))
+    response = organizer.post("/campaigns/t2026/roster", data={"file": (io.BytesIO(bomb.getvalue()), "bomb.xlsx")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 413 and "解压后超过 1 MB" in response.get_data(as_text=True)
+    assert parsed == []
+
+
+def test_a_file_over_the_row_limit_is_refused_with_413(organizer, monkeypatch) -> None:
+    monkeypatch.setattr(services, "MAX_ROWS", 10)
+    rows = "姓名,评议主体\n" + "".join(f"代表{k},client\n" for k in range(11))
+    response = organizer.post("/campaigns/t2026/roster", data={"file": (io.BytesIO(rows.encode()), "big.csv")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 413 and "超过 10 行" in response.get_data(as_text=True)
