@@ -24,7 +24,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.orm import InstanceState, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import InstanceState, Mapped, Session, mapped_column, relationship, scoped_session
 
 from survey.clock import utcnow
 from survey.errors import Conflict
@@ -317,7 +317,7 @@ class appeal_changes:  # noqa: N801 (used as a context manager, like a function)
     """Let the class overrides of a finalized campaign change within the block
     (``survey.results.publication.decide_appeal``, which records a new final version)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session | scoped_session[Any]) -> None:
         self.session = session
 
     def __enter__(self) -> None:
