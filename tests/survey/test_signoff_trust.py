@@ -39,12 +39,23 @@ def _closed_by_organizer(*members: str) -> Campaign:
     return campaign
 
 
-def _finalized(*members: str) -> Campaign:
+def _finalized(client, *members: str, publish: bool = False) -> Campaign:
+    """Closed by the organizer, approved by ``members`` and finalized (and
+    published, for a week from yesterday) on the results page by the first."""
     campaign = _closed_by_organizer(*members)
     for name in members:
-        signoff.approve(campaign, _user(name))
-    signoff.finalize(campaign, TODAY, _user(members[0]))
-    db.session.commit()
+        login(client, name)
+        client.post(f"/results/{campaign.code}/approve")
+    client.post(f"/results/{campaign.code}/finalize")
+    if publish:
+        today = dt.date.today()
+        client.post(f"/results/{campaign.code}/publish",
+                    data={"public": "y", "public_from": (today - dt.timedelta(days=1)).isoformat(),
+                          "public_until": (today + dt.timedelta(days=7)).isoformat()})
+    client.post("/logout")
+    db.session.expire_all()
+    campaign = db.session.get(Campaign, campaign.id)
+    assert campaign.state.is_published if publish else campaign.state.is_finalized
     return campaign
 
 
@@ -64,11 +75,11 @@ def _deactivate(client, admin: str, name: str) -> None:
 def test_the_admins_approval_is_refused_and_never_counts(client, ctx):
     campaign = _closed_by_organizer("wang", "li")
     make_user("admin")
-    assert campaign.quorum == 2  # the committee members, not the admin
     login(client, "admin")
     assert client.get(f"/results/{campaign.code}").status_code == 200  # the admin reads …
     assert client.post(f"/results/{campaign.code}/approve").status_code == 403  # … and does not approve
     assert db.session.scalar(select(Approval.id)) is None
+    assert campaign.quorum == 2  # the committee members, not the admin
     with pytest.raises(Forbidden, match="只有评议领导小组成员才能审定"):
         signoff.approve(campaign, _user("admin"))
     # An admin's approval already in the database (given before this fix) does not count either.
@@ -92,16 +103,19 @@ def test_the_admins_approval_is_refused_and_never_counts(client, ctx):
 def test_deactivating_a_member_who_has_not_approved_keeps_the_quorum(client, ctx):
     campaign = _closed_by_organizer("wang", "li", "zhao")
     make_user("admin")
-    assert campaign.quorum == 3 and signoff.quorum(campaign) == 3
-    signoff.approve(campaign, _user("wang"))
-    signoff.approve(campaign, _user("li"))
-    db.session.commit()
+    assert signoff.quorum(campaign) == 3
+    for name in ("wang", "li"):
+        login(client, name)
+        client.post(f"/results/{campaign.code}/approve")
     _deactivate(client, "admin", "zhao")
     campaign = db.session.get(Campaign, campaign.id)
     assert signoff.quorum(campaign) == 3
-    with pytest.raises(ResultsError, match="需要 3 人，已有 2 人"):
-        signoff.finalize(campaign, TODAY, _user("wang"))
-    db.session.rollback()
+    login(client, "wang")
+    response = client.post(f"/results/{campaign.code}/finalize", follow_redirects=True)
+    assert "审定人数不足：需要 3 人，已有 2 人" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign.id).state.is_closed
+    assert campaign.quorum == 3
     # Nor does a new member, or a new setting, move it once closed.
     make_user("committee", username="zhou")
     assert signoff.quorum(db.session.get(Campaign, campaign.id)) == 3
@@ -114,19 +128,19 @@ def test_deactivating_a_member_who_has_not_approved_keeps_the_quorum(client, ctx
 def test_deactivating_a_member_who_approved_keeps_the_approval(client, ctx):
     campaign = _closed_by_organizer("wang", "li")
     make_user("admin")
-    signoff.approve(campaign, _user("wang"))
-    signoff.approve(campaign, _user("li"))
-    db.session.commit()
+    for name in ("wang", "li"):
+        login(client, name)
+        client.post(f"/results/{campaign.code}/approve")
     _deactivate(client, "admin", "li")
     campaign = db.session.get(Campaign, campaign.id)
-    assert signoff.quorum(campaign) == 2
-    assert {a.user.username for a in signoff.valid_approvals(campaign)} == {"wang", "li"}
-    snap = signoff.finalize(campaign, TODAY, _user("wang"))
-    db.session.commit()
-    assert snap.quorum == 2 and snap.version == 1  # the quorum is copied into the final snapshot
     login(client, "wang")
     page = client.get(f"/results/{campaign.code}").get_data(as_text=True)
     assert "定稿需要 2 名领导小组成员审定，当前有效审定 2 人" in page
+    assert {a.user.username for a in signoff.valid_approvals(campaign)} == {"wang", "li"}
+    client.post(f"/results/{campaign.code}/finalize")
+    db.session.expire_all()
+    snap = snapshots.final_snapshot(campaign)
+    assert snap.quorum == 2 and snap.version == 1  # the quorum is copied into the final snapshot
 
 
 def test_the_deadline_job_fixes_the_quorum_too(ctx):
@@ -138,9 +152,9 @@ def test_the_deadline_job_fixes_the_quorum_too(ctx):
     db.session.commit()
     assert setup.close_due_campaigns(now=dt.datetime(2026, 11, 21)) == [campaign.code]
     db.session.commit()
-    assert campaign.state.is_closed and campaign.quorum == 2
     make_user("committee", username="zhao")  # a member added after 截止 does not raise it
-    assert signoff.quorum(campaign) == 2
+    assert campaign.state.is_closed and signoff.quorum(campaign) == 2
+    assert campaign.quorum == 2
 
 
 def test_the_setting_is_the_quorum_fixed_at_the_close(ctx):
@@ -149,7 +163,9 @@ def test_the_setting_is_the_quorum_fixed_at_the_close(ctx):
         make_user("committee", username=name)
     queries.settings_for(campaign).quorum = 1
     setup.change_status(campaign, "closed")
+    queries.settings_for(campaign).quorum = None  # a later change of the setting does not move it
     db.session.commit()
+    assert signoff.quorum(campaign) == 1
     assert campaign.quorum == 1
 
 
@@ -158,12 +174,7 @@ def test_the_setting_is_the_quorum_fixed_at_the_close(ctx):
 
 @pytest.mark.parametrize("published", [False, True], ids=["finalized", "published"])
 def test_overrides_are_refused_after_finalization(client, ctx, published):
-    campaign = _finalized("wang")
-    if published:
-        publication.publish(campaign, False, None, None, _user("wang"))
-        db.session.commit()
-    snap = snapshots.final_snapshot(campaign)
-    before = (snap.results_sha256, snap.overrides_json)
+    campaign = _finalized(client, "wang", publish=published)
     login(client, "wang")
     response = client.post(f"/results/{campaign.code}/override",
                            data={"unit": "u2", "new_class": "satisfied", "reason": "经研究调整"}, follow_redirects=True)
@@ -171,6 +182,8 @@ def test_overrides_are_refused_after_finalization(client, ctx, published):
     assert "评议结果定稿后不能再调整评定等次；如有异议，只能通过申诉复核变更。" in text
     assert "已已" not in text
     assert db.session.scalar(select(ClassOverride.id)) is None
+    snap = snapshots.final_snapshot(campaign)
+    before = (snap.results_sha256, snap.overrides_json)
     with pytest.raises(ResultsError, match="定稿后不能再调整评定等次") as refused:
         signoff.override_class(campaign, queries.campaign_unit(campaign, "u2"), "satisfied", "x", _user("wang"))
     assert "已已" not in refused.value.message
@@ -215,13 +228,19 @@ def _appeal_u3(client, campaign: Campaign, decision: dict[str, str]) -> None:
 
 
 def test_a_decided_appeal_makes_version_2_and_version_1_stays_readable(client, ctx):
-    campaign = _finalized("wang")
-    publication.publish(campaign, True, dt.date.today() - dt.timedelta(days=1),
-                        dt.date.today() + dt.timedelta(days=7), _user("wang"))
-    db.session.commit()
-    v1 = snapshots.final_snapshot(campaign)
-    v1_bundle, v1_results = v1.bundle_json, v1.results_json
+    campaign = _finalized(client, "wang", publish=True)
+    login(client, "wang")
+    v1_bundle = client.get(f"/results/{campaign.code}/bundle.json").get_data(as_text=True)
+    v1_results = client.get(f"/results/{campaign.code}/results.json").get_data(as_text=True)
     _appeal_u3(client, campaign, {"decision": "changed", "outcome": "核实后调整", "new_class": "basically_satisfied"})
+    # The published page shows the class decided …
+    public = client.get(f"/public/{campaign.code}").get_data(as_text=True)
+    assert "申诉复核：核实后调整" in public
+    assert '<tr data-unit="u3"><td>市第3局</td><td><span class="cls cls-basically_satisfied"' in public
+    # … and version 1 is still there to read, beside version 2.
+    assert client.get(f"/results/{campaign.code}/bundle.json?version=1").get_data(as_text=True) == v1_bundle
+    assert client.get(f"/results/{campaign.code}/results.json?version=1").get_data(as_text=True) == v1_results
+    assert client.get(f"/results/{campaign.code}/final.json?version=1").json["overrides"] == []
     versions = snapshots.final_versions(campaign)
     assert [v.version for v in versions] == [1, 2]
     v1, v2 = versions
@@ -231,29 +250,22 @@ def test_a_decided_appeal_makes_version_2_and_version_1_stays_readable(client, c
     assert json.loads(v2.overrides_json) == [{"unit": "u3", "computed_class": "dissatisfied",
                                              "new_class": "basically_satisfied", "reason": "申诉复核：核实后调整"}]
     assert "由“不满意”变更为“基本满意”" in v2.note
-    # Every version is readable from the results pages.
-    assert client.get(f"/results/{campaign.code}/bundle.json?version=1").get_data(as_text=True) == v1_bundle
-    assert client.get(f"/results/{campaign.code}/final.json?version=1").json["overrides"] == []
     latest = client.get(f"/results/{campaign.code}/final.json").json
     assert latest["version"] == 2 and latest["overrides"][0]["new_class"] == "basically_satisfied"
-    assert client.get(f"/results/{campaign.code}/results.json?version=1").get_data(as_text=True) == v1_results
     assert client.get(f"/results/{campaign.code}/bundle.json?version=3").status_code == 404
     page = client.get(f"/results/{campaign.code}").get_data(as_text=True)
     assert 'data-version="1"' in page and 'data-version="2"' in page and "第 2 版" in page
-    # The published page shows the latest version.
-    public = client.get(f"/public/{campaign.code}").get_data(as_text=True)
-    assert "申诉复核：核实后调整" in public
-    assert '<tr data-unit="u3"><td>市第3局</td><td><span class="cls cls-basically_satisfied"' in public
 
 
 def test_the_consequences_follow_the_new_class(client, ctx):
-    campaign = _finalized("wang")
-    live = {c.kind for c in rectification.consequences_of(campaign, queries.campaign_unit(campaign, "u3"))}
+    campaign = _finalized(client, "wang")
+    u3 = queries.campaign_unit(campaign, "u3")
+    live = {c.kind for c in rectification.consequences_of(campaign, u3)}
     assert {"criticism_notice", "media_list", "bonus_linkage", "leader_handling"} <= live
     _appeal_u3(client, campaign, {"decision": "changed", "outcome": "核实后调整", "new_class": "basically_satisfied"})
-    u3 = queries.campaign_unit(campaign, "u3")
-    rows = rectification.consequences_of(campaign, u3)
-    cancelled = [c for c in rows if c.cancelled_at is not None]
+    rows = db.session.scalars(select(Consequence).where(Consequence.campaign_unit_id == u3.id)).all()
+    assert "self_examination" in {c.kind for c in rows}  # generated anew for 基本满意
+    cancelled = [c for c in rows if c.kind in live]
     assert {c.kind for c in cancelled} == live
     assert all("申诉复核" in c.note and "由“不满意”变更为“基本满意”" in c.note for c in cancelled)
     assert [c.kind for c in rectification.consequences_of(campaign, u3, cancelled=False)] == ["self_examination"]
@@ -277,7 +289,7 @@ def test_the_consequences_follow_the_new_class(client, ctx):
 
 
 def test_an_appeal_upheld_changes_nothing(client, ctx):
-    campaign = _finalized("wang")
+    campaign = _finalized(client, "wang")
     _appeal_u3(client, campaign, {"decision": "upheld", "outcome": "维持", "new_class": ""})
     assert [v.version for v in snapshots.final_versions(campaign)] == [1]
     assert all(c.cancelled_at is None for c in db.session.scalars(select(Consequence)))
@@ -290,11 +302,12 @@ def test_an_appeal_upheld_changes_nothing(client, ctx):
 def test_only_committee_members_finalize_publish_and_decide_appeals(client, ctx, role):
     campaign = _closed_by_organizer("wang")
     other = make_user(role, username="other")
-    signoff.approve(campaign, _user("wang"))
-    db.session.commit()
+    login(client, "wang")
+    client.post(f"/results/{campaign.code}/approve")
     login(client, "other")
     code = campaign.code
     assert client.post(f"/results/{code}/finalize").status_code == 403
+    db.session.expire_all()
     assert client.post(f"/results/{code}/override",
                        data={"unit": "u2", "new_class": "satisfied", "reason": "x"}).status_code == 403
     with pytest.raises(Forbidden, match="只有评议领导小组成员才能定稿"):
