@@ -32,6 +32,7 @@ from survey.clock import beijing_date, utcnow
 from survey.database import one_writer
 from survey.extensions import db
 from survey.models import Answer, Ballot, BallotDraft, Batch, Campaign, Comment, Invitation
+from survey.models.base import table_of
 from survey.tokens import hash_receipt
 
 
@@ -89,15 +90,15 @@ def invitation_ballot(invitation_id: int, batch_id: int, campaign_id: int, answe
 #: The statements of the hottest path, built once: a statement made per call
 #: costs more in SQLAlchemy's construction and cache-key work than SQLite
 #: takes to run it.
-_CLAIM = (update(Invitation.__table__)
+_CLAIM = (update(table_of(Invitation))
           .where(Invitation.__table__.c.id == bindparam("invitation_id"),
                  Invitation.__table__.c.used.is_(False))
           .values(used=True))
-_DELETE_INVITATION_DRAFT = delete(BallotDraft.__table__).where(
+_DELETE_INVITATION_DRAFT = delete(table_of(BallotDraft)).where(
     BallotDraft.__table__.c.invitation_id == bindparam("invitation_id"))
-_INSERT_BALLOT = insert(Ballot.__table__).returning(Ballot.__table__.c.id)
-_INSERT_ANSWERS = insert(Answer.__table__)
-_INSERT_COMMENTS = insert(Comment.__table__)
+_INSERT_BALLOT = insert(table_of(Ballot)).returning(Ballot.__table__.c.id)
+_INSERT_ANSWERS = insert(table_of(Answer))
+_INSERT_COMMENTS = insert(table_of(Comment))
 
 
 def write_ballot(connection: Connection, ballot: NewBallot) -> int:
