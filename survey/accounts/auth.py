@@ -42,19 +42,3 @@ def role_required(*roles: str) -> Callable[[F], F]:
         return wrapped  # type: ignore[return-value]
 
     return decorator
-
-
-def committee_only(view: F) -> F:
-    """The committee's own decisions (approve, finalize, publish, decide appeals …):
-    committee members only. Unlike `role_required`, admins are not let in
-    (they manage accounts and read); others get 403, anonymous visitors the sign-in page."""
-
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if current_user.role != "committee":
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped  # type: ignore[return-value]
