@@ -96,7 +96,7 @@ POLICY: dict[str, Rule] = {
     # results: read by the committee, the organizer and the auditor
     **{f"results.{name}": READ for name in (
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
-        "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle")},
+        "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record")},
     # the organizer's inputs to the results
     "results.add_objective_score": ORGANIZE,
     "results.add_veto": ORGANIZE,

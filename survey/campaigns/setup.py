@@ -120,8 +120,10 @@ def _closed(campaign: Campaign) -> None:
     """The committee reviews a campaign's results once it closes: have the
     charts and tables of its stored results drawn now (none were drawn while
     it was open)."""
+    from survey.results.signoff import fix_quorum
     from survey.results.snapshots import queue_drawing, shown_snapshot
 
+    fix_quorum(campaign)  # the quorum is fixed at 截止 (docs/committee.md)
     snap = shown_snapshot(campaign)
     if snap is not None:
         queue_drawing(campaign, snap)

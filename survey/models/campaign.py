@@ -87,6 +87,7 @@ class Campaign(Model):
         CheckConstraint("year BETWEEN 2000 AND 2100", name="year"),
         CheckConstraint("opens_at IS NULL OR (opens_at >= '2000-01-01' AND opens_at < '2101-01-01')", name="opens_at_year"),
         CheckConstraint("closes_at IS NULL OR (closes_at >= '2000-01-01' AND closes_at < '2101-01-01')", name="closes_at_year"),
+        CheckConstraint("quorum IS NULL OR quorum >= 1", name="quorum"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -111,6 +112,10 @@ class Campaign(Model):
     max_dissatisfied_share_per_ballot: Mapped[float | None] = mapped_column(Float)
     #: Where true, a unit given the lowest-scored option needs a comment.
     comment_required_for_dissatisfied: Mapped[bool | None] = mapped_column(Boolean)
+    #: The approvals needed to finalize, fixed when the campaign closes (截止):
+    #: the committee's setting, else the active committee members then
+    #: (survey/results/signoff.py ``fix_quorum``); null before.
+    quorum: Mapped[int | None] = mapped_column(Integer)
 
     scale: Mapped[list[ScaleOption]] = relationship(
         back_populates="campaign", order_by="ScaleOption.position", cascade="all, delete-orphan"

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -21,8 +22,9 @@ from sqlalchemy import (
     delete,
     event,
     inspect,
+    text,
 )
-from sqlalchemy.orm import InstanceState, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import InstanceState, Mapped, Session, mapped_column, relationship, scoped_session
 
 from survey.clock import utcnow
 from survey.errors import Conflict
@@ -74,19 +76,25 @@ class FrozenCampaignError(Conflict):
 
 
 class ResultSnapshot(Model):
-    """Computed results of a campaign: a cache (kind ``cache``, recomputed when
-    the campaign's data change) or the frozen record of finalization (kind
-    ``final``, with the exact bundle it was computed from)."""
+    """Computed results of a campaign: a cache (kind ``cache``, version 0,
+    recomputed when the campaign's data change) or the frozen record of
+    finalization (kind ``final``, with the exact bundle it was computed from,
+    the quorum and the class overrides). Final snapshots are never changed:
+    version 1 is made at finalization, and each appeal decided with a change
+    of class adds the next version; the pages show the latest."""
 
     __tablename__ = "result_snapshot"
     __table_args__ = (
-        UniqueConstraint("campaign_id", "kind"),
+        UniqueConstraint("campaign_id", "kind", "version"),
         CheckConstraint("kind IN ('cache', 'final')", name="kind"),
         CheckConstraint("kind = 'cache' OR bundle_json IS NOT NULL", name="final_has_bundle"),
+        CheckConstraint("(kind = 'cache' AND version = 0) OR (kind = 'final' AND version >= 1)", name="version"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(8))
+    #: 0 for the cache; 1, 2, … for the versions of the final record.
+    version: Mapped[int] = mapped_column(Integer, default=0)
     #: A cheap digest of what the results depend on (rules, latest rows), to
     #: tell without exporting the bundle whether a cache is still current.
     fingerprint: Mapped[str] = mapped_column(String(64))
@@ -98,6 +106,13 @@ class ResultSnapshot(Model):
     results_json: Mapped[str] = mapped_column(Text)
     results_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: A final snapshot's quorum: the campaign's, fixed when it closed.
+    quorum: Mapped[int | None] = mapped_column(Integer)
+    #: A final snapshot's class overrides, as canonical JSON: a list of
+    #: ``{"unit", "computed_class", "new_class", "reason"}`` in unit order.
+    overrides_json: Mapped[str | None] = mapped_column(Text)
+    #: Why a later version was made (the appeal decided, the class changed).
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class ResultArtifact(Model):
@@ -147,13 +162,17 @@ class OutcomeSettings(Model):
 
 
 class Approval(Model):
-    """A committee member's approval of the results (审定)."""
+    """A committee member's approval of the results (审定). It counts toward
+    the quorum where its author was a committee member when approving
+    (``role``), whatever becomes of the account afterwards."""
 
     __tablename__ = "approval"
     __table_args__ = (UniqueConstraint("campaign_id", "user_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    #: The approver's role when approving.
+    role: Mapped[str] = mapped_column(String(16))
     #: SHA-256 of the results the member looked at when approving.
     results_sha256: Mapped[str] = mapped_column(String(64))
     approved_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -182,11 +201,15 @@ class ClassOverride(Model):
 
 
 class Consequence(Model):
-    """A consequence generated at finalization (书面检查, 通报批评 …)."""
+    """A consequence generated at finalization (书面检查, 通报批评 …). Where an
+    appeal changes the unit's class, its consequences are cancelled with a
+    note (kept, never deleted) and generated anew for the new class."""
 
     __tablename__ = "consequence"
     __table_args__ = (
-        UniqueConstraint("campaign_unit_id", "kind"),
+        # One live consequence of each kind per unit; cancelled ones are kept beside it.
+        Index("uq_consequence_live_kind", "campaign_unit_id", "kind", unique=True,
+              sqlite_where=text("cancelled_at IS NULL"), postgresql_where=text("cancelled_at IS NULL")),
         CheckConstraint("kind IN ('self_examination', 'criticism_notice', 'media_list', 'bonus_linkage', "
                         "'leader_handling', 'organizational_handling')", name="kind"),
     )
@@ -198,6 +221,9 @@ class Consequence(Model):
     due_on: Mapped[dt.date | None] = mapped_column(Date)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: Set where an appeal changed the unit's class; ``note`` says why.
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    note: Mapped[str | None] = mapped_column(Text)
     campaign_unit: Mapped[CampaignUnit] = relationship()
 
 
@@ -282,6 +308,24 @@ class FollowUp(Model):
 
 # --- the freeze: nothing that feeds the results changes after finalization ---
 
+#: ``session.info`` key set (``appeal_changes``) while a decided appeal changes
+#: a finalized campaign's class overrides: the one change they allow.
+APPEAL_CHANGE = "pingyi.appeal_change"
+
+
+class appeal_changes:  # noqa: N801 (used as a context manager, like a function)
+    """Let the class overrides of a finalized campaign change within the block
+    (``survey.results.publication.decide_appeal``, which records a new final version)."""
+
+    def __init__(self, session: Session | scoped_session[Any]) -> None:
+        self.session = session
+
+    def __enter__(self) -> None:
+        self.session.info[APPEAL_CHANGE] = True
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.info.pop(APPEAL_CHANGE, None)
+
 
 
 def _campaign_id_of(obj: Any) -> int | None:
@@ -329,6 +373,25 @@ def _refuse_frozen_changes(session: Session, flush_context: Any, instances: Any)
                         campaign_id = group.campaign_id if group is not None else None
                     if campaign_id is not None:
                         stale.add(campaign_id)
+                continue
+            if isinstance(obj, ResultSnapshot):
+                if obj.kind == "final" and obj not in session.new and (
+                        obj in session.deleted or session.is_modified(obj)):
+                    raise FrozenCampaignError("定稿快照不能修改或删除；申诉复核变更评定等次时另存新版本 "
+                                              "(a final snapshot never changes)")
+                continue
+            if isinstance(obj, ClassOverride):
+                if obj in session.dirty and not session.is_modified(obj):
+                    continue
+                unit = obj.campaign_unit if obj.campaign_unit is not None else session.get(
+                    CampaignUnit, obj.campaign_unit_id)
+                if unit is None:
+                    continue
+                if unit.campaign_id not in statuses:
+                    statuses[unit.campaign_id] = _committed_status(session, unit.campaign_id)
+                if is_frozen_status(statuses[unit.campaign_id]) and not session.info.get(APPEAL_CHANGE):
+                    raise FrozenCampaignError("评议结果已定稿，评定等次只能通过申诉复核变更 "
+                                              "(campaign is finalized)")
                 continue
             if not isinstance(obj, Ballot | Answer | Comment | ObjectiveScore | Veto):
                 continue

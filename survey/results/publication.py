@@ -7,16 +7,21 @@ import datetime as dt
 from sqlalchemy import select
 
 from survey import audit
+from survey.clock import today as clock_today
 from survey.clock import utcnow
 from survey.extensions import db
-from survey.models import Appeal, Campaign, CampaignUnit, User
+from survey.models import Appeal, Campaign, CampaignUnit, ResultSnapshot, User
+from survey.models.outcome import APPEAL_DECISIONS, CLASS_LABELS, appeal_changes
 from survey.results import ResultsError
 from survey.results.i18n import gettext as _
-from survey.results.queries import settings_for
-from survey.results.signoff import override_class
+from survey.results.queries import final_class, override_of, settings_for, unit_result
+from survey.results.rectification import regenerate_consequences
+from survey.results.signoff import overrides_record, require_committee, set_override
+from survey.results.snapshots import final_snapshot, parsed
 
 
-def publish(campaign: Campaign, public: bool, start: dt.date | None, end: dt.date | None) -> None:
+def publish(campaign: Campaign, public: bool, start: dt.date | None, end: dt.date | None, user: User) -> None:
+    require_committee(user, _("只有评议领导小组成员才能公示评议结果。"))
     if not campaign.state.is_finalized:
         raise ResultsError(_("只有已定稿的评议结果才能公示。"))
     if public and (start is None or end is None):
@@ -55,19 +60,60 @@ def file_appeal(campaign: Campaign, cu: CampaignUnit, text: str, user: User) -> 
 
 
 def decide_appeal(campaign: Campaign, appeal: Appeal, decision: str, outcome: str, new_class: str | None,
-                  user: User) -> None:
+                  user: User, today: dt.date | None = None) -> ResultSnapshot | None:
+    """Record the committee's decision on an appeal. A change of the unit's
+    class (``changed``) is the one change a finalized campaign takes: the
+    override is recorded, a new version of the final snapshot is stored (the
+    earlier ones are kept), and the unit's consequences are cancelled with a
+    note and generated anew for its new class. Returns that new version."""
+    require_committee(user, _("只有评议领导小组成员才能复核申诉。"))
+    if not campaign.state.is_frozen:
+        raise ResultsError(_("结果定稿后才能复核申诉。"))
     if appeal.decision is not None:
         raise ResultsError(_("该申诉已有复核结论。"))
+    if decision not in APPEAL_DECISIONS:
+        raise ResultsError(_("未知的复核结论 %(d)s", d=decision))
     appeal.decision = decision
     appeal.outcome = outcome.strip()
     appeal.decided_by_id = user.id
     appeal.decided_at = utcnow()
+    version = None
     if decision == "changed":
         if not new_class:
             raise ResultsError(_("变更评定须选择新的评定等次。"))
-        override_class(campaign, appeal.campaign_unit, new_class, _("申诉复核：%(o)s", o=appeal.outcome), user)
+        version = _change_class(campaign, appeal, new_class, user, today or clock_today())
     audit.record("appeal.decide", f"campaign:{campaign.code}/unit:{appeal.campaign_unit.code}", None,
-                 {"decision": decision, "outcome": appeal.outcome, "new_class": new_class})
+                 {"decision": decision, "outcome": appeal.outcome, "new_class": new_class,
+                  "version": version.version if version is not None else None})
+    return version
+
+
+def _change_class(campaign: Campaign, appeal: Appeal, new_class: str, user: User,
+                  today: dt.date) -> ResultSnapshot:
+    cu = appeal.campaign_unit
+    latest = final_snapshot(campaign)
+    if latest is None:
+        raise ResultsError(_("结果定稿后才能复核申诉。"))
+    results = parsed(latest)
+    old_class = final_class(unit_result(results, cu.code), override_of(cu))
+    if new_class == old_class:
+        raise ResultsError(_("新的评定等次与现评定等次相同；如维持原评定，请选择“维持原评定”。"))
+    with appeal_changes(db.session):
+        set_override(campaign, cu, new_class, _("申诉复核：%(o)s", o=appeal.outcome), user)
+        db.session.flush()
+    note = _("申诉复核（申诉 #%(id)d）：%(unit)s 的评定等次由“%(a)s”变更为“%(b)s”。%(o)s",
+             id=appeal.id, unit=cu.name, a=_(CLASS_LABELS[old_class]), b=_(CLASS_LABELS[new_class]),
+             o=appeal.outcome)
+    snap = ResultSnapshot(campaign_id=campaign.id, kind="final", version=latest.version + 1,
+                          fingerprint=latest.fingerprint, bundle_sha256=latest.bundle_sha256,
+                          bundle_json=latest.bundle_json, results_json=latest.results_json,
+                          results_sha256=latest.results_sha256, quorum=latest.quorum,
+                          overrides_json=overrides_record(campaign), note=note)
+    db.session.add(snap)
+    regenerate_consequences(campaign, cu, results, today, note)
+    audit.record("results.version", f"campaign:{campaign.code}", {"version": latest.version},
+                 {"version": snap.version, "unit": cu.code, "from": old_class, "to": new_class})
+    return snap
 
 
 def appeals_of(campaign: Campaign, cu: CampaignUnit | None = None) -> list[Appeal]:

@@ -44,7 +44,9 @@ def _bottom_last_year(campaign: Campaign) -> set[str]:
     return {u["code"] for u in json.loads(snap.results_json)["units"] if "bottom" in u["reasons"]}
 
 
-def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt.date) -> list[Consequence]:
+def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt.date,
+                          only: CampaignUnit | None = None) -> list[Consequence]:
+    """The consequences of the units' final classes (of one unit, given ``only``)."""
     config = {**DEFAULT_CONSEQUENCES, **(settings_for(campaign).consequences or {})}
     classes = final_classes(campaign, results)
     prev_bottom = _bottom_last_year(campaign) if config.get("escalate_bottom_two_years") else set()
@@ -56,6 +58,8 @@ def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt
         made.append(row)
 
     for cu in units_of(campaign):
+        if only is not None and cu.id != only.id:
+            continue
         cls = classes.get(cu.code)
         name = cu.name
         if cls == "basically_satisfied" and config.get("self_examination"):
@@ -81,10 +85,30 @@ def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt
     return made
 
 
-def consequences_of(campaign: Campaign, cu: CampaignUnit | None = None) -> list[Consequence]:
-    """The campaign's consequences (one unit's, given ``cu``), by unit."""
+def consequences_of(campaign: Campaign, cu: CampaignUnit | None = None, *,
+                    cancelled: bool = True) -> list[Consequence]:
+    """The campaign's consequences (one unit's, given ``cu``), by unit; the
+    cancelled ones too unless ``cancelled`` is false."""
     rows = rows_of(campaign, Consequence, CampaignUnit.position, Consequence.id)
-    return rows if cu is None else [c for c in rows if c.campaign_unit_id == cu.id]
+    return [c for c in rows if (cu is None or c.campaign_unit_id == cu.id)
+            and (cancelled or c.cancelled_at is None)]
+
+
+def regenerate_consequences(campaign: Campaign, cu: CampaignUnit, results: dict[str, Any], today: dt.date,
+                            note: str) -> list[Consequence]:
+    """A unit's class changed (a decided appeal): its live consequences are
+    cancelled with ``note`` (kept, for the record) and generated anew for its
+    new class."""
+    cancelled = consequences_of(campaign, cu, cancelled=False)
+    now = utcnow()
+    for row in cancelled:
+        row.cancelled_at = now
+        row.note = note
+    db.session.flush()  # one live consequence of a kind: the old ones step aside first
+    made = generate_consequences(campaign, results, today, only=cu)
+    audit.record("consequence.regenerate", _target(campaign, cu), {"cancelled": [c.kind for c in cancelled]},
+                 {"made": [c.kind for c in made], "note": note})
+    return made
 
 
 # --- rectification --------------------------------------------------------------

@@ -7,10 +7,11 @@ unit) or 404, the work done by a service of ``survey.results``, one commit
 (``action`` for changes, ``render_and_commit`` where reading computed)."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -37,7 +38,14 @@ from survey.results import (
     tables,
 )
 from survey.results.inputs import FLAG_LABELS
-from survey.results.snapshots import current_snapshot, effective_rules, final_snapshot, parsed, results_for
+from survey.results.snapshots import (
+    current_snapshot,
+    effective_rules,
+    final_snapshot,
+    final_versions,
+    parsed,
+    results_for,
+)
 from survey.web import action, campaign_or_404, flash_form_errors, render_and_commit, unit_or_404
 
 bp = Blueprint("results", __name__)
@@ -66,7 +74,9 @@ def class_name(code: str) -> str:
 
 def _change(rule: str, role: str, page: str) -> Callable[[View], View]:
     """A POST by ``role`` that changes something (``survey.web.action``): a
-    refusal goes back to where the user came from, else to ``page``."""
+    refusal goes back to where the user came from, else to ``page``. (Who
+    may is the table of ``survey.policy``: the committee's acts are the
+    committee's alone; the services refuse anyone else too.)"""
 
     def decorator(view: View) -> View:
         return bp.post(rule)(role_required(role)(action(page)(view)))
@@ -135,8 +145,9 @@ def campaign_page(code: str) -> ResponseReturnValue:
         ranking_tables=tables.ranking_tables(campaign, snap, units, queries.categories_of(campaign), overrides),
         rules=effective_rules(campaign),
         unit_select=tables.unit_select(snap, override_form.unit), approvals=approvals,
-        valid_approvals={a.id for a in approvals if a.results_sha256 == snap.results_sha256},
-        quorum=signoff.quorum(campaign, settings), settings=settings,
+        valid_approvals={a.id for a in approvals if signoff.counts(a, snap.results_sha256)},
+        quorum=snap.quorum if snap.kind == "final" and snap.quorum else signoff.quorum(campaign, settings),
+        settings=settings, versions=final_versions(campaign) if campaign.state.is_frozen else [],
         override_form=override_form, confirm=forms.ConfirmForm(), publish_form=forms.PublishForm(),
         frozen=campaign.state.is_frozen, overrides=overrides)
 
@@ -211,10 +222,26 @@ def export_pdf(code: str) -> ResponseReturnValue:
     return _attachment(exports.pdf(campaign), "application/pdf", f"pingyi-{campaign.code}.pdf")
 
 
+def _version_or_404(campaign: Campaign) -> Any:
+    """The final snapshot's version named by ``?version=N``, else the latest (404 where there is none)."""
+    version = request.args.get("version", type=int)
+    if "version" in request.args and version is None:
+        abort(404)
+    snap = final_snapshot(campaign, version)
+    if snap is None:
+        abort(404)
+    return snap
+
+
 @bp.get("/results/<code>/results.json")
 @role_required(*READERS)
 def export_json(code: str) -> ResponseReturnValue:
+    """The results shown (``?version=N``: that version of the final results)."""
     campaign = campaign_or_404(code)
+    if "version" in request.args:
+        snap = _version_or_404(campaign)
+        return _attachment(snap.results_json, "application/json",
+                           f"pingyi-results-{campaign.code}-v{snap.version}.json")
     return _attachment(current_snapshot(campaign).results_json, "application/json",
                        f"pingyi-results-{campaign.code}.json")
 
@@ -222,11 +249,20 @@ def export_json(code: str) -> ResponseReturnValue:
 @bp.get("/results/<code>/bundle.json")
 @role_required(*READERS)
 def final_bundle(code: str) -> ResponseReturnValue:
-    """The exact bundle the final results were computed from."""
-    snap = final_snapshot(campaign_or_404(code))
-    if snap is None:
-        abort(404)
+    """The exact bundle the final results were computed from (``?version=N``: that version's)."""
+    snap = _version_or_404(campaign_or_404(code))
     return Response(snap.bundle_json, mimetype="application/json")
+
+
+@bp.get("/results/<code>/final.json")
+@role_required(*READERS)
+def final_record(code: str) -> ResponseReturnValue:
+    """A version of the final record (``?version=N``, else the latest): its
+    number, date, note, quorum, fingerprints and the class overrides in force."""
+    snap = _version_or_404(campaign_or_404(code))
+    return jsonify(version=snap.version, created_at=snap.created_at.isoformat(), note=snap.note,
+                   quorum=snap.quorum, bundle_sha256=snap.bundle_sha256, results_sha256=snap.results_sha256,
+                   overrides=json.loads(snap.overrides_json or "[]"))
 
 
 # --- the organizer's inputs: objective scores and vetoes -----------------------
@@ -294,7 +330,7 @@ def approve(code: str) -> ResponseReturnValue:
 @_change("/results/<code>/finalize", "committee", "results.campaign_page")
 def finalize(code: str) -> ResponseReturnValue:
     if _confirmed():
-        signoff.finalize(campaign_or_404(code), today())
+        signoff.finalize(campaign_or_404(code), today(), current_user)
         flash(_("评议结果已定稿。"), "info")
     return redirect(url_for("results.campaign_page", code=code))
 
@@ -312,7 +348,8 @@ def override(code: str) -> ResponseReturnValue:
 def publish(code: str) -> ResponseReturnValue:
     form = forms.PublishForm()
     if submitted(form):
-        publication.publish(campaign_or_404(code), form.public.data, form.public_from.data, form.public_until.data)
+        publication.publish(campaign_or_404(code), form.public.data, form.public_from.data, form.public_until.data,
+                            current_user)
         flash(_("评议结果已公示。") if form.public.data else _("评议结果已内部通报。"), "info")
     return redirect(url_for("results.campaign_page", code=code))
 
@@ -360,7 +397,7 @@ def decide_appeal(code: str, appeal_id: int) -> ResponseReturnValue:
     form = forms.DecideAppealForm()
     if submitted(form):
         publication.decide_appeal(campaign, appeal, form.decision.data, form.outcome.data,
-                                  form.new_class.data or None, current_user)
+                                  form.new_class.data or None, current_user, today())
         flash(_("已记录复核结论。"), "info")
     return redirect(url_for("results.appeals", code=code))
 
@@ -438,7 +475,7 @@ def my_unit(code: str) -> ResponseReturnValue:
                              final_class=queries.final_class(result, queries.override_of(cu)),
                              rect=rectification.rectification_of(cu), answer_form=forms.AnswerForm(),
                              text_form=forms.TextForm(), appeals=publication.appeals_of(campaign, cu),
-                             consequences=rectification.consequences_of(campaign, cu),
+                             consequences=rectification.consequences_of(campaign, cu, cancelled=False),
                              min_group=queries.settings_for(campaign).min_group_ballots)
 
 

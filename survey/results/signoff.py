@@ -1,5 +1,12 @@
 """The committee's sign-off: approvals and the quorum, class overrides, the
-settings, and finalization (the results, bundle and rules frozen)."""
+settings, and finalization (the results, bundle and rules frozen).
+
+Only committee members approve and finalize (an admin manages accounts and
+reads). The quorum is fixed when the campaign closes (``fix_quorum``) and
+stored on it; an approval counts where its author was a committee member when
+approving, whatever becomes of the account. After finalization the final
+snapshot and the class overrides change only by a decided appeal
+(``survey.results.publication.decide_appeal``), which adds a new version."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,6 +18,7 @@ from sqlalchemy.orm import joinedload
 from survey import audit
 from survey.ballots.pseudonyms import pseudonymise_sources
 from survey.clock import utcnow
+from survey.errors import Forbidden
 from survey.extensions import db
 from survey.models import (
     Approval,
@@ -25,18 +33,50 @@ from survey.models import (
 from survey.models.outcome import CLASSES
 from survey.results import ResultsError
 from survey.results.i18n import gettext as _
-from survey.results.queries import settings_for, unit_result, units_of
+from survey.results.queries import overrides_of, settings_for, unit_result, units_of
 from survey.results.rectification import generate_consequences
-from survey.results.snapshots import compute, current_snapshot, queue_drawing, results_for, stored_values
+from survey.results.snapshots import (
+    canonical_json,
+    compute,
+    current_snapshot,
+    queue_drawing,
+    results_for,
+    stored_values,
+)
+
+#: The one role that approves, finalizes, publishes and decides appeals.
+COMMITTEE = "committee"
 
 
-def quorum(campaign: Campaign, settings: OutcomeSettings | None = None) -> int:
-    """Approvals needed: the campaign's setting, or every active committee member."""
+def require_committee(user: User, message: str) -> None:
+    """Refuse (403) anyone but a committee member, admins included."""
+    if user.role != COMMITTEE:
+        raise Forbidden(message)
+
+
+def _members_quorum(campaign: Campaign, settings: OutcomeSettings | None = None) -> int:
+    """The quorum as it would be fixed now: the setting, else the active committee members (at least 1)."""
     q = (settings or settings_for(campaign)).quorum
     if q is not None:
         return q
-    members = db.session.scalar(select(func.count(User.id)).where(User.role == "committee", User.active.is_(True)))
+    members = db.session.scalar(select(func.count(User.id)).where(User.role == COMMITTEE, User.active.is_(True)))
     return max(1, members or 0)
+
+
+def fix_quorum(campaign: Campaign) -> int:
+    """At 截止 (the organizer's transition or the deadline): store the quorum on
+    the campaign; later changes of accounts or settings leave it as it is."""
+    campaign.quorum = _members_quorum(campaign)
+    return campaign.quorum
+
+
+def quorum(campaign: Campaign, settings: OutcomeSettings | None = None) -> int:
+    """Approvals needed: the number fixed when the campaign closed; for a
+    campaign that has not closed (or was imported closed), the setting, else
+    every active committee member."""
+    if campaign.quorum is not None:
+        return campaign.quorum
+    return _members_quorum(campaign, settings)
 
 
 def approvals_of(campaign: Campaign) -> list[Approval]:
@@ -45,10 +85,16 @@ def approvals_of(campaign: Campaign) -> list[Approval]:
                                    .options(joinedload(Approval.user)).order_by(Approval.approved_at)))
 
 
+def counts(approval: Approval, results_sha256: str) -> bool:
+    """Whether an approval counts toward the quorum: given by a committee member
+    (when approving) to these results. The account's later state does not matter."""
+    return approval.role == COMMITTEE and approval.results_sha256 == results_sha256
+
+
 def valid_approvals(campaign: Campaign) -> list[Approval]:
     """Approvals of the results as they stand now (a change of rules voids the older ones)."""
     sha = current_snapshot(campaign).results_sha256
-    return [a for a in approvals_of(campaign) if a.results_sha256 == sha]
+    return [a for a in approvals_of(campaign) if counts(a, sha)]
 
 
 def _require_closed(campaign: Campaign, message: str) -> None:
@@ -57,28 +103,46 @@ def _require_closed(campaign: Campaign, message: str) -> None:
 
 
 def approve(campaign: Campaign, user: User) -> Approval:
+    require_committee(user, _("只有评议领导小组成员才能审定评议结果。"))
     _require_closed(campaign, _("只有已截止、尚未定稿的评议活动才能审定。"))
     sha = current_snapshot(campaign).results_sha256
     approval = db.session.scalar(select(Approval).where(Approval.campaign_id == campaign.id,
                                                         Approval.user_id == user.id))
     before = None
     if approval is None:
-        approval = Approval(campaign_id=campaign.id, user_id=user.id, results_sha256=sha)
+        approval = Approval(campaign_id=campaign.id, user_id=user.id, role=user.role, results_sha256=sha)
         db.session.add(approval)
     else:
         before = {"results_sha256": approval.results_sha256}
         approval.results_sha256 = sha
+        approval.role = user.role
         approval.approved_at = utcnow()
     audit.record("results.approve", f"campaign:{campaign.code}", before, {"results_sha256": sha})
     return approval
 
 
+def overrides_record(campaign: Campaign) -> str:
+    """The class overrides in force, as a final snapshot stores them (``overrides_json``)."""
+    return canonical_json([{"unit": o.campaign_unit.unit.code, "computed_class": o.computed_class,
+                            "new_class": o.new_class, "reason": o.reason} for o in overrides_of(campaign)])
+
+
 def override_class(campaign: Campaign, cu: CampaignUnit, new_class: str, reason: str,
                    user: User) -> ClassOverride | None:
-    """Set a unit's class by hand, with the reason; back to the computed class,
-    the override goes (None). The audit log keeps each change."""
+    """Set a unit's class by hand, with the reason, while the committee reviews
+    (截止, before 定稿); back to the computed class, the override goes (None).
+    The audit log keeps each change. After 定稿 only a decided appeal changes a class."""
+    require_committee(user, _("只有评议领导小组成员才能调整评定等次。"))
+    if campaign.state.is_frozen:
+        raise ResultsError(_("评议结果定稿后不能再调整评定等次；如有异议，只能通过申诉复核变更。"))
     if not campaign.state.results_ready:
         raise ResultsError(_("评议截止后才能调整评定等次。"))
+    return set_override(campaign, cu, new_class, reason, user)
+
+
+def set_override(campaign: Campaign, cu: CampaignUnit, new_class: str, reason: str,
+                 user: User) -> ClassOverride | None:
+    """The change itself (``override_class``, or a decided appeal after 定稿)."""
     if new_class not in CLASSES:
         raise ResultsError(_("未知的评定等次 %(c)s", c=new_class))
     if not reason or not reason.strip():
@@ -110,6 +174,8 @@ def save_settings(campaign: Campaign, values: dict[str, Any]) -> None:
     """Change the committee's settings (``quorum``, ``min_group_ballots``,
     ``rectification_due``, ``consequences``), with an audit entry."""
     s = settings_for(campaign)
+    if campaign.state.results_ready and values["quorum"] != s.quorum:
+        raise ResultsError(_("评议已截止，定稿所需审定人数已固定为 %(q)d 人，不能再修改。", q=quorum(campaign, s)))
     names = ("quorum", "min_group_ballots", "rectification_due", "consequences")
     before = {name: getattr(s, name) for name in names}
     for name in names:
@@ -117,10 +183,14 @@ def save_settings(campaign: Campaign, values: dict[str, Any]) -> None:
     audit.record("outcome.settings", f"campaign:{campaign.code}", before, {name: getattr(s, name) for name in names})
 
 
-def finalize(campaign: Campaign, today: dt.date) -> ResultSnapshot:
+def finalize(campaign: Campaign, today: dt.date, user: User) -> ResultSnapshot:
     """Freeze ballots, rules and results: store the exact bundle and results with
-    their SHA-256, generate the consequences and the rectification items."""
+    their SHA-256, the quorum and the class overrides (final version 1),
+    generate the consequences and the rectification items."""
+    require_committee(user, _("只有评议领导小组成员才能定稿。"))
     _require_closed(campaign, _("只有已截止、尚未定稿的评议活动才能定稿。"))
+    if campaign.quorum is None:  # closed without the transition (an imported campaign): fixed now
+        fix_quorum(campaign)
     need, have = quorum(campaign), len(valid_approvals(campaign))
     if have < need:
         raise ResultsError(_("审定人数不足：需要 %(need)d 人，已有 %(have)d 人。", need=need, have=have))
@@ -128,7 +198,8 @@ def finalize(campaign: Campaign, today: dt.date) -> ResultSnapshot:
     # no flag or figure changes with it.
     pseudonymise_sources(campaign)
     bundle_text, results = compute(campaign)
-    snap = ResultSnapshot(campaign_id=campaign.id, kind="final", bundle_json=bundle_text,
+    snap = ResultSnapshot(campaign_id=campaign.id, kind="final", version=1, bundle_json=bundle_text,
+                          quorum=need, overrides_json=overrides_record(campaign),
                           **stored_values(campaign, bundle_text, results))
     db.session.add(snap)
     campaign.state.finalize()
@@ -140,5 +211,6 @@ def finalize(campaign: Campaign, today: dt.date) -> ResultSnapshot:
         db.session.add(Rectification(campaign_unit=cu, due_on=due))
     audit.record("campaign.finalize", f"campaign:{campaign.code}", {"status": "closed"},
                  {"status": "finalized", "bundle_sha256": snap.bundle_sha256,
-                  "results_sha256": snap.results_sha256, "consequences": len(made)})
+                  "results_sha256": snap.results_sha256, "quorum": need, "approvals": have,
+                  "consequences": len(made)})
     return snap

@@ -86,9 +86,29 @@ def stored_values(campaign: Campaign, bundle_text: str, results: dict[str, Any])
             "results_json": results_text, "results_sha256": sha256(results_text)}
 
 
-def final_snapshot(campaign: Campaign) -> ResultSnapshot | None:
-    return db.session.scalar(select(ResultSnapshot).where(
-        ResultSnapshot.campaign_id == campaign.id, ResultSnapshot.kind == "final"))
+def final_snapshot(campaign: Campaign, version: int | None = None) -> ResultSnapshot | None:
+    """The campaign's final snapshot: the latest version, or the one asked for."""
+    q = select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id, ResultSnapshot.kind == "final")
+    if version is not None:
+        q = q.where(ResultSnapshot.version == version)
+    return db.session.scalar(q.order_by(ResultSnapshot.version.desc()).limit(1))
+
+
+def final_versions(campaign: Campaign) -> list[ResultSnapshot]:
+    """Every version of the campaign's final snapshot, the first first (without their texts)."""
+    return list(db.session.scalars(
+        select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id, ResultSnapshot.kind == "final")
+        .options(defer(ResultSnapshot.results_json), defer(ResultSnapshot.overrides_json))
+        .order_by(ResultSnapshot.version)))
+
+
+def _by_kind(snaps: Any) -> dict[str, ResultSnapshot]:
+    """A campaign's stored snapshots by kind: the cache, and the latest final version."""
+    stored: dict[str, ResultSnapshot] = {}
+    for snap in snaps:
+        if snap.kind not in stored or snap.version > stored[snap.kind].version:
+            stored[snap.kind] = snap
+    return stored
 
 
 def _stored_cache(campaign: Campaign, values: dict[str, Any]) -> ResultSnapshot:
@@ -109,11 +129,12 @@ def _stored_cache(campaign: Campaign, values: dict[str, Any]) -> ResultSnapshot:
 
 def current_snapshot(campaign: Campaign) -> ResultSnapshot:
     """The stored results the pages show: the final snapshot once there is
-    one, otherwise the cache, recomputed where the campaign's data changed."""
+    one (its latest version), otherwise the cache, recomputed where the
+    campaign's data changed."""
     # The results text is read only where this process has not parsed it yet (``parsed``).
-    stored = {snap.kind: snap for snap in db.session.scalars(
+    stored = _by_kind(db.session.scalars(
         select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id)
-        .options(defer(ResultSnapshot.results_json)))}
+        .options(defer(ResultSnapshot.results_json))))
     if "final" in stored:
         return stored["final"]
     cache = stored.get("cache")
@@ -133,8 +154,8 @@ def current_snapshot(campaign: Campaign) -> ResultSnapshot:
 def shown_snapshot(campaign: Campaign) -> ResultSnapshot | None:
     """The stored snapshot the pages show (final, else the cache), as it is:
     never recomputed here."""
-    stored = {snap.kind: snap for snap in db.session.scalars(
-        select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id))}
+    stored = _by_kind(db.session.scalars(
+        select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id)))
     return stored.get("final") or stored.get("cache")
 
 

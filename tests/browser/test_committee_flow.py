@@ -78,15 +78,10 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     assert "市安委办〔2026〕18号通报" in opage.get_by_test_id("vetoes").inner_text()
     organizer_ctx.close()
 
-    # Approve and finalize.
+    # A class changed by hand before 定稿 (afterwards only an appeal changes it),
+    # with its reason, shown beside the computed one.
     cpage.goto(f"{base}/results/2026")
     assert cpage.locator('tr[data-unit="u05"] [data-class="dissatisfied"]').count() == 1
-    cpage.get_by_role("button", name="审定结果").click()
-    assert "王强" in cpage.get_by_test_id("approvals").inner_text()
-    cpage.get_by_role("button", name="定稿").click()
-    assert cpage.get_by_test_id("status").inner_text() == "已定稿"
-
-    # A class changed by hand, with its reason, shown beside the computed one.
     override = cpage.locator('form[action$="/override"]')
     override.get_by_label("被评议单位").select_option("u02")
     override.get_by_label("调整为").select_option("dissatisfied")
@@ -94,6 +89,15 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     override.get_by_role("button", name="调整").click()
     assert "群众反映问题经核实属实" in cpage.get_by_test_id("override-u02").inner_text()
     assert cpage.locator('tr[data-unit="u02"] > td > [data-class="dissatisfied"]').count() == 1
+
+    # Approve and finalize: the override is kept in the final snapshot, and its form is gone.
+    cpage.get_by_role("button", name="审定结果").click()
+    assert "王强" in cpage.get_by_test_id("approvals").inner_text()
+    cpage.get_by_role("button", name="定稿").click()
+    assert cpage.get_by_test_id("status").inner_text() == "已定稿"
+    assert cpage.locator('form[action$="/override"]').count() == 0
+    assert "群众反映问题经核实属实" in cpage.get_by_test_id("override-u02").inner_text()
+    assert "第 1 版" in cpage.get_by_test_id("versions").inner_text()
 
     # The exports download from the page's links.
     with cpage.expect_download() as xlsx_download:

@@ -40,11 +40,16 @@ TODAY = dt.date(2026, 12, 1)
 
 
 def _finalize(campaign: Campaign, *members: str) -> ResultSnapshot:
-    for name in members:
-        signoff.approve(campaign, db.session.scalar(select(User).where(User.username == name)))
-    snap = signoff.finalize(campaign, TODAY)
+    users = [db.session.scalar(select(User).where(User.username == name)) for name in members]
+    for user in users:
+        signoff.approve(campaign, user)
+    snap = signoff.finalize(campaign, TODAY, users[0])
     db.session.commit()
     return snap
+
+
+def _committee() -> User:
+    return db.session.scalar(select(User).where(User.role == "committee").limit(1))
 
 
 def test_finalize_needs_the_quorum_of_approvals(client, ctx):
@@ -79,7 +84,7 @@ def test_a_change_of_the_rules_voids_earlier_approvals(ctx):
     db.session.commit()
     assert signoff.valid_approvals(campaign) == []
     with pytest.raises(ResultsError, match="审定人数不足"):
-        signoff.finalize(campaign, TODAY)
+        signoff.finalize(campaign, TODAY, db.session.scalar(select(User)))
 
 
 def test_final_snapshot_is_reproducible_and_equals_the_command_line(ctx, tmp_path):
@@ -165,7 +170,7 @@ def test_edits_after_finalization_are_refused(client, ctx):
         db.session.rollback()
     assert db.session.scalar(select(ObjectiveScore.score)) == 80
     # what may change after finalization still can: the status (publication)
-    publication.publish(db.session.get(Campaign, campaign.id), False, None, None)
+    publication.publish(db.session.get(Campaign, campaign.id), False, None, None, _committee())
     db.session.commit()
     assert db.session.get(Campaign, campaign.id).status == "published"
 
@@ -176,9 +181,9 @@ def test_publication_period_and_internal_results(client, ctx):
     _finalize(campaign, "committee")
     assert client.get(f"/public/{campaign.code}").status_code == 404  # not published yet
     with pytest.raises(ResultsError, match="公示开始和结束日期"):
-        publication.publish(campaign, True, None, None)
+        publication.publish(campaign, True, None, None, _committee())
     today = dt.date.today()
-    publication.publish(campaign, True, today - dt.timedelta(days=2), today + dt.timedelta(days=5))
+    publication.publish(campaign, True, today - dt.timedelta(days=2), today + dt.timedelta(days=5), _committee())
     db.session.commit()
     page = client.get(f"/public/{campaign.code}").get_data(as_text=True)  # no sign-in
     assert "结果公示" in page and 'data-unit="u3"' in page and "不满意" in page and "提出申诉" in page

@@ -20,7 +20,7 @@ def _finalized(**kwargs):
     campaign = make_committee_campaign(**kwargs)
     committee = make_user("committee")
     signoff.approve(campaign, committee)
-    signoff.finalize(campaign, TODAY)
+    signoff.finalize(campaign, TODAY, committee)
     db.session.commit()
     return campaign
 
