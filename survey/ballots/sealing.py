@@ -14,6 +14,7 @@ Two kinds of key:
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -44,8 +45,13 @@ def derive_key(secret: str, *, salt: bytes, purpose: str) -> bytes:
 
 
 def app_sealing_key(purpose: str) -> bytes:
+    return _app_sealing_key(_app_key(), purpose)
+
+
+@functools.lru_cache(maxsize=8)
+def _app_sealing_key(app_key: bytes, purpose: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"pingyi",
-                info=f"pingyi {purpose}".encode()).derive(_app_key())
+                info=f"pingyi {purpose}".encode()).derive(app_key)
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:

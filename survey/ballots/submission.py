@@ -114,10 +114,6 @@ def invitation_ballot(invitation_id: int, batch_id: int, campaign_id: int, answe
 #: The statements of the hottest path, built once: a statement made per call
 #: costs more in SQLAlchemy's construction and cache-key work than SQLite
 #: takes to run it.
-_CLAIM = (update(Invitation.__table__)
-          .where(Invitation.__table__.c.id == bindparam("invitation_id"),
-                 Invitation.__table__.c.used.is_(False))
-          .values(used=True))
 _DELETE_DRAFT = delete(BallotDraft.__table__).where(BallotDraft.__table__.c.key_hash == bindparam("draft_owner"))
 #: SQLite's claim: inserts nothing where the invitation is already marked
 #: used (before migration 0013, or by the demo), fails on the unique key
