@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 FLASK  := $(BIN)/flask --app survey
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-deps lint serve-check clean
+.PHONY: run test test-deps lint clean
 
 # The virtual environment, reinstalled whenever pyproject.toml changes.
 $(STAMP): pyproject.toml

@@ -12,7 +12,7 @@ batches, units, items and options, the rules to items).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,13 +102,21 @@ def _weight(v: Any, fp: str) -> Problems:
         yield BundleProblem(fp, f"权重必须为正数，实为 {show(v)}", f"weight must be positive, got {show(v)}")
 
 
+def _coded(e: Any, p: str, seen: dict[str, int], index: int, text: str) -> Generator[BundleProblem, None, bool]:
+    """An object with a code unique among `seen` and an optional text field (label or name);
+    False when `e` is no object (nothing more can be checked)."""
+    if not (yield from check_obj(e, p)):
+        return False
+    yield from _code(e, p, seen, index)
+    yield from check_string(e.get(text), f"{p}.{text}", required=False)
+    return True
+
+
 def validate_scale_option(e: Any, index: int, ctx: BundleContext) -> Problems:
     """``scale[index]``: code, label and points (null for a non-scored option)."""
     p = f"scale[{index}]"
-    if not (yield from check_obj(e, p)):
+    if not (yield from _coded(e, p, ctx.options, index, "label")):
         return
-    yield from _code(e, p, ctx.options, index)
-    yield from check_string(e.get("label"), f"{p}.label", required=False)
     if "points" not in e:
         yield BundleProblem(f"{p}.points", "缺少分值（不计分选项请写 null）", "missing points (null for a non-scored option)")
     elif (yield from check_number(e["points"], f"{p}.points", nullable=True)) and e["points"] is not None:
@@ -118,29 +126,20 @@ def validate_scale_option(e: Any, index: int, ctx: BundleContext) -> Problems:
 def validate_item(e: Any, index: int, ctx: BundleContext) -> Problems:
     """``items[index]``: code, label and a positive weight."""
     p = f"items[{index}]"
-    if not (yield from check_obj(e, p)):
-        return
-    yield from _code(e, p, ctx.items, index)
-    yield from check_string(e.get("label"), f"{p}.label", required=False)
-    yield from _weight(e.get("weight"), f"{p}.weight")
+    if (yield from _coded(e, p, ctx.items, index, "label")):
+        yield from _weight(e.get("weight"), f"{p}.weight")
 
 
 def validate_category(e: Any, index: int, ctx: BundleContext) -> Problems:
     """``categories[index]``: code and label."""
-    p = f"categories[{index}]"
-    if not (yield from check_obj(e, p)):
-        return
-    yield from _code(e, p, ctx.categories, index)
-    yield from check_string(e.get("label"), f"{p}.label", required=False)
+    yield from _coded(e, f"categories[{index}]", ctx.categories, index, "label")
 
 
 def validate_unit(e: Any, index: int, ctx: BundleContext) -> Problems:
     """``units[index]``: code, name and a known category."""
     p = f"units[{index}]"
-    if not (yield from check_obj(e, p)):
+    if not (yield from _coded(e, p, ctx.units, index, "name")):
         return
-    yield from _code(e, p, ctx.units, index)
-    yield from check_string(e.get("name"), f"{p}.name", required=False)
     c = e.get("category")
     if (yield from check_string(c, f"{p}.category")) and c not in ctx.categories:
         yield BundleProblem(f"{p}.category", f"未知类别 {c}", f"unknown category {c}")
@@ -149,11 +148,8 @@ def validate_unit(e: Any, index: int, ctx: BundleContext) -> Problems:
 def validate_group(e: Any, index: int, ctx: BundleContext) -> Problems:
     """``groups[index]``: code, label and a positive weight."""
     p = f"groups[{index}]"
-    if not (yield from check_obj(e, p)):
-        return
-    yield from _code(e, p, ctx.groups, index)
-    yield from check_string(e.get("label"), f"{p}.label", required=False)
-    yield from _weight(e.get("weight"), f"{p}.weight")
+    if (yield from _coded(e, p, ctx.groups, index, "label")):
+        yield from _weight(e.get("weight"), f"{p}.weight")
 
 
 def validate_batch(e: Any, index: int, ctx: BundleContext) -> Problems:

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from survey import database, security, settings
+from survey import backup, database, policy, security, settings
 from survey.accounts.auth import login_manager
 from survey.ballots import i18n
 from survey.errors import register_error_handlers
@@ -72,6 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     register_error_handlers(app)
     security.init_app(app)
+    policy.init_app(app)  # who may use which endpoint (one table)
     i18n.init_app(app)  # the language switch: locale selector, its cookie, html_lang
 
     from survey import models  # noqa: F401  (registers the tables)
@@ -94,6 +95,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(distribution_bp)
     app.register_blueprint(results_bp)
     app.register_blueprint(roster_bp)
+    # App-wide behaviour of the staff pages, registered here rather than hooked in by a blueprint.
+    from survey.campaigns import setup_routes
+    from survey.distribution import routes as distribution_routes
+
+    setup_routes.init_app(app)  # a campaign past its deadline is closed on the next staff request
+    distribution_routes.init_app(app)  # channel_labels in every template
 
     from survey.models.account import ROLE_LABELS
 
@@ -102,6 +109,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.cli import register_cli
 
     register_cli(app)
+    backup.init_app(app)  # flask backup / restore
     from survey.jobs import jobs_cli
 
     app.cli.add_command(jobs_cli)

@@ -22,7 +22,7 @@ def _default(value: Any) -> str:
     return str(value)
 
 
-def record(action: str, target: str, before: dict | None, after: dict | None) -> AuditEntry:
+def record(action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditEntry:
     """Add an audit entry for the signed-in user (or nobody, outside a request).
 
     The entry joins the caller's transaction: it is written when the action is.

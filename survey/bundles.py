@@ -1,5 +1,5 @@
 """The one bridge between the database and the campaign bundle
-(pingyi-campaign/1, ../shared/SCORING.md section 1): export builds the
+(pingyi-campaign/1, SCORING.md section 1; docs/scoring.md): export builds the
 document from the database, import loads a validated document into it, and
 :func:`campaign_arrays` reads ballots straight into analysis arrays (the only
 place where database rows become analysis arrays)."""

@@ -19,11 +19,15 @@ _REGISTRY: dict[str, Callable[[], None]] = {}
 
 
 class Cache(Generic[K, V]):
-    """A thread-safe LRU mapping of at most `maxsize` entries, registered by name."""
+    """A thread-safe LRU mapping, registered by name, of at most `maxsize`
+    entries or, given `weigh`, of entries weighing at most `maxsize` together
+    (the newest entry is kept even if it alone weighs more)."""
 
-    def __init__(self, name: str, maxsize: int) -> None:
+    def __init__(self, name: str, maxsize: int, weigh: Callable[[V], int] | None = None) -> None:
         self.name = name
         self.maxsize = maxsize
+        self._weigh = weigh or (lambda _value: 1)
+        self._weight = 0
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
         register(name, self.clear)
@@ -37,15 +41,20 @@ class Cache(Generic[K, V]):
 
     def put(self, key: K, value: V) -> V:
         with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._weight -= self._weigh(old)
             self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+            self._weight += self._weigh(value)
+            while self._weight > self.maxsize and len(self._entries) > 1:
+                _key, evicted = self._entries.popitem(last=False)
+                self._weight -= self._weigh(evicted)
         return value
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._weight = 0
 
     def __len__(self) -> int:
         return len(self._entries)

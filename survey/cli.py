@@ -14,7 +14,7 @@ from analysis import BundleError
 from survey import bundles
 from survey.distribution.services import link_for
 from survey.extensions import db
-from survey.models import Campaign, Unit, User
+from survey.models import Ballot, Campaign, Unit, User
 from survey.models.account import ROLE_LABELS, ROLES
 
 
@@ -79,8 +79,7 @@ def import_command(file: Path, status: str, json_errors: bool) -> None:
         for p in exc.problems:
             click.echo(f"  {file}: {p.path}: {p.reason} ({p.reason_en})", err=True)
         sys.exit(2)
-    n = db.session.scalar(select(db.func.count()).select_from(bundles.Ballot)
-                          .where(bundles.Ballot.campaign_id == campaign.id))
+    n = db.session.scalar(select(db.func.count()).select_from(Ballot).where(Ballot.campaign_id == campaign.id))
     click.echo(f"已导入评议活动 {campaign.code}「{campaign.name}」: {len(campaign.units)} 个单位, "
                f"{len(campaign.groups)} 个评议主体, {n} 张评议票.")
 

@@ -9,11 +9,11 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, CursorResult, Engine, Result
 
 from survey import caches
 from survey.extensions import db
@@ -22,6 +22,12 @@ from survey.extensions import db
 #: is on disk: FULL syncs the WAL at every commit; NORMAL (PINGYI_SQLITE_SYNCHRONOUS)
 #: is faster but may lose the last commits, receipted ballots included, on power loss.
 _synchronous = "FULL"
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE run through the session matched (the session
+    types its result as a plain Result; for DML it is a CursorResult)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def init_app(app: Flask) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -41,7 +42,7 @@ CATEGORIES = [
     ("service", "社会服务类", ["市教育局", "市卫生健康委员会", "市民政局", "市医疗保障局",
                                "市政务服务数据管理局", "市文化广电旅游局", "市退役军人事务局", "市供电公司"]),
 ]
-GROUPS = [  # code, label, weight, batches: (code, channel, count)
+GROUPS: list[tuple[str, str, float, list[tuple[str, str, int | None]]]] = [  # code, label, weight, batches
     ("deputy", "人大代表与政协委员", 0.25, [("deputy-email", "email", 60)]),
     ("enterprise", "企业代表", 0.2, [("enterprise-email", "email", 70)]),
     ("grassroots", "基层单位代表", 0.15, [("grassroots-paper", "paper", 60)]),
@@ -170,7 +171,7 @@ def create_demo_users() -> list[tuple[str, str]]:
     return made
 
 
-def _org(model, code: str, **fields):
+def _org(model: type[Any], code: str, **fields: Any) -> Any:
     record = db.session.scalar(select(model).where(model.code == code))
     if record is None:
         record = model(code=code, **fields)

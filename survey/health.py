@@ -1,5 +1,6 @@
 """GET /healthz: 200 when the database answers, 503 when it does not."""
 from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -9,7 +10,7 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> ResponseReturnValue:
     try:
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:

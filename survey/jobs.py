@@ -24,6 +24,7 @@ from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
 
 from survey.clock import utcnow
+from survey.database import rowcount
 from survey.extensions import db
 from survey.models.job import Job
 
@@ -94,13 +95,13 @@ def claim_next() -> Job | None:
         .order_by(Job.id).limit(5)).all()
     for job_id in candidates:
         now = utcnow()
-        claimed = db.session.execute(
+        claimed = rowcount(db.session.execute(
             update(Job).where(Job.id == job_id,
                               or_(Job.state == "queued",
                                   (Job.state == "running") & (Job.heartbeat_at < _stale_before())))
             .values(state="running", heartbeat_at=now,
                     started_at=db.func.coalesce(Job.started_at, now))
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)))
         db.session.commit()
         if claimed == 1:
             return db.session.get(Job, job_id, populate_existing=True)

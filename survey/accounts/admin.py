@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import PasswordField, SelectField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
@@ -15,8 +15,10 @@ from wtforms.validators import EqualTo, InputRequired, Length, Regexp
 
 from survey.accounts.auth import role_required
 from survey.extensions import db
+from survey.forms import FlaskForm
 from survey.models import ROLES, Unit, User
 from survey.models.account import ROLE_LABELS
+from survey.web import action
 
 bp = Blueprint("admin", __name__)
 
@@ -47,7 +49,7 @@ class ToggleForm(FlaskForm):
     """A bare POST with its CSRF token."""
 
 
-def _render(form: UserForm, status: int = 200):
+def _render(form: UserForm, status: int = 200) -> tuple[str, int]:
     users = db.session.scalars(select(User).order_by(User.role, User.username)).all()
     return render_template("accounts/users.html", form=form, users=users, toggle=ToggleForm()), status
 
@@ -61,13 +63,14 @@ def _form() -> UserForm:
 
 @bp.get("/admin/users")
 @role_required("admin")
-def users():
+def users() -> ResponseReturnValue:
     return _render(_form())
 
 
 @bp.post("/admin/users")
 @role_required("admin")
-def create_user():
+@action("admin.users")
+def create_user() -> ResponseReturnValue:
     form = _form()
     if not form.validate():
         return _render(form, 400)
@@ -76,14 +79,14 @@ def create_user():
                 role=form.role.data, unit=unit, active=True)
     user.set_password(form.password.data)
     db.session.add(user)
-    db.session.commit()
     flash(_("已创建账号 %(u)s（%(role)s）。", u=user.username, role=_(ROLE_LABELS[user.role])), "info")
     return redirect(url_for("admin.users"))
 
 
 @bp.post("/admin/users/<int:user_id>/active")
 @role_required("admin")
-def toggle_user(user_id: int):
+@action("admin.users")
+def toggle_user(user_id: int) -> ResponseReturnValue:
     user = db.session.get(User, user_id)
     if user is None:
         abort(404)
@@ -92,6 +95,5 @@ def toggle_user(user_id: int):
             flash(_("不能停用自己的账号。"), "error")
         else:
             user.active = not user.active
-            db.session.commit()
             flash(_("账号 %(u)s 已%(state)s。", u=user.username, state=_("启用") if user.active else _("停用")), "info")
     return redirect(url_for("admin.users"))

@@ -19,9 +19,11 @@ login_manager.login_message_category = "info"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id))
+
+
+login_manager.user_loader(load_user)
 
 
 def role_required(*roles: str) -> Callable[[F], F]:

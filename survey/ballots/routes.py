@@ -48,6 +48,7 @@ from survey.ballots.questionnaire import (
     unit_of_field,
 )
 from survey.caches import Cache
+from survey.distribution import public_limits
 from survey.extensions import db
 from survey.models import Batch, Campaign, CampaignUnit, Invitation
 from survey.tokens import format_receipt, new_receipt
@@ -233,6 +234,7 @@ def _open_batch(batch: Batch, *, create_key: bool) -> FormContext:
 
 
 @bp.route("/p/<campaign_code>/<batch_code>", methods=["GET", "POST"])
+@public_limits.limited
 def open_form(campaign_code: str, batch_code: str) -> ResponseReturnValue:
     return _questionnaire(_open(campaign_code, batch_code, create_key=request.method == "POST"))
 

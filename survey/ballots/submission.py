@@ -38,6 +38,7 @@ from sqlalchemy import bindparam, delete, exists, insert, literal, select, updat
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from survey.ballots import sealing
 from survey.ballots.drafts import draft_key_hash, draft_owner
@@ -57,6 +58,7 @@ from survey.models import (
     Invitation,
     PaperEntry,
 )
+from survey.models.base import table_of
 from survey.tokens import hash_receipt
 
 
@@ -114,20 +116,20 @@ def invitation_ballot(invitation_id: int, batch_id: int, campaign_id: int, answe
 #: The statements of the hottest path, built once: a statement made per call
 #: costs more in SQLAlchemy's construction and cache-key work than SQLite
 #: takes to run it.
-_DELETE_DRAFT = delete(BallotDraft.__table__).where(BallotDraft.__table__.c.key_hash == bindparam("draft_owner"))
+_DELETE_DRAFT = delete(table_of(BallotDraft)).where(BallotDraft.__table__.c.key_hash == bindparam("draft_owner"))
 #: SQLite's claim: inserts nothing where the invitation is already marked
 #: used (before migration 0013, or by the demo), fails on the unique key
 #: where the claim exists.
-_INSERT_CLAIM = insert(BallotClaim.__table__).from_select(
+_INSERT_CLAIM = insert(table_of(BallotClaim)).from_select(
     ["claim_hash", "campaign_id", "pending"],
     select(bindparam("claim_hash"), bindparam("campaign_id"), bindparam("pending"))
     .where(~exists().where(Invitation.__table__.c.id == bindparam("invitation_id"),
                            Invitation.__table__.c.used.is_(True))))
-_DELETE_PAPER_ENTRIES = delete(PaperEntry.__table__).where(
+_DELETE_PAPER_ENTRIES = delete(table_of(PaperEntry)).where(
     PaperEntry.__table__.c.invitation_id == bindparam("invitation_id"))
-_INSERT_BALLOT = insert(Ballot.__table__).returning(Ballot.__table__.c.id)
-_INSERT_ANSWERS = insert(Answer.__table__)
-_INSERT_COMMENTS = insert(Comment.__table__)
+_INSERT_BALLOT = insert(table_of(Ballot)).returning(Ballot.__table__.c.id)
+_INSERT_ANSWERS = insert(table_of(Answer))
+_INSERT_COMMENTS = insert(table_of(Comment))
 
 
 def write_ballot(connection: Connection, ballot: NewBallot) -> int:
@@ -330,8 +332,8 @@ def flush_used(connection: Connection | None = None, *, minimum: int = 1,
             return flush_used(own, minimum=minimum, campaign_id=campaign_id)
     if connection.dialect.name != "sqlite":
         return 0
-    claims = BallotClaim.__table__
-    where = [claims.c.pending.is_not(None)]
+    claims = table_of(BallotClaim)
+    where: list[ColumnElement[bool]] = [claims.c.pending.is_not(None)]
     if campaign_id is not None:
         where.append(claims.c.campaign_id == campaign_id)
     connection.commit()
@@ -344,7 +346,7 @@ def flush_used(connection: Connection | None = None, *, minimum: int = 1,
             connection.rollback()
             return 0
         ids = _open_pending(row.pending for row in rows)
-        connection.execute(update(Invitation.__table__).where(Invitation.__table__.c.id.in_(ids))
+        connection.execute(update(table_of(Invitation)).where(table_of(Invitation).c.id.in_(ids))
                            .values(used=True))
         connection.execute(update(claims).where(claims.c.claim_hash.in_([row.claim_hash for row in rows]))
                            .values(pending=None))

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy.orm import joinedload
 
 from analysis import effective_rules, flag_ballots
 from survey import charts
 from survey.bundles import campaign_arrays
-from survey.campaigns.models import GroupUnit
+from survey.caches import Cache
+from survey.clock import beijing_date
 from survey.extensions import db
 from survey.models import (
     Answer,
@@ -31,7 +33,9 @@ from survey.models import (
     Batch,
     Campaign,
     CampaignGroup,
+    CampaignUnit,
     Evaluator,
+    GroupUnit,
     Invitation,
     ScaleOption,
 )
@@ -39,7 +43,6 @@ from survey.models.distribution import CHANNEL_LABELS
 
 #: Excluding flags computed from open-batch ballots alone (SCORING.md section 3).
 OPEN_BATCH_FLAGS = frozenset({"duplicate", "burst"})
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass(frozen=True)
@@ -136,17 +139,13 @@ class _Tally:
     excluded_at: tuple[int, ...] | None = None
 
 
-_TALLIES: dict[tuple, _Tally] = {}
-_LOCK = threading.Lock()
+TallyKey = tuple[Any, ...]
+#: (database, campaign id, its creation) -> (everything else the tally depends on, the tally).
+#: `survey.caches.clear_all()` forgets them: the next board counts from scratch.
+_TALLIES: Cache[TallyKey, tuple[TallyKey, _Tally]] = Cache("board.tallies", maxsize=256)
 
 
-def clear_tallies() -> None:
-    """Forget every kept tally: the next board counts from scratch (benchmarks, tests)."""
-    with _LOCK:
-        _TALLIES.clear()
-
-
-def _tally_key(campaign: Campaign) -> tuple:
+def _tally_key(campaign: Campaign) -> TallyKey:
     """What the tallies depend on besides the ballots: the database, the campaign, the
     points of its scale (blank or not), its rules and which batches are open."""
     return (str(db.engine.url), campaign.id, campaign.created_at,
@@ -187,8 +186,8 @@ def ballot_tally(campaign: Campaign) -> _Tally:
     count, max_id = db.session.execute(
         select(func.count(Ballot.id), func.coalesce(func.max(Ballot.id), 0)).where(Ballot.campaign_id == campaign.id)
     ).one()
-    with _LOCK:
-        tally = _TALLIES.get(key)
+    kept = _TALLIES.get(key[:3])
+    tally = kept[1] if kept is not None and kept[0] == key else None
     if tally is not None and max_id >= tally.max_id:
         fresh = _Tally(tally.max_id, tally.n, {k: list(v) for k, v in tally.per_batch.items()},
                        {k: list(v) for k, v in tally.per_unit.items()}, tally.excluded, tally.excluded_at)
@@ -203,10 +202,7 @@ def ballot_tally(campaign: Campaign) -> _Tally:
         tally.n = _count(campaign, tally, 0, max_id)
         tally.max_id = max_id
     _update_excluded(campaign, tally)
-    with _LOCK:
-        for old in [k for k in _TALLIES if k[:3] == key[:3]]:
-            del _TALLIES[old]
-        _TALLIES[key] = tally
+    _TALLIES.put(key[:3], (key, tally))
     return tally
 
 
@@ -256,6 +252,11 @@ def return_board(campaign: Campaign) -> ReturnBoard:
     """All the board's figures: a handful of aggregate queries whatever the campaign's
     size (the ballot tallies counting only the ballots that came in since last time)."""
     target = campaign.return_target
+    # The units with their organisation records (their codes) in one statement, not one
+    # per unit; held here, so that the session keeps them while the flags are computed.
+    campaign_units = db.session.scalars(
+        select(CampaignUnit).options(joinedload(CampaignUnit.unit))
+        .where(CampaignUnit.campaign_id == campaign.id).order_by(CampaignUnit.position)).all()
     tally = ballot_tally(campaign)
     # personal links per batch, and how many are not used yet
     links = {
@@ -295,7 +296,7 @@ def return_board(campaign: Campaign) -> ReturnBoard:
         groups.append(row)
         group_issued[g.id] = row.issued
     units = []
-    for cu in campaign.units:
+    for cu in campaign_units:
         raters = [g.id for g in campaign.groups if not rates.get(g.id) or cu.id in rates[g.id]]
         issued_parts = [group_issued[g] for g in raters]
         issued = None if any(p is None for p in issued_parts) else sum(p or 0 for p in issued_parts)
@@ -318,8 +319,6 @@ def unanswered_invitations(batch: Batch) -> list[Invitation]:
     records that, never when, and no ballot leads back to it); the board then shows
     counts, never names.
     """
-    from sqlalchemy.orm import joinedload
-
     return list(db.session.scalars(
         select(Invitation).options(joinedload(Invitation.evaluator))
         .where(Invitation.batch_id == batch.id, Invitation.used.is_(False))
@@ -335,7 +334,7 @@ def unanswered_names(batch: Batch, limit: int = 500) -> list[tuple[str, str | No
     """(name, organisation) of the evaluators with an unused link; non-anonymous campaigns only."""
     if batch.campaign.anonymous:
         raise PermissionError("names of non-respondents are never shown in an anonymous campaign")
-    return [tuple(row) for row in db.session.execute(
+    return [(name, organisation) for name, organisation in db.session.execute(
         select(Evaluator.name, Evaluator.organisation)
         .join(Invitation, and_(Invitation.evaluator_id == Evaluator.id))
         .where(Invitation.batch_id == batch.id, Invitation.used.is_(False))
@@ -345,7 +344,7 @@ def unanswered_names(batch: Batch, limit: int = 500) -> list[tuple[str, str | No
 # --- returns over time ---------------------------------------------------------------------
 
 
-def returns_over_time(campaign: Campaign) -> dict[str, list[tuple[dt.date, int]]]:
+def returns_over_time(campaign: Campaign) -> dict[str, Sequence[tuple[dt.date, int]]]:
     """Cumulative returns per group by Beijing calendar day."""
     counts: dict[str, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
     for submitted_at, group_label in db.session.execute(
@@ -353,9 +352,8 @@ def returns_over_time(campaign: Campaign) -> dict[str, list[tuple[dt.date, int]]
         .join(Batch, Ballot.batch_id == Batch.id).join(CampaignGroup, Batch.campaign_group_id == CampaignGroup.id)
         .where(Ballot.campaign_id == campaign.id)
     ):
-        day = submitted_at.replace(tzinfo=dt.UTC).astimezone(BEIJING).date()
-        counts[group_label][day] += 1
-    out = {}
+        counts[group_label][beijing_date(submitted_at)] += 1
+    out: dict[str, Sequence[tuple[dt.date, int]]] = {}
     for label, per_day in counts.items():
         running, series = 0, []
         for day in sorted(per_day):

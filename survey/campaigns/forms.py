@@ -1,12 +1,10 @@
 """The organizer's setup forms; every message says what is wrong and how to fix it."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -25,25 +23,13 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from analysis import FLAGS
+from survey.clock import from_beijing
+from survey.forms import FlaskForm
 
 #: Codes appear in bundles, URLs and files: letters, digits, - and _.
 CODE = Regexp(r"^[A-Za-z0-9_-]+$", message=_l("代码只能由字母、数字、- 和 _ 组成"))
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 FLAG_LABELS = {"duplicate": _l("重复提交"), "straight_line": _l("全部同一极端选项"), "speeder": _l("答题过快"),
                "burst": _l("同一网段集中提交"), "extreme_rater": _l("极端评分者")}
-
-
-def to_utc(local: dt.datetime | None) -> dt.datetime | None:
-    """A time typed in Beijing time, as the naive UTC the database keeps."""
-    if local is None:
-        return None
-    return local.replace(tzinfo=BEIJING).astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def to_local(utc: dt.datetime | None) -> dt.datetime | None:
-    if utc is None:
-        return None
-    return utc.replace(tzinfo=dt.UTC).astimezone(BEIJING).replace(tzinfo=None)
 
 
 class Positive:
@@ -68,9 +54,25 @@ class Below:
             raise ValidationError(self.message)
 
 
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
+def checkboxes(label: Any, **kwargs: Any) -> Any:
+    """A multiple choice shown as a list of checkboxes."""
+    return SelectMultipleField(label, widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
+                               **kwargs)
+
+
+class RowForm(FlaskForm):
+    """A form whose fields are the keyword arguments of a setup service
+    (``setup.add_item(campaign, **form.values())``), text stripped."""
+
+    def values(self) -> dict[str, Any]:
+        return {name: (field.data or "").strip() if isinstance(field, StringField) else field.data
+                for name, field in self._fields.items() if name != "csrf_token"}
+
+
+def _within_years(field: Any) -> None:
+    """Times the database accepts (its CHECK, like a bundle's limits: 2000–2100)."""
+    if field.data and not 2000 <= field.data.year <= 2100:
+        raise ValidationError(_l("时间应在 2000 年到 2100 年之间"))
 
 
 class CampaignForm(FlaskForm):
@@ -87,20 +89,29 @@ class CampaignForm(FlaskForm):
     closes_at = DateTimeLocalField(_l("截止时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     copy_from = SelectField(_l("复制以往活动的设置（单位、评议主体、指标、选项、计分规则）"), choices=[], default="")
 
+    def validate_opens_at(self, field: Any) -> None:
+        _within_years(field)
+
     def validate_closes_at(self, field: Any) -> None:
+        _within_years(field)
         if field.data and self.opens_at.data and field.data <= self.opens_at.data:
             raise ValidationError(_l("截止时间必须晚于开始时间"))
 
     def values(self) -> dict[str, Any]:
         return {"name": self.name.data.strip(), "year": self.year.data, "anonymous": self.anonymous.data,
                 "return_target": float(self.return_target.data) / 100,
-                "opens_at": to_utc(self.opens_at.data), "closes_at": to_utc(self.closes_at.data)}
+                "opens_at": _utc(self.opens_at.data), "closes_at": _utc(self.closes_at.data)}
+
+
+def _utc(local: Any) -> Any:
+    """A time typed in Beijing time (or none), as the naive UTC the database keeps."""
+    return None if local is None else from_beijing(local)
 
 
 class CampaignEditForm(CampaignForm):
     """The same fields without the code (it names the campaign in links and files) or copying."""
-    code = None  # type: ignore[assignment]
-    copy_from = None  # type: ignore[assignment]
+    code = None
+    copy_from = None
 
 
 class StatusForm(FlaskForm):
@@ -111,18 +122,18 @@ class DeleteForm(FlaskForm):
     """A bare POST with its CSRF token."""
 
 
-class CategoryForm(FlaskForm):
+class CategoryForm(RowForm):
     code = StringField(_l("类别代码"), validators=[InputRequired(message=_l("请填写类别代码")), Length(max=64), CODE])
     label = StringField(_l("类别名称（已有类别可不填）"), validators=[Length(max=200)])
 
 
-class UnitForm(FlaskForm):
+class UnitForm(RowForm):
     category = SelectField(_l("类别"), coerce=int, validators=[InputRequired(message=_l("请先添加类别"))])
     code = StringField(_l("单位代码"), validators=[InputRequired(message=_l("请填写单位代码")), Length(max=64), CODE])
     name = StringField(_l("单位名称（已有单位可不填）"), validators=[Length(max=200)])
 
 
-class GroupForm(FlaskForm):
+class GroupForm(RowForm):
     code = StringField(_l("评议主体代码"), validators=[InputRequired(message=_l("请填写评议主体代码")),
                                                        Length(max=64), CODE])
     label = StringField(_l("评议主体名称（已有的可不填）"), validators=[Length(max=200)])
@@ -134,14 +145,14 @@ class GroupForm(FlaskForm):
 
 
 class GroupEditForm(GroupForm):
-    code = None  # type: ignore[assignment]
+    code = None
 
 
 class RatedUnitsForm(FlaskForm):
-    units = MultiCheckboxField(_l("评议的单位"), coerce=int)
+    units = checkboxes(_l("评议的单位"), coerce=int)
 
 
-class ItemForm(FlaskForm):
+class ItemForm(RowForm):
     code = StringField(_l("指标代码"), validators=[InputRequired(message=_l("请填写指标代码")), Length(max=64), CODE])
     label = StringField(_l("指标名称"), validators=[InputRequired(message=_l("请填写指标名称")), Length(max=200)])
     weight = FloatField(_l("权重"), default=1.0, validators=[
@@ -150,10 +161,10 @@ class ItemForm(FlaskForm):
 
 
 class ItemEditForm(ItemForm):
-    code = None  # type: ignore[assignment]
+    code = None
 
 
-class OptionForm(FlaskForm):
+class OptionForm(RowForm):
     code = StringField(_l("选项代码"), validators=[InputRequired(message=_l("请填写选项代码")), Length(max=32), CODE])
     label = StringField(_l("选项名称"), validators=[InputRequired(message=_l("请填写选项名称")), Length(max=100)])
     points = FloatField(_l("分值（0–100；“不了解”等不计分选项留空）"), validators=[
@@ -161,7 +172,7 @@ class OptionForm(FlaskForm):
 
 
 class OptionEditForm(OptionForm):
-    code = None  # type: ignore[assignment]
+    code = None
 
 
 _COMPONENT = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*[=:：]\s*([0-9.]+)\s*$")
@@ -195,7 +206,7 @@ class RulesForm(FlaskForm):
     nonresponse_adjust = BooleanField(_l("按回收率调整权重（无回答调整）"))
     weight_cap = FloatField(_l("权重上限（组内平均权重的倍数；可空表示不截断）"), validators=[
         Optional(), Positive(message=_l("权重上限必须是正数"))])
-    exclude_flags = MultiCheckboxField(_l("剔除带以下标记的选票"), choices=[SelectChoice(f, FLAG_LABELS[f]) for f in FLAGS])
+    exclude_flags = checkboxes(_l("剔除带以下标记的选票"), choices=[SelectChoice(f, FLAG_LABELS[f]) for f in FLAGS])
     burst_limit = IntegerField(_l("同一网段 10 分钟内提交上限"), validators=[
         InputRequired(message=_l("请填写集中提交上限")), NumberRange(min=0, message=_l("上限不能为负数"))])
     overall_item = SelectField(_l("总体评价指标（计算满意率用）"), choices=[])
@@ -210,7 +221,7 @@ class RulesForm(FlaskForm):
                                      s=f"{self.satisfied.data:g}", b=f"{field.data:g}"))
 
     def validate(self, extra_validators: Any = None) -> bool:
-        ok = super().validate(extra_validators)
+        ok: bool = super().validate(extra_validators)
         # Both optional, but only together (Optional() would skip a per-field check).
         if (self.bottom_n.data is None) != (self.bottom_below.data is None) and not self.bottom_n.errors:
             self.bottom_below.errors = [*self.bottom_below.errors, _l("末位规则需要同时填写名数 n 和分数线，或都留空")]

@@ -6,15 +6,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, render_template
+from flask import Blueprint, Response, jsonify, render_template
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from survey.accounts.auth import role_required
 from survey.campaigns import board, services
-from survey.extensions import db
-from survey.models import Batch, Campaign
+from survey.web import batch_or_404, campaign_or_404
 
 bp = Blueprint("campaigns", __name__)
 
@@ -23,23 +22,16 @@ bp = Blueprint("campaigns", __name__)
 STAFF = ("organizer", "committee", "auditor")
 
 
-def _campaign_or_404(code: str) -> Campaign:
-    campaign = db.session.scalar(select(Campaign).where(Campaign.code == code))
-    if campaign is None:
-        abort(404)
-    return campaign
-
-
 @bp.get("/")
 @role_required(*STAFF)
-def index():
+def index() -> ResponseReturnValue:
     return render_template("campaigns/index.html", campaigns=services.all_campaigns())
 
 
 @bp.get("/campaigns/<code>")
 @role_required(*STAFF)
-def overview(code: str):
-    campaign = _campaign_or_404(code)
+def overview(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     figures = board.return_board(campaign)
     links = sum(b.invitations or 0 for b in figures.batches)
     used = links - sum(b.unanswered or 0 for b in figures.batches)
@@ -49,26 +41,24 @@ def overview(code: str):
 
 @bp.get("/campaigns/<code>/returns")
 @role_required(*STAFF)
-def returns(code: str):
-    campaign = _campaign_or_404(code)
+def returns(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     return render_template("campaigns/returns.html", campaign=campaign, board=board.return_board(campaign))
 
 
 @bp.get("/campaigns/<code>/returns.png")
 @role_required(*STAFF)
-def returns_chart(code: str):
-    campaign = _campaign_or_404(code)
+def returns_chart(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     return Response(board.returns_chart_png(campaign), mimetype="image/png",
                     headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/campaigns/<code>/returns/<batch_code>/unanswered")
 @role_required(*STAFF)
-def unanswered(code: str, batch_code: str):
-    campaign = _campaign_or_404(code)
-    batch = db.session.scalar(select(Batch).where(Batch.campaign_id == campaign.id, Batch.code == batch_code))
-    if batch is None:
-        abort(404)
+def unanswered(code: str, batch_code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    batch = batch_or_404(campaign, batch_code)
     names = None if campaign.anonymous else board.unanswered_names(batch)
     count = board.unanswered_count(batch)
     return render_template("campaigns/unanswered.html", campaign=campaign, batch=batch, names=names, count=count)
@@ -93,9 +83,6 @@ def api_role_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..
 
 @bp.get("/api/campaigns/<code>/returns")
 @api_role_required(*STAFF)
-def returns_api(code: str):
-    campaign = db.session.scalar(select(Campaign).where(Campaign.code == code))
-    if campaign is None:
-        return jsonify(error="not_found", message=_("没有这个评议活动")), 404
-    return jsonify(board.return_board(campaign).to_json())
+def returns_api(code: str) -> ResponseReturnValue:
+    return jsonify(board.return_board(campaign_or_404(code)).to_json())
 

@@ -6,10 +6,9 @@ import datetime as dt
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from analysis import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
-from survey.campaigns.models import GroupUnit
 from survey.clock import utcnow
 from survey.errors import Conflict
 from survey.extensions import db
@@ -22,6 +21,7 @@ from survey.models import (
     CampaignUnit,
     Category,
     EvaluatorGroup,
+    GroupUnit,
     Item,
     MarginTarget,
     ScaleOption,
@@ -266,7 +266,7 @@ def set_rated_units(campaign: Campaign, cg: CampaignGroup, unit_ids: set[int]) -
     if rated_units(cg) - unit_ids:
         # Ballots already in may rate the units dropped here.
         ensure_editable(campaign, alters_ballots=True)
-    db.session.execute(GroupUnit.__table__.delete().where(GroupUnit.campaign_group_id == cg.id))
+    db.session.execute(delete(GroupUnit).where(GroupUnit.campaign_group_id == cg.id))
     if unit_ids != all_ids:
         db.session.add_all(GroupUnit(campaign_group_id=cg.id, campaign_unit_id=u) for u in sorted(unit_ids))
 

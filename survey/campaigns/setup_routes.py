@@ -1,11 +1,20 @@
 """The organizer's setup pages: a new campaign, its units, groups, questionnaire,
-rules and status (each POST parses a form, calls a service in setup.py, commits once)."""
+rules and status. Every POST parses a form and calls a service of setup.py
+through the request idiom of survey/web.py (`action`: commit once, or roll
+back and say why).
+
+The rows of a campaign's setup (categories, units, groups, items, options)
+are added, edited and removed the same way: `ROWS` lists them, and one view
+of each kind serves them all (endpoints ``setup.add_<kind>``,
+``setup.update_<kind>``, ``setup.remove_<kind>``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -13,14 +22,17 @@ from wtforms.fields.choices import SelectChoice
 
 from survey.accounts.auth import role_required
 from survey.campaigns import forms, setup
-from survey.campaigns.setup import SetupRefused
+from survey.clock import to_beijing
+from survey.errors import UserError
 from survey.extensions import db
+from survey.forms import FlaskForm
 from survey.models import Campaign, CampaignCategory, CampaignGroup, CampaignUnit, Item, ScaleOption
+from survey.web import action, campaign_or_404
 
 bp = Blueprint("setup", __name__)
+ORGANIZER = "organizer"
 
 
-@bp.before_app_request
 def close_due_campaigns() -> None:
     """A campaign closes at its deadline: the first staff request after it records that.
     Evaluators' requests need not (their links check the deadline themselves)."""
@@ -30,35 +42,21 @@ def close_due_campaigns() -> None:
         db.session.commit()
 
 
-def _campaign(code: str) -> Campaign:
-    campaign = setup.find_campaign(code)
-    if campaign is None:
-        abort(404)
-    return campaign
+def init_app(app: Flask) -> None:
+    """The app-wide behaviour of the setup pages, registered by create_app."""
+    app.before_request(close_due_campaigns)
 
 
-def _row(model: type, row_id: int, campaign: Campaign) -> Any:
+def row_or_404(model: type[Any], row_id: int, campaign: Campaign) -> Any:
+    """One setup row of the campaign by its id."""
     row = db.session.get(model, row_id)
     if row is None or row.campaign_id != campaign.id:
         abort(404)
     return row
 
 
-def _refused(exc: SetupRefused) -> None:
-    db.session.rollback()
-    flash(exc.message, "error")
-
-
-def _apply(change: Callable[[], Any]) -> bool:
-    """Make a change and commit it, or, where the setup rules refuse it, roll
-    it back and say why; returns whether it was made."""
-    try:
-        change()
-    except SetupRefused as exc:
-        _refused(exc)
-        return False
-    db.session.commit()
-    return True
+def _messages(form: FlaskForm) -> list[str]:
+    return [e for errors in form.errors.values() for e in errors]
 
 
 def _copy_choices(form: forms.CampaignForm) -> None:
@@ -71,8 +69,9 @@ def _copy_choices(form: forms.CampaignForm) -> None:
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
-@role_required("organizer")
-def new_campaign():
+@role_required(ORGANIZER)
+@action("setup.new_campaign")
+def new_campaign() -> ResponseReturnValue:
     form = forms.CampaignForm()
     _copy_choices(form)
     if request.method == "GET":
@@ -80,40 +79,39 @@ def new_campaign():
         if latest is not None:
             form.copy_from.data = latest.code
     if form.validate_on_submit():
-        values = form.values()
+        values, code = form.values(), form.code.data.strip()
         try:
             if form.copy_from.data:
                 source = setup.find_campaign(form.copy_from.data)
                 if source is None:
                     abort(400)
-                campaign = setup.copy_campaign(source, code=form.code.data.strip(), name=values["name"],
-                                               year=values["year"], opens_at=values["opens_at"],
-                                               closes_at=values["closes_at"])
+                campaign = setup.copy_campaign(source, code=code, name=values["name"], year=values["year"],
+                                               opens_at=values["opens_at"], closes_at=values["closes_at"])
                 setup.update_campaign(campaign, **values)
             else:
-                campaign = setup.create_campaign(code=form.code.data.strip(), **values)
-        except SetupRefused as exc:
+                campaign = setup.create_campaign(code=code, **values)
+        except UserError as exc:
             db.session.rollback()
             form.code.errors.append(exc.message)
         else:
-            db.session.commit()
             flash(_("已创建评议活动“%(name)s”（草稿）。", name=campaign.name), "info")
             return redirect(url_for("setup.basics", code=campaign.code))
     return render_template("campaigns/new.html", form=form), 400 if form.errors else 200
 
 
 @bp.route("/campaigns/<code>/setup", methods=["GET", "POST"])
-@role_required("organizer")
-def basics(code: str):
-    campaign = _campaign(code)
+@role_required(ORGANIZER)
+@action("setup.basics")
+def basics(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     form = forms.CampaignEditForm(obj=None if request.method == "POST" else campaign)
     if request.method == "GET":
         form.return_target.data = round(campaign.return_target * 100, 2)
-        form.opens_at.data = forms.to_local(campaign.opens_at)
-        form.closes_at.data = forms.to_local(campaign.closes_at)
+        form.opens_at.data = campaign.opens_at and to_beijing(campaign.opens_at)
+        form.closes_at.data = campaign.closes_at and to_beijing(campaign.closes_at)
     if form.validate_on_submit():
-        if _apply(lambda: setup.update_campaign(campaign, **form.values())):
-            flash(_("已保存基本信息。"), "info")
+        setup.update_campaign(campaign, **form.values())
+        flash(_("已保存基本信息。"), "info")
         return redirect(url_for("setup.basics", code=code))
     return render_template("campaigns/setup_basics.html", campaign=campaign, form=form, section="basics",
                            status_form=forms.StatusForm(), transitions=campaign.state.organizer_actions(),
@@ -122,95 +120,35 @@ def basics(code: str):
 
 
 @bp.post("/campaigns/<code>/status")
-@role_required("organizer")
-def change_status(code: str):
-    campaign = _campaign(code)
+@role_required(ORGANIZER)
+@action("setup.basics")
+def change_status(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     form = forms.StatusForm()
     if form.validate_on_submit():
-        if _apply(lambda: setup.change_status(campaign, form.target.data)):
-            flash(_("评议活动状态已改为“%(s)s”。", s=campaign.state.label), "info")
+        setup.change_status(campaign, form.target.data)
+        flash(_("评议活动状态已改为“%(s)s”。", s=campaign.state.label), "info")
     return redirect(url_for("setup.basics", code=code))
 
 
-# --- categories and units -------------------------------------------------------------
+# --- the pages that list a campaign's rows ----------------------------------------------
+
+Page = Callable[..., tuple[str, int]]
 
 
-def _unit_forms(campaign: Campaign, category_form: Any = None, unit_form: Any = None) -> dict[str, Any]:
+def _render_units(campaign: Campaign, status: int = 200, category_form: FlaskForm | None = None,
+                  unit_form: FlaskForm | None = None) -> tuple[str, int]:
     unit_form = unit_form or forms.UnitForm(formdata=None)
-    unit_form.category.choices = [SelectChoice(str(c.id), c.label) for c in campaign.categories]
-    return {"category_form": category_form or forms.CategoryForm(formdata=None), "unit_form": unit_form}
-
-
-def _render_units(campaign: Campaign, status: int = 200, **kw: Any):
+    _category_choices(unit_form, campaign)
     return render_template("campaigns/setup_units.html", campaign=campaign, section="units",
                            delete_form=forms.DeleteForm(), known_units=setup.known_units(),
-                           known_categories=setup.known_categories(), **_unit_forms(campaign, **kw)), status
+                           known_categories=setup.known_categories(),
+                           category_form=category_form or forms.CategoryForm(formdata=None),
+                           unit_form=unit_form), status
 
 
-@bp.get("/campaigns/<code>/setup/units")
-@role_required("organizer")
-def units(code: str):
-    return _render_units(_campaign(code))
-
-
-@bp.post("/campaigns/<code>/setup/categories")
-@role_required("organizer")
-def add_category(code: str):
-    campaign = _campaign(code)
-    form = forms.CategoryForm()
-    if not form.validate():
-        return _render_units(campaign, 400, category_form=form)
-    try:
-        setup.add_category(campaign, code=form.code.data.strip(), label=(form.label.data or "").strip())
-    except SetupRefused as exc:
-        db.session.rollback()
-        form.code.errors = [exc.message]
-        return _render_units(_campaign(code), 400, category_form=form)
-    db.session.commit()
-    return redirect(url_for("setup.units", code=code))
-
-
-@bp.post("/campaigns/<code>/setup/categories/<int:row_id>/delete")
-@role_required("organizer")
-def remove_category(code: str, row_id: int):
-    campaign = _campaign(code)
-    if forms.DeleteForm().validate_on_submit():
-        _apply(lambda: setup.remove_category(campaign, _row(CampaignCategory, row_id, campaign)))
-    return redirect(url_for("setup.units", code=code))
-
-
-@bp.post("/campaigns/<code>/setup/units")
-@role_required("organizer")
-def add_unit(code: str):
-    campaign = _campaign(code)
-    form = forms.UnitForm()
-    form.category.choices = [SelectChoice(str(c.id), c.label) for c in campaign.categories]
-    if not form.validate():
-        return _render_units(campaign, 400, unit_form=form)
-    category = _row(CampaignCategory, form.category.data, campaign)
-    try:
-        setup.add_unit(campaign, category=category, code=form.code.data.strip(), name=(form.name.data or "").strip())
-    except SetupRefused as exc:
-        db.session.rollback()
-        form.code.errors = [exc.message]
-        return _render_units(_campaign(code), 400, unit_form=form)
-    db.session.commit()
-    return redirect(url_for("setup.units", code=code))
-
-
-@bp.post("/campaigns/<code>/setup/units/<int:row_id>/delete")
-@role_required("organizer")
-def remove_unit(code: str, row_id: int):
-    campaign = _campaign(code)
-    if forms.DeleteForm().validate_on_submit():
-        _apply(lambda: setup.remove_unit(campaign, _row(CampaignUnit, row_id, campaign)))
-    return redirect(url_for("setup.units", code=code))
-
-
-# --- evaluator groups -------------------------------------------------------------------
-
-
-def _render_groups(campaign: Campaign, status: int = 200, group_form: Any = None, errors: dict | None = None):
+def _render_groups(campaign: Campaign, status: int = 200, group_form: FlaskForm | None = None,
+                   errors: dict[Any, list[str]] | None = None) -> tuple[str, int]:
     rated = {cg.id: setup.rated_units(cg) for cg in campaign.groups}
     all_units = {cg.id: setup.rates_all_units(cg) for cg in campaign.groups}
     return render_template(
@@ -221,78 +159,9 @@ def _render_groups(campaign: Campaign, status: int = 200, group_form: Any = None
         errors=errors or {}), status
 
 
-@bp.get("/campaigns/<code>/setup/groups")
-@role_required("organizer")
-def groups(code: str):
-    return _render_groups(_campaign(code))
-
-
-@bp.post("/campaigns/<code>/setup/groups")
-@role_required("organizer")
-def add_group(code: str):
-    campaign = _campaign(code)
-    form = forms.GroupForm()
-    if not form.validate():
-        return _render_groups(campaign, 400, group_form=form)
-    try:
-        setup.add_group(campaign, code=form.code.data.strip(), label=(form.label.data or "").strip(),
-                        weight=form.weight.data, quota=form.quota.data)
-    except SetupRefused as exc:
-        db.session.rollback()
-        form.code.errors = [exc.message]
-        return _render_groups(_campaign(code), 400, group_form=form)
-    db.session.commit()
-    return redirect(url_for("setup.groups", code=code))
-
-
-@bp.post("/campaigns/<code>/setup/groups/<int:row_id>")
-@role_required("organizer")
-def update_group(code: str, row_id: int):
-    campaign = _campaign(code)
-    cg = _row(CampaignGroup, row_id, campaign)
-    form = forms.GroupEditForm()
-    if not form.validate():
-        return _render_groups(campaign, 400, errors={cg.id: [e for es in form.errors.values() for e in es]})
-    try:
-        setup.update_group(campaign, cg, label=(form.label.data or "").strip(), weight=form.weight.data,
-                           quota=form.quota.data)
-    except SetupRefused as exc:
-        _refused(exc)
-    else:
-        db.session.commit()
-        flash(_("已保存评议主体“%(label)s”。", label=cg.label), "info")
-    return redirect(url_for("setup.groups", code=code))
-
-
-@bp.post("/campaigns/<code>/setup/groups/<int:row_id>/units")
-@role_required("organizer")
-def rated_units(code: str, row_id: int):
-    campaign = _campaign(code)
-    cg = _row(CampaignGroup, row_id, campaign)
-    form = forms.RatedUnitsForm()
-    form.units.choices = [SelectChoice(str(u.id), u.name) for u in campaign.units]
-    if form.validate():
-        if _apply(lambda: setup.set_rated_units(campaign, cg, set(form.units.data or []))):
-            flash(_("已保存“%(label)s”评议的单位。", label=cg.label), "info")
-    else:
-        flash(_("所选单位不属于本次评议。"), "error")
-    return redirect(url_for("setup.groups", code=code))
-
-
-@bp.post("/campaigns/<code>/setup/groups/<int:row_id>/delete")
-@role_required("organizer")
-def remove_group(code: str, row_id: int):
-    campaign = _campaign(code)
-    if forms.DeleteForm().validate_on_submit():
-        _apply(lambda: setup.remove_group(campaign, _row(CampaignGroup, row_id, campaign)))
-    return redirect(url_for("setup.groups", code=code))
-
-
-# --- questionnaire: items and the scale ---------------------------------------------------
-
-
-def _render_questionnaire(campaign: Campaign, status: int = 200, item_form: Any = None, option_form: Any = None,
-                          errors: dict | None = None):
+def _render_questionnaire(campaign: Campaign, status: int = 200, item_form: FlaskForm | None = None,
+                          option_form: FlaskForm | None = None,
+                          errors: dict[Any, list[str]] | None = None) -> tuple[str, int]:
     return render_template(
         "campaigns/setup_questionnaire.html", campaign=campaign, section="questionnaire",
         item_form=item_form or forms.ItemForm(formdata=None), option_form=option_form or forms.OptionForm(formdata=None),
@@ -300,97 +169,157 @@ def _render_questionnaire(campaign: Campaign, status: int = 200, item_form: Any 
         delete_form=forms.DeleteForm(), errors=errors or {}), status
 
 
+@bp.get("/campaigns/<code>/setup/units")
+@role_required(ORGANIZER)
+def units(code: str) -> ResponseReturnValue:
+    return _render_units(campaign_or_404(code))
+
+
+@bp.get("/campaigns/<code>/setup/groups")
+@role_required(ORGANIZER)
+def groups(code: str) -> ResponseReturnValue:
+    return _render_groups(campaign_or_404(code))
+
+
 @bp.get("/campaigns/<code>/setup/questionnaire")
-@role_required("organizer")
-def questionnaire(code: str):
-    return _render_questionnaire(_campaign(code))
+@role_required(ORGANIZER)
+def questionnaire(code: str) -> ResponseReturnValue:
+    return _render_questionnaire(campaign_or_404(code))
 
 
-@bp.post("/campaigns/<code>/setup/items")
-@role_required("organizer")
-def add_item(code: str):
-    campaign = _campaign(code)
-    form = forms.ItemForm()
-    if not form.validate():
-        return _render_questionnaire(campaign, 400, item_form=form)
-    try:
-        setup.add_item(campaign, code=form.code.data.strip(), label=form.label.data.strip(), weight=form.weight.data)
-    except SetupRefused as exc:
-        db.session.rollback()
-        form.code.errors = [exc.message]
-        return _render_questionnaire(_campaign(code), 400, item_form=form)
-    db.session.commit()
-    return redirect(url_for("setup.questionnaire", code=code))
+# --- the rows: categories, units, groups, items, options -----------------------------
 
 
-@bp.post("/campaigns/<code>/setup/items/<int:row_id>")
-@role_required("organizer")
-def update_item(code: str, row_id: int):
-    campaign = _campaign(code)
-    item = _row(Item, row_id, campaign)
-    form = forms.ItemEditForm()
-    if not form.validate():
-        return _render_questionnaire(campaign, 400, errors={("item", item.id): [
-            e for es in form.errors.values() for e in es]})
-    _apply(lambda: setup.update_item(campaign, item, label=form.label.data.strip(), weight=form.weight.data))
-    return redirect(url_for("setup.questionnaire", code=code))
+def _category_choices(form: FlaskForm, campaign: Campaign) -> None:
+    form.category.choices = [SelectChoice(str(c.id), c.label) for c in campaign.categories]
 
 
-@bp.post("/campaigns/<code>/setup/items/<int:row_id>/delete")
-@role_required("organizer")
-def remove_item(code: str, row_id: int):
-    campaign = _campaign(code)
-    if forms.DeleteForm().validate_on_submit():
-        _apply(lambda: setup.remove_item(campaign, _row(Item, row_id, campaign)))
-    return redirect(url_for("setup.questionnaire", code=code))
+def _add_unit(campaign: Campaign, *, category: int, code: str, name: str) -> object:
+    return setup.add_unit(campaign, category=row_or_404(CampaignCategory, category, campaign), code=code, name=name)
 
 
-@bp.post("/campaigns/<code>/setup/options")
-@role_required("organizer")
-def add_option(code: str):
-    campaign = _campaign(code)
-    form = forms.OptionForm()
-    if not form.validate():
-        return _render_questionnaire(campaign, 400, option_form=form)
-    try:
-        setup.add_option(campaign, code=form.code.data.strip(), label=form.label.data.strip(), points=form.points.data)
-    except SetupRefused as exc:
-        db.session.rollback()
-        form.code.errors = [exc.message]
-        return _render_questionnaire(_campaign(code), 400, option_form=form)
-    db.session.commit()
-    return redirect(url_for("setup.questionnaire", code=code))
+@dataclass(frozen=True)
+class Rows:
+    """One kind of setup row: its model, the page that lists it, its forms and services."""
+
+    kind: str
+    path: str
+    model: type[Any]
+    page: str
+    render: Page
+    add_form: type[forms.RowForm]
+    add: Callable[..., object]
+    remove: Callable[[Campaign, Any], object]
+    edit_form: type[forms.RowForm] | None = None
+    update: Callable[..., object] | None = None
+    saved: Callable[[Any], str] | None = None
+    prepare: Callable[[FlaskForm, Campaign], None] | None = None
+
+    def errors_key(self, row: Any) -> Any:
+        """How the page finds a row's edit errors (groups by id, the questionnaire's by kind and id)."""
+        return row.id if self.kind == "group" else (self.kind, row.id)
 
 
-@bp.post("/campaigns/<code>/setup/options/<int:row_id>")
-@role_required("organizer")
-def update_option(code: str, row_id: int):
-    campaign = _campaign(code)
-    option = _row(ScaleOption, row_id, campaign)
-    form = forms.OptionEditForm()
-    if not form.validate():
-        return _render_questionnaire(campaign, 400, errors={("option", option.id): [
-            e for es in form.errors.values() for e in es]})
-    _apply(lambda: setup.update_option(campaign, option, label=form.label.data.strip(), points=form.points.data))
-    return redirect(url_for("setup.questionnaire", code=code))
+ROWS = (
+    Rows("category", "categories", CampaignCategory, "setup.units", _render_units, forms.CategoryForm,
+         setup.add_category, setup.remove_category),
+    Rows("unit", "units", CampaignUnit, "setup.units", _render_units, forms.UnitForm,
+         _add_unit, setup.remove_unit, prepare=_category_choices),
+    Rows("group", "groups", CampaignGroup, "setup.groups", _render_groups, forms.GroupForm,
+         setup.add_group, setup.remove_group, forms.GroupEditForm, setup.update_group,
+         saved=lambda cg: _("已保存评议主体“%(label)s”。", label=cg.label)),
+    Rows("item", "items", Item, "setup.questionnaire", _render_questionnaire, forms.ItemForm,
+         setup.add_item, setup.remove_item, forms.ItemEditForm, setup.update_item),
+    Rows("option", "options", ScaleOption, "setup.questionnaire", _render_questionnaire, forms.OptionForm,
+         setup.add_option, setup.remove_option, forms.OptionEditForm, setup.update_option),
+)
 
 
-@bp.post("/campaigns/<code>/setup/options/<int:row_id>/delete")
-@role_required("organizer")
-def remove_option(code: str, row_id: int):
-    campaign = _campaign(code)
-    if forms.DeleteForm().validate_on_submit():
-        _apply(lambda: setup.remove_option(campaign, _row(ScaleOption, row_id, campaign)))
-    return redirect(url_for("setup.questionnaire", code=code))
+def _add_view(rows: Rows) -> Callable[..., ResponseReturnValue]:
+    def add(code: str) -> ResponseReturnValue:
+        """Add a row; bad input or a refusal show the page again (400), the reason by the form."""
+        campaign = campaign_or_404(code)
+        form = rows.add_form()
+        if rows.prepare is not None:
+            rows.prepare(form, campaign)
+        if form.validate():
+            try:
+                rows.add(campaign, **form.values())
+            except UserError as exc:
+                db.session.rollback()
+                form.code.errors = [exc.message]
+            else:
+                return redirect(url_for(rows.page, code=code))
+        return rows.render(campaign, 400, **{f"{rows.kind}_form": form})
+
+    return add
+
+
+def _update_view(rows: Rows) -> Callable[..., ResponseReturnValue]:
+    assert rows.edit_form is not None and rows.update is not None
+    edit_form, update = rows.edit_form, rows.update
+
+    def update_row(code: str, row_id: int) -> ResponseReturnValue:
+        campaign = campaign_or_404(code)
+        row = row_or_404(rows.model, row_id, campaign)
+        form = edit_form()
+        if not form.validate():
+            return rows.render(campaign, 400, errors={rows.errors_key(row): _messages(form)})
+        update(campaign, row, **form.values())
+        if rows.saved is not None:
+            flash(rows.saved(row), "info")
+        return redirect(url_for(rows.page, code=code))
+
+    return update_row
+
+
+def _remove_view(rows: Rows) -> Callable[..., ResponseReturnValue]:
+    def remove(code: str, row_id: int) -> ResponseReturnValue:
+        campaign = campaign_or_404(code)
+        if forms.DeleteForm().validate_on_submit():
+            rows.remove(campaign, row_or_404(rows.model, row_id, campaign))
+        return redirect(url_for(rows.page, code=code))
+
+    return remove
+
+
+def _register(rule: str, endpoint: str, rows: Rows, view: Callable[..., ResponseReturnValue]) -> None:
+    view.__name__ = view.__qualname__ = endpoint
+    bp.add_url_rule(rule, endpoint, role_required(ORGANIZER)(action(rows.page)(view)), methods=["POST"])
+
+
+for _rows in ROWS:
+    _base = f"/campaigns/<code>/setup/{_rows.path}"
+    _register(_base, f"add_{_rows.kind}", _rows, _add_view(_rows))
+    _register(f"{_base}/<int:row_id>/delete", f"remove_{_rows.kind}", _rows, _remove_view(_rows))
+    if _rows.edit_form is not None:
+        _register(f"{_base}/<int:row_id>", f"update_{_rows.kind}", _rows, _update_view(_rows))
+
+
+@bp.post("/campaigns/<code>/setup/groups/<int:row_id>/units")
+@role_required(ORGANIZER)
+@action("setup.groups")
+def rated_units(code: str, row_id: int) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    cg = row_or_404(CampaignGroup, row_id, campaign)
+    form = forms.RatedUnitsForm()
+    form.units.choices = [SelectChoice(str(u.id), u.name) for u in campaign.units]
+    if form.validate():
+        setup.set_rated_units(campaign, cg, set(form.units.data or []))
+        flash(_("已保存“%(label)s”评议的单位。", label=cg.label), "info")
+    else:
+        flash(_("所选单位不属于本次评议。"), "error")
+    return redirect(url_for("setup.groups", code=code))
 
 
 # --- scoring rules --------------------------------------------------------------------------
 
 
 @bp.route("/campaigns/<code>/setup/rules", methods=["GET", "POST"])
-@role_required("organizer")
-def rules(code: str):
-    campaign = _campaign(code)
+@role_required(ORGANIZER)
+@action("setup.rules")
+def rules(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     form = forms.RulesForm()
     form.overall_item.choices = [SelectChoice("", _("第一个指标（默认）"))] + [
         SelectChoice(i.code, i.label) for i in campaign.items]
@@ -404,8 +333,8 @@ def rules(code: str):
                      "bootstrap": form.replicates}.get(key) or getattr(form, key, None) or form.ballot_share
             field.errors = [*field.errors, reason]
         if not problems:
-            if _apply(lambda: setup.set_rules(campaign, rules)):
-                flash(_("已保存计分规则。"), "info")
+            setup.set_rules(campaign, rules)
+            flash(_("已保存计分规则。"), "info")
             return redirect(url_for("setup.rules", code=code))
     return render_template("campaigns/setup_rules.html", campaign=campaign, form=form, section="rules"), \
         400 if form.errors or any(f.errors for f in form) else 200

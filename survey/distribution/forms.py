@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import IntegerField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
 from survey.ballots.questionnaire import answer_field
+from survey.forms import FlaskForm
 from survey.models import Campaign, CampaignUnit
 from survey.models.distribution import CHANNEL_LABELS
 
@@ -41,8 +41,6 @@ class SerialForm(FlaskForm):
     serial = StringField(_l("评议表编号"), validators=[InputRequired(), Length(max=32)])
 
 
-class NoteForm(FlaskForm):
-    note = TextAreaField(validators=[Length(max=200)])
 
 
 def paper_form_class(campaign: Campaign, units: list[CampaignUnit]) -> type[FlaskForm]:

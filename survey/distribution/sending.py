@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 
 from survey import jobs, mail, sms
 from survey.clock import utcnow
-from survey.distribution.services import deadline_of, format_local, link_for
+from survey.database import rowcount
+from survey.distribution.services import deadline_text, link_for
 from survey.extensions import db
 from survey.models import Batch, Evaluator, Invitation, Job
 from survey.tokens import hash_token
@@ -58,7 +59,7 @@ def compose(batch: Batch, evaluator: Evaluator, token: str, kind: str) -> tuple[
     """Subject and text of one message."""
     campaign = batch.campaign
     context = {"name": evaluator.name, "campaign": campaign, "link": link_for(token),
-               "deadline": format_local(deadline_of(batch)), "reminder": kind == "reminder",
+               "deadline": deadline_text(batch), "reminder": kind == "reminder",
                "anonymous": campaign.anonymous}
     if batch.channel == "sms":
         return "", render_template("distribution/sms/message.txt", **context).strip()
@@ -77,11 +78,11 @@ def send_batch(job: Job) -> None:
         raise RuntimeError(_("批次已被删除"))
     batch_id = batch.id
     # Messages a dead worker claimed: perhaps sent, perhaps not. Never twice.
-    interrupted = db.session.execute(
+    interrupted = rowcount(db.session.execute(
         update(Invitation).where(Invitation.batch_id == batch_id, Invitation.delivery == "sending")
         .values(delivery="failed",
                 last_error=_("发送中断，无法确认是否已送达；为免重复未自动重发，可手动重试"))
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
     if interrupted:
         jobs.step(job_id, done=interrupted, errors=interrupted)
     db.session.commit()
@@ -104,10 +105,10 @@ def send_batch(job: Job) -> None:
 
 
 def _send_one(job_id: int, batch: Batch, invitation_id: int, transport: _Transport) -> None:
-    claimed = db.session.execute(
+    claimed = rowcount(db.session.execute(
         update(Invitation).where(Invitation.id == invitation_id, Invitation.delivery == "queued")
         .values(delivery="sending", send_attempts=Invitation.send_attempts + 1)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
     db.session.commit()
     if claimed != 1:
         return

@@ -18,11 +18,12 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from survey import jobs
-from survey.clock import utcnow
+from survey.clock import format_beijing, utcnow
+from survey.database import rowcount
 from survey.errors import UserError
 from survey.extensions import db
 from survey.models import (
@@ -36,6 +37,7 @@ from survey.models import (
     PaperEntry,
     User,
 )
+from survey.models.base import table_of
 from survey.models.distribution import CHANNELS, OPEN_CHANNELS
 from survey.models.lifecycle import where_open
 from survey.tokens import TOKEN_BYTES, new_receipt
@@ -61,7 +63,7 @@ def batch_by_code(campaign: Campaign, code: str) -> Batch | None:
     return db.session.scalar(select(Batch).where(Batch.campaign_id == campaign.id, Batch.code == code))
 
 
-def _eligible_query(campaign: Campaign, group: CampaignGroup, channel: str, what):
+def _eligible_query(campaign: Campaign, group: CampaignGroup, channel: str, what: Any) -> Select[Any]:
     invited = select(Invitation.evaluator_id).where(
         Invitation.campaign_id == campaign.id, Invitation.evaluator_id.is_not(None))
     query = (select(what)
@@ -120,8 +122,8 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
     if batch_by_code(campaign, code) is not None:
         raise DistributionError(_("批次代码“%(code)s”已被使用", code=code))
     from_roster = evaluators == ROSTER
-    evaluator_ids = (eligible_evaluator_ids(campaign, group, channel) if from_roster
-                     else list(evaluators or []))
+    evaluator_ids: list[int] = (eligible_evaluator_ids(campaign, group, channel) if from_roster
+                                else [int(e) for e in evaluators or []])
     named = from_roster or bool(evaluator_ids)
     if channel in OPEN_CHANNELS:
         if named or count:
@@ -242,10 +244,10 @@ class BatchFigures:
 
 def batch_figures(batch: Batch) -> BatchFigures:
     returned = db.session.scalar(select(func.count(Ballot.id)).where(Ballot.batch_id == batch.id)) or 0
-    delivery = dict(db.session.execute(
+    delivery: dict[str, int] = {str(state): n for state, n in db.session.execute(
         select(Invitation.delivery, func.count(Invitation.id))
         .where(Invitation.batch_id == batch.id, Invitation.delivery.is_not(None))
-        .group_by(Invitation.delivery)).all())
+        .group_by(Invitation.delivery)).all()}
     pending = db.session.scalar(select(func.count(Invitation.id)).where(
         Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))) or 0
     failed = db.session.execute(
@@ -260,7 +262,7 @@ def batch_figures(batch: Batch) -> BatchFigures:
 # --- sending (e-mail, SMS) ---------------------------------------------------
 
 
-def _send_jobs(batch: Batch) -> Any:
+def _send_jobs(batch: Batch) -> Select[Job]:
     """The send jobs of this batch (matched in SQL on the job's parameters)."""
     return select(Job).where(Job.kind == "send_batch", Job.params["batch_id"].as_integer() == batch.id)
 
@@ -304,11 +306,11 @@ def retry_failed(batch: Batch) -> Job:
     _require_message_batch(batch)
     if active_job(batch) is not None:
         raise DistributionError(_("本批次正在发送中，请等待完成后再重试"))
-    n = db.session.execute(
+    n = rowcount(db.session.execute(
         update(Invitation).where(Invitation.batch_id == batch.id, Invitation.delivery == "failed",
                                  Invitation.pending_token.is_not(None), Invitation.used.is_(False))
         .values(delivery="queued", last_error=None).execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     if not n:
         raise DistributionError(_("没有可重试的失败消息"))
     return start_sending(batch)
@@ -335,7 +337,7 @@ def queue_reminders(batch: Batch) -> Job:
     if not ids:
         raise DistributionError(_("没有需要催办的评议代表（都已提交或尚未发送）"))
     rows = [{"b_id": i, "b_token": secrets.token_urlsafe(TOKEN_BYTES)} for i in ids]
-    table = Invitation.__table__
+    table = table_of(Invitation)
     db.session.execute(
         update(table).where(table.c.id == bindparam("b_id"))
         .values(pending_token=bindparam("b_token"), pending_kind="reminder", delivery="queued"),
@@ -380,7 +382,7 @@ def remind_due(*, days_before: float = 3, every_days: float = 2,
 def public_url(path: str) -> str:
     """An address evaluators reach: PINGYI_PUBLIC_URL (with the path the app
     is mounted under, if any) and a path of the app."""
-    return current_app.config["PINGYI_PUBLIC_URL"].rstrip("/") + path
+    return str(current_app.config["PINGYI_PUBLIC_URL"]).rstrip("/") + path
 
 
 def link_for(token: str) -> str:
@@ -392,12 +394,13 @@ def deadline_of(batch: Batch) -> dt.datetime | None:
     return min(closes) if closes else None
 
 
-def format_local(instant: dt.datetime | None) -> str:
-    """A UTC instant as the office reads it (Beijing time)."""
-    if instant is None:
-        return ""
-    local = instant.replace(tzinfo=dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8)))
-    return local.strftime("%Y年%m月%d日 %H:%M")
+#: How a deadline reads on a paper form and in a message (Beijing time).
+DEADLINE_FORMAT = "%Y年%m月%d日 %H:%M"
+
+
+def deadline_text(batch: Batch) -> str:
+    """The batch's deadline as the evaluators read it ('' for none)."""
+    return format_beijing(deadline_of(batch), DEADLINE_FORMAT)
 
 
 # --- paper forms -------------------------------------------------------------
@@ -415,10 +418,10 @@ def mark_printed(batch: Batch) -> int:
     """Erase the clear tokens of a paper batch once its forms are printed (the caller commits)."""
     if batch.channel != "paper":
         raise DistributionError(_("只有纸质批次需要印制"))
-    return db.session.execute(
+    return rowcount(db.session.execute(
         update(Invitation).where(Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))
         .values(pending_token=None, pending_kind=None, delivery="printed", sent_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)))
 
 
 def set_issued(batch: Batch, issued: int) -> None:

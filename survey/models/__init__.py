@@ -1,5 +1,4 @@
 """The domain model: every table of Pingyi, one module per aggregate."""
-from survey.campaigns.models import GroupUnit  # noqa: E402  (needs the campaign tables first)
 from survey.models.account import ROLES, User
 from survey.models.audit import AuditEntry
 from survey.models.ballot import Answer, Ballot, BallotClaim, BallotDraft, Comment
@@ -10,6 +9,7 @@ from survey.models.campaign import (
     CampaignUnit,
     Category,
     EvaluatorGroup,
+    GroupUnit,
     Item,
     MarginTarget,
     ObjectiveScore,

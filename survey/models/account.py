@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey.clock import utcnow
-from survey.extensions import db
+from survey.models.base import Model
 from survey.models.campaign import Unit
 
 ROLES = ("admin", "organizer", "committee", "liaison", "auditor")
@@ -18,7 +17,7 @@ ROLE_LABELS = {"admin": "系统管理员", "organizer": "评议办工作人员",
                "liaison": "单位联络员", "auditor": "审计员"}
 
 
-class User(UserMixin, db.Model):
+class User(Model):
     """A member of staff who signs in: organizer, committee member, unit liaison,
     auditor, or the admin who creates the accounts."""
 
@@ -45,9 +44,16 @@ class User(UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
+    # --- what Flask-Login asks of a signed-in user (its UserMixin, spelt out and typed) ---
+    is_authenticated = True
+    is_anonymous = False
+
     @property
-    def is_active(self) -> bool:  # flask_login asks this
+    def is_active(self) -> bool:
         return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
 
     def has_role(self, *roles: str) -> bool:
         """Admins may do everything; others what their role allows."""

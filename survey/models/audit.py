@@ -8,14 +8,14 @@ from sqlalchemy import JSON, DateTime, Integer, String, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from survey.clock import utcnow
-from survey.extensions import db
+from survey.models.base import Model
 
 
 class AuditLogError(RuntimeError):
     """Raised when code tries to change or delete an audit entry."""
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """One recorded action. Rows are only ever inserted: the application refuses
     updates and deletes, and a database trigger refuses them too."""
 

@@ -19,14 +19,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from survey.extensions import db
+from survey.models.base import Model
 
 if TYPE_CHECKING:
     from survey.models.campaign import CampaignUnit, Item, ScaleOption
     from survey.models.distribution import Batch
 
 
-class Ballot(db.Model):
+class Ballot(Model):
     """One returned form.
 
     It keeps its own time, duration and source for the data-quality checks
@@ -78,7 +78,7 @@ class Ballot(db.Model):
     )
 
 
-class Answer(db.Model):
+class Answer(Model):
     """The option a ballot gives one item of one unit."""
 
     __tablename__ = "answer"
@@ -95,7 +95,7 @@ class Answer(db.Model):
     option: Mapped[ScaleOption] = relationship()
 
 
-class Comment(db.Model):
+class Comment(Model):
     """What an evaluator wrote about a unit; goes (anonymised) to the unit."""
 
     __tablename__ = "comment"
@@ -111,7 +111,7 @@ class Comment(db.Model):
     campaign_unit: Mapped[CampaignUnit] = relationship()
 
 
-class BallotDraft(db.Model):
+class BallotDraft(Model):
     """The answers an evaluator has given so far, kept until the ballot is taken.
 
     Nothing in the row is readable without the evaluator's own secret: the
@@ -132,7 +132,7 @@ class BallotDraft(db.Model):
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class BallotClaim(db.Model):
+class BallotClaim(Model):
     """A personal link's (or paper form's) one ballot, on SQLite.
 
     Inserted in the transaction that inserts the ballot; its unique key

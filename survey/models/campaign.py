@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.clock import utcnow
-from survey.extensions import db
+from survey.models.base import Model, code_checks
 from survey.models.lifecycle import STATUS_CHECK, CampaignState, Status
 
 if TYPE_CHECKING:
@@ -30,14 +30,12 @@ if TYPE_CHECKING:
 # --- organisation records: one row per real-world thing, across campaigns ---
 
 
-class Category(db.Model):
+class Category(Model):
     """A kind of unit (行政执法类, 社会服务类…); units are ranked within it."""
 
     __tablename__ = "category"
     __table_args__ = (
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("length(label) <= 200", name="label_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,14 +43,12 @@ class Category(db.Model):
     label: Mapped[str] = mapped_column(String(200))
 
 
-class Unit(db.Model):
+class Unit(Model):
     """A government unit (被评议单位); its history spans campaigns."""
 
     __tablename__ = "unit"
     __table_args__ = (
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("length(name) <= 200", name="name_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,14 +57,12 @@ class Unit(db.Model):
     name: Mapped[str] = mapped_column(String(200))
 
 
-class EvaluatorGroup(db.Model):
+class EvaluatorGroup(Model):
     """An evaluator group (评议主体): 人大代表, 企业代表, 服务对象…"""
 
     __tablename__ = "evaluator_group"
     __table_args__ = (
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("length(label) <= 200", name="label_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -79,7 +73,7 @@ class EvaluatorGroup(db.Model):
 # --- the campaign ---
 
 
-class Campaign(db.Model):
+class Campaign(Model):
     __tablename__ = "campaign"
     __table_args__ = (
         CheckConstraint(STATUS_CHECK, name="status"),
@@ -88,9 +82,7 @@ class Campaign(db.Model):
             "max_dissatisfied_share_per_ballot IS NULL OR "
             "(max_dissatisfied_share_per_ballot >= 0 AND max_dissatisfied_share_per_ballot <= 1)",
             name="max_dissatisfied_share_per_ballot"),
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("length(name) <= 200", name="name_length"),
         CheckConstraint("year BETWEEN 2000 AND 2100", name="year"),
         CheckConstraint("opens_at IS NULL OR (opens_at >= '2000-01-01' AND opens_at < '2101-01-01')", name="opens_at_year"),
@@ -145,16 +137,14 @@ class Campaign(db.Model):
         return CampaignState(self)
 
 
-class ScaleOption(db.Model):
+class ScaleOption(Model):
     """An answer option (满意 / 基本满意 / 不满意 / 不了解) with its points."""
 
     __tablename__ = "scale_option"
     __table_args__ = (
         UniqueConstraint("campaign_id", "code"),
         CheckConstraint("points IS NULL OR (points >= 0 AND points <= 100)", name="points"),
-        CheckConstraint("length(code) BETWEEN 1 AND 32", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(32),
         CheckConstraint("length(label) <= 100", name="label_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -167,16 +157,14 @@ class ScaleOption(db.Model):
     campaign: Mapped[Campaign] = relationship(back_populates="scale")
 
 
-class Item(db.Model):
+class Item(Model):
     """A question (评议指标) asked about each unit."""
 
     __tablename__ = "item"
     __table_args__ = (
         UniqueConstraint("campaign_id", "code"),
         CheckConstraint("weight > 0", name="weight"),
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("length(label) <= 200", name="label_length"),
         CheckConstraint("weight <= 1000", name="weight_max"),
     )
@@ -189,7 +177,7 @@ class Item(db.Model):
     campaign: Mapped[Campaign] = relationship(back_populates="items")
 
 
-class CampaignCategory(db.Model):
+class CampaignCategory(Model):
     __tablename__ = "campaign_category"
     __table_args__ = (
         UniqueConstraint("campaign_id", "category_id"),
@@ -209,7 +197,7 @@ class CampaignCategory(db.Model):
         return self.category.code
 
 
-class CampaignUnit(db.Model):
+class CampaignUnit(Model):
     """A unit taking part in a campaign, in one of the campaign's categories."""
 
     __tablename__ = "campaign_unit"
@@ -235,7 +223,7 @@ class CampaignUnit(db.Model):
         return self.unit.code
 
 
-class CampaignGroup(db.Model):
+class CampaignGroup(Model):
     """An evaluator group in a campaign, with its weight and quota."""
 
     __tablename__ = "campaign_group"
@@ -269,7 +257,21 @@ class CampaignGroup(db.Model):
         return self.group.code
 
 
-class MarginTarget(db.Model):
+class GroupUnit(Model):
+    """One unit a group rates. A group with no rows rates every unit of the
+    campaign; with rows, exactly those (e.g. 服务对象 rate only the units they dealt with)."""
+
+    __tablename__ = "campaign_group_unit"
+    __table_args__ = (UniqueConstraint("campaign_group_id", "campaign_unit_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_group_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_group.id", ondelete="CASCADE"), index=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    campaign_group: Mapped[CampaignGroup] = relationship()
+    campaign_unit: Mapped[CampaignUnit] = relationship()
+
+
+class MarginTarget(Model):
     """One population proportion a group's weights are raked to."""
 
     __tablename__ = "margin_target"
@@ -293,7 +295,7 @@ class MarginTarget(db.Model):
     campaign_group: Mapped[CampaignGroup] = relationship(back_populates="margins")
 
 
-class ObjectiveScore(db.Model):
+class ObjectiveScore(Model):
     """A score from an assessment (工作考核 …), not from ballots."""
 
     __tablename__ = "objective_score"
@@ -310,7 +312,7 @@ class ObjectiveScore(db.Model):
     campaign_unit: Mapped[CampaignUnit] = relationship()
 
 
-class Veto(db.Model):
+class Veto(Model):
     """一票否决: a serious event that makes a unit 不满意."""
 
     __tablename__ = "veto"

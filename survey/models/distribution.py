@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from survey.clock import utcnow
-from survey.extensions import db
+from survey.models.base import Model, code_checks
 
 if TYPE_CHECKING:
     from survey.models.campaign import Campaign, CampaignGroup, EvaluatorGroup, Unit
@@ -40,7 +40,7 @@ def _default_public_code(context: Any) -> str | None:
     return secrets.token_urlsafe(6)
 
 
-class Batch(db.Model):
+class Batch(Model):
     """Forms handed out together, to one group, through one channel."""
 
     __tablename__ = "batch"
@@ -51,9 +51,7 @@ class Batch(db.Model):
         ),
         CheckConstraint("issued IS NULL OR issued >= 0", name="issued"),
         CheckConstraint("closes_at IS NULL OR opens_at IS NULL OR closes_at >= opens_at", name="period"),
-        CheckConstraint("length(code) BETWEEN 1 AND 64", name="code_length"),
-        CheckConstraint("code NOT GLOB '*[^A-Za-z0-9_-]*'", name="code_chars").ddl_if(dialect="sqlite"),
-        CheckConstraint("code ~ '^[A-Za-z0-9_-]+$'", name="code_chars").ddl_if(dialect="postgresql"),
+        *code_checks(),
         CheckConstraint("issued IS NULL OR issued <= 10000000", name="issued_max"),
         CheckConstraint("opens_at IS NULL OR (opens_at >= '2000-01-01' AND opens_at < '2101-01-01')", name="opens_at_year"),
         CheckConstraint("closes_at IS NULL OR (closes_at >= '2000-01-01' AND closes_at < '2101-01-01')", name="closes_at_year"),
@@ -80,7 +78,7 @@ class Batch(db.Model):
         return self.issued is None
 
 
-class Evaluator(db.Model):
+class Evaluator(Model):
     """A person on the roster (评议代表)."""
 
     __tablename__ = "evaluator"
@@ -102,7 +100,7 @@ class Evaluator(db.Model):
     own_unit: Mapped[Unit | None] = relationship()
 
 
-class Invitation(db.Model):
+class Invitation(Model):
     """One personal link (or paper form) admitting exactly one ballot.
 
     The token itself is never stored: only its SHA-256, so a copy of the
@@ -151,7 +149,7 @@ class Invitation(db.Model):
     evaluator: Mapped[Evaluator | None] = relationship()
 
 
-class PaperEntry(db.Model):
+class PaperEntry(Model):
     """One clerk's keying of a returned paper form (双人录入: two per form).
 
     The ballot is created only when the two entries agree, or when an

@@ -8,12 +8,10 @@ from sqlalchemy import JSON, CheckConstraint, DateTime, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from survey.clock import utcnow
-from survey.extensions import db
-
-JOB_STATES = ("queued", "running", "done", "failed")
+from survey.models.base import Model
 
 
-class Job(db.Model):
+class Job(Model):
     """A unit of long work a worker thread (or `flask jobs run`) carries out.
 
     Progress lives here, so a page reloaded mid-way shows where the job is,

@@ -8,10 +8,10 @@ from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from survey.clock import utcnow
-from survey.extensions import db
+from survey.models.base import Model
 
 
-class SignInFailure(db.Model):
+class SignInFailure(Model):
     """One failed sign-in, counted under a key: the account and address
     together, or the address alone. Keys are SHA-256 digests: the table holds
     no user name or address in the clear, and rows older than the longest

@@ -13,8 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -57,44 +55,10 @@ def digest(parts: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class _Memory:
-    """This process's artifacts by key; least recently used go first once the
-    total size passes ``max_bytes``."""
-
-    max_bytes = 64 * 1024 * 1024
-
-    def __init__(self) -> None:
-        self.entries: OrderedDict[str, bytes] = OrderedDict()
-        self.total = 0
-        self.lock = threading.Lock()
-
-    def get(self, key: str) -> bytes | None:
-        with self.lock:
-            data = self.entries.get(key)
-            if data is not None:
-                self.entries.move_to_end(key)
-            return data
-
-    def put(self, key: str, data: bytes) -> None:
-        with self.lock:
-            if key in self.entries:
-                return
-            self.entries[key] = data
-            self.total += len(data)
-            while self.total > self.max_bytes and len(self.entries) > 1:
-                _key, old = self.entries.popitem(last=False)
-                self.total -= len(old)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.entries.clear()
-            self.total = 0
-
-
-_memory = _Memory()
-# Emptied by ``caches.clear_all()`` (as in a process that has served none: the
-# bench and the tests; the stored ones stay).
-caches.register("results.artifacts", _memory.clear)
+#: This process's artifacts by key, the least recently used dropped once they
+#: pass 64 MiB together. Emptied by ``caches.clear_all()`` (as in a process
+#: that has served none: the bench and the tests; the stored ones stay).
+_memory: caches.Cache[str, bytes] = caches.Cache("results.artifacts", 64 * 1024 * 1024, weigh=len)
 caches.register("results.drawing_version", drawing_version.cache_clear)
 
 

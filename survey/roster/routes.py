@@ -1,17 +1,18 @@
 """Roster pages: the roster of a campaign, the import form and the downloadable templates."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from sqlalchemy import select
 
 from survey.accounts.auth import role_required
 from survey.extensions import db
+from survey.forms import FlaskForm
 from survey.models import Campaign
 from survey.roster import services
 from survey.roster.services import RosterRefused
+from survey.web import action, campaign_or_404
 
 bp = Blueprint("roster", __name__)
 
@@ -20,14 +21,8 @@ class ImportForm(FlaskForm):
     file = FileField("名单文件（CSV 或 XLSX）", validators=[FileRequired(message="请选择要导入的名单文件")])
 
 
-def _campaign(code: str) -> Campaign:
-    campaign = db.session.scalar(select(Campaign).where(Campaign.code == code))
-    if campaign is None:
-        abort(404)
-    return campaign
-
-
-def _render(campaign: Campaign, form: ImportForm, problems=None, filename=None, status: int = 200):
+def _render(campaign: Campaign, form: ImportForm, problems: list[services.RowProblem] | None = None, filename: str | None = None,
+            status: int = 200) -> tuple[str, int]:
     return render_template("roster/roster.html", campaign=campaign, form=form, problems=problems,
                            filename=filename, counts=services.roster_counts(campaign),
                            evaluators=services.roster_page(campaign)), status
@@ -35,14 +30,15 @@ def _render(campaign: Campaign, form: ImportForm, problems=None, filename=None, 
 
 @bp.get("/campaigns/<code>/roster")
 @role_required("organizer")
-def roster(code: str):
-    return _render(_campaign(code), ImportForm(formdata=None))
+def roster(code: str) -> ResponseReturnValue:
+    return _render(campaign_or_404(code), ImportForm(formdata=None))
 
 
 @bp.post("/campaigns/<code>/roster")
 @role_required("organizer")
-def import_roster(code: str):
-    campaign = _campaign(code)
+@action("roster.roster")
+def import_roster(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     form = ImportForm()
     if not form.validate():
         return _render(campaign, form, status=400)
@@ -53,7 +49,6 @@ def import_roster(code: str):
     except RosterRefused as exc:
         db.session.rollback()
         return _render(campaign, form, problems=exc.problems, filename=filename, status=400)
-    db.session.commit()
     flash(_("已导入 %(n)d 名评议代表（%(groups)s）。", n=result.imported,
             groups="，".join(f"{g} {n} 名" for g, n in result.per_group.items())), "info")
     return redirect(url_for("roster.roster", code=code))
@@ -61,16 +56,16 @@ def import_roster(code: str):
 
 @bp.get("/campaigns/<code>/roster/template.csv")
 @role_required("organizer")
-def template_csv(code: str):
-    campaign = _campaign(code)
+def template_csv(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     return Response(services.template_csv(campaign), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="roster-{campaign.code}.csv"'})
 
 
 @bp.get("/campaigns/<code>/roster/template.xlsx")
 @role_required("organizer")
-def template_xlsx(code: str):
-    campaign = _campaign(code)
+def template_xlsx(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
     return Response(services.template_xlsx(campaign),
                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="roster-{campaign.code}.xlsx"'})

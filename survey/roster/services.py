@@ -285,8 +285,8 @@ def template_xlsx(campaign: Campaign) -> bytes:
     from openpyxl import Workbook
 
     workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = _("名单")
+    sheet = workbook.create_sheet(_("名单"), 0)
+    workbook.remove(workbook.worksheets[1])  # the empty sheet a new workbook starts with
     for row in template_rows(campaign):
         sheet.append(row)
     for column in ("A", "B", "C", "D", "E", "F"):

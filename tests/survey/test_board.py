@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import event
 
 from analysis import evaluate_document
+from survey import caches
 from survey.bundles import export_bundle, import_bundle
 from survey.campaigns import board
 from survey.campaigns.setup import set_rated_units
@@ -96,7 +97,7 @@ def test_board_query_count_does_not_grow_with_ballots(app, rctx) -> None:
 
     def run() -> int:
         statements.clear()
-        board.clear_tallies()  # count from scratch, the costliest case
+        caches.clear_all()  # count from scratch, the costliest case
         db.session.expire_all()
         event.listen(db.engine, "before_cursor_execute", count)
         try:
@@ -142,7 +143,7 @@ def test_tallies_follow_new_ballots_and_agree_with_a_fresh_count(app, rctx) -> N
     after = board.return_board(campaign)
     assert (after.total.returned, after.total.valid, after.excluded, after.blank) == (
         before.total.returned + 3, before.total.valid + 1, before.excluded + 1, before.blank + 1)
-    board.clear_tallies()
+    caches.clear_all()
     assert _figures(board.return_board(campaign)) == _figures(after)
     results = evaluate_document(export_bundle(campaign)).to_json()
     assert [(r.code, r.valid) for r in after.batches] == [(r["code"], r["valid"]) for r in results["batches"]]
@@ -252,3 +253,35 @@ def test_unanswered_page_names_people_when_not_anonymous(app, client) -> None:
     login(client, "organizer")
     page = client.get("/campaigns/t2026/returns/e1/unanswered").text
     assert "评议员0" in page and "评议员1" in page
+
+
+def _sized_bundle(code: str, batches: int, units: int) -> dict:
+    """A campaign of `batches` batches (e-mail and public, both groups) and `units` units, a ballot in each batch."""
+    doc = bundle(code, units=units, rules={"exclude_flags": ["duplicate", "straight_line"]})
+    doc["batches"] = [{"code": f"b{k}", "group": ("client", "expert")[k % 2],
+                       **({"channel": "email", "issued": 10} if k % 3 else {"channel": "public"})}
+                      for k in range(batches)]
+    doc["ballots"] = [{"id": f"{code}-{k}", "batch": f"b{k}", "submitted_at": f"2026-11-0{k % 9 + 1}T09:00:00+08:00",
+                       "source": "203.0.113.7", "answers": {f"u{u + 1}": {"i0": "SBDU"[(k + u) % 4]}
+                                                            for u in range(units)}}
+                      for k in range(batches)]
+    return doc
+
+
+def test_returns_json_runs_as_many_statements_whatever_the_numbers_of_batches_and_units(
+        app, client, count_queries) -> None:
+    with app.app_context():
+        for code, batches, units in (("q2x3", 2, 3), ("q6x3", 6, 3), ("q2x12", 2, 12)):
+            import_bundle(_sized_bundle(code, batches, units), status="open")
+        db.session.commit()
+        make_user("auditor")
+    login(client, "auditor")
+    counts = {}
+    for code in ("q2x3", "q6x3", "q2x12"):
+        client.get(f"/api/campaigns/{code}/returns")  # the same request warmed up once
+        caches.clear_all()  # the tallies counted from scratch, the costliest case
+        with count_queries() as statements:
+            answer = client.get(f"/api/campaigns/{code}/returns")
+        assert answer.status_code == 200 and answer.json["total"]["returned"] == int(code[1])
+        counts[code] = len(statements)
+    assert counts["q6x3"] == counts["q2x3"] and counts["q2x12"] == counts["q2x3"], counts

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from survey import jobs, mail
-from survey.clock import utcnow
+from survey.clock import format_beijing, utcnow
 from survey.distribution import sending, services
 from survey.extensions import db
 from survey.models import Ballot, Batch, Invitation, Job
@@ -56,7 +56,7 @@ def test_batch_is_sent_and_links_work(app, client, mailing) -> None:
         campaign, batch = make_email_batch(3)
         assert batch.issued == 3
         campaign.closes_at = (utcnow() + dt.timedelta(days=7)).replace(microsecond=0)
-        deadline = services.format_local(campaign.closes_at)
+        deadline = format_beijing(campaign.closes_at, services.DEADLINE_FORMAT)
         job = services.start_sending(batch)
         db.session.commit()
         assert jobs.run_pending() == 1

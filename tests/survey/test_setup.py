@@ -333,3 +333,13 @@ def test_close_due_campaigns_leaves_the_others(app, rctx) -> None:
     db.session.commit()
     assert setup.close_due_campaigns(dt.datetime(2029, 12, 31)) == []
     assert setup.close_due_campaigns(dt.datetime(2030, 1, 1)) == ["t2026"] and campaign.status == "closed"
+
+
+def test_a_time_outside_the_years_the_database_takes_is_refused_by_the_form(app, client) -> None:
+    with app.app_context():
+        make_user("organizer")
+    login(client, "organizer")
+    response = client.post("/campaigns/new", data={"code": "y2026", "name": "年度评议", "year": "2026",
+                                                   "return_target": "90", "anonymous": "y",
+                                                   "closes_at": "9999-12-01T10:00"})
+    assert response.status_code == 400 and "2000 年到 2100 年之间" in response.get_data(as_text=True)

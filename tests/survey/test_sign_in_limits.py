@@ -70,3 +70,21 @@ def test_the_password_hash_runs_exactly_once(app, monkeypatch, username: str, pa
         monkeypatch.setattr(throttle, "check_password_hash", counted)
         assert (throttle.authenticate(username, password) is not None) is signs_in
         assert len(calls) == 1
+
+
+def test_the_sign_in_page_answers_429_after_five_failures_and_checks_no_password(app, client, monkeypatch) -> None:
+    with app.app_context():
+        make_user("committee")
+    for _ in range(5):
+        response = client.post("/login", data={"username": "committee", "password": "wrong"})
+        assert response.status_code == 200 and "用户名或密码不正确" in response.get_data(as_text=True)
+    calls: list[str] = []
+    monkeypatch.setattr(throttle, "check_password_hash", lambda stored, given: calls.append(given) or True)
+    response = client.post("/login", data={"username": "committee", "password": PASSWORD})
+    assert response.status_code == 429 and "登录失败次数过多" in response.get_data(as_text=True)
+    assert calls == []  # no hash was computed for a throttled sign-in
+    # Another account from the same address is not locked by these failures.
+    with app.app_context():
+        make_user("organizer")
+    monkeypatch.undo()
+    assert client.post("/login", data={"username": "organizer", "password": PASSWORD}).status_code == 302

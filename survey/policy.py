@@ -1,0 +1,143 @@
+"""Who may use which endpoint: the one authorization table, enforced before
+every request, and the table the authorization test walks.
+
+Every endpoint of the app is declared here; one that is not is refused to
+everybody (and the test fails). A rule names the roles that may use the
+endpoint, whether an admin may read it (GET), the scope (a liaison's own
+unit, checked by the view, which answers 404 outside it), and what a signed-in
+user of another role gets (403, or 404 where even the existence of the
+page is not to be confirmed). Anonymous visitors of a staff page are sent to
+sign in (the JSON API answers 401). The admin manages accounts and may read
+the staff pages; the committee's acts (approving, finalizing, publishing,
+deciding appeals) are the committee's alone."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, abort, current_app, jsonify, request
+from flask_babel import gettext as _
+from flask_login import current_user
+
+#: Anyone, signed in or not: evaluators, the public.
+ANYONE = "anyone"
+#: Any signed-in staff member.
+STAFF = "staff"
+ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR = "admin", "organizer", "committee", "liaison", "auditor"
+READERS = frozenset({COMMITTEE, ORGANIZER, AUDITOR})
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str]
+    #: The admin may GET it (read), though not among `roles`.
+    admin_reads: bool = True
+    #: "own_unit": a liaison's own unit only (the view answers 404 for another).
+    scope: str | None = None
+    #: What a signed-in user of another role gets.
+    others: int = 403
+
+    def admits(self, role: str | None, method: str) -> bool:
+        if ANYONE in self.roles:
+            return True
+        if role is None:
+            return False
+        if STAFF in self.roles or role in self.roles:
+            return True
+        return role == ADMIN and self.admin_reads and method in ("GET", "HEAD")
+
+
+def _rule(*roles: str, **options: Any) -> Rule:
+    return Rule(frozenset(roles), **options)
+
+
+PUBLIC = _rule(ANYONE)
+READ = _rule(*READERS)
+ORGANIZE = _rule(ORGANIZER)
+COMMIT = _rule(COMMITTEE)
+LIAISE = _rule(LIAISON, admin_reads=False, scope="own_unit")
+ACCOUNTS = _rule(ADMIN)
+
+#: Every endpoint of the app. Later endpoints declare themselves here.
+POLICY: dict[str, Rule] = {
+    "static": PUBLIC,
+    "health.healthz": PUBLIC,
+    "accounts.login": PUBLIC,
+    "accounts.logout": PUBLIC,
+    # evaluators
+    "ballots.ballot": PUBLIC,
+    "ballots.draft": PUBLIC,
+    "ballots.open_form": PUBLIC,
+    "ballots.open_draft": PUBLIC,
+    "ballots.qr": PUBLIC,
+    "ballots.receipt": PUBLIC,
+    "results.public_page": PUBLIC,
+    # accounts
+    "admin.users": ACCOUNTS,
+    "admin.create_user": ACCOUNTS,
+    "admin.toggle_user": ACCOUNTS,
+    # campaign figures
+    "campaigns.index": READ,
+    "campaigns.overview": READ,
+    "campaigns.returns": READ,
+    "campaigns.returns_api": READ,
+    "campaigns.returns_chart": READ,
+    "campaigns.unanswered": READ,
+    # setup, roster and distribution: the organizer
+    **{f"setup.{name}": ORGANIZE for name in (
+        "new_campaign", "basics", "change_status", "units", "groups", "questionnaire", "rules",
+        "add_category", "add_unit", "add_group", "add_item", "add_option",
+        "update_group", "update_item", "update_option", "rated_units",
+        "remove_category", "remove_unit", "remove_group", "remove_item", "remove_option")},
+    **{f"roster.{name}": ORGANIZE for name in ("roster", "import_roster", "template_csv", "template_xlsx")},
+    **{f"distribution.{name}": ORGANIZE for name in (
+        "index", "batches", "batch", "flags", "issued", "job_progress", "paper_conflicts", "paper_entry",
+        "poster", "print_forms", "printed", "remind", "retry", "send")},
+    # results: read by the committee, the organizer and the auditor
+    **{f"results.{name}": READ for name in (
+        "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
+        "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle")},
+    # the organizer's inputs to the results
+    "results.add_objective_score": ORGANIZE,
+    "results.add_veto": ORGANIZE,
+    "results.delete_veto": ORGANIZE,
+    # the committee's acts
+    **{f"results.{name}": COMMIT for name in (
+        "approve", "finalize", "publish", "override", "adopt_flags", "decide_appeal", "settings",
+        "accept", "set_due", "follow_up")},
+    # a unit's liaison, for the own unit
+    **{f"results.{name}": LIAISE for name in ("my_index", "my_unit", "answer", "file_appeal", "submit")},
+    "results.audit_log": _rule(AUDITOR),
+}
+
+
+def rule_for(endpoint: str | None) -> Rule | None:
+    return POLICY.get(endpoint or "")
+
+
+def undeclared(app: Flask) -> list[str]:
+    """The app's endpoints that the table does not declare."""
+    return sorted({r.endpoint for r in app.url_map.iter_rules()} - set(POLICY))
+
+
+def _enforce() -> Any:
+    if request.endpoint is None:  # no route: the 404 handler answers
+        return None
+    rule = rule_for(request.endpoint)
+    if rule is None:
+        current_app.logger.error("endpoint %s is not declared in survey/policy.py", request.endpoint)
+        abort(403)
+    role = current_user.role if current_user.is_authenticated else None
+    if rule.admits(role, request.method):
+        return None
+    if role is None:
+        if request.path.startswith("/api/"):
+            return jsonify(error="unauthorized", message=_("请先登录")), 401
+        from survey.accounts.auth import login_manager
+
+        return login_manager.unauthorized()
+    abort(rule.others)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_enforce)

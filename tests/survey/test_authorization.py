@@ -1,0 +1,111 @@
+"""The authorization matrix, generated from the app's URL map: every endpoint
+is declared in survey/policy.py, and every role (and an anonymous visitor)
+gets what the table says on every endpoint, by GET and by POST."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from werkzeug.routing import Rule as UrlRule
+
+from survey import policy
+from survey.extensions import db
+from survey.models import Unit, User
+from tests.factories import make_user
+from tests.survey.test_results_support import make_committee_campaign
+
+ROLES = [None, "admin", "organizer", "committee", "liaison", "auditor"]
+
+
+def test_every_endpoint_is_declared(app) -> None:
+    assert policy.undeclared(app) == []
+    assert set(policy.POLICY) <= {r.endpoint for r in app.url_map.iter_rules()}, "a rule for no endpoint"
+
+
+def _value(name: str, converter: str, ids: dict[str, Any]) -> Any:
+    samples = {"code": "t2026", "campaign_code": "t2026", "bcode": "e1", "batch_code": "e1", "unit_code": "u1",
+               "token": "AbC-12_xyzAbC-12_xyzAbC1", "public_code": "nothing", "part": "plan",
+               "name": "ranking-all", "fmt": "png", "filename": "pingyi.css", "user_id": ids["victim"]}
+    if name in samples:
+        return samples[name]
+    assert converter == "IntegerConverter", f"no sample value for <{name}>"
+    return 1
+
+
+def _url(app: Any, rule: UrlRule, ids: dict[str, Any]) -> str:
+    values = {name: _value(name, type(conv).__name__, ids) for name, conv in rule._converters.items()}
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **values)
+
+
+def _sign_in(client: Any, user_id: int | None) -> None:
+    with client.session_transaction() as session:
+        session.clear()
+        if user_id is not None:
+            session["_user_id"] = str(user_id)
+            session["_fresh"] = True
+
+
+def _to_sign_in(response: Any) -> bool:
+    return response.status_code in (301, 302, 303) and "/login" in response.headers.get("Location", "")
+
+
+@pytest.mark.slow
+def test_every_role_gets_what_the_table_says_on_every_endpoint(app, client) -> None:
+    with app.app_context():
+        make_committee_campaign()
+        users = {role: make_user(role, unit_code="u1" if role == "liaison" else None).id
+                 for role in ROLES if role is not None}
+        victim = make_user("organizer", username="victim").id
+        rules = sorted(app.url_map.iter_rules(), key=lambda r: r.endpoint)
+    wrong = []
+    for rule in rules:
+        access = policy.POLICY[rule.endpoint]
+        url = _url(app, rule, {"victim": victim})
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            for role in ROLES:
+                _sign_in(client, users.get(role) if role else None)
+                response = client.open(url, method=method, data={})
+                status = response.status_code
+                response.close()
+                if access.admits(role, method):
+                    # (signing out of a public page may well lead to the sign-in page)
+                    ok = status not in (401, 403) and status < 500 and (
+                        policy.ANYONE in access.roles or not _to_sign_in(response))
+                    want = "admitted (no 401/403/sign-in, no 5xx)"
+                elif role is None:
+                    ok = status == 401 if url.startswith("/api/") else _to_sign_in(response)
+                    want = "401" if url.startswith("/api/") else "sent to sign in"
+                else:
+                    ok = status == access.others
+                    want = str(access.others)
+                if not ok:
+                    wrong.append(f"{method} {url} as {role or 'anonymous'}: {status}, want {want}")
+    _sign_in(client, None)
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_a_liaison_sees_only_the_own_unit(app, client) -> None:
+    with app.app_context():
+        make_committee_campaign()
+        db.session.add(Unit(code="u99", name="别的单位"))
+        db.session.commit()
+        other = make_user("liaison", username="other", unit_code="u99").id
+    _sign_in(client, other)
+    assert client.get("/my/t2026").status_code == 404  # its unit is not rated in this campaign
+    assert client.post("/my/t2026/plan", data={"text": "x"}).status_code == 404
+
+
+def test_the_admin_reads_but_does_not_act_for_the_committee(app, client) -> None:
+    with app.app_context():
+        make_committee_campaign()
+        admin = make_user("admin").id
+    _sign_in(client, admin)
+    assert client.get("/results/t2026").status_code == 200
+    for path in ("/results/t2026/approve", "/results/t2026/finalize", "/results/t2026/publish",
+                 "/results/t2026/override"):
+        assert client.post(path, data={}).status_code == 403, path
+    with app.app_context():
+        assert db.session.get(User, admin) is not None
