@@ -64,6 +64,27 @@ def _connection_settings(dbapi_connection: Any, connection_record: Any) -> None:
         dbapi_connection.commit()  # a SET in a transaction rolled back would be undone
 
 
+def checkpoint_wal(connection: Any) -> bool:
+    """SQLite: copy the -wal file's pages into the database and truncate it to
+    zero bytes, so that a copy of the files no longer holds the commits'
+    order or the old versions of pages (docs/anonymity.md). Best effort: a
+    reader still using old pages makes SQLite give up (it then waits no
+    more than a moment), and the next call succeeds. True where the file
+    was truncated; elsewhere (PostgreSQL, memory) do nothing."""
+    if connection.dialect.name != "sqlite" or not connection.engine.url.database \
+            or connection.engine.url.database == ":memory:":
+        return False
+    raw = connection.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=200")
+        busy, _log, _done = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+    return not busy
+
+
 @contextmanager
 def one_writer() -> Iterator[None]:
     """Hold an exclusive file lock beside an SQLite database file for the

@@ -40,6 +40,12 @@ SETTINGS: tuple[Setting, ...] = (
             "(faster; the last commits may be lost on power loss)."),
     Setting("PINGYI_MAX_BATCH_FORMS", 100_000, int,
             "The most paper forms one batch may print when its evaluator group has no quota (with one: the quota)."),
+    Setting("PINGYI_USED_FLUSH_SIZE", 8, int,
+            "SQLite: taken ballots' invitations are marked used this many at once, in a commit of their own "
+            "(docs/anonymity.md: the -wal file's order pairs a ballot with no fewer invitations)."),
+    Setting("PINGYI_WAL_TRUNCATE", True, _bool,
+            "SQLite: after marking invitations used (and after a paper ballot), checkpoint and truncate the "
+            "-wal file so that it no longer holds the commits' order."),
     Setting("PINGYI_PUBLIC_URL", "http://127.0.0.1:5000", str,
             "The address evaluators reach, used in printed and sent links and on QR posters."),
     Setting("PINGYI_PROXY_HOPS", 0, int,

@@ -97,9 +97,15 @@ def pseudonymise_sources(campaign: Campaign) -> int:
     for ballot, pseudonym in zip(ballots, pseudonyms, strict=True):
         ballot.source = pseudonym
     db.session.execute(delete(BallotDraft).where(BallotDraft.campaign_id == campaign.id))
+    # SQLite: the ballots whose invitations are not yet marked used are marked
+    # here, in the one commit that rewrites every invitation row anyway.
+    from survey.ballots.submission import mark_pending_in_session
+
+    pending = mark_pending_in_session(campaign.id)
     db.session.execute(
         update(Invitation).where(Invitation.campaign_id == campaign.id)
-        .values(used=Invitation.used).execution_options(synchronize_session=False))
+        .values(used=Invitation.used | Invitation.id.in_(pending) if pending else Invitation.used)
+        .execution_options(synchronize_session=False))
     # Touch every ballot row too, with a source or without, for the transaction id.
     db.session.execute(
         update(Ballot).where(Ballot.campaign_id == campaign.id)

@@ -50,7 +50,7 @@ from survey.ballots.questionnaire import (
 from survey.caches import Cache
 from survey.distribution import public_limits
 from survey.extensions import db
-from survey.models import BallotDraft, Batch, Campaign, CampaignUnit, Invitation
+from survey.models import Batch, Campaign, CampaignUnit, Invitation
 from survey.tokens import format_receipt, new_receipt
 
 bp = Blueprint("ballots", __name__)
@@ -68,6 +68,8 @@ class FormContext:
     invitation: Invitation | None = None
     #: The open-channel draft's key (in the browser's session), if any.
     draft_key: str | None = None
+    #: The personal link's token (its claim's and its sealed draft's key).
+    token: str | None = None
     url: str = ""
     draft_url: str = ""
 
@@ -89,8 +91,8 @@ class FormContext:
         """The units on the form, as objects (their categories make the page's sections)."""
         return eligibility.campaign_units(self.campaign, self.form_units)
 
-    def draft(self) -> BallotDraft | None:
-        return drafts.find_draft(invitation=self.invitation, key=self.draft_key)
+    def draft(self) -> drafts.Draft | None:
+        return drafts.find_draft(self.campaign.id, token=self.token, key=self.draft_key)
 
     def form_class(self) -> type[QuestionnaireBase]:
         return questionnaire_class(self.questionnaire, self.own_unit_id, open_channel=self.open_channel)
@@ -122,7 +124,7 @@ def _personal(token: str) -> FormContext:
         abort(404)
     return FormContext(campaign=invitation.batch.campaign, batch=invitation.batch,
                        questionnaire=eligibility.questionnaire_of(invitation.batch),
-                       own_unit_id=eligibility.own_unit_of(invitation), invitation=invitation,
+                       own_unit_id=eligibility.own_unit_of(invitation), invitation=invitation, token=token,
                        url=url_for("ballots.ballot", token=token),
                        draft_url=url_for("ballots.draft", token=token))
 
@@ -269,7 +271,7 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
     form_class = b.form_class()
 
     if request.method == "GET":
-        if b.invitation is not None and b.invitation.used:
+        if b.invitation is not None and submission.taken(b.invitation, b.token):
             return render_template("ballots/already.html", campaign=b.campaign), 200
         draft = b.draft()
         answers, comments = drafts.draft_answers(draft)
@@ -322,7 +324,7 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
     try:
         if b.invitation is not None:
             result = submission.submit(b.invitation, answers, comments, receipt=receipt,
-                                       duration_s=duration, source=request.remote_addr)
+                                       duration_s=duration, source=request.remote_addr, token=b.token)
         else:
             result = submission.submit_open(b.batch, answers, comments, receipt=receipt,
                                             draft_key=b.draft_key, duration_s=duration,
@@ -339,7 +341,7 @@ def _keep_draft(b: FormContext, form: QuestionnaireBase, answers: AnswerMap,
     started_at = (dt.datetime.fromtimestamp(started, dt.UTC).replace(tzinfo=None)
                   if started is not None else None)
     return drafts.save_draft(b.batch, answers, comments, invitation=b.invitation,
-                             key=b.draft_key, started_at=started_at)
+                             key=b.draft_key, token=b.token, started_at=started_at)
 
 
 def _save_draft_json(b: FormContext) -> ResponseReturnValue:

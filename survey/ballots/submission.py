@@ -2,14 +2,26 @@
 the one ballot writer (personal links, the open channel, paper entry, the
 demo), and receipts.
 
-The invitation's ``used`` flag is claimed by one conditional UPDATE inside
-the transaction that inserts the ballot. The database serialises concurrent
-claims (PostgreSQL's row lock, SQLite's single writer), so of two concurrent
-submissions exactly one sees its UPDATE change a row. The loser then looks
-for a ballot carrying its receipt hash: the same form sent again (a retry, a
-double click) finds it and gets the same receipt; anything else is refused.
-The same transaction deletes the invitation's draft, so that once the ballot
-exists no row ties it (or its answers) to the invitation.
+PostgreSQL: the invitation's ``used`` flag is claimed by one conditional
+UPDATE in the one statement that inserts the ballot (kill -9 safe: one
+statement, one transaction). The database serialises concurrent claims (a
+row lock), so of two concurrent submissions exactly one changes the row.
+The same statement deletes the link's draft and a paper form's keyed
+entries. The server's WAL and the rows' xmin show the pairing: see
+docs/anonymity.md.
+
+SQLite: the ballot's transaction never writes the invitation. It inserts a
+``ballot_claim`` row whose unique key is an HMAC of the link's token (stored
+nowhere) beside the ballot: of two concurrent submissions the second insert
+fails (SQLite's single writer), and a crash loses both or neither. The claim
+carries the invitation id sealed under the app's key; ``flush_used`` marks
+the invitations used later, in one commit for at least
+PINGYI_USED_FLUSH_SIZE claims at once, so that no commit in the -wal file
+names both an invitation and its ballot, then truncates the -wal file.
+
+Either way, the loser of a claim looks for a ballot carrying its receipt
+hash: the same form sent again (a retry, a double click) finds it and gets
+the same receipt; anything else is refused.
 """
 from __future__ import annotations
 
@@ -20,18 +32,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from cryptography.exceptions import InvalidTag
+from flask import current_app
+from sqlalchemy import bindparam, delete, exists, insert, literal, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
-from survey.ballots.drafts import draft_key_hash
+from survey.ballots import sealing
+from survey.ballots.drafts import draft_key_hash, draft_owner
 from survey.ballots.eligibility import LinkView
 from survey.ballots.questionnaire import AnswerMap
 from survey.clock import beijing_date, utcnow
-from survey.database import one_writer
+from survey.database import checkpoint_wal, one_writer
 from survey.extensions import db
-from survey.models import Answer, Ballot, BallotDraft, Batch, Campaign, Comment, Invitation
+from survey.models import (
+    Answer,
+    Ballot,
+    BallotClaim,
+    BallotDraft,
+    Batch,
+    Campaign,
+    Comment,
+    Invitation,
+    PaperEntry,
+)
 from survey.models.base import table_of
 from survey.tokens import hash_receipt
 
@@ -90,12 +116,17 @@ def invitation_ballot(invitation_id: int, batch_id: int, campaign_id: int, answe
 #: The statements of the hottest path, built once: a statement made per call
 #: costs more in SQLAlchemy's construction and cache-key work than SQLite
 #: takes to run it.
-_CLAIM = (update(table_of(Invitation))
-          .where(Invitation.__table__.c.id == bindparam("invitation_id"),
-                 Invitation.__table__.c.used.is_(False))
-          .values(used=True))
-_DELETE_INVITATION_DRAFT = delete(table_of(BallotDraft)).where(
-    BallotDraft.__table__.c.invitation_id == bindparam("invitation_id"))
+_DELETE_DRAFT = delete(table_of(BallotDraft)).where(BallotDraft.__table__.c.key_hash == bindparam("draft_owner"))
+#: SQLite's claim: inserts nothing where the invitation is already marked
+#: used (before migration 0013, or by the demo), fails on the unique key
+#: where the claim exists.
+_INSERT_CLAIM = insert(table_of(BallotClaim)).from_select(
+    ["claim_hash", "campaign_id", "pending"],
+    select(bindparam("claim_hash"), bindparam("campaign_id"), bindparam("pending"))
+    .where(~exists().where(Invitation.__table__.c.id == bindparam("invitation_id"),
+                           Invitation.__table__.c.used.is_(True))))
+_DELETE_PAPER_ENTRIES = delete(table_of(PaperEntry)).where(
+    PaperEntry.__table__.c.invitation_id == bindparam("invitation_id"))
 _INSERT_BALLOT = insert(table_of(Ballot)).returning(Ballot.__table__.c.id)
 _INSERT_ANSWERS = insert(table_of(Answer))
 _INSERT_COMMENTS = insert(table_of(Comment))
@@ -131,7 +162,9 @@ _CLAIM_AND_INSERT_PG = sql_text("""
 WITH claim AS (
     UPDATE invitation SET used = true WHERE id = :invitation_id AND used = false RETURNING id
 ), dropped AS (
-    DELETE FROM ballot_draft WHERE invitation_id IN (SELECT id FROM claim)
+    DELETE FROM ballot_draft WHERE key_hash = :draft_owner AND EXISTS (SELECT 1 FROM claim)
+), keyed AS (
+    DELETE FROM paper_entry WHERE invitation_id IN (SELECT id FROM claim)
 ), new_ballot AS (
     INSERT INTO ballot (campaign_id, batch_id, public_id, position, submitted_at, utc_offset_min, duration_s,
                         source, attributes, receipt_hash, invitation_id)
@@ -152,16 +185,68 @@ SELECT count(*) FROM new_ballot
 """)
 
 
-def _claim_and_write(connection: Connection, invitation_id: int, ballot: NewBallot) -> bool:
-    """In the caller's write transaction: claim the invitation (one conditional
-    UPDATE: of concurrent claims, the database lets exactly one change the
-    row), delete its draft and write the ballot. False where the claim
-    failed; the caller rolls back."""
+@dataclass(frozen=True)
+class Claim:
+    """Who claims: the invitation, the claim's key, the draft to delete."""
+
+    invitation_id: int
+    claim_hash: bytes
+    draft_owner: bytes | None
+    paper: bool
+
+
+def claim_hash(invitation: Invitation | LinkView, token: str | None) -> bytes:
+    """The claim's key: HMAC(app key, token) for a personal link, which no
+    copy of the files can compute (the token is stored nowhere). A paper
+    form's ballot is keyed by a clerk who has no token: its claim is keyed
+    by the invitation id, whether it comes through the clerks or the printed
+    link, so that the two ways in share one claim."""
+    if _is_paper(invitation):
+        return sealing.keyed_hash("claim paper", str(_invitation_id(invitation)))
+    if not token:
+        raise ValueError("a personal link's claim is keyed by its token")
+    return sealing.keyed_hash("claim link", token)
+
+
+def _invitation_id(invitation: Invitation | LinkView) -> int:
+    return invitation.invitation_id if isinstance(invitation, LinkView) else invitation.id
+
+
+def _is_paper(invitation: Invitation | LinkView) -> bool:
+    if isinstance(invitation, LinkView):
+        return invitation.channel == "paper"
+    return invitation.batch.channel == "paper"
+
+
+def claim_of(invitation: Invitation | LinkView, token: str | None) -> Claim:
+    paper = _is_paper(invitation)
+    return Claim(_invitation_id(invitation), claim_hash(invitation, token),
+                 None if paper or not token else draft_owner(token=token), paper)
+
+
+def _pending_key() -> bytes:
+    return sealing.app_sealing_key("pending used mark")
+
+
+def _seal_pending(invitation_id: int) -> bytes:
+    return sealing.seal(_pending_key(), str(invitation_id).encode("ascii"), b"pending")
+
+
+def _claim_and_write(connection: Connection, claim: Claim, ballot: NewBallot) -> bool:
+    """In the caller's write transaction: claim the invitation, delete its
+    draft (and a paper form's keyed entries) and write the ballot. False
+    where the claim failed; the caller rolls back.
+
+    PostgreSQL: one statement, whose conditional UPDATE of the invitation is
+    the claim. SQLite: the insert of the claim's row, which names no
+    invitation; the invitation is marked later (flush_used)."""
+    invitation_id = claim.invitation_id
     if connection.dialect.name == "postgresql":
         flat, texts = ballot.answer_rows(), ballot.comment_rows()
         attributes = ballot.attributes
         return bool(connection.execute(_CLAIM_AND_INSERT_PG, {
-            "invitation_id": invitation_id, "campaign_id": ballot.campaign_id, "batch_id": ballot.batch_id,
+            "invitation_id": invitation_id, "draft_owner": claim.draft_owner,
+            "campaign_id": ballot.campaign_id, "batch_id": ballot.batch_id,
             "public_id": ballot.public_id or secrets.token_hex(8), "submitted_at": ballot.submitted_at or utcnow(),
             "duration_s": ballot.duration_s, "source": ballot.source,
             "attributes": None if attributes is None else json.dumps(attributes, ensure_ascii=False),
@@ -170,29 +255,152 @@ def _claim_and_write(connection: Connection, invitation_id: int, ballot: NewBall
             "options": [o for _u, _i, o in flat], "positions": list(range(len(flat))),
             "comment_units": [u for u, _t in texts], "comment_texts": [t for _u, t in texts],
         }).scalar_one() == 1)
-    if connection.execute(_CLAIM, {"invitation_id": invitation_id}).rowcount != 1:
-        return False
-    connection.execute(_DELETE_INVITATION_DRAFT, {"invitation_id": invitation_id})
+    try:
+        inserted = connection.execute(_INSERT_CLAIM, {
+            "claim_hash": claim.claim_hash, "campaign_id": ballot.campaign_id,
+            "pending": _seal_pending(invitation_id), "invitation_id": invitation_id}).rowcount
+    except IntegrityError:
+        return False  # claimed before
+    if inserted != 1:
+        return False  # marked used before claims existed
+    if claim.paper:
+        connection.execute(_DELETE_PAPER_ENTRIES, {"invitation_id": invitation_id})
+    elif claim.draft_owner is not None:
+        connection.execute(_DELETE_DRAFT, {"draft_owner": claim.draft_owner})
     write_ballot(connection, ballot)
     return True
 
 
-def take(connection: Connection, invitation_id: int, ballot: NewBallot) -> bool:
+def take(connection: Connection, invitation_id: int, ballot: NewBallot, *, claim: Claim | None = None) -> bool:
     """Claim the invitation and write its ballot on this connection (not the
     session's: Core only), and commit. False, with nothing written, where the
     claim failed (the token was used meanwhile)."""
+    if claim is None or claim.invitation_id != invitation_id:
+        raise ValueError("take() needs the invitation's claim (claim_of)")
     # On SQLite the claim must start a fresh write transaction (SQLite then
     # waits for the lock instead of failing on a stale snapshot). PostgreSQL
     # needs no fresh one (under READ COMMITTED the claim sees the latest
     # committed row and locks it), and a commit there is a round trip.
-    if connection.dialect.name == "sqlite":
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
         connection.commit()
     with one_writer():
-        if _claim_and_write(connection, invitation_id, ballot):
+        if _claim_and_write(connection, claim, ballot):
             connection.commit()
-            return True
-        connection.rollback()
-    return False
+            taken = True
+        else:
+            connection.rollback()
+            taken = False
+    if taken and sqlite:
+        _count_claim(connection)
+        if claim.paper:
+            # The keyed entries named the form beside the same answers until
+            # this commit: wipe the -wal file now rather than at the next flush.
+            checkpoint_wal(connection)
+    return taken
+
+
+# --- marking invitations used (SQLite) ---
+
+def flush_size() -> int:
+    return max(1, int(current_app.config.get("PINGYI_USED_FLUSH_SIZE", 8)))
+
+
+def _count_claim(connection: Connection) -> None:
+    """After a claim's commit: every flush_size() claims of this process (this
+    app), mark the pending invitations used if at least flush_size() are
+    pending (other processes' claims count too)."""
+    counter: list[int] = current_app.extensions.setdefault("pingyi.claims_since_check", [0])
+    counter[0] += 1
+    if counter[0] < flush_size():
+        return
+    if flush_used(connection, minimum=flush_size()):
+        counter[0] = 0
+    else:
+        counter[0] = flush_size() - 1  # look again at the next claim
+
+
+def flush_used(connection: Connection | None = None, *, minimum: int = 1,
+               campaign_id: int | None = None) -> int:
+    """Mark used, in one commit, the invitations of all pending claims (of one
+    campaign, if given) where there are at least ``minimum``; then wipe the
+    -wal file (checkpoint_wal) unless PINGYI_WAL_TRUNCATE is off. Returns how
+    many were marked. On its own connection where none is given; never on
+    PostgreSQL, where the claim marks the invitation."""
+    if connection is None:
+        with db.engine.connect() as own:
+            return flush_used(own, minimum=minimum, campaign_id=campaign_id)
+    if connection.dialect.name != "sqlite":
+        return 0
+    claims = table_of(BallotClaim)
+    where: list[ColumnElement[bool]] = [claims.c.pending.is_not(None)]
+    if campaign_id is not None:
+        where.append(claims.c.campaign_id == campaign_id)
+    connection.commit()
+    with one_writer():
+        # A write first: it takes SQLite's write lock, so the read below sees
+        # every claim committed before and none can come between.
+        connection.execute(update(claims).where(literal(False)).values(pending=None))
+        rows = connection.execute(select(claims.c.claim_hash, claims.c.pending).where(*where)).all()
+        if len(rows) < minimum or not rows:
+            connection.rollback()
+            return 0
+        ids = _open_pending(row.pending for row in rows)
+        connection.execute(update(table_of(Invitation)).where(table_of(Invitation).c.id.in_(ids))
+                           .values(used=True))
+        connection.execute(update(claims).where(claims.c.claim_hash.in_([row.claim_hash for row in rows]))
+                           .values(pending=None))
+        connection.commit()
+    if current_app.config.get("PINGYI_WAL_TRUNCATE", True):
+        checkpoint_wal(connection)
+    return len(rows)
+
+
+def _open_pending(sealed: Any) -> list[int]:
+    key, ids = _pending_key(), []
+    for value in sealed:
+        try:
+            ids.append(int(sealing.unseal(key, value, b"pending")))
+        except InvalidTag:
+            continue  # sealed under another SECRET_KEY: its link marks it when visited
+    return ids
+
+
+def pending_invitations(campaign_id: int | None = None) -> set[int]:
+    """The invitations whose ballot is taken but not yet marked used (SQLite),
+    read without writing: for whatever must treat them as used before the
+    next flush (reminders: a new token for a voter would admit a second
+    ballot)."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return set()
+    query = select(BallotClaim.pending).where(BallotClaim.pending.is_not(None))
+    if campaign_id is not None:
+        query = query.where(BallotClaim.campaign_id == campaign_id)
+    return set(_open_pending(db.session.scalars(query)))
+
+
+def mark_pending_in_session(campaign_id: int) -> set[int]:
+    """In the session's transaction (the committee's finalization, which
+    rewrites every invitation row of the campaign anyway): the campaign's
+    pending claims' invitations, their marks cleared. The caller marks them
+    used in that same transaction."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return set()
+    ids = pending_invitations(campaign_id)
+    db.session.execute(update(BallotClaim).where(BallotClaim.campaign_id == campaign_id,
+                                                 BallotClaim.pending.is_not(None))
+                       .values(pending=None).execution_options(synchronize_session=False))
+    return ids
+
+
+def taken(invitation: Invitation, token: str | None) -> bool:
+    """This invitation's ballot is taken: marked used, or claimed (SQLite)."""
+    if invitation.used:
+        return True
+    if db.session.get_bind().dialect.name != "sqlite":
+        return False
+    claim = claim_hash(invitation, token)
+    return bool(db.session.scalar(select(exists().where(BallotClaim.claim_hash == claim))))
 
 
 # --- the ways in ---
@@ -205,13 +413,15 @@ def take_link(connection: Connection, link: LinkView, answers: AnswerMap, commen
     caller takes the full path, which tells a retry from a second ballot."""
     return take(connection, link.invitation_id, invitation_ballot(
         link.invitation_id, link.batch_id, link.campaign_id, answers, comments, anonymous=link.anonymous,
-        attributes=link.attributes, receipt=receipt, duration_s=duration_s, source=source))
+        attributes=link.attributes, receipt=receipt, duration_s=duration_s, source=source),
+        claim=claim_of(link, link.token))
 
 
 def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str], *,
-           receipt: str, duration_s: float | None, source: str | None) -> Submission:
-    """Record the ballot of this invitation (a personal link's full path, a
-    paper form) and commit the session first, or recognise a retry.
+           receipt: str, duration_s: float | None, source: str | None, token: str | None = None) -> Submission:
+    """Record the ballot of this invitation (a personal link's full path, with
+    its token; a paper form, without) and commit the session first, or
+    recognise a retry.
 
     Raises AlreadySubmitted where the token has been used for another ballot.
     """
@@ -221,9 +431,10 @@ def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str],
         attributes=invitation.evaluator.attributes if invitation.evaluator is not None else None,
         receipt=receipt, duration_s=duration_s, source=source)
     invitation_id = invitation.id
+    claim = claim_of(invitation, token)
     db.session.commit()
     with db.engine.connect() as connection:
-        if take(connection, invitation_id, ballot):
+        if take(connection, invitation_id, ballot, claim=claim):
             return Submission(receipt=receipt, created=True)
     return _retry_or_refuse(ballot, receipt)
 

@@ -41,7 +41,7 @@ def ensure_editable(campaign: Campaign, *, alters_ballots: bool = False) -> None
     once it has opened."""
     state = campaign.state
     if not state.allows_setup:
-        raise SetupRefused(_("评议活动已%(status)s，不能再作任何修改。", status=state.label))
+        raise SetupRefused(_("评议活动%(status)s，不能再作任何修改。", status=state.label))
     if alters_ballots and not state.allows_ballot_changes:
         raise SetupRefused(_("评议活动已开始（%(status)s），这项修改会改变评议表或已回收评议票的含义，不能进行；"
                              "删除单位、评议指标或选项，增加选项、修改分值，只能在草稿状态下进行。",

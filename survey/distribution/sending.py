@@ -115,7 +115,10 @@ def _send_one(job_id: int, batch: Batch, invitation_id: int, transport: _Transpo
     invitation = db.session.get(Invitation, invitation_id, populate_existing=True)
     assert invitation is not None
     token, kind = invitation.pending_token, invitation.pending_kind or "invite"
-    if invitation.used or token is None or invitation.evaluator is None:
+    from survey.ballots.submission import pending_invitations
+
+    if invitation.used or token is None or invitation.evaluator is None \
+            or invitation.id in pending_invitations(invitation.campaign_id):
         # Answered meanwhile (a reminder is moot), or nothing left to send.
         db.session.execute(update(Invitation).where(Invitation.id == invitation_id).values(
             delivery="sent", pending_token=None, pending_kind=None)

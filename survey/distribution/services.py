@@ -331,8 +331,14 @@ def queue_reminders(batch: Batch) -> Job:
     _require_message_batch(batch)
     if active_job(batch) is not None:
         raise DistributionError(_("本批次正在发送中，请等待完成后再催办"))
-    ids = db.session.scalars(select(Invitation.id).where(
-        Invitation.batch_id == batch.id, Invitation.used.is_(False), Invitation.delivery == "sent")).all()
+    # A ballot taken but not yet marked used (SQLite) counts as answered: a
+    # reminder's new token would admit a second ballot.
+    from survey.ballots.submission import pending_invitations
+
+    taken = pending_invitations(batch.campaign_id)
+    ids = [i for i in db.session.scalars(select(Invitation.id).where(
+        Invitation.batch_id == batch.id, Invitation.used.is_(False), Invitation.delivery == "sent"))
+        if i not in taken]
     if not ids:
         raise DistributionError(_("没有需要催办的评议代表（都已提交或尚未发送）"))
     rows = [{"b_id": i, "b_token": secrets.token_urlsafe(TOKEN_BYTES)} for i in ids]
@@ -486,7 +492,7 @@ def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers) 
     if not campaign.state.takes_paper_entries:
         raise DistributionError(_("评议活动不在回收阶段，不能录入纸质表"))
     invitation = paper_invitation(campaign, serial)
-    if invitation.used:
+    if _taken(invitation):
         raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial))
     entries = entries_of(invitation)
     if any(e.clerk_id == clerk.id for e in entries):
@@ -526,7 +532,7 @@ def resolve(campaign: Campaign, serial: str, chosen: dict[tuple[int, int], int |
     """An organizer settles the differing cells of a form keyed twice; the ballot is then taken."""
     invitation = paper_invitation(campaign, serial)
     entries = entries_of(invitation)
-    if invitation.used:
+    if _taken(invitation):
         raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial))
     if len(entries) != 2:
         raise DistributionError(_("编号 %(serial)s 尚未录入两遍，不能核对", serial=invitation.serial))
@@ -552,8 +558,17 @@ def _check_capacity(batch: Batch) -> None:
               batch=batch.code, returned=returned, issued=batch.issued))
 
 
+def _taken(invitation: Invitation) -> bool:
+    """The form's ballot is taken (on SQLite its invitation may be marked used only later)."""
+    from survey.ballots import submission
+
+    return submission.taken(invitation, None)
+
+
 def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers) -> None:
-    """The ballot of a paper form, through the same one-per-invitation claim as /b/<token>."""
+    """The ballot of a paper form, through the same one-per-invitation claim as
+    /b/<token>; the same transaction deletes the clerks' keyed entries
+    (submission._claim_and_write), which named the form beside its answers."""
     from survey.ballots import submission
 
     filled = {u: {i: o for i, o in by.items() if o is not None} for u, by in answers.items()}

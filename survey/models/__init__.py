@@ -1,7 +1,7 @@
 """The domain model: every table of Pingyi, one module per aggregate."""
 from survey.models.account import ROLES, User
 from survey.models.audit import AuditEntry
-from survey.models.ballot import Answer, Ballot, BallotDraft, Comment
+from survey.models.ballot import Answer, Ballot, BallotClaim, BallotDraft, Comment
 from survey.models.campaign import (
     Campaign,
     CampaignCategory,
@@ -35,7 +35,7 @@ from survey.models.signin import SignInFailure
 
 __all__ = [
     "ROLES", "User",
-    "Answer", "Ballot", "BallotDraft", "Comment", "Campaign",
+    "Answer", "Ballot", "BallotClaim", "BallotDraft", "Comment", "Campaign",
     "CampaignCategory", "CampaignGroup", "CampaignUnit", "Category",
     "EvaluatorGroup", "Item", "MarginTarget", "ObjectiveScore", "ScaleOption",
     "Unit", "Veto", "CHANNELS", "Batch", "Evaluator", "Invitation", "GroupUnit",

@@ -23,7 +23,7 @@ from survey.models.base import Model
 
 if TYPE_CHECKING:
     from survey.models.campaign import CampaignUnit, Item, ScaleOption
-    from survey.models.distribution import Batch, Invitation
+    from survey.models.distribution import Batch
 
 
 class Ballot(Model):
@@ -114,29 +114,41 @@ class Comment(Model):
 class BallotDraft(Model):
     """The answers an evaluator has given so far, kept until the ballot is taken.
 
-    A personal link's draft is keyed by its invitation; an open-channel
-    (QR, public) form's draft by the SHA-256 of a random key kept in the
-    browser's session. The draft is deleted in the very transaction that
-    inserts the ballot, so once a ballot exists nothing ties it to the
-    invitation. It records no time but when filling began (for the
-    ballot's duration), and that goes with it.
+    Nothing in the row is readable without the evaluator's own secret: the
+    answers, comments and the time filling began are sealed (AES-GCM) under
+    a key derived from the personal link's token (open channel: the random
+    key in the browser's session), which the server holds only while it
+    answers a request. The row is found by ``key_hash``, an HMAC of that
+    secret under the app's key; it never names the invitation, so deleting
+    it in the ballot's transaction does not either (survey.ballots.drafts).
     """
 
     __tablename__ = "ballot_draft"
-    __table_args__ = (
-        CheckConstraint("invitation_id IS NOT NULL OR key_hash IS NOT NULL", name="owner"),
-    )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"))
-    invitation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("invitation.id", ondelete="CASCADE"), unique=True)
-    #: SHA-256 of the open-channel form's random draft key.
-    key_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
-    #: {"<campaign_unit_id>_<item_id>": scale_option_id}
-    answers: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
-    #: {"<campaign_unit_id>": text}
-    comments: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    #: When filling began (UTC), the start of the ballot's duration_s.
-    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    invitation: Mapped[Invitation | None] = relationship()
+    #: HMAC(app key, "draft" | token or open-channel key).
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    #: nonce (12 bytes) | AES-GCM ciphertext of {"answers", "comments", "started_at"}.
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class BallotClaim(Model):
+    """A personal link's (or paper form's) one ballot, on SQLite.
+
+    Inserted in the transaction that inserts the ballot; its unique key
+    makes the ballot exactly-once (a second insert fails), without touching
+    the invitation in that transaction. ``claim_hash`` is an HMAC under the
+    app's key of the link's token, which is stored nowhere (paper forms: of
+    the invitation id), so a copy of the files cannot tell whose claim a row
+    is. ``pending`` holds the invitation id sealed under the app's key until
+    the invitation is marked used, in a later commit that marks several at
+    once (survey.ballots.submission.flush_used). A table without rowid, so
+    the rows' order is their keys' (random), not their insertion's.
+    """
+
+    __tablename__ = "ballot_claim"
+    __table_args__ = {"sqlite_with_rowid": False}
+    claim_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
+    #: nonce | AES-GCM(app key, invitation id) until flushed; null afterwards.
+    pending: Mapped[bytes | None] = mapped_column(LargeBinary)

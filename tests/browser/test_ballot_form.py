@@ -38,11 +38,15 @@ def count(app: Flask, model: type = Ballot) -> int:
         return n
 
 
-def draft_comments(app: Flask) -> str:
+def draft_comments(app: Flask, token: str) -> str:
+    """The link's draft comments, opened with its token (a draft is sealed under it)."""
+    from survey.ballots import drafts
+
     with app.app_context():
-        texts = [t for d in db.session.scalars(select(BallotDraft)) for t in (d.comments or {}).values()]
+        campaign_id = db.session.scalar(select(Campaign.id))
+        draft = drafts.find_draft(campaign_id, token=token) if campaign_id is not None else None
         db.session.remove()
-        return " ".join(texts)
+        return " ".join(draft.comments.values()) if draft is not None else ""
 
 
 def card(page: Any, unit: str) -> Any:
@@ -121,7 +125,7 @@ def test_leave_halfway_and_resume(app, live_server, new_page) -> None:
     page.get_by_text("已自动保存").wait_for()
     # The server has the comment too (typed last) before the tab goes.
     deadline = time.monotonic() + 15
-    while "态度生硬" not in draft_comments(app):
+    while "态度生硬" not in draft_comments(app, tokens[0]):
         assert time.monotonic() < deadline, "the autosave never reached the server"
         page.wait_for_timeout(200)
     page.context.close()  # the phone's tab is gone

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from flask import request
 from sqlalchemy import func, select
 
-from survey import create_app, normalise_database_url
+from survey import create_app, normalise_database_url, policy
 from survey.extensions import db
 from survey.logs import redact
 from survey.models import Ballot, Campaign
@@ -119,12 +119,13 @@ def test_migrations_have_one_head(app) -> None:
 
 
 @pytest.mark.parametrize("hops, seen", [(0, "10.0.0.9"), (1, "203.0.113.7")])
-def test_client_address_behind_a_proxy_only_when_configured(tmp_path, hops, seen) -> None:
+def test_client_address_behind_a_proxy_only_when_configured(tmp_path, monkeypatch, hops, seen) -> None:
     """A ballot records request.remote_addr: behind PINGYI_PROXY_HOPS proxies it
     is the client's (X-Forwarded-For); without, the header is not trusted."""
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite'}", "TESTING": True,
                       "SECRET_KEY": "t", "INSTANCE_PATH": str(tmp_path), "PINGYI_PROXY_HOPS": hops})
     app.add_url_rule("/_addr", "addr", lambda: request.remote_addr)
+    monkeypatch.setitem(policy.POLICY, "addr", policy.PUBLIC)  # a route of this test only, open to anyone
     response = app.test_client().get("/_addr", headers={"X-Forwarded-For": "203.0.113.7"},
                                      environ_base={"REMOTE_ADDR": "10.0.0.9"})
     assert response.get_data(as_text=True) == seen

@@ -7,6 +7,7 @@ import re
 
 from sqlalchemy import func, select
 
+from survey.ballots import submission
 from survey.distribution import services
 from survey.distribution.routes import qr_svg
 from survey.extensions import db
@@ -77,7 +78,10 @@ def test_two_agreeing_entries_make_the_ballot(app, client) -> None:
         ballot = db.session.scalar(select(Ballot))
         assert len(ballot.answers) == len(cells) - 1
         assert ballot.invitation_id is None  # anonymous campaign
-        assert db.session.scalar(select(Invitation.used).where(Invitation.serial == "P-0001"))
+        invitation = db.session.scalar(select(Invitation).where(Invitation.serial == "P-0001"))
+        assert submission.taken(invitation, None)  # claimed now; marked used at the next flush
+        # The clerks' keyed entries went in the ballot's own transaction.
+        assert db.session.scalar(select(func.count(PaperEntry.id))) == 0
     third = key(client, "P-0001", values)
     assert third.status_code == 409 and "已录入完成" in third.get_data(as_text=True)
     assert key(client, "X-9", values).status_code == 404
@@ -106,7 +110,7 @@ def test_disagreement_is_resolved_by_an_organizer(app, client) -> None:
         chosen = db.session.scalar(select(ScaleOption.code).join(Answer, Answer.option_id == ScaleOption.id)
                                    .where(Answer.campaign_unit_id == u, Answer.item_id == i))
         assert chosen == "B" and len(ballot.answers) == len(cells)
-        assert db.session.scalar(select(func.count(PaperEntry.id))) == 2
+        assert db.session.scalar(select(func.count(PaperEntry.id))) == 0
     assert 'data-testid="no-conflicts"' in client.get("/distribution/t2026/paper/conflicts").get_data(as_text=True)
 
 
@@ -129,7 +133,7 @@ def test_never_more_ballots_than_forms_issued(app, client) -> None:
     assert "回收数不能超过发放数" in refused.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count(Ballot.id))) == 2
-        assert db.session.scalar(select(func.count(PaperEntry.id))) == 4
+        assert db.session.scalar(select(func.count(PaperEntry.id))) == 0
 
 
 def test_two_clerks_keying_one_form_at_once_get_a_message_not_an_error(app, client, monkeypatch) -> None:
