@@ -36,6 +36,8 @@ class QuestionnaireBase(FlaskForm):  # type: ignore[misc]  # flask_wtf has no ty
     become the fields' errors."""
 
     receipt = HiddenField()
+    #: The server's signature binding the receipt to this link (tokens.receipt_mac).
+    receipt_mac = HiddenField()
     started = HiddenField()
     #: Which button was pressed; none (a plain POST) means submit.
     action = StringField(validators=[Optional()])
@@ -56,8 +58,12 @@ class QuestionnaireBase(FlaskForm):  # type: ignore[misc]  # flask_wtf has no ty
         for name, message in self.parsed.errors.items():
             field = self[name]
             field.errors = [*field.errors, field.gettext(message)]
+        if self.parsed.malformed:
+            # Not something this form posts (another form's fields, a field
+            # twice): nothing of it is taken, whatever the button.
+            self.form_errors.append(_("提交的内容与本评议表不符（有多余或重复的栏目）。请核对下面的答案后重新提交；如仍有问题，请刷新页面。"))
         self._errors = None  # form.errors is computed again, with those
-        return valid and not self.parsed.errors
+        return valid and not self.parsed.errors and not self.parsed.malformed
 
     def validate_action(self, field: StringField) -> None:
         if field.data and field.data not in ACTIONS:

@@ -39,6 +39,19 @@ class AlreadySubmitted(Exception):
     """The token has been used for a different ballot."""
 
 
+class ReceiptInUse(Exception):
+    """The receipt is already another ballot's in the campaign; nothing was
+    written (the link stays unused). The routes issue and sign every
+    receipt, so this takes a forged signature or a bug: the evaluator gets
+    the form again with a new receipt, never a 500."""
+
+
+def _is_receipt_clash(error: IntegrityError) -> bool:
+    """The unique (campaign, receipt hash) refused the ballot (SQLite names the
+    column, PostgreSQL the constraint uq_ballot_campaign_id_receipt_hash)."""
+    return "receipt_hash" in str(error.orig)
+
+
 @dataclass(frozen=True)
 class Submission:
     receipt: str
@@ -179,7 +192,8 @@ def _claim_and_write(connection: Connection, invitation_id: int, ballot: NewBall
 def take(connection: Connection, invitation_id: int, ballot: NewBallot) -> bool:
     """Claim the invitation and write its ballot on this connection (not the
     session's: Core only), and commit. False, with nothing written, where the
-    claim failed (the token was used meanwhile)."""
+    claim failed (the token was used meanwhile); ReceiptInUse, with nothing
+    written, where another ballot of the campaign has the receipt."""
     # On SQLite the claim must start a fresh write transaction (SQLite then
     # waits for the lock instead of failing on a stale snapshot). PostgreSQL
     # needs no fresh one (under READ COMMITTED the claim sees the latest
@@ -187,9 +201,15 @@ def take(connection: Connection, invitation_id: int, ballot: NewBallot) -> bool:
     if connection.dialect.name == "sqlite":
         connection.commit()
     with one_writer():
-        if _claim_and_write(connection, invitation_id, ballot):
-            connection.commit()
-            return True
+        try:
+            if _claim_and_write(connection, invitation_id, ballot):
+                connection.commit()
+                return True
+        except IntegrityError as error:
+            connection.rollback()  # the claim too: the link stays unused
+            if _is_receipt_clash(error):
+                raise ReceiptInUse() from None
+            raise
         connection.rollback()
     return False
 
