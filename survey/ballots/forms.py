@@ -9,6 +9,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional, ValidationError
@@ -54,7 +55,8 @@ class QuestionnaireBase(FlaskForm):  # type: ignore[misc]  # flask_wtf has no ty
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
-        self.parsed = parse_ballot(self._questionnaire, self._posted or {}, self._own_unit_id)
+        # An empty POST has no formdata (WTForms gives None): read it as no fields.
+        self.parsed = parse_ballot(self._questionnaire, self._posted or MultiDict(), self._own_unit_id)
         for name, message in self.parsed.errors.items():
             field = self[name]
             field.errors = [*field.errors, field.gettext(message)]
