@@ -52,8 +52,9 @@ SETTINGS: tuple[Setting, ...] = (
             "How many reverse proxies in front set X-Forwarded-For/-Proto (0: none; the header is then ignored)."),
     Setting("PINGYI_PUBLIC_DEVICE_HOURS", 72.0, float,
             "The open channel's period: one ballot per device (cookie) per this many hours."),
-    Setting("PINGYI_PUBLIC_IP_CAP", None, int,
-            "The open channel's cap of ballots per address per batch and period (unset: no cap)."),
+    Setting("PINGYI_PUBLIC_IP_CAP", 200, int,
+            "The open channel's cap of ballots from one address per batch in 24 hours, for batches "
+            "without a cap of their own (batch.ip_cap); 0: no cap."),
     Setting("PINGYI_JOBS_THREAD", None, _bool,
             "Run background jobs in a thread of each app process (unset: on, except under tests)."),
     Setting("PINGYI_JOBS_STALE_S", 60.0, float,

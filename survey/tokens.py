@@ -6,7 +6,10 @@ password KDF would add nothing), and a copy of the database lets nobody vote.
 """
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
+import hmac
 import secrets
 
 TOKEN_BYTES = 18  # 144 bits -> 24 URL-safe characters
@@ -42,3 +45,34 @@ def hash_receipt(code: str) -> bytes:
 
 def format_receipt(code: str) -> str:
     return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+# --- a receipt bound to the form it was issued for ---
+#
+# The server draws the receipt when it renders a form and signs it together
+# with the link it is for (a personal link: its token's hash; an open form:
+# the batch and the browser's draft key). A POST's receipt counts only with
+# the signature for that link, so no client chooses its receipt (a coercer
+# cannot dictate one) and no receipt moves to another link. The signature is
+# checked and forgotten: nothing stored links a receipt to a link.
+
+
+@functools.lru_cache(maxsize=8)
+def _receipt_key(secret: str | bytes) -> bytes:
+    """The key of receipt signatures, derived from SECRET_KEY (used for nothing else)."""
+    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+    return hmac.new(raw, b"pingyi/receipt-binding/v1", hashlib.sha256).digest()
+
+
+def receipt_mac(secret: str | bytes, link: bytes, code: str) -> str:
+    """The signature binding receipt ``code`` to ``link`` (22 URL-safe characters)."""
+    digest = hmac.new(_receipt_key(secret), b"receipt|" + link + b"|" + code.encode("ascii"),
+                      hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def receipt_mac_valid(secret: str | bytes, link: bytes, code: str | None, mac: str | None) -> bool:
+    """Whether ``mac`` is the server's signature of receipt ``code`` for ``link``."""
+    if not code or not mac or len(mac) > 64 or not mac.isascii():
+        return False
+    return hmac.compare_digest(receipt_mac(secret, link, code), mac)

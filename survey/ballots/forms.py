@@ -9,6 +9,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional, ValidationError
@@ -36,6 +37,8 @@ class QuestionnaireBase(FlaskForm):  # type: ignore[misc]  # flask_wtf has no ty
     become the fields' errors."""
 
     receipt = HiddenField()
+    #: The server's signature binding the receipt to this link (tokens.receipt_mac).
+    receipt_mac = HiddenField()
     started = HiddenField()
     #: Which button was pressed; none (a plain POST) means submit.
     action = StringField(validators=[Optional()])
@@ -52,12 +55,17 @@ class QuestionnaireBase(FlaskForm):  # type: ignore[misc]  # flask_wtf has no ty
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
-        self.parsed = parse_ballot(self._questionnaire, self._posted or {}, self._own_unit_id)
+        # An empty POST has no formdata (WTForms gives None): read it as no fields.
+        self.parsed = parse_ballot(self._questionnaire, self._posted or MultiDict(), self._own_unit_id)
         for name, message in self.parsed.errors.items():
             field = self[name]
             field.errors = [*field.errors, field.gettext(message)]
+        if self.parsed.malformed:
+            # Not something this form posts (another form's fields, a field
+            # twice): nothing of it is taken, whatever the button.
+            self.form_errors.append(_("提交的内容与本评议表不符（有多余或重复的栏目）。请核对下面的答案后重新提交；如仍有问题，请刷新页面。"))
         self._errors = None  # form.errors is computed again, with those
-        return valid and not self.parsed.errors
+        return valid and not self.parsed.errors and not self.parsed.malformed
 
     def validate_action(self, field: StringField) -> None:
         if field.data and field.data not in ACTIONS:

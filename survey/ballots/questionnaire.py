@@ -31,6 +31,9 @@ AnswerMap = dict[int, dict[int, int]]
 ANSWER_NAME = re.compile(r"^a_(\d+)_(\d+)$")
 COMMENT_NAME = re.compile(r"^c_(\d+)$")
 COMMENT_MAX = 2000
+#: Characters a comment may not hold (C0 controls but tab and newlines, DEL):
+#: PostgreSQL's text refuses NUL, and none of them is anything an evaluator typed.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: WTForms' own message for a value not on the scale (forms.py translates it as WTForms does).
 INVALID_CHOICE = "Not a valid choice."
 
@@ -113,6 +116,8 @@ class Questionnaire:
     comment_fields: dict[str, UnitRow] = field(init=False, compare=False)
     #: campaign unit -> unit, for the group's units.
     unit_of: dict[int, int] = field(init=False, compare=False)
+    #: Every campaign unit (rated by the group or not).
+    unit_ids: frozenset[int] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         group_units = tuple(units_on_form(self.units, self.rated, None))
@@ -123,6 +128,7 @@ class Questionnaire:
                                        for u in group_units for i in self.items})
         setter(self, "comment_fields", {comment_field(u.id): u for u in group_units})
         setter(self, "unit_of", {u.id: u.unit_id for u in group_units})
+        setter(self, "unit_ids", frozenset(u.id for u in self.units))
 
     def on_form(self, own_unit_id: int | None) -> list[UnitRow]:
         """The units an evaluator whose own unit is ``own_unit_id`` rates."""
@@ -195,6 +201,15 @@ class ParsedBallot:
     receipt: str | None
     #: The signed start time, as posted.
     started: str | None
+    #: Names shaped like answer or comment fields that no form of this
+    #: questionnaire has (another campaign's unit or item, "a_01_2"…).
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def malformed(self) -> bool:
+        """Whether the request is not what any form of this questionnaire
+        posts (unknown fields, a field twice): refused, never guessed at."""
+        return bool(self.unknown) or self.repeated
 
 
 def parse_ballot(questionnaire: Questionnaire, form: Any, own_unit_id: int | None) -> ParsedBallot:
@@ -207,6 +222,8 @@ def parse_ballot(questionnaire: Questionnaire, form: Any, own_unit_id: int | Non
     comments: dict[int, str] = {}
     foreign: set[int] = set()
     errors: dict[str, str] = {}
+    unknown: list[str] = []
+    all_units = questionnaire.unit_ids
     repeated = False
     for name, values in form.lists():
         if len(values) != 1:
@@ -230,14 +247,20 @@ def parse_ballot(questionnaire: Questionnaire, form: Any, own_unit_id: int | Non
                 foreign.add(row.id)
             elif len(value) > COMMENT_MAX:
                 errors[name] = _("对“%(unit)s”的意见建议最多 %(max)d 字", unit=row.name, max=COMMENT_MAX)
+            elif CONTROL_CHARACTERS.search(value):
+                errors[name] = _("对“%(unit)s”的意见建议中有无法保存的控制字符，请删除后再提交。", unit=row.name)
             elif value.strip():
                 comments[row.id] = value.strip()
             continue
         other = unit_of_field(name)
-        if other is not None and (other not in unit_of or unit_of[other] == own_unit_id):
-            foreign.add(other)
+        if other is None:
+            continue
+        if other in all_units and (other not in unit_of or unit_of[other] == own_unit_id):
+            foreign.add(other)  # a unit of the campaign, not on this form
+        else:
+            unknown.append(name)  # no such unit or item in this questionnaire
     return ParsedBallot(answers, comments, foreign, errors, repeated,
-                        normalise_receipt(form.get("receipt") or ""), form.get("started"))
+                        normalise_receipt(form.get("receipt") or ""), form.get("started"), unknown)
 
 
 # --- the campaign's rules ---

@@ -51,7 +51,7 @@ from survey.caches import Cache
 from survey.distribution import public_limits
 from survey.extensions import db
 from survey.models import Batch, Campaign, CampaignUnit, Invitation
-from survey.tokens import format_receipt, new_receipt
+from survey.tokens import format_receipt, hash_token, new_receipt, receipt_mac, receipt_mac_valid
 
 bp = Blueprint("ballots", __name__)
 
@@ -97,13 +97,28 @@ class FormContext:
     def form_class(self) -> type[QuestionnaireBase]:
         return questionnaire_class(self.questionnaire, self.own_unit_id, open_channel=self.open_channel)
 
+    def link(self) -> bytes:
+        """What this form's receipt is bound to: the personal link (its token's
+        hash), or the open batch and this browser's draft key."""
+        if self.invitation is not None:
+            return _personal_link(self.invitation.token_hash)
+        return f"p:{self.batch.id}:{self.draft_key or ''}".encode("ascii")
+
 
 def _signer() -> Signer:
     return Signer(current_app.config["SECRET_KEY"], salt="ballot-started")
 
 
+#: A draft begun longer ago than this starts the form afresh (a start must be
+#: within submission.duration_since's week to give a duration).
+_START_KEPT = dt.timedelta(days=6)
+
+
 def _sign_started(started: dt.datetime | None) -> str:
-    seconds = started.replace(tzinfo=dt.UTC).timestamp() if started else time.time()
+    now = time.time()
+    seconds = started.replace(tzinfo=dt.UTC).timestamp() if started else now
+    if not now - _START_KEPT.total_seconds() <= seconds <= now:
+        seconds = now
     return _signer().sign(str(int(seconds))).decode()
 
 
@@ -112,6 +127,31 @@ def _unsign_started(value: str | None) -> float | None:
         return float(_signer().unsign(value or "").decode())
     except (BadSignature, ValueError):
         return None
+
+
+def _signed_duration(value: str | None) -> float | None:
+    """The seconds since the form's signed start; None where the start is
+    missing, forged, in the future or too old: a web ballot without one is
+    refused (SCORING.md's speeder flag needs every web ballot's duration)."""
+    return submission.duration_since(_unsign_started(value))
+
+
+# --- receipts bound to their link (tokens.receipt_mac) ---
+
+
+def _personal_link(token_hash: bytes) -> bytes:
+    return b"b:" + token_hash
+
+
+def _receipt_bound(link: bytes, receipt: str | None, mac: str | None) -> bool:
+    """The receipt is one this server issued for this link."""
+    return receipt_mac_valid(current_app.config["SECRET_KEY"], link, receipt, mac)
+
+
+def _issue_receipt(b: FormContext) -> tuple[str, str]:
+    """A new receipt for this form, and its signature for this link."""
+    code = new_receipt()
+    return code, receipt_mac(current_app.config["SECRET_KEY"], b.link(), code)
 
 
 # --- personal links ---
@@ -156,14 +196,20 @@ def _submit_fast(token: str) -> str | None:
         if link is None or link.used or link.refusal() is not None or not _csrf_checked():
             return None
         posted = parse_ballot(link.questionnaire, request.form, link.own_unit_id)
-        if posted.errors or posted.foreign_unit_ids or posted.repeated or posted.receipt is None:
+        if posted.errors or posted.foreign_unit_ids or posted.malformed or posted.receipt is None:
             return None
+        duration = _signed_duration(posted.started)
+        if duration is None or not _receipt_bound(_personal_link(hash_token(token)), posted.receipt,
+                                                  request.form.get("receipt_mac")):
+            return None  # the full path refuses it with the form to send again
         if check_ballot(link.questionnaire, link.rules, link.units_on_form(), posted.answers, posted.comments):
             return None
-        if not submission.take_link(connection, link, posted.answers, posted.comments, receipt=posted.receipt,
-                                    duration_s=submission.duration_since(_unsign_started(posted.started)),
-                                    source=request.remote_addr):
-            return None  # used meanwhile: a retry, or a second ballot refused
+        try:
+            if not submission.take_link(connection, link, posted.answers, posted.comments, receipt=posted.receipt,
+                                        duration_s=duration, source=request.remote_addr):
+                return None  # used meanwhile: a retry, or a second ballot refused
+        except submission.ReceiptInUse:
+            return None
     return _thanks_page(link, format_receipt(posted.receipt))
 
 
@@ -236,7 +282,8 @@ def _open_batch(batch: Batch, *, create_key: bool) -> FormContext:
 @bp.route("/p/<campaign_code>/<batch_code>", methods=["GET", "POST"])
 @public_limits.limited
 def open_form(campaign_code: str, batch_code: str) -> ResponseReturnValue:
-    return _questionnaire(_open(campaign_code, batch_code, create_key=request.method == "POST"))
+    # The key exists from the first view: the form's receipt is bound to it.
+    return _questionnaire(_open(campaign_code, batch_code, create_key=True))
 
 
 @bp.get("/q/<public_code>")
@@ -278,14 +325,19 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
         data: dict[str, object] = {
             answer_field(u, i): str(o) for u, by_item in answers.items() for i, o in by_item.items()}
         data.update({comment_field(u): t for u, t in comments.items()})
-        data["receipt"] = new_receipt()
+        data["receipt"], data["receipt_mac"] = _issue_receipt(b)
         data["started"] = _sign_started(draft.started_at if draft else None)
         form = form_class(data=data)
         return _render_form(form, b, answers, resumed=draft is not None)
 
     form = form_class()
     if not form.validate():
-        return _render_form(form, b, form.parsed.answers), 422
+        parsed = form.parsed
+        # A request the form does not post is refused whole; say what the
+        # answers read from it still lack, as for any incomplete form.
+        problems = check_ballot(b.questionnaire, b.rules, b.form_units, parsed.answers, parsed.comments) \
+            if parsed.malformed else []
+        return _render_form(form, b, parsed.answers, problems=problems), 422
     action = form.action.data or "submit"
     posted = form.parsed
     answers, comments = posted.answers, posted.comments
@@ -316,11 +368,13 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
 
     # action == "submit"
     receipt = posted.receipt
-    if receipt is None:
-        abort(400)
+    duration = _signed_duration(posted.started)
+    if receipt is None or duration is None or not _receipt_bound(b.link(), receipt, form.receipt_mac.data):
+        if b.invitation is not None and b.invitation.used:
+            return render_template("ballots/already.html", campaign=b.campaign), 409
+        return _form_again(form, b, answers, problems), 400
     if problems:
         return _render_form(form, b, answers, problems=problems), 422
-    duration = submission.duration_since(_unsign_started(posted.started))
     try:
         if b.invitation is not None:
             result = submission.submit(b.invitation, answers, comments, receipt=receipt,
@@ -331,8 +385,24 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
                                             source=request.remote_addr)
     except submission.AlreadySubmitted:
         return render_template("ballots/already.html", campaign=b.campaign), 409
+    except submission.ReceiptInUse:
+        return _form_again(form, b, answers, problems), 400
     return render_template("ballots/thanks.html", campaign=b.campaign,
                            receipt=format_receipt(result.receipt))
+
+
+def _form_again(form: QuestionnaireBase, b: FormContext, answers: AnswerMap,
+                problems: Sequence[Problem]) -> str:
+    """The form, with the answers as posted, a new receipt for this link and
+    a new start, for a submission without a receipt this server issued for
+    this link or without a valid signed start (an old page, a lost session,
+    a page not from this server): nothing was taken."""
+    form.receipt.data, form.receipt_mac.data = _issue_receipt(b)
+    draft = b.draft()
+    form.started.data = _sign_started(draft.started_at if draft else None)
+    notice = Problem(_("这份评议表已失效（缺少本站签发的回执码或开始时间），评议票未被接收。"
+                       "您填写的答案已保留在下面，请核对后重新提交。"))
+    return _render_form(form, b, answers, problems=[notice, *problems])
 
 
 def _keep_draft(b: FormContext, form: QuestionnaireBase, answers: AnswerMap,
@@ -351,7 +421,8 @@ def _save_draft_json(b: FormContext) -> ResponseReturnValue:
         return jsonify(saved=False, reason="closed"), refused[1]
     form = b.form_class()()
     if not form.validate():
-        return jsonify(saved=False, errors=form.errors), 422
+        # Form-wide errors (key None) under "form": JSON keys are text.
+        return jsonify(saved=False, errors={name or "form": e for name, e in form.errors.items()}), 422
     answers, comments = form.parsed.answers, form.parsed.comments
     if not _keep_draft(b, form, answers, comments):
         return jsonify(saved=False, reason="submitted"), 409
@@ -375,7 +446,7 @@ def _render_form(form: QuestionnaireBase, b: FormContext, answers: AnswerMap, *,
         if p.unit_id is not None:
             unit_problems.setdefault(p.unit_id, []).append(p.message)
     # Field errors (a comment too long, a value not on the scale) belong to their unit.
-    field_problems = [Problem(e, unit_of_field(n)) for n, errs in form.errors.items() for e in errs]
+    field_problems = [Problem(e, unit_of_field(n) if n else None) for n, errs in form.errors.items() for e in errs]
     for p in field_problems:
         if p.unit_id is not None:
             unit_problems.setdefault(p.unit_id, []).append(p.message)

@@ -66,6 +66,19 @@ class AlreadySubmitted(Exception):
     """The token has been used for a different ballot."""
 
 
+class ReceiptInUse(Exception):
+    """The receipt is already another ballot's in the campaign; nothing was
+    written (the link stays unused). The routes issue and sign every
+    receipt, so this takes a forged signature or a bug: the evaluator gets
+    the form again with a new receipt, never a 500."""
+
+
+def _is_receipt_clash(error: IntegrityError) -> bool:
+    """The unique (campaign, receipt hash) refused the ballot (SQLite names the
+    column, PostgreSQL the constraint uq_ballot_campaign_id_receipt_hash)."""
+    return "receipt_hash" in str(error.orig)
+
+
 @dataclass(frozen=True)
 class Submission:
     receipt: str
@@ -274,7 +287,8 @@ def _claim_and_write(connection: Connection, claim: Claim, ballot: NewBallot) ->
 def take(connection: Connection, invitation_id: int, ballot: NewBallot, *, claim: Claim | None = None) -> bool:
     """Claim the invitation and write its ballot on this connection (not the
     session's: Core only), and commit. False, with nothing written, where the
-    claim failed (the token was used meanwhile)."""
+    claim failed (the token was used meanwhile); ReceiptInUse, with nothing
+    written, where another ballot of the campaign has the receipt."""
     if claim is None or claim.invitation_id != invitation_id:
         raise ValueError("take() needs the invitation's claim (claim_of)")
     # On SQLite the claim must start a fresh write transaction (SQLite then
@@ -285,12 +299,17 @@ def take(connection: Connection, invitation_id: int, ballot: NewBallot, *, claim
     if sqlite:
         connection.commit()
     with one_writer():
-        if _claim_and_write(connection, claim, ballot):
+        try:
+            taken = _claim_and_write(connection, claim, ballot)
+        except IntegrityError as error:
+            connection.rollback()  # the claim too: the link stays unused
+            if _is_receipt_clash(error):
+                raise ReceiptInUse() from None
+            raise
+        if taken:
             connection.commit()
-            taken = True
         else:
             connection.rollback()
-            taken = False
     if taken and sqlite:
         _count_claim(connection)
         if claim.paper:

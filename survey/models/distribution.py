@@ -55,6 +55,7 @@ class Batch(Model):
         CheckConstraint("issued IS NULL OR issued <= 10000000", name="issued_max"),
         CheckConstraint("opens_at IS NULL OR (opens_at >= '2000-01-01' AND opens_at < '2101-01-01')", name="opens_at_year"),
         CheckConstraint("closes_at IS NULL OR (closes_at >= '2000-01-01' AND closes_at < '2101-01-01')", name="closes_at_year"),
+        CheckConstraint("ip_cap IS NULL OR (ip_cap >= 0 AND ip_cap <= 10000000)", name="ip_cap"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -70,6 +71,9 @@ class Batch(Model):
     #: drawn when an open batch is inserted, null for batches with forms issued.
     public_code: Mapped[str | None] = mapped_column(String(32), unique=True,
                                                     default=_default_public_code)
+    #: An open batch's cap of ballots from one address in 24 hours (0: none);
+    #: null: the PINGYI_PUBLIC_IP_CAP setting's.
+    ip_cap: Mapped[int | None] = mapped_column(Integer)
     campaign: Mapped[Campaign] = relationship(back_populates="batches")
     group: Mapped[CampaignGroup] = relationship()
 

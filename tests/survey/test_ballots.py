@@ -438,11 +438,14 @@ def test_open_channel_form_takes_ballots_and_retries(app, client, tokens) -> Non
     assert client.get(qr).headers["Location"].endswith(url)
     fields = form_fields(client.get(url).get_data(as_text=True))
     fields.pop("own_unit", None)
-    first = client.post(url, data=fields)
+    # The response was lost (so was the device cookie it set; the browser
+    # keeps the session of the form's page, which its receipt is bound to):
+    # the same form sent again gets the same receipt, and no second ballot.
+    lost = app.test_client()
+    lost.set_cookie("session", client.get_cookie("session").value)
+    first = lost.post(url, data=fields)
     assert first.status_code == 200
-    # The response was lost (so was the device cookie it set): the same form
-    # sent again gets the same receipt, and no second ballot.
-    again = app.test_client().post(url, data=fields)
+    again = client.post(url, data=fields)
     assert receipt_of(again.get_data(as_text=True)) == receipt_of(first.get_data(as_text=True))
     person = app.test_client()  # another person at the same poster
     other = form_fields(person.get(url).get_data(as_text=True))

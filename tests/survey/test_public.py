@@ -93,7 +93,8 @@ def test_incomplete_form_is_refused(app, public_code) -> None:
     assert client.get(form.request.path).status_code == 200
 
 
-def test_address_cap_off_by_default_and_enforced_when_set(app, public_code) -> None:
+def test_address_cap_on_by_default_and_enforced_as_set(app, public_code) -> None:
+    assert app.config["PINGYI_PUBLIC_IP_CAP"] == 200  # on by default
     for _ in range(3):
         assert vote(app, public_code, "10.1.1.1")[1].status_code == 200
     app.config["PINGYI_PUBLIC_IP_CAP"] = 4
