@@ -91,7 +91,7 @@ POLICY: dict[str, Rule] = {
         "remove_category", "remove_unit", "remove_group", "remove_item", "remove_option")},
     **{f"roster.{name}": ORGANIZE for name in ("roster", "import_roster", "template_csv", "template_xlsx")},
     **{f"distribution.{name}": ORGANIZE for name in (
-        "index", "batches", "batch", "flags", "issued", "job_progress", "paper_conflicts", "paper_entry",
+        "index", "batches", "batch", "cap", "flags", "issued", "job_progress", "paper_conflicts", "paper_entry",
         "poster", "print_forms", "printed", "remind", "retry", "send")},
     # results: read by the committee, the organizer and the auditor
     **{f"results.{name}": READ for name in (

@@ -37,6 +37,11 @@ class IssuedForm(FlaskForm):
     issued = IntegerField(_l("实际发放份数"), validators=[InputRequired(), NumberRange(min=0)])
 
 
+class CapForm(FlaskForm):
+    ip_cap = IntegerField(_l("同一网络地址 24 小时内最多提交（份，0 为不限，留空按系统设置）"),
+                          validators=[Optional(), NumberRange(min=0, max=10_000_000)])
+
+
 class SerialForm(FlaskForm):
     serial = StringField(_l("评议表编号"), validators=[InputRequired(), Length(max=32)])
 

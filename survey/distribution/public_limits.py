@@ -49,6 +49,17 @@ def device_has_voted(batch: Batch) -> bool:
         return False
 
 
+#: The window of the per-address cap.
+CAP_WINDOW = dt.timedelta(hours=24)
+
+
+def address_cap(batch: Batch) -> int:
+    """Ballots one address may cast in this batch per CAP_WINDOW: the batch's own
+    cap where set, else PINGYI_PUBLIC_IP_CAP; 0 (or unset) for none."""
+    cap = batch.ip_cap if batch.ip_cap is not None else current_app.config.get("PINGYI_PUBLIC_IP_CAP")
+    return int(cap or 0)
+
+
 def refusal(batch: Batch) -> ResponseReturnValue | None:
     """The page refusing this request to the open form (429), or None where it may go on."""
     if not batch.campaign.state.is_open:
@@ -57,12 +68,12 @@ def refusal(batch: Batch) -> ResponseReturnValue | None:
     if device_has_voted(batch):
         return render_template("distribution/public_refused.html", campaign=batch.campaign,
                                reason="device", hours=hours), 429
-    cap = current_app.config.get("PINGYI_PUBLIC_IP_CAP")
+    cap = address_cap(batch)
     source = request.remote_addr
     if _is_submission() and cap and source and \
-            services.ballots_from_address(batch, source, utcnow() - _period()) >= int(cap):
+            services.ballots_from_address(batch, source, utcnow() - CAP_WINDOW) >= cap:
         return render_template("distribution/public_refused.html", campaign=batch.campaign,
-                               reason="address", hours=hours), 429
+                               reason="address", hours=int(CAP_WINDOW.total_seconds() // 3600)), 429
     return None
 
 

@@ -40,16 +40,18 @@ from survey.distribution import (
 from survey.distribution.forms import (
     ActionForm,
     BatchForm,
+    CapForm,
     IssuedForm,
     SerialForm,
     paper_form_class,
 )
+from survey.distribution.public_limits import address_cap
 from survey.errors import UserError
 from survey.extensions import db
 from survey.forms import FlaskForm
 from survey.models import Batch, Campaign, CampaignUnit, Invitation, Job, PaperEntry
 from survey.models.distribution import CHANNEL_LABELS
-from survey.web import action, batch_or_404, campaign_or_404
+from survey.web import action, batch_or_404, campaign_or_404, flash_form_errors
 
 bp = Blueprint("distribution", __name__)
 ORGANIZER = "organizer"
@@ -147,7 +149,8 @@ def batch(code: str, bcode: str) -> ResponseReturnValue:
     public_url = public_url_of(batch) if batch.public_code else None
     return render_template("distribution/batch.html", campaign=campaign, batch=batch,
                            figures=services.batch_figures(batch), job=job, action=ActionForm(),
-                           issued_form=issued_form, public_url=public_url)
+                           issued_form=issued_form, public_url=public_url,
+                           cap_form=CapForm(ip_cap=batch.ip_cap), cap=address_cap(batch))
 
 
 #: The buttons of a batch's page (endpoint ``distribution.<name>``, POST .../batches/<bcode>/<name>):
@@ -189,6 +192,20 @@ def issued(code: str, bcode: str) -> ResponseReturnValue:
     else:
         services.set_issued(batch, form.issued.data)
         flash(_("发放数已更正为 %(n)d 份", n=form.issued.data), "success")
+    return redirect(url_for(".batch", code=code, bcode=bcode))
+
+
+@bp.post("/distribution/<code>/batches/<bcode>/cap")
+@role_required(ORGANIZER)
+@action("distribution.batch")
+def cap(code: str, bcode: str) -> ResponseReturnValue:
+    batch = batch_or_404(campaign_or_404(code), bcode)
+    form = CapForm()
+    if not form.validate_on_submit():
+        flash_form_errors(form)
+    else:
+        services.set_ip_cap(batch, form.ip_cap.data)
+        flash(_("已保存本批次的网络地址上限。"), "success")
     return redirect(url_for(".batch", code=code, bcode=bcode))
 
 

@@ -429,6 +429,14 @@ def mark_printed(batch: Batch) -> int:
         .execution_options(synchronize_session=False)))
 
 
+def set_ip_cap(batch: Batch, cap: int | None) -> None:
+    """An open batch's own cap of ballots per address in 24 hours (None: the
+    PINGYI_PUBLIC_IP_CAP setting; 0: no cap)."""
+    if batch.channel not in OPEN_CHANNELS:
+        raise DistributionError(_("只有二维码和公开渠道批次有网络地址上限"))
+    batch.ip_cap = cap
+
+
 def set_issued(batch: Batch, issued: int) -> None:
     """Correct the number of forms actually handed out (unused forms voided)."""
     if batch.channel != "paper":

@@ -147,3 +147,25 @@ def test_mounted_under_a_path_the_poster_address_carries_it_once(app, client, pu
     assert f"https://pingyi.test/pingyi/q/{public_code}" in html and "/pingyi/pingyi/" not in html
     with app.test_request_context():
         assert services.link_for("abc") == "https://pingyi.test/pingyi/b/abc"
+
+
+def test_an_open_batch_has_its_own_address_cap_over_24_hours(app, client, public_code) -> None:
+    from survey.distribution.public_limits import CAP_WINDOW, address_cap
+    from survey.models import Batch
+    from tests.factories import login, make_user
+
+    assert CAP_WINDOW.total_seconds() == 24 * 3600
+    with app.app_context():
+        batch = db.session.scalar(db.select(Batch).where(Batch.public_code == public_code))
+        assert address_cap(batch) == 200  # the setting's default
+        make_user("organizer")
+        code, bcode = batch.campaign.code, batch.code
+    login(client, "organizer")
+    page = client.post(f"/distribution/{code}/batches/{bcode}/cap", data={"ip_cap": "3"}, follow_redirects=True)
+    assert "同一网络地址 24 小时内 3 份" in page.get_data(as_text=True)
+    with app.app_context():
+        batch = db.session.scalar(db.select(Batch).where(Batch.public_code == public_code))
+        assert batch.ip_cap == 3 and address_cap(batch) == 3
+    client.post(f"/distribution/{code}/batches/{bcode}/cap", data={"ip_cap": "0"})
+    with app.app_context():
+        assert address_cap(db.session.scalar(db.select(Batch).where(Batch.public_code == public_code))) == 0
