@@ -139,5 +139,14 @@ def _enforce() -> Any:
     abort(rule.others)
 
 
+def may(endpoint: str, method: str = "GET") -> bool:
+    """Whether the current user may use `endpoint` (templates show links and
+    buttons by it, so a page offers nothing the table would refuse)."""
+    rule = rule_for(endpoint)
+    role = current_user.role if current_user.is_authenticated else None
+    return rule is not None and rule.admits(role, method)
+
+
 def init_app(app: Flask) -> None:
     app.before_request(_enforce)
+    app.jinja_env.globals["may"] = may

@@ -2,7 +2,6 @@
 do the work through a service, commit once or roll back and say why.
 
     @bp.post("/campaigns/<code>/thing")
-    @role_required("organizer")
     @action("setup.basics")
     def thing(code: str) -> ResponseReturnValue:
         campaign = campaign_or_404(code)

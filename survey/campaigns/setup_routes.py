@@ -20,7 +20,6 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from survey.accounts.auth import role_required
 from survey.campaigns import forms, setup
 from survey.clock import to_beijing
 from survey.errors import UserError
@@ -30,7 +29,6 @@ from survey.models import Campaign, CampaignCategory, CampaignGroup, CampaignUni
 from survey.web import action, campaign_or_404
 
 bp = Blueprint("setup", __name__)
-ORGANIZER = "organizer"
 
 
 def close_due_campaigns() -> None:
@@ -69,7 +67,6 @@ def _copy_choices(form: forms.CampaignForm) -> None:
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
-@role_required(ORGANIZER)
 @action("setup.new_campaign")
 def new_campaign() -> ResponseReturnValue:
     form = forms.CampaignForm()
@@ -100,7 +97,6 @@ def new_campaign() -> ResponseReturnValue:
 
 
 @bp.route("/campaigns/<code>/setup", methods=["GET", "POST"])
-@role_required(ORGANIZER)
 @action("setup.basics")
 def basics(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
@@ -120,7 +116,6 @@ def basics(code: str) -> ResponseReturnValue:
 
 
 @bp.post("/campaigns/<code>/status")
-@role_required(ORGANIZER)
 @action("setup.basics")
 def change_status(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
@@ -170,19 +165,16 @@ def _render_questionnaire(campaign: Campaign, status: int = 200, item_form: Flas
 
 
 @bp.get("/campaigns/<code>/setup/units")
-@role_required(ORGANIZER)
 def units(code: str) -> ResponseReturnValue:
     return _render_units(campaign_or_404(code))
 
 
 @bp.get("/campaigns/<code>/setup/groups")
-@role_required(ORGANIZER)
 def groups(code: str) -> ResponseReturnValue:
     return _render_groups(campaign_or_404(code))
 
 
 @bp.get("/campaigns/<code>/setup/questionnaire")
-@role_required(ORGANIZER)
 def questionnaire(code: str) -> ResponseReturnValue:
     return _render_questionnaire(campaign_or_404(code))
 
@@ -285,7 +277,7 @@ def _remove_view(rows: Rows) -> Callable[..., ResponseReturnValue]:
 
 def _register(rule: str, endpoint: str, rows: Rows, view: Callable[..., ResponseReturnValue]) -> None:
     view.__name__ = view.__qualname__ = endpoint
-    bp.add_url_rule(rule, endpoint, role_required(ORGANIZER)(action(rows.page)(view)), methods=["POST"])
+    bp.add_url_rule(rule, endpoint, action(rows.page)(view), methods=["POST"])
 
 
 for _rows in ROWS:
@@ -297,7 +289,6 @@ for _rows in ROWS:
 
 
 @bp.post("/campaigns/<code>/setup/groups/<int:row_id>/units")
-@role_required(ORGANIZER)
 @action("setup.groups")
 def rated_units(code: str, row_id: int) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
@@ -316,7 +307,6 @@ def rated_units(code: str, row_id: int) -> ResponseReturnValue:
 
 
 @bp.route("/campaigns/<code>/setup/rules", methods=["GET", "POST"])
-@role_required(ORGANIZER)
 @action("setup.rules")
 def rules(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)

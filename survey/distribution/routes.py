@@ -30,7 +30,6 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from survey import jobs
-from survey.accounts.auth import role_required
 from survey.ballots import eligibility
 from survey.ballots.questionnaire import answer_field
 from survey.distribution import (
@@ -54,7 +53,6 @@ from survey.models.distribution import CHANNEL_LABELS
 from survey.web import action, batch_or_404, campaign_or_404, flash_form_errors
 
 bp = Blueprint("distribution", __name__)
-ORGANIZER = "organizer"
 
 
 def init_app(app: Flask) -> None:
@@ -90,7 +88,6 @@ def public_url_of(batch: Batch) -> str:
 
 
 @bp.get("/distribution/")
-@role_required(ORGANIZER)
 def index() -> ResponseReturnValue:
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.year.desc(), Campaign.code)).all()
     return render_template("distribution/index.html", campaigns=campaigns)
@@ -106,7 +103,6 @@ def _kick_jobs_after_commit() -> None:
 
 
 @bp.route("/distribution/<code>/batches", methods=["GET", "POST"])
-@role_required(ORGANIZER)
 @action("distribution.batches")
 def batches(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
@@ -138,7 +134,6 @@ def _render_batches(campaign: Campaign, form: BatchForm) -> str:
 
 
 @bp.get("/distribution/<code>/batches/<bcode>")
-@role_required(ORGANIZER)
 def batch(code: str, bcode: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     batch = batch_or_404(campaign, bcode)
@@ -173,7 +168,7 @@ def _button_view(name: str, press: Callable[[Batch], str]) -> Callable[..., Resp
         return redirect(url_for(".batch", code=code, bcode=bcode))
 
     view.__name__ = view.__qualname__ = name
-    return role_required(ORGANIZER)(action("distribution.batch")(view))
+    return action("distribution.batch")(view)
 
 
 for _name, _press in BATCH_BUTTONS.items():
@@ -182,7 +177,6 @@ for _name, _press in BATCH_BUTTONS.items():
 
 
 @bp.post("/distribution/<code>/batches/<bcode>/issued")
-@role_required(ORGANIZER)
 @action("distribution.batch")
 def issued(code: str, bcode: str) -> ResponseReturnValue:
     batch = batch_or_404(campaign_or_404(code), bcode)
@@ -196,7 +190,6 @@ def issued(code: str, bcode: str) -> ResponseReturnValue:
 
 
 @bp.post("/distribution/<code>/batches/<bcode>/cap")
-@role_required(ORGANIZER)
 @action("distribution.batch")
 def cap(code: str, bcode: str) -> ResponseReturnValue:
     batch = batch_or_404(campaign_or_404(code), bcode)
@@ -210,7 +203,6 @@ def cap(code: str, bcode: str) -> ResponseReturnValue:
 
 
 @bp.get("/distribution/jobs/<int:job_id>")
-@role_required(ORGANIZER)
 def job_progress(job_id: int) -> ResponseReturnValue:
     job = db.session.get(Job, job_id)
     if job is None:
@@ -224,7 +216,6 @@ def job_progress(job_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/distribution/<code>/batches/<bcode>/print")
-@role_required(ORGANIZER)
 def print_forms(code: str, bcode: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     batch = batch_or_404(campaign, bcode)
@@ -243,7 +234,6 @@ def print_forms(code: str, bcode: str) -> ResponseReturnValue:
 
 
 @bp.get("/distribution/<code>/batches/<bcode>/poster")
-@role_required(ORGANIZER)
 def poster(code: str, bcode: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     batch = batch_or_404(campaign, bcode)
@@ -255,7 +245,6 @@ def poster(code: str, bcode: str) -> ResponseReturnValue:
 
 
 @bp.route("/distribution/<code>/paper", methods=["GET", "POST"])
-@role_required(ORGANIZER)
 @action("distribution.paper_entry")
 def paper_entry(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
@@ -302,7 +291,6 @@ def _render_entry(campaign: Campaign, invitation: Invitation, units: list[Campai
 
 
 @bp.route("/distribution/<code>/paper/conflicts", methods=["GET", "POST"])
-@role_required(ORGANIZER)
 @action("distribution.paper_conflicts")
 def paper_conflicts(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
@@ -332,7 +320,6 @@ def paper_conflicts(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/distribution/<code>/flags")
-@role_required(ORGANIZER)
 def flags(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     return render_template("distribution/flags.html", campaign=campaign,

@@ -54,7 +54,3 @@ class User(Model):
 
     def get_id(self) -> str:
         return str(self.id)
-
-    def has_role(self, *roles: str) -> bool:
-        """Admins may do everything; others what their role allows."""
-        return self.role == "admin" or self.role in roles

@@ -18,7 +18,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from survey.accounts.auth import role_required
 from survey.clock import today
 from survey.errors import UserError
 from survey.extensions import db
@@ -50,7 +49,6 @@ from survey.web import action, campaign_or_404, flash_form_errors, render_and_co
 
 bp = Blueprint("results", __name__)
 
-READERS = ("committee", "organizer", "auditor")
 
 View = TypeVar("View", bound=Callable[..., Any])
 Row = TypeVar("Row", Veto, Appeal, Rectification)
@@ -72,14 +70,14 @@ def class_name(code: str) -> str:
     return names[code]
 
 
-def _change(rule: str, role: str, page: str) -> Callable[[View], View]:
-    """A POST by ``role`` that changes something (``survey.web.action``): a
-    refusal goes back to where the user came from, else to ``page``. (Who
-    may is the table of ``survey.policy``: the committee's acts are the
-    committee's alone; the services refuse anyone else too.)"""
+def _change(rule: str, page: str) -> Callable[[View], View]:
+    """A POST that changes something (``survey.web.action``): a refusal goes
+    back to where the user came from, else to ``page``. (Who may is the table
+    of ``survey.policy``: the committee's acts are the committee's alone; the
+    services refuse anyone else too.)"""
 
     def decorator(view: View) -> View:
-        return bp.post(rule)(role_required(role)(action(page)(view)))
+        return bp.post(rule)(action(page)(view))
 
     return decorator
 
@@ -123,14 +121,12 @@ def _confirmed() -> bool:
 
 
 @bp.get("/results")
-@role_required(*READERS)
 def index() -> ResponseReturnValue:
     campaigns = db.session.scalars(select(Campaign).order_by(Campaign.year.desc(), Campaign.id.desc())).all()
     return render_template("results/index.html", campaigns=campaigns)
 
 
 @bp.get("/results/<code>")
-@role_required(*READERS)
 def campaign_page(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     snap = current_snapshot(campaign)
@@ -153,7 +149,6 @@ def campaign_page(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/results/<code>/units/<unit_code>")
-@role_required(*READERS)
 def unit_page(code: str, unit_code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     cu = unit_or_404(campaign, unit_code)
@@ -166,7 +161,6 @@ def unit_page(code: str, unit_code: str) -> ResponseReturnValue:
 
 
 @bp.get("/results/<code>/quality")
-@role_required(*READERS)
 def quality(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     snap = current_snapshot(campaign)
@@ -187,7 +181,6 @@ def quality(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/results/<code>/charts/<name>.<fmt>")
-@role_required(*READERS)
 def chart(code: str, name: str, fmt: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     if fmt not in exports.CHART_TYPES:
@@ -208,7 +201,6 @@ def _attachment(data: bytes | str, mimetype: str, filename: str) -> Response:
 
 
 @bp.get("/results/<code>/export.xlsx")
-@role_required(*READERS)
 def export_xlsx(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     return _attachment(exports.xlsx(campaign), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -216,7 +208,6 @@ def export_xlsx(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/results/<code>/report.pdf")
-@role_required(*READERS)
 def export_pdf(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     return _attachment(exports.pdf(campaign), "application/pdf", f"pingyi-{campaign.code}.pdf")
@@ -234,7 +225,6 @@ def _version_or_404(campaign: Campaign) -> Any:
 
 
 @bp.get("/results/<code>/results.json")
-@role_required(*READERS)
 def export_json(code: str) -> ResponseReturnValue:
     """The results shown (``?version=N``: that version of the final results)."""
     campaign = campaign_or_404(code)
@@ -247,7 +237,6 @@ def export_json(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/results/<code>/bundle.json")
-@role_required(*READERS)
 def final_bundle(code: str) -> ResponseReturnValue:
     """The exact bundle the final results were computed from (``?version=N``: that version's)."""
     snap = _version_or_404(campaign_or_404(code))
@@ -255,7 +244,6 @@ def final_bundle(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/results/<code>/final.json")
-@role_required(*READERS)
 def final_record(code: str) -> ResponseReturnValue:
     """A version of the final record (``?version=N``, else the latest): its
     number, date, note, quorum, fingerprints and the class overrides in force."""
@@ -269,7 +257,6 @@ def final_record(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/results/<code>/inputs", endpoint="inputs")
-@role_required(*READERS)
 def inputs_page(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     score_form, veto_form = forms.ObjectiveScoreForm(), forms.VetoForm()
@@ -279,7 +266,7 @@ def inputs_page(code: str) -> ResponseReturnValue:
                            confirm=forms.ConfirmForm(), frozen=campaign.state.is_frozen)
 
 
-@_change("/results/<code>/objective-scores", "organizer", "results.inputs")
+@_change("/results/<code>/objective-scores", "results.inputs")
 def add_objective_score(code: str) -> ResponseReturnValue:
     campaign, form, cu = _posted_for_unit(forms.ObjectiveScoreForm, code)
     if cu is not None:
@@ -289,7 +276,7 @@ def add_objective_score(code: str) -> ResponseReturnValue:
     return redirect(url_for("results.inputs", code=code))
 
 
-@_change("/results/<code>/vetoes", "organizer", "results.inputs")
+@_change("/results/<code>/vetoes", "results.inputs")
 def add_veto(code: str) -> ResponseReturnValue:
     campaign, form, cu = _posted_for_unit(forms.VetoForm, code)
     if cu is not None:
@@ -298,7 +285,7 @@ def add_veto(code: str) -> ResponseReturnValue:
     return redirect(url_for("results.inputs", code=code))
 
 
-@_change("/results/<code>/vetoes/<int:veto_id>/delete", "organizer", "results.inputs")
+@_change("/results/<code>/vetoes/<int:veto_id>/delete", "results.inputs")
 def delete_veto(code: str, veto_id: int) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     veto = _row_or_404(Veto, veto_id, campaign)
@@ -310,7 +297,7 @@ def delete_veto(code: str, veto_id: int) -> ResponseReturnValue:
 # --- the committee's decisions ---------------------------------------------------
 
 
-@_change("/results/<code>/quality", "committee", "results.quality")
+@_change("/results/<code>/quality", "results.quality")
 def adopt_flags(code: str) -> ResponseReturnValue:
     form = forms.AdoptFlagsForm()
     if submitted(form):
@@ -319,7 +306,7 @@ def adopt_flags(code: str) -> ResponseReturnValue:
     return redirect(url_for("results.quality", code=code))
 
 
-@_change("/results/<code>/approve", "committee", "results.campaign_page")
+@_change("/results/<code>/approve", "results.campaign_page")
 def approve(code: str) -> ResponseReturnValue:
     if _confirmed():
         signoff.approve(campaign_or_404(code), current_user)
@@ -327,7 +314,7 @@ def approve(code: str) -> ResponseReturnValue:
     return redirect(url_for("results.campaign_page", code=code))
 
 
-@_change("/results/<code>/finalize", "committee", "results.campaign_page")
+@_change("/results/<code>/finalize", "results.campaign_page")
 def finalize(code: str) -> ResponseReturnValue:
     if _confirmed():
         signoff.finalize(campaign_or_404(code), today(), current_user)
@@ -335,7 +322,7 @@ def finalize(code: str) -> ResponseReturnValue:
     return redirect(url_for("results.campaign_page", code=code))
 
 
-@_change("/results/<code>/override", "committee", "results.campaign_page")
+@_change("/results/<code>/override", "results.campaign_page")
 def override(code: str) -> ResponseReturnValue:
     campaign, form, cu = _posted_for_unit(forms.OverrideForm, code)
     if cu is not None:
@@ -344,7 +331,7 @@ def override(code: str) -> ResponseReturnValue:
     return redirect(url_for("results.campaign_page", code=code))
 
 
-@_change("/results/<code>/publish", "committee", "results.campaign_page")
+@_change("/results/<code>/publish", "results.campaign_page")
 def publish(code: str) -> ResponseReturnValue:
     form = forms.PublishForm()
     if submitted(form):
@@ -355,7 +342,6 @@ def publish(code: str) -> ResponseReturnValue:
 
 
 @bp.route("/results/<code>/settings", methods=["GET", "POST"])
-@role_required("committee")
 @action("results.settings")
 def settings(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
@@ -375,7 +361,6 @@ def settings(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/results/<code>/consequences")
-@role_required(*READERS)
 def consequences(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     return render_template("results/consequences.html", campaign=campaign,
@@ -383,14 +368,13 @@ def consequences(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/results/<code>/appeals")
-@role_required(*READERS)
 def appeals(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     return render_template("results/appeals.html", campaign=campaign, appeals=publication.appeals_of(campaign),
                            form=forms.DecideAppealForm())
 
 
-@_change("/results/<code>/appeals/<int:appeal_id>", "committee", "results.appeals")
+@_change("/results/<code>/appeals/<int:appeal_id>", "results.appeals")
 def decide_appeal(code: str, appeal_id: int) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     appeal = _row_or_404(Appeal, appeal_id, campaign)
@@ -403,7 +387,6 @@ def decide_appeal(code: str, appeal_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/results/<code>/rectification", endpoint="rectification")
-@role_required(*READERS)
 def rectification_page(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     # Deadlines are checked whenever the board is looked at (and by `flask results mark-overdue`).
@@ -414,7 +397,7 @@ def rectification_page(code: str) -> ResponseReturnValue:
                              follow_ups=rectification.follow_ups_of(campaign))
 
 
-@_change("/results/<code>/rectification/<int:rect_id>/accept", "committee", "results.rectification")
+@_change("/results/<code>/rectification/<int:rect_id>/accept", "results.rectification")
 def accept(code: str, rect_id: int) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     if _confirmed():
@@ -423,7 +406,7 @@ def accept(code: str, rect_id: int) -> ResponseReturnValue:
     return redirect(url_for("results.rectification", code=code))
 
 
-@_change("/results/<code>/rectification/<int:rect_id>/due", "committee", "results.rectification")
+@_change("/results/<code>/rectification/<int:rect_id>/due", "results.rectification")
 def set_due(code: str, rect_id: int) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     form = forms.DueForm()
@@ -433,7 +416,7 @@ def set_due(code: str, rect_id: int) -> ResponseReturnValue:
     return redirect(url_for("results.rectification", code=code))
 
 
-@_change("/results/<code>/follow-ups", "committee", "results.rectification")
+@_change("/results/<code>/follow-ups", "results.rectification")
 def follow_up(code: str) -> ResponseReturnValue:
     campaign, form, cu = _posted_for_unit(forms.FollowUpForm, code)
     if cu is not None:
@@ -456,7 +439,6 @@ def _own_unit(code: str) -> tuple[Campaign, CampaignUnit]:
 
 
 @bp.get("/my")
-@role_required("liaison")
 def my_index() -> ResponseReturnValue:
     rows = db.session.scalars(select(Campaign).join(CampaignUnit).where(
         CampaignUnit.unit_id == current_user.unit_id, where_frozen(Campaign.status)).order_by(Campaign.year.desc())).all()
@@ -464,7 +446,6 @@ def my_index() -> ResponseReturnValue:
 
 
 @bp.get("/my/<code>")
-@role_required("liaison")
 def my_unit(code: str) -> ResponseReturnValue:
     campaign, cu = _own_unit(code)
     if not campaign.state.is_frozen:
@@ -479,7 +460,7 @@ def my_unit(code: str) -> ResponseReturnValue:
                              min_group=queries.settings_for(campaign).min_group_ballots)
 
 
-@_change("/my/<code>/comments/<int:comment_id>", "liaison", "results.my_unit")
+@_change("/my/<code>/comments/<int:comment_id>", "results.my_unit")
 def answer(code: str, comment_id: int) -> ResponseReturnValue:
     campaign, cu = _own_unit(code)
     form = forms.AnswerForm()
@@ -489,7 +470,7 @@ def answer(code: str, comment_id: int) -> ResponseReturnValue:
     return redirect(url_for("results.my_unit", code=code) + f"#comment-{comment_id}")
 
 
-@_change("/my/<code>/<any(plan, report):part>", "liaison", "results.my_unit")
+@_change("/my/<code>/<any(plan, report):part>", "results.my_unit")
 def submit(code: str, part: str) -> ResponseReturnValue:
     campaign, cu = _own_unit(code)
     form = forms.TextForm()
@@ -499,7 +480,7 @@ def submit(code: str, part: str) -> ResponseReturnValue:
     return redirect(url_for("results.my_unit", code=code))
 
 
-@_change("/my/<code>/appeal", "liaison", "results.my_unit")
+@_change("/my/<code>/appeal", "results.my_unit")
 def file_appeal(code: str) -> ResponseReturnValue:
     campaign, cu = _own_unit(code)
     form = forms.TextForm()
@@ -527,7 +508,6 @@ def public_page(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/audit")
-@role_required("auditor")
 def audit_log() -> ResponseReturnValue:
     page = max(1, request.args.get("page", 1, type=int))
     per = 100

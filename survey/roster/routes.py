@@ -6,7 +6,6 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.file import FileField, FileRequired
 
-from survey.accounts.auth import role_required
 from survey.extensions import db
 from survey.forms import FlaskForm
 from survey.models import Campaign
@@ -29,13 +28,11 @@ def _render(campaign: Campaign, form: ImportForm, problems: list[services.RowPro
 
 
 @bp.get("/campaigns/<code>/roster")
-@role_required("organizer")
 def roster(code: str) -> ResponseReturnValue:
     return _render(campaign_or_404(code), ImportForm(formdata=None))
 
 
 @bp.post("/campaigns/<code>/roster")
-@role_required("organizer")
 @action("roster.roster")
 def import_roster(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
@@ -55,7 +52,6 @@ def import_roster(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/campaigns/<code>/roster/template.csv")
-@role_required("organizer")
 def template_csv(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     return Response(services.template_csv(campaign), mimetype="text/csv; charset=utf-8",
@@ -63,7 +59,6 @@ def template_csv(code: str) -> ResponseReturnValue:
 
 
 @bp.get("/campaigns/<code>/roster/template.xlsx")
-@role_required("organizer")
 def template_xlsx(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     return Response(services.template_xlsx(campaign),
