@@ -50,15 +50,27 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def _page(status: int, message: str | None) -> Any:
-    if message is None and status == 413:
-        from flask import current_app
-        from flask_babel import gettext as _
+#: The word for each status in JSON answers.
+ERROR_WORDS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+               409: "conflict", 410: "gone", 413: "too_large", 429: "too_many_requests"}
 
-        message = _("提交的内容超过 %(mb)d MB，未被接收。请把文件分成几个较小的文件再上传。",
-                    mb=current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024))
+
+def _default_message(status: int) -> str:
+    from flask import current_app
+    from flask_babel import gettext as _
+
+    if status == 413:
+        return str(_("提交的内容超过 %(mb)d MB，未被接收。请把文件分成几个较小的文件再上传。",
+                     mb=current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)))
+    return str({403: _("您的角色无权办理此事项"), 404: _("没有找到所请求的内容"), 429: _("操作过于频繁，请稍后再试")}
+               .get(status, _("请求无法办理")))
+
+
+def _page(status: int, message: str | None) -> Any:
+    if message is None and (status == 413 or _wants_json()):
+        message = _default_message(status)
     if _wants_json():
-        return jsonify(error=status, message=message or ""), status
+        return jsonify(error=ERROR_WORDS.get(status, "error"), message=message), status
     template = {403: "403.html", 404: "404.html"}.get(status, "error.html")
     return render_template(template, status=status, message=message), status
 
