@@ -132,6 +132,10 @@ LIMITS: dict[str, Limit] = {
     "objective_scores[].score": Limit("客观得分", low=0, high=100),
     "vetoes[].reason": Limit("否决理由", max_len=TEXT_MAX, multiline=True),
     "vetoes[].evidence": Limit("否决依据", max_len=TEXT_MAX, multiline=True),
+    "extensions.labels_en.scale.*": Limit("选项英文名称", max_len=100),
+    "extensions.labels_en.items.*": Limit("指标英文名称", max_len=NAME_MAX),
+    "extensions.labels_en.categories.*": Limit("类别英文名称", max_len=NAME_MAX),
+    "extensions.labels_en.units.*": Limit("单位英文名称", max_len=NAME_MAX),
     "rules.ballot_share": Limit("问卷测评占比", low=0, high=WEIGHT_MAX),
     "rules.objective_components.*": Limit("客观考核分项占比", low=0, high=WEIGHT_MAX),
     "rules.objective_components.*key": Limit("客观考核分项代码", max_len=CODE_MAX, code=True),
@@ -251,6 +255,47 @@ def _app_field_types(doc: dict[str, Any]) -> Iterator[BundleProblem]:
             value = record.get(field) if isinstance(record, dict) else None
             if value is not None and (not isinstance(value, want) or isinstance(value, bool)):
                 yield BundleProblem(f"{key}[{i}].{field}", f"应为{zh}或 null", f"must be {en} or null")
+    yield from _english_label_problems(doc)
+
+
+# --- English labels (extensions.labels_en) -------------------------------
+
+#: extensions.labels_en's lists: the list of the bundle whose records they name by code.
+ENGLISH_LABELS = ("scale", "items", "categories", "units")
+
+
+def _english_labels(doc: dict[str, Any]) -> dict[str, Any]:
+    """``extensions.labels_en`` of a document: {list: {code: English label}} (empty where absent)."""
+    extensions = doc.get("extensions")
+    labels = extensions.get("labels_en") if isinstance(extensions, dict) else None
+    return labels if isinstance(labels, dict) else {}
+
+
+def _english_label_problems(doc: dict[str, Any]) -> Iterator[BundleProblem]:
+    """Each English label names a record of its list by code and is a non-empty string
+    (what export writes back: the document comes back the same)."""
+    extensions = doc.get("extensions")
+    if not isinstance(extensions, dict) or "labels_en" not in extensions:
+        return
+    labels = extensions["labels_en"]
+    if not isinstance(labels, dict):
+        yield BundleProblem("extensions.labels_en", "应为对象", "must be an object")
+        return
+    for key, by_code in labels.items():
+        path = f"extensions.labels_en.{key}"
+        if key not in ENGLISH_LABELS:
+            yield BundleProblem(path, f"未知的列表 {key}", f"unknown list {key}")
+            continue
+        if not isinstance(by_code, dict):
+            yield BundleProblem(path, "应为对象", "must be an object")
+            continue
+        records = doc.get(key)
+        codes = {r.get("code") for r in records if isinstance(r, dict)} if isinstance(records, list) else set()
+        for code, label in by_code.items():
+            if code not in codes:
+                yield BundleProblem(f"{path}.{code}", f"没有代码为 {code} 的记录", f"no record with code {code}")
+            elif not isinstance(label, str) or not label:
+                yield BundleProblem(f"{path}.{code}", "应为非空字符串", "must be a non-empty string")
 
 
 # --- times ---------------------------------------------------------------
@@ -354,12 +399,17 @@ def _load(doc: dict[str, Any], status: str) -> Campaign:
     )
     db.session.add(campaign)
 
+    english = _english_labels(doc)
+    scale_en, items_en = english.get("scale", {}), english.get("items", {})
+    categories_en, units_en = english.get("categories", {}), english.get("units", {})
     campaign.scale = [
-        ScaleOption(position=i, code=o["code"], label=_name(o, "label"), points=o["points"])
+        ScaleOption(position=i, code=o["code"], label=_name(o, "label"), label_en=scale_en.get(o["code"]),
+                    points=o["points"])
         for i, o in enumerate(doc["scale"])
     ]
     campaign.items = [
-        Item(position=i, code=it["code"], label=_name(it, "label"), weight=it["weight"])
+        Item(position=i, code=it["code"], label=_name(it, "label"), label_en=items_en.get(it["code"]),
+             weight=it["weight"])
         for i, it in enumerate(doc["items"])
     ]
     categories = _org_records(Category, ((c["code"], _name(c, "label")) for c in doc["categories"]), "label")
@@ -367,12 +417,13 @@ def _load(doc: dict[str, Any], status: str) -> Campaign:
     groups = _org_records(EvaluatorGroup, ((g["code"], _name(g, "label")) for g in doc["groups"]), "label")
 
     ccats = {
-        c["code"]: CampaignCategory(position=i, category=categories[c["code"]], label=_name(c, "label"))
+        c["code"]: CampaignCategory(position=i, category=categories[c["code"]], label=_name(c, "label"),
+                                    label_en=categories_en.get(c["code"]))
         for i, c in enumerate(doc["categories"])
     }
     campaign.categories = list(ccats.values())
     cunits = {
-        u["code"]: CampaignUnit(position=i, unit=units[u["code"]], name=_name(u),
+        u["code"]: CampaignUnit(position=i, unit=units[u["code"]], name=_name(u), name_en=units_en.get(u["code"]),
                                 category=ccats[u["category"]])
         for i, u in enumerate(doc["units"])
     }
@@ -483,6 +534,14 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
         doc["vetoes"] = [{"unit": v.campaign_unit.code, "reason": v.reason} for v in vetoes]
     if campaign.rules:
         doc["rules"] = campaign.rules
+    english = {key: labels for key, labels in (
+        ("scale", {o.code: o.label_en for o in campaign.scale if o.label_en}),
+        ("items", {i.code: i.label_en for i in campaign.items if i.label_en}),
+        ("categories", {c.code: c.label_en for c in campaign.categories if c.label_en}),
+        ("units", {u.code: u.name_en for u in campaign.units if u.name_en}),
+    ) if labels}
+    if english:
+        doc["extensions"] = {"labels_en": english}
     return doc
 
 

@@ -34,12 +34,12 @@ from survey.tokens import hash_receipt, hash_token, new_receipt, new_token
 CODE = "2026"
 NAME = "2026年度市直机关作风评议"
 
-CATEGORIES = [
-    ("law", "行政执法类", ["市公安局", "市市场监督管理局", "市生态环境局", "市城市管理局",
+CATEGORIES = [  # code, label, English label, units
+    ("law", "行政执法类", "Administrative law enforcement", ["市公安局", "市市场监督管理局", "市生态环境局", "市城市管理局",
                            "市交通运输局", "市应急管理局", "市税务局", "市自然资源和规划局"]),
-    ("admin", "综合管理类", ["市发展和改革委员会", "市财政局", "市人力资源和社会保障局", "市住房和城乡建设局",
+    ("admin", "综合管理类", "General administration", ["市发展和改革委员会", "市财政局", "市人力资源和社会保障局", "市住房和城乡建设局",
                              "市商务局", "市统计局", "市审计局", "市机关事务管理局"]),
-    ("service", "社会服务类", ["市教育局", "市卫生健康委员会", "市民政局", "市医疗保障局",
+    ("service", "社会服务类", "Public services", ["市教育局", "市卫生健康委员会", "市民政局", "市医疗保障局",
                                "市政务服务数据管理局", "市文化广电旅游局", "市退役军人事务局", "市供电公司"]),
 ]
 GROUPS: list[tuple[str, str, float, list[tuple[str, str, int | None]]]] = [  # code, label, weight, batches
@@ -92,18 +92,18 @@ def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign
                         rules={"ballot_share": 0.7, "objective_components": {"work": 0.3},
                                "bottom": {"n": 1, "below": 75}})
     campaign.scale = [
-        ScaleOption(position=0, code="S", label="满意", points=100),
-        ScaleOption(position=1, code="B", label="基本满意", points=70),
-        ScaleOption(position=2, code="D", label="不满意", points=0),
-        ScaleOption(position=3, code="U", label="不了解", points=None),
+        ScaleOption(position=0, code="S", label="满意", label_en="Satisfied", points=100),
+        ScaleOption(position=1, code="B", label="基本满意", label_en="Basically satisfied", points=70),
+        ScaleOption(position=2, code="D", label="不满意", label_en="Dissatisfied", points=0),
+        ScaleOption(position=3, code="U", label="不了解", label_en="Don't know", points=None),
     ]
-    campaign.items = [Item(position=0, code="overall", label="总体评价", weight=1.0)]
+    campaign.items = [Item(position=0, code="overall", label="总体评价", label_en="Overall", weight=1.0)]
     db.session.add(campaign)
 
     units: list[CampaignUnit] = []
-    for ci, (ccode, clabel, names) in enumerate(CATEGORIES):
+    for ci, (ccode, clabel, clabel_en, names) in enumerate(CATEGORIES):
         category = _org(Category, ccode, label=clabel)
-        cc = CampaignCategory(position=ci, category=category, label=clabel)
+        cc = CampaignCategory(position=ci, category=category, label=clabel, label_en=clabel_en)
         campaign.categories.append(cc)
         for name in names:
             code = f"u{len(units) + 1:02d}"

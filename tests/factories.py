@@ -32,7 +32,19 @@ def bundle(code: str = "t2026", *, anonymous: bool = True, units: int = 3, items
         "ballots": [],
     }
     doc.update(extra)
+    if "extensions" not in extra:
+        english = {key: {r["code"]: ENGLISH[r["label"]] for r in doc[key] if r.get("label") in ENGLISH}
+                   for key in ("scale", "items", "categories")}
+        english = {key: labels for key, labels in english.items() if labels}
+        if english:
+            doc["extensions"] = {"labels_en": english}
     return doc
+
+
+#: The English labels of the usual scale, items and categories (extensions.labels_en).
+ENGLISH = {"满意": "Satisfied", "基本满意": "Basically satisfied", "不满意": "Dissatisfied", "不了解": "Don't know",
+           "总体评价": "Overall", "服务态度": "Service attitude", "办事效率": "Efficiency",
+           "行政执法类": "Administrative law enforcement", "社会服务类": "Public services"}
 
 
 def make_campaign(*, status: str = "open", anonymous: bool = True, invitations: int = 3,

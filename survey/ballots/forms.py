@@ -14,6 +14,7 @@ from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Optional, ValidationError
 
+from survey.ballots.i18n import label_of
 from survey.ballots.questionnaire import (
     COMMENT_MAX,
     ParsedBallot,
@@ -101,22 +102,22 @@ def _build_questionnaire_class(questionnaire: Questionnaire, own_unit_id: int | 
 
     Form._questionnaire = questionnaire
     Form._own_unit_id = own_unit_id
-    # Scale labels are the campaign's data, but the usual ones (满意, 不了解…)
-    # have a translation in the catalogue; others are shown as they are.
-    choices = [SelectChoice(str(o.id), _(o.label)) for o in questionnaire.scale]
+    # Labels are the campaign's data, shown as data (in English where the
+    # campaign gives an English label), never looked up in the catalogue.
+    choices = [SelectChoice(str(o.id), label_of(o)) for o in questionnaire.scale]
     for unit in units:
         for item in questionnaire.items:
             # The parser checks the value (validate_choice=False: one check, not two).
             setattr(Form, answer_field(unit.id, item.id), RadioField(
-                f"{unit.name} · {item.label}", choices=choices, validators=[Optional()], validate_choice=False,
+                f"{label_of(unit)} · {label_of(item)}", choices=choices, validators=[Optional()], validate_choice=False,
             ))
         setattr(Form, comment_field(unit.id), TextAreaField(
-            _("对“%(unit)s”的意见建议（可选）", unit=unit.name), render_kw={"maxlength": COMMENT_MAX}))
+            _("对“%(unit)s”的意见建议（可选）", unit=label_of(unit)), render_kw={"maxlength": COMMENT_MAX}))
     if open_channel:
         Form.own_unit = SelectField(
             _("您是否在参评单位工作？"),
             choices=[SelectChoice("", _("否，不在参评单位工作"))]
-            + [SelectChoice(str(u.id), u.name) for u in units],
+            + [SelectChoice(str(u.id), label_of(u)) for u in units],
             validators=[Optional()])
     return Form
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, has_request_context, request
 from flask_babel import get_locale
@@ -34,8 +35,29 @@ def remember_choice(response: Response) -> Response:
     return response
 
 
+def english() -> bool:
+    """Whether this request is in English (outside a request: Chinese)."""
+    return has_request_context() and str(get_locale()).startswith("en")
+
+
 def html_lang() -> str:
-    return "en" if str(get_locale()).startswith("en") else "zh-CN"
+    return "en" if english() else "zh-CN"
+
+
+def label_of(thing: Any) -> str:
+    """What an evaluator reads for a category, unit, item or scale option
+    (a row or its questionnaire copy): its English label (``label_en``,
+    a unit's ``name_en``) in English where it has one, else its own.
+
+    Organizer data is printed as data: never looked up in the catalogue
+    (a msgid), never marked safe, so a template escapes it like any text.
+    """
+    own = "name" if hasattr(thing, "name") and not hasattr(thing, "label") else "label"
+    if english():
+        translated = getattr(thing, f"{own}_en", None)
+        if translated:
+            return str(translated)
+    return str(getattr(thing, own))
 
 
 def compile_catalogues(directory: Path = TRANSLATIONS) -> None:
@@ -68,3 +90,4 @@ def init_app(app: Flask) -> None:
     app.extensions["babel"].locale_selector = select_locale
     app.after_request(remember_choice)
     app.jinja_env.globals["html_lang"] = html_lang
+    app.jinja_env.globals["label_of"] = label_of

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import CompoundSelect
 
+from survey.ballots.i18n import label_of
 from survey.caches import Cache
 from survey.models import Campaign, CampaignUnit, GroupUnit, Item, ScaleOption
 from survey.tokens import normalise_receipt
@@ -78,6 +79,7 @@ class UnitRow:
     id: int
     unit_id: int
     name: str
+    name_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class ItemRow:
     id: int
     code: str
     label: str
+    label_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class OptionRow:
     label: str
     points: float | None
     position: int
+    label_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,13 +146,13 @@ def _structure_statement() -> CompoundSelect[Any]:
     campaign_id: BindParameter[int] = bindparam("campaign_id")
     group_id: BindParameter[int] = bindparam("group_id")
     return union_all(
-        select(literal("u"), cu.c.id, cu.c.unit_id, cu.c.name, no_text, no_real, cu.c.position)
+        select(literal("u"), cu.c.id, cu.c.unit_id, cu.c.name, no_text, no_real, cu.c.position, cu.c.name_en)
         .where(cu.c.campaign_id == campaign_id),
-        select(literal("i"), it.c.id, no_int, it.c.label, it.c.code, no_real, it.c.position)
+        select(literal("i"), it.c.id, no_int, it.c.label, it.c.code, no_real, it.c.position, it.c.label_en)
         .where(it.c.campaign_id == campaign_id),
-        select(literal("s"), so.c.id, no_int, so.c.label, so.c.code, so.c.points, so.c.position)
+        select(literal("s"), so.c.id, no_int, so.c.label, so.c.code, so.c.points, so.c.position, so.c.label_en)
         .where(so.c.campaign_id == campaign_id),
-        select(literal("g"), gu.c.campaign_unit_id, no_int, no_text, no_text, no_real, literal(0))
+        select(literal("g"), gu.c.campaign_unit_id, no_int, no_text, no_text, no_real, literal(0), no_text)
         .where(gu.c.campaign_group_id == group_id),
     )
 
@@ -175,9 +179,9 @@ def load_questionnaire(connection: Connection, campaign_id: int, group_id: int) 
     for row in sorted(rows, key=lambda r: (r[0], r[6], r[1])):
         by_kind[row[0]].append(row)
     return _QUESTIONNAIRES.put(rows, Questionnaire(
-        units=tuple(UnitRow(r[1], r[2], r[3]) for r in by_kind["u"]),
-        items=tuple(ItemRow(r[1], r[4], r[3]) for r in by_kind["i"]),
-        scale=tuple(OptionRow(r[1], r[4], r[3], r[5], r[6]) for r in by_kind["s"]),
+        units=tuple(UnitRow(r[1], r[2], r[3], r[7]) for r in by_kind["u"]),
+        items=tuple(ItemRow(r[1], r[4], r[3], r[7]) for r in by_kind["i"]),
+        scale=tuple(OptionRow(r[1], r[4], r[3], r[5], r[6], r[7]) for r in by_kind["s"]),
         rated=frozenset(r[1] for r in by_kind["g"]),
     ))
 
@@ -246,9 +250,9 @@ def parse_ballot(questionnaire: Questionnaire, form: Any, own_unit_id: int | Non
             if row.unit_id == own_unit_id:
                 foreign.add(row.id)
             elif len(value) > COMMENT_MAX:
-                errors[name] = _("对“%(unit)s”的意见建议最多 %(max)d 字", unit=row.name, max=COMMENT_MAX)
+                errors[name] = _("对“%(unit)s”的意见建议最多 %(max)d 字", unit=label_of(row), max=COMMENT_MAX)
             elif CONTROL_CHARACTERS.search(value):
-                errors[name] = _("对“%(unit)s”的意见建议中有无法保存的控制字符，请删除后再提交。", unit=row.name)
+                errors[name] = _("对“%(unit)s”的意见建议中有无法保存的控制字符，请删除后再提交。", unit=label_of(row))
             elif value.strip():
                 comments[row.id] = value.strip()
             continue
@@ -349,21 +353,21 @@ def check_ballot(questionnaire: Questionnaire, rules: Rules, units: Sequence[Uni
         unit = by_id.get(unit_id)
         if unit is not None:
             problems.append(Problem(_("您不能评议本单位“%(unit)s”：评议代表不对自己所在单位打分。",
-                                      unit=unit.name), None))
+                                      unit=label_of(unit)), None))
     items = questionnaire.items
     if complete:
         for unit in units:
             for item in items:
                 if item.id not in answers.get(unit.id, {}):
                     problems.append(Problem(_("请为“%(unit)s”的“%(item)s”选择一项",
-                                              unit=unit.name, item=_(item.label)), unit.id))
+                                              unit=label_of(unit), item=label_of(item)), unit.id))
     worst = dissatisfied_option(questionnaire)
     if worst is not None:
         if rules.comment_required_for_dissatisfied:
             for unit in units:
                 if worst.id in answers.get(unit.id, {}).values() and not comments.get(unit.id, "").strip():
                     problems.append(Problem(_("您对“%(unit)s”选择了“%(option)s”，请在该单位的意见建议栏写明原因。",
-                                              unit=unit.name, option=_(worst.label)), unit.id))
+                                              unit=label_of(unit), option=label_of(worst)), unit.id))
         cap = dissatisfied_cap(rules, len(units))
         if cap is not None:
             overall = overall_item(questionnaire, rules)
@@ -371,7 +375,7 @@ def check_ballot(questionnaire: Questionnaire, rules: Rules, units: Sequence[Uni
             if len(marked) > cap:
                 problems.append(Problem(_(
                     "您对 %(n)d 个单位的“%(item)s”选择了“%(option)s”，本次评议每票最多 %(cap)d 个（不超过参评单位的 %(pct)s%%）。请修改后再提交。",  # noqa: E501 (one literal for the catalogue)
-                    n=len(marked), item=_(overall.label), option=_(worst.label), cap=cap,
+                    n=len(marked), item=label_of(overall), option=label_of(worst), cap=cap,
                     pct=f"{(rules.max_dissatisfied_share or 0) * 100:g}"), None))
     return problems
 

@@ -50,7 +50,7 @@ from survey.ballots.questionnaire import (
 from survey.caches import Cache
 from survey.distribution import public_limits
 from survey.extensions import db
-from survey.models import Batch, Campaign, CampaignUnit, Invitation
+from survey.models import Batch, Campaign, CampaignCategory, CampaignUnit, Invitation
 from survey.tokens import format_receipt, hash_token, new_receipt, receipt_mac, receipt_mac_valid
 
 bp = Blueprint("ballots", __name__)
@@ -431,10 +431,11 @@ def _save_draft_json(b: FormContext) -> ResponseReturnValue:
                    total=len(units))
 
 
-def _sections(units: list[CampaignUnit]) -> list[tuple[str, list[CampaignUnit]]]:
-    by_category: dict[int, tuple[str, list[CampaignUnit]]] = {}
+def _sections(units: list[CampaignUnit]) -> list[tuple[CampaignCategory, list[CampaignUnit]]]:
+    """The units by their category (the page shows ``label_of(category)``)."""
+    by_category: dict[int, tuple[CampaignCategory, list[CampaignUnit]]] = {}
     for unit in units:
-        by_category.setdefault(unit.campaign_category_id, (unit.category.label, []))[1].append(unit)
+        by_category.setdefault(unit.campaign_category_id, (unit.category, []))[1].append(unit)
     return list(by_category.values())
 
 
@@ -466,16 +467,16 @@ def _render_form(form: QuestionnaireBase, b: FormContext, answers: AnswerMap, *,
 def _render_review(form: QuestionnaireBase, b: FormContext, units: list[UnitRow],
                    answers: AnswerMap, comments: dict[int, str]) -> str:
     q = b.questionnaire
-    labels = {o.id: o.label for o in q.scale}
-    counts: dict[str, int] = {}
+    options = {o.id: o for o in q.scale}
+    counts: dict[int, int] = {}
     for by_item in answers.values():
         for option_id in by_item.values():
-            counts[labels[option_id]] = counts.get(labels[option_id], 0) + 1
+            counts[option_id] = counts.get(option_id, 0) + 1
     return render_template(
         "ballots/review.html", form=form, b=b, campaign=b.campaign,
         sections=_sections(eligibility.campaign_units(b.campaign, units)),
-        items=list(q.items), answers=answers, comments=comments, labels=labels,
-        counts=[(o.label, counts.get(o.label, 0)) for o in q.scale],
+        items=list(q.items), answers=answers, comments=comments, options=options,
+        counts=[(o, counts.get(o.id, 0)) for o in q.scale],
         answer_field=answer_field, comment_field=comment_field,
     )
 

@@ -151,12 +151,15 @@ class ScaleOption(Model):
         CheckConstraint("points IS NULL OR (points >= 0 AND points <= 100)", name="points"),
         *code_checks(32),
         CheckConstraint("length(label) <= 100", name="label_length"),
+        CheckConstraint("label_en IS NULL OR length(label_en) <= 100", name="label_en_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(32))
     label: Mapped[str] = mapped_column(String(100))
+    #: The label shown to an evaluator who switched to English (null: the Chinese one).
+    label_en: Mapped[str | None] = mapped_column(String(100))
     #: Null marks a non-scored option (不了解, 弃权): it never enters a denominator.
     points: Mapped[float | None] = mapped_column(Float)
     campaign: Mapped[Campaign] = relationship(back_populates="scale")
@@ -172,12 +175,15 @@ class Item(Model):
         *code_checks(),
         CheckConstraint("length(label) <= 200", name="label_length"),
         CheckConstraint("weight <= 1000", name="weight_max"),
+        CheckConstraint("label_en IS NULL OR length(label_en) <= 200", name="label_en_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(200))
+    #: The label shown to an evaluator who switched to English (null: the Chinese one).
+    label_en: Mapped[str | None] = mapped_column(String(200))
     weight: Mapped[float] = mapped_column(Float, default=1.0)
     campaign: Mapped[Campaign] = relationship(back_populates="items")
 
@@ -187,6 +193,7 @@ class CampaignCategory(Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "category_id"),
         CheckConstraint("length(label) <= 200", name="label_length"),
+        CheckConstraint("label_en IS NULL OR length(label_en) <= 200", name="label_en_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -194,6 +201,8 @@ class CampaignCategory(Model):
     position: Mapped[int] = mapped_column(Integer)
     #: The label the category had in this campaign.
     label: Mapped[str] = mapped_column(String(200))
+    #: Its English label on the ballot (null: the Chinese one).
+    label_en: Mapped[str | None] = mapped_column(String(200))
     campaign: Mapped[Campaign] = relationship(back_populates="categories")
     category: Mapped[Category] = relationship()
 
@@ -209,6 +218,7 @@ class CampaignUnit(Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "unit_id"),
         CheckConstraint("length(name) <= 200", name="name_length"),
+        CheckConstraint("name_en IS NULL OR length(name_en) <= 200", name="name_en_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -219,6 +229,8 @@ class CampaignUnit(Model):
     position: Mapped[int] = mapped_column(Integer)
     #: The name the unit had in this campaign.
     name: Mapped[str] = mapped_column(String(200))
+    #: Its English name on the ballot (null: the Chinese one).
+    name_en: Mapped[str | None] = mapped_column(String(200))
     campaign: Mapped[Campaign] = relationship(back_populates="units")
     unit: Mapped[Unit] = relationship()
     category: Mapped[CampaignCategory] = relationship()
