@@ -45,11 +45,20 @@ _RC_LOCK = threading.RLock()
 @contextmanager
 def cjk_fonts() -> Iterator[None]:
     """Text drawn inside uses the CJK font (it has Latin letters, digits and the
-    symbols we draw too; a fallback list would double the cost of every text)."""
+    symbols we draw too; a fallback list would double the cost of every text).
+
+    Every text is literal: the names drawn are the organizer's data (a unit
+    called ``市$\\frac$局`` would make mathtext raise, and ``$…$`` or a TeX
+    command would not be shown as written). Every chart, and the PDF's pages,
+    are built and drawn inside this context, so each Text, tick label and
+    legend entry is made with ``parse_math=False`` (the rcParam is read when a
+    Text is created; ticks made while drawing are made inside too)."""
     cjk_font_path()
     with _RC_LOCK, matplotlib.rc_context({"font.family": "sans-serif",
                                 "font.sans-serif": [CJK_FAMILY],
                                 "axes.unicode_minus": False,
+                                "text.parse_math": False,
+                                "text.usetex": False,
                                 "svg.fonttype": "path",
                                 "pdf.fonttype": 42}):
         yield
