@@ -125,12 +125,14 @@ class DeleteForm(FlaskForm):
 class CategoryForm(RowForm):
     code = StringField(_l("类别代码"), validators=[InputRequired(message=_l("请填写类别代码")), Length(max=64), CODE])
     label = StringField(_l("类别名称（已有类别可不填）"), validators=[Length(max=200)])
+    label_en = StringField(_l("类别的英文名称（可空，评议代表切换到英文时显示）"), validators=[Length(max=200)])
 
 
 class UnitForm(RowForm):
     category = SelectField(_l("类别"), coerce=int, validators=[InputRequired(message=_l("请先添加类别"))])
     code = StringField(_l("单位代码"), validators=[InputRequired(message=_l("请填写单位代码")), Length(max=64), CODE])
     name = StringField(_l("单位名称（已有单位可不填）"), validators=[Length(max=200)])
+    name_en = StringField(_l("单位的英文名称（可空，评议代表切换到英文时显示）"), validators=[Length(max=200)])
 
 
 class GroupForm(RowForm):
@@ -155,6 +157,7 @@ class RatedUnitsForm(FlaskForm):
 class ItemForm(RowForm):
     code = StringField(_l("指标代码"), validators=[InputRequired(message=_l("请填写指标代码")), Length(max=64), CODE])
     label = StringField(_l("指标名称"), validators=[InputRequired(message=_l("请填写指标名称")), Length(max=200)])
+    label_en = StringField(_l("指标的英文名称（可空，评议代表切换到英文时显示）"), validators=[Length(max=200)])
     weight = FloatField(_l("权重"), default=1.0, validators=[
         InputRequired(message=_l("请填写权重（正数）")),
         Positive(message=_l("权重必须是正数（大于 0）"))])
@@ -167,6 +170,7 @@ class ItemEditForm(ItemForm):
 class OptionForm(RowForm):
     code = StringField(_l("选项代码"), validators=[InputRequired(message=_l("请填写选项代码")), Length(max=32), CODE])
     label = StringField(_l("选项名称"), validators=[InputRequired(message=_l("请填写选项名称")), Length(max=100)])
+    label_en = StringField(_l("选项的英文名称（可空，评议代表切换到英文时显示）"), validators=[Length(max=100)])
     points = FloatField(_l("分值（0–100；“不了解”等不计分选项留空）"), validators=[
         Optional(), NumberRange(min=0, max=100, message=_l("分值应在 0 到 100 之间；不计分选项请留空"))])
 

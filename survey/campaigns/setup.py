@@ -149,7 +149,7 @@ def ballot_count(campaign: Campaign) -> int:
 # --- categories and units (organisation records reused across years) ----------
 
 
-def add_category(campaign: Campaign, *, code: str, label: str) -> CampaignCategory:
+def add_category(campaign: Campaign, *, code: str, label: str, label_en: str = "") -> CampaignCategory:
     ensure_editable(campaign)
     category = db.session.scalar(select(Category).where(Category.code == code))
     if category is None:
@@ -159,7 +159,7 @@ def add_category(campaign: Campaign, *, code: str, label: str) -> CampaignCatego
         db.session.add(category)
     elif any(cc.category_id == category.id for cc in campaign.categories):
         raise SetupRefused(_("类别 %(code)s 已在本次评议中", code=code))
-    cc = CampaignCategory(category=category, label=label or category.label,
+    cc = CampaignCategory(category=category, label=label or category.label, label_en=label_en or None,
                           position=_next_position(campaign.categories))
     campaign.categories.append(cc)
     db.session.flush()
@@ -173,7 +173,8 @@ def remove_category(campaign: Campaign, cc: CampaignCategory) -> None:
     campaign.categories.remove(cc)
 
 
-def add_unit(campaign: Campaign, *, category: CampaignCategory, code: str, name: str) -> CampaignUnit:
+def add_unit(campaign: Campaign, *, category: CampaignCategory, code: str, name: str,
+             name_en: str = "") -> CampaignUnit:
     ensure_editable(campaign)
     unit = db.session.scalar(select(Unit).where(Unit.code == code))
     if unit is None:
@@ -185,7 +186,7 @@ def add_unit(campaign: Campaign, *, category: CampaignCategory, code: str, name:
         raise SetupRefused(_("单位 %(code)s 已在本次评议中", code=code))
     elif name and name != unit.name:
         unit.name = name  # the organisation record carries the current name
-    cu = CampaignUnit(unit=unit, name=name or unit.name, category=category,
+    cu = CampaignUnit(unit=unit, name=name or unit.name, name_en=name_en or None, category=category,
                       position=_next_position(campaign.units))
     campaign.units.append(cu)
     db.session.flush()
@@ -276,19 +277,23 @@ def set_rated_units(campaign: Campaign, cg: CampaignGroup, unit_ids: set[int]) -
 # --- questionnaire: items and the answer scale -----------------------------------
 
 
-def add_item(campaign: Campaign, *, code: str, label: str, weight: float) -> Item:
+def add_item(campaign: Campaign, *, code: str, label: str, weight: float, label_en: str = "") -> Item:
     ensure_editable(campaign)
     if any(i.code == code for i in campaign.items):
         raise SetupRefused(_("评议指标代码 %(code)s 已存在", code=code))
-    item = Item(code=code, label=label, weight=weight, position=_next_position(campaign.items))
+    item = Item(code=code, label=label, label_en=label_en or None, weight=weight,
+                position=_next_position(campaign.items))
     campaign.items.append(item)
     db.session.flush()
     return item
 
 
-def update_item(campaign: Campaign, item: Item, *, label: str, weight: float) -> None:
+def update_item(campaign: Campaign, item: Item, *, label: str, weight: float, label_en: str | None = None) -> None:
+    """``label_en``: the English label ("" clears it; None keeps it)."""
     ensure_editable(campaign)
     item.label, item.weight = label, weight
+    if label_en is not None:
+        item.label_en = label_en or None
 
 
 def remove_item(campaign: Campaign, item: Item) -> None:
@@ -298,21 +303,27 @@ def remove_item(campaign: Campaign, item: Item) -> None:
     campaign.items.remove(item)
 
 
-def add_option(campaign: Campaign, *, code: str, label: str, points: float | None) -> ScaleOption:
+def add_option(campaign: Campaign, *, code: str, label: str, points: float | None,
+               label_en: str = "") -> ScaleOption:
     ensure_editable(campaign, alters_ballots=True)
     if any(o.code == code for o in campaign.scale):
         raise SetupRefused(_("选项代码 %(code)s 已存在", code=code))
-    option = ScaleOption(code=code, label=label, points=points, position=_next_position(campaign.scale))
+    option = ScaleOption(code=code, label=label, label_en=label_en or None, points=points,
+                         position=_next_position(campaign.scale))
     campaign.scale.append(option)
     db.session.flush()
     return option
 
 
-def update_option(campaign: Campaign, option: ScaleOption, *, label: str, points: float | None) -> None:
+def update_option(campaign: Campaign, option: ScaleOption, *, label: str, points: float | None,
+                  label_en: str | None = None) -> None:
+    """``label_en``: the English label ("" clears it; None keeps it)."""
     ensure_editable(campaign)
     if points != option.points:
         ensure_editable(campaign, alters_ballots=True)
     option.label, option.points = label, points
+    if label_en is not None:
+        option.label_en = label_en or None
 
 
 def remove_option(campaign: Campaign, option: ScaleOption) -> None:
@@ -365,13 +376,14 @@ def copy_campaign(source: Campaign, *, code: str, name: str, year: int,
     campaign = create_campaign(code=code, name=name, year=year, anonymous=source.anonymous,
                                return_target=source.return_target, opens_at=opens_at, closes_at=closes_at)
     campaign.rules = dict(source.rules or {})
-    campaign.scale = [ScaleOption(position=o.position, code=o.code, label=o.label, points=o.points)
-                      for o in source.scale]
-    campaign.items = [Item(position=i.position, code=i.code, label=i.label, weight=i.weight) for i in source.items]
-    cats = {cc.id: CampaignCategory(category_id=cc.category_id, position=cc.position, label=cc.label)
-            for cc in source.categories}
+    campaign.scale = [ScaleOption(position=o.position, code=o.code, label=o.label, label_en=o.label_en,
+                                  points=o.points) for o in source.scale]
+    campaign.items = [Item(position=i.position, code=i.code, label=i.label, label_en=i.label_en, weight=i.weight)
+                      for i in source.items]
+    cats = {cc.id: CampaignCategory(category_id=cc.category_id, position=cc.position, label=cc.label,
+                                    label_en=cc.label_en) for cc in source.categories}
     campaign.categories = list(cats.values())
-    units = {cu.id: CampaignUnit(unit_id=cu.unit_id, name=cu.unit.name, position=cu.position,
+    units = {cu.id: CampaignUnit(unit_id=cu.unit_id, name=cu.unit.name, name_en=cu.name_en, position=cu.position,
                                  category=cats[cu.campaign_category_id]) for cu in source.units}
     campaign.units = list(units.values())
     groups = {}

@@ -186,8 +186,9 @@ def _category_choices(form: FlaskForm, campaign: Campaign) -> None:
     form.category.choices = [SelectChoice(str(c.id), c.label) for c in campaign.categories]
 
 
-def _add_unit(campaign: Campaign, *, category: int, code: str, name: str) -> object:
-    return setup.add_unit(campaign, category=row_or_404(CampaignCategory, category, campaign), code=code, name=name)
+def _add_unit(campaign: Campaign, *, category: int, code: str, name: str, name_en: str = "") -> object:
+    return setup.add_unit(campaign, category=row_or_404(CampaignCategory, category, campaign), code=code, name=name,
+                          name_en=name_en)
 
 
 @dataclass(frozen=True)
