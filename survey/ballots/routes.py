@@ -370,7 +370,7 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
     receipt = posted.receipt
     duration = _signed_duration(posted.started)
     if receipt is None or duration is None or not _receipt_bound(b.link(), receipt, form.receipt_mac.data):
-        if b.invitation is not None and b.invitation.used:
+        if b.invitation is not None and submission.taken(b.invitation, b.token):
             return render_template("ballots/already.html", campaign=b.campaign), 409
         return _form_again(form, b, answers, problems), 400
     if problems:

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.orm import joinedload
 
 from analysis import effective_rules, flag_ballots
 from survey import charts
+from survey.ballots.submission import pending_invitations
 from survey.bundles import campaign_arrays
 from survey.caches import Cache
 from survey.clock import beijing_date
@@ -258,12 +259,14 @@ def return_board(campaign: Campaign) -> ReturnBoard:
         select(CampaignUnit).options(joinedload(CampaignUnit.unit))
         .where(CampaignUnit.campaign_id == campaign.id).order_by(CampaignUnit.position)).all()
     tally = ballot_tally(campaign)
-    # personal links per batch, and how many are not used yet
+    # personal links per batch, and how many are not used yet (a link whose ballot
+    # is taken but whose invitation is not marked yet counts as used)
+    pending = pending_invitations(campaign.id)
     links = {
         batch_id: (n, unused or 0)
         for batch_id, n, unused in db.session.execute(
             select(Invitation.batch_id, func.count(Invitation.id),
-                   func.sum(case((Invitation.used.is_(False), 1), else_=0)))
+                   func.sum(case((_unanswered(pending), 1), else_=0)))
             .where(Invitation.campaign_id == campaign.id).group_by(Invitation.batch_id))
     }
     # which groups rate which units (no rows: every unit)
@@ -312,6 +315,13 @@ def return_board(campaign: Campaign) -> ReturnBoard:
 # --- who has not answered ------------------------------------------------------------------
 
 
+def _unanswered(pending: set[int]) -> ColumnElement[bool]:
+    """Invitations not answered: not marked used, and not among the taken ones
+    waiting to be marked (SQLite marks them in batches: survey/ballots/submission.py)."""
+    unused = Invitation.used.is_(False)
+    return and_(unused, Invitation.id.not_in(pending)) if pending else unused
+
+
 def unanswered_invitations(batch: Batch) -> list[Invitation]:
     """The batch's invitations not used yet, with their evaluators, for the reminders.
 
@@ -321,13 +331,13 @@ def unanswered_invitations(batch: Batch) -> list[Invitation]:
     """
     return list(db.session.scalars(
         select(Invitation).options(joinedload(Invitation.evaluator))
-        .where(Invitation.batch_id == batch.id, Invitation.used.is_(False))
+        .where(Invitation.batch_id == batch.id, _unanswered(pending_invitations(batch.campaign_id)))
         .order_by(Invitation.id)))
 
 
 def unanswered_count(batch: Batch) -> int:
-    return db.session.scalar(select(func.count(Invitation.id))
-                             .where(Invitation.batch_id == batch.id, Invitation.used.is_(False))) or 0
+    return db.session.scalar(select(func.count(Invitation.id)).where(
+        Invitation.batch_id == batch.id, _unanswered(pending_invitations(batch.campaign_id)))) or 0
 
 
 def unanswered_names(batch: Batch, limit: int = 500) -> list[tuple[str, str | None]]:
@@ -337,7 +347,7 @@ def unanswered_names(batch: Batch, limit: int = 500) -> list[tuple[str, str | No
     return [(name, organisation) for name, organisation in db.session.execute(
         select(Evaluator.name, Evaluator.organisation)
         .join(Invitation, and_(Invitation.evaluator_id == Evaluator.id))
-        .where(Invitation.batch_id == batch.id, Invitation.used.is_(False))
+        .where(Invitation.batch_id == batch.id, _unanswered(pending_invitations(batch.campaign_id)))
         .order_by(Evaluator.name).limit(limit))]
 
 

@@ -4,6 +4,7 @@ public_limits.py; the form itself is survey/ballots'.)"""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import click
 import segno
@@ -176,30 +177,41 @@ for _name, _press in BATCH_BUTTONS.items():
                     methods=["POST"])
 
 
-@bp.post("/distribution/<code>/batches/<bcode>/issued")
-@action("distribution.batch")
-def issued(code: str, bcode: str) -> ResponseReturnValue:
-    batch = batch_or_404(campaign_or_404(code), bcode)
-    form = IssuedForm()
-    if not form.validate_on_submit():
-        flash(_("请填写实际发放份数（不小于 0 的整数）"), "error")
-    else:
-        services.set_issued(batch, form.issued.data)
-        flash(_("发放数已更正为 %(n)d 份", n=form.issued.data), "success")
-    return redirect(url_for(".batch", code=code, bcode=bcode))
+def _issued(batch: Batch, form: IssuedForm) -> str:
+    services.set_issued(batch, form.issued.data)
+    return str(_("发放数已更正为 %(n)d 份", n=form.issued.data))
 
 
-@bp.post("/distribution/<code>/batches/<bcode>/cap")
-@action("distribution.batch")
-def cap(code: str, bcode: str) -> ResponseReturnValue:
-    batch = batch_or_404(campaign_or_404(code), bcode)
-    form = CapForm()
-    if not form.validate_on_submit():
-        flash_form_errors(form)
-    else:
-        services.set_ip_cap(batch, form.ip_cap.data)
-        flash(_("已保存本批次的网络地址上限。"), "success")
-    return redirect(url_for(".batch", code=code, bcode=bcode))
+def _cap(batch: Batch, form: CapForm) -> str:
+    services.set_ip_cap(batch, form.ip_cap.data)
+    return str(_("已保存本批次的网络地址上限。"))
+
+
+#: The small forms of a batch's page (endpoint ``distribution.<name>``, POST .../batches/<bcode>/<name>):
+#: the form, what it does to the batch and what it then says.
+BATCH_FORMS: dict[str, tuple[type[Any], Callable[[Batch, Any], str]]] = {
+    "issued": (IssuedForm, _issued),
+    "cap": (CapForm, _cap),
+}
+
+
+def _form_view(name: str, form_class: type[Any], apply: Callable[[Batch, Any], str]) -> Callable[..., ResponseReturnValue]:
+    def view(code: str, bcode: str) -> ResponseReturnValue:
+        batch = batch_or_404(campaign_or_404(code), bcode)
+        form = form_class()
+        if form.validate_on_submit():
+            flash(apply(batch, form), "success")
+        else:
+            flash_form_errors(form)
+        return redirect(url_for(".batch", code=code, bcode=bcode))
+
+    view.__name__ = view.__qualname__ = name
+    return action("distribution.batch")(view)
+
+
+for _name, (_form, _apply) in BATCH_FORMS.items():
+    bp.add_url_rule(f"/distribution/<code>/batches/<bcode>/{_name}", _name, _form_view(_name, _form, _apply),
+                    methods=["POST"])
 
 
 @bp.get("/distribution/jobs/<int:job_id>")

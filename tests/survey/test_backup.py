@@ -29,22 +29,12 @@ from survey.extensions import db
 from survey.models import Ballot
 from survey.tokens import hash_receipt, normalise_receipt
 from tests.factories import make_campaign
+from tests.survey.test_ballots import form_fields
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 PG_URL = os.environ.get("PINGYI_TEST_DATABASE_URL")
 RECEIPT = re.compile(r'data-testid="receipt">([^<]+)<')
-
-
-def form_fields(html: str) -> dict[str, str]:
-    """The hidden fields and, for every radio group, its first option."""
-    fields: dict[str, str] = {}
-    for tag in re.findall(r"<input[^>]*>", html):
-        name = re.search(r'name="([^"]+)"', tag)
-        value = re.search(r'value="([^"]*)"', tag)
-        if name and value:
-            fields.setdefault(name.group(1), value.group(1))
-    return fields
 
 
 def submit(client: Any, token: str) -> str:

@@ -16,6 +16,7 @@ from werkzeug.datastructures import MultiDict
 
 from survey import settings
 from survey.ballots import routes
+from survey.ballots.submission import pending_invitations
 from survey.bundles import import_bundle
 from survey.extensions import db
 from survey.models import Ballot, BallotDraft, Batch, Campaign, CampaignUnit, Invitation, Item, ScaleOption
@@ -37,8 +38,11 @@ def receipt_of(html: str) -> str:
 
 
 def used_links(app: Flask) -> int:
+    """Links whose ballot is taken: marked used, or claimed and waiting to be
+    marked (SQLite marks invitations in batches: survey/ballots/submission.py)."""
     with app.app_context():
-        return db.session.scalar(select(func.count()).where(Invitation.used.is_(True))) or 0
+        marked = db.session.scalar(select(func.count()).where(Invitation.used.is_(True))) or 0
+        return marked + len(pending_invitations())
 
 
 def messages(html: str) -> str:
