@@ -31,7 +31,6 @@ from survey.models.job import Job
 Handler = Callable[[Job], None]
 HANDLERS: dict[str, Handler] = {}
 #: Seconds without a heartbeat after which a running job is taken up again.
-DEFAULT_STALE_S = 60
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -79,7 +78,7 @@ def step(job_id: int, *, done: int = 1, errors: int = 0) -> None:
 
 
 def _stale_before() -> dt.datetime:
-    seconds = current_app.config.get("PINGYI_JOBS_STALE_S", DEFAULT_STALE_S)
+    seconds = current_app.config["PINGYI_JOBS_STALE_S"]
     return utcnow() - dt.timedelta(seconds=seconds)
 
 
@@ -153,7 +152,7 @@ def kick(app: Flask | None = None) -> bool:
     that jobs left by a restarted process are taken up again.
     """
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    if not app.config.get("PINGYI_JOBS_THREAD", not app.testing):
+    if not (not app.testing if app.config["PINGYI_JOBS_THREAD"] is None else app.config["PINGYI_JOBS_THREAD"]):
         return False
     with _lock:
         _kicked.add(id(app))

@@ -16,6 +16,8 @@ from email.utils import formataddr, make_msgid
 from types import TracebackType
 from typing import Any
 
+from survey.settings import BY_NAME
+
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -38,22 +40,22 @@ class SmtpSettings:
 def settings_from(config: Mapping[str, Any]) -> SmtpSettings:
     """The SMTP settings from the app config, falling back to the environment."""
 
-    def get(key: str, default: Any = None) -> Any:
+    def get(key: str) -> Any:
         name = f"PINGYI_SMTP_{key}"
         if name in config and config[name] is not None:
             return config[name]
-        return os.environ.get(name, default)
+        return os.environ.get(name, BY_NAME[name].default)  # the default declared in survey/settings.py
 
     def flag(key: str) -> bool:
-        value = get(key, False)
+        value = get(key)
         return value if isinstance(value, bool) else str(value).strip().lower() in _TRUE
 
     settings = SmtpSettings(
-        host=str(get("HOST", "localhost")), port=int(get("PORT", 25)),
+        host=str(get("HOST")), port=int(get("PORT")),
         starttls=flag("STARTTLS"), ssl=flag("SSL"),
         user=get("USER") or None, password=get("PASSWORD") or None,
-        sender=str(get("SENDER", "pingyi@localhost")), sender_name=get("SENDER_NAME") or None,
-        timeout=float(get("TIMEOUT", 30)),
+        sender=str(get("SENDER")), sender_name=get("SENDER_NAME") or None,
+        timeout=float(get("TIMEOUT")),
     )
     if settings.starttls and settings.ssl:
         raise ValueError("PINGYI_SMTP_STARTTLS 与 PINGYI_SMTP_SSL 只能选一 (choose one of STARTTLS and SSL)")

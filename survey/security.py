@@ -42,6 +42,6 @@ def init_app(app: Flask) -> None:
         config["SESSION_COOKIE_SAMESITE"] = "Lax"
     config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
     config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
-    if str(config.get("PINGYI_PUBLIC_URL", "")).startswith("https://"):
+    if str(config["PINGYI_PUBLIC_URL"]).startswith("https://"):
         config["SESSION_COOKIE_SECURE"] = config["REMEMBER_COOKIE_SECURE"] = True
     app.after_request(_headers)

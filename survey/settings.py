@@ -40,7 +40,7 @@ SETTINGS: tuple[Setting, ...] = (
             "(faster; the last commits may be lost on power loss)."),
     Setting("PINGYI_MAX_BATCH_FORMS", 100_000, int,
             "The most paper forms one batch may print when its evaluator group has no quota (with one: the quota)."),
-    Setting("PINGYI_USED_FLUSH_SIZE", 8, int,
+    Setting("PINGYI_USED_FLUSH_SIZE", 32, int,
             "SQLite: taken ballots' invitations are marked used this many at once, in a commit of their own "
             "(docs/anonymity.md: the -wal file's order pairs a ballot with no fewer invitations)."),
     Setting("PINGYI_WAL_TRUNCATE", True, _bool,

@@ -322,7 +322,7 @@ def take(connection: Connection, invitation_id: int, ballot: NewBallot, *, claim
 # --- marking invitations used (SQLite) ---
 
 def flush_size() -> int:
-    return max(1, int(current_app.config.get("PINGYI_USED_FLUSH_SIZE", 8)))
+    return max(1, int(current_app.config["PINGYI_USED_FLUSH_SIZE"]))
 
 
 def _count_claim(connection: Connection) -> None:
@@ -370,7 +370,7 @@ def flush_used(connection: Connection | None = None, *, minimum: int = 1,
         connection.execute(update(claims).where(claims.c.claim_hash.in_([row.claim_hash for row in rows]))
                            .values(pending=None))
         connection.commit()
-    if current_app.config.get("PINGYI_WAL_TRUNCATE", True):
+    if current_app.config["PINGYI_WAL_TRUNCATE"]:
         checkpoint_wal(connection)
     return len(rows)
 

@@ -32,7 +32,7 @@ def _device_cookie(batch: Batch) -> str:
 
 
 def _period() -> dt.timedelta:
-    return dt.timedelta(hours=float(current_app.config.get("PINGYI_PUBLIC_DEVICE_HOURS", 72)))
+    return dt.timedelta(hours=float(current_app.config["PINGYI_PUBLIC_DEVICE_HOURS"]))
 
 
 def _is_submission() -> bool:
