@@ -149,16 +149,27 @@ def ballot_count(campaign: Campaign) -> int:
 # --- categories and units (organisation records reused across years) ----------
 
 
+def _organisation_record(model: type[Any], code: str, text: str, in_campaign: set[int], *,
+                         new: str, present: str) -> Any:
+    """The organisation's record (category, unit, group) with this code, made where
+    there is none yet (it then needs its name or label: else `new`); `present`
+    where the campaign has it already (its id in `in_campaign`)."""
+    record = db.session.scalar(select(model).where(model.code == code))
+    if record is None:
+        if not text:
+            raise SetupRefused(new)
+        record = model(code=code, **{"name" if model is Unit else "label": text})
+        db.session.add(record)
+    elif record.id in in_campaign:
+        raise SetupRefused(present)
+    return record
+
+
 def add_category(campaign: Campaign, *, code: str, label: str, label_en: str = "") -> CampaignCategory:
     ensure_editable(campaign)
-    category = db.session.scalar(select(Category).where(Category.code == code))
-    if category is None:
-        if not label:
-            raise SetupRefused(_("类别 %(code)s 是新类别，请填写名称", code=code))
-        category = Category(code=code, label=label)
-        db.session.add(category)
-    elif any(cc.category_id == category.id for cc in campaign.categories):
-        raise SetupRefused(_("类别 %(code)s 已在本次评议中", code=code))
+    category = _organisation_record(Category, code, label, {cc.category_id for cc in campaign.categories},
+                                    new=_("类别 %(code)s 是新类别，请填写名称", code=code),
+                                    present=_("类别 %(code)s 已在本次评议中", code=code))
     cc = CampaignCategory(category=category, label=label or category.label, label_en=label_en or None,
                           position=_next_position(campaign.categories))
     campaign.categories.append(cc)
@@ -176,15 +187,10 @@ def remove_category(campaign: Campaign, cc: CampaignCategory) -> None:
 def add_unit(campaign: Campaign, *, category: CampaignCategory, code: str, name: str,
              name_en: str = "") -> CampaignUnit:
     ensure_editable(campaign)
-    unit = db.session.scalar(select(Unit).where(Unit.code == code))
-    if unit is None:
-        if not name:
-            raise SetupRefused(_("单位 %(code)s 是新单位，请填写名称", code=code))
-        unit = Unit(code=code, name=name)
-        db.session.add(unit)
-    elif any(cu.unit_id == unit.id for cu in campaign.units):
-        raise SetupRefused(_("单位 %(code)s 已在本次评议中", code=code))
-    elif name and name != unit.name:
+    unit = _organisation_record(Unit, code, name, {cu.unit_id for cu in campaign.units},
+                                new=_("单位 %(code)s 是新单位，请填写名称", code=code),
+                                present=_("单位 %(code)s 已在本次评议中", code=code))
+    if name and name != unit.name:
         unit.name = name  # the organisation record carries the current name
     cu = CampaignUnit(unit=unit, name=name or unit.name, name_en=name_en or None, category=category,
                       position=_next_position(campaign.units))
@@ -215,14 +221,9 @@ def known_groups() -> list[EvaluatorGroup]:
 
 def add_group(campaign: Campaign, *, code: str, label: str, weight: float, quota: int | None) -> CampaignGroup:
     ensure_editable(campaign)
-    group = db.session.scalar(select(EvaluatorGroup).where(EvaluatorGroup.code == code))
-    if group is None:
-        if not label:
-            raise SetupRefused(_("评议主体 %(code)s 是新的，请填写名称", code=code))
-        group = EvaluatorGroup(code=code, label=label)
-        db.session.add(group)
-    elif any(cg.group_id == group.id for cg in campaign.groups):
-        raise SetupRefused(_("评议主体 %(code)s 已在本次评议中", code=code))
+    group = _organisation_record(EvaluatorGroup, code, label, {cg.group_id for cg in campaign.groups},
+                                 new=_("评议主体 %(code)s 是新的，请填写名称", code=code),
+                                 present=_("评议主体 %(code)s 已在本次评议中", code=code))
     cg = CampaignGroup(group=group, label=label or group.label, weight=weight, quota=quota,
                        position=_next_position(campaign.groups))
     campaign.groups.append(cg)
