@@ -18,8 +18,9 @@ CSP = "; ".join((
     "form-action 'self'",
     "frame-ancestors 'none'",
 ))
-#: Evaluator pages: their URL is the evaluator's key (/b/<token>) or a channel's (/p/…).
-EVALUATOR_PREFIXES = ("/b/", "/p/")
+#: Evaluator pages: their URL is the evaluator's key (/b/<token>), a channel's (/p/…, /q/…),
+#: or the receipt check (whose page may show a receipt code).
+EVALUATOR_PREFIXES = ("/b/", "/p/", "/q/", "/receipt")
 
 
 def _headers(response: Response) -> Response:

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from survey.errors import UserError
 from survey.extensions import db
-from survey.models import Batch, Campaign, CampaignUnit
+from survey.models import Batch, Campaign, CampaignUnit, Unit
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -45,8 +45,6 @@ def batch_or_404(campaign: Campaign, code: str) -> Batch:
 
 def unit_or_404(campaign: Campaign, code: str) -> CampaignUnit:
     """A campaign's unit by the unit's code."""
-    from survey.models import Unit
-
     cu: CampaignUnit | None = db.session.scalar(select(CampaignUnit).join(Unit, CampaignUnit.unit_id == Unit.id)
                            .where(CampaignUnit.campaign_id == campaign.id, Unit.code == code))
     if cu is None:

@@ -17,7 +17,7 @@ def test_every_page_carries_the_policy(client) -> None:
 
 
 def test_evaluator_pages_send_no_referrer(client) -> None:
-    for path in ("/b/AbC-12_xyzAbC-12_xyzAbC1", "/p/c/b"):
+    for path in ("/b/AbC-12_xyzAbC-12_xyzAbC1", "/p/c/b", "/q/nothing", "/receipt"):
         assert client.get(path).headers["Referrer-Policy"] == "no-referrer"
 
 
