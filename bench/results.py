@@ -68,7 +68,7 @@ from survey import caches, charts, create_app, jobs  # noqa: E402
 from survey.bundles import import_bundle  # noqa: E402
 from survey.extensions import db  # noqa: E402
 from survey.models import ResultArtifact, ResultSnapshot, User  # noqa: E402
-from survey.results import artifacts, exports, snapshots  # noqa: E402
+from survey.results import artifacts, exports  # noqa: E402
 from survey.results.snapshots import current_snapshot, results_for  # noqa: E402
 
 GROUPS = [("deputy", "人大代表", 0.25), ("enterprise", "企业代表", 0.2), ("grassroots", "基层代表", 0.15),
@@ -203,9 +203,9 @@ def main() -> None:
     def new_process() -> None:
         caches.clear_all()
         # What a worker works out once, whatever it serves first: the drawing code's
-        # version and the fingerprint's statement (built, not data).
+        # version. (Prepared statements, survey.database.prepared, are code: clear_all
+        # leaves them, and a worker builds each once.)
         artifacts.drawing_version()
-        snapshots._fingerprint_query()
 
     def first_view(media: str) -> Callable[[], None]:
         def forget_all() -> None:

@@ -20,8 +20,10 @@ from typing import Any, TypeVar
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import contains_eager, joinedload
 
+from survey.database import prepared
 from survey.errors import UserError
 from survey.extensions import db
 from survey.models import Batch, Campaign, CampaignUnit, Unit
@@ -29,24 +31,41 @@ from survey.models import Batch, Campaign, CampaignUnit, Unit
 View = TypeVar("View", bound=Callable[..., Any])
 
 
+@prepared
+def _campaign_by_code() -> Select[Campaign]:
+    return select(Campaign).where(Campaign.code == bindparam("code"))
+
+
+@prepared
+def _batch_by_code() -> Select[Batch]:
+    return select(Batch).where(Batch.campaign_id == bindparam("campaign_id"), Batch.code == bindparam("code"))
+
+
+@prepared
+def _unit_by_code() -> Select[CampaignUnit]:
+    # The unit's record and its category come in the same row: every page of a unit shows both.
+    return (select(CampaignUnit).join(Unit, CampaignUnit.unit_id == Unit.id)
+            .options(contains_eager(CampaignUnit.unit), joinedload(CampaignUnit.category))
+            .where(CampaignUnit.campaign_id == bindparam("campaign_id"), Unit.code == bindparam("code")))
+
+
 def campaign_or_404(code: str) -> Campaign:
-    campaign: Campaign | None = db.session.scalar(select(Campaign).where(Campaign.code == code))
+    campaign: Campaign | None = db.session.scalar(_campaign_by_code(), {"code": code})
     if campaign is None:
         abort(404)
     return campaign
 
 
 def batch_or_404(campaign: Campaign, code: str) -> Batch:
-    batch: Batch | None = db.session.scalar(select(Batch).where(Batch.campaign_id == campaign.id, Batch.code == code))
+    batch: Batch | None = db.session.scalar(_batch_by_code(), {"campaign_id": campaign.id, "code": code})
     if batch is None:
         abort(404)
     return batch
 
 
 def unit_or_404(campaign: Campaign, code: str) -> CampaignUnit:
-    """A campaign's unit by the unit's code."""
-    cu: CampaignUnit | None = db.session.scalar(select(CampaignUnit).join(Unit, CampaignUnit.unit_id == Unit.id)
-                           .where(CampaignUnit.campaign_id == campaign.id, Unit.code == code))
+    """A campaign's unit by the unit's code (with its unit record and category)."""
+    cu: CampaignUnit | None = db.session.scalar(_unit_by_code(), {"campaign_id": campaign.id, "code": code})
     if cu is None:
         abort(404)
     return cu

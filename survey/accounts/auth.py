@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from flask_login import LoginManager
+from sqlalchemy import Select, bindparam, select
 
+from survey.database import prepared
 from survey.extensions import db
 from survey.models.account import User
 
@@ -11,8 +13,15 @@ login_manager.login_view = "accounts.login"
 login_manager.login_message = "请先登录。"
 login_manager.login_message_category = "info"
 
+@prepared
+def _user_by_id() -> Select[User]:
+    return select(User).where(User.id == bindparam("id"))
+
+
 def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+    """The signed-in user, once per request (a prepared statement: every staff request runs it)."""
+    user: User | None = db.session.scalar(_user_by_id(), {"id": int(user_id)})
+    return user
 
 
 login_manager.user_loader(load_user)

@@ -6,10 +6,11 @@ import datetime as dt
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 
 from analysis import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
 from survey.clock import utcnow
+from survey.database import prepared
 from survey.errors import Conflict
 from survey.extensions import db
 from survey.models import (
@@ -129,13 +130,18 @@ def _closed(campaign: Campaign) -> None:
         queue_drawing(campaign, snap)
 
 
+@prepared
+def _due_campaigns() -> Select[Campaign]:
+    return select(Campaign).where(where_open(Campaign.status), Campaign.closes_at.is_not(None),
+                                  Campaign.closes_at <= bindparam("now"))
+
+
 def close_due_campaigns(now: dt.datetime | None = None) -> list[str]:
     """Close the open campaigns whose deadline has passed (their links already refuse
     ballots; this makes the status say so, and lets the committee finalize).
     One read when nothing is due; the caller commits."""
     now = now or utcnow()
-    due = list(db.session.scalars(select(Campaign).where(
-        where_open(Campaign.status), Campaign.closes_at.is_not(None), Campaign.closes_at <= now)))
+    due = list(db.session.scalars(_due_campaigns(), {"now": now}))
     for campaign in due:
         campaign.state.close()
         _closed(campaign)

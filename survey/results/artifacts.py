@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import matplotlib
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, Select, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from survey import caches
 from survey.clock import utcnow
+from survey.database import prepared
 from survey.extensions import db
 from survey.models import ResultArtifact, ResultSnapshot
 
@@ -62,8 +63,13 @@ _memory: caches.Cache[str, bytes] = caches.Cache("results.artifacts", 64 * 1024 
 caches.register("results.drawing_version", drawing_version.cache_clear)
 
 
+@prepared
+def _body_of() -> Select[bytes]:
+    return select(ResultArtifact.body).where(ResultArtifact.key == bindparam("key"))
+
+
 def stored(key: str) -> bytes | None:
-    return db.session.scalar(select(ResultArtifact.body).where(ResultArtifact.key == key))
+    return db.session.scalar(_body_of(), {"key": key})
 
 
 def store(snap: ResultSnapshot, key: str, media_type: str, data: bytes) -> None:

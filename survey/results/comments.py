@@ -6,10 +6,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from survey import audit
 from survey.clock import utcnow
+from survey.database import prepared
 from survey.extensions import db
 from survey.models import Ballot, Batch, Campaign, CampaignGroup, CampaignUnit, Comment, CommentAnswer, User
 from survey.results import ResultsError
@@ -26,13 +27,17 @@ def answers_of(comment_ids: list[int]) -> dict[int, CommentAnswer]:
         select(CommentAnswer).where(CommentAnswer.comment_id.in_(comment_ids)))}
 
 
+@prepared
+def _comments_of() -> Select[Comment, CampaignGroup]:
+    return (select(Comment, CampaignGroup).join(Ballot, Comment.ballot_id == Ballot.id)
+            .join(Batch, Ballot.batch_id == Batch.id).join(CampaignGroup, Batch.campaign_group_id == CampaignGroup.id)
+            .where(Comment.campaign_unit_id == bindparam("cu_id")))
+
+
 def comments_of(campaign: Campaign, cu: CampaignUnit) -> list[tuple[Comment, str]]:
     """A unit's comments with the group code of their ballot, in a stable order
     that says nothing about when they came in."""
-    rows = db.session.execute(
-        select(Comment, CampaignGroup).join(Ballot, Comment.ballot_id == Ballot.id)
-        .join(Batch, Ballot.batch_id == Batch.id).join(CampaignGroup, Batch.campaign_group_id == CampaignGroup.id)
-        .where(Comment.campaign_unit_id == cu.id)).all()
+    rows = db.session.execute(_comments_of(), {"cu_id": cu.id}).all()
     out = [(c, g.group.code) for c, g in rows]
     out.sort(key=lambda pair: hashlib.sha256(f"{pair[0].id}".encode()).hexdigest())
     return out

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 
+from survey.database import prepared
 from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, Unit
 from survey.models.lifecycle import where_results_ready
@@ -12,12 +13,16 @@ from survey.results.queries import unit_result
 from survey.results.snapshots import results_for
 
 
+@prepared
+def _years_rated() -> Select[int]:
+    return (select(func.count(Campaign.id)).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
+            .where(Unit.code == bindparam("code"), where_results_ready(Campaign.status)))
+
+
 def years_rated(unit_code: str) -> int:
     """In how many campaigns with results (closed or later) a unit was rated:
     what ``history`` would list, counted without reading any results."""
-    return db.session.scalar(
-        select(func.count(Campaign.id)).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
-        .where(Unit.code == unit_code, where_results_ready(Campaign.status))) or 0
+    return db.session.scalar(_years_rated(), {"code": unit_code}) or 0
 
 
 def units_with_history(campaign: Campaign) -> set[str]:

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, inspect, select
 from sqlalchemy.orm import joinedload
 
+from survey.database import prepared
 from survey.extensions import db
 from survey.models import (
     Campaign,
@@ -20,6 +21,7 @@ from survey.models import (
     ClassOverride,
     EvaluatorGroup,
     OutcomeSettings,
+    ScaleOption,
     Unit,
 )
 
@@ -46,9 +48,14 @@ def final_classes(campaign: Campaign, results: dict[str, Any]) -> dict[str, str]
     return {u["code"]: final_class(u, overrides.get(u["code"])) for u in results["units"]}
 
 
+@prepared
+def _settings_of() -> Select[OutcomeSettings]:
+    return select(OutcomeSettings).where(OutcomeSettings.campaign_id == bindparam("campaign_id"))
+
+
 def settings_for(campaign: Campaign) -> OutcomeSettings:
     """The committee's settings for the campaign, made with the defaults where there are none yet."""
-    settings = db.session.scalar(select(OutcomeSettings).where(OutcomeSettings.campaign_id == campaign.id))
+    settings = db.session.scalar(_settings_of(), {"campaign_id": campaign.id})
     if settings is None:
         settings = OutcomeSettings(campaign_id=campaign.id, min_group_ballots=5, public=True, consequences={})
         db.session.add(settings)
@@ -138,35 +145,53 @@ def ranking(campaign: Campaign, results: dict[str, Any], units: Sequence[UnitLin
     return views
 
 
+@prepared
+def _categories_of() -> Select[str, str]:
+    return (select(Category.code, CampaignCategory.label).join(CampaignCategory.category)
+            .where(CampaignCategory.campaign_id == bindparam("campaign_id")).order_by(CampaignCategory.position))
+
+
 def categories_of(campaign: Campaign) -> list[CategoryLine]:
     """The campaign's categories in order, as plain rows (one query, no ORM objects)."""
-    rows = db.session.execute(
-        select(Category.code, CampaignCategory.label).join(CampaignCategory.category)
-        .where(CampaignCategory.campaign_id == campaign.id).order_by(CampaignCategory.position))
-    return [CategoryLine(*row) for row in rows]
+    return [CategoryLine(*row) for row in db.session.execute(_categories_of(), {"campaign_id": campaign.id})]
+
+
+@prepared
+def _unit_list() -> Select[int, str, str, str]:
+    return (select(CampaignUnit.id, Unit.code, CampaignUnit.name, Category.code)
+            .join(Unit, CampaignUnit.unit_id == Unit.id)
+            .join(CampaignCategory, CampaignUnit.campaign_category_id == CampaignCategory.id)
+            .join(Category, CampaignCategory.category_id == Category.id)
+            .where(CampaignUnit.campaign_id == bindparam("campaign_id")).order_by(CampaignUnit.position))
 
 
 def unit_list(campaign: Campaign) -> list[UnitLine]:
     """The campaign's units in order, as plain rows (one query, no ORM objects:
     the ranking page lists all of them on every request)."""
-    rows = db.session.execute(
-        select(CampaignUnit.id, Unit.code, CampaignUnit.name, Category.code)
-        .join(Unit, CampaignUnit.unit_id == Unit.id)
-        .join(CampaignCategory, CampaignUnit.campaign_category_id == CampaignCategory.id)
-        .join(Category, CampaignCategory.category_id == Category.id)
-        .where(CampaignUnit.campaign_id == campaign.id).order_by(CampaignUnit.position))
-    return [UnitLine(*row) for row in rows]
+    return [UnitLine(*row) for row in db.session.execute(_unit_list(), {"campaign_id": campaign.id})]
 
 
 # --- overrides, units, labels ---------------------------------------------------
 
 
+@prepared
+def _override_of() -> Select[ClassOverride]:
+    return select(ClassOverride).where(ClassOverride.campaign_unit_id == bindparam("cu_id"))
+
+
 def override_of(cu: CampaignUnit) -> ClassOverride | None:
-    return db.session.scalar(select(ClassOverride).where(ClassOverride.campaign_unit_id == cu.id))
+    override: ClassOverride | None = db.session.scalar(_override_of(), {"cu_id": cu.id})
+    return override
+
+
+@prepared
+def _overrides_of() -> Select[ClassOverride]:
+    return (select(ClassOverride).join(CampaignUnit).where(CampaignUnit.campaign_id == bindparam("campaign_id"))
+            .order_by(CampaignUnit.position))
 
 
 def overrides_of(campaign: Campaign) -> list[ClassOverride]:
-    return rows_of(campaign, ClassOverride, CampaignUnit.position)
+    return list(db.session.scalars(_overrides_of(), {"campaign_id": campaign.id}))
 
 
 def _with_unit_and_category() -> tuple[Any, ...]:
@@ -189,15 +214,28 @@ def campaign_unit(campaign: Campaign, code: str) -> CampaignUnit | None:
         CampaignUnit.campaign_id == campaign.id, Unit.code == code).options(*_with_unit_and_category()))
 
 
+@prepared
+def _group_labels() -> Select[str, str]:
+    return (select(EvaluatorGroup.code, CampaignGroup.label).join(CampaignGroup.group)
+            .where(CampaignGroup.campaign_id == bindparam("campaign_id")).order_by(CampaignGroup.position))
+
+
 def group_labels(campaign: Campaign) -> dict[str, str]:
-    rows = db.session.execute(select(EvaluatorGroup.code, CampaignGroup.label).join(CampaignGroup.group)
-                              .where(CampaignGroup.campaign_id == campaign.id).order_by(CampaignGroup.position))
-    return {code: label for code, label in rows}
+    return {code: label for code, label in db.session.execute(_group_labels(), {"campaign_id": campaign.id})}
+
+
+@prepared
+def _option_labels() -> Select[str, str]:
+    return (select(ScaleOption.code, ScaleOption.label)
+            .where(ScaleOption.campaign_id == bindparam("campaign_id"), ScaleOption.points.is_not(None))
+            .order_by(ScaleOption.position))
 
 
 def option_labels(campaign: Campaign) -> list[tuple[str, str]]:
     """The scored options (code, label) in scale order."""
-    return [(o.code, o.label) for o in campaign.scale if o.points is not None]
+    if "scale" not in inspect(campaign).unloaded:  # loaded already: no statement
+        return [(o.code, o.label) for o in campaign.scale if o.points is not None]
+    return [(code, label) for code, label in db.session.execute(_option_labels(), {"campaign_id": campaign.id})]
 
 
 def data_quality(results: dict[str, Any]) -> dict[str, Any]:

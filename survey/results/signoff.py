@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from survey import audit
 from survey.ballots.pseudonyms import pseudonymise_sources
 from survey.clock import utcnow
+from survey.database import prepared
 from survey.errors import Forbidden
 from survey.extensions import db
 from survey.models import (
@@ -59,8 +60,12 @@ def _members_quorum(campaign: Campaign, settings: OutcomeSettings | None = None)
     q = (settings or settings_for(campaign)).quorum
     if q is not None:
         return q
-    members = db.session.scalar(select(func.count(User.id)).where(User.role == COMMITTEE, User.active.is_(True)))
-    return max(1, members or 0)
+    return max(1, db.session.scalar(_active_members()) or 0)
+
+
+@prepared
+def _active_members() -> Select[int]:
+    return select(func.count(User.id)).where(User.role == COMMITTEE, User.active.is_(True))
 
 
 def fix_quorum(campaign: Campaign) -> int:
@@ -79,10 +84,15 @@ def quorum(campaign: Campaign, settings: OutcomeSettings | None = None) -> int:
     return _members_quorum(campaign, settings)
 
 
+@prepared
+def _approvals_of() -> Select[Approval]:
+    return (select(Approval).where(Approval.campaign_id == bindparam("campaign_id"))
+            .options(joinedload(Approval.user)).order_by(Approval.approved_at))
+
+
 def approvals_of(campaign: Campaign) -> list[Approval]:
     """The campaign's approvals in order, with their users (the page names them)."""
-    return list(db.session.scalars(select(Approval).where(Approval.campaign_id == campaign.id)
-                                   .options(joinedload(Approval.user)).order_by(Approval.approved_at)))
+    return list(db.session.scalars(_approvals_of(), {"campaign_id": campaign.id}))
 
 
 def counts(approval: Approval, results_sha256: str) -> bool:

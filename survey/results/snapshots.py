@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, func, select
@@ -17,6 +16,7 @@ from analysis import evaluate_document
 from survey import caches, jobs
 from survey.bundles import export_bundle
 from survey.clock import utcnow
+from survey.database import prepared
 from survey.extensions import db
 from survey.models import Ballot, Batch, Campaign, CampaignGroup, CampaignUnit, ObjectiveScore, ResultSnapshot, Veto
 from survey.results import artifacts
@@ -32,7 +32,7 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@lru_cache(maxsize=1)
+@prepared
 def _fingerprint_query() -> Select[Any]:
     """The fingerprint's statement, built once (every results request runs it)."""
     campaign_id: BindParameter[int] = bindparam("campaign_id")
@@ -55,9 +55,6 @@ def _fingerprint_query() -> Select[Any]:
         (func.count(CampaignUnit.id), where_unit), (func.max(CampaignUnit.id), where_unit),
     ]
     return select(*(select(agg).where(cond).scalar_subquery() for agg, cond in figures))
-
-
-caches.register("results.fingerprint_query", _fingerprint_query.cache_clear)
 
 
 def fingerprint(campaign: Campaign) -> str:
@@ -127,14 +124,20 @@ def _stored_cache(campaign: Campaign, values: dict[str, Any]) -> ResultSnapshot:
     return cache
 
 
+@prepared
+def _snapshots_of() -> Select[ResultSnapshot]:
+    """A campaign's stored snapshots, without their results text (read only where
+    this process has not parsed it yet: ``parsed``)."""
+    return (select(ResultSnapshot).where(ResultSnapshot.campaign_id == bindparam("campaign_id"))
+            .options(defer(ResultSnapshot.results_json)))
+
+
 def current_snapshot(campaign: Campaign) -> ResultSnapshot:
     """The stored results the pages show: the final snapshot once there is
     one (its latest version), otherwise the cache, recomputed where the
     campaign's data changed."""
     # The results text is read only where this process has not parsed it yet (``parsed``).
-    stored = _by_kind(db.session.scalars(
-        select(ResultSnapshot).where(ResultSnapshot.campaign_id == campaign.id)
-        .options(defer(ResultSnapshot.results_json))))
+    stored = _by_kind(db.session.scalars(_snapshots_of(), {"campaign_id": campaign.id}))
     if "final" in stored:
         return stored["final"]
     cache = stored.get("cache")
