@@ -219,9 +219,9 @@ def criticism_notice(campaign: Campaign) -> bytes:
     title(doc, head)
     addressee(doc, _("各有关单位"))
     d.note(doc)
-    para(doc, _("按照%(c)s工作安排，%(o)s组织服务对象、评议代表等对被评议单位进行了评议。经评议领导小组审定，"
+    para(doc, _("按照%(c)s工作安排，%(o)s组织%(g)s对被评议单位进行了评议。经评议领导小组审定，"
                 "%(n)s在本次评议中被评为“不满意”单位。", c=campaign.name, o=current_app.config["PINGYI_OFFICE_NAME"],
-                n=_names(rows)))
+                g="、".join(queries.group_labels(campaign).values()), n=_names(rows)))
     table(doc, [_("单位"), _("类别"), _("综合得分"), _("名次")],
           [[row.name, view.label, row.score_text, row.result["rank"]] for view, row in rows])
     para(doc, _("为严肃评议纪律，督促整改落实，决定对上述单位予以通报批评。被通报单位要认真查找问题，深刻剖析原因，"
@@ -281,7 +281,7 @@ def _rectification_pages(doc: DocxDocument, d: Drafting, cu: CampaignUnit, label
     title(doc, _("关于%(n)s做好评议整改工作的通知（草稿）", n=row.name))
     addressee(doc, row.name)
     d.note(doc)
-    rank = _("第 %(r)d 名", r=r["rank"]) if r["rank"] is not None else _("未排名")
+    rank = _("在本类别中排第 %(r)d 名", r=r["rank"]) if r["rank"] is not None else _("不参与排名")
     para(doc, _("在%(c)s中，你单位（%(v)s）收回有效评议票 %(n)d 张，综合得分 %(s)s 分，%(rank)s，评定等次为“%(cls)s”。",
                 c=campaign.name, v=view.label, n=r["n_valid"], s=row.score_text, rank=rank,
                 cls=_(CLASS_LABELS[row.final_class])))

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pypdfium2
-import pytest
 from sqlalchemy import select
 
 from survey.bundles import import_bundle
@@ -234,14 +233,3 @@ def test_the_download_of_a_campaign_without_ballots_is_refused_with_the_reason(a
     response = client.get("/results/e2026/report.pdf")
     assert response.status_code == 400
     assert "还没有收到评议票" in response.get_data(as_text=True)
-
-
-@pytest.mark.parametrize("lang", ["en"])
-def test_the_report_in_english(app, client, ctx, tmp_path, lang: str) -> None:
-    campaign = _campaign()
-    make_user("committee")
-    login(client, "committee")
-    client.set_cookie("pingyi_lang", lang)
-    _data, path = _pdf(client, campaign, tmp_path)
-    text = _flat("".join(_poppler(path)))
-    assert _flat(TITLE) in text and _flat(MARKUP) in text
