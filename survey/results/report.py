@@ -133,10 +133,13 @@ def method_summary(campaign: Campaign, rules: dict[str, Any]) -> dict[str, Any]:
                                 .order_by(CampaignGroup.position)).all()
     total = sum(g.weight for g in groups) or 1.0
     bottom = rules.get("bottom")
+    objective: dict[str, float] = dict(rules.get("objective_components") or {})
+    parts = (rules["ballot_share"] + sum(objective.values())) or 1.0
     return {
         "groups": [{"label": g.label, "weight": g.weight, "share": g.weight / total} for g in groups],
-        "ballot_share": rules["ballot_share"],
-        "objective": dict(rules.get("objective_components") or {}),
+        # the shares of the composite score, as it takes them: over their sum
+        "ballot_share": rules["ballot_share"] / parts,
+        "objective": {name: share / parts for name, share in objective.items()},
         "trim": rules["trim_per_end"],
         "nonresponse_adjust": rules["nonresponse_adjust"],
         "weight_cap": rules["weight_cap"],

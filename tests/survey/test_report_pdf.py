@@ -233,3 +233,21 @@ def test_the_download_of_a_campaign_without_ballots_is_refused_with_the_reason(a
     response = client.get("/results/e2026/report.pdf")
     assert response.status_code == 400
     assert "还没有收到评议票" in response.get_data(as_text=True)
+
+
+def test_the_method_says_the_rules_the_results_were_computed_with(app, ctx) -> None:
+    rules = {"trim_per_end": 0.1, "ballot_share": 0.7, "objective_components": {"work": 0.3},
+             "thresholds": {"satisfied": 90, "basic": 70}, "bottom": {"n": 1, "below": 75},
+             "max_dissatisfied_share": 0.25, "bootstrap": {"replicates": 200, "seed": 7}}
+    doc = committee_bundle(rules=rules)
+    doc["units"][1]["name"] = MARKUP
+    campaign = import_bundle(doc, status="closed")
+    db.session.commit()
+    with app.test_request_context("/"):
+        page = report.html(campaign)
+    text = _flat(re.sub(r"<[^>]+>", "", page))
+    for wanted in ("问卷测评得分占70%", "工作考核分项“work”占30%", "去掉最高和最低的各10%", "≥90为“满意”", "≥70为“基本满意”",
+                   "“不满意”票占比达到25%", "得分最低的1个单位，得分低于75的", "200次重抽样，随机种子7",
+                   "剔除标记为以下情形的评议票：重复提交", "服务对象0.660.0%", "专家学者0.440.0%"):
+        assert wanted in text, wanted
+    assert "&lt;b&gt;markup&lt;/b&gt;市税务局" in page and "<b>markup" not in page
