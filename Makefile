@@ -22,10 +22,13 @@ run: $(STAMP)
 	exec $(BIN)/gunicorn -c python:survey.serving 'survey:create_app()'
 
 # Debian packages the tests need: Chromium (driven by Playwright; never a
-# browser download), PostgreSQL (the second database under test) and a CJK
-# font (charts). Installed as root after `apt-get update`, only where missing.
+# browser download), PostgreSQL (the second database under test), a CJK
+# font (charts, the report), pango (WeasyPrint lays the report out with it),
+# poppler-utils and Ghostscript (the report's text is read back by both).
+# Installed as root after `apt-get update`, only where missing.
 test-deps:
-	@scripts/system-deps chromium postgresql fonts-noto-cjk
+	@scripts/system-deps chromium postgresql fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+		poppler-utils ghostscript
 
 test: $(STAMP) test-deps
 	scripts/run-tests

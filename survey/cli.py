@@ -1,4 +1,5 @@
-"""Command-line interface: `flask --app survey campaign import|export`, `flask --app survey demo`."""
+"""Command-line interface: `flask --app survey campaign import|export`, `flask --app survey demo`,
+`flask --app survey results report`."""
 from __future__ import annotations
 
 import json
@@ -19,9 +20,12 @@ from survey.models.account import ROLE_LABELS, ROLES
 
 
 def register_cli(app: Flask) -> None:
+    from survey.results.routes import bp as results_bp
+
     app.cli.add_command(campaign_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(user_cli)
+    results_bp.cli.add_command(report_command)  # the `flask results` group (with mark-overdue)
 
 
 user_cli = AppGroup("user", help="管理工作人员账号 (staff accounts).")
@@ -123,3 +127,32 @@ def demo_command(if_empty: bool) -> None:
     path = Path(current_app.instance_path) / "demo-links.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     click.echo(f"已创建演示活动「{campaign.name}」；{len(links)} 个未使用的评议链接已写入 {path}")
+
+
+@click.command("report", help="Write the results report (评议结果报告, A4 PDF) of campaign CODE to FILE; "
+               "before 定稿 it is a draft (草稿 on every page).")
+@click.argument("code")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def report_command(code: str, file: Path) -> None:
+    from survey.errors import UserError
+    from survey.results import report
+
+    campaign = db.session.scalar(select(Campaign).where(Campaign.code == code))
+    if campaign is None:
+        click.echo(f"没有代码为 {code} 的评议活动 (no campaign {code})", err=True)
+        sys.exit(2)
+    try:
+        data = report.pdf(campaign)
+    except UserError as exc:
+        db.session.rollback()
+        click.echo(f"{exc.message} (no report written)", err=True)
+        sys.exit(2)
+    db.session.commit()  # a recomputed results cache is kept
+    try:
+        file.write_bytes(data)
+    except OSError as exc:
+        click.echo(f"无法写入文件 {file}: {exc.strerror} (cannot write {file})", err=True)
+        sys.exit(2)
+    kind = "定稿" if campaign.state.is_frozen else "草稿"
+    click.echo(f"已生成「{campaign.name}」评议结果报告（{kind}）：{file}，{len(data)} 字节", err=True)

@@ -57,6 +57,8 @@ ORGANIZE = _rule(ORGANIZER)
 COMMIT = _rule(COMMITTEE)
 LIAISE = _rule(LIAISON, admin_reads=False, scope="own_unit")
 ACCOUNTS = _rule(ADMIN)
+#: The Word drafts of notices the office edits and signs (the committee's and the organizer's).
+DRAFTS = _rule(COMMITTEE, ORGANIZER)
 
 #: Every endpoint of the app. Later endpoints declare themselves here.
 POLICY: dict[str, Rule] = {
@@ -97,6 +99,7 @@ POLICY: dict[str, Rule] = {
     **{f"results.{name}": READ for name in (
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
         "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record")},
+    "results.draft_document": DRAFTS,
     # the organizer's inputs to the results
     "results.add_objective_score": ORGANIZE,
     "results.add_veto": ORGANIZE,

@@ -1,5 +1,5 @@
-"""The committee's charts of a campaign and its exports: the XLSX workbook,
-the PDF report (charts with the CJK font embedded) and the results JSON."""
+"""The committee's charts of a campaign and its exports: the XLSX workbook
+and the results JSON (the PDF report is ``survey.results.report``)."""
 from __future__ import annotations
 
 import functools
@@ -7,7 +7,6 @@ import io
 from collections.abc import Callable
 from typing import Any, cast
 
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from openpyxl import Workbook
 from openpyxl.drawing.image import Image as XLImage
@@ -24,7 +23,7 @@ from survey.results.comments import answers_of, comments_of
 from survey.results.history import history, units_with_history
 from survey.results.i18n import gettext as _
 from survey.results.rectification import rectifications_of
-from survey.results.snapshots import current_snapshot, effective_rules, parsed, results_for, shown_snapshot
+from survey.results.snapshots import current_snapshot, effective_rules, parsed, shown_snapshot
 from survey.spreadsheets import append_row
 
 #: The workbook's sheets, in order (their names are what people see in Excel).
@@ -247,39 +246,4 @@ def xlsx(campaign: Campaign) -> bytes:
                 cell.fill = red
     buf = io.BytesIO()
     wb.save(buf)
-    return buf.getvalue()
-
-
-def pdf(campaign: Campaign) -> bytes:
-    """The report: a summary page, then each category's ranking and shares, then the return rates."""
-    results = results_for(campaign)
-    classes = _class_labels()
-    buf = io.BytesIO()
-    figures: list[Figure] = []
-    with charts.cjk_fonts():
-        cover = charts.new_figure(8.27, 11.69)
-        cover.text(0.08, 0.93, campaign.name, fontsize=18, weight="bold")
-        cover.text(0.08, 0.89, _("评议结果报告 · 状态：%(s)s", s=campaign.state.label), fontsize=11)
-        b = results["ballots"]
-        cover.text(0.08, 0.85, _("收回有效票 %(v)d 张，剔除 %(e)d 张，空白 %(bl)d 张", v=b["valid"], e=b["excluded"],
-                                 bl=b["blank"]), fontsize=11)
-        y = 0.80
-        for view in queries.ranking(campaign, results):
-            cover.text(0.08, y, view.label, fontsize=13, weight="bold")
-            y -= 0.03
-            for row in view.units:
-                score = row.score_text
-                mark = "" if row.override is None else _("（原计算：%(c)s）", c=classes[row.computed_class])
-                cover.text(0.1, y, f"{row.result['rank'] or '—'}  {row.name}  {score}  {classes[row.final_class]}{mark}",
-                           fontsize=9)
-                y -= 0.022
-            y -= 0.01
-        figures.append(cover)
-    for view in queries.ranking(campaign, results):
-        figures.append(chart(campaign, results, f"ranking-{view.code}"))
-        figures.append(chart(campaign, results, f"shares-{view.code}"))
-    figures.append(chart(campaign, results, "returns"))
-    with charts.cjk_fonts(), PdfPages(buf, metadata={"Title": campaign.name, "Creator": "Pingyi"}) as pages:
-        for fig in figures:
-            pages.savefig(fig)
     return buf.getvalue()

@@ -26,6 +26,7 @@ from survey.models.lifecycle import where_frozen
 from survey.models.outcome import ANSWER_LABELS, APPEAL_LABELS, CLASS_LABELS, CONSEQUENCE_LABELS, DEFAULT_CONSEQUENCES
 from survey.results import (
     comments,
+    documents,
     exports,
     forms,
     history,
@@ -33,6 +34,7 @@ from survey.results import (
     publication,
     queries,
     rectification,
+    report,
     signoff,
     tables,
 )
@@ -145,7 +147,7 @@ def campaign_page(code: str) -> ResponseReturnValue:
         quorum=snap.quorum if snap.kind == "final" and snap.quorum else signoff.quorum(campaign, settings),
         settings=settings, versions=final_versions(campaign) if campaign.state.is_frozen else [],
         override_form=override_form, confirm=forms.ConfirmForm(), publish_form=forms.PublishForm(),
-        frozen=campaign.state.is_frozen, overrides=overrides)
+        frozen=campaign.state.is_frozen, overrides=overrides, units=units)
 
 
 @bp.get("/results/<code>/units/<unit_code>")
@@ -209,8 +211,31 @@ def export_xlsx(code: str) -> ResponseReturnValue:
 
 @bp.get("/results/<code>/report.pdf")
 def export_pdf(code: str) -> ResponseReturnValue:
+    """The 评议结果报告 (A4 PDF; a 草稿 before 定稿)."""
     campaign = campaign_or_404(code)
-    return _attachment(exports.pdf(campaign), "application/pdf", f"pingyi-{campaign.code}.pdf")
+    return _attachment(report.pdf(campaign), "application/pdf", f"pingyi-{campaign.code}.pdf")
+
+
+@bp.get("/results/<code>/drafts/<name>.docx")
+def draft_document(code: str, name: str) -> ResponseReturnValue:
+    """A Word draft for the office to edit and sign: criticism (通报批评),
+    inspection (书面检查通知), media (媒体公布名单), rectification (整改通知:
+    of ``?unit=CODE``, else of every unit)."""
+    campaign = campaign_or_404(code)
+    make = documents.MAKERS.get(name)
+    if make is None:
+        abort(404)
+    unit = request.args.get("unit") or None
+    if unit is not None and name != "rectification":
+        abort(404)
+    try:
+        data = (documents.rectification_notice(campaign, unit_or_404(campaign, unit).code) if unit
+                else make(campaign))
+    except UserError as exc:  # no unit of the class, no ballots: said on the results page
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("results.campaign_page", code=code))
+    return _attachment(data, documents.MEDIA_TYPE, documents.filename(campaign, name, unit))
 
 
 def _version_or_404(campaign: Campaign) -> Any:
