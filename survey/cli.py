@@ -1,4 +1,5 @@
-"""Command-line interface: `flask --app survey campaign import|export`, `flask --app survey demo`."""
+"""Command-line interface: `flask --app survey campaign import|export`, `flask --app survey demo`,
+`user create`, and `api-key create|list|revoke` (survey/api/cli.py)."""
 from __future__ import annotations
 
 import json
@@ -19,6 +20,9 @@ from survey.models.account import ROLE_LABELS, ROLES
 
 
 def register_cli(app: Flask) -> None:
+    from survey.api.cli import api_key_cli
+
+    app.cli.add_command(api_key_cli)
     app.cli.add_command(campaign_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(user_cli)
