@@ -16,7 +16,7 @@ from schemathesis import GenerationMode
 
 from survey.demo import create_demo
 from survey.extensions import db
-from tests.api.conftest import bearer, key_for
+from tests.api.apikit import bearer, key_for
 
 #: Generated requests per operation (the whole test stays well under a minute).
 EXAMPLES = 15
