@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,11 +119,20 @@ API_REASONS_EN = {400: "the request cannot be handled", 401: "a valid API key is
                   413: "the request is too large", 429: "too many requests, try again later"}
 
 
+def in_chinese() -> AbstractContextManager[None]:
+    """Messages rendered in Chinese whatever the request's language: an API
+    error's `reason` is Chinese (its `reason_en` English) by its format."""
+    from flask_babel import force_locale
+
+    return force_locale(current_app.config["BABEL_DEFAULT_LOCALE"])  # type: ignore[no-any-return]
+
+
 def api_error(status: int, problems: Sequence[Problem] | None = None, headers: dict[str, str] | None = None,
               ) -> Response:
     """An error of the versioned API: a pingyi-errors/1 document with the status's ``code``."""
     if not problems:
-        problems = [Problem("$", _default_message(status), API_REASONS_EN.get(status, API_REASONS_EN[400]))]
+        with in_chinese():
+            problems = [Problem("$", _default_message(status), API_REASONS_EN.get(status, API_REASONS_EN[400]))]
     body = {"format": ERRORS_FORMAT, "code": ERROR_WORDS.get(status, "error"), "errors": [p.to_json() for p in problems]}
     response: Response = current_app.response_class(json.dumps(body, ensure_ascii=False), status=status,
                                                     headers=headers, mimetype="application/json")

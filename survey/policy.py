@@ -27,7 +27,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from survey.errors import API_PREFIX, Problem, api_error
+from survey.errors import API_PREFIX, Problem, api_error, in_chinese
 
 #: Anyone, signed in or not: evaluators, the public.
 ANYONE = "anyone"
@@ -177,12 +177,13 @@ def _enforce_key(rule: Rule) -> Any:
     # Flask-Login's current_user is g._login_user once set: the key's account, or nobody.
     g._login_user = user if user is not None else login_manager.anonymous_user()
     if user is None:
-        if key:
-            problem = Problem("header.Authorization", _("API 密钥无效、已吊销，或其账号已停用"),
-                              "the API key is unknown or revoked, or its account is deactivated")
-        else:
-            problem = Problem("header.Authorization", _("需要有效的 API 密钥（Authorization: Bearer …）"),
-                              "a valid API key is required (Authorization: Bearer …)")
+        with in_chinese():
+            if key:
+                problem = Problem("header.Authorization", _("API 密钥无效、已吊销，或其账号已停用"),
+                                  "the API key is unknown or revoked, or its account is deactivated")
+            else:
+                problem = Problem("header.Authorization", _("需要有效的 API 密钥（Authorization: Bearer …）"),
+                                  "a valid API key is required (Authorization: Bearer …)")
         return api_error(401, [problem],
                          {"WWW-Authenticate": 'Bearer realm="pingyi"' + (', error="invalid_token"' if key else "")})
     if rule.admits(user.role, request.method):

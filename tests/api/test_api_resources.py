@@ -202,3 +202,22 @@ def test_a_liaisons_key_sees_its_own_unit_once_final(app, client, role_keys) -> 
     # The committee still sees every group.
     full = _get(client, "/campaigns/t2026/units/u1/result", role_keys["committee"])
     assert [g["code"] for g in full["groups"]] == ["client", "expert"]
+
+
+def test_an_errors_reason_is_chinese_whatever_the_language_asked(app, client, role_keys) -> None:
+    """pingyi-errors/1 carries both languages: `reason` stays Chinese where the
+    request asks for English (?lang=en, the language cookie of the pages)."""
+    client.set_cookie("pingyi_lang", "en")
+    errors = _error(client, "/campaigns/nothing?lang=en", role_keys["committee"], 404, "not_found")
+    assert (errors[0]["reason"], errors[0]["reason_en"]) == ("没有找到所请求的内容", "not found")
+    errors = _error(client, "/campaigns?lang=en", "pyk_unknown", 401, "unauthorized")
+    assert errors[0]["reason"] == "API 密钥无效、已吊销，或其账号已停用"
+    # The pages do speak English there.
+    assert _("没有找到所请求的内容", app) == "Not found"
+
+
+def _(text: str, app: Any) -> str:
+    from flask_babel import force_locale, gettext
+
+    with app.test_request_context(), force_locale("en"):
+        return str(gettext(text))
