@@ -78,6 +78,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey import models  # noqa: F401  (registers the tables)
     from survey.accounts.admin import bp as admin_bp
     from survey.accounts.routes import bp as accounts_bp
+    from survey.api import bp as api_bp
     from survey.ballots.routes import bp as ballots_bp
     from survey.campaigns.routes import bp as campaigns_bp
     from survey.campaigns.setup_routes import bp as setup_bp
@@ -95,6 +96,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(distribution_bp)
     app.register_blueprint(results_bp)
     app.register_blueprint(roster_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API authenticates by key, never by cookie: no CSRF to guard against
     # App-wide behaviour of the staff pages, registered here rather than hooked in by a blueprint.
     from survey.campaigns import setup_routes
     from survey.distribution import routes as distribution_routes

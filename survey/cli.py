@@ -1,5 +1,5 @@
 """Command-line interface: `flask --app survey campaign import|export`, `flask --app survey demo`,
-`flask --app survey results report`."""
+`flask --app survey results report`, `user create`, and `api-key create|list|revoke` (survey/api/cli.py)."""
 from __future__ import annotations
 
 import json
@@ -20,8 +20,10 @@ from survey.models.account import ROLE_LABELS, ROLES
 
 
 def register_cli(app: Flask) -> None:
+    from survey.api.cli import api_key_cli
     from survey.results.routes import bp as results_bp
 
+    app.cli.add_command(api_key_cli)
     app.cli.add_command(campaign_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(user_cli)

@@ -9,15 +9,25 @@ user of another role gets (403, or 404 where even the existence of the
 page is not to be confirmed). Anonymous visitors of a staff page are sent to
 sign in (the JSON API answers 401). The admin manages accounts and may read
 the staff pages; the committee's acts (approving, finalizing, publishing,
-deciding appeals) are the committee's alone."""
+deciding appeals) are the committee's alone.
+
+The versioned API (/api/v1/, survey/api/) is decided by the same table, but
+a request there is authenticated by its API key alone (``Authorization:
+Bearer KEY``): the key acts for the staff account it was issued to, with that
+account's role and unit, and the session cookie is neither read nor written
+there (so no CSRF either). Without a valid key it answers 401, to a role the
+table refuses 403, both as pingyi-errors/1 JSON."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, abort, current_app, jsonify, request
+from flask import Flask, Request, abort, current_app, g, jsonify, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_login import current_user
+
+from survey.errors import API_PREFIX, Problem, api_error, in_chinese
 
 #: Anyone, signed in or not: evaluators, the public.
 ANYONE = "anyone"
@@ -59,6 +69,9 @@ LIAISE = _rule(LIAISON, admin_reads=False, scope="own_unit")
 ACCOUNTS = _rule(ADMIN)
 #: The Word drafts of notices the office edits and signs (the committee's and the organizer's).
 DRAFTS = _rule(COMMITTEE, ORGANIZER)
+#: The API's reading of campaigns, units and a unit's result: the readers, and a
+#: liaison for the own unit once the results are finalized (the view answers 404 otherwise).
+API_SCOPED = _rule(*READERS, LIAISON, scope="own_unit")
 
 #: Every endpoint of the app. Later endpoints declare themselves here.
 POLICY: dict[str, Rule] = {
@@ -111,6 +124,16 @@ POLICY: dict[str, Rule] = {
     # a unit's liaison, for the own unit
     **{f"results.{name}": LIAISE for name in ("my_index", "my_unit", "answer", "file_appeal", "submit")},
     "results.audit_log": _rule(AUDITOR),
+    # the JSON API (survey/api/): its description and docs need no key
+    "api.openapi": PUBLIC,
+    "api.docs": PUBLIC,
+    "api.campaigns": API_SCOPED,
+    "api.campaign": API_SCOPED,
+    "api.units": API_SCOPED,
+    "api.unit_result": API_SCOPED,
+    "api.groups": READ,
+    "api.batches": READ,
+    "api.results": READ,
 }
 
 
@@ -132,6 +155,8 @@ def _enforce() -> Any:
         abort(403)
     if ANYONE in rule.roles:
         return None  # evaluator pages: no session or user to look up on the hot path
+    if request.path.startswith(API_PREFIX):
+        return _enforce_key(rule)
     role = current_user.role if current_user.is_authenticated else None
     if rule.admits(role, request.method):
         return None
@@ -144,6 +169,46 @@ def _enforce() -> Any:
     abort(rule.others)
 
 
+def _enforce_key(rule: Rule) -> Any:
+    """An API request: the account of its key is the request's user (whatever
+    cookies came with it), and the table decides as for a page."""
+    from survey.accounts.auth import login_manager
+    from survey.api.keys import bearer, user_for_key
+
+    key = bearer(request.headers.get("Authorization"))
+    user = user_for_key(key) if key else None
+    # Flask-Login's current_user is g._login_user once set: the key's account, or nobody.
+    g._login_user = user if user is not None else login_manager.anonymous_user()
+    if user is None:
+        with in_chinese():
+            if key:
+                problem = Problem("header.Authorization", _("API 密钥无效、已吊销，或其账号已停用"),
+                                  "the API key is unknown or revoked, or its account is deactivated")
+            else:
+                problem = Problem("header.Authorization", _("需要有效的 API 密钥（Authorization: Bearer …）"),
+                                  "a valid API key is required (Authorization: Bearer …)")
+        return api_error(401, [problem],
+                         {"WWW-Authenticate": 'Bearer realm="pingyi"' + (', error="invalid_token"' if key else "")})
+    if rule.admits(user.role, request.method):
+        return None
+    abort(rule.others)
+
+
+class _KeyOnlyOnApi(SecureCookieSessionInterface):
+    """Sessions as Flask keeps them, except under /api/v1/: there the session
+    cookie is neither read nor written (the API authenticates by key alone)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(API_PREFIX):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if request.path.startswith(API_PREFIX):
+            return
+        super().save_session(app, session, response)
+
+
 def may(endpoint: str, method: str = "GET") -> bool:
     """Whether the current user may use `endpoint` (templates show links and
     buttons by it, so a page offers nothing the table would refuse)."""
@@ -153,5 +218,6 @@ def may(endpoint: str, method: str = "GET") -> bool:
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = _KeyOnlyOnApi()
     app.before_request(_enforce)
     app.jinja_env.globals["may"] = may

@@ -1,5 +1,6 @@
 """The domain model: every table of Pingyi, one module per aggregate."""
 from survey.models.account import ROLES, User
+from survey.models.api_key import ApiKey
 from survey.models.audit import AuditEntry
 from survey.models.ballot import Answer, Ballot, BallotClaim, BallotDraft, Comment
 from survey.models.campaign import (
@@ -34,7 +35,7 @@ from survey.models.outcome import (
 from survey.models.signin import SignInFailure
 
 __all__ = [
-    "ROLES", "User",
+    "ROLES", "User", "ApiKey",
     "Answer", "Ballot", "BallotClaim", "BallotDraft", "Comment", "Campaign",
     "CampaignCategory", "CampaignGroup", "CampaignUnit", "Category",
     "EvaluatorGroup", "Item", "MarginTarget", "ObjectiveScore", "ScaleOption",

@@ -24,6 +24,7 @@ from survey.models import (
     ScaleOption,
     Unit,
 )
+from survey.models.lifecycle import where_frozen
 
 Row = TypeVar("Row")
 
@@ -61,6 +62,13 @@ def settings_for(campaign: Campaign) -> OutcomeSettings:
         db.session.add(settings)
         db.session.flush()
     return settings
+
+
+def liaison_campaigns(unit_id: int) -> list[Campaign]:
+    """The campaigns a unit's liaison sees (its page, its API key): the
+    finalized or published ones that rate the unit, the latest year first."""
+    return list(db.session.scalars(select(Campaign).join(CampaignUnit).where(
+        CampaignUnit.unit_id == unit_id, where_frozen(Campaign.status)).order_by(Campaign.year.desc(), Campaign.code)))
 
 
 def rows_of(campaign: Campaign, model: type[Row], *order_by: Any) -> list[Row]:

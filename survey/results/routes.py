@@ -465,9 +465,7 @@ def _own_unit(code: str) -> tuple[Campaign, CampaignUnit]:
 
 @bp.get("/my")
 def my_index() -> ResponseReturnValue:
-    rows = db.session.scalars(select(Campaign).join(CampaignUnit).where(
-        CampaignUnit.unit_id == current_user.unit_id, where_frozen(Campaign.status)).order_by(Campaign.year.desc())).all()
-    return render_template("results/my_index.html", campaigns=rows)
+    return render_template("results/my_index.html", campaigns=queries.liaison_campaigns(current_user.unit_id))
 
 
 @bp.get("/my/<code>")

@@ -1,6 +1,8 @@
 """The authorization matrix, generated from the app's URL map: every endpoint
 is declared in survey/policy.py, and every role (and an anonymous visitor)
-gets what the table says on every endpoint, by GET and by POST."""
+gets what the table says on every endpoint, by GET and by POST. Under
+/api/v1/ a role is an API key issued to an account of that role (the session
+is ignored there)."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,6 +11,8 @@ import pytest
 from werkzeug.routing import Rule as UrlRule
 
 from survey import policy
+from survey.api import keys
+from survey.errors import API_PREFIX
 from survey.extensions import db
 from survey.models import Unit, User
 from tests.factories import make_user
@@ -56,8 +60,11 @@ def _to_sign_in(response: Any) -> bool:
 def test_every_role_gets_what_the_table_says_on_every_endpoint(app, client) -> None:
     with app.app_context():
         make_committee_campaign()
-        users = {role: make_user(role, unit_code="u1" if role == "liaison" else None).id
-                 for role in ROLES if role is not None}
+        accounts = {role: make_user(role, unit_code="u1" if role == "liaison" else None)
+                    for role in ROLES if role is not None}
+        users = {role: user.id for role, user in accounts.items()}
+        api_keys = {role: keys.issue(user, "walk")[1] for role, user in accounts.items()}
+        db.session.commit()
         victim = make_user("organizer", username="victim").id
         rules = sorted(app.url_map.iter_rules(), key=lambda r: r.endpoint)
     wrong = []
@@ -67,7 +74,9 @@ def test_every_role_gets_what_the_table_says_on_every_endpoint(app, client) -> N
         for method in sorted((rule.methods or set()) & {"GET", "POST"}):
             for role in ROLES:
                 _sign_in(client, users.get(role) if role else None)
-                response = client.open(url, method=method, data={})
+                # The API: the role's key (the session above is ignored there; no role, no key).
+                headers = {"Authorization": f"Bearer {api_keys[role]}"} if role and url.startswith(API_PREFIX) else {}
+                response = client.open(url, method=method, data={}, headers=headers)
                 status = response.status_code
                 response.close()
                 if access.admits(role, method):
@@ -85,6 +94,29 @@ def test_every_role_gets_what_the_table_says_on_every_endpoint(app, client) -> N
                     wrong.append(f"{method} {url} as {role or 'anonymous'}: {status}, want {want}")
     _sign_in(client, None)
     assert wrong == [], "\n".join(wrong)
+
+
+def test_the_api_walk_reaches_the_api(app) -> None:
+    """The walk above covers the API's endpoints (a key for each role), not only the pages."""
+    api_rules = [r for r in app.url_map.iter_rules() if r.rule.startswith(API_PREFIX)]
+    assert len(api_rules) >= 9
+    assert all(r.endpoint in policy.POLICY for r in api_rules)
+
+
+def test_a_signed_in_session_is_no_key(app, client) -> None:
+    """A staff member signed in to the pages is anonymous to the API: 401 on every
+    endpoint that needs a key, whatever the role."""
+    with app.app_context():
+        make_committee_campaign()
+        users = {role: make_user(role, unit_code="u1" if role == "liaison" else None).id
+                 for role in ROLES if role is not None}
+        rules = [r for r in app.url_map.iter_rules() if r.rule.startswith(API_PREFIX)
+                 and policy.ANYONE not in policy.POLICY[r.endpoint].roles]
+    for role, user_id in users.items():
+        _sign_in(client, user_id)
+        for rule in rules:
+            url = _url(app, rule, {"victim": user_id})
+            assert client.get(url).status_code == 401, (url, role)
 
 
 def test_a_liaison_sees_only_the_own_unit(app, client) -> None:
