@@ -197,6 +197,9 @@ def _column_formats(options: list[tuple[str, str]]) -> dict[str, str]:
         _("95%区间下限"): SCORE, _("95%区间上限"): SCORE,
         _("稳定性"): SHARE, _("回收率"): SHARE,
         _("截止日期"): DATE,
+        # the personal channels' return figures beside pingyi-results/1's (回收率 sheet)
+        _("个人渠道发放"): COUNT, _("个人渠道回收"): COUNT, _("开放渠道回收"): COUNT, _("名额"): COUNT,
+        _("对名额的比例"): SHARE,
     })
     return formats
 

@@ -47,7 +47,7 @@ def _published(client: Any, *, before_finalizing: Any = None, **options: str) ->
     if before_finalizing is not None:
         before_finalizing(campaign)
     client.post(f"/results/{campaign.code}/approve")
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     assert campaign.state.is_finalized
     if options:
         _settings(client, campaign.code, **options)
@@ -193,7 +193,8 @@ def test_bad_options_are_refused_with_nothing_saved(client, ctx):
     # the publication refuses a deadline before the period too
     _settings(client, campaign.code, appeal_until="2026-12-12")
     client.post(f"/results/{campaign.code}/approve")
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
+    assert campaign.state.is_finalized
     response = client.post(f"/results/{campaign.code}/publish", data={
         "public": "y", "public_from": "2026-12-15", "public_until": "2026-12-31"}, follow_redirects=True)
     assert "申诉截止日期（2026-12-12）不能早于公示开始日期（2026-12-15）" in response.get_data(as_text=True)

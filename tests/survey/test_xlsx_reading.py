@@ -127,7 +127,7 @@ def test_after_finalization_no_draft_mark_dates_and_beijing_times(client, ctx):
     make_user("liaison", unit_code="u3")
     login(client, "committee")
     client.post(f"/results/{campaign.code}/approve")
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     client.post("/logout")
     login(client, "liaison")
     long_plan = "整改方案：" + "加强窗口建设，压缩办理时限，" * 8
