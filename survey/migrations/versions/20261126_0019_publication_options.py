@@ -8,14 +8,14 @@ text column has its length CHECK given in ADD COLUMN (SQLite and PostgreSQL
 both take it there, so no table is rebuilt).
 
 Revision ID: 20261126_0019
-Revises: 20261126_0015
+Revises: 20261126_0016
 Create Date: 2026-11-26
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "20261126_0019"
-down_revision = "20261126_0015"
+down_revision = "20261126_0016"
 branch_labels = None
 depends_on = None
 
