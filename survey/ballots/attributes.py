@@ -161,8 +161,8 @@ def release_for(campaign: Campaign, group: CampaignGroup, evaluator_ids: Sequenc
     ids = list(evaluator_ids)
     for start in range(0, len(ids), 10_000):
         chunk = ids[start:start + 10_000]
-        found.update(db.session.execute(select(Evaluator.id, Evaluator.attributes)
-                                        .where(Evaluator.id.in_(chunk))).tuples().all())
+        found.update((i, a) for i, a in db.session.execute(select(Evaluator.id, Evaluator.attributes)
+                                                           .where(Evaluator.id.in_(chunk))))
     return release(variables, [found.get(i) or {} for i in ids], campaign.attribute_k)
 
 
@@ -176,12 +176,12 @@ def refresh_releases(campaign: Campaign, groups: Iterable[CampaignGroup] | None 
     wanted = {g.id for g in (campaign.groups if groups is None else groups)}
     table = table_of(Invitation)
     decided = 0
-    for batch in campaign.batches:
-        if batch.campaign_group_id not in wanted or batch.is_open_batch:
-            continue
-        rows = db.session.execute(select(Invitation.id, Invitation.evaluator_id)
-                                  .where(Invitation.batch_id == batch.id, Invitation.evaluator_id.is_not(None))
-                                  .order_by(Invitation.id)).tuples().all()
+    batches = db.session.scalars(select(Batch).where(Batch.campaign_id == campaign.id, Batch.issued.is_not(None),
+                                                     Batch.campaign_group_id.in_(wanted)).order_by(Batch.id))
+    for batch in batches:
+        rows = [(i, e) for i, e in db.session.execute(
+            select(Invitation.id, Invitation.evaluator_id)
+            .where(Invitation.batch_id == batch.id, Invitation.evaluator_id.is_not(None)).order_by(Invitation.id))]
         outcome = release_for(campaign, batch.group, [e for _i, e in rows if e is not None])
         attributes = outcome.attributes if outcome is not None else [None] * len(rows)
         if rows:
