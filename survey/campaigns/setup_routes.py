@@ -121,7 +121,9 @@ def basics(code: str) -> ResponseReturnValue:
         return redirect(url_for("setup.basics", code=code))
     return render_template("campaigns/setup_basics.html", campaign=campaign, form=form, section="basics",
                            status_form=forms.StatusForm(), transitions=campaign.state.organizer_actions(),
-                           readiness=setup.readiness_problems(campaign) if campaign.state.is_draft else []), \
+                           readiness=setup.readiness_problems(campaign) if campaign.state.is_draft else [],
+                           raking_gaps=[gap for g in campaign.groups for gap in _margin_gaps(campaign, g)]
+                           if campaign.state.is_draft else []), \
         400 if form.errors else 200
 
 

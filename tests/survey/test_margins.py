@@ -563,10 +563,12 @@ def test_an_open_batch_of_a_group_raked_on_the_roster_is_warned_about(app, clien
     doc["margins"]["expert"] = doc["margins"].pop("client")
     doc["extensions"]["margins"]["expert"] = doc["extensions"]["margins"].pop("client")
     with app.app_context():
-        import_bundle(doc, status="open")
+        import_bundle(doc, status="draft")
         make_user("organizer")
         db.session.commit()
     login(client, "organizer")
+    basics = client.get("/campaigns/t2026/setup").get_data(as_text=True)
+    assert 'data-testid="raking-gaps"' in basics and "公开渠道和二维码海报没有名册" in basics
     page = client.get("/distribution/t2026/batches/p1").get_data(as_text=True)
     assert 'data-testid="attribute-gaps"' in page
     assert "“专家学者”按名册属性“您所在的区”加权，公开渠道和二维码海报没有名册" in page
