@@ -20,7 +20,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from survey.ballots.attributes import supply_gaps, variables_of
+from survey.ballots.attributes import batch_gaps, supply_gaps, variables_of
 from survey.campaigns import forms, margins, setup
 from survey.clock import to_beijing
 from survey.errors import UserError
@@ -352,8 +352,6 @@ MarginKey = tuple[str, int]
 def _margin_gaps(campaign: Campaign, group: CampaignGroup) -> list[str]:
     """Where the group's channels cannot supply its roster variables: each issued
     batch, or (none issued yet) every channel."""
-    from survey.ballots.attributes import batch_gaps
-
     batches = [b for b in campaign.batches if b.campaign_group_id == group.id]
     if batches:
         return list(dict.fromkeys(gap for b in batches for gap in batch_gaps(b)))
