@@ -230,6 +230,26 @@ def test_a_bad_margins_extension_is_refused_at_its_path(app, setup_doc, path) ->
         assert db.session.scalar(select(func.count(Campaign.id))) == 0
 
 
+@pytest.mark.parametrize("role", ["committee", "liaison", "auditor", "admin"])
+def test_only_the_organizer_sets_margins_up(app, client, role) -> None:
+    with app.app_context():
+        make_campaign(status="draft", **raked())
+        make_user(role, unit_code="u1" if role == "liaison" else None)
+        row_id = db.session.scalar(select(MarginVariable.id))
+        group_id = _campaign().groups[0].id
+    login(client, role)
+    reading = client.get("/campaigns/t2026/setup/margins").status_code
+    assert reading == (200 if role == "admin" else 403)  # the admin reads the staff pages
+    for url in (f"/campaigns/t2026/setup/groups/{group_id}/margins", f"/campaigns/t2026/setup/margins/{row_id}",
+                f"/campaigns/t2026/setup/margins/{row_id}/delete", "/campaigns/t2026/setup/margins/k"):
+        answer = client.post(url, data={"variable": "行业", "supply": "question", "categories": "A 1",
+                                        "attribute_k": "9"})
+        assert answer.status_code == 403, (role, url)
+    with app.app_context():
+        assert [v.variable for v in db.session.scalars(select(MarginVariable))] == ["区域"]
+        assert _campaign().attribute_k == 5
+
+
 def test_k_below_five_is_refused(app, organizer) -> None:
     with app.app_context():
         make_campaign(status="draft")
@@ -254,7 +274,10 @@ def _category_ids(app) -> dict[str, int]:
 
 def test_the_fast_path_refuses_a_ballot_without_the_margin_answer(app, client) -> None:
     with app.app_context():
-        tokens = make_campaign(invitations=2, **raked())[1]
+        tokens = make_campaign(invitations=2, **raked(label_en="Which district are you in?"))[1]
+    english = client.get(f"/b/{tokens[0]}?lang=en").get_data(as_text=True)
+    assert "Which district are you in?" in english and "(required)" in english and QUESTION not in english
+    client.get(f"/b/{tokens[0]}?lang=zh")
     html = client.get(f"/b/{tokens[0]}").get_data(as_text=True)
     assert QUESTION in html and "（必答）" in html
     fields = form_fields(html)
