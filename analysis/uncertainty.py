@@ -20,6 +20,7 @@ __all__ = [
     "draw_replicate_counts",
     "concat_sums",
     "BootstrapResult",
+    "percentile_ci95",
     "summarise_bootstrap",
 ]
 
@@ -171,6 +172,30 @@ def concat_sums(parts: Sequence[CellSums]) -> CellSums:
     return CellSums(cat("num"), cat("den"), cat("n"), cat("kept"), cat("low_share"), cat("any_share"))
 
 
+def percentile_ci95(replicates: np.ndarray) -> NDArray[np.float64]:
+    """2.5% and 97.5% percentiles of each column over the replicates where it is defined.
+
+    Parameters
+    ----------
+    replicates : ndarray, shape (R, k)
+        A figure per replicate; NaN where it does not exist.
+
+    Returns
+    -------
+    ndarray, shape (k, 2)
+        Linear interpolation (numpy's default); NaN where a column is never
+        defined.
+    """
+    k = replicates.shape[1]
+    ci = np.full((k, 2), np.nan)
+    for j in range(k):
+        col = replicates[:, j]
+        col = col[~np.isnan(col)]
+        if len(col):
+            ci[j] = np.percentile(col, [2.5, 97.5])
+    return ci
+
+
 @dataclass(frozen=True)
 class BootstrapResult:
     """Bootstrap summary per unit.
@@ -204,12 +229,7 @@ def summarise_bootstrap(C_rep: np.ndarray, class_rep: np.ndarray, reported_class
     reported_class : ndarray, shape (units,)
     """
     R, U = C_rep.shape
-    ci = np.full((U, 2), np.nan)
-    for u in range(U):
-        col = C_rep[:, u]
-        col = col[~np.isnan(col)]
-        if len(col):
-            ci[u] = np.percentile(col, [2.5, 97.5])
+    ci = percentile_ci95(C_rep)
     if R == 0:
         stab = np.full(U, np.nan)
         return BootstrapResult(ci, stab, np.zeros(U, dtype=bool), 0)
