@@ -11,7 +11,7 @@ gives that group's figures to the last bit.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._campaign import Campaign
-from .scores import CellSums, GroupCells, cell_sums, combine_groups, option_weights, prepare_group, scored_shares
+from .flags import ballot_unit_scores
+from .scores import (
+    CellSums,
+    GroupCells,
+    cell_sums,
+    combine_groups,
+    option_weights,
+    prepare_group,
+    scored_shares,
+    trim_count,
+)
 from .uncertainty import percentile_ci95
 
 __all__ = [
@@ -179,6 +189,280 @@ class Breakdown:
         return {code: f.to_json() for code, f in self.units.items()}
 
 
+#: Largest histogram (in bins) of one group and partition; beyond it (answers
+#: combining into too many distinct scores) each subset's cells are built
+#: apart, as section 5 builds a group's.
+MAX_BINS = 1 << 22
+#: Rows of a group binned at once (bounds the temporaries whatever the size).
+_ROW_CHUNK = 1 << 15
+
+
+@dataclass
+class _Partials:
+    """Section 5's cells of one partition, per subset, group and unit, before groups are combined."""
+
+    score: Floats  # (K, G, U)
+    n: Ints  # (K, U)
+    shares: Floats  # (K, G, U, scored options)
+
+
+@dataclass(frozen=True)
+class _Combos:
+    """The answers of one group as combination codes: everything section 5 reads of a (ballot, unit) pair.
+
+    A ballot's answers to the items of a unit, (a_1 + 1) + B·(a_2 + 1) + …
+    with B = options + 1, fix both s(b, u) and the overall option, so the
+    cells of any subset follow from how many ballots (and how much weight)
+    each code has in it.
+    """
+
+    code: NDArray[np.int32]  # (n_g, units)
+    score: Floats  # (codes,) s(b, u) of each code, NaN where undefined
+    option_slot: Ints  # (codes,) 1 + the overall option, 0 where unanswered
+    n_codes: int
+
+
+def _combos(basis: ScoreBasis, rows: Ints) -> _Combos | None:
+    """The group's combination codes, or None where there are too many to count them."""
+    c = basis.campaign
+    n_items, U = len(c.item_codes), len(c.unit_codes)
+    base = len(c.option_points) + 1
+    n_codes = base ** n_items
+    if n_codes * U * 2 > MAX_BINS:
+        return None
+    answers = c.answers[rows]
+    if n_items == 1:
+        code = answers[:, :, 0].astype(np.int32) + 1
+    else:
+        code = np.zeros(answers.shape[:2], dtype=np.int32)
+        for i in range(n_items - 1, -1, -1):
+            code *= base
+            code += answers[:, :, i]
+            code += 1
+    digits = (np.arange(n_codes)[:, None] // base ** np.arange(n_items)[None, :]) % base - 1
+    table = digits.astype(np.int8)[:, None, :]
+    # The same function as the ballots' own scores: the same value, to the last bit.
+    score = ballot_unit_scores(table, c.option_points, c.item_weights)[:, 0]
+    return _Combos(code, score, digits[:, c.overall_item].astype(np.int64) + 1, n_codes)
+
+
+def _histograms(combos: _Combos, w: Floats, equal_weight: float | None, parts: Sequence[tuple[Ints, int]],
+                apart: int = 0) -> list[tuple[Floats, Floats]]:
+    """Per partition: ballots and weight of each (subset, unit, code), shape (K, units, codes) each.
+
+    Partitions after the first `apart` are the axes of one histogram over
+    their combined labels (as many as fit in :data:`MAX_BINS`), so the
+    group's (ballot, unit) pairs are read once for several partitions, each
+    partition's histogram being a sum over the other axes. The first `apart`
+    partitions get histograms of their own: their weight sums are then added
+    in the same order as those of a one-subset partition of the same ballots
+    (:func:`analysis.breakdown`), to the last bit.
+    """
+    n_g, U = combos.code.shape
+    cell = U * combos.n_codes
+    bundles: list[list[int]] = []
+    size = 0
+    for i, (_, K) in enumerate(parts):
+        if not bundles or i <= apart or size * (K + 1) > MAX_BINS:
+            bundles.append([])
+            size = cell
+        bundles[-1].append(i)
+        size *= K + 1
+    fines = []
+    for bundle in bundles:
+        # Label K (one past the last subset) holds the ballots in no subset of that partition.
+        fine = np.zeros(n_g, dtype=np.int64)
+        for i in bundle:
+            lab, K = parts[i]
+            fine *= K + 1
+            fine += np.where(lab >= 0, lab, K)
+        fines.append(fine * cell)
+    dims = [[parts[i][1] + 1 for i in bundle] for bundle in bundles]
+    totals = [int(np.prod(d)) * cell for d in dims]
+    cnts = [np.zeros(n) for n in totals]
+    wsums = [np.zeros(n) for n in totals] if equal_weight is None else cnts
+    unit_base = (np.arange(U, dtype=np.int64) * combos.n_codes)[None, :]
+    for lo in range(0, n_g, _ROW_CHUNK):
+        hi = min(n_g, lo + _ROW_CHUNK)
+        base = combos.code[lo:hi] + unit_base
+        w_rep = np.repeat(w[lo:hi], U) if equal_weight is None else None
+        for b in range(len(bundles)):
+            key = (base + fines[b][lo:hi, None]).ravel()
+            cnts[b] += np.bincount(key, minlength=totals[b])
+            if w_rep is not None:
+                wsums[b] += np.bincount(key, weights=w_rep, minlength=totals[b])
+    out: list[tuple[Floats, Floats]] = [(np.zeros(0), np.zeros(0))] * len(parts)
+    for b, bundle in enumerate(bundles):
+        shape = (*dims[b], U, combos.n_codes)
+        for axis, i in enumerate(bundle):
+            K = parts[i][1]
+            others = tuple(a for a in range(len(bundle)) if a != axis)
+            c_i = cnts[b].reshape(shape).sum(axis=others)[:K]
+            w_i = c_i * equal_weight if equal_weight is not None else wsums[b].reshape(shape).sum(axis=others)[:K]
+            out[i] = (c_i, w_i)
+    return out
+
+
+def _sum_codes(x: Floats, groups: Sequence[Ints]) -> Floats:
+    """Sums over the last axis (codes) for each group of codes; the same sums whatever the leading axes."""
+    out = np.zeros((*x.shape[:-1], len(groups)))
+    for j, codes in enumerate(groups):
+        if len(codes):
+            out[..., j] = x[..., codes].sum(axis=-1)
+    return out
+
+
+def _trimmed_by_value(cnt_v: Floats, values: Floats, p: float, w0: float) -> tuple[Floats, Floats, Floats]:
+    """Equal weights: Σ w·s, Σ w and the ballots kept after trimming, from the counts per score value (ascending)."""
+    n = cnt_v.sum(axis=-1)
+    k = trim_count(p, n)[..., None]
+    below = np.cumsum(cnt_v, axis=-1) - cnt_v
+    above = np.cumsum(cnt_v[..., ::-1], axis=-1)[..., ::-1] - cnt_v
+    kept_v = cnt_v - np.clip(k - below, 0.0, cnt_v) - np.clip(k - above, 0.0, cnt_v)
+    return w0 * (kept_v * values).sum(axis=-1), w0 * kept_v.sum(axis=-1), n - 2 * k[..., 0]
+
+
+@dataclass(frozen=True)
+class _Entries:
+    """The (ballot, unit) pairs of a group with a score, in ballot-id order (row-major)."""
+
+    row: Ints
+    unit: Ints
+    value: Ints  # index into the sorted distinct scores
+    w: Floats
+    ws: Floats  # w·s
+
+
+def _entries(combos: _Combos, w: Floats, value_of: Ints, values: Floats) -> _Entries:
+    U = combos.code.shape[1]
+    v = value_of[combos.code].ravel()
+    at = np.flatnonzero(v >= 0)
+    row = at // U
+    value = v[at]
+    w_e = w[row]
+    return _Entries(row, at - row * U, value, w_e, w_e * values[value])
+
+
+def _trimmed_by_sort(entries: _Entries, lab: Ints, K: int, U: int, V: int, p: float) -> tuple[Floats, Floats]:
+    """Unequal weights: Σ w·s and Σ w after trimming each (subset, unit) cell, its ballots sorted by (s, id)."""
+    if V == 0:
+        return np.zeros((K, U)), np.zeros((K, U))
+    lab_e = lab[entries.row]
+    lab_e[lab_e < 0] = K
+    key = (entries.unit * (K + 1) + lab_e) * V + entries.value
+    # A stable sort keeps the id order among equal keys: each (unit, subset)
+    # cell comes out sorted by (s, ballot id).
+    n_keys = U * (K + 1) * V
+    order = np.argsort(key.astype(np.uint16) if n_keys <= (1 << 16) else key, kind="stable")
+    seg = key[order] // V
+    n_cells = U * (K + 1)
+    n_seg = np.bincount(seg, minlength=n_cells)
+    start = np.cumsum(n_seg) - n_seg
+    pos = np.arange(len(seg)) - start[seg]
+    k = trim_count(p, n_seg).astype(np.int64)
+    keep = (pos >= k[seg]) & (pos < (n_seg - k)[seg])
+    num = np.bincount(seg, weights=np.where(keep, entries.ws[order], 0.0), minlength=n_cells)
+    den = np.bincount(seg, weights=np.where(keep, entries.w[order], 0.0), minlength=n_cells)
+    num_ku = np.asarray(num.reshape(U, K + 1)[:, :K].T, dtype=np.float64)
+    den_ku = np.asarray(den.reshape(U, K + 1)[:, :K].T, dtype=np.float64)
+    return num_ku, den_ku
+
+
+def _group_partials(basis: ScoreBasis, g: int, parts: Sequence[tuple[Ints, int]], outs: list[_Partials],
+                    apart: int) -> bool:
+    """Fill group `g` of every partition from code histograms; False where there are too many codes."""
+    c = basis.campaign
+    rows = basis.group_rows[g]
+    U = len(c.unit_codes)
+    if not len(rows):
+        return True
+    combos = _combos(basis, rows)
+    if combos is None or any((K + 1) * U * combos.n_codes > MAX_BINS for _, K in parts):
+        return False
+    w = basis.weights[rows]
+    equal_weight = float(w[0]) if np.all(w == w[0]) else None
+    labs = [(lab[rows], K) for lab, K in parts]
+    p = basis.trim_per_end
+    defined = ~np.isnan(combos.score)
+    values = np.unique(combos.score[defined])
+    value_of = np.full(combos.n_codes, -1, dtype=np.int64)
+    value_of[defined] = np.searchsorted(values, combos.score[defined])
+    # Codes by score value and by overall option (the sums below add over them
+    # in code order, whatever the number of subsets).
+    by_value = [np.flatnonzero(value_of == v) for v in range(len(values))]
+    by_option = [np.flatnonzero(combos.option_slot == o) for o in range(len(c.option_points) + 1)]
+    entries = _entries(combos, w, value_of, values) if p > 0 and equal_weight is None else None
+    for (lab, K), (cnt, wsum), out in zip(labs, _histograms(combos, w, equal_weight, labs, apart), outs,
+                                          strict=True):
+        cnt_v = _sum_codes(cnt, by_value)
+        n = cnt_v.sum(axis=-1)
+        if p <= 0:
+            w_v = _sum_codes(wsum, by_value)
+            num, den, kept = (w_v * values).sum(axis=-1), w_v.sum(axis=-1), n
+        elif equal_weight is not None:
+            num, den, kept = _trimmed_by_value(cnt_v, values, p, equal_weight)
+        else:
+            assert entries is not None
+            num, den = _trimmed_by_sort(entries, lab, K, U, len(values), p)
+            kept = n - 2 * trim_count(p, n)
+        ok = (kept > 0) & (den > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.score[:, g] = np.where(ok, num / np.where(ok, den, 1.0), np.nan)
+        out.n += np.rint(n).astype(np.int64)
+        w_o = _sum_codes(wsum, by_option).reshape(K * U, len(by_option))
+        out.shares[:, g] = scored_shares(w_o, basis.scored_idx).reshape(K, U, len(basis.scored_idx))
+    return True
+
+
+def _group_partials_apart(basis: ScoreBasis, g: int, parts: Sequence[tuple[Ints, int]], outs: list[_Partials]) -> None:
+    """Fill group `g` building each subset's cells as section 5 builds a group's (any number of codes)."""
+    c = basis.campaign
+    rows = basis.group_rows[g]
+    p = basis.trim_per_end
+    for (labels, _), out in zip(parts, outs, strict=True):
+        lab = labels[rows]
+        present = np.unique(lab[lab >= 0])
+        if len(present) == 0:
+            continue
+        # Rows of each subset in id order: a stable sort on the label keeps it.
+        order = np.argsort(lab, kind="stable")
+        bounds = np.searchsorted(lab[order], np.concatenate([present, present + 1]))
+        for j, k in enumerate(present):
+            sub = rows[order[bounds[j]:bounds[len(present) + j]]]
+            w_sub = basis.weights[sub]
+            cells = prepare_group(sub, w_sub, basis.scores[sub], trim_per_end=p)
+            sums = cell_sums(cells, None, p)
+            out.score[k, g] = sums.score()[0]
+            out.n[k] += sums.n[0].astype(np.int64)
+            _, wsum = option_weights(c.answers[sub, :, c.overall_item], w_sub, cells.equal_weight,
+                                     len(c.option_points))
+            out.shares[k, g] = scored_shares(wsum, basis.scored_idx)
+
+
+def _partition_scores(basis: ScoreBasis, parts: Sequence[tuple[Ints, Sequence[str]]], apart: int = 0
+                      ) -> list[SubsetScores]:
+    """:func:`subset_scores` of several partitions, reading each group's answers once (`apart`: see :func:`_histograms`)."""
+    c = basis.campaign
+    U, G = len(c.unit_codes), len(c.group_codes)
+    n_scored = len(basis.scored_idx)
+    sized = [(np.asarray(labels, dtype=np.int64), len(names)) for labels, names in parts]
+    outs = [_Partials(np.full((K, G, U), np.nan), np.zeros((K, U), dtype=np.int64),
+                      np.full((K, G, U, n_scored), np.nan)) for _, K in sized]
+    for g in range(G):
+        if not _group_partials(basis, g, sized, outs, apart):
+            _group_partials_apart(basis, g, sized, outs)
+    gw = c.group_weights
+    result = []
+    for (_, names), (_, K), out in zip(parts, sized, outs, strict=True):
+        if G:
+            score = combine_groups(out.score, gw)
+            shares = combine_groups(out.shares.reshape(K, G, U * n_scored), gw).reshape(K, U, n_scored)
+        else:
+            score, shares = np.full((K, U), np.nan), np.full((K, U, n_scored), np.nan)
+        result.append(SubsetScores(tuple(names), out.n, score, shares, basis.option_codes))
+    return result
+
+
 def subset_scores(basis: ScoreBasis, labels: Ints, names: Sequence[str]) -> SubsetScores:
     """Section 5's cells on each subset of a partition of the ballots.
 
@@ -197,44 +481,19 @@ def subset_scores(basis: ScoreBasis, labels: Ints, names: Sequence[str]) -> Subs
 
     Notes
     -----
-    Each (subset, group) cell is built with :func:`prepare_group` on its own
-    rows, still in ballot-id order, so trimming drops floor(p·n) ballots of
-    the subset at each end, ties broken by id, as section 5 does for the
-    whole group. The work is linear in the valid ballots per partition.
+    Per group, every (ballot, unit) pair is reduced to the code of its
+    answers to the unit's items, which fixes s(b, u) and the overall option;
+    one histogram per group of (subset, unit, code) then gives every cell of
+    every subset without a loop over subsets: n, Σ w, Σ w·s and the option
+    weights. Trimming drops floor(p·n) ballots of the subset's cell at each
+    end in (s, ballot id) order: with equal weights in the group, from the
+    counts per score value; otherwise by sorting the cells' entries (a radix
+    sort of small keys). Where the items combine into more codes than
+    :data:`MAX_BINS` allows, each subset's cells are built apart with
+    :func:`prepare_group`, as section 5 builds a group's. Work is linear in
+    the valid ballots × units, whatever the number of subsets.
     """
-    c = basis.campaign
-    U, G, K = len(c.unit_codes), len(c.group_codes), len(names)
-    n_opt = len(c.option_points)
-    n_scored = len(basis.scored_idx)
-    p = basis.trim_per_end
-    ov_item = c.overall_item
-    S_g = np.full((K, G, U), np.nan)
-    shares_g = np.full((K, G, U, n_scored), np.nan)
-    n = np.zeros((K, U), dtype=np.int64)
-    for g, rows in enumerate(basis.group_rows):
-        lab = labels[rows]
-        present = np.unique(lab[lab >= 0])
-        if len(present) == 0:
-            continue
-        # Rows of each subset in id order: a stable sort on the label keeps it.
-        order = np.argsort(lab, kind="stable")
-        bounds = np.searchsorted(lab[order], np.concatenate([present, present + 1]))
-        for j, k in enumerate(present):
-            sub = rows[order[bounds[j]:bounds[len(present) + j]]]
-            w_sub = basis.weights[sub]
-            cells = prepare_group(sub, w_sub, basis.scores[sub], trim_per_end=p)
-            sums = cell_sums(cells, None, p)
-            S_g[k, g] = sums.score()[0]
-            n[k] += sums.n[0].astype(np.int64)
-            _, wsum = option_weights(c.answers[sub, :, ov_item], w_sub, cells.equal_weight, n_opt)
-            shares_g[k, g] = scored_shares(wsum, basis.scored_idx)
-    gw = c.group_weights
-    score = combine_groups(S_g, gw) if G else np.full((K, U), np.nan)
-    if G:
-        shares = combine_groups(shares_g.reshape(K, G, U * n_scored), gw).reshape(K, U, n_scored)
-    else:
-        shares = np.full((K, U, n_scored), np.nan)
-    return SubsetScores(tuple(names), n, score, shares, basis.option_codes)
+    return _partition_scores(basis, [(labels, names)])[0]
 
 
 @dataclass(frozen=True)
@@ -264,14 +523,16 @@ class Breakdowns:
 
 
 def breakdowns(basis: ScoreBasis) -> Breakdowns:
-    """Every breakdown of section 5a of a campaign (one :func:`subset_scores` per partition)."""
+    """Every breakdown of section 5a of a campaign (:func:`subset_scores` of each partition, in one pass)."""
     c = basis.campaign
-    by_batch = subset_scores(basis, c.ballot_batch, c.batch_codes)
     channels = tuple(dict.fromkeys(c.batch_channel))
     of_batch = np.array([channels.index(ch) for ch in c.batch_channel], dtype=np.int64)
-    by_channel = subset_scores(basis, of_batch[c.ballot_batch] if len(of_batch) else
-                               np.full(c.n_ballots, -1, dtype=np.int64), channels)
-    return Breakdowns(by_batch, by_channel, {a.name: subset_scores(basis, a.codes, a.values) for a in c.attributes})
+    by_channel = of_batch[c.ballot_batch] if len(of_batch) else np.full(c.n_ballots, -1, dtype=np.int64)
+    parts: list[tuple[Ints, Sequence[str]]] = [(c.ballot_batch, c.batch_codes), (by_channel, channels)]
+    parts += [(a.codes, a.values) for a in c.attributes]
+    # By batch apart: the same sums as analysis.breakdown() of one batch, to the last bit.
+    got = _partition_scores(basis, parts, apart=1)
+    return Breakdowns(got[0], got[1], {a.name: sub for a, sub in zip(c.attributes, got[2:], strict=True)})
 
 
 def item_points(c: Campaign, rows: Ints, item: int) -> Floats:
@@ -332,19 +593,20 @@ class ItemCells:
     """The item cells (u, g, i) of every group and item, for the sample and for the bootstrap replicates.
 
     Fed group by group as the evaluation goes (:meth:`sample`, then
-    :meth:`replicate` for each chunk of the replicates section 7 draws: the
-    same counts, no new random numbers), it gives :class:`ItemScores` at the
-    end (:meth:`result`). The cells of one item are a group's section 5
-    cells with s_i(b, u) in place of s(b, u), summed by the same matrix
-    products. With one item s_1(b, u) is s(b, u) exactly (the weight
-    cancels), so the unit's own sums serve and nothing is computed twice.
+    :meth:`replicate` for each chunk of the replicates section 7 draws),
+    then :meth:`replicate_apart` for the item cells that did not fit in
+    memory beside the units' matrices, and read with :meth:`result`. The
+    cells of one item are a group's section 5 cells with s_i(b, u) in place
+    of s(b, u), summed by the same matrix products. With one item s_1(b, u)
+    is s(b, u) exactly (the weight cancels), so the unit's own sums serve
+    and nothing is computed twice.
 
     Parameters
     ----------
     basis : ScoreBasis
     budget : int
-        Bytes of item cells that may be kept between the bootstrap chunks;
-        the others are rebuilt for each chunk (memory stays bounded).
+        Bytes of item cells that may be kept beside the units' during the
+        bootstrap (0 where there is no replicate).
     """
 
     def __init__(self, basis: ScoreBasis, budget: int) -> None:
@@ -355,15 +617,14 @@ class ItemCells:
         G, U, n_scored = len(c.group_codes), len(c.unit_codes), len(basis.scored_idx)
         self._budget = budget
         self._kept: list[list[GroupCells | None]] = [[None] * self.n_items for _ in range(G)]
+        #: (group, item, bytes) of the cells left for :meth:`replicate_apart`.
+        self._apart: list[tuple[int, int, int]] = []
         self._sums: list[list[CellSums | None]] = [[None] * self.n_items for _ in range(G)]
         self._shares = np.full((self.n_items, G, U, n_scored), np.nan)
         # Per item and group, the replicate chunks of S_i(u, g), shape (r, units).
         self._reps: list[list[list[Floats]]] = [[[] for _ in range(G)] for _ in range(self.n_items)]
 
-    def _cells(self, g: int, item: int) -> GroupCells:
-        kept = self._kept[g][item]
-        if kept is not None:
-            return kept
+    def _build(self, g: int, item: int) -> GroupCells:
         basis = self.basis
         rows = basis.group_rows[g]
         return prepare_group(rows, basis.weights[rows], item_points(basis.campaign, rows, item),
@@ -379,12 +640,14 @@ class ItemCells:
             if self.same_as_units:
                 self._sums[g][i] = unit_sums
             else:
-                cells = self._cells(g, i)
+                cells = self._build(g, i)
                 self._sums[g][i] = cell_sums(cells, None, basis.trim_per_end)
                 size = _nbytes(cells)
                 if size <= self._budget:
                     self._kept[g][i] = cells
                     self._budget -= size
+                else:
+                    self._apart.append((g, i, size))
                 del cells
             # Shares take no trimming: the item's option weights over the cell.
             _, wsum = option_weights(c.answers[rows, :, i], w_rows, equal_weight, len(c.option_points))
@@ -394,10 +657,41 @@ class ItemCells:
         """One chunk of replicates of group `g`: `counts` as drawn, `unit_sums` the section 5 sums of that chunk."""
         for i in range(self.n_items):
             if self.same_as_units:
-                sums = unit_sums
-            else:
-                sums = cell_sums(self._cells(g, i), counts, self.basis.trim_per_end)
-            self._reps[i][g].append(sums.score())
+                self._reps[i][g].append(unit_sums.score())
+                continue
+            cells = self._kept[g][i]
+            if cells is not None:
+                self._reps[i][g].append(cell_sums(cells, counts, self.basis.trim_per_end).score())
+
+    def replicate_apart(self, draws: Callable[[], Iterable[Sequence[Array]]], budget: int) -> None:
+        """The replicates of the cells :meth:`replicate` left out, on the same draws made again.
+
+        Parameters
+        ----------
+        draws : callable
+            Returns the bootstrap's replicate counts chunk after chunk (per
+            group), from the seed: the very draws of section 7 again, so
+            every replicate of an item is the same resample as the units'.
+        budget : int
+            Bytes of cells kept at once: the cells are taken in as few
+            passes over the draws as fit (a pass holds at least one group's
+            cells of one item).
+        """
+        passes: list[list[tuple[int, int]]] = []
+        used = budget
+        for g, i, size in self._apart:
+            if used + size > budget:
+                passes.append([])
+                used = 0
+            passes[-1].append((g, i))
+            used += size
+        self._apart = []
+        for todo in passes:
+            cells = {pair: self._build(*pair) for pair in todo}
+            for counts in draws():
+                for (g, i), gc in cells.items():
+                    self._reps[i][g].append(cell_sums(gc, counts[g], self.basis.trim_per_end).score())
+            del cells
 
     def result(self) -> ItemScores:
         """The per-item figures (ci95 NaN where there was no replicate)."""

@@ -37,9 +37,9 @@ from .scores import (
 from .uncertainty import (
     BootstrapResult,
     concat_sums,
-    draw_replicate_counts,
     krippendorff_alpha_ordinal,
     replicate_chunk,
+    replicate_draws,
     summarise_bootstrap,
     wilson_interval,
 )
@@ -304,7 +304,7 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
     share_rule = rules.get("max_dissatisfied_share") is not None
     boot = rules["bootstrap"]
     R = int(boot["replicates"])
-    rng = np.random.default_rng(int(boot["seed"]))
+    seed = int(boot["seed"])
     scored, scored_idx, lowest = _share_context(c)
     ov_item = c.overall_item
     # The alpha's value domain: distinct points of the scored options, ascending.
@@ -320,7 +320,8 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
     cache = cache_bytes <= _CACHE_BYTES
     basis = score_basis(c, s, weights, group_rows) if details else None
     # Section 5a's item cells share what is left of the memory budget.
-    items = ItemCells(basis, _CACHE_BYTES - (cache_bytes if cache else 0)) if basis is not None else None
+    item_budget = _CACHE_BYTES - (cache_bytes if cache else 0) if R > 0 else 0
+    items = ItemCells(basis, item_budget) if basis is not None else None
 
     def build(g: int) -> GroupCells:
         # Used again per bootstrap chunk where the matrices are not kept.
@@ -363,9 +364,8 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
         chunk = replicate_chunk(sum(sizes), R)
         parts: list[list[CellSums]] = [[] for _ in range(G)]
         buffers = [np.empty((chunk, k)) for k in sizes]
-        for start in range(0, R, chunk):
-            r = min(chunk, R - start)
-            counts: list[Array | None] = list(draw_replicate_counts(rng, sizes, r, out=buffers))
+        for drawn in replicate_draws(seed, sizes, R, chunk, buffers):
+            counts: list[Array | None] = list(drawn)
             for g in range(G):
                 got = cached[g]
                 cells = got if got is not None else build(g)
@@ -378,8 +378,13 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
                 counts[g] = None
         for g in range(G):
             outs[g].boot = concat_sums(parts[g])
+        del cached
+        if items is not None:
+            # The item cells that did not fit beside the units' matrices: the same draws again.
+            items.replicate_apart(lambda: replicate_draws(seed, sizes, R, chunk, buffers), _CACHE_BYTES)
         del buffers
-    del cached
+    else:
+        del cached
 
     gw = c.group_weights
     comp_names = list(rules["objective_components"].keys())

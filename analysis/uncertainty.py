@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ __all__ = [
     "value_counts_by_unit",
     "replicate_chunk",
     "draw_replicate_counts",
+    "replicate_draws",
     "concat_sums",
     "BootstrapResult",
     "percentile_ci95",
@@ -161,6 +162,20 @@ def draw_replicate_counts(rng: np.random.Generator, sizes: Sequence[int], replic
                 # (drawing a whole chunk at once is several times slower).
                 counts[g][r] = np.bincount(rng.integers(0, n, size=n), minlength=n)
     return counts
+
+
+def replicate_draws(seed: int, sizes: Sequence[int], replicates: int, chunk: int,
+                    buffers: Sequence[np.ndarray]) -> Iterator[list[np.ndarray]]:
+    """The bootstrap's counts chunk after chunk, from a generator seeded with `seed`.
+
+    Every call with the same arguments yields the same draws (see
+    :func:`draw_replicate_counts`), so figures computed in a later pass over
+    the replicates use the very resamples of the first. The chunks are
+    views of `buffers`, overwritten by the next chunk.
+    """
+    rng = np.random.default_rng(seed)
+    for start in range(0, replicates, chunk):
+        yield draw_replicate_counts(rng, sizes, min(chunk, replicates - start), out=buffers)
 
 
 def concat_sums(parts: Sequence[CellSums]) -> CellSums:

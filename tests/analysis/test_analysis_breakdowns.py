@@ -10,6 +10,7 @@ against the results computed without it, to the last bit.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import math
 
@@ -27,12 +28,15 @@ from analysis import (
     from_document,
     loads_bundle,
 )
+from analysis import breakdowns as breakdowns_module
 from analysis.breakdowns import valid_rows_by_group
 from analysis.evaluate import compute_weights
 from analysis.flags import flag_ballots
 from analysis.uncertainty import draw_replicate_counts
 
 NEW_KEYS = ("items", "by_batch", "by_channel", "by_attribute")
+# The module (the package's name `evaluate` is the function).
+evaluate_module = importlib.import_module("analysis.evaluate")
 OPTIONS = ("S", "B", "D", "U")
 ITEMS = (("overall", 2.0), ("attitude", 1.0), ("efficiency", 0.3))
 ATTR_VALUES = ("东区", "西区", 1, 2.5, True, False, "1", None)
@@ -215,7 +219,17 @@ def subset_json(n, score, shares):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_figures_equal_the_plain_reimplementation(seed):
-    doc = random_bundle(seed)
+    check_against_reference(random_bundle(seed))
+
+
+@pytest.mark.parametrize("seed", [s for s in SEEDS if s % 2 == 1])
+def test_figures_without_code_histograms_equal_the_plain_reimplementation(seed, monkeypatch):
+    # Items combining into more codes than MAX_BINS: each subset's cells are built apart.
+    monkeypatch.setattr(breakdowns_module, "MAX_BINS", 1)
+    check_against_reference(random_bundle(seed))
+
+
+def check_against_reference(doc):
     res = evaluate_document(doc).to_json()
     ref = Reference(doc)
     c = ref.c
@@ -291,6 +305,26 @@ def test_previous_keys_are_bit_identical(name, doc):
                  (with_5a.classes, without.classes), (with_5a.bootstrap.ci95, without.bootstrap.ci95),
                  (with_5a.bootstrap.stability, without.bootstrap.stability)]:
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("budget", [0, 40_000])
+def test_item_cells_kept_or_drawn_again_give_the_same_figures(budget, monkeypatch):
+    # Item cells that do not fit in memory beside the units' are summed in
+    # later passes over the same draws (made again from the seed): nothing changes.
+    doc = json.loads(case_bytes("small"))
+    kept = evaluate_document(doc).to_json()
+    monkeypatch.setattr(evaluate_module, "_CACHE_BYTES", budget)
+    apart = []
+    replicate_apart = breakdowns_module.ItemCells.replicate_apart
+
+    def spy(self, draws, budget):
+        apart.append(len(self._apart))
+        replicate_apart(self, draws, budget)
+
+    monkeypatch.setattr(breakdowns_module.ItemCells, "replicate_apart", spy)
+    again = evaluate_document(doc).to_json()
+    assert apart and apart[0] > 0  # some (budget 0: all) item cells were summed in later passes
+    assert again == kept
 
 
 # ---------------------------------------------------------------------------
