@@ -45,7 +45,7 @@ class GroupCells:
         Indices of the group's valid ballots into the campaign, in id order.
     weights : ndarray of float
     score : ndarray of float, shape (n_g, units)
-        s(b, u), NaN where undefined.
+        s(b, u), NaN where undefined (with trimming; without, no row is kept).
     stacked : ndarray of float, shape (n_g, k·units)
         Columns summed for every replicate with one matrix product, in
         blocks of `units` columns (see `cols`): w·s, w·defined, defined (with
@@ -248,8 +248,10 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
         in_cell_scored = scored_lookup[ov] & defined
         np.multiply(in_cell_scored & (ov == lowest_option), scale[:, None], out=block("low_share"))
         np.multiply(in_cell_scored, scale[:, None], out=block("any_share"))
-    return GroupCells(np.asarray(rows), w, s_rows, stacked, sorted_pos, bulk, float(trim_per_end), U, with_shares,
-                      windows, cols, float(w[0]) if equal else None, stacked_counts)
+    # s(b, u) is read again only to recompute a trimmed replicate exactly.
+    return GroupCells(np.asarray(rows), w, s_rows if trim else s_rows[:0], stacked, sorted_pos, bulk,
+                      float(trim_per_end), U, with_shares, windows, cols, float(w[0]) if equal else None,
+                      stacked_counts)
 
 
 @dataclass(frozen=True)
