@@ -369,16 +369,20 @@ def _trimmed_by_sort(entries: _Entries, lab: Ints, K: int, U: int, V: int, p: fl
 
 
 def _group_partials(basis: ScoreBasis, g: int, parts: Sequence[tuple[Ints, int]], outs: list[_Partials],
-                    apart: int) -> bool:
-    """Fill group `g` of every partition from code histograms; False where there are too many codes."""
+                    apart: int) -> list[int]:
+    """Fill group `g` of the partitions whose histograms fit in :data:`MAX_BINS`; return the others' indices."""
     c = basis.campaign
     rows = basis.group_rows[g]
     U = len(c.unit_codes)
     if not len(rows):
-        return True
+        return []
     combos = _combos(basis, rows)
-    if combos is None or any((K + 1) * U * combos.n_codes > MAX_BINS for _, K in parts):
-        return False
+    if combos is None:
+        return list(range(len(parts)))
+    fit = [i for i, (_, K) in enumerate(parts) if (K + 1) * U * combos.n_codes <= MAX_BINS]
+    left = [i for i in range(len(parts)) if i not in fit]
+    parts, outs = [parts[i] for i in fit], [outs[i] for i in fit]
+    apart = sum(1 for i in fit if i < apart)
     w = basis.weights[rows]
     equal_weight = float(w[0]) if np.all(w == w[0]) else None
     labs = [(lab[rows], K) for lab, K in parts]
@@ -411,7 +415,7 @@ def _group_partials(basis: ScoreBasis, g: int, parts: Sequence[tuple[Ints, int]]
         out.n += np.rint(n).astype(np.int64)
         w_o = _sum_codes(wsum, by_option).reshape(K * U, len(by_option))
         out.shares[:, g] = scored_shares(w_o, basis.scored_idx).reshape(K, U, len(basis.scored_idx))
-    return True
+    return left
 
 
 def _group_partials_apart(basis: ScoreBasis, g: int, parts: Sequence[tuple[Ints, int]], outs: list[_Partials]) -> None:
@@ -449,8 +453,9 @@ def _partition_scores(basis: ScoreBasis, parts: Sequence[tuple[Ints, Sequence[st
     outs = [_Partials(np.full((K, G, U), np.nan), np.zeros((K, U), dtype=np.int64),
                       np.full((K, G, U, n_scored), np.nan)) for _, K in sized]
     for g in range(G):
-        if not _group_partials(basis, g, sized, outs, apart):
-            _group_partials_apart(basis, g, sized, outs)
+        left = _group_partials(basis, g, sized, outs, apart)
+        if left:
+            _group_partials_apart(basis, g, [sized[i] for i in left], [outs[i] for i in left])
     gw = c.group_weights
     result = []
     for (_, names), (_, K), out in zip(parts, sized, outs, strict=True):

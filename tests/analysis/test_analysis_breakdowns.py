@@ -222,10 +222,12 @@ def test_figures_equal_the_plain_reimplementation(seed):
     check_against_reference(random_bundle(seed))
 
 
+@pytest.mark.parametrize("max_bins", [1, 80])
 @pytest.mark.parametrize("seed", [s for s in SEEDS if s % 2 == 1])
-def test_figures_without_code_histograms_equal_the_plain_reimplementation(seed, monkeypatch):
-    # Items combining into more codes than MAX_BINS: each subset's cells are built apart.
-    monkeypatch.setattr(breakdowns_module, "MAX_BINS", 1)
+def test_figures_without_code_histograms_equal_the_plain_reimplementation(seed, max_bins, monkeypatch):
+    # Histograms larger than MAX_BINS: those partitions' cells are built subset by subset
+    # (1: every partition; 80: with one item, the partitions of at most two subsets still use histograms).
+    monkeypatch.setattr(breakdowns_module, "MAX_BINS", max_bins)
     check_against_reference(random_bundle(seed))
 
 
