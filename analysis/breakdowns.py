@@ -611,18 +611,21 @@ class ItemCells:
     basis : ScoreBasis
     budget : int
         Bytes of item cells that may be kept beside the units' during the
-        bootstrap (0 where there is no replicate).
+        bootstrap.
+    replicates : bool
+        Whether the bootstrap will run (else nothing is kept or left apart).
     """
 
-    def __init__(self, basis: ScoreBasis, budget: int) -> None:
+    def __init__(self, basis: ScoreBasis, budget: int, replicates: bool) -> None:
         c = basis.campaign
         self.basis = basis
         self.n_items = len(c.item_codes)
         self.same_as_units = self.n_items == 1
         G, U, n_scored = len(c.group_codes), len(c.unit_codes), len(basis.scored_idx)
         self._budget = budget
+        self._replicates = replicates
         self._kept: list[list[GroupCells | None]] = [[None] * self.n_items for _ in range(G)]
-        #: (group, item, bytes) of the cells left for :meth:`replicate_apart`.
+        #: (group, item, bytes) of the cells left for :meth:`replicate_apart` (their sums too).
         self._apart: list[tuple[int, int, int]] = []
         self._sums: list[list[CellSums | None]] = [[None] * self.n_items for _ in range(G)]
         self._shares = np.full((self.n_items, G, U, n_scored), np.nan)
@@ -641,17 +644,26 @@ class ItemCells:
         c = basis.campaign
         rows = basis.group_rows[g]
         w_rows = basis.weights[rows]
+        p = basis.trim_per_end
+        # What the cells will hold, per (row, unit): the summed blocks (w·s,
+        # w unless equal, n, the bulk with trimming), and with trimming s and
+        # the sorted positions again.
+        per = 2 + (0 if equal_weight is not None else 1) + (3 if p > 0 else 0)
+        estimate = 8 * per * len(rows) * len(c.unit_codes)
         for i in range(self.n_items):
             if self.same_as_units:
                 self._sums[g][i] = unit_sums
+            elif self._replicates and estimate > self._budget:
+                # Built once, in its pass over the replicates (the sample's sums with them).
+                self._apart.append((g, i, estimate))
             else:
                 cells = self._build(g, i)
-                self._sums[g][i] = cell_sums(cells, None, basis.trim_per_end)
+                self._sums[g][i] = cell_sums(cells, None, p)
                 size = _nbytes(cells)
-                if size <= self._budget:
+                if self._replicates and size <= self._budget:
                     self._kept[g][i] = cells
                     self._budget -= size
-                else:
+                elif self._replicates:
                     self._apart.append((g, i, size))
                 del cells
             # Shares take no trimming: the item's option weights over the cell.
@@ -693,6 +705,9 @@ class ItemCells:
         self._apart = []
         for todo in passes:
             cells = {pair: self._build(*pair) for pair in todo}
+            for (g, i), gc in cells.items():
+                if self._sums[g][i] is None:
+                    self._sums[g][i] = cell_sums(gc, None, self.basis.trim_per_end)
             for counts in draws():
                 for (g, i), gc in cells.items():
                     self._reps[i][g].append(cell_sums(gc, counts[g], self.basis.trim_per_end).score())

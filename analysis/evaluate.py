@@ -320,8 +320,7 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
     cache = cache_bytes <= _CACHE_BYTES
     basis = score_basis(c, s, weights, group_rows) if details else None
     # Section 5a's item cells share what is left of the memory budget.
-    item_budget = _CACHE_BYTES - (cache_bytes if cache else 0) if R > 0 else 0
-    items = ItemCells(basis, item_budget) if basis is not None else None
+    items = ItemCells(basis, _CACHE_BYTES - (cache_bytes if cache else 0), R > 0 and G > 0) if basis is not None else None
 
     def build(g: int) -> GroupCells:
         # Used again per bootstrap chunk where the matrices are not kept.
