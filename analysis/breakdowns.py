@@ -694,6 +694,8 @@ class ItemCells:
             passes over the draws as fit (a pass holds at least one group's
             cells of one item).
         """
+        # The cells kept beside the units' are done with: their memory goes to the passes.
+        self._kept = [[None] * self.n_items for _ in self._kept]
         passes: list[list[tuple[int, int]]] = []
         used = budget
         for g, i, size in self._apart:
