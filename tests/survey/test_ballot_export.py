@@ -20,6 +20,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from survey import bundles
 from survey.ballots.pseudonyms import pseudonymise_sources
 from survey.bundles import import_bundle
 from survey.extensions import db
@@ -38,8 +39,10 @@ START = dt.datetime(2026, 11, 2, 9, 0)
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Four ballots per chunk, so that every test crosses chunk boundaries."""
+    """Four ballots per chunk and seven answers per partition read into the
+    arrays, so that every test crosses chunk and partition boundaries."""
     monkeypatch.setattr(ballot_export, "CHUNK", 4)
+    monkeypatch.setattr(bundles, "ANSWER_PARTITION", 7)
 
 
 def _ballot(public_id: str, batch: str, minutes: float, answers: dict[str, dict[str, str]], *,
