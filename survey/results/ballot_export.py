@@ -6,8 +6,9 @@ it was submitted (Beijing time, to the second), how long filling it in took,
 its source as a pseudonym, the campaign's data-quality flags, every answer
 (the option's code and its label, one column each per unit × item) and the
 comment on each unit. Nothing that leads to an invitation, a token or a
-person: no invitation id, no evaluator or evaluator attribute (not even in a
-named campaign), no receipt hash, no drafts.
+person: no invitation id, no evaluator, no attribute of the ballot (raking
+answers, roster values; not even in a named campaign), no receipt hash, no
+drafts.
 
 Sources are pseudonyms (``survey.ballots.pseudonyms``): once the campaign is
 finalized, the ones stored then (the same as in the final bundle); before,
