@@ -313,6 +313,23 @@ def test_nothing_leads_to_an_invitation_a_token_or_a_person(app, client, tmp_pat
     assert all(ipaddress.ip_address(r["source"]) in ipaddress.ip_network("10.0.0.0/8") for r in rows)
 
 
+def test_the_ballots_attributes_stay_out(ctx, tmp_path: Path) -> None:
+    """Raking attributes on ballots of an anonymous campaign (margin answers,
+    roster values) are in the database and the bundle, never in an export."""
+    doc = export_bundle_doc("a2026")
+    for k, b in enumerate(doc["ballots"]):
+        b["attributes"] = {"agegroup": f"年龄段甲{k % 2}", "district": "西城区乙"}
+    campaign = import_bundle(doc, status="closed")
+    db.session.commit()
+    assert db.session.scalar(select(Ballot.attributes).where(Ballot.public_id == "0001")) == {
+        "agegroup": "年龄段甲0", "district": "西城区乙"}
+    for fmt in FORMATS:
+        path = tmp_path / f"attributes.{fmt}"
+        ballot_export.write(campaign, fmt, path)
+        strings = _strings(fmt, path)
+        assert not [v for v in strings if "年龄段甲" in v or "西城区乙" in v or "agegroup" in v or "district" in v]
+
+
 def _sources(campaign: Campaign, tmp_path: Path, name: str) -> dict[str, str]:
     _header, rows = read_back("csv", _export(campaign, "csv", tmp_path, name))
     return {r["ballot_id"]: r["source"] for r in rows}
