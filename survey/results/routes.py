@@ -22,6 +22,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
@@ -37,6 +38,7 @@ from survey.models import Appeal, AuditEntry, Campaign, CampaignUnit, Rectificat
 from survey.models.lifecycle import where_frozen
 from survey.models.outcome import ANSWER_LABELS, APPEAL_LABELS, CLASS_LABELS, CONSEQUENCE_LABELS, DEFAULT_CONSEQUENCES
 from survey.results import (
+    ballot_export,
     comments,
     documents,
     exports,
@@ -74,6 +76,7 @@ def _labels(state: BlueprintSetupState) -> None:
     state.app.jinja_env.globals.update(
         class_name=class_name, class_labels=CLASS_LABELS, flag_labels=FLAG_LABELS, answer_labels=ANSWER_LABELS,
         appeal_labels=APPEAL_LABELS, consequence_labels=CONSEQUENCE_LABELS)
+    state.app.jinja_env.globals["ballot_formats"] = ballot_export.FORMATS
 
 
 def class_name(code: str) -> str:
@@ -248,6 +251,18 @@ def draft_document(code: str, name: str) -> ResponseReturnValue:
         flash(exc.message, "error")
         return redirect(url_for("results.campaign_page", code=code))
     return _attachment(data, documents.MEDIA_TYPE, documents.filename(campaign, name, unit))
+
+
+@bp.get("/results/<code>/ballots.<fmt>")
+def export_ballots(code: str, fmt: str) -> ResponseReturnValue:
+    """The anonymised ballots, one row per ballot (``fmt``: csv, xlsx, sav, dta, parquet)."""
+    campaign = campaign_or_404(code)
+    if fmt not in ballot_export.FORMATS:
+        abort(404)
+    data = ballot_export.temporary_export(campaign, fmt)
+    db.session.commit()
+    return send_file(data, mimetype=ballot_export.FORMATS[fmt].media_type, as_attachment=True,
+                     download_name=ballot_export.filename(campaign, fmt), max_age=0)
 
 
 def _version_or_404(campaign: Campaign) -> Any:
