@@ -35,6 +35,7 @@ from survey.clock import today
 from survey.errors import UserError
 from survey.extensions import db
 from survey.models import Appeal, AuditEntry, Campaign, CampaignUnit, Rectification, Veto
+from survey.models.distribution import CHANNEL_LABELS
 from survey.models.lifecycle import where_frozen
 from survey.models.outcome import ANSWER_LABELS, APPEAL_LABELS, CLASS_LABELS, CONSEQUENCE_LABELS, DEFAULT_CONSEQUENCES
 from survey.results import (
@@ -509,13 +510,20 @@ def my_unit(code: str) -> ResponseReturnValue:
     if not campaign.state.is_frozen:
         abort(404)
     result = queries.unit_result(results_for(campaign), cu.code)
-    return render_and_commit("results/my_unit.html", campaign=campaign, cu=cu, r=result,
-                             view=comments.liaison_view(campaign, cu, result),
+    view = comments.liaison_view(campaign, cu, result)
+    min_group = queries.settings_for(campaign).min_group_ballots
+    labels = queries.labels_of(campaign)
+    channels = {code: _(label) for code, label in CHANNEL_LABELS.items()}
+    return render_and_commit("results/my_unit.html", campaign=campaign, cu=cu, r=result, view=view,
+                             options=labels.options, group_names={g["code"]: g["label"] for g in view.shown_groups},
+                             items=queries.item_rows(result, labels.items, min_ballots=min_group,
+                                                     shown_groups=[g["code"] for g in view.shown_groups]),
+                             by_channel=queries.subset_rows(result, "by_channel", channels, min_ballots=min_group),
                              final_class=queries.final_class(result, queries.override_of(cu)),
                              rect=rectification.rectification_of(cu), answer_form=forms.AnswerForm(),
                              text_form=forms.TextForm(), appeals=publication.appeals_of(campaign, cu),
                              consequences=rectification.consequences_of(campaign, cu, cancelled=False),
-                             min_group=queries.settings_for(campaign).min_group_ballots)
+                             min_group=min_group)
 
 
 @_change("/my/<code>/comments/<int:comment_id>", "results.my_unit")
