@@ -20,7 +20,7 @@ def _finalized_with_answers(client):
     client.post(f"/results/{campaign.code}/override",
                 data={"unit": "u2", "new_class": "satisfied", "reason": "经领导小组研究调整"})
     client.post(f"/results/{campaign.code}/approve")
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     client.post("/logout")
     login(client, "liaison")
     cu = queries.campaign_unit(campaign, "u3")
