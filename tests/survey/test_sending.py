@@ -155,7 +155,7 @@ def test_the_page_polls_its_status_from_a_static_script(app, client, mailing) ->
 
 def test_send_remind_and_retry_show_who_and_what_before_anything_goes(app, client, mailing) -> None:
     with app.test_request_context():
-        batch = email_batch(3, anonymous=False)
+        email_batch(3, anonymous=False)
     organizer(app, client)
     preview = client.post("/distribution/t2026/batches/email1/send").text
     assert "共 3 人" in preview and "rep2@example.cn" in preview and "代表0" in preview
