@@ -78,10 +78,13 @@ def qr_svg(data: str, scale: int = 3) -> Markup:
 @click.option("--every", "every_days", default=2.0, show_default=True, help="At most one reminder per batch in this many days.")
 def remind_due_command(days_before: float, every_days: float) -> None:
     with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_Hans_CN")):
-        batches = services.remind_due(days_before=days_before, every_days=every_days)
+        refused: list[tuple[Batch, str]] = []
+        batches = services.remind_due(days_before=days_before, every_days=every_days, refused=refused)
         db.session.commit()
         for batch in batches:
             click.echo(f"{batch.campaign.code}/{batch.code}: 已排队催办 (reminders queued)")
+        for batch, why in refused:
+            click.echo(f"{batch.campaign.code}/{batch.code}: 未催办 (not reminded): {why}", err=True)
         jobs.run_pending()
 
 

@@ -382,12 +382,13 @@ def last_reminder_at(batch: Batch) -> dt.datetime | None:
         Job.params["reminder"].as_boolean().is_(True)))
 
 
-def remind_due(*, days_before: float = 3, every_days: float = 2,
-               now: dt.datetime | None = None) -> list[Batch]:
+def remind_due(*, days_before: float = 3, every_days: float = 2, now: dt.datetime | None = None,
+               refused: list[tuple[Batch, str]] | None = None) -> list[Batch]:
     """Scheduled reminders: queue them for every e-mail and SMS batch of an open
     campaign whose deadline is at most `days_before` days away, unless it was
     reminded less than `every_days` days ago. Meant for cron
-    (`flask --app survey distribution remind-due`); the caller commits."""
+    (`flask --app survey distribution remind-due`); the caller commits. The
+    batches it could not remind are added to `refused` with the reason."""
     now = now or utcnow()
     queued = []
     batches = db.session.scalars(
@@ -402,8 +403,10 @@ def remind_due(*, days_before: float = 3, every_days: float = 2,
             continue
         try:
             queue_reminders(batch)
-        except DistributionError:
-            continue  # everyone has answered, or a send is still running
+        except DistributionError as exc:  # everyone has answered, a send is still running, no server…
+            if refused is not None:
+                refused.append((batch, exc.message))
+            continue
         queued.append(batch)
     return queued
 

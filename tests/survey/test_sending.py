@@ -378,3 +378,20 @@ def test_next_reminder_never_at_or_after_the_deadline(app) -> None:
         schedule = ReminderSchedule(batch=batch, batch_id=batch.id, days_before=3, every_days=2)
         assert sending.next_reminder_at(schedule, now) == now
         assert sending.next_reminder_at(schedule, now + dt.timedelta(days=1)) is None
+
+
+def test_cron_reminders_say_which_batches_they_could_not_remind(app) -> None:
+    app.config.update(PINGYI_SMS_BACKEND="log")
+    with app.test_request_context():
+        campaign = setup_campaign(evaluators=2)
+        campaign.closes_at = utcnow() + dt.timedelta(days=1)
+        group = campaign.groups[0]
+        batch = services.create_batch(campaign, group, "sms",
+                                      evaluators=[e.id for e in services.eligible_evaluators(campaign, group, "sms")])
+        services.start_sending(batch)
+        db.session.commit()
+        jobs.run_pending()
+    app.config["PINGYI_SMS_BACKEND"] = None  # the gateway went away
+    result = app.test_cli_runner().invoke(args=["distribution", "remind-due"])
+    assert result.exit_code == 0
+    assert "t2026/sms1: 未催办" in result.output and "尚未配置短信网关" in result.output
