@@ -395,3 +395,21 @@ def test_cron_reminders_say_which_batches_they_could_not_remind(app) -> None:
     result = app.test_cli_runner().invoke(args=["distribution", "remind-due"])
     assert result.exit_code == 0
     assert "t2026/sms1: 未催办" in result.output and "尚未配置短信网关" in result.output
+
+
+def test_the_send_preview_shows_planted_markup_as_text(app, client, mailing) -> None:
+    from tests.survey.test_planted_markup import RAW, planted
+
+    with app.test_request_context():
+        batch = email_batch(2, anonymous=False)
+        for invitation in db.session.scalars(select(Invitation).where(Invitation.batch_id == batch.id)):
+            invitation.evaluator.name = planted(1)
+        batch.campaign.name = planted(2)
+        db.session.commit()
+    organizer(app, client)
+    client.post("/distribution/t2026/messages", data={
+        "which": "invite-email", "invite-email-subject": "{评议活动}", "invite-email-body": planted(3) + "{姓名}{链接}"})
+    preview = client.post("/distribution/t2026/batches/email1/send").text
+    assert "&lt;script&gt;" in preview and not [raw for raw in RAW if raw in preview]
+    page = client.get("/distribution/t2026/messages").text
+    assert "&lt;script&gt;" in page and not [raw for raw in RAW if raw in page]
