@@ -88,6 +88,9 @@ def test_an_sms_batch_through_the_http_gateway_on_a_phone(app, live_server, phon
     problems["batch after"] = axe(page)
     assert fits(page)
     assert {k: v for k, v in problems.items() if v} == {}
+    # Cancelled: the worker thread, asleep until the next reminder, wakes, finds nothing and stops.
+    page.get_by_role("button", name="取消定时催办").click()
+    expect(page.get_by_role("status")).to_contain_text("已取消本批次的定时催办")
 
 
 def test_a_confirmation_without_javascript(app, live_server, browser) -> None:
