@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, RadioField, SelectField, StringField
+from wtforms import DecimalField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
 from survey.ballots.questionnaire import MarginQuestionRow, answer_field, margin_field
 from survey.forms import FlaskForm
 from survey.models import Campaign, CampaignUnit
-from survey.models.distribution import CHANNEL_LABELS
+from survey.models.distribution import CHANNEL_LABELS, MESSAGE_CHANNELS, MESSAGE_KINDS
 
 #: Channels offered on the batch form, in the order offered.
 OFFERED = ("email", "sms", "paper", "qr", "public")
@@ -45,6 +45,26 @@ class CapForm(FlaskForm):
 class SerialForm(FlaskForm):
     serial = StringField(_l("评议表编号"), validators=[InputRequired(), Length(max=32)])
 
+
+class ScheduleForm(FlaskForm):
+    """Reminders from the batch page: from N days before the deadline, every M days."""
+
+    days_before = DecimalField(_l("截止前几天开始催办"), places=None, default=3,
+                               validators=[InputRequired(), NumberRange(min=0.01, max=365)])
+    every_days = DecimalField(_l("每隔几天催办一次"), places=None, default=2,
+                              validators=[InputRequired(), NumberRange(min=0.01, max=365)])
+
+
+#: The forms of the messages page, by their prefix: (kind, channel).
+MESSAGE_FORMS = {f"{kind}-{channel}": (kind, channel) for channel in MESSAGE_CHANNELS for kind in MESSAGE_KINDS}
+
+
+class MessageForm(FlaskForm):
+    """A campaign's own wording of one kind of message on one channel; each
+    form of the page has the prefix '<kind>-<channel>' (MESSAGE_FORMS)."""
+
+    subject = StringField(_l("邮件主题"), validators=[Length(max=200)])
+    body = TextAreaField(_l("正文"), validators=[InputRequired(), Length(max=4000)])
 
 
 

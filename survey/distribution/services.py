@@ -36,6 +36,7 @@ from survey.models import (
     Invitation,
     Job,
     PaperEntry,
+    ReminderSchedule,
     User,
 )
 from survey.models.base import table_of
@@ -257,10 +258,7 @@ class BatchFigures:
 
 def batch_figures(batch: Batch) -> BatchFigures:
     returned = db.session.scalar(select(func.count(Ballot.id)).where(Ballot.batch_id == batch.id)) or 0
-    delivery: dict[str, int] = {str(state): n for state, n in db.session.execute(
-        select(Invitation.delivery, func.count(Invitation.id))
-        .where(Invitation.batch_id == batch.id, Invitation.delivery.is_not(None))
-        .group_by(Invitation.delivery)).all()}
+    delivery = delivery_counts(batch)
     pending = db.session.scalar(select(func.count(Invitation.id)).where(
         Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))) or 0
     failed = db.session.execute(
@@ -269,7 +267,7 @@ def batch_figures(batch: Batch) -> BatchFigures:
         .where(Invitation.batch_id == batch.id, Invitation.delivery == "failed")
         .order_by(Invitation.id).limit(200)).all()
     return BatchFigures(batch.issued, returned, delivery, pending,
-                        [(n, a, e or "") for n, a, e in failed])
+                        [(n, a, jobs.reason_text(e)) for n, a, e in failed])
 
 
 # --- sending (e-mail, SMS) ---------------------------------------------------
@@ -290,11 +288,37 @@ def last_job(batch: Batch) -> Job | None:
     return db.session.scalar(_send_jobs(batch).order_by(Job.id.desc()).limit(1))
 
 
-def _require_message_batch(batch: Batch) -> None:
+def gateway_problem(channel: str) -> str | None:
+    """Why the channel's server or gateway cannot send (the pre-flight check), or None."""
+    from survey import mail, sms
+
+    if channel == "email" and mail.configured_host(current_app.config) is None:
+        return str(_("尚未配置邮件服务器：请在 instance/config.py 或环境变量中设置 PINGYI_SMTP_HOST 等（见 docs/distribution.md），"
+                     "配置前不会发送任何邮件，个人链接都保留着"))
+    if channel == "sms" and not sms.describe(current_app.config).ready:
+        return str(_("尚未配置短信网关：请设置 PINGYI_SMS_URL 等（见 docs/distribution.md），"
+                     "配置前不会发送任何短信，个人链接都保留着"))
+    return None
+
+
+def sending_problem(batch: Batch) -> str | None:
+    """Why the batch's messages cannot go out now (the pre-flight check of its page), or None."""
     if batch.channel not in MESSAGE_CHANNELS:
-        raise DistributionError(_("只有邮件和短信批次由系统发送"))
-    if not batch.campaign.state.allows_distribution:
-        raise DistributionError(_("评议活动已截止，不能再发送"))
+        return str(_("只有邮件和短信批次由系统发送"))
+    state = batch.campaign.state
+    if state.is_draft:
+        return str(_("评议活动尚未开始：请先在“活动设置”中点“开始评议”，再发送邀请（否则收件人打开链接只会看到“尚未开始”）"))
+    if not state.allows_sending:
+        return str(_("评议活动已截止，不能再发送"))
+    if state.past_deadline:
+        return str(_("已过截止时间，链接不再接受提交：请先在“活动设置”中修改截止时间，再发送"))
+    return gateway_problem(batch.channel)
+
+
+def _require_message_batch(batch: Batch) -> None:
+    problem = sending_problem(batch)
+    if problem is not None:
+        raise DistributionError(problem)
 
 
 def start_sending(batch: Batch) -> Job:
@@ -366,12 +390,13 @@ def last_reminder_at(batch: Batch) -> dt.datetime | None:
         Job.params["reminder"].as_boolean().is_(True)))
 
 
-def remind_due(*, days_before: float = 3, every_days: float = 2,
-               now: dt.datetime | None = None) -> list[Batch]:
+def remind_due(*, days_before: float = 3, every_days: float = 2, now: dt.datetime | None = None,
+               refused: list[tuple[Batch, str]] | None = None) -> list[Batch]:
     """Scheduled reminders: queue them for every e-mail and SMS batch of an open
     campaign whose deadline is at most `days_before` days away, unless it was
     reminded less than `every_days` days ago. Meant for cron
-    (`flask --app survey distribution remind-due`); the caller commits."""
+    (`flask --app survey distribution remind-due`); the caller commits. The
+    batches it could not remind are added to `refused` with the reason."""
     now = now or utcnow()
     queued = []
     batches = db.session.scalars(
@@ -386,10 +411,120 @@ def remind_due(*, days_before: float = 3, every_days: float = 2,
             continue
         try:
             queue_reminders(batch)
-        except DistributionError:
-            continue  # everyone has answered, or a send is still running
+        except DistributionError as exc:  # everyone has answered, a send is still running, no server…
+            if refused is not None:
+                refused.append((batch, exc.message))
+            continue
         queued.append(batch)
     return queued
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A send job as the batch page shows it: state in words, a tone
+    ('info', 'ok', 'warn', 'bad') and the reason it failed, in the reader's language."""
+
+    id: int
+    state: str
+    label: str
+    tone: str
+    done: int
+    total: int | None
+    errors: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "state": self.state, "label": self.label, "tone": self.tone, "done": self.done,
+                "total": self.total, "errors": self.errors, "reason": self.reason}
+
+
+def job_view(job: Job) -> JobView:
+    if job.state == "queued":
+        label, tone = _("排队等待发送"), "info"
+    elif job.state == "running":
+        label, tone = (_("正在发送，已有 %(n)d 条失败", n=job.errors), "warn") if job.errors else (_("正在发送"), "info")
+    elif job.state == "failed":
+        label, tone = _("发送已停止"), "bad"
+    elif job.errors and job.errors >= job.done:
+        label, tone = _("已结束：全部 %(n)d 条发送失败", n=job.errors), "bad"
+    elif job.errors:
+        label, tone = _("已结束：%(n)d 条发送失败，见下表，可重试", n=job.errors), "warn"
+    else:
+        label, tone = _("已全部发出"), "ok"
+    return JobView(job.id, job.state, str(label), tone, job.done, job.total, job.errors,
+                   jobs.reason_text(job.error_text))
+
+
+def delivery_counts(batch: Batch) -> dict[str, int]:
+    return {str(state): n for state, n in db.session.execute(
+        select(Invitation.delivery, func.count(Invitation.id))
+        .where(Invitation.batch_id == batch.id, Invitation.delivery.is_not(None))
+        .group_by(Invitation.delivery)).all()}
+
+
+def recipients(batch: Batch, states: Sequence[str], limit: int = 50) -> tuple[int, list[tuple[str, str]]]:
+    """How many of the batch's messages are in `states`, and the first `limit`
+    recipients' names and addresses (the preview before sending)."""
+    where = (Invitation.batch_id == batch.id, Invitation.delivery.in_(states))
+    total = db.session.scalar(select(func.count(Invitation.id)).where(*where)) or 0
+    address = Evaluator.email if batch.channel == "email" else Evaluator.phone
+    rows = db.session.execute(
+        select(Evaluator.name, func.coalesce(address, "")).select_from(Invitation)
+        .join(Evaluator, Invitation.evaluator_id == Evaluator.id)
+        .where(*where).order_by(Invitation.id).limit(limit)).all()
+    return total, [(name, addr) for name, addr in rows]
+
+
+def reminder_recipients(batch: Batch, limit: int = 50) -> tuple[int, list[tuple[str, str]]]:
+    """Who a reminder would reach now (sent, not answered), counted, and in a
+    named campaign the first `limit` names and addresses. An anonymous
+    campaign shows the count only, as the return board does: who has not
+    answered is not put on a page."""
+    from survey.ballots.submission import pending_invitations
+
+    taken = pending_invitations(batch.campaign_id)
+    address = Evaluator.email if batch.channel == "email" else Evaluator.phone
+    rows = [(i, name, addr or "") for i, name, addr in db.session.execute(
+        select(Invitation.id, Evaluator.name, address).join(Evaluator, Invitation.evaluator_id == Evaluator.id)
+        .where(Invitation.batch_id == batch.id, Invitation.used.is_(False), Invitation.delivery == "sent")
+        .order_by(Invitation.id))]
+    rows = [r for r in rows if r[0] not in taken]
+    if batch.campaign.anonymous:
+        return len(rows), []
+    return len(rows), [(name, addr) for _i, name, addr in rows[:limit]]
+
+
+def set_schedule(batch: Batch, days_before: float, every_days: float) -> ReminderSchedule:
+    """Remind those who have not answered from `days_before` days before the
+    batch's deadline, every `every_days` days (the caller commits)."""
+    from survey.distribution import sending
+
+    if batch.channel not in MESSAGE_CHANNELS:
+        raise DistributionError(_("只有邮件和短信批次可以安排催办"))
+    if not batch.campaign.state.allows_distribution:
+        raise DistributionError(_("评议活动已截止，不能再安排催办"))
+    if deadline_of(batch) is None:
+        raise DistributionError(_("本批次和评议活动都没有截止时间，无法按“截止前几天”安排催办：请先在“活动设置”中填写截止时间"))
+    if not (0 < days_before <= 365 and 0 < every_days <= 365):
+        raise DistributionError(_("天数应在 0 到 365 之间"))
+    schedule = db.session.scalar(select(ReminderSchedule).where(ReminderSchedule.batch_id == batch.id))
+    if schedule is None:
+        schedule = ReminderSchedule(batch_id=batch.id, batch=batch)
+        db.session.add(schedule)
+    schedule.days_before, schedule.every_days = days_before, every_days
+    db.session.flush()
+    sending.plan_next(schedule)
+    return schedule
+
+
+def schedule_of(batch: Batch) -> ReminderSchedule | None:
+    return db.session.scalar(select(ReminderSchedule).where(ReminderSchedule.batch_id == batch.id))
+
+
+def next_scheduled_reminder(batch: Batch) -> dt.datetime | None:
+    """When the batch's schedule reminds next (its queued job's time)."""
+    return db.session.scalar(select(func.min(Job.run_after)).where(
+        Job.kind == "remind_batch", Job.params["batch_id"].as_integer() == batch.id, Job.state == "queued"))
 
 
 def public_url(path: str) -> str:

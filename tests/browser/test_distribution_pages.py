@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from survey.distribution import services
 from survey.extensions import db
 from survey.models import Campaign
-from tests.factories import browser_login, make_user
+from tests.factories import browser_login, confirm_in_dialog, make_user
 from tests.smtp import smtp_config
 from tests.survey.test_distribution_support import setup_campaign
 
@@ -49,8 +49,14 @@ def test_email_batch_sent_with_progress(app, live_server, desktop, office, smtp_
     page.get_by_label("发放渠道").select_option("email")
     page.get_by_role("button", name="创建批次").click()
     expect(page.get_by_test_id("issued")).to_have_text("3")
-    page.get_by_role("button", name="发送待发消息").click()
-    expect(page.get_by_test_id("job-status")).to_contain_text("done", timeout=20_000)
+    page.get_by_role("button", name="发送待发消息…").click()
+    # Who it goes to and how the message reads, before anything is sent.
+    expect(page.get_by_test_id("recipients")).to_contain_text("rep2@example.cn")
+    expect(page.get_by_test_id("sample-subject")).to_contain_text("t2026 测试评议")
+    assert handler.messages == []
+    page.get_by_role("button", name="确认发送 3 条").click()
+    expect(page.get_by_test_id("job-status")).to_contain_text("已全部发出", timeout=20_000)
+    expect(page.locator("#progress")).to_have_class(re.compile("tone-ok"))
     page.reload()  # the progress is the job's, not the page's
     expect(page.get_by_test_id("job-progress")).to_have_attribute("value", "3")
     expect(page.get_by_test_id("delivery-sent")).to_have_text("3")
@@ -80,6 +86,7 @@ def test_print_paper_forms(app, live_server, desktop, office) -> None:
     page.emulate_media(media="screen")
     page.goto(f"{live_server}/distribution/t2026/batches/P")
     page.get_by_role("button", name="确认已印制").click()
+    confirm_in_dialog(page, "确认已印制")
     expect(page.get_by_text("系统中的明文链接已清除")).to_be_visible()
     expect(page.get_by_role("link", name="打印评议表")).to_have_count(0)
 

@@ -51,7 +51,11 @@ def test_print_page_has_serials_and_qr_of_each_link(app, client) -> None:
         token = db.session.scalar(select(Invitation.pending_token).where(Invitation.serial == "P-0002"))
         assert str(qr_svg(services.link_for(token))) in html  # the QR holds the personal link
     assert client.get(f"/b/{token}").status_code == 200  # fill online instead, if preferred
-    done = client.post("/distribution/t2026/batches/P/printed")
+    asked = client.post("/distribution/t2026/batches/P/printed")
+    assert asked.status_code == 200 and "不能撤销" in asked.text  # asked first: nothing erased yet
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).where(Invitation.pending_token.is_not(None))) == 3
+    done = client.post("/distribution/t2026/batches/P/printed", data={"confirmed": "1"})
     assert done.status_code == 302
     with app.app_context():
         assert db.session.scalar(select(func.count()).where(Invitation.pending_token.is_not(None))) == 0
