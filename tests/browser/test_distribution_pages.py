@@ -221,8 +221,13 @@ def test_a_long_paper_form_labels_its_second_sheet(app, live_server, desktop) ->
     from tests.factories import bundle
     from tests.survey.test_margins import raked
 
+    from survey.demo import CATEGORIES, NAME
+
     with app.test_request_context():
         campaign = import_bundle(bundle(units=24, **raked()), status="open")
+        campaign.name = NAME
+        for unit, demo_name in zip(campaign.units, [n for *_c, names in CATEGORIES for n in names], strict=True):
+            unit.name = demo_name  # the demo's names, long ones included
         services.create_batch(campaign, campaign.groups[0], "paper", count=1, code="P")
         db.session.commit()
         make_user("organizer")
@@ -241,3 +246,5 @@ def test_a_long_paper_form_labels_its_second_sheet(app, live_server, desktop) ->
     assert len(pages) == 2, [p[:200] for p in pages]
     assert "P-0001" in pages[1] and "第2页/共2页" in pages[1] and name in pages[1]
     assert "第1页/共2页" in pages[0] and "意见建议" in pages[0] and "意见建议" in pages[1]
+    demo_units = [n for *_c, names in CATEGORIES for n in names]
+    assert all(n in "".join(pages) for n in demo_units)  # no unit lost off the end of a sheet
