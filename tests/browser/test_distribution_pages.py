@@ -218,10 +218,9 @@ def test_a_long_paper_form_labels_its_second_sheet(app, live_server, desktop) ->
     import tempfile
 
     from survey.bundles import import_bundle
+    from survey.demo import CATEGORIES, NAME
     from tests.factories import bundle
     from tests.survey.test_margins import raked
-
-    from survey.demo import CATEGORIES, NAME
 
     with app.test_request_context():
         campaign = import_bundle(bundle(units=24, **raked()), status="open")
