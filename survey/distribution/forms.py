@@ -6,7 +6,7 @@ from wtforms import DecimalField, IntegerField, RadioField, SelectField, StringF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
-from survey.ballots.questionnaire import MarginQuestionRow, answer_field, margin_field
+from survey.ballots.questionnaire import COMMENT_MAX, MarginQuestionRow, answer_field, comment_field, margin_field
 from survey.forms import FlaskForm
 from survey.models import Campaign, CampaignUnit
 from survey.models.distribution import CHANNEL_LABELS, MESSAGE_CHANNELS, MESSAGE_KINDS
@@ -43,7 +43,8 @@ class CapForm(FlaskForm):
 
 
 class SerialForm(FlaskForm):
-    serial = StringField(_l("评议表编号"), validators=[InputRequired(), Length(max=32)])
+    #: A serial typed by hand, or the form's whole QR link typed by a keyboard-wedge scanner.
+    serial = StringField(_l("评议表编号（或扫描表上的二维码）"), validators=[InputRequired(), Length(max=500)])
 
 
 class ScheduleForm(FlaskForm):
@@ -69,10 +70,11 @@ class MessageForm(FlaskForm):
 
 
 def paper_form_class(campaign: Campaign, units: list[CampaignUnit],
-                     margins: tuple[MarginQuestionRow, ...] = ()) -> type[FlaskForm]:
+                     margins: tuple[MarginQuestionRow, ...] = (), *, comments: bool = False) -> type[FlaskForm]:
     """Keying a paper form: one radio group per margin question (required:
     services.check_paper_margins says which is missing) and per unit and
-    item; "未填" where left blank."""
+    item, "未填" first (key 0), then the scale in order (keys 1..n); with
+    `comments` (the second keying), a comment per unit."""
 
     class PaperForm(FlaskForm):
         serial = StringField(validators=[InputRequired(), Length(max=32)])
@@ -87,4 +89,8 @@ def paper_form_class(campaign: Campaign, units: list[CampaignUnit],
         for item in campaign.items:
             setattr(PaperForm, answer_field(unit.id, item.id), RadioField(
                 f"{unit.name} · {item.label}", choices=choices, default="", validate_choice=True))
+        if comments:
+            setattr(PaperForm, comment_field(unit.id), TextAreaField(
+                _l("对“%(unit)s”的意见建议", unit=unit.name), validators=[Optional()],
+                render_kw={"maxlength": COMMENT_MAX, "rows": 2}))
     return PaperForm

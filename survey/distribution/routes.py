@@ -33,7 +33,7 @@ from wtforms.fields.choices import SelectChoice
 from survey import jobs, mail, sms
 from survey.ballots import eligibility
 from survey.ballots.attributes import batch_gaps, supply_gaps
-from survey.ballots.questionnaire import answer_field, margin_field
+from survey.ballots.questionnaire import answer_field, comment_field, margin_field
 from survey.clock import format_beijing
 from survey.distribution import (
     messages,
@@ -424,8 +424,12 @@ def print_forms(code: str, bcode: str) -> ResponseReturnValue:
     forms, total = services.printable_forms(batch, page, per_page)
     # A named form leaves out its evaluator's own unit, as their link's form does.
     questionnaire = eligibility.questionnaire_of(batch)
+    # Each form over as many A4 sheets as its units need, every sheet labelled
+    # (campaign, serial, 第k页/共n页) so that loose sheets can be matched.
     sheets = [(inv, qr_svg(services.link_for(inv.pending_token or "")),
-               eligibility.campaign_units(campaign, questionnaire.on_form(eligibility.own_unit_of(inv))))
+               services.form_sheets(
+                   eligibility.campaign_units(campaign, questionnaire.on_form(eligibility.own_unit_of(inv))),
+                   len(campaign.items), len(questionnaire.margins)))
               for inv in forms]
     return render_template("distribution/print.html", campaign=campaign, batch=batch, sheets=sheets, page=page,
                            pages=max(1, -(-total // per_page)), total=total, deadline=services.deadline_text(batch),
@@ -446,33 +450,46 @@ def poster(code: str, bcode: str) -> ResponseReturnValue:
 @bp.route("/distribution/<code>/paper", methods=["GET", "POST"])
 @action("distribution.paper_entry")
 def paper_entry(code: str) -> ResponseReturnValue:
+    """The serial first (typed, or the form's QR link from a scanner), checked
+    before the answer grid is shown: unknown, already keyed by this clerk,
+    already complete (keyed, or submitted online through its QR)."""
     campaign = campaign_or_404(code)
-    serial = (request.values.get("serial") or "").strip()
-    lookup = SerialForm(request.args, meta={"csrf": False})
-    if not serial:
+    scanned = (request.values.get("serial") or "").strip()
+    lookup = SerialForm(request.values, meta={"csrf": False})
+
+    def refuse(message: str, status: int) -> ResponseReturnValue:
+        flash(message, "error")
+        return render_template("distribution/paper_lookup.html", campaign=campaign, lookup=lookup,
+                               conflicts=len(services.conflicts(campaign))), status
+
+    if not scanned:
         return render_template("distribution/paper_lookup.html", campaign=campaign, lookup=lookup,
                                conflicts=len(services.conflicts(campaign)))
     try:
-        invitation = services.paper_invitation(campaign, serial)
+        invitation = services.scanned_invitation(campaign, scanned)
     except UserError as exc:
-        flash(exc.message, "error")
-        return render_template("distribution/paper_lookup.html", campaign=campaign, lookup=lookup,
-                               conflicts=len(services.conflicts(campaign))), 404
+        return refuse(exc.message, 404)
+    refusal = services.entry_refusal(invitation, current_user)
+    if refusal:
+        return refuse(refusal, 409)
+    serial = invitation.serial or ""
     units = eligibility.units_for(invitation)  # never the evaluator's own unit
     margins = eligibility.questionnaire_of(invitation.batch).margins
-    form = paper_form_class(campaign, units, margins)()
+    second = len(services.entries_of(invitation)) == 1
+    form = paper_form_class(campaign, units, margins, comments=second)()
     if request.method == "POST" and form.validate_on_submit():
         answers = {u.id: {i.id: (int(form[answer_field(u.id, i.id)].data)
                                  if form[answer_field(u.id, i.id)].data else None)
                           for i in campaign.items} for u in units}
         chosen = {q.id: (int(form[margin_field(q.id)].data) if form[margin_field(q.id)].data else None)
                   for q in margins}
+        comments = {u.id: form[comment_field(u.id)].data or "" for u in units} if second else {}
         try:
-            outcome = services.key_in(campaign, serial, current_user, answers, chosen)
+            outcome = services.key_in(campaign, serial, current_user, answers, chosen, comments)
         except UserError as exc:
             db.session.rollback()
             flash(exc.message, "error")
-            return _render_entry(campaign, invitation, units, form, margins), 409
+            return _render_entry(campaign, invitation, units, form, margins, second), 409
         if outcome.state == "first":
             flash(_("编号 %(serial)s 第一遍已录入，请另一位录入员录入第二遍", serial=outcome.serial), "success")
         elif outcome.state == "accepted":
@@ -482,15 +499,16 @@ def paper_entry(code: str) -> ResponseReturnValue:
                     serial=outcome.serial, n=len(outcome.differences) + len(outcome.margin_differences)), "error")
         return redirect(url_for(".paper_entry", code=code))
     if request.method == "GET":
-        form.serial.data = invitation.serial
-    return _render_entry(campaign, invitation, units, form, margins)
+        form.serial.data = serial
+    return _render_entry(campaign, invitation, units, form, margins, second)
 
 
 def _render_entry(campaign: Campaign, invitation: Invitation, units: list[CampaignUnit], form: FlaskForm,
-                  margins: Any = ()) -> str:
+                  margins: Any, second: bool) -> str:
     return render_template("distribution/paper_entry.html", campaign=campaign, invitation=invitation,
                            units=units, items=list(campaign.items), form=form, cell_field=answer_field,
-                           margins=margins, margin_field=margin_field, entries=len(services.entries_of(invitation)))
+                           margins=margins, margin_field=margin_field, comment_field=comment_field,
+                           second=second, scale=list(campaign.scale))
 
 
 @bp.route("/distribution/<code>/paper/conflicts", methods=["GET", "POST"])
@@ -520,6 +538,7 @@ def paper_conflicts(code: str) -> ResponseReturnValue:
     items = {i.id: i.label for i in campaign.items}
     rows: list[tuple[Invitation, list[tuple[int, int, int | None, int | None]], list[PaperEntry]]] = []
     margin_rows: dict[int, list[tuple[Any, int | None, int | None]]] = {}
+    comments: dict[int, list[tuple[str, str]]] = {}
     for invitation, entries in services.conflicts(campaign):
         first, second = (services.decode_answers(e.answers) for e in entries)
         diff = services.differences(first, second)
@@ -529,8 +548,11 @@ def paper_conflicts(code: str) -> ResponseReturnValue:
         questions = {q.id: q for q in eligibility.questionnaire_of(invitation.batch).margins}
         margin_rows[invitation.id] = [(questions[q], m1.get(q), m2.get(q))
                                       for q in services.margin_differences(m1, m2) if q in questions]
+        comments[invitation.id] = [(units.get(u, ""), text)
+                                   for u, text in services.decode_comments(entries[1].comments).items()]
     return render_template("distribution/paper_conflicts.html", campaign=campaign, rows=rows,
-                           options=options, units=units, items=items, action=ActionForm(), margin_rows=margin_rows)
+                           options=options, units=units, items=items, action=ActionForm(), margin_rows=margin_rows,
+                           comments=comments)
 
 
 @bp.get("/distribution/<code>/flags")

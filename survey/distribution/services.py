@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import hashlib
 import os
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from survey.models import (
 from survey.models.base import table_of
 from survey.models.distribution import CHANNELS, OPEN_CHANNELS
 from survey.models.lifecycle import where_open
-from survey.tokens import TOKEN_BYTES, new_receipt
+from survey.tokens import TOKEN_BYTES, hash_token, new_receipt
 
 #: Channels whose invitations the system delivers itself, one message each.
 MESSAGE_CHANNELS = ("email", "sms")
@@ -562,6 +563,31 @@ def printable_forms(batch: Batch, page: int, per_page: int = 100) -> tuple[list[
     return list(rows), total
 
 
+#: How many table rows (a unit's item each, ≈10 mm with its comment box) an
+#: A4 sheet of a paper form holds: the first sheet also carries the title,
+#: the QR code, the instructions and one row's height per margin question
+#: (plus one for their heading). Conservative, so that no sheet overflows
+#: onto an unlabelled page (tests/browser checks the PDF).
+FIRST_SHEET_ROWS = 14
+LATER_SHEET_ROWS = 20
+
+
+def form_sheets(units: Sequence[Any], items_per_unit: int, margin_questions: int = 0) -> list[list[Any]]:
+    """A paper form's units split over A4 sheets, a unit's rows never split
+    (its items and comment box stay together); at least one sheet."""
+    rows = max(1, items_per_unit)
+    capacity = max(rows, FIRST_SHEET_ROWS - (margin_questions + 1 if margin_questions else 0))
+    sheets: list[list[Any]] = [[]]
+    used = 0
+    for unit in units:
+        if sheets[-1] and used + rows > capacity:
+            sheets.append([])
+            used, capacity = 0, max(rows, LATER_SHEET_ROWS)
+        sheets[-1].append(unit)
+        used += rows
+    return sheets
+
+
 def mark_printed(batch: Batch) -> int:
     """Erase the clear tokens of a paper batch once its forms are printed (the caller commits)."""
     if batch.channel != "paper":
@@ -622,6 +648,71 @@ def paper_invitation(campaign: Campaign, serial: str) -> Invitation:
     return invitation
 
 
+def scanned_invitation(campaign: Campaign, scanned: str) -> Invitation:
+    """The paper form a clerk typed or scanned: its serial, or what a
+    keyboard-wedge scanner types from the form's QR code (the whole personal
+    link, http(s)://…/b/<token>, or only its path)."""
+    text = scanned.strip()
+    match = _LINK_IN_SCAN.search(text)
+    if match is None:
+        return paper_invitation(campaign, text)
+    invitation = db.session.scalar(
+        select(Invitation).join(Batch, Invitation.batch_id == Batch.id)
+        .where(Invitation.campaign_id == campaign.id, Invitation.token_hash == hash_token(match.group(1)),
+               Batch.channel == "paper"))
+    if invitation is None:
+        raise DistributionError(_("扫描的二维码不是本次评议的纸质表：%(scanned)s", scanned=text[:80]))
+    return invitation
+
+
+#: The token of a personal link inside what a scanner typed (query and fragment ignored).
+_LINK_IN_SCAN = re.compile(r"/b/([A-Za-z0-9_-]+)")
+
+
+def entry_refusal(invitation: Invitation, clerk: User) -> str | None:
+    """Why this clerk may not key this form now (None: they may), checked on
+    the serial before the answer grid is shown and again when it is saved.
+
+    A paper form and its QR code are one invitation admitting one ballot:
+    once it is taken, by keying or by an online submission through the QR,
+    the form reads 已录入完成, the same either way (which way is not said)."""
+    if not invitation.batch.campaign.state.takes_paper_entries:
+        return str(_("评议活动不在回收阶段，不能录入纸质表"))
+    if _taken(invitation):
+        return str(_("编号 %(serial)s 的评议表已录入完成（纸质录入或扫码在线提交，只计一份），无需再录入",
+                 serial=invitation.serial))
+    entries = entries_of(invitation)
+    if any(e.clerk_id == clerk.id for e in entries):
+        return str(_("您已录入过编号 %(serial)s 的评议表；第二遍须由另一位录入员录入", serial=invitation.serial))
+    if len(entries) >= 2:
+        return str(_("编号 %(serial)s 已录入两遍，正等待核对", serial=invitation.serial))
+    return None
+
+
+def check_comments(invitation: Invitation, comments: dict[int, str]) -> dict[int, str]:
+    """A paper form's comments as keyed (per unit on the form, as on the web
+    form): stripped, blank ones dropped; too long or holding control
+    characters refused, saying which unit."""
+    from survey.ballots.eligibility import units_for
+    from survey.ballots.questionnaire import COMMENT_MAX, CONTROL_CHARACTERS
+
+    units = {u.id: u for u in units_for(invitation)}
+    kept: dict[int, str] = {}
+    for unit_id, text in comments.items():
+        unit = units.get(unit_id)
+        if unit is None:
+            raise DistributionError(_("编号 %(serial)s：意见建议的单位不在这份表上", serial=invitation.serial))
+        if len(text) > COMMENT_MAX:
+            raise DistributionError(_("编号 %(serial)s：对“%(unit)s”的意见建议最多 %(max)d 字",
+                                      serial=invitation.serial, unit=unit.name, max=COMMENT_MAX))
+        if CONTROL_CHARACTERS.search(text):
+            raise DistributionError(_("编号 %(serial)s：对“%(unit)s”的意见建议中有无法保存的控制字符",
+                                      serial=invitation.serial, unit=unit.name))
+        if text.strip():
+            kept[unit_id] = text.strip()
+    return kept
+
+
 def entries_of(invitation: Invitation) -> list[PaperEntry]:
     return list(db.session.scalars(select(PaperEntry).where(PaperEntry.invitation_id == invitation.id)
                                    .order_by(PaperEntry.entry_no)))
@@ -670,29 +761,28 @@ def differences(first: PaperAnswers, second: PaperAnswers) -> list[tuple[int, in
 
 
 def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers,
-           margins: PaperMargins | None = None) -> EntryOutcome:
+           margins: PaperMargins | None = None, comments: dict[int, str] | None = None) -> EntryOutcome:
     """Record one clerk's keying of a returned form (its answers and, for a
     raked group, its margin questions: required); with the second keying,
-    take the ballot if both agree (the caller commits)."""
-    if not campaign.state.takes_paper_entries:
-        raise DistributionError(_("评议活动不在回收阶段，不能录入纸质表"))
+    take the ballot if both agree (the caller commits).
+
+    Comments are keyed once, by the second clerk (docs/distribution.md says
+    why): the first keying's comments, if any were sent, are not kept."""
     invitation = paper_invitation(campaign, serial)
+    refusal = entry_refusal(invitation, clerk)
+    if refusal:
+        raise DistributionError(refusal)
     margins = dict(margins or {})
     check_paper_margins(invitation, margins)
-    if _taken(invitation):
-        raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial))
     entries = entries_of(invitation)
-    if any(e.clerk_id == clerk.id for e in entries):
-        raise DistributionError(_("您已录入过编号 %(serial)s 的评议表；第二遍须由另一位录入员录入",
-                                  serial=invitation.serial))
-    if len(entries) >= 2:
-        raise DistributionError(_("编号 %(serial)s 已录入两遍，正等待核对", serial=invitation.serial))
+    kept = check_comments(invitation, comments or {}) if entries else {}
     _check_capacity(invitation.batch)
     try:
         with db.session.begin_nested():  # (invitation, entry_no) is unique
             db.session.add(PaperEntry(invitation_id=invitation.id, entry_no=len(entries) + 1, clerk_id=clerk.id,
                                       answers=encode_answers(answers),
-                                      attributes=encode_margins(margins) if margins else None))
+                                      attributes=encode_margins(margins) if margins else None,
+                                      comments={str(u): t for u, t in kept.items()} or None))
     except IntegrityError:
         # Another clerk keyed the same form in the same moment: theirs counts.
         raise DistributionError(_("另一位录入员刚刚录入了编号 %(serial)s 的评议表，请重新查找该编号后再录入",
@@ -703,8 +793,12 @@ def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers,
     margin_diff = margin_differences(decode_margins(entries[0].attributes), margins)
     if diff or margin_diff:
         return EntryOutcome("conflict", invitation.serial or "", diff, margin_diff)
-    _take_paper_ballot(invitation, answers, margins)
+    _take_paper_ballot(invitation, answers, margins, kept)
     return EntryOutcome("accepted", invitation.serial or "")
+
+
+def decode_comments(stored: dict[str, Any] | None) -> dict[int, str]:
+    return {int(u): str(t) for u, t in (stored or {}).items()}
 
 
 def conflicts(campaign: Campaign) -> list[tuple[Invitation, list[PaperEntry]]]:
@@ -732,17 +826,18 @@ def resolve(campaign: Campaign, serial: str, chosen: dict[tuple[int, int], int |
     first_margins = decode_margins(entries[0].attributes)
     margin_diff = margin_differences(first_margins, decode_margins(entries[1].attributes))
     chosen_margins = chosen_margins or {}
-    missing = [c for c in diff if c not in chosen] + [q for q in margin_diff if chosen_margins.get(q) is None]
+    # A margin answer is required (a raked ballot needs it); a differing
+    # cell nobody picked is 未填, the default the page shows.
+    missing = [q for q in margin_diff if chosen_margins.get(q) is None]
     if missing:
         raise DistributionError(_("还有 %(n)d 处差异未选定", n=len(missing)))
     answers = {u: dict(by) for u, by in first.items()}
-    for (u, i), option in chosen.items():
-        if (u, i) in diff:
-            answers.setdefault(u, {})[i] = option
+    for u, i in diff:
+        answers.setdefault(u, {})[i] = chosen.get((u, i))
     margins = {**first_margins, **{q: chosen_margins[q] for q in margin_diff}}
     check_paper_margins(invitation, margins)
     _check_capacity(invitation.batch)
-    _take_paper_ballot(invitation, answers, margins)
+    _take_paper_ballot(invitation, answers, margins, decode_comments(entries[1].comments))
 
 
 def _check_capacity(batch: Batch) -> None:
@@ -761,7 +856,8 @@ def _taken(invitation: Invitation) -> bool:
     return submission.taken(invitation, None)
 
 
-def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers, margins: PaperMargins) -> None:
+def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers, margins: PaperMargins,
+                       comments: dict[int, str] | None = None) -> None:
     """The ballot of a paper form, through the same one-per-invitation claim as
     /b/<token>; the same transaction deletes the clerks' keyed entries
     (submission._claim_and_write), which named the form beside its answers."""
@@ -773,7 +869,7 @@ def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers, margins: P
     answered = questionnaire_of(invitation.batch).attributes_of(
         {q: o for q, o in margins.items() if o is not None})
     try:
-        submission.submit(invitation, filled, {}, receipt=new_receipt(), duration_s=None, source=None,
+        submission.submit(invitation, filled, dict(comments or {}), receipt=new_receipt(), duration_s=None, source=None,
                           answered=answered)
     except submission.AlreadySubmitted:
         raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial)) from None

@@ -186,6 +186,9 @@ class PaperEntry(Model):
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: The margin questions' answers: {"<margin_variable_id>": <margin_target_id> or null}.
     attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The form's comments, {"<campaign_unit_id>": text}: keyed once, on the
+    #: second entry (docs/distribution.md), so null on the first.
+    comments: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     invitation: Mapped[Invitation] = relationship()
 
