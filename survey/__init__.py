@@ -108,6 +108,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.models.account import ROLE_LABELS
 
     app.jinja_env.globals["role_labels"] = ROLE_LABELS
+    from survey.clock import format_beijing
+
+    app.jinja_env.globals["format_beijing"] = format_beijing  # times on staff pages: Beijing time
 
     from survey.cli import register_cli
 

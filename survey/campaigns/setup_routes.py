@@ -111,6 +111,7 @@ def new_campaign() -> ResponseReturnValue:
 def basics(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     form = forms.CampaignEditForm(obj=None if request.method == "POST" else campaign)
+    form.previous_closes_at = campaign.closes_at
     if request.method == "GET":
         form.return_target.data = round(campaign.return_target * 100, 2)
         form.opens_at.data = campaign.opens_at and to_beijing(campaign.opens_at)
