@@ -60,6 +60,8 @@ def test_a_published_campaign_offers_no_save(ctx, client) -> None:
     page = client.get(f"/campaigns/{campaign.code}/setup").get_data(as_text=True)
     assert "基本信息不能再修改" in page and "已公示" in page
     assert ">保存<" not in page
+    rules = client.get(f"/campaigns/{campaign.code}/setup/rules").get_data(as_text=True)
+    assert "计分规则不能再修改" in rules and "保存计分规则" not in rules
 
 
 def test_finalize_is_offered_only_with_the_quorum(ctx, client) -> None:
