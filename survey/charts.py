@@ -106,7 +106,7 @@ def _hbars(ax: Any, ys: Sequence[float], widths: Sequence[float], lefts: Sequenc
 
 
 def ranking_chart(units: Sequence[dict[str, Any]], thresholds: dict[str, float], title: str,
-                  class_labels: dict[str, str]) -> Figure:
+                  class_labels: dict[str, str], xlabel: str = "综合得分") -> Figure:
     """Horizontal bars of the units' scores (best on top), coloured by class,
     with the 95% interval as whiskers and the class thresholds as lines.
 
@@ -134,7 +134,7 @@ def ranking_chart(units: Sequence[dict[str, Any]], thresholds: dict[str, float],
                 ax.axvline(x, color="#1f2933", linestyle=style, linewidth=1)
                 ax.text(x, 1.0, f" {label} ≥ {x:g}", transform=ax.get_xaxis_transform(), fontsize=8, va="bottom")
         ax.set_xlim(0, 100)
-        ax.set_xlabel("综合得分")
+        ax.set_xlabel(xlabel)
         ax.set_title(title, pad=14)
     return fig
 
@@ -166,7 +166,10 @@ def shares_chart(units: Sequence[dict[str, Any]], options: Sequence[tuple[str, s
 
 
 def return_rate_chart(groups: Sequence[dict[str, Any]], target: float | None, title: str) -> Figure:
-    """Return rate per evaluator group (open channels have none), with the target."""
+    """Return rate per evaluator group, with the target. ``groups``: ``label``,
+    ``return_rate`` (over the personal channels; None: none to show), optionally
+    ``quota`` (the rate is against the group's quota) and ``open_returned``
+    (the open channels' ballots, written beside the rate)."""
     with cjk_fonts():
         fig = new_figure(7.5, 3.6)
         ax = fig.add_subplot()
@@ -175,6 +178,10 @@ def return_rate_chart(groups: Sequence[dict[str, Any]], target: float | None, ti
         ax.bar(range(len(groups)), rates, color="#3e6b9a")
         for k, g in enumerate(groups):
             text = "开放渠道" if g.get("return_rate") is None else f"{rates[k]:.1f}%"
+            if g.get("return_rate") is not None and g.get("quota"):
+                text += "（对名额）"
+            if g.get("open_returned"):
+                text += f"\n另开放渠道 {g['open_returned']} 份"
             ax.text(k, rates[k] + 1.5, text, ha="center", fontsize=8)
         if target is not None:
             ax.axhline(100 * target, color="#b3261e", linestyle="--", linewidth=1, label=f"目标 {100 * target:.0f}%")

@@ -7,6 +7,14 @@ A handler does its work in small committed steps and records its progress
 at most the step in flight. A running job whose heartbeat is older than
 ``PINGYI_JOBS_STALE_S`` seconds belonged to a worker that died: the next
 worker claims it and calls its handler again, which must skip what is done.
+
+A job may wait for its time (``run_after``, e.g. a scheduled reminder): it is
+claimed only once that time has come, and the worker thread of a web process
+stays up, asleep, until then.
+
+Why a job failed is stored as a reason (`reason`): a msgid of the office's
+language, a newline and the technical detail, shown in the reader's language
+by `reason_text`.
 """
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ import click
 from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -30,7 +39,32 @@ from survey.models.job import Job
 
 Handler = Callable[[Job], None]
 HANDLERS: dict[str, Handler] = {}
-#: Seconds without a heartbeat after which a running job is taken up again.
+#: The longest the worker thread sleeps before it looks at the queue again.
+LONGEST_SLEEP_S = 300.0
+#: Why a job failed when its handler raised something unforeseen.
+UNEXPECTED = "任务意外出错，请查看应用日志"
+
+
+def reason(msgid: str, detail: object = "") -> str:
+    """A reason as it is stored: its msgid (Chinese), and the technical words after a newline."""
+    detail = str(detail).strip()
+    return f"{msgid}\n{detail}" if detail else msgid
+
+
+def reason_text(stored: str | None) -> str:
+    """A stored reason in the reader's language (the technical words as they came)."""
+    if not stored:
+        return ""
+    msgid, _sep, detail = stored.partition("\n")
+    said = _(msgid)
+    return f"{said}（{detail}）" if detail else said
+
+
+class JobFailure(Exception):
+    """Raised by a handler to end its job as failed, with a reason the pages show."""
+
+    def __init__(self, msgid: str, detail: object = "") -> None:
+        super().__init__(reason(msgid, detail))
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -43,9 +77,11 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def enqueue(kind: str, params: dict[str, Any], *, total: int | None = None) -> Job:
-    """Add a job to the queue; it runs once the caller has committed (and kicked a worker)."""
-    job = Job(kind=kind, params=params, state="queued", done=0, total=total, errors=0)
+def enqueue(kind: str, params: dict[str, Any], *, total: int | None = None,
+            run_after: dt.datetime | None = None) -> Job:
+    """Add a job to the queue; it runs once the caller has committed (and kicked a
+    worker), not before `run_after` (UTC) if given."""
+    job = Job(kind=kind, params=params, state="queued", done=0, total=total, errors=0, run_after=run_after)
     db.session.add(job)
     db.session.flush()
     db.session.info[_QUEUED] = True
@@ -88,16 +124,14 @@ def claim_next() -> Job | None:
     The claim is one conditional UPDATE, so two workers never run one job.
     """
     db.session.commit()
-    candidates = db.session.scalars(
-        select(Job.id).where(or_(Job.state == "queued",
-                                 (Job.state == "running") & (Job.heartbeat_at < _stale_before())))
-        .order_by(Job.id).limit(5)).all()
+    now = utcnow()
+    claimable = or_((Job.state == "queued") & (Job.run_after.is_(None) | (Job.run_after <= now)),
+                    (Job.state == "running") & (Job.heartbeat_at < _stale_before()))
+    candidates = db.session.scalars(select(Job.id).where(claimable).order_by(Job.id).limit(5)).all()
     for job_id in candidates:
         now = utcnow()
         claimed = rowcount(db.session.execute(
-            update(Job).where(Job.id == job_id,
-                              or_(Job.state == "queued",
-                                  (Job.state == "running") & (Job.heartbeat_at < _stale_before())))
+            update(Job).where(Job.id == job_id, claimable)
             .values(state="running", heartbeat_at=now,
                     started_at=db.func.coalesce(Job.started_at, now))
             .execution_options(synchronize_session=False)))
@@ -119,9 +153,14 @@ def run_job(job: Job) -> None:
             fn(job)
     except Exception as exc:  # the job fails, the worker goes on with the next one
         db.session.rollback()
-        current_app.logger.exception("job %s failed", job_id)
+        if isinstance(exc, JobFailure):
+            current_app.logger.error("job %s failed: %s", job_id, exc)
+            said = str(exc)
+        else:
+            current_app.logger.exception("job %s failed", job_id)
+            said = reason(UNEXPECTED, f"{type(exc).__name__}: {exc}")
         db.session.execute(update(Job).where(Job.id == job_id).values(
-            state="failed", error_text=str(exc)[:2000], finished_at=utcnow())
+            state="failed", error_text=said[:2000], finished_at=utcnow())
             .execution_options(synchronize_session=False))
         db.session.commit()
         return
@@ -130,8 +169,14 @@ def run_job(job: Job) -> None:
     db.session.commit()
 
 
+def next_due() -> dt.datetime | None:
+    """When the earliest job waiting for its time may run (UTC), if any."""
+    return db.session.scalar(select(db.func.min(Job.run_after)).where(Job.state == "queued",
+                                                                      Job.run_after > utcnow()))
+
+
 def run_pending() -> int:
-    """Run jobs until none is left to claim; returns how many ran."""
+    """Run jobs until none is left to claim (jobs waiting for their time stay); returns how many ran."""
     ran = 0
     while (job := claim_next()) is not None:
         run_job(job)
@@ -143,6 +188,8 @@ def run_pending() -> int:
 
 _threads: dict[int, threading.Thread] = {}
 _lock = threading.Lock()
+#: Wakes a sleeping worker thread (per app) when a job is queued.
+_wake: dict[int, threading.Event] = {}
 
 
 def kick(app: Flask | None = None) -> bool:
@@ -156,9 +203,10 @@ def kick(app: Flask | None = None) -> bool:
         return False
     with _lock:
         _kicked.add(id(app))
+        _wake.setdefault(id(app), threading.Event()).set()
         thread = _threads.get(id(app))
         if thread is not None and thread.is_alive():
-            return True  # it looks again before it stops (see _worker)
+            return True  # it looks again before it stops or sleeps (see _worker)
         thread = threading.Thread(target=_worker, args=(app,), name="pingyi-jobs", daemon=True)
         _threads[id(app)] = thread
         thread.start()
@@ -171,17 +219,25 @@ _kicked: set[int] = set()
 
 def _worker(app: Flask) -> None:
     """Run jobs until none is left and nobody kicked meanwhile: a job queued
-    while the last look found nothing is not left waiting for the next kick."""
+    while the last look found nothing is not left waiting for the next kick.
+    While a job waits for its time, sleep until then (or a kick), then look again."""
     with app.app_context():
         try:
             while True:
                 with _lock:
                     _kicked.discard(id(app))
+                    wake = _wake.setdefault(id(app), threading.Event())
+                    wake.clear()
                 run_pending()
+                due = next_due()
+                db.session.remove()
                 with _lock:
-                    if id(app) not in _kicked:
+                    if id(app) in _kicked:
+                        continue
+                    if due is None:
                         _threads.pop(id(app), None)
                         return
+                wake.wait(min(LONGEST_SLEEP_S, max(0.5, (due - utcnow()).total_seconds())))
         finally:
             db.session.remove()
 
@@ -208,5 +264,6 @@ def run_command(watch: bool, interval: float) -> None:
 @jobs_cli.command("list", help="List the most recent jobs with their progress.")
 def list_command() -> None:
     for job in db.session.scalars(select(Job).order_by(Job.id.desc()).limit(20)):
+        waits = f"\trun_after={job.run_after:%Y-%m-%d %H:%M}Z" if job.run_after and job.state == "queued" else ""
         click.echo(f"{job.id}\t{job.kind}\t{job.state}\t{job.done}/{job.total or '?'}\t"
-                   f"errors={job.errors}\t{job.params}")
+                   f"errors={job.errors}\t{job.params}{waits}")

@@ -118,7 +118,8 @@ POLICY: dict[str, Rule] = {
     **{f"roster.{name}": ORGANIZE for name in ("roster", "import_roster", "template_csv", "template_xlsx")},
     **{f"distribution.{name}": ORGANIZE for name in (
         "index", "batches", "batch", "cap", "flags", "issued", "job_progress",
-        "poster", "print_forms", "printed", "remind", "retry", "send")},
+        "poster", "print_forms", "printed", "remind", "retry", "send",
+        "batch_status", "messages_page", "schedule", "unschedule")},
     # paper entry: the organizer and the clerk
     **{f"distribution.{name}": PAPER for name in ("paper_entry", "paper_conflicts")},
     # results: read by the committee, the organizer and the auditor
@@ -126,6 +127,8 @@ POLICY: dict[str, Rule] = {
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
         "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record")},
     "results.draft_document": DRAFTS,
+    # the anonymised ballots (raw data): whoever may have the XLSX export
+    "results.export_ballots": READ,
     # the organizer's inputs to the results
     "results.add_objective_score": ORGANIZE,
     "results.add_veto": ORGANIZE,

@@ -46,10 +46,10 @@ def test_setup_distribution_and_accounts_each_leave_an_entry(ctx, client) -> Non
     roster = csv_bytes([HEADER, ["张三", "13800138000", "", "", "client", "", "", ""]])
     assert client.post("/campaigns/c2027/roster", data={"file": (io.BytesIO(roster), "名单.csv")},
                        content_type="multipart/form-data").status_code == 302
-    assert client.post("/campaigns/c2027/status", data={"target": "open"}).status_code == 302
+    assert client.post("/campaigns/c2027/status", data={"target": "open", "confirmed": "1"}).status_code == 302
     assert client.post("/distribution/c2027/batches", data={"group": group.id, "channel": "paper",
                                                             "count": "2", "code": "P"}).status_code == 302
-    for name, data in (("printed", {}), ("issued", {"issued": "2"})):
+    for name, data in (("printed", {"confirmed": "1"}), ("issued", {"issued": "2"})):
         assert client.post(f"/distribution/c2027/batches/P/{name}", data=data).status_code == 302
     assert client.post("/distribution/c2027/batches", data={"group": group.id, "channel": "public",
                                                             "code": "Q"}).status_code == 302
@@ -136,10 +136,10 @@ def test_the_committee_s_acts_each_leave_an_entry(ctx, client) -> None:
     client.post(f"/results/{campaign.code}/override",
                 data={"unit": "u2", "new_class": "satisfied", "reason": "经核实，予以调整"})
     client.post(f"/results/{campaign.code}/approve")
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     today_ = dt.date.today()
     client.post(f"/results/{campaign.code}/publish", data={
-        "public": "y", "public_from": today_.isoformat(), "public_until": (today_ + dt.timedelta(days=7)).isoformat()})
+        "public": "y", "public_from": today_.isoformat(), "public_until": (today_ + dt.timedelta(days=7)).isoformat(), "confirmed": "1"})
     actions = _actions()
     assert {"class.override", "results.approve", "campaign.finalize", "campaign.publish"} <= actions, actions
     assert actions <= set(audit.ACTION_LABELS)

@@ -2,7 +2,7 @@
 (纸质表录入 only). The role CHECK is replaced (SQLite rebuilds the table).
 
 Revision ID: 20261126_0022
-Revises: 20261126_0017
+Revises: 20261126_0021
 Create Date: 2026-11-26
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "20261126_0022"
-down_revision = "20261126_0017"
+down_revision = "20261126_0021"
 branch_labels = None
 depends_on = None
 
