@@ -27,7 +27,7 @@ from survey.models.distribution import CHANNEL_LABELS
 from survey.models.outcome import ANSWER_LABELS, CLASS_LABELS
 from survey.results import artifacts, queries, report, tables
 from survey.results.comments import answers_of, comments_of
-from survey.results.history import history, units_with_history
+from survey.results.history import history, history_inputs, units_with_history
 from survey.results.i18n import gettext as _
 from survey.results.rectification import rectifications_of
 from survey.results.snapshots import current_snapshot, effective_rules, parsed, shown_snapshot
@@ -135,30 +135,52 @@ def chart_key(builder: Callable[..., Figure], args: tuple[Any, ...], fmt: str) -
     return artifacts.digest([builder.__module__, builder.__qualname__, fmt, list(args)])
 
 
-def chart_bytes(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any], name: str, fmt: str) -> bytes:
+def _keyed_chart(campaign: Campaign, results_of: Callable[[], dict[str, Any]], name: str,
+                 fmt: str) -> tuple[str, Callable[[], Figure]]:
+    """A chart's artifact key and what draws it. A unit's history is keyed by
+    what it is drawn from as stored (each year's campaign and the hash of its
+    shown results, ``history_inputs``), so a process finds it kept without
+    reading any year's results; the other charts by their drawing's inputs."""
+    kind, _sep, arg = name.partition("-")
+    if kind == "history" and arg:
+        cu = queries.campaign_unit(campaign, arg)
+        if cu is None:
+            raise KeyError(name)
+        key = artifacts.digest(["history", fmt, arg, history_inputs(arg), effective_rules(campaign)["thresholds"],
+                                _("%(n)s 历年综合得分", n=cu.name)])
+
+        def history_figure() -> Figure:
+            builder, args = _history_spec(campaign, arg, results_of())
+            return builder(*args)
+        return key, history_figure
+    builder, args = chart_spec(campaign, results_of(), name)
+    return chart_key(builder, args, fmt), lambda: builder(*args)
+
+
+def chart_bytes(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any] | None, name: str,
+                fmt: str) -> bytes:
     """A chart's PNG or SVG bytes, drawn once and kept beside the snapshot
     (``artifacts.fetch``: a new computation or override gives new inputs,
-    hence a new key)."""
-    builder, args = chart_spec(campaign, results, name)
-    return artifacts.fetch(snap, chart_key(builder, args, fmt), CHART_TYPES[fmt],
-                           lambda: charts.render(builder(*args), fmt))
+    hence a new key). ``results``: the snapshot's, where at hand (else parsed only where needed)."""
+    key, figure = _keyed_chart(campaign, lambda: results if results is not None else parsed(snap), name, fmt)
+    return artifacts.fetch(snap, key, CHART_TYPES[fmt], lambda: charts.render(figure(), fmt))
 
 
 def keep_chart(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any], name: str) -> None:
     """Make sure a chart is kept beside the snapshot in every format, drawing
     one figure for all the formats that are missing."""
-    builder, args = chart_spec(campaign, results, name)
+    keyed = {fmt: _keyed_chart(campaign, lambda: results, name, fmt) for fmt in CHART_TYPES}
 
     @functools.cache
     def figure() -> Figure:
-        return builder(*args)
+        return keyed["png"][1]()
 
     def drawn(fmt: str) -> Callable[[], bytes]:
         return lambda: charts.render(figure(), fmt)
 
     with artifacts.keeping():
         for fmt, media_type in CHART_TYPES.items():
-            artifacts.fetch(snap, chart_key(builder, args, fmt), media_type, drawn(fmt))
+            artifacts.fetch(snap, keyed[fmt][0], media_type, drawn(fmt))
 
 
 def chart_names(campaign: Campaign, results: dict[str, Any]) -> list[str]:

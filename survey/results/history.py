@@ -7,7 +7,7 @@ from sqlalchemy import Select, bindparam, func, select
 
 from survey.database import prepared
 from survey.extensions import db
-from survey.models import Campaign, CampaignUnit, Unit
+from survey.models import Campaign, CampaignUnit, ResultSnapshot, Unit
 from survey.models.lifecycle import where_results_ready
 from survey.results.queries import unit_result
 from survey.results.snapshots import results_for
@@ -34,6 +34,29 @@ def units_with_history(campaign: Campaign) -> set[str]:
         .join(Campaign, CampaignUnit.campaign_id == Campaign.id)
         .where(Unit.code.in_(codes), where_results_ready(Campaign.status))
         .group_by(Unit.code).having(func.count(Campaign.id) > 1)))
+
+
+@prepared
+def _history_snapshots() -> Select[int, int, str, str, int, str]:
+    return (select(Campaign.id, Campaign.year, Campaign.name, ResultSnapshot.kind, ResultSnapshot.version,
+                   ResultSnapshot.results_sha256)
+            .join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
+            .join(ResultSnapshot, ResultSnapshot.campaign_id == Campaign.id)
+            .where(Unit.code == bindparam("code"), where_results_ready(Campaign.status))
+            .order_by(Campaign.year, Campaign.id))
+
+
+def history_inputs(unit_code: str) -> list[list[Any]]:
+    """What a unit's history is drawn from, as stored, without reading any
+    results: each campaign with results that rates it (id, year, name) and
+    the hash of the results its pages show (the latest final version, else
+    the cache). A campaign's new results give a new hash."""
+    shown: dict[int, tuple[list[Any], tuple[int, int]]] = {}
+    for cid, year, name, kind, version, sha in db.session.execute(_history_snapshots(), {"code": unit_code}):
+        rank = (1 if kind == "final" else 0, version or 0)
+        if cid not in shown or rank > shown[cid][1]:
+            shown[cid] = ([cid, year, name, sha], rank)
+    return [entry for entry, _rank in shown.values()]
 
 
 def history(unit_code: str, known: dict[int, dict[str, Any]] | None = None) -> list[dict[str, Any]]:

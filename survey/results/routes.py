@@ -60,7 +60,6 @@ from survey.results.snapshots import (
     effective_rules,
     final_snapshot,
     final_versions,
-    parsed,
     results_for,
 )
 from survey.web import action, campaign_or_404, flash_form_errors, render_and_commit, unconfirmed, unit_or_404
@@ -206,7 +205,7 @@ def chart(code: str, name: str, fmt: str) -> ResponseReturnValue:
         abort(404)
     snap = current_snapshot(campaign)
     try:
-        data = exports.chart_bytes(campaign, snap, parsed(snap), name, fmt)
+        data = exports.chart_bytes(campaign, snap, None, name, fmt)
     except KeyError:
         abort(404)
     db.session.commit()
