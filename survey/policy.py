@@ -72,6 +72,8 @@ DRAFTS = _rule(COMMITTEE, ORGANIZER)
 #: The API's reading of campaigns, units and a unit's result: the readers, and a
 #: liaison for the own unit once the results are finalized (the view answers 404 otherwise).
 API_SCOPED = _rule(*READERS, LIAISON, scope="own_unit")
+#: The audit log: the auditor's (and the admin reads it).
+AUDIT = _rule(AUDITOR)
 
 #: Every endpoint of the app. Later endpoints declare themselves here.
 POLICY: dict[str, Rule] = {
@@ -123,7 +125,7 @@ POLICY: dict[str, Rule] = {
         "accept", "set_due", "follow_up")},
     # a unit's liaison, for the own unit
     **{f"results.{name}": LIAISE for name in ("my_index", "my_unit", "answer", "file_appeal", "submit")},
-    "results.audit_log": _rule(AUDITOR),
+    "results.audit_log": AUDIT,
     # the JSON API (survey/api/): its description and docs need no key
     "api.openapi": PUBLIC,
     "api.docs": PUBLIC,
@@ -134,6 +136,15 @@ POLICY: dict[str, Rule] = {
     "api.groups": READ,
     "api.batches": READ,
     "api.results": READ,
+    "api.unit_items": API_SCOPED,
+    "api.unit_comments": API_SCOPED,
+    "api.consequences": API_SCOPED,
+    "api.rectifications": API_SCOPED,
+    "api.audit_entries": AUDIT,
+    "api.objective_scores": READ,
+    # the API's writes: as the pages that do the same (roster import, results inputs)
+    "api.import_roster": ORGANIZE,
+    "api.import_objective_scores": ORGANIZE,
 }
 
 
