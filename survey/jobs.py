@@ -43,9 +43,11 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def enqueue(kind: str, params: dict[str, Any], *, total: int | None = None) -> Job:
-    """Add a job to the queue; it runs once the caller has committed (and kicked a worker)."""
-    job = Job(kind=kind, params=params, state="queued", done=0, total=total, errors=0)
+def enqueue(kind: str, params: dict[str, Any], *, total: int | None = None,
+            not_before: dt.datetime | None = None) -> Job:
+    """Add a job to the queue; it runs once the caller has committed (and kicked
+    a worker), not before `not_before` (UTC) where given (a retry's backoff)."""
+    job = Job(kind=kind, params=params, state="queued", done=0, total=total, errors=0, not_before=not_before)
     db.session.add(job)
     db.session.flush()
     db.session.info[_QUEUED] = True
@@ -82,6 +84,20 @@ def _stale_before() -> dt.datetime:
     return utcnow() - dt.timedelta(seconds=seconds)
 
 
+def _claimable(now: dt.datetime) -> Any:
+    """A queued job that is due (no `not_before`, or it has passed), or a running one whose worker died."""
+    due = Job.not_before.is_(None) | (Job.not_before <= now)
+    return or_((Job.state == "queued") & due, (Job.state == "running") & (Job.heartbeat_at < _stale_before()))
+
+
+def next_due_in() -> float | None:
+    """Seconds until the earliest queued job that waits (`not_before`) is due; None if none waits."""
+    first = db.session.scalar(select(db.func.min(Job.not_before)).where(Job.state == "queued",
+                                                                        Job.not_before.is_not(None)))
+    db.session.commit()  # no transaction is kept open while the worker waits
+    return None if first is None else max(0.0, (first - utcnow()).total_seconds())
+
+
 def claim_next() -> Job | None:
     """Claim the oldest queued job, or a running one whose worker died.
 
@@ -89,15 +105,11 @@ def claim_next() -> Job | None:
     """
     db.session.commit()
     candidates = db.session.scalars(
-        select(Job.id).where(or_(Job.state == "queued",
-                                 (Job.state == "running") & (Job.heartbeat_at < _stale_before())))
-        .order_by(Job.id).limit(5)).all()
+        select(Job.id).where(_claimable(utcnow())).order_by(Job.id).limit(5)).all()
     for job_id in candidates:
         now = utcnow()
         claimed = rowcount(db.session.execute(
-            update(Job).where(Job.id == job_id,
-                              or_(Job.state == "queued",
-                                  (Job.state == "running") & (Job.heartbeat_at < _stale_before())))
+            update(Job).where(Job.id == job_id, _claimable(now))
             .values(state="running", heartbeat_at=now,
                     started_at=db.func.coalesce(Job.started_at, now))
             .execution_options(synchronize_session=False)))
@@ -156,6 +168,7 @@ def kick(app: Flask | None = None) -> bool:
         return False
     with _lock:
         _kicked.add(id(app))
+        _wake.setdefault(id(app), threading.Event()).set()
         thread = _threads.get(id(app))
         if thread is not None and thread.is_alive():
             return True  # it looks again before it stops (see _worker)
@@ -169,19 +182,32 @@ def kick(app: Flask | None = None) -> bool:
 _kicked: set[int] = set()
 
 
+#: The longest a worker sleeps waiting for a delayed job before it looks at the queue again.
+MAX_WAIT_S = 60.0
+#: Set by a kick: wakes a worker that waits for a delayed job.
+_wake: dict[int, threading.Event] = {}
+
+
 def _worker(app: Flask) -> None:
     """Run jobs until none is left and nobody kicked meanwhile: a job queued
-    while the last look found nothing is not left waiting for the next kick."""
+    while the last look found nothing is not left waiting for the next kick.
+    While queued jobs wait for their time (a retry's backoff), the worker
+    sleeps until the first is due (or a kick wakes it) and goes on."""
     with app.app_context():
         try:
             while True:
                 with _lock:
                     _kicked.discard(id(app))
+                    wake = _wake.setdefault(id(app), threading.Event())
+                    wake.clear()
                 run_pending()
+                wait = next_due_in()
                 with _lock:
-                    if id(app) not in _kicked:
+                    if id(app) not in _kicked and wait is None:
                         _threads.pop(id(app), None)
                         return
+                if wait is not None:
+                    wake.wait(min(wait, MAX_WAIT_S))
         finally:
             db.session.remove()
 

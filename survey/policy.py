@@ -93,6 +93,8 @@ POLICY: dict[str, Rule] = {
     "admin.users": ACCOUNTS,
     "admin.create_user": ACCOUNTS,
     "admin.toggle_user": ACCOUNTS,
+    # webhooks (survey/webhooks.py): the admin's
+    **{f"webhooks.{name}": ACCOUNTS for name in ("index", "create", "endpoint", "toggle", "ping")},
     # campaign figures
     "campaigns.index": READ,
     "campaigns.overview": READ,

@@ -33,6 +33,7 @@ from survey.models.outcome import (
     ResultSnapshot,
 )
 from survey.models.signin import SignInFailure
+from survey.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ROLES", "User", "ApiKey",
@@ -43,5 +44,5 @@ __all__ = [
     "PaperEntry", "Job",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
     "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
-    "SignInFailure",
+    "SignInFailure", "WebhookDelivery", "WebhookEndpoint",
 ]
