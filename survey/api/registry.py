@@ -1,5 +1,6 @@
-"""The API's operations, each declared once by the decorator on its view, and
-the OpenAPI 3.1 document generated from them.
+"""The API's operations, each declared once by the decorator on its view
+(``api.get``, or ``api.post`` with a JSON body model), and the OpenAPI 3.1
+document generated from them.
 
     @api.get("/campaigns/<code>", CAMPAIGN_PARAM, response=CampaignDetail, tag="campaigns",
              summary="一个评议活动")
@@ -225,6 +226,16 @@ _REASONS = {
 }
 
 
+def _reason(error: Any) -> str:
+    """A pydantic error's reason in Chinese (100, not 100.0, for a bound of 100)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, str | int | float) else str(value)
+
+    return _REASONS.get(error["type"], "取值无效").format(**{k: plain(v) for k, v in error.get("ctx", {}).items()})
+
+
 def parse_query(model: type[BaseModel]) -> BaseModel:
     """The request's query parameters as `model` (the first value of each;
     others are ignored), or a 400 naming every bad one."""
@@ -235,7 +246,7 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
         problems = []
         for error in exc.errors(include_url=False):
             name = ".".join(str(part) for part in error["loc"])
-            reason = _REASONS.get(error["type"], "取值无效").format(**error.get("ctx", {}))
+            reason = _reason(error)
             problems.append(Problem(f"query.{name}", f"查询参数 {name}：{reason}",
                                     f"query parameter {name}: {error['msg']}"))
         raise InvalidRequest(problems) from None
@@ -253,8 +264,7 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         problems = []
         for error in exc.errors(include_url=False):
             where = body_path(error["loc"])
-            ctx = {k: (v if isinstance(v, str | int | float) else str(v)) for k, v in error.get("ctx", {}).items()}
-            reason = _REASONS.get(error["type"], "取值无效").format(**ctx)
+            reason = _reason(error)
             problems.append(Problem(where, f"请求体 {where}：{reason}", f"request body {where}: {error['msg']}"))
         raise InvalidRequest(problems) from None
 

@@ -75,6 +75,22 @@ def test_lists_document_their_paging(document) -> None:
     assert set(page["required"]) == {"items", "limit", "next_cursor"}
 
 
+def test_writes_document_their_json_body_with_a_valid_example(document) -> None:
+    writes = {path: item["post"] for path, item in document["paths"].items() if "post" in item}
+    assert sorted(writes) == ["/api/v1/campaigns/{code}/objective-scores", "/api/v1/campaigns/{code}/roster"]
+    models = {op.endpoint: op.body for op in api.operations if op.body is not None}
+    for op in writes.values():
+        body = op["requestBody"]
+        assert body["required"] is True and list(body["content"]) == ["application/json"]
+        media = body["content"]["application/json"]
+        name = media["schema"]["$ref"].rsplit("/", 1)[1]
+        schema = document["components"]["schemas"][name]
+        assert schema["additionalProperties"] is False and schema["required"]
+        # The example is a body the API takes (it is what the docs page offers to try).
+        models["api." + op["operationId"]].model_validate(media["example"])
+        assert op["x-pingyi-policy"]["roles"] == ["organizer"]
+
+
 def test_the_schemas_enumerate_what_the_app_knows() -> None:
     assert get_args(ClassCode) == CLASSES
     assert get_args(Status) == tuple(s.value for s in LifecycleStatus)
