@@ -8,34 +8,60 @@ from the package itself):
 ``_parse``       loads_bundle: JSON reading with repeated keys reported
 ``_validate``    validate_bundle and its per-record validators
 ``_rules``       DEFAULT_RULES, effective_rules and the rule checks
-``_campaign``    Campaign, Margin, from_document, network_of
+``_campaign``    Campaign, Margin, Attribute, attribute_key, from_document, network_of
 ``flags``        ballot-unit scores, the five flags, flag_ballots
 ``weighting``    nonresponse weights, raking, trimming
 ``scores``       cell sums, trimmed means, composite scores
 ``uncertainty``  bootstrap, Wilson intervals, Krippendorff's alpha
 ``classify``     classes and ranks
-``evaluate``     the whole pipeline: evaluate, evaluate_document
+``breakdowns``   section 5a: per-item figures, breakdowns by subsets of ballots
+``evaluate``     the whole pipeline: evaluate, evaluate_document, breakdown
+
+Section 5a (per-item figures and breakdowns) is part of the results:
+``evaluate`` adds ``items``, ``by_batch``, ``by_channel`` and
+``by_attribute`` to every unit (``details=False`` leaves them out; every
+other figure is the same either way, to the last bit). The subset
+computation behind ``by_batch`` is also a function for any set of batches
+the application names, such as the batches of a 现场测评 session::
+
+    results = evaluate(campaign)
+    session = breakdown(campaign, ["b3", "b4"], results=results)
+    session.units["u01"].score      # S(u) on those batches' valid ballots
+    session.to_json()               # {unit: {"n", "score", "shares"}}
+
+Without ``results`` it computes the flags and weights itself (sections
+2-4, no bootstrap). The ballots keep the flags and weights of the whole
+campaign.
 """
 
-from ._campaign import Campaign, Margin, from_document, network_of
+from ._campaign import Attribute, Campaign, Margin, attribute_key, from_document, network_of
 from ._checks import FLAGS, parse_instant_us
 from ._errors import BundleError, BundleProblem
 from ._parse import loads_bundle
 from ._rules import DEFAULT_RULES, effective_rules
 from ._validate import validate_bundle
-from .evaluate import Results, evaluate, evaluate_document
+from .breakdowns import Breakdown, Breakdowns, ItemScores, SubsetFigures, SubsetScores
+from .evaluate import Results, breakdown, evaluate, evaluate_document
 from .flags import FlagResult, flag_ballots
 from .weighting import rake
 
 __all__ = [
     "DEFAULT_RULES",
     "FLAGS",
+    "Attribute",
+    "Breakdown",
+    "Breakdowns",
     "BundleError",
     "BundleProblem",
     "Campaign",
     "FlagResult",
+    "ItemScores",
     "Margin",
     "Results",
+    "SubsetFigures",
+    "SubsetScores",
+    "attribute_key",
+    "breakdown",
     "effective_rules",
     "evaluate",
     "evaluate_document",

@@ -17,7 +17,7 @@ from ._checks import parse_instant_us
 from ._errors import BundleError
 from ._rules import DEFAULT_RULES, effective_rules
 
-__all__ = ["Margin", "Campaign", "from_document", "network_of"]
+__all__ = ["Margin", "Attribute", "Campaign", "from_document", "network_of", "attribute_key"]
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -47,6 +47,44 @@ class Margin:
     categories: tuple[Any, ...]
     proportions: Floats
     codes: Ints
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One ballot attribute, as the breakdowns of SCORING.md section 5a read it.
+
+    Attributes
+    ----------
+    name : str
+        Attribute name.
+    values : tuple of str
+        The keys of its non-null values (:func:`attribute_key`), in the order
+        they are first found on the ballots.
+    codes : ndarray of int64, shape (n_ballots,)
+        Per ballot: index into `values`; -1 where the attribute is absent or
+        null.
+    """
+
+    name: str
+    values: tuple[str, ...]
+    codes: Ints
+
+
+def attribute_key(value: object) -> str:
+    """The key of an attribute value in ``by_attribute`` (SCORING.md section 5a).
+
+    A string is its own key; numbers and booleans are keyed by their JSON
+    text (as :func:`json.dumps` writes the value parsed: ``3``, ``2.5``,
+    ``true``), so the string ``"3"`` and the number 3 share a key (a JSON
+    object cannot hold both) and fall in one subset. Arrays and objects,
+    which SCORING.md does not mention, are keyed by their compact JSON text
+    with sorted keys.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def _default_rules() -> dict[str, Any]:
@@ -97,6 +135,11 @@ class Campaign:
     answers : ndarray of int8, shape (n_ballots, n_units, n_items)
         Option index per ballot, unit and item; -1 where not answered.
     margins : tuple of Margin
+    batch_channel : tuple of str
+        Channel per batch (``online``, ``paper`` …); empty where the campaign
+        was built from arrays without channels (``by_channel`` is then empty).
+    attributes : tuple of Attribute
+        Every attribute name found on a ballot, in first-found order.
     objective : ndarray of float, shape (n_units, n_components)
         NaN where a unit has no score for a component.
     objective_components : tuple of str
@@ -127,6 +170,8 @@ class Campaign:
     answer_key: Ints
     answers: NDArray[np.int8]
     margins: tuple[Margin, ...] = ()
+    batch_channel: tuple[str, ...] = ()
+    attributes: tuple[Attribute, ...] = ()
     objective: Floats = field(default_factory=_default_objective)
     objective_components: tuple[str, ...] = ()
     veto: NDArray[np.bool_] = field(default_factory=_default_veto)
@@ -164,6 +209,8 @@ class Campaign:
         network: ArrayLike | None = None,
         answer_key: ArrayLike | None = None,
         margins: Sequence[Margin] = (),
+        batch_channel: Sequence[str] | None = None,
+        attributes: Sequence[Attribute] = (),
         objective: ArrayLike | None = None,
         objective_components: Sequence[str] = (),
         veto: ArrayLike | None = None,
@@ -181,6 +228,8 @@ class Campaign:
         Absent ids become ``b0000000``, ``b0000001``, ...; absent times, all
         equal; absent durations and sources, absent. `answer_key` is computed
         from `answers` where not given. Codes default to ``o0``, ``i0``, ...
+        Without `batch_channel` and `attributes` the breakdowns by channel
+        and by attribute are empty.
 
         Raises
         ------
@@ -196,6 +245,10 @@ class Campaign:
         ans = _answers_array(answers, len(points))
         _check_shapes(ans, iw, ucat, gw, bgroup, bbatch)
         n, n_units, n_items = ans.shape
+        channels = tuple(batch_channel) if batch_channel is not None else ()
+        if batch_channel is not None and len(channels) != len(bgroup):
+            raise ValueError(f"batch_channel has {len(channels)} entries, batch_group {len(bgroup)}")
+        _check_attributes(attributes, n)
         n_categories = int(ucat.max()) + 1 if len(ucat) else 0
         if objective is None:
             objective = np.full((n_units, len(objective_components)), np.nan)
@@ -222,6 +275,8 @@ class Campaign:
             answer_key=np.asarray(_row_codes(ans) if answer_key is None else answer_key, dtype=np.int64),
             answers=ans,
             margins=tuple(margins),
+            batch_channel=channels,
+            attributes=tuple(attributes),
             objective=np.asarray(objective, dtype=float),
             objective_components=tuple(objective_components),
             veto=_or_full(veto, n_units, False, np.bool_),
@@ -264,6 +319,18 @@ def _check_shapes(answers: NDArray[np.int8], item_weights: Floats, unit_category
         raise ValueError(f"item weights must be positive, got {item_weights.tolist()}")
     if np.any(group_weights <= 0):
         raise ValueError(f"group weights must be positive, got {group_weights.tolist()}")
+
+
+def _check_attributes(attributes: Sequence[Attribute], n: int) -> None:
+    names = set()
+    for a in attributes:
+        if a.name in names:
+            raise ValueError(f"attribute {a.name!r} is given twice")
+        names.add(a.name)
+        if a.codes.shape != (n,):
+            raise ValueError(f"attribute {a.name!r} has codes of shape {a.codes.shape}, want ({n},)")
+        if n and (a.codes.min() < -1 or a.codes.max() >= len(a.values)):
+            raise ValueError(f"attribute {a.name!r} holds a value index out of range")
 
 
 def _ballot_ids(ballot_ids: ArrayLike | None, n: int) -> NDArray[np.str_]:
@@ -412,6 +479,22 @@ def _margins(doc: Mapping[str, Any]) -> tuple[Margin, ...]:
     return tuple(margins)
 
 
+def _attributes(doc: Mapping[str, Any]) -> tuple[Attribute, ...]:
+    ballots = doc["ballots"]
+    n = len(ballots)
+    keys: dict[str, dict[str, int]] = {}
+    codes: dict[str, Ints] = {}
+    for r, b in enumerate(ballots):
+        for name, value in (b.get("attributes") or {}).items():
+            if name not in keys:
+                keys[name] = {}
+                codes[name] = np.full(n, -1, dtype=np.int64)
+            if value is not None:
+                seen = keys[name]
+                codes[name][r] = seen.setdefault(attribute_key(value), len(seen))
+    return tuple(Attribute(name, tuple(seen), codes[name]) for name, seen in keys.items())
+
+
 def _objective(doc: Mapping[str, Any], rules: Mapping[str, Any]) -> tuple[Floats, tuple[str, ...]]:
     unit_idx = _index(doc["units"])
     scores = doc.get("objective_scores") or []
@@ -493,6 +576,8 @@ def from_document(doc: Mapping[str, Any], override: Mapping[str, Any] | None = N
         answer_key=cols.answer_key,
         answers=answers,
         margins=_margins(doc),
+        batch_channel=tuple(str(b["channel"]) for b in batches),
+        attributes=_attributes(doc),
         objective=objective,
         objective_components=comps,
         veto=_veto(doc),

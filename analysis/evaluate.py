@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,21 +11,41 @@ from numpy.typing import NDArray
 
 from ._campaign import Campaign, from_document
 from ._checks import FLAGS
+from .breakdowns import (
+    Breakdown,
+    Breakdowns,
+    ItemCells,
+    ItemScores,
+    breakdowns,
+    score_basis,
+    subset_scores,
+    valid_rows_by_group,
+)
+from .breakdowns import json_float as _f
 from .classify import CLASSES, INSUFFICIENT, TOL, Classification, classify
 from .flags import FlagResult, flag_ballots
-from .scores import CellSums, GroupCells, cell_sums, combine_groups, composite, prepare_group
+from .scores import (
+    CellSums,
+    GroupCells,
+    cell_sums,
+    combine_groups,
+    composite,
+    option_weights,
+    prepare_group,
+    scored_shares,
+)
 from .uncertainty import (
     BootstrapResult,
     concat_sums,
-    draw_replicate_counts,
     krippendorff_alpha_ordinal,
     replicate_chunk,
+    replicate_draws,
     summarise_bootstrap,
     wilson_interval,
 )
 from .weighting import kish_ess, nonresponse_weights, rake, trim_weights
 
-__all__ = ["Results", "ResultWarning", "evaluate", "evaluate_document", "compute_weights"]
+__all__ = ["Results", "ResultWarning", "evaluate", "evaluate_document", "compute_weights", "breakdown"]
 
 RESULTS_FORMAT = "pingyi-results/1"
 
@@ -70,14 +89,6 @@ class ResultWarning:
         return d
 
 
-def _f(x: Any) -> float | None:
-    """A float for JSON; None where the figure does not exist."""
-    if x is None:
-        return None
-    x = float(x)
-    return None if math.isnan(x) else x
-
-
 @dataclass(frozen=True)
 class Results:
     """Everything the scoring gives for a campaign.
@@ -90,7 +101,8 @@ class Results:
         received, blank, excluded, valid and flag counts.
     batches, groups, units : tuple of dict
         Figures per batch, group and unit, keyed as in pingyi-results/1
-        (units with their ``explain``).
+        (units with their ``explain`` and, with details, the keys of section
+        5a: ``items``, ``by_batch``, ``by_channel``, ``by_attribute``).
     warnings : tuple of ResultWarning
     explain : dict
         Campaign-level explanation: flag counts and the excluded ballots
@@ -103,6 +115,11 @@ class Results:
     classes : ndarray of int8
         Index into CLASSES per unit.
     bootstrap : BootstrapResult
+    items : ItemScores or None
+        The per-item figures of section 5a (None without details).
+    breakdowns : Breakdowns or None
+        The breakdowns of section 5a by batch, channel and attribute (None
+        without details).
     """
 
     campaign: str
@@ -117,6 +134,8 @@ class Results:
     composite: np.ndarray = field(repr=False)
     classes: np.ndarray = field(repr=False)
     bootstrap: BootstrapResult = field(repr=False)
+    items: ItemScores | None = field(default=None, repr=False)
+    breakdowns: Breakdowns | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The pingyi-results/1 document (plus ``explain``)."""
@@ -133,7 +152,7 @@ class Results:
 
 
 def evaluate_document(doc: Mapping[str, Any], rules_override: Mapping[str, Any] | None = None, *,
-                      validated: bool = False) -> Results:
+                      validated: bool = False, details: bool = True) -> Results:
     """Evaluate a bundle document; see :func:`evaluate`.
 
     Parameters
@@ -145,13 +164,15 @@ def evaluate_document(doc: Mapping[str, Any], rules_override: Mapping[str, Any] 
     validated : bool, default False
         True where `doc` comes from :func:`analysis.loads_bundle` unchanged:
         it is not validated a second time (see :func:`analysis.from_document`).
+    details : bool, default True
+        Compute the per-item figures and breakdowns of section 5a.
 
     Raises
     ------
     BundleError
         If the document (unless `validated`) or the override is invalid.
     """
-    return evaluate(from_document(doc, rules_override, validated=validated))
+    return evaluate(from_document(doc, rules_override, validated=validated), details=details)
 
 
 def compute_weights(c: Campaign, valid: np.ndarray, warnings: list[ResultWarning] | None = None) -> np.ndarray:
@@ -214,21 +235,6 @@ class _GroupOut:
     alpha: float | None
 
 
-def _option_counts(ov: Array, w_rows: Floats, equal_w: float | None, n_opt: int) -> tuple[Array, Array]:
-    """Counts and weights of each option on the overall item per unit, slot 0 collecting the unanswered."""
-    U = ov.shape[1]
-    # A scored overall answer implies s(b, u) is defined, so no other mask
-    # is needed (shares take no trimming).
-    flat = ov.astype(np.int64)
-    flat += (np.arange(U, dtype=np.int64) * (n_opt + 1) + 1)[None, :]
-    flat = flat.ravel()
-    n_slots = U * (n_opt + 1)
-    counts_uo = np.bincount(flat, minlength=n_slots).reshape(U, n_opt + 1)
-    if equal_w is not None:
-        return counts_uo, counts_uo * equal_w
-    return counts_uo, np.bincount(flat, weights=np.repeat(w_rows, U), minlength=n_slots).reshape(U, n_opt + 1)
-
-
 def _cell_ess(sums: CellSums, equal_w: float | None, w_rows: Floats, s_rows: Floats) -> Floats:
     """Kish effective size per unit cell of a group."""
     if equal_w is not None:
@@ -266,7 +272,7 @@ def _share_context(c: Campaign) -> tuple[NDArray[np.bool_], Ints, int]:
     return scored, scored_idx, lowest
 
 
-def evaluate(c: Campaign) -> Results:
+def evaluate(c: Campaign, *, details: bool = True) -> Results:
     """Run SCORING.md sections 2–7 on a campaign.
 
     Parameters
@@ -274,6 +280,11 @@ def evaluate(c: Campaign) -> Results:
     c : Campaign
         From :func:`analysis.from_document` or
         :meth:`Campaign.from_arrays`.
+    details : bool, default True
+        Also compute section 5a: the per-item figures (their intervals from
+        the same bootstrap replicates: no other figure changes) and the
+        breakdowns by batch, channel and attribute. False leaves their keys
+        out of the results.
 
     Returns
     -------
@@ -288,13 +299,12 @@ def evaluate(c: Campaign) -> Results:
     s, id_rank = fl.scores, fl.id_rank
     valid = fl.valid
     weights = compute_weights(c, valid, warnings)
-    group = c.ballot_group
 
     p = float(rules["trim_per_end"])
     share_rule = rules.get("max_dissatisfied_share") is not None
     boot = rules["bootstrap"]
     R = int(boot["replicates"])
-    rng = np.random.default_rng(int(boot["seed"]))
+    seed = int(boot["seed"])
     scored, scored_idx, lowest = _share_context(c)
     ov_item = c.overall_item
     # The alpha's value domain: distinct points of the scored options, ascending.
@@ -302,14 +312,15 @@ def evaluate(c: Campaign) -> Results:
     opt_to_domain = np.full(len(c.option_points) + 1, -1, dtype=np.int64)
     opt_to_domain[scored_idx] = np.searchsorted(domain, c.option_points[scored_idx])
 
-    group_rows = []
-    for g in range(G):
-        rows = np.flatnonzero(valid & (group == g))
-        group_rows.append(rows[np.argsort(id_rank[rows], kind="stable")])
+    group_rows = valid_rows_by_group(c, valid, id_rank)
     n_cols = (3 + (2 if p > 0 else 0) + (2 if share_rule else 0)) * U
     # Keep every group's summing matrices between bootstrap chunks only when
     # they fit in memory; otherwise rebuild them from s(b, u) per chunk.
-    cache = int(valid.sum()) * n_cols * 8 <= _CACHE_BYTES
+    cache_bytes = int(valid.sum()) * n_cols * 8
+    cache = cache_bytes <= _CACHE_BYTES
+    basis = score_basis(c, s, weights, group_rows) if details else None
+    # Section 5a's item cells share what is left of the memory budget.
+    items = ItemCells(basis, _CACHE_BYTES - (cache_bytes if cache else 0), R > 0 and G > 0) if basis is not None else None
 
     def build(g: int) -> GroupCells:
         # Used again per bootstrap chunk where the matrices are not kept.
@@ -337,35 +348,42 @@ def evaluate(c: Campaign) -> Results:
         # Option counts on the overall item per unit: slot 0 collects the
         # unanswered. A scored overall answer implies s(b, u) is defined, so
         # no other mask is needed (shares take no trimming).
-        counts_uo, wsum = _option_counts(ov, w_rows, equal_w, n_opt)
-        wo = wsum[:, 1 + scored_idx]
-        wa = wo.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            shares = np.where(wa[:, None] > 0, wo / np.where(wa > 0, wa, 1.0)[:, None], np.nan)
+        counts_uo, wsum = option_weights(ov, w_rows, equal_w, n_opt)
+        shares = scored_shares(wsum, scored_idx)
         ess_cell = _cell_ess(sums, equal_w, w_rows, s_rows)
         lo, hi = wilson_interval(shares, ess_cell[:, None])
         alpha = _alpha(counts_uo[:, 1 + scored_idx], dom_of_scored, len(domain))
         outs.append(_GroupOut(sums, None, shares, (lo, hi), ess_cell, kish_ess(w_rows), alpha))
         del s_rows, ov
+        if items is not None:
+            items.sample(g, sums, equal_w)
 
     if R > 0 and G:
         sizes = [len(r) for r in group_rows]
         chunk = replicate_chunk(sum(sizes), R)
         parts: list[list[CellSums]] = [[] for _ in range(G)]
         buffers = [np.empty((chunk, k)) for k in sizes]
-        for start in range(0, R, chunk):
-            r = min(chunk, R - start)
-            counts: list[Array | None] = list(draw_replicate_counts(rng, sizes, r, out=buffers))
+        for drawn in replicate_draws(seed, sizes, R, chunk, buffers):
+            counts: list[Array | None] = list(drawn)
             for g in range(G):
                 got = cached[g]
                 cells = got if got is not None else build(g)
                 parts[g].append(cell_sums(cells, counts[g], p))
                 del cells
+                if items is not None:
+                    got_counts = counts[g]
+                    assert got_counts is not None
+                    items.replicate(g, got_counts, parts[g][-1])
                 counts[g] = None
         for g in range(G):
             outs[g].boot = concat_sums(parts[g])
+        del cached
+        if items is not None:
+            # The item cells that did not fit beside the units' matrices: the same draws again.
+            items.replicate_apart(lambda: replicate_draws(seed, sizes, R, chunk, buffers), _CACHE_BYTES)
         del buffers
-    del cached
+    else:
+        del cached
 
     gw = c.group_weights
     comp_names = list(rules["objective_components"].keys())
@@ -409,14 +427,17 @@ def evaluate(c: Campaign) -> Results:
 
     warnings.extend(_objective_warnings(c.unit_codes, comp_names, objective))
 
+    item_scores = items.result() if items is not None else None
+    del items
+    subsets = breakdowns(basis) if basis is not None else None
     return _assemble(c, fl, weights, outs, S_g[0], n_u[0], S_u[0], C[0], shares_u, share_low_det,
-                     cls, bres, warnings, scored_idx, rules)
+                     cls, bres, warnings, scored_idx, rules, item_scores, subsets)
 
 
 def _assemble(c: Campaign, fl: FlagResult, weights: Floats, outs: list[_GroupOut], S_g: Array, n_u: Array,
               S_u: Array, C: Array, shares_u: Array, share_low: Array | None, cls: Classification,
               bres: BootstrapResult, warnings: list[ResultWarning], scored_idx: Ints,
-              rules: dict[str, Any]) -> Results:
+              rules: dict[str, Any], items: ItemScores | None, subsets: Breakdowns | None) -> Results:
     received = fl.received
     n_b = len(c.batch_codes)
     returned_b = np.bincount(c.ballot_batch, minlength=n_b)
@@ -515,6 +536,10 @@ def _assemble(c: Campaign, fl: FlagResult, weights: Floats, outs: list[_GroupOut
             "borderline": bool(bres.borderline[u]) if bres.replicates else False,
             "explain": unit_explain,
         })
+        if items is not None:
+            units[-1]["items"] = items.to_json(c, opt_codes, u)
+        if subsets is not None:
+            units[-1].update(subsets.to_json(u))
     excluded_idx = np.flatnonzero(fl.excluded)
     excluded_idx = excluded_idx[np.argsort(c.ballot_ids[excluded_idx], kind="stable")]
     explain: dict[str, Any] = {
@@ -537,4 +562,60 @@ def _assemble(c: Campaign, fl: FlagResult, weights: Floats, outs: list[_GroupOut
         composite=C,
         classes=cls.klass[0],
         bootstrap=bres,
+        items=items,
+        breakdowns=subsets,
     )
+
+
+def breakdown(c: Campaign, batches: Iterable[str], *, results: Results | None = None) -> Breakdown:
+    """Section 5's ballot figures of each unit on the valid ballots of some batches (SCORING.md section 5a).
+
+    The subset computation of the results' ``by_batch`` breakdowns, for any
+    set of batches the application names (the batches of a 现场测评 session,
+    say): per group, trimmed, combined by group weights, shares on the
+    overall item. The ballots keep their flags and final weights, which come
+    from the whole campaign (section 4), not from the subset.
+
+    Parameters
+    ----------
+    c : Campaign
+    batches : iterable of str
+        Batch codes of the subset (duplicates ignored; empty gives an empty
+        subset).
+    results : Results, optional
+        :func:`evaluate`'s results of this same campaign: its flags and
+        weights are reused. Without them, the flags and weights are
+        computed (sections 2–4; no bootstrap).
+
+    Returns
+    -------
+    Breakdown
+        Per unit {"n", "score", "shares"}; ``{"n": 0, "score": None,
+        "shares": None}`` where the subset has no valid ballot for the unit.
+
+    Raises
+    ------
+    ValueError
+        If a batch code is not one of the campaign's, or `results` are not
+        this campaign's.
+    """
+    wanted = list(dict.fromkeys(batches))
+    index = {code: k for k, code in enumerate(c.batch_codes)}
+    unknown = [b for b in wanted if b not in index]
+    if unknown:
+        raise ValueError(f"unknown batch codes: {', '.join(map(str, unknown))}")
+    if results is None:
+        fl = flag_ballots(c)
+        weights = compute_weights(c, fl.valid)
+    else:
+        if results.campaign != c.code or len(results.weights) != c.n_ballots:
+            raise ValueError(f"the results are of campaign {results.campaign} with {len(results.weights)} ballots, "
+                             f"not of campaign {c.code} with {c.n_ballots}")
+        fl, weights = results.flags, results.weights
+    basis = score_basis(c, fl.scores, weights, valid_rows_by_group(c, fl.valid, fl.id_rank))
+    chosen = np.zeros(len(c.batch_codes), dtype=bool)
+    chosen[[index[b] for b in wanted]] = True
+    labels = np.where(chosen[c.ballot_batch], 0, -1).astype(np.int64)
+    sub = subset_scores(basis, labels, ("subset",))
+    return Breakdown(tuple(code for k, code in enumerate(c.batch_codes) if chosen[k]),
+                     {code: sub.figures(0, u) for u, code in enumerate(c.unit_codes)})

@@ -22,6 +22,8 @@ __all__ = [
     "trim_count",
     "combine_groups",
     "composite",
+    "option_weights",
+    "scored_shares",
 ]
 
 
@@ -43,7 +45,7 @@ class GroupCells:
         Indices of the group's valid ballots into the campaign, in id order.
     weights : ndarray of float
     score : ndarray of float, shape (n_g, units)
-        s(b, u), NaN where undefined.
+        s(b, u), NaN where undefined (with trimming; without, no row is kept).
     stacked : ndarray of float, shape (n_g, k·units)
         Columns summed for every replicate with one matrix product, in
         blocks of `units` columns (see `cols`): w·s, w·defined, defined (with
@@ -246,8 +248,10 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
         in_cell_scored = scored_lookup[ov] & defined
         np.multiply(in_cell_scored & (ov == lowest_option), scale[:, None], out=block("low_share"))
         np.multiply(in_cell_scored, scale[:, None], out=block("any_share"))
-    return GroupCells(np.asarray(rows), w, s_rows, stacked, sorted_pos, bulk, float(trim_per_end), U, with_shares,
-                      windows, cols, float(w[0]) if equal else None, stacked_counts)
+    # s(b, u) is read again only to recompute a trimmed replicate exactly.
+    return GroupCells(np.asarray(rows), w, s_rows if trim else s_rows[:0], stacked, sorted_pos, bulk,
+                      float(trim_per_end), U, with_shares, windows, cols, float(w[0]) if equal else None,
+                      stacked_counts)
 
 
 @dataclass(frozen=True)
@@ -471,3 +475,54 @@ def composite(score_ballot: np.ndarray, objective: np.ndarray, ballot_share: flo
     den = has_s * ballot_share + o_den
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def option_weights(answers: Array, weights: Array, equal_weight: float | None,
+                   n_options: int) -> tuple[Array, Array]:
+    """Counts and weights of each option given to one item, per unit.
+
+    Parameters
+    ----------
+    answers : ndarray of int8, shape (n, units)
+        Option index per ballot and unit on the item; -1 where unanswered.
+    weights : ndarray of float, shape (n,)
+    equal_weight : float or None
+        The common weight where all rows weigh the same (the weights are
+        then the counts times it).
+    n_options : int
+
+    Returns
+    -------
+    counts, weights : ndarray, shape (units, n_options + 1)
+        Slot 0 collects the unanswered, slot 1 + o option o.
+    """
+    U = answers.shape[1]
+    flat = answers.astype(np.int64)
+    flat += (np.arange(U, dtype=np.int64) * (n_options + 1) + 1)[None, :]
+    flat = flat.ravel()
+    n_slots = U * (n_options + 1)
+    counts_uo = np.bincount(flat, minlength=n_slots).reshape(U, n_options + 1)
+    if equal_weight is not None:
+        return counts_uo, counts_uo * equal_weight
+    return counts_uo, np.bincount(flat, weights=np.repeat(weights, U), minlength=n_slots).reshape(U, n_options + 1)
+
+
+def scored_shares(option_weight: Array, scored_idx: Array) -> NDArray[np.float64]:
+    """Share of each scored option in the weight given to any scored option, per unit.
+
+    Parameters
+    ----------
+    option_weight : ndarray, shape (units, n_options + 1)
+        From :func:`option_weights`.
+    scored_idx : ndarray of int
+        Indices of the scored options (not 不了解), in scale order.
+
+    Returns
+    -------
+    ndarray, shape (units, len(scored_idx)); NaN for a unit without a scored answer.
+    """
+    wo = option_weight[:, 1 + scored_idx]
+    wa = wo.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares: NDArray[np.float64] = np.where(wa[:, None] > 0, wo / np.where(wa > 0, wa, 1.0)[:, None], np.nan)
+    return shares

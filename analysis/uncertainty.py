@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +18,10 @@ __all__ = [
     "value_counts_by_unit",
     "replicate_chunk",
     "draw_replicate_counts",
+    "replicate_draws",
     "concat_sums",
     "BootstrapResult",
+    "percentile_ci95",
     "summarise_bootstrap",
 ]
 
@@ -162,6 +164,20 @@ def draw_replicate_counts(rng: np.random.Generator, sizes: Sequence[int], replic
     return counts
 
 
+def replicate_draws(seed: int, sizes: Sequence[int], replicates: int, chunk: int,
+                    buffers: Sequence[np.ndarray]) -> Iterator[list[np.ndarray]]:
+    """The bootstrap's counts chunk after chunk, from a generator seeded with `seed`.
+
+    Every call with the same arguments yields the same draws (see
+    :func:`draw_replicate_counts`), so figures computed in a later pass over
+    the replicates use the very resamples of the first. The chunks are
+    views of `buffers`, overwritten by the next chunk.
+    """
+    rng = np.random.default_rng(seed)
+    for start in range(0, replicates, chunk):
+        yield draw_replicate_counts(rng, sizes, min(chunk, replicates - start), out=buffers)
+
+
 def concat_sums(parts: Sequence[CellSums]) -> CellSums:
     """Stack the cell sums of consecutive replicate chunks."""
     def cat(name: str) -> Any:
@@ -169,6 +185,30 @@ def concat_sums(parts: Sequence[CellSums]) -> CellSums:
         return None if vals[0] is None else np.concatenate(vals, axis=0)
 
     return CellSums(cat("num"), cat("den"), cat("n"), cat("kept"), cat("low_share"), cat("any_share"))
+
+
+def percentile_ci95(replicates: np.ndarray) -> NDArray[np.float64]:
+    """2.5% and 97.5% percentiles of each column over the replicates where it is defined.
+
+    Parameters
+    ----------
+    replicates : ndarray, shape (R, k)
+        A figure per replicate; NaN where it does not exist.
+
+    Returns
+    -------
+    ndarray, shape (k, 2)
+        Linear interpolation (numpy's default); NaN where a column is never
+        defined.
+    """
+    k = replicates.shape[1]
+    ci = np.full((k, 2), np.nan)
+    for j in range(k):
+        col = replicates[:, j]
+        col = col[~np.isnan(col)]
+        if len(col):
+            ci[j] = np.percentile(col, [2.5, 97.5])
+    return ci
 
 
 @dataclass(frozen=True)
@@ -204,12 +244,7 @@ def summarise_bootstrap(C_rep: np.ndarray, class_rep: np.ndarray, reported_class
     reported_class : ndarray, shape (units,)
     """
     R, U = C_rep.shape
-    ci = np.full((U, 2), np.nan)
-    for u in range(U):
-        col = C_rep[:, u]
-        col = col[~np.isnan(col)]
-        if len(col):
-            ci[u] = np.percentile(col, [2.5, 97.5])
+    ci = percentile_ci95(C_rep)
     if R == 0:
         stab = np.full(U, np.nan)
         return BootstrapResult(ci, stab, np.zeros(U, dtype=bool), 0)

@@ -1,4 +1,4 @@
-"""Benchmark of the statistics engine: raking against R survey::rake, a full evaluation against its floor, and peak memory at a million ballots.
+"""Benchmark of the statistics engine: raking against R survey::rake, a full evaluation (one item and three) against its floor, and peak memory.
 
 Run as ``.venv/bin/python bench/analysis.py`` (as root it installs Debian's
 r-cran-survey when Rscript or the package is missing). The last line printed
@@ -24,6 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from analysis import (  # noqa: E402
+    Attribute,
     Campaign,
     Margin,  # noqa: E402
     evaluate,
@@ -125,8 +126,19 @@ def bench_rake(n: int = 1_000_000, seed: int = 1):
 # 2. Full evaluation against its floor
 
 
-def synthetic_campaign(n: int, n_units: int = 60, n_groups: int = 5, seed: int = 7, rules=None) -> Campaign:
-    """A campaign of arrays: 5 groups, one of them open with a two-variable rake."""
+#: The channels of the synthetic campaign's batches: one per closed group, then the open group's two.
+CHANNELS = ("paper", "email", "sms", "online", "public", "qr")
+
+
+def synthetic_campaign(n: int, n_units: int = 60, n_groups: int = 5, seed: int = 7, rules=None,
+                       n_items: int = 1) -> Campaign:
+    """A campaign of arrays: 5 groups, one of them open with a two-variable rake.
+
+    Its batches have channels and its ballots two attributes (district,
+    age), so the breakdowns of SCORING.md §5a have work to do. With
+    `n_items` > 1 the first item is the same and the others are drawn from a
+    second generator, so every other array equals the one-item campaign's.
+    """
     rng = np.random.default_rng(seed)
     group_share = np.array([0.3, 0.2, 0.2, 0.15, 0.15])[:n_groups]
     group_share /= group_share.sum()
@@ -164,12 +176,31 @@ def synthetic_campaign(n: int, n_units: int = 60, n_groups: int = 5, seed: int =
     base_rules = {"ballot_share": 0.7, "objective_components": {"work": 0.3}, "bottom": {"n": 1, "below": 75},
                   "bootstrap": {"replicates": 1000, "seed": 20261123}}
     base_rules.update(rules or {})
+    item_weights = [1.0]
+    if n_items > 1:
+        # Further items: answered where the first one is (mostly), with their own odds.
+        more = np.random.default_rng(seed + 1)
+        extra = np.empty((n, n_units, n_items), dtype=np.int8)
+        extra[:, :, 0] = answers[:, :, 0]
+        for i in range(1, n_items):
+            q = np.clip(quality + more.normal(0, 0.1, size=n_units), 0.2, 0.95)
+            for lo in range(0, n, 100_000):
+                hi = min(n, lo + 100_000)
+                r = more.random((hi - lo, n_units))
+                opt = np.where(r < q, 0, np.where(r < q + (1 - q) * 0.7, 1, 2)).astype(np.int8)
+                opt[more.random((hi - lo, n_units)) < 0.08] = 3
+                opt[(answers[lo:hi, :, 0] < 0) | (more.random((hi - lo, n_units)) < 0.05)] = -1
+                extra[lo:hi, :, i] = opt
+        answers = extra
+        item_weights = [2.0] + [1.0] * (n_items - 1)
+    attributes = (Attribute("district", ("东区", "西区", "南区", "北区"), district),
+                  Attribute("age", ("青年", "中年", "老年"), age))
     return Campaign.from_arrays(
-        option_points=[100, 70, 0, np.nan], item_weights=[1.0], unit_category=np.arange(n_units) % 6,
+        option_points=[100, 70, 0, np.nan], item_weights=item_weights, unit_category=np.arange(n_units) % 6,
         group_weights=[0.3, 0.2, 0.2, 0.15, 0.15][:n_groups], batch_group=batch_group, batch_issued=issued,
         ballot_batch=batch, answers=answers, ballot_ids=ids, submitted_us=t_us, duration_s=duration,
         source=source, network=network, margins=margins, objective=objective, objective_components=("work",),
-        veto=veto, rules=base_rules)
+        veto=veto, rules=base_rules, batch_channel=CHANNELS[:n_groups - 1] + CHANNELS[-2:], attributes=attributes)
 
 
 def _timed(fn) -> tuple[float, float]:
@@ -180,7 +211,7 @@ def _timed(fn) -> tuple[float, float]:
 
 
 def floor_seconds(n: int, n_units: int = 60, replicates: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """Draw 1,000 × n resample indices, plus one dense (1,000 × n) @ (n × 60) product.
+    """Draw 1,000 × n resample indices, plus one dense (1,000 × n) @ (n × n_units) product.
 
     Returns wall-clock and CPU seconds.
     """
@@ -205,32 +236,57 @@ def floor_seconds(n: int, n_units: int = 60, replicates: int = 1000, seed: int =
 
 
 def bench_eval(n: int = 200_000, repeats: int = 3):
-    # The machine may be shared: the floor and the evaluations are each
+    # The machine may be shared: the floors and the evaluations are each
     # taken as the best of a few runs, interleaved, in the same process;
     # wall-clock and CPU time are both kept (with one BLAS thread the CPU
     # time is the work done, whatever else runs on the machine).
+    # Every evaluation computes SCORING.md §5a (per-item figures, breakdowns
+    # by batch, channel and the two attributes), as the application does.
     c = synthetic_campaign(n)
     ct = synthetic_campaign(n, rules={"trim_per_end": 0.05})
-    best = {k: float("inf") for k in ("fw", "fc", "ew", "ec", "tw", "tc")}
+    # Three items: the per-item cells cost what the units' cost, once per
+    # item; their floor counts one product per set of cells (units + 3 items).
+    c3 = synthetic_campaign(n, n_items=3)
+    ct3 = synthetic_campaign(n, n_items=3, rules={"trim_per_end": 0.05})
+    keys = ("fw", "fc", "ew", "ec", "tw", "tc", "f3w", "f3c", "e3w", "e3c", "t3w", "t3c")
+    best = {k: float("inf") for k in keys}
     for _ in range(repeats):
         fw, fc = floor_seconds(n)
         ew, ec = _timed(lambda: evaluate(c))
         log(f"evaluate {n} ballots x 60 units, 1000 replicates: {ew:.3f} s ({ec:.3f} s CPU)")
         tw, tc = _timed(lambda: evaluate(ct))
         log(f"evaluate with trim_per_end 0.05: {tw:.3f} s ({tc:.3f} s CPU)")
-        for k, v in zip(("fw", "fc", "ew", "ec", "tw", "tc"), (fw, fc, ew, ec, tw, tc), strict=True):
+        f3w, f3c = floor_seconds(n, n_units=4 * 60)
+        e3w, e3c = _timed(lambda: evaluate(c3))
+        log(f"evaluate {n} ballots x 60 units x 3 items: {e3w:.3f} s ({e3c:.3f} s CPU)")
+        t3w, t3c = _timed(lambda: evaluate(ct3))
+        log(f"evaluate 3 items with trim_per_end 0.05: {t3w:.3f} s ({t3c:.3f} s CPU)")
+        for k, v in zip(keys, (fw, fc, ew, ec, tw, tc, f3w, f3c, e3w, e3c, t3w, t3c), strict=True):
             best[k] = min(best[k], v)
     res = evaluate(c)
     assert res.bootstrap.replicates == 1000
+    assert res.items is not None and res.breakdowns is not None and res.breakdowns.by_attribute
+    res3 = evaluate(c3)
+    assert res3.items is not None and res3.items.ci95.shape == (3, 60, 2)
     out = {"floor_s": best["fw"], "floor_cpu_s": best["fc"], "eval_s": best["ew"], "eval_cpu_s": best["ec"],
            "eval_trim_s": best["tw"], "eval_trim_cpu_s": best["tc"],
            "eval_wall_ratio_to_floor": best["ew"] / best["fw"],
            "eval_trim_wall_ratio_to_floor": best["tw"] / best["fw"],
            "eval_cpu_ratio_to_floor": best["ec"] / best["fc"],
            "eval_trim_cpu_ratio_to_floor": best["tc"] / best["fc"],
+           "floor_items3_s": best["f3w"], "floor_items3_cpu_s": best["f3c"],
+           "eval_items3_s": best["e3w"], "eval_items3_cpu_s": best["e3c"],
+           "eval_items3_trim_s": best["t3w"], "eval_items3_trim_cpu_s": best["t3c"],
+           "eval_items3_wall_ratio_to_floor": best["e3w"] / best["f3w"],
+           "eval_items3_trim_wall_ratio_to_floor": best["t3w"] / best["f3w"],
+           "eval_items3_cpu_ratio_to_floor": best["e3c"] / best["f3c"],
+           "eval_items3_trim_cpu_ratio_to_floor": best["t3c"] / best["f3c"],
            "load_avg": os.getloadavg()}
     log(f"ratios to floor: wall {out['eval_wall_ratio_to_floor']:.2f} / trimmed {out['eval_trim_wall_ratio_to_floor']:.2f}; "
         f"CPU {out['eval_cpu_ratio_to_floor']:.2f} / trimmed {out['eval_trim_cpu_ratio_to_floor']:.2f}")
+    log(f"three items, ratios to their floor: wall {out['eval_items3_wall_ratio_to_floor']:.2f} / trimmed "
+        f"{out['eval_items3_trim_wall_ratio_to_floor']:.2f}; CPU {out['eval_items3_cpu_ratio_to_floor']:.2f} / "
+        f"trimmed {out['eval_items3_trim_cpu_ratio_to_floor']:.2f}")
     return out
 
 
@@ -242,8 +298,8 @@ def _child_eval() -> None:
     print(json.dumps(bench_eval()))
 
 
-def _child_memory(n: int, replicates: int) -> None:
-    c = synthetic_campaign(n, rules={"bootstrap": {"replicates": replicates, "seed": 1}})
+def _child_memory(n: int, replicates: int, n_items: int = 1) -> None:
+    c = synthetic_campaign(n, rules={"bootstrap": {"replicates": replicates, "seed": 1}}, n_items=n_items)
     t0 = time.perf_counter()
     res = evaluate(c)
     el = time.perf_counter() - t0
@@ -298,6 +354,7 @@ def main() -> None:
     ap.add_argument("--child", choices=["eval", "memory", "parse"], help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--replicates", type=int, default=1000, help=argparse.SUPPRESS)
+    ap.add_argument("--items", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--parse-ballots", type=int, default=50_000,
                     help="ballots of the JSON bundle whose parsing is timed (default 50,000)")
     ap.add_argument("--blas-threads", type=int, default=1,
@@ -309,7 +366,7 @@ def main() -> None:
         _child_eval()
         return
     if args.child == "memory":
-        _child_memory(args.n, args.replicates)
+        _child_memory(args.n, args.replicates, args.items)
         return
     if args.child == "parse":
         _child_parse(args.n)
@@ -323,11 +380,17 @@ def main() -> None:
     figures["ratio_basis"] = basis
     figures["eval_ratio_to_floor"] = figures[f"eval_{basis}_ratio_to_floor"]
     figures["eval_trim_ratio_to_floor"] = figures[f"eval_trim_{basis}_ratio_to_floor"]
+    figures["eval_items3_ratio_to_floor"] = figures[f"eval_items3_{basis}_ratio_to_floor"]
+    figures["eval_items3_trim_ratio_to_floor"] = figures[f"eval_items3_trim_{basis}_ratio_to_floor"]
     figures["blas_threads"] = args.blas_threads or os.environ.get("OPENBLAS_NUM_THREADS", "default")
     mem = run_child(["--child", "memory", "--n", "1000000", "--replicates", "1000"], args.blas_threads)
     log(f"1,000,000 ballots x 60 units as arrays, 1000 replicates: peak {mem['peak_mb']:.0f} MB, {mem['seconds']:.1f} s")
     figures["peak_mb_1m"] = mem["peak_mb"]
     figures["eval_1m_s"] = mem["seconds"]
+    mem3 = run_child(["--child", "memory", "--n", "200000", "--replicates", "1000", "--items", "3"], args.blas_threads)
+    log(f"200,000 ballots x 60 units x 3 items as arrays, 1000 replicates: peak {mem3['peak_mb']:.0f} MB, "
+        f"{mem3['seconds']:.1f} s")
+    figures["peak_mb_items3_200k"] = mem3["peak_mb"]
     parse = run_child(["--child", "parse", "--n", str(args.parse_ballots)])
     log(f"JSON bundle of {parse['ballots']} ballots x 60 units ({parse['json_mb']:.0f} MB): "
         f"parse+validate {parse['parse_validate_s']:.1f} s, to arrays {parse['to_arrays_s']:.1f} s, peak {parse['peak_mb']:.0f} MB")
@@ -337,7 +400,9 @@ def main() -> None:
     figures["machine"] = {"nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 2**20, 1),
                           "numpy": np.__version__, "loadavg_at_end": os.getloadavg()}
     print(json.dumps({k: figures[k] for k in ("rake_speedup_vs_r", "rake_max_rel_diff", "eval_ratio_to_floor",
-                                              "eval_trim_ratio_to_floor", "peak_mb_1m")} | {"details": figures}))
+                                              "eval_trim_ratio_to_floor", "eval_items3_ratio_to_floor",
+                                              "eval_items3_trim_ratio_to_floor", "peak_mb_1m",
+                                              "peak_mb_items3_200k")} | {"details": figures}))
 
 
 if __name__ == "__main__":

@@ -34,11 +34,13 @@ from survey.models import (
     EvaluatorGroup,
     Item,
     MarginTarget,
+    MarginVariable,
     ObjectiveScore,
     ScaleOption,
     Unit,
     Veto,
 )
+from survey.models.campaign import ATTRIBUTE_K_DEFAULT, ATTRIBUTE_K_MIN, MARGIN_SUPPLIES
 
 FORMAT = "pingyi-campaign/1"
 
@@ -136,6 +138,11 @@ LIMITS: dict[str, Limit] = {
     "extensions.labels_en.items.*": Limit("指标英文名称", max_len=NAME_MAX),
     "extensions.labels_en.categories.*": Limit("类别英文名称", max_len=NAME_MAX),
     "extensions.labels_en.units.*": Limit("单位英文名称", max_len=NAME_MAX),
+    "extensions.margins.*.*.label": Limit("边际问题", max_len=NAME_MAX),
+    "extensions.margins.*.*.label_en": Limit("边际问题英文", max_len=NAME_MAX),
+    "extensions.margins.*.*.source": Limit("边际比例数据来源", max_len=NAME_MAX),
+    "extensions.margins.*.*.fallback": Limit("边际归并类别", max_len=NAME_MAX),
+    "extensions.attribute_k": Limit("名册属性 k", low=ATTRIBUTE_K_MIN, high=ISSUED_MAX, integer=True),
     "rules.ballot_share": Limit("问卷测评占比", low=0, high=WEIGHT_MAX),
     "rules.objective_components.*": Limit("客观考核分项占比", low=0, high=WEIGHT_MAX),
     "rules.objective_components.*key": Limit("客观考核分项代码", max_len=CODE_MAX, code=True),
@@ -256,6 +263,68 @@ def _app_field_types(doc: dict[str, Any]) -> Iterator[BundleProblem]:
             if value is not None and (not isinstance(value, want) or isinstance(value, bool)):
                 yield BundleProblem(f"{key}[{i}].{field}", f"应为{zh}或 null", f"must be {en} or null")
     yield from _english_label_problems(doc)
+    yield from _margin_extension_problems(doc)
+
+
+# --- margins' setup (extensions.margins, extensions.attribute_k) ----------
+
+#: What extensions.margins says of a raked variable beyond SCORING.md's proportions, and the
+#: defaults of a variable it does not name (supplied by the roster, labelled by its name).
+MARGIN_FIELDS = ("label", "label_en", "source", "fallback", "supply")
+MARGIN_SUPPLY_DEFAULT = "roster"
+
+
+def _margin_extension_problems(doc: dict[str, Any]) -> Iterator[BundleProblem]:
+    """extensions.margins names raked variables of ``margins`` (group, then variable)
+    with the fields of MARGIN_FIELDS: strings, a known supply, a fallback among the
+    variable's categories; extensions.attribute_k is a whole number (its range: LIMITS)."""
+    extensions = doc.get("extensions")
+    if not isinstance(extensions, dict):
+        return
+    k = extensions.get("attribute_k")
+    if "attribute_k" in extensions and (not isinstance(k, int) or isinstance(k, bool)):
+        yield BundleProblem("extensions.attribute_k", "应为整数", "must be a whole number")
+    if "margins" not in extensions:
+        return
+    setup = extensions["margins"]
+    if not isinstance(setup, dict):
+        yield BundleProblem("extensions.margins", "应为对象", "must be an object")
+        return
+    margins: dict[str, Any] = doc["margins"] if isinstance(doc.get("margins"), dict) else {}
+    for group, variables in setup.items():
+        path = f"extensions.margins.{group}"
+        known = margins.get(group)
+        if not isinstance(known, dict):
+            yield BundleProblem(path, f"margins 中没有评议主体 {group}", f"margins has no group {group}")
+            continue
+        if not isinstance(variables, dict):
+            yield BundleProblem(path, "应为对象", "must be an object")
+            continue
+        for variable, fields in variables.items():
+            vp = f"{path}.{variable}"
+            if variable not in known:
+                yield BundleProblem(vp, f"margins.{group} 中没有变量 {variable}", f"margins.{group} has no variable {variable}")
+                continue
+            if not isinstance(fields, dict):
+                yield BundleProblem(vp, "应为对象", "must be an object")
+                continue
+            for key, value in fields.items():
+                if key not in MARGIN_FIELDS:
+                    yield BundleProblem(f"{vp}.{key}", f"未知的字段 {key}", f"unknown field {key}")
+                elif not isinstance(value, str) or not value:
+                    yield BundleProblem(f"{vp}.{key}", "应为非空字符串", "must be a non-empty string")
+                elif key == "supply" and value not in MARGIN_SUPPLIES:
+                    yield BundleProblem(f"{vp}.{key}", f"未知的取值方式 {value}（question 或 roster）",
+                                        f"unknown supply {value} (question or roster)")
+                elif key == "fallback" and isinstance(known[variable], dict) and value not in known[variable]:
+                    yield BundleProblem(f"{vp}.{key}", f"归并类别 {value} 不在该变量的类别中",
+                                        f"fallback {value} is not one of the variable's categories")
+
+
+def _margin_setup(doc: dict[str, Any]) -> dict[str, Any]:
+    extensions = doc.get("extensions")
+    setup = extensions.get("margins") if isinstance(extensions, dict) else None
+    return setup if isinstance(setup, dict) else {}
 
 
 # --- English labels (extensions.labels_en) -------------------------------
@@ -393,9 +462,11 @@ def _name(record: dict[str, Any], key: str = "name") -> str:
 
 def _load(doc: dict[str, Any], status: str) -> Campaign:
     meta = doc["campaign"]
+    extensions: dict[str, Any] = doc["extensions"] if isinstance(doc.get("extensions"), dict) else {}
     campaign = Campaign(
         code=meta["code"], name=_name(meta), anonymous=bool(meta.get("anonymous", True)),
         year=_campaign_year(doc), status=status, rules=doc.get("rules") or {},
+        attribute_k=extensions.get("attribute_k", ATTRIBUTE_K_DEFAULT),
     )
     db.session.add(campaign)
 
@@ -434,12 +505,22 @@ def _load(doc: dict[str, Any], status: str) -> Campaign:
         for i, g in enumerate(doc["groups"])
     }
     campaign.groups = list(cgroups.values())
+    margin_setup = _margin_setup(doc)
     for group_code, variables in (doc.get("margins") or {}).items():
         cgroups[group_code].margins = [
             MarginTarget(variable_position=vi, variable=variable, position=ci,
                          category=category, proportion=proportion)
             for vi, (variable, cats) in enumerate(variables.items())
             for ci, (category, proportion) in enumerate(cats.items())
+        ]
+        setup = margin_setup.get(group_code) or {}
+        cgroups[group_code].margin_variables = [
+            MarginVariable(position=vi, variable=variable, label=(setup.get(variable) or {}).get("label") or variable,
+                           label_en=(setup.get(variable) or {}).get("label_en"),
+                           source=(setup.get(variable) or {}).get("source"),
+                           fallback=(setup.get(variable) or {}).get("fallback"),
+                           supply=(setup.get(variable) or {}).get("supply") or MARGIN_SUPPLY_DEFAULT)
+            for vi, variable in enumerate(variables)
         ]
     batches = {
         b["code"]: Batch(position=i, code=b["code"], group=cgroups[b["group"]],
@@ -540,9 +621,29 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
         ("categories", {c.code: c.label_en for c in campaign.categories if c.label_en}),
         ("units", {u.code: u.name_en for u in campaign.units if u.name_en}),
     ) if labels}
+    extensions: dict[str, Any] = {}
     if english:
-        doc["extensions"] = {"labels_en": english}
+        extensions["labels_en"] = english
+    margin_setup = {g.code: kept for g in campaign.groups if (kept := _margin_variables(g))}
+    if margin_setup:
+        extensions["margins"] = margin_setup
+    if campaign.attribute_k != ATTRIBUTE_K_DEFAULT:
+        extensions["attribute_k"] = campaign.attribute_k
+    if extensions:
+        doc["extensions"] = extensions
     return doc
+
+
+def _margin_variables(g: CampaignGroup) -> dict[str, dict[str, str]]:
+    """extensions.margins of a group: what differs from a variable's defaults."""
+    out = {}
+    for v in g.margin_variables:
+        fields = {"label": v.label if v.label != v.variable else None, "label_en": v.label_en, "source": v.source,
+                  "fallback": v.fallback, "supply": v.supply if v.supply != MARGIN_SUPPLY_DEFAULT else None}
+        kept = {k: value for k, value in fields.items() if value}
+        if kept:
+            out[v.variable] = kept
+    return out
 
 
 def _number(value: float | None) -> float | int | None:

@@ -24,6 +24,8 @@ from survey.models import (
     EvaluatorGroup,
     Invitation,
     Item,
+    MarginTarget,
+    MarginVariable,
     ObjectiveScore,
     ScaleOption,
     Unit,
@@ -61,6 +63,14 @@ COMMENTS = [
     "办事指南与实际要求不一致，请统一口径。",
 ]
 DISTRICTS = ["东城区", "西城区", "南湖区", "北山区"]
+#: The demo's raked group (anonymous raking, issue #12): 服务对象 are asked their
+#: district on every form (web, paper, the public channel) and weighted to the
+#: districts' shares of the population; the districts of those who answered lean
+#: towards the centre, so the raked weights differ from the unraked ones.
+RAKED_GROUP = "client"
+RAKED_VARIABLE = "区域"
+DISTRICT_SHARES = {"东城区": 0.31, "西城区": 0.27, "南湖区": 0.24, "北山区": 0.18}
+DISTRICT_ANSWERS = {"东城区": 0.42, "西城区": 0.31, "南湖区": 0.17, "北山区": 0.10}
 
 
 #: Demo accounts only: a real deployment creates its own with `flask user create`.
@@ -114,11 +124,21 @@ def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign
 
     links: list[DemoLink] = []
     serial = 0
+    # The raked group's answers come from a generator of their own, so the
+    # other ballots are the ones the demo always had.
+    districts = random.Random(seed + 1)
     for gi, (gcode, glabel, weight, batch_specs) in enumerate(GROUPS):
         group = _org(EvaluatorGroup, gcode, label=glabel)
         cg = CampaignGroup(position=gi, group=group, label=glabel, weight=weight,
                            quota=sum(n or 0 for _, _, n in batch_specs) or None)
         campaign.groups.append(cg)
+        if gcode == RAKED_GROUP:
+            cg.margin_variables = [MarginVariable(
+                position=0, variable=RAKED_VARIABLE, label="您居住或工作在哪个区？",
+                label_en="Which district do you live or work in?", source="市统计年鉴 2025（常住人口）",
+                supply="question")]
+            cg.margins = [MarginTarget(variable_position=0, variable=RAKED_VARIABLE, position=k, category=name,
+                                       proportion=share) for k, (name, share) in enumerate(DISTRICT_SHARES.items())]
         bias = rng.uniform(-0.06, 0.06)
         for bcode, channel, count in batch_specs:
             batch = Batch(position=len(campaign.batches), code=bcode, group=cg, channel=channel, issued=count)
@@ -127,7 +147,8 @@ def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign
             if count is None:  # the public channel: ballots without invitations
                 for _ in range(45):
                     _ballot(rng, campaign, batch, units, quality, bias, now,
-                            source=f"36.112.{rng.randint(1, 40)}.{rng.randint(2, 250)}")
+                            source=f"36.112.{rng.randint(1, 40)}.{rng.randint(2, 250)}",
+                            attributes=_answered(districts, gcode))
                 continue
             for k in range(count):
                 token = new_token()
@@ -145,7 +166,8 @@ def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign
                 # About three in four forms have come back.
                 if rng.random() < 0.76:
                     inv.used = True
-                    _ballot(rng, campaign, batch, units, quality, bias, now, source=None)
+                    _ballot(rng, campaign, batch, units, quality, bias, now, source=None,
+                            attributes=_answered(districts, gcode))
                 elif channel != "paper" and sum(lk.batch == bcode for lk in links) < links_per_batch:
                     links.append(DemoLink(glabel, bcode, token))
             serial += count
@@ -171,6 +193,13 @@ def create_demo_users() -> list[tuple[str, str]]:
     return made
 
 
+def _answered(districts: random.Random, group_code: str) -> dict[str, str] | None:
+    """The margin question's answer on a ballot of the raked group (none elsewhere)."""
+    if group_code != RAKED_GROUP:
+        return None
+    return {RAKED_VARIABLE: districts.choices(list(DISTRICT_ANSWERS), list(DISTRICT_ANSWERS.values()))[0]}
+
+
 def _org(model: type[Any], code: str, **fields: Any) -> Any:
     record = db.session.scalar(select(model).where(model.code == code))
     if record is None:
@@ -188,7 +217,8 @@ def _phone(rng: random.Random) -> str:
 
 
 def _ballot(rng: random.Random, campaign: Campaign, batch: Batch, units: list[CampaignUnit],
-            quality: dict[str, float], bias: float, now: dt.datetime, source: str | None) -> None:
+            quality: dict[str, float], bias: float, now: dt.datetime, source: str | None,
+            attributes: dict[str, str] | None = None) -> None:
     options = {o.code: o for o in campaign.scale}
     item = campaign.items[0]
     submitted = now - dt.timedelta(days=rng.uniform(0.5, 13.5))
@@ -210,4 +240,4 @@ def _ballot(rng: random.Random, campaign: Campaign, batch: Batch, units: list[Ca
     # The one ballot writer, as for every ballot taken.
     write_ballot(db.session.connection(), NewBallot(
         campaign.id, batch.id, answers, comments, hash_receipt(new_receipt()), duration, source,
-        submitted_at=submitted.replace(microsecond=0), public_id=public_id))
+        attributes=attributes, submitted_at=submitted.replace(microsecond=0), public_id=public_id))

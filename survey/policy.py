@@ -107,7 +107,8 @@ POLICY: dict[str, Rule] = {
         "new_campaign", "basics", "change_status", "units", "groups", "questionnaire", "rules",
         "add_category", "add_unit", "add_group", "add_item", "add_option",
         "update_group", "update_item", "update_option", "rated_units",
-        "remove_category", "remove_unit", "remove_group", "remove_item", "remove_option")},
+        "remove_category", "remove_unit", "remove_group", "remove_item", "remove_option",
+        "margins_page", "add_margin", "update_margin", "remove_margin", "attribute_k")},
     **{f"roster.{name}": ORGANIZE for name in ("roster", "import_roster", "template_csv", "template_xlsx")},
     **{f"distribution.{name}": ORGANIZE for name in (
         "index", "batches", "batch", "cap", "flags", "issued", "job_progress", "paper_conflicts", "paper_entry",

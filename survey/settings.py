@@ -80,7 +80,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PINGYI_SMTP_SENDER_NAME", None, str, "The From display name, e.g. 市评议办."),
     Setting("PINGYI_SMTP_TIMEOUT", 30.0, float, "Seconds to wait for the SMTP server."),
     Setting("PINGYI_OFFICE_NAME", "民主评议工作领导小组办公室", str,
-            "The evaluation office named on the results report's cover and in the Word drafts it signs."),
+            "The evaluation office named on the results report's cover, in the Word drafts it signs and, "
+            "unless the committee names another, as the issuer of the public page (公示)."),
     Setting("PINGYI_INSTANCE_PATH", None, str,
             "The instance folder (database, config.py, demo links); default instance/ beside the code.",
             scope="server"),

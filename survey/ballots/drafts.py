@@ -34,6 +34,8 @@ class Draft:
     comments: dict[int, str] = field(default_factory=dict)
     #: When filling began (UTC), the start of the ballot's duration_s.
     started_at: dt.datetime | None = None
+    #: The margin questions answered so far (question id -> option id).
+    margins: dict[int, int] = field(default_factory=dict)
 
 
 def draft_owner(*, token: str | None = None, key: str | None = None) -> bytes:
@@ -59,6 +61,7 @@ def _seal(campaign_id: int, owner: bytes, secret: str, draft: Draft) -> bytes:
         "answers": {f"{u}_{i}": o for u, by_item in draft.answers.items() for i, o in by_item.items()},
         "comments": {str(u): t for u, t in draft.comments.items() if t.strip()},
         "started_at": draft.started_at.isoformat() if draft.started_at else None,
+        "margins": {str(q): o for q, o in draft.margins.items()},
     }
     return sealing.seal(_content_key(campaign_id, secret), json.dumps(content).encode("utf-8"), owner)
 
@@ -74,7 +77,8 @@ def _open(campaign_id: int, owner: bytes, secret: str, sealed: bytes) -> Draft |
         answers.setdefault(unit_id, {})[item_id] = int(option_id)
     comments = {int(k): str(t) for k, t in content.get("comments", {}).items()}
     started = content.get("started_at")
-    return Draft(answers, comments, dt.datetime.fromisoformat(started) if started else None)
+    margins = {int(q): int(o) for q, o in (content.get("margins") or {}).items()}
+    return Draft(answers, comments, dt.datetime.fromisoformat(started) if started else None, margins)
 
 
 def find_draft(campaign_id: int, *, token: str | None = None, key: str | None = None) -> Draft | None:
@@ -95,7 +99,7 @@ def draft_answers(draft: Draft | None) -> tuple[AnswerMap, dict[int, str]]:
 
 def save_draft(batch: Batch, answers: AnswerMap, comments: dict[int, str], *,
                invitation: Invitation | None = None, key: str | None = None, token: str | None = None,
-               started_at: dt.datetime | None = None) -> bool:
+               started_at: dt.datetime | None = None, margins: dict[int, int] | None = None) -> bool:
     """Keep the answers given so far, sealed, and commit. False (nothing kept)
     where the invitation's ballot has been taken meanwhile."""
     from survey.ballots.submission import claim_hash
@@ -111,7 +115,7 @@ def save_draft(batch: Batch, answers: AnswerMap, comments: dict[int, str], *,
     claim = claim_hash(invitation, token) if invitation is not None else None
     existing = find_draft(campaign_id, **personal)
     started = existing.started_at if existing is not None and existing.started_at else (started_at or utcnow())
-    sealed = _seal(campaign_id, owner, secret, Draft(answers, comments, started))
+    sealed = _seal(campaign_id, owner, secret, Draft(answers, comments, started, dict(margins or {})))
     db.session.commit()
     dialect = db.session.get_bind().dialect.name
     with one_writer():

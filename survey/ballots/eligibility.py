@@ -127,7 +127,10 @@ class LinkView:
     anonymous: bool
     rules: Rules
     own_unit_id: int | None
+    #: The evaluator's roster attributes (a named campaign's ballot carries them).
     attributes: dict[str, Any] | None
+    #: What the batch's k rule released of them (an anonymous campaign's ballot carries these).
+    released: dict[str, Any] | None
     questionnaire: Questionnaire
     #: The batch's channel ('paper' forms share one claim with their clerks).
     channel: str = ""
@@ -154,7 +157,7 @@ def _link_statement() -> Select[Any]:
         select(i.c.id, i.c.used, i.c.batch_id, b.c.campaign_id, b.c.campaign_group_id, c.c.name,
                c.c.status, c.c.opens_at, c.c.closes_at, b.c.opens_at, b.c.closes_at, c.c.anonymous,
                c.c.max_dissatisfied_share_per_ballot, c.c.comment_required_for_dissatisfied, c.c.rules,
-               e.c.own_unit_id, e.c.attributes, b.c.channel)
+               e.c.own_unit_id, e.c.attributes, i.c.attributes, b.c.channel)
         .select_from(i.join(b, b.c.id == i.c.batch_id).join(c, c.c.id == b.c.campaign_id)
                      .outerjoin(e, e.c.id == i.c.evaluator_id))
         .where(i.c.token_hash == bindparam("token_hash"))
@@ -172,8 +175,8 @@ def find_link(connection: Connection, token: str) -> LinkView | None:
     if row is None:
         return None
     (invitation_id, used, batch_id, campaign_id, group_id, name, status, opens_at, closes_at, batch_opens_at,
-     batch_closes_at, anonymous, share, comment_required, rules, own_unit_id, attributes, channel) = row
+     batch_closes_at, anonymous, share, comment_required, rules, own_unit_id, attributes, released, channel) = row
     return LinkView(invitation_id, used, batch_id, campaign_id, group_id, name, status, opens_at, closes_at,
                     batch_opens_at, batch_closes_at, anonymous, Rules.from_columns(share, comment_required, rules),
-                    own_unit_id, attributes, load_questionnaire(connection, campaign_id, group_id),
+                    own_unit_id, attributes, released, load_questionnaire(connection, campaign_id, group_id),
                     channel, token)

@@ -22,6 +22,7 @@ from survey.ballots.questionnaire import (
     UnitRow,
     answer_field,
     comment_field,
+    margin_field,
     parse_ballot,
 )
 from survey.caches import Cache
@@ -80,9 +81,9 @@ _CLASSES: Cache[tuple[Any, ...], type[QuestionnaireBase]] = Cache("ballots.form_
 def questionnaire_class(questionnaire: Questionnaire, own_unit_id: int | None, *,
                         open_channel: bool = False) -> type[QuestionnaireBase]:
     """A form class for the questionnaire's units on this evaluator's form:
-    one radio group per unit and item (any may be left blank in a draft:
-    completeness is a rule of the campaign, checked by check_ballot) and a
-    comment per unit.
+    one radio group per margin question, one per unit and item (any may be
+    left blank in a draft: completeness is a rule of the campaign, checked by
+    check_ballot) and a comment per unit.
 
     Classes are kept per process: building one costs more than the rest of
     a submission, and the key holds every label, so an edit makes a new one.
@@ -104,6 +105,11 @@ def _build_questionnaire_class(questionnaire: Questionnaire, own_unit_id: int | 
     Form._own_unit_id = own_unit_id
     # Labels are the campaign's data, shown as data (in English where the
     # campaign gives an English label), never looked up in the catalogue.
+    for question in questionnaire.margins:
+        # Required (check_ballot), yet Optional here: a draft may leave it blank.
+        setattr(Form, margin_field(question.id), RadioField(
+            label_of(question), choices=[SelectChoice(str(o.id), o.category) for o in question.options],
+            validators=[Optional()], validate_choice=False))
     choices = [SelectChoice(str(o.id), label_of(o)) for o in questionnaire.scale]
     for unit in units:
         for item in questionnaire.items:

@@ -5,6 +5,11 @@ and the campaign's rules for a ballot (the 不满意 cap, required comments).
 The personal link's fast path, the full form (WTForms, built from this
 model in forms.py), drafts and paper entry all read a ballot through
 ``parse_ballot`` and judge it with ``check_ballot``.
+
+A group raked on variables asked on the form (MarginVariable.supply
+"question") has one margin question per variable, its categories as the
+options; every channel requires its answer, which becomes the ballot's
+attribute (``attributes_of``).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from sqlalchemy.sql.selectable import CompoundSelect
 
 from survey.ballots.i18n import label_of
 from survey.caches import Cache
-from survey.models import Campaign, CampaignUnit, GroupUnit, Item, ScaleOption
+from survey.models import Campaign, CampaignUnit, GroupUnit, Item, MarginTarget, MarginVariable, ScaleOption
 from survey.tokens import normalise_receipt
 
 #: answers[campaign_unit_id][item_id] = scale_option_id
@@ -31,6 +36,7 @@ AnswerMap = dict[int, dict[int, int]]
 
 ANSWER_NAME = re.compile(r"^a_(\d+)_(\d+)$")
 COMMENT_NAME = re.compile(r"^c_(\d+)$")
+MARGIN_NAME = re.compile(r"^m_(\d+)$")
 COMMENT_MAX = 2000
 #: Characters a comment may not hold (C0 controls but tab and newlines, DEL):
 #: PostgreSQL's text refuses NUL, and none of them is anything an evaluator typed.
@@ -46,6 +52,11 @@ def answer_field(unit_id: int, item_id: int) -> str:
 
 def comment_field(unit_id: int) -> str:
     return f"c_{unit_id}"
+
+
+def margin_field(question_id: int) -> str:
+    """The field of a margin question (its MarginVariable's id); the value is the chosen MarginTarget's id."""
+    return f"m_{question_id}"
 
 
 def unit_of_field(name: str) -> int | None:
@@ -101,6 +112,28 @@ class OptionRow:
 
 
 @dataclass(frozen=True)
+class MarginOptionRow:
+    id: int
+    category: str
+
+    @property
+    def label(self) -> str:
+        """A category reads as itself (it is the value the ballot stores)."""
+        return self.category
+
+
+@dataclass(frozen=True)
+class MarginQuestionRow:
+    """A raked variable asked on the form: its wording and its categories."""
+
+    id: int
+    variable: str
+    label: str
+    label_en: str | None
+    options: tuple[MarginOptionRow, ...]
+
+
+@dataclass(frozen=True)
 class Questionnaire:
     """A campaign's questionnaire as one group sees it, before the evaluator's
     own unit is taken out (``on_form``)."""
@@ -110,6 +143,8 @@ class Questionnaire:
     scale: tuple[OptionRow, ...]
     #: The campaign units the group rates (empty: all).
     rated: frozenset[int]
+    #: The group's margin questions, in raking order (required on every channel).
+    margins: tuple[MarginQuestionRow, ...] = ()
     #: The units the group rates.
     group_units: tuple[UnitRow, ...] = field(init=False)
     #: Posted value -> scale option id.
@@ -122,6 +157,9 @@ class Questionnaire:
     unit_of: dict[int, int] = field(init=False, compare=False)
     #: Every campaign unit (rated by the group or not).
     unit_ids: frozenset[int] = field(init=False, compare=False)
+    #: margin_field() -> (question, posted value -> option).
+    margin_fields: dict[str, tuple[MarginQuestionRow, dict[str, MarginOptionRow]]] = field(
+        init=False, compare=False)
 
     def __post_init__(self) -> None:
         group_units = tuple(units_on_form(self.units, self.rated, None))
@@ -133,15 +171,29 @@ class Questionnaire:
         setter(self, "comment_fields", {comment_field(u.id): u for u in group_units})
         setter(self, "unit_of", {u.id: u.unit_id for u in group_units})
         setter(self, "unit_ids", frozenset(u.id for u in self.units))
+        setter(self, "margin_fields", {margin_field(q.id): (q, {str(o.id): o for o in q.options})
+                                       for q in self.margins})
 
     def on_form(self, own_unit_id: int | None) -> list[UnitRow]:
         """The units an evaluator whose own unit is ``own_unit_id`` rates."""
         return units_on_form(self.units, self.rated, own_unit_id)
 
 
+    def attributes_of(self, margin_answers: Mapping[int, int]) -> dict[str, str]:
+        """The ballot's attributes from its margin answers (question id -> option id)."""
+        out = {}
+        for q in self.margins:
+            chosen = margin_answers.get(q.id)
+            option = next((o for o in q.options if o.id == chosen), None)
+            if option is not None:
+                out[q.variable] = option.category
+        return out
+
+
 def _structure_statement() -> CompoundSelect[Any]:
     cu, it, so, gu = (CampaignUnit.__table__, Item.__table__, ScaleOption.__table__,
                       GroupUnit.__table__)
+    mv, mt = MarginVariable.__table__, MarginTarget.__table__
     no_int, no_text, no_real = cast(null(), Integer), cast(null(), String), cast(null(), Float)
     campaign_id: BindParameter[int] = bindparam("campaign_id")
     group_id: BindParameter[int] = bindparam("group_id")
@@ -154,6 +206,12 @@ def _structure_statement() -> CompoundSelect[Any]:
         .where(so.c.campaign_id == campaign_id),
         select(literal("g"), gu.c.campaign_unit_id, no_int, no_text, no_text, no_real, literal(0), no_text)
         .where(gu.c.campaign_group_id == group_id),
+        # The group's margin questions and every category of its margins
+        # (those of variables not asked are left out when building).
+        select(literal("v"), mv.c.id, no_int, mv.c.label, mv.c.variable, no_real, mv.c.position, mv.c.label_en)
+        .where(mv.c.campaign_group_id == group_id, mv.c.supply == "question"),
+        select(literal("t"), mt.c.id, no_int, mt.c.category, mt.c.variable, no_real, mt.c.position, no_text)
+        .where(mt.c.campaign_group_id == group_id),
     )
 
 
@@ -175,14 +233,19 @@ def load_questionnaire(connection: Connection, campaign_id: int, group_id: int) 
     built = _QUESTIONNAIRES.get(rows)
     if built is not None:
         return built
-    by_kind: dict[str, list[tuple[Any, ...]]] = {"u": [], "i": [], "s": [], "g": []}
+    by_kind: dict[str, list[tuple[Any, ...]]] = {"u": [], "i": [], "s": [], "g": [], "v": [], "t": []}
     for row in sorted(rows, key=lambda r: (r[0], r[6], r[1])):
         by_kind[row[0]].append(row)
+    categories: dict[str, list[MarginOptionRow]] = {}
+    for r in by_kind["t"]:
+        categories.setdefault(r[4], []).append(MarginOptionRow(r[1], r[3]))
     return _QUESTIONNAIRES.put(rows, Questionnaire(
         units=tuple(UnitRow(r[1], r[2], r[3], r[7]) for r in by_kind["u"]),
         items=tuple(ItemRow(r[1], r[4], r[3], r[7]) for r in by_kind["i"]),
         scale=tuple(OptionRow(r[1], r[4], r[3], r[5], r[6], r[7]) for r in by_kind["s"]),
         rated=frozenset(r[1] for r in by_kind["g"]),
+        margins=tuple(MarginQuestionRow(r[1], r[4], r[3], r[7], tuple(categories.get(r[4], ())))
+                      for r in by_kind["v"]),
     ))
 
 
@@ -208,6 +271,8 @@ class ParsedBallot:
     #: Names shaped like answer or comment fields that no form of this
     #: questionnaire has (another campaign's unit or item, "a_01_2"…).
     unknown: list[str] = field(default_factory=list)
+    #: The margin questions answered: question id -> option (MarginTarget) id.
+    margin_answers: dict[int, int] = field(default_factory=dict)
 
     @property
     def malformed(self) -> bool:
@@ -217,10 +282,13 @@ class ParsedBallot:
 
 
 def parse_ballot(questionnaire: Questionnaire, form: Any, own_unit_id: int | None) -> ParsedBallot:
-    """Read the answers and comments of a posted form (a werkzeug MultiDict):
-    the fields of the units on the form (``questionnaire.on_form(own_unit_id)``);
-    fields of other units are reported, other names ignored."""
+    """Read the answers, comments and margin answers of a posted form (a
+    werkzeug MultiDict): the fields of the units on the form
+    (``questionnaire.on_form(own_unit_id)``) and of the group's margin
+    questions; fields of other units are reported, other names ignored."""
     option_ids, unit_of = questionnaire.option_ids, questionnaire.unit_of
+    margin_fields = questionnaire.margin_fields
+    margin_answers: dict[int, int] = {}
     answer_fields, comment_fields = questionnaire.answer_fields, questionnaire.comment_fields
     answers: AnswerMap = {}
     comments: dict[int, str] = {}
@@ -256,6 +324,19 @@ def parse_ballot(questionnaire: Questionnaire, form: Any, own_unit_id: int | Non
             elif value.strip():
                 comments[row.id] = value.strip()
             continue
+        margin = margin_fields.get(name)
+        if margin is not None:
+            question, options = margin
+            if value:
+                chosen = options.get(value)
+                if chosen is None:
+                    errors[name] = INVALID_CHOICE
+                else:
+                    margin_answers[question.id] = chosen.id
+            continue
+        if MARGIN_NAME.match(name):
+            unknown.append(name)  # no such question on this group's form
+            continue
         other = unit_of_field(name)
         if other is None:
             continue
@@ -264,7 +345,8 @@ def parse_ballot(questionnaire: Questionnaire, form: Any, own_unit_id: int | Non
         else:
             unknown.append(name)  # no such unit or item in this questionnaire
     return ParsedBallot(answers, comments, foreign, errors, repeated,
-                        normalise_receipt(form.get("receipt") or ""), form.get("started"), unknown)
+                        normalise_receipt(form.get("receipt") or ""), form.get("started"), unknown,
+                        margin_answers)
 
 
 # --- the campaign's rules ---
@@ -298,6 +380,8 @@ class Problem:
     message: str
     #: The campaign unit it concerns (the page links to it); None for the ballot as a whole.
     unit_id: int | None = None
+    #: The margin question it concerns (the page links to it), if any.
+    question_id: int | None = None
 
 
 class _Option(Protocol):
@@ -339,15 +423,24 @@ def dissatisfied_cap(rules: Rules, n_units: int) -> int | None:
     return int(share * n_units + 1e-9)
 
 
+def missing_margins(questionnaire: Questionnaire, margin_answers: Mapping[int, int]) -> list[Problem]:
+    """The margin questions not answered (every channel requires them: paper entry too)."""
+    return [Problem(_("请回答“%(question)s”（必答：用于按总体结构加权）", question=label_of(q)), None, q.id)
+            for q in questionnaire.margins if q.id not in margin_answers]
+
+
 def check_ballot(questionnaire: Questionnaire, rules: Rules, units: Sequence[UnitRow], answers: AnswerMap,
-                 comments: Mapping[int, str], *, complete: bool = True,
+                 comments: Mapping[int, str], *, margin_answers: Mapping[int, int], complete: bool = True,
                  foreign_unit_ids: Iterable[int] = ()) -> list[Problem]:
     """Every reason the ballot may not be taken, in the order of the form.
 
+    ``margin_answers``: the margin questions answered (ParsedBallot.margin_answers);
     ``foreign_unit_ids`` are campaign units the request answered although they
     are not on this evaluator's form (their own unit).
     """
     problems: list[Problem] = []
+    if complete:
+        problems.extend(missing_margins(questionnaire, margin_answers))
     by_id = {u.id: u for u in questionnaire.units}
     for unit_id in sorted(set(foreign_unit_ids)):
         unit = by_id.get(unit_id)

@@ -43,6 +43,7 @@ from survey.ballots.questionnaire import (
     count_answered,
     dissatisfied_cap,
     dissatisfied_option,
+    margin_field,
     overall_item,
     parse_ballot,
     unit_of_field,
@@ -202,11 +203,13 @@ def _submit_fast(token: str) -> str | None:
         if duration is None or not _receipt_bound(_personal_link(hash_token(token)), posted.receipt,
                                                   request.form.get("receipt_mac")):
             return None  # the full path refuses it with the form to send again
-        if check_ballot(link.questionnaire, link.rules, link.units_on_form(), posted.answers, posted.comments):
+        if check_ballot(link.questionnaire, link.rules, link.units_on_form(), posted.answers, posted.comments,
+                        margin_answers=posted.margin_answers):
             return None
         try:
             if not submission.take_link(connection, link, posted.answers, posted.comments, receipt=posted.receipt,
-                                        duration_s=duration, source=request.remote_addr):
+                                        duration_s=duration, source=request.remote_addr,
+                                        answered=link.questionnaire.attributes_of(posted.margin_answers)):
                 return None  # used meanwhile: a retry, or a second ballot refused
         except submission.ReceiptInUse:
             return None
@@ -325,6 +328,7 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
         data: dict[str, object] = {
             answer_field(u, i): str(o) for u, by_item in answers.items() for i, o in by_item.items()}
         data.update({comment_field(u): t for u, t in comments.items()})
+        data.update({margin_field(q): str(o) for q, o in (draft.margins if draft else {}).items()})
         data["receipt"], data["receipt_mac"] = _issue_receipt(b)
         data["started"] = _sign_started(draft.started_at if draft else None)
         form = form_class(data=data)
@@ -335,12 +339,12 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
         parsed = form.parsed
         # A request the form does not post is refused whole; say what the
         # answers read from it still lack, as for any incomplete form.
-        problems = check_ballot(b.questionnaire, b.rules, b.form_units, parsed.answers, parsed.comments) \
-            if parsed.malformed else []
+        problems = check_ballot(b.questionnaire, b.rules, b.form_units, parsed.answers, parsed.comments,
+                                margin_answers=parsed.margin_answers) if parsed.malformed else []
         return _render_form(form, b, parsed.answers, problems=problems), 422
     action = form.action.data or "submit"
     posted = form.parsed
-    answers, comments = posted.answers, posted.comments
+    answers, comments, margins = posted.answers, posted.comments, posted.margin_answers
     units, foreign = b.form_units, set(posted.foreign_unit_ids)
     if b.open_channel and form.own_unit.data:
         own = int(form.own_unit.data)
@@ -351,20 +355,21 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
             comments.pop(own, None)
 
     if action == "save":
-        if not _keep_draft(b, form, answers, comments):
+        if not _keep_draft(b, form, answers, comments, margins):
             return render_template("ballots/already.html", campaign=b.campaign), 409
         flash(_("已保存。您可以随时通过同一链接回来继续填写。"))
         return redirect(b.url + "#progress", code=303)
     if action == "edit":
         return _render_form(form, b, answers)
 
-    problems = check_ballot(b.questionnaire, b.rules, units, answers, comments, foreign_unit_ids=foreign)
+    problems = check_ballot(b.questionnaire, b.rules, units, answers, comments, margin_answers=margins,
+                            foreign_unit_ids=foreign)
     if action == "review":
-        if not _keep_draft(b, form, answers, comments):
+        if not _keep_draft(b, form, answers, comments, margins):
             return render_template("ballots/already.html", campaign=b.campaign), 409
         if problems:
             return _render_form(form, b, answers, problems=problems), 422
-        return _render_review(form, b, units, answers, comments)
+        return _render_review(form, b, units, answers, comments, margins)
 
     # action == "submit"
     receipt = posted.receipt
@@ -375,14 +380,16 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
         return _form_again(form, b, answers, problems), 400
     if problems:
         return _render_form(form, b, answers, problems=problems), 422
+    answered = b.questionnaire.attributes_of(margins)
     try:
         if b.invitation is not None:
             result = submission.submit(b.invitation, answers, comments, receipt=receipt,
-                                       duration_s=duration, source=request.remote_addr, token=b.token)
+                                       duration_s=duration, source=request.remote_addr, token=b.token,
+                                       answered=answered)
         else:
             result = submission.submit_open(b.batch, answers, comments, receipt=receipt,
                                             draft_key=b.draft_key, duration_s=duration,
-                                            source=request.remote_addr)
+                                            source=request.remote_addr, answered=answered)
     except submission.AlreadySubmitted:
         return render_template("ballots/already.html", campaign=b.campaign), 409
     except submission.ReceiptInUse:
@@ -406,12 +413,12 @@ def _form_again(form: QuestionnaireBase, b: FormContext, answers: AnswerMap,
 
 
 def _keep_draft(b: FormContext, form: QuestionnaireBase, answers: AnswerMap,
-                comments: dict[int, str]) -> bool:
+                comments: dict[int, str], margins: dict[int, int]) -> bool:
     started = _unsign_started(form.started.data)
     started_at = (dt.datetime.fromtimestamp(started, dt.UTC).replace(tzinfo=None)
                   if started is not None else None)
     return drafts.save_draft(b.batch, answers, comments, invitation=b.invitation,
-                             key=b.draft_key, token=b.token, started_at=started_at)
+                             key=b.draft_key, token=b.token, started_at=started_at, margins=margins)
 
 
 def _save_draft_json(b: FormContext) -> ResponseReturnValue:
@@ -424,7 +431,7 @@ def _save_draft_json(b: FormContext) -> ResponseReturnValue:
         # Form-wide errors (key None) under "form": JSON keys are text.
         return jsonify(saved=False, errors={name or "form": e for name, e in form.errors.items()}), 422
     answers, comments = form.parsed.answers, form.parsed.comments
-    if not _keep_draft(b, form, answers, comments):
+    if not _keep_draft(b, form, answers, comments, form.parsed.margin_answers):
         return jsonify(saved=False, reason="submitted"), 409
     units = b.form_units
     return jsonify(saved=True, answered=count_answered(units, b.questionnaire.items, answers),
@@ -443,20 +450,23 @@ def _render_form(form: QuestionnaireBase, b: FormContext, answers: AnswerMap, *,
                  problems: Sequence[Problem] = (), resumed: bool = False) -> str:
     units = b.units
     unit_problems: dict[int, list[str]] = {}
-    for p in problems:
+    question_problems: dict[int, list[str]] = {}
+    margin_ids = {margin_field(q.id): q.id for q in b.questionnaire.margins}
+    # Field errors (a comment too long, a value not on the scale) belong to their unit or question.
+    field_problems = [Problem(e, unit_of_field(n) if n else None, margin_ids.get(n or ""))
+                      for n, errs in form.errors.items() for e in errs]
+    for p in [*problems, *field_problems]:
         if p.unit_id is not None:
             unit_problems.setdefault(p.unit_id, []).append(p.message)
-    # Field errors (a comment too long, a value not on the scale) belong to their unit.
-    field_problems = [Problem(e, unit_of_field(n) if n else None) for n, errs in form.errors.items() for e in errs]
-    for p in field_problems:
-        if p.unit_id is not None:
-            unit_problems.setdefault(p.unit_id, []).append(p.message)
+        if p.question_id is not None:
+            question_problems.setdefault(p.question_id, []).append(p.message)
     q, rules = b.questionnaire, b.rules
     worst = dissatisfied_option(q)
     return render_template(
         "ballots/form.html", form=form, b=b, campaign=b.campaign, sections=_sections(units),
         items=list(q.items), answer_field=answer_field, comment_field=comment_field,
         problems=list(problems) + field_problems, unit_problems=unit_problems, resumed=resumed,
+        margins=list(q.margins), margin_field=margin_field, question_problems=question_problems,
         answered=count_answered(units, q.items, answers), total=len(units),
         dissatisfied_id=worst.id if worst else None,
         dissatisfied_cap=dissatisfied_cap(rules, len(units)),
@@ -465,7 +475,7 @@ def _render_form(form: QuestionnaireBase, b: FormContext, answers: AnswerMap, *,
 
 
 def _render_review(form: QuestionnaireBase, b: FormContext, units: list[UnitRow],
-                   answers: AnswerMap, comments: dict[int, str]) -> str:
+                   answers: AnswerMap, comments: dict[int, str], margins: dict[int, int]) -> str:
     q = b.questionnaire
     options = {o.id: o for o in q.scale}
     counts: dict[int, int] = {}
@@ -478,6 +488,9 @@ def _render_review(form: QuestionnaireBase, b: FormContext, units: list[UnitRow]
         items=list(q.items), answers=answers, comments=comments, options=options,
         counts=[(o, counts.get(o.id, 0)) for o in q.scale],
         answer_field=answer_field, comment_field=comment_field,
+        margins=[(question, next(o for o in question.options if o.id == margins[question.id]))
+                 for question in q.margins if question.id in margins],
+        margin_field=margin_field,
     )
 
 

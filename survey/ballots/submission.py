@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from survey.ballots import sealing
+from survey.ballots.attributes import ballot_attributes
 from survey.ballots.drafts import draft_key_hash, draft_owner
 from survey.ballots.eligibility import LinkView
 from survey.ballots.questionnaire import AnswerMap
@@ -97,7 +98,9 @@ class NewBallot:
     receipt_hash: bytes
     duration_s: float | None
     source: str | None
-    #: The evaluator's attributes (never for an anonymous campaign).
+    #: The raked variables' values (survey/ballots/attributes.py): the margin
+    #: answers, and the evaluator's attributes (a named campaign) or what the
+    #: batch's k rule released of them (an anonymous one).
     attributes: dict[str, Any] | None = None
     #: The invitation it is kept with (never for an anonymous campaign).
     invitation_id: int | None = None
@@ -116,11 +119,14 @@ class NewBallot:
 
 def invitation_ballot(invitation_id: int, batch_id: int, campaign_id: int, answers: AnswerMap,
                       comments: Mapping[int, str], *, anonymous: bool, attributes: dict[str, Any] | None,
+                      released: dict[str, Any] | None, answered: Mapping[str, str] | None,
                       receipt: str, duration_s: float | None, source: str | None) -> NewBallot:
     """A personal link's ballot: kept with its invitation and the evaluator's
-    attributes unless the campaign is anonymous."""
+    attributes unless the campaign is anonymous, where it carries only what
+    its batch's k rule released (``released``); the margin answers (``answered``) either way."""
     return NewBallot(campaign_id, batch_id, answers, comments, hash_receipt(receipt), duration_s, source,
-                     attributes=None if anonymous or not attributes else dict(attributes),
+                     attributes=ballot_attributes(anonymous=anonymous, evaluator=attributes, released=released,
+                                                  answered=answered),
                      invitation_id=None if anonymous else invitation_id)
 
 
@@ -426,18 +432,21 @@ def taken(invitation: Invitation, token: str | None) -> bool:
 
 
 def take_link(connection: Connection, link: LinkView, answers: AnswerMap, comments: dict[int, str], *,
-              receipt: str, duration_s: float | None, source: str | None) -> bool:
+              receipt: str, duration_s: float | None, source: str | None,
+              answered: Mapping[str, str] | None = None) -> bool:
     """The fast path's submission (routes._submit_fast), on the connection that
     read the link. True: taken and committed; False: nothing written, and the
     caller takes the full path, which tells a retry from a second ballot."""
     return take(connection, link.invitation_id, invitation_ballot(
         link.invitation_id, link.batch_id, link.campaign_id, answers, comments, anonymous=link.anonymous,
-        attributes=link.attributes, receipt=receipt, duration_s=duration_s, source=source),
+        attributes=link.attributes, released=link.released, answered=answered, receipt=receipt,
+        duration_s=duration_s, source=source),
         claim=claim_of(link, link.token))
 
 
 def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str], *,
-           receipt: str, duration_s: float | None, source: str | None, token: str | None = None) -> Submission:
+           receipt: str, duration_s: float | None, source: str | None, token: str | None = None,
+           answered: Mapping[str, str] | None = None) -> Submission:
     """Record the ballot of this invitation (a personal link's full path, with
     its token; a paper form, without) and commit the session first, or
     recognise a retry.
@@ -448,7 +457,7 @@ def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str],
     ballot = invitation_ballot(
         invitation.id, invitation.batch_id, campaign.id, answers, comments, anonymous=campaign.anonymous,
         attributes=invitation.evaluator.attributes if invitation.evaluator is not None else None,
-        receipt=receipt, duration_s=duration_s, source=source)
+        released=invitation.attributes, answered=answered, receipt=receipt, duration_s=duration_s, source=source)
     invitation_id = invitation.id
     claim = claim_of(invitation, token)
     db.session.commit()
@@ -459,11 +468,14 @@ def submit(invitation: Invitation, answers: AnswerMap, comments: dict[int, str],
 
 
 def submit_open(batch: Batch, answers: AnswerMap, comments: dict[int, str], *, receipt: str,
-                draft_key: str | None, duration_s: float | None, source: str | None) -> Submission:
+                draft_key: str | None, duration_s: float | None, source: str | None,
+                answered: Mapping[str, str] | None = None) -> Submission:
     """Record a ballot of an open-channel form and commit. A form holds one
     random receipt, so the same form sent again finds its ballot by the
     receipt's hash (unique per campaign) instead of adding a second one."""
-    ballot = NewBallot(batch.campaign_id, batch.id, answers, comments, hash_receipt(receipt), duration_s, source)
+    ballot = NewBallot(batch.campaign_id, batch.id, answers, comments, hash_receipt(receipt), duration_s, source,
+                       attributes=ballot_attributes(anonymous=True, evaluator=None, released=None,
+                                                    answered=answered))
     db.session.commit()
     with one_writer():
         try:
@@ -492,7 +504,8 @@ def _retry_or_refuse(ballot: NewBallot, receipt: str) -> Submission:
 def _same(stored: Ballot, sent: NewBallot) -> bool:
     answers = {(a.campaign_unit_id, a.item_id): a.option_id for a in stored.answers}
     comments = {c.campaign_unit_id: c.text for c in stored.comments}
-    return answers == {(u, i): o for u, i, o in sent.answer_rows()} and comments == dict(sent.comment_rows())
+    return (answers == {(u, i): o for u, i, o in sent.answer_rows()} and comments == dict(sent.comment_rows())
+            and (stored.attributes or None) == (sent.attributes or None))
 
 
 def duration_since(started: float | None) -> float | None:

@@ -179,6 +179,32 @@ class OptionEditForm(OptionForm):
     code = None
 
 
+#: How a raked variable's value reaches the ballot (MarginVariable.supply).
+SUPPLY_LABELS = {"question": _l("在评议表上询问（各渠道必答）"), "roster": _l("取自名册（导入名单的附加列；匿名评议按 k 规则）")}
+
+
+class MarginForm(RowForm):
+    """One raked variable of a group; its categories one per line (margins.parse_categories)."""
+
+    variable = StringField(_l("变量名（评议票上属性的名称；取自名册时与名单的列名相同，如“区域”）"), validators=[
+        InputRequired(message=_l("请填写边际变量名，如“区域”")), Length(max=64)])
+    label = StringField(_l("问题（评议表上显示，如“您所在的区”；可空，默认同变量名）"), validators=[Length(max=200)])
+    label_en = StringField(_l("问题的英文（可空，评议代表切换到英文时显示）"), validators=[Length(max=200)])
+    supply = SelectField(_l("取值方式"), choices=[SelectChoice(k, v) for k, v in SUPPLY_LABELS.items()],
+                         default="question")
+    source = StringField(_l("比例的数据来源（如“统计年鉴 2025”）"), validators=[Length(max=200)])
+    categories = TextAreaField(_l("类别及总体比例（每行一个，如“东区 0.4”或“东区 40%”；比例按其和折算）"),
+                               validators=[InputRequired(message=_l("请填写类别及比例，每行一个，如“东区 0.4”"))])
+    fallback = StringField(_l("归并类别（取自名册时：人数少于 k 或名册中没有的值归入此类，须是上面的类别之一，如“其他”）"),
+                           validators=[Length(max=200)])
+
+
+class AttributeKForm(FlaskForm):
+    attribute_k = IntegerField(_l("k：名册属性值至少要有多少名同批次评议代表共有，才写入匿名评议票"), validators=[
+        InputRequired(message=_l("请填写 k（至少 5）")),
+        NumberRange(min=5, max=10_000_000, message=_l("k 至少为 5"))])
+
+
 _COMPONENT = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*[=:：]\s*([0-9.]+)\s*$")
 
 
@@ -284,4 +310,4 @@ class RulesForm(FlaskForm):
 
 __all__ = ["CampaignForm", "CampaignEditForm", "StatusForm", "DeleteForm", "CategoryForm", "UnitForm",
            "GroupForm", "GroupEditForm", "RatedUnitsForm", "ItemForm", "ItemEditForm", "OptionForm",
-           "OptionEditForm", "RulesForm"]
+           "OptionEditForm", "RulesForm", "MarginForm", "AttributeKForm"]

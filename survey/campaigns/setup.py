@@ -10,6 +10,7 @@ from sqlalchemy import Select, bindparam, delete, func, select
 
 from analysis import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
 from survey import webhooks
+from survey.ballots.attributes import refresh_releases
 from survey.clock import utcnow
 from survey.database import prepared
 from survey.errors import Conflict
@@ -26,6 +27,7 @@ from survey.models import (
     GroupUnit,
     Item,
     MarginTarget,
+    MarginVariable,
     ScaleOption,
     Unit,
 )
@@ -78,8 +80,12 @@ def update_campaign(campaign: Campaign, *, name: str, year: int, anonymous: bool
     if anonymous != campaign.anonymous:
         # Ballots already in were cast under the promise the campaign made.
         ensure_editable(campaign, alters_ballots=True)
+    changed = anonymous != campaign.anonymous
     campaign.name, campaign.year, campaign.anonymous = name, year, anonymous
     campaign.return_target, campaign.opens_at, campaign.closes_at = return_target, opens_at, closes_at
+    if changed:
+        # What the roster puts on ballots depends on it (the k rule applies to anonymous campaigns).
+        refresh_releases(campaign)
 
 
 def readiness_problems(campaign: Campaign) -> list[str]:
@@ -382,11 +388,13 @@ def previous_campaign(year: int) -> Campaign | None:
 
 def copy_campaign(source: Campaign, *, code: str, name: str, year: int,
                   opens_at: dt.datetime | None = None, closes_at: dt.datetime | None = None) -> Campaign:
-    """A new draft with the source's categories, units, groups (weights, quotas, margins),
-    items, scale, rated units and rules; never its batches, invitations or ballots."""
+    """A new draft with the source's categories, units, groups (weights, quotas, margins
+    with their questions, sources and fallbacks), items, scale, rated units, rules and
+    the k of its k rule; never its batches, invitations or ballots."""
     campaign = create_campaign(code=code, name=name, year=year, anonymous=source.anonymous,
                                return_target=source.return_target, opens_at=opens_at, closes_at=closes_at)
     campaign.rules = dict(source.rules or {})
+    campaign.attribute_k = source.attribute_k
     campaign.scale = [ScaleOption(position=o.position, code=o.code, label=o.label, label_en=o.label_en,
                                   points=o.points) for o in source.scale]
     campaign.items = [Item(position=i.position, code=i.code, label=i.label, label_en=i.label_en, weight=i.weight)
@@ -403,7 +411,10 @@ def copy_campaign(source: Campaign, *, code: str, name: str, year: int,
             group_id=cg.group_id, position=cg.position, label=cg.label, weight=cg.weight, quota=cg.quota,
             margins=[MarginTarget(variable_position=m.variable_position, variable=m.variable,
                                   position=m.position, category=m.category, proportion=m.proportion)
-                     for m in cg.margins])
+                     for m in cg.margins],
+            margin_variables=[MarginVariable(position=v.position, variable=v.variable, label=v.label,
+                                             label_en=v.label_en, source=v.source, fallback=v.fallback,
+                                             supply=v.supply) for v in cg.margin_variables])
     campaign.groups = list(groups.values())
     db.session.flush()
     for row in db.session.scalars(select(GroupUnit).join(CampaignGroup).where(CampaignGroup.campaign_id == source.id)):

@@ -20,12 +20,22 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from survey.campaigns import forms, setup
+from survey.ballots.attributes import batch_gaps, supply_gaps, variables_of
+from survey.campaigns import forms, margins, setup
 from survey.clock import to_beijing
 from survey.errors import UserError
 from survey.extensions import db
 from survey.forms import FlaskForm
-from survey.models import Campaign, CampaignCategory, CampaignGroup, CampaignUnit, Item, ScaleOption
+from survey.models import (
+    Campaign,
+    CampaignCategory,
+    CampaignGroup,
+    CampaignUnit,
+    Item,
+    MarginVariable,
+    ScaleOption,
+)
+from survey.models.distribution import OPEN_CHANNELS
 from survey.web import action, campaign_or_404
 
 bp = Blueprint("setup", __name__)
@@ -111,7 +121,9 @@ def basics(code: str) -> ResponseReturnValue:
         return redirect(url_for("setup.basics", code=code))
     return render_template("campaigns/setup_basics.html", campaign=campaign, form=form, section="basics",
                            status_form=forms.StatusForm(), transitions=campaign.state.organizer_actions(),
-                           readiness=setup.readiness_problems(campaign) if campaign.state.is_draft else []), \
+                           readiness=setup.readiness_problems(campaign) if campaign.state.is_draft else [],
+                           raking_gaps=[gap for g in campaign.groups for gap in _margin_gaps(campaign, g)]
+                           if campaign.state.is_draft else []), \
         400 if form.errors else 200
 
 
@@ -329,3 +341,108 @@ def rules(code: str) -> ResponseReturnValue:
             return redirect(url_for("setup.rules", code=code))
     return render_template("campaigns/setup_rules.html", campaign=campaign, form=form, section="rules"), \
         400 if form.errors or any(f.errors for f in form) else 200
+
+
+# --- raking margins (加权边际) ------------------------------------------------------------
+
+#: A margins page form's key: ("add", group id) or ("edit", variable id).
+MarginKey = tuple[str, int]
+
+
+def _margin_gaps(campaign: Campaign, group: CampaignGroup) -> list[str]:
+    """Where the group's channels cannot supply its roster variables: each issued
+    batch, or (none issued yet) every channel."""
+    batches = [b for b in campaign.batches if b.campaign_group_id == group.id]
+    if batches:
+        return list(dict.fromkeys(gap for b in batches for gap in batch_gaps(b)))
+    channels = [("email", True), (OPEN_CHANNELS[0], False), ("paper", not campaign.anonymous)]
+    return list(dict.fromkeys(gap for channel, named in channels
+                              for gap in supply_gaps(campaign, group, channel, named=named)))
+
+
+def _render_margins(campaign: Campaign, status: int = 200,
+                    posted: dict[MarginKey, FlaskForm] | None = None) -> tuple[str, int]:
+    posted = posted or {}
+    groups = []
+    for g in campaign.groups:
+        rows = []
+        for v, targets in variables_of(g):
+            form = posted.get(("edit", v.id)) or forms.MarginForm(formdata=None, data=margins.form_values(v, targets))
+            rows.append({"row": v, "targets": targets, "shares": margins.shares(targets), "form": form})
+        groups.append({"group": g, "variables": rows, "gaps": _margin_gaps(campaign, g),
+                       "add_form": posted.get(("add", g.id)) or forms.MarginForm(formdata=None)})
+    k_form = posted.get(("k", 0)) or forms.AttributeKForm(formdata=None, data={"attribute_k": campaign.attribute_k})
+    return render_template("campaigns/setup_margins.html", campaign=campaign, section="margins", groups=groups,
+                           k_form=k_form, delete_form=forms.DeleteForm(), posted=posted,
+                           roster_columns=margins.roster_columns(campaign)), status
+
+
+@bp.get("/campaigns/<code>/setup/margins")
+def margins_page(code: str) -> ResponseReturnValue:
+    return _render_margins(campaign_or_404(code))
+
+
+def _save_margin(campaign: Campaign, group: CampaignGroup, key: MarginKey,
+                 row: MarginVariable | None) -> ResponseReturnValue:
+    form = forms.MarginForm()
+    if form.validate():
+        try:
+            saved = margins.save_variable(campaign, group, row=row, **form.values())
+        except margins.MarginRefused as exc:
+            db.session.rollback()
+            for problem in exc.problems:
+                form[problem.field].errors = [*form[problem.field].errors, problem.message]
+        except UserError as exc:
+            db.session.rollback()
+            form.variable.errors = [*form.variable.errors, exc.message]
+        else:
+            flash(_("已保存“%(group)s”的边际变量“%(variable)s”。", group=group.label, variable=saved.variable), "info")
+            return redirect(url_for("setup.margins_page", code=campaign.code) + f"#group-{group.id}")
+    return _render_margins(campaign, 400, {key: form})
+
+
+@bp.post("/campaigns/<code>/setup/groups/<int:row_id>/margins")
+@action("setup.margins_page")
+def add_margin(code: str, row_id: int) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    group = row_or_404(CampaignGroup, row_id, campaign)
+    return _save_margin(campaign, group, ("add", group.id), None)
+
+
+def _margin_or_404(campaign: Campaign, row_id: int) -> MarginVariable:
+    row = db.session.get(MarginVariable, row_id)
+    if row is None or row.campaign_group.campaign_id != campaign.id:
+        abort(404)
+    return row
+
+
+@bp.post("/campaigns/<code>/setup/margins/<int:row_id>")
+@action("setup.margins_page")
+def update_margin(code: str, row_id: int) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    row = _margin_or_404(campaign, row_id)
+    return _save_margin(campaign, row.campaign_group, ("edit", row.id), row)
+
+
+@bp.post("/campaigns/<code>/setup/margins/<int:row_id>/delete")
+@action("setup.margins_page")
+def remove_margin(code: str, row_id: int) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    row = _margin_or_404(campaign, row_id)
+    if forms.DeleteForm().validate_on_submit():
+        variable, group = row.variable, row.campaign_group.label
+        margins.remove_variable(campaign, row)
+        flash(_("已删除“%(group)s”的边际变量“%(variable)s”。", group=group, variable=variable), "info")
+    return redirect(url_for("setup.margins_page", code=code))
+
+
+@bp.post("/campaigns/<code>/setup/margins/k")
+@action("setup.margins_page")
+def attribute_k(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    form = forms.AttributeKForm()
+    if not form.validate():
+        return _render_margins(campaign, 400, {("k", 0): form})
+    margins.set_attribute_k(campaign, form.attribute_k.data)
+    flash(_("已保存 k = %(k)d。", k=campaign.attribute_k), "info")
+    return redirect(url_for("setup.margins_page", code=code))

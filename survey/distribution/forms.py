@@ -6,7 +6,7 @@ from wtforms import IntegerField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
-from survey.ballots.questionnaire import answer_field
+from survey.ballots.questionnaire import MarginQuestionRow, answer_field, margin_field
 from survey.forms import FlaskForm
 from survey.models import Campaign, CampaignUnit
 from survey.models.distribution import CHANNEL_LABELS
@@ -48,12 +48,20 @@ class SerialForm(FlaskForm):
 
 
 
-def paper_form_class(campaign: Campaign, units: list[CampaignUnit]) -> type[FlaskForm]:
-    """Keying a paper form: one radio group per unit and item; "未填" where left blank."""
+def paper_form_class(campaign: Campaign, units: list[CampaignUnit],
+                     margins: tuple[MarginQuestionRow, ...] = ()) -> type[FlaskForm]:
+    """Keying a paper form: one radio group per margin question (required:
+    services.check_paper_margins says which is missing) and per unit and
+    item; "未填" where left blank."""
 
     class PaperForm(FlaskForm):
         serial = StringField(validators=[InputRequired(), Length(max=32)])
 
+    for question in margins:
+        setattr(PaperForm, margin_field(question.id), RadioField(
+            question.label, choices=[SelectChoice("", _l("未填"))] + [SelectChoice(str(o.id), o.category)
+                                                                     for o in question.options],
+            default="", validate_choice=True))
     choices = [SelectChoice("", _l("未填"))] + [SelectChoice(str(o.id), o.label) for o in campaign.scale]
     for unit in units:
         for item in campaign.items:

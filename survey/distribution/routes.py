@@ -32,7 +32,8 @@ from wtforms.fields.choices import SelectChoice
 
 from survey import jobs
 from survey.ballots import eligibility
-from survey.ballots.questionnaire import answer_field
+from survey.ballots.attributes import batch_gaps, supply_gaps
+from survey.ballots.questionnaire import answer_field, margin_field
 from survey.distribution import (
     sending,  # noqa: F401  (registers the send_batch job)
     services,
@@ -131,7 +132,10 @@ def batches(code: str) -> ResponseReturnValue:
 
 def _render_batches(campaign: Campaign, form: BatchForm) -> str:
     rows = [(b, services.batch_figures(b)) for b in campaign.batches]
-    return render_template("distribution/batches.html", campaign=campaign, form=form, rows=rows)
+    # Before a batch is made: the channels that cannot supply a group's raked roster attributes.
+    gaps = list(dict.fromkeys(gap for g in campaign.groups for channel, named in (
+        ("public", False), ("paper", not campaign.anonymous)) for gap in supply_gaps(campaign, g, channel, named=named)))
+    return render_template("distribution/batches.html", campaign=campaign, form=form, rows=rows, gaps=gaps)
 
 
 @bp.get("/distribution/<code>/batches/<bcode>")
@@ -145,6 +149,7 @@ def batch(code: str, bcode: str) -> ResponseReturnValue:
     public_url = public_url_of(batch) if batch.public_code else None
     return render_template("distribution/batch.html", campaign=campaign, batch=batch,
                            figures=services.batch_figures(batch), job=job, action=ActionForm(),
+                           gaps=batch_gaps(batch), release=batch.attribute_release,
                            issued_form=issued_form, public_url=public_url,
                            cap_form=CapForm(ip_cap=batch.ip_cap), cap=address_cap(batch))
 
@@ -242,7 +247,8 @@ def print_forms(code: str, bcode: str) -> ResponseReturnValue:
                eligibility.campaign_units(campaign, questionnaire.on_form(eligibility.own_unit_of(inv))))
               for inv in forms]
     return render_template("distribution/print.html", campaign=campaign, batch=batch, sheets=sheets, page=page,
-                           pages=max(1, -(-total // per_page)), total=total, deadline=services.deadline_text(batch))
+                           pages=max(1, -(-total // per_page)), total=total, deadline=services.deadline_text(batch),
+                           margins=questionnaire.margins)
 
 
 @bp.get("/distribution/<code>/batches/<bcode>/poster")
@@ -272,34 +278,38 @@ def paper_entry(code: str) -> ResponseReturnValue:
         return render_template("distribution/paper_lookup.html", campaign=campaign, lookup=lookup,
                                conflicts=len(services.conflicts(campaign))), 404
     units = eligibility.units_for(invitation)  # never the evaluator's own unit
-    form = paper_form_class(campaign, units)()
+    margins = eligibility.questionnaire_of(invitation.batch).margins
+    form = paper_form_class(campaign, units, margins)()
     if request.method == "POST" and form.validate_on_submit():
         answers = {u.id: {i.id: (int(form[answer_field(u.id, i.id)].data)
                                  if form[answer_field(u.id, i.id)].data else None)
                           for i in campaign.items} for u in units}
+        chosen = {q.id: (int(form[margin_field(q.id)].data) if form[margin_field(q.id)].data else None)
+                  for q in margins}
         try:
-            outcome = services.key_in(campaign, serial, current_user, answers)
+            outcome = services.key_in(campaign, serial, current_user, answers, chosen)
         except UserError as exc:
             db.session.rollback()
             flash(exc.message, "error")
-            return _render_entry(campaign, invitation, units, form), 409
+            return _render_entry(campaign, invitation, units, form, margins), 409
         if outcome.state == "first":
             flash(_("编号 %(serial)s 第一遍已录入，请另一位录入员录入第二遍", serial=outcome.serial), "success")
         elif outcome.state == "accepted":
             flash(_("编号 %(serial)s 两遍录入一致，已计入回收", serial=outcome.serial), "success")
         else:
             flash(_("编号 %(serial)s 两遍录入有 %(n)d 处不一致，须由评议办核对",
-                    serial=outcome.serial, n=len(outcome.differences)), "error")
+                    serial=outcome.serial, n=len(outcome.differences) + len(outcome.margin_differences)), "error")
         return redirect(url_for(".paper_entry", code=code))
     if request.method == "GET":
         form.serial.data = invitation.serial
-    return _render_entry(campaign, invitation, units, form)
+    return _render_entry(campaign, invitation, units, form, margins)
 
 
-def _render_entry(campaign: Campaign, invitation: Invitation, units: list[CampaignUnit], form: FlaskForm) -> str:
+def _render_entry(campaign: Campaign, invitation: Invitation, units: list[CampaignUnit], form: FlaskForm,
+                  margins: Any = ()) -> str:
     return render_template("distribution/paper_entry.html", campaign=campaign, invitation=invitation,
                            units=units, items=list(campaign.items), form=form, cell_field=answer_field,
-                           entries=len(services.entries_of(invitation)))
+                           margins=margins, margin_field=margin_field, entries=len(services.entries_of(invitation)))
 
 
 @bp.route("/distribution/<code>/paper/conflicts", methods=["GET", "POST"])
@@ -311,24 +321,35 @@ def paper_conflicts(code: str) -> ResponseReturnValue:
             abort(400)
         serial = request.form.get("serial", "")
         chosen: dict[tuple[int, int], int | None] = {}
-        for key, value in request.form.items():
-            if key.startswith("r_"):
-                _r, unit_id, item_id = key.split("_")
-                chosen[(int(unit_id), int(item_id))] = int(value) if value else None
-        services.resolve(campaign, serial, chosen)
+        chosen_margins: dict[int, int | None] = {}
+        try:
+            for key, value in request.form.items():
+                if key.startswith("rm_"):
+                    chosen_margins[int(key[3:])] = int(value) if value else None
+                elif key.startswith("r_"):
+                    _r, unit_id, item_id = key.split("_")
+                    chosen[(int(unit_id), int(item_id))] = int(value) if value else None
+        except ValueError:
+            abort(400)
+        services.resolve(campaign, serial, chosen, chosen_margins)
         flash(_("编号 %(serial)s 已核对，计入回收", serial=serial), "success")
         return redirect(url_for(".paper_conflicts", code=code))
     options = {o.id: o.label for o in campaign.scale}
     units = {u.id: u.name for u in campaign.units}
     items = {i.id: i.label for i in campaign.items}
     rows: list[tuple[Invitation, list[tuple[int, int, int | None, int | None]], list[PaperEntry]]] = []
+    margin_rows: dict[int, list[tuple[Any, int | None, int | None]]] = {}
     for invitation, entries in services.conflicts(campaign):
         first, second = (services.decode_answers(e.answers) for e in entries)
         diff = services.differences(first, second)
         rows.append((invitation, [(u, i, first.get(u, {}).get(i), second.get(u, {}).get(i)) for u, i in diff],
                      entries))
+        m1, m2 = (services.decode_margins(e.attributes) for e in entries)
+        questions = {q.id: q for q in eligibility.questionnaire_of(invitation.batch).margins}
+        margin_rows[invitation.id] = [(questions[q], m1.get(q), m2.get(q))
+                                      for q in services.margin_differences(m1, m2) if q in questions]
     return render_template("distribution/paper_conflicts.html", campaign=campaign, rows=rows,
-                           options=options, units=units, items=items, action=ActionForm())
+                           options=options, units=units, items=items, action=ActionForm(), margin_rows=margin_rows)
 
 
 @bp.get("/distribution/<code>/flags")

@@ -22,6 +22,7 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from survey import jobs
+from survey.ballots.attributes import release_for
 from survey.clock import format_beijing, utcnow
 from survey.database import rowcount
 from survey.errors import UserError
@@ -160,8 +161,12 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
     db.session.flush()
     if channel not in OPEN_CHANNELS:
         n = len(evaluator_ids) if evaluator_ids else int(count or 0)
+        # What the roster may put on this batch's anonymous ballots: decided
+        # now, for the whole batch (the k rule, survey/ballots/attributes.py).
+        release = release_for(campaign, group, evaluator_ids)
         insert_invitations(campaign.id, batch, evaluator_ids or [None] * n,
-                           serials=channel == "paper")
+                           serials=channel == "paper", attributes=release.attributes if release else None)
+        batch.attribute_release = release.summary if release else None
         batch.issued = n
     return batch
 
@@ -182,7 +187,7 @@ def _check_evaluators(campaign: Campaign, group: CampaignGroup, channel: str, id
 #: The columns an invitation row is written with, in order.
 INVITATION_COLUMNS = ("campaign_id", "batch_id", "evaluator_id", "token_hash", "serial", "used",
                       "created_at", "pending_token", "pending_kind", "delivery", "send_attempts",
-                      "reminders")
+                      "reminders", "attributes")
 
 
 def bulk_insert(table_name: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -207,15 +212,18 @@ def driver_value(table_name: str, column: str, value: Any) -> Any:
 
 
 def insert_invitations(campaign_id: int, batch: Batch, evaluator_ids: Sequence[int | None], *,
-                       serials: bool) -> int:
+                       serials: bool, attributes: Sequence[dict[str, str] | None] | None = None) -> int:
     """One executemany insert of the batch's invitations, tokens made here.
 
     The clear token goes into ``pending_token`` until delivery; only its
-    SHA-256 stays afterwards.
+    SHA-256 stays afterwards. ``attributes``: per invitation, what its
+    anonymous ballot carries of the roster (the batch's k rule), else none.
     """
     now = driver_value("invitation", "created_at", utcnow())
     unused = driver_value("invitation", "used", False)
     n = len(evaluator_ids)
+    as_json = db.metadata.tables["invitation"].c["attributes"].type.bind_processor(db.session.connection().dialect)
+    released = [None if a is None else (as_json(a) if as_json else a) for a in attributes] if attributes else [None] * n
     width = max(4, len(str(n)))
     # The same tokens as survey.tokens.new_token (TOKEN_BYTES from the OS
     # CSPRNG, URL-safe base64), drawn in one call rather than one per row.
@@ -229,7 +237,7 @@ def insert_invitations(campaign_id: int, batch: Batch, evaluator_ids: Sequence[i
         token = encode(raw[size * k:size * (k + 1)])
         append((campaign_id, batch_id, evaluator_id, sha256(token).digest(),
                 f"{prefix}{k + 1:0{width}d}" if serials else None, unused, now, token.decode("ascii"),
-                "invite", "queued", 0, 0))
+                "invite", "queued", 0, 0, released[k]))
     bulk_insert("invitation", INVITATION_COLUMNS, rows)
     return n
 
@@ -460,9 +468,13 @@ class EntryOutcome:
     state: str
     serial: str
     differences: list[tuple[int, int]] = field(default_factory=list)
+    #: The margin questions the two keyings answered differently.
+    margin_differences: list[int] = field(default_factory=list)
 
 
 PaperAnswers = dict[int, dict[int, int | None]]
+#: A paper form's margin answers: question (MarginVariable) id -> option (MarginTarget) id, None where blank.
+PaperMargins = dict[int, int | None]
 
 
 def paper_invitation(campaign: Campaign, serial: str) -> Invitation:
@@ -488,18 +500,50 @@ def decode_answers(stored: dict[str, Any]) -> PaperAnswers:
     return {int(u): {int(i): o for i, o in by_item.items()} for u, by_item in stored.items()}
 
 
+def encode_margins(margins: PaperMargins) -> dict[str, int | None]:
+    return {str(q): o for q, o in margins.items()}
+
+
+def decode_margins(stored: dict[str, Any] | None) -> PaperMargins:
+    return {int(q): o for q, o in (stored or {}).items()}
+
+
+def margin_differences(first: PaperMargins, second: PaperMargins) -> list[int]:
+    return sorted(q for q in set(first) | set(second) if first.get(q) != second.get(q))
+
+
+def check_paper_margins(invitation: Invitation, margins: PaperMargins) -> None:
+    """Every margin question of the form's group answered with one of its
+    categories: a raked group needs each ballot's value (a form returned
+    without it cannot be counted)."""
+    from survey.ballots.eligibility import questionnaire_of
+
+    for question in questionnaire_of(invitation.batch).margins:
+        chosen = margins.get(question.id)
+        if chosen is None:
+            raise DistributionError(_("编号 %(serial)s：请录入“%(question)s”（必答；表上未填写的，这份评议表不能计入）",
+                                      serial=invitation.serial, question=question.label))
+        if chosen not in {o.id for o in question.options}:
+            raise DistributionError(_("编号 %(serial)s：“%(question)s”的选项不对", serial=invitation.serial,
+                                      question=question.label))
+
+
 def differences(first: PaperAnswers, second: PaperAnswers) -> list[tuple[int, int]]:
     cells = {(u, i) for u, by in first.items() for i in by} | {(u, i) for u, by in second.items() for i in by}
     return sorted(c for c in cells
                   if first.get(c[0], {}).get(c[1]) != second.get(c[0], {}).get(c[1]))
 
 
-def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers) -> EntryOutcome:
-    """Record one clerk's keying of a returned form; with the second keying,
+def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers,
+           margins: PaperMargins | None = None) -> EntryOutcome:
+    """Record one clerk's keying of a returned form (its answers and, for a
+    raked group, its margin questions: required); with the second keying,
     take the ballot if both agree (the caller commits)."""
     if not campaign.state.takes_paper_entries:
         raise DistributionError(_("评议活动不在回收阶段，不能录入纸质表"))
     invitation = paper_invitation(campaign, serial)
+    margins = dict(margins or {})
+    check_paper_margins(invitation, margins)
     if _taken(invitation):
         raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial))
     entries = entries_of(invitation)
@@ -512,7 +556,8 @@ def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers) 
     try:
         with db.session.begin_nested():  # (invitation, entry_no) is unique
             db.session.add(PaperEntry(invitation_id=invitation.id, entry_no=len(entries) + 1, clerk_id=clerk.id,
-                                      answers=encode_answers(answers)))
+                                      answers=encode_answers(answers),
+                                      attributes=encode_margins(margins) if margins else None))
     except IntegrityError:
         # Another clerk keyed the same form in the same moment: theirs counts.
         raise DistributionError(_("另一位录入员刚刚录入了编号 %(serial)s 的评议表，请重新查找该编号后再录入",
@@ -520,9 +565,10 @@ def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers) 
     if not entries:
         return EntryOutcome("first", invitation.serial or "")
     diff = differences(decode_answers(entries[0].answers), answers)
-    if diff:
-        return EntryOutcome("conflict", invitation.serial or "", diff)
-    _take_paper_ballot(invitation, answers)
+    margin_diff = margin_differences(decode_margins(entries[0].attributes), margins)
+    if diff or margin_diff:
+        return EntryOutcome("conflict", invitation.serial or "", diff, margin_diff)
+    _take_paper_ballot(invitation, answers, margins)
     return EntryOutcome("accepted", invitation.serial or "")
 
 
@@ -536,8 +582,10 @@ def conflicts(campaign: Campaign) -> list[tuple[Invitation, list[PaperEntry]]]:
     return [(inv, entries_of(inv)) for inv in invitations]
 
 
-def resolve(campaign: Campaign, serial: str, chosen: dict[tuple[int, int], int | None]) -> None:
-    """An organizer settles the differing cells of a form keyed twice; the ballot is then taken."""
+def resolve(campaign: Campaign, serial: str, chosen: dict[tuple[int, int], int | None],
+            chosen_margins: PaperMargins | None = None) -> None:
+    """An organizer settles the differing cells (and margin answers) of a form
+    keyed twice; the ballot is then taken."""
     invitation = paper_invitation(campaign, serial)
     entries = entries_of(invitation)
     if _taken(invitation):
@@ -546,15 +594,20 @@ def resolve(campaign: Campaign, serial: str, chosen: dict[tuple[int, int], int |
         raise DistributionError(_("编号 %(serial)s 尚未录入两遍，不能核对", serial=invitation.serial))
     first, second = decode_answers(entries[0].answers), decode_answers(entries[1].answers)
     diff = differences(first, second)
-    missing = [c for c in diff if c not in chosen]
+    first_margins = decode_margins(entries[0].attributes)
+    margin_diff = margin_differences(first_margins, decode_margins(entries[1].attributes))
+    chosen_margins = chosen_margins or {}
+    missing = [c for c in diff if c not in chosen] + [q for q in margin_diff if chosen_margins.get(q) is None]
     if missing:
         raise DistributionError(_("还有 %(n)d 处差异未选定", n=len(missing)))
     answers = {u: dict(by) for u, by in first.items()}
     for (u, i), option in chosen.items():
         if (u, i) in diff:
             answers.setdefault(u, {})[i] = option
+    margins = {**first_margins, **{q: chosen_margins[q] for q in margin_diff}}
+    check_paper_margins(invitation, margins)
     _check_capacity(invitation.batch)
-    _take_paper_ballot(invitation, answers)
+    _take_paper_ballot(invitation, answers, margins)
 
 
 def _check_capacity(batch: Batch) -> None:
@@ -573,16 +626,20 @@ def _taken(invitation: Invitation) -> bool:
     return submission.taken(invitation, None)
 
 
-def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers) -> None:
+def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers, margins: PaperMargins) -> None:
     """The ballot of a paper form, through the same one-per-invitation claim as
     /b/<token>; the same transaction deletes the clerks' keyed entries
     (submission._claim_and_write), which named the form beside its answers."""
     from survey.ballots import submission
+    from survey.ballots.eligibility import questionnaire_of
 
     filled = {u: {i: o for i, o in by.items() if o is not None} for u, by in answers.items()}
     filled = {u: by for u, by in filled.items() if by}
+    answered = questionnaire_of(invitation.batch).attributes_of(
+        {q: o for q, o in margins.items() if o is not None})
     try:
-        submission.submit(invitation, filled, {}, receipt=new_receipt(), duration_s=None, source=None)
+        submission.submit(invitation, filled, {}, receipt=new_receipt(), duration_s=None, source=None,
+                          answered=answered)
     except submission.AlreadySubmitted:
         raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial)) from None
 

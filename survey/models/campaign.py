@@ -27,6 +27,13 @@ from survey.models.lifecycle import STATUS_CHECK, CampaignState, Status
 if TYPE_CHECKING:
     from survey.models.distribution import Batch
 
+#: The smallest and the default k of the roster attributes' k rule (Campaign.attribute_k).
+ATTRIBUTE_K_MIN = 5
+ATTRIBUTE_K_DEFAULT = 5
+#: Where the value of a raked variable comes from (MarginVariable.supply):
+#: a question on the form, or a column of the roster import.
+MARGIN_SUPPLIES = ("question", "roster")
+
 # --- organisation records: one row per real-world thing, across campaigns ---
 
 
@@ -88,6 +95,7 @@ class Campaign(Model):
         CheckConstraint("opens_at IS NULL OR (opens_at >= '2000-01-01' AND opens_at < '2101-01-01')", name="opens_at_year"),
         CheckConstraint("closes_at IS NULL OR (closes_at >= '2000-01-01' AND closes_at < '2101-01-01')", name="closes_at_year"),
         CheckConstraint("quorum IS NULL OR quorum >= 1", name="quorum"),
+        CheckConstraint(f"attribute_k >= {ATTRIBUTE_K_MIN} AND attribute_k <= 10000000", name="attribute_k"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -116,6 +124,11 @@ class Campaign(Model):
     #: the committee's setting, else the active committee members then
     #: (survey/results/signoff.py ``fix_quorum``); null before.
     quorum: Mapped[int | None] = mapped_column(Integer)
+    #: The k of the roster attributes an anonymous ballot may carry: a value
+    #: (a combination of values) reaches a ballot only where at least k
+    #: evaluators of its batch share it (survey/ballots/attributes.py).
+    attribute_k: Mapped[int] = mapped_column(Integer, default=ATTRIBUTE_K_DEFAULT,
+                                             server_default=str(ATTRIBUTE_K_DEFAULT))
 
     scale: Mapped[list[ScaleOption]] = relationship(
         back_populates="campaign", order_by="ScaleOption.position", cascade="all, delete-orphan"
@@ -268,6 +281,9 @@ class CampaignGroup(Model):
         order_by="(MarginTarget.variable_position, MarginTarget.position)",
         cascade="all, delete-orphan",
     )
+    margin_variables: Mapped[list[MarginVariable]] = relationship(
+        back_populates="campaign_group", order_by="MarginVariable.position", cascade="all, delete-orphan",
+    )
 
     @property
     def code(self) -> str:
@@ -286,6 +302,47 @@ class GroupUnit(Model):
     campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
     campaign_group: Mapped[CampaignGroup] = relationship()
     campaign_unit: Mapped[CampaignUnit] = relationship()
+
+
+class MarginVariable(Model):
+    """A variable a group's weights are raked on (SCORING.md section 4): how the
+    ballot gets its value and where the population proportions come from. Its
+    categories and proportions are the group's MarginTarget rows of the same
+    ``variable``, in the same order (``position`` = their ``variable_position``)."""
+
+    __tablename__ = "margin_variable"
+    __table_args__ = (
+        UniqueConstraint("campaign_group_id", "variable"),
+        CheckConstraint("supply IN ('question', 'roster')", name="supply"),
+        CheckConstraint("length(variable) BETWEEN 1 AND 64", name="variable_length"),
+        CheckConstraint("length(label) <= 200", name="label_length"),
+        CheckConstraint("label_en IS NULL OR length(label_en) <= 200", name="label_en_length"),
+        CheckConstraint("source IS NULL OR length(source) <= 200", name="source_length"),
+        CheckConstraint("fallback IS NULL OR length(fallback) <= 200", name="fallback_length"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_group_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_group.id", ondelete="CASCADE"), index=True)
+    #: Raking runs through the variables in this order.
+    position: Mapped[int] = mapped_column(Integer)
+    #: The attribute's name on ballots (and, for a roster variable, the roster's column heading).
+    variable: Mapped[str] = mapped_column(String(64))
+    #: The question the form asks (for a roster variable: how pages name it).
+    label: Mapped[str] = mapped_column(String(200))
+    label_en: Mapped[str | None] = mapped_column(String(200))
+    #: Where the proportions come from (统计年鉴 2025, 第七次人口普查 …).
+    source: Mapped[str | None] = mapped_column(String(200))
+    #: The category a roster value held back by the k rule (or not among the
+    #: categories) falls into, e.g. 其他; null: such an evaluator's ballot
+    #: carries no value for the variable.
+    fallback: Mapped[str | None] = mapped_column(String(200))
+    #: "question" (asked on every form of the group, required) or "roster".
+    supply: Mapped[str] = mapped_column(String(16), default="question")
+    campaign_group: Mapped[CampaignGroup] = relationship(back_populates="margin_variables")
+
+    @property
+    def asked(self) -> bool:
+        return self.supply == "question"
 
 
 class MarginTarget(Model):

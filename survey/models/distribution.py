@@ -74,6 +74,11 @@ class Batch(Model):
     #: An open batch's cap of ballots from one address in 24 hours (0: none);
     #: null: the PINGYI_PUBLIC_IP_CAP setting's.
     ip_cap: Mapped[int | None] = mapped_column(Integer)
+    #: What the k rule released of the roster attributes, decided when the
+    #: batch was issued (survey/ballots/attributes.py ``Release.summary``):
+    #: k, the batch's evaluators and per raked roster variable the values
+    #: released and how many were held back; null where nothing was decided.
+    attribute_release: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     campaign: Mapped[Campaign] = relationship(back_populates="batches")
     group: Mapped[CampaignGroup] = relationship()
 
@@ -149,6 +154,11 @@ class Invitation(Model):
     #: The SMTP Message-ID or the SMS gateway's message id of the last send.
     message_id: Mapped[str | None] = mapped_column(String(255))
     reminders: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The roster attributes an anonymous campaign's ballot of this link
+    #: carries: the raked roster variables' values after the batch's k rule
+    #: (survey/ballots/attributes.py), decided when the batch was issued;
+    #: null where none (a named campaign's ballot carries the evaluator's own).
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     batch: Mapped[Batch] = relationship()
     evaluator: Mapped[Evaluator | None] = relationship()
 
@@ -173,5 +183,7 @@ class PaperEntry(Model):
     clerk_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     #: {"<campaign_unit_id>": {"<item_id>": <scale_option_id> or null}}; null = left blank.
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The margin questions' answers: {"<margin_variable_id>": <margin_target_id> or null}.
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     invitation: Mapped[Invitation] = relationship()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     event,
+    false,
     inspect,
     text,
 )
@@ -142,6 +143,9 @@ class OutcomeSettings(Model):
         CheckConstraint("min_group_ballots >= 1", name="min_group_ballots"),
         CheckConstraint("public_until IS NULL OR public_from IS NULL OR public_until >= public_from",
                         name="public_period"),
+        CheckConstraint("public_office IS NULL OR length(public_office) <= 200", name="public_office_length"),
+        CheckConstraint("public_contact IS NULL OR length(public_contact) <= 1000", name="public_contact_length"),
+        CheckConstraint("appeal_how IS NULL OR length(appeal_how) <= 2000", name="appeal_how_length"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), unique=True)
@@ -159,6 +163,17 @@ class OutcomeSettings(Model):
     public_from: Mapped[dt.date | None] = mapped_column(Date)
     public_until: Mapped[dt.date | None] = mapped_column(Date)
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # What the public page (公示) shows (survey.results.publication.public_notice):
+    #: Each unit's composite score and rank beside its class; false shows the classes only.
+    public_scores: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The issuing office named on the page; null names the PINGYI_OFFICE_NAME setting.
+    public_office: Mapped[str | None] = mapped_column(String(200))
+    #: How the public reaches the office: phone, e-mail, address (free text).
+    public_contact: Mapped[str | None] = mapped_column(Text)
+    #: The last day to appeal; null: the last day of the public period.
+    appeal_until: Mapped[dt.date | None] = mapped_column(Date)
+    #: How to appeal (free text); null: the unit's liaison files it in this app.
+    appeal_how: Mapped[str | None] = mapped_column(Text)
 
 
 class Approval(Model):

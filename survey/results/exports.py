@@ -2,23 +2,29 @@
 and the results JSON (the PDF report is ``survey.results.report``)."""
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
+import unicodedata
 from collections.abc import Callable
 from typing import Any, cast
 
 from matplotlib.figure import Figure
 from openpyxl import Workbook
 from openpyxl.drawing.image import Image as XLImage
-from openpyxl.styles import Font, PatternFill
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from survey import charts, jobs
+from survey.clock import to_beijing
 from survey.extensions import db
-from survey.models import Campaign, Job, ResultSnapshot
+from survey.models import CHANNELS, Batch, Campaign, Job, ResultSnapshot
+from survey.models.distribution import CHANNEL_LABELS
 from survey.models.outcome import ANSWER_LABELS, CLASS_LABELS
-from survey.results import artifacts, queries, tables
+from survey.results import artifacts, queries, report, tables
 from survey.results.comments import answers_of, comments_of
 from survey.results.history import history, units_with_history
 from survey.results.i18n import gettext as _
@@ -28,6 +34,9 @@ from survey.spreadsheets import append_row
 
 #: The workbook's sheets, in order (their names are what people see in Excel).
 SHEETS = ("评议结果", "分组得分", "选项占比", "回收率", "意见与答复", "整改情况")
+#: The sheets of SCORING.md section 5a's per-unit figures, after 选项占比, where
+#: the results have them (``items``, ``by_batch``, ``by_channel``).
+BREAKDOWN_SHEETS = ("分项指标", "分批次", "分渠道")
 
 
 def _class_labels() -> dict[str, str]:
@@ -162,9 +171,191 @@ def draw_results(job: Job) -> None:
     db.session.commit()
 
 
+# --- the workbook's layout ------------------------------------------------------------------
+
+#: Number formats: scores, shares (percentages), counts; dates and times are Beijing time.
+SCORE, SHARE, COUNT, DATE, TIME = "0.00", "0.0%", "0", "yyyy-mm-dd", "yyyy-mm-dd hh:mm"
+#: Every sheet has the title row (campaign, sheet, the 草稿 mark), then the header, then its table.
+TITLE_ROW, HEADER_ROW = 1, 2
+#: The widest a column gets, in Excel's character widths (a Chinese character takes two); longer text wraps.
+WIDEST = 50
+#: Headers up to this width stay on one line; longer ones wrap onto two.
+ONE_LINE_HEADER = 12
+_HEADER_FILL = PatternFill("solid", fgColor="D9E2EC")
+_HEADER_BORDER = Border(bottom=Side(style="thin", color="52606D"))
+_BRAND = "B3261E"
+
+
+def _column_formats(options: list[tuple[str, str]]) -> dict[str, str]:
+    """The number format of each figure column, by its header (translated as the header is):
+    the option columns are shares. A new figure column adds its header here
+    (or ends in 率, see ``_format_of``); any other column keeps Excel's General."""
+    formats = {label: SHARE for _code, label in options}
+    formats.update({
+        _("有效票"): COUNT, _("名次"): COUNT, _("发放"): COUNT, _("回收"): COUNT, _("有效"): COUNT,
+        _("问卷得分"): SCORE, _("综合得分"): SCORE, _("得分"): SCORE,
+        _("95%区间下限"): SCORE, _("95%区间上限"): SCORE,
+        _("稳定性"): SHARE, _("回收率"): SHARE,
+        _("截止日期"): DATE,
+        # the personal channels' return figures beside pingyi-results/1's (回收率 sheet)
+        _("个人渠道发放"): COUNT, _("个人渠道回收"): COUNT, _("开放渠道回收"): COUNT, _("名额"): COUNT,
+        _("对名额的比例"): SHARE,
+    })
+    return formats
+
+
+def _format_of(head: Any, formats: dict[str, str]) -> str | None:
+    """A column's number format by its header; a header ending in 率 (回收率,
+    个人渠道回收率 …) is a rate, shown as a percentage."""
+    if not isinstance(head, str):
+        return None
+    return formats.get(head, SHARE if head.endswith("率") else None)
+
+
+def _text_width(text: str) -> int:
+    """How wide text shows in a spreadsheet: East Asian wide and full-width characters count two."""
+    return max((sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+                for line in text.splitlines()), default=0)
+
+
+def _shown(value: Any, fmt: str | None) -> str:
+    """A cell's value about as the spreadsheet shows it (for the column's width)."""
+    if isinstance(value, dt.datetime):
+        return "2026-01-01 00:00"
+    if isinstance(value, dt.date):
+        return "2026-01-01"
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:.1%}" if fmt == SHARE else f"{value:.2f}" if fmt == SCORE else f"{value:g}"
+    return str(value)
+
+
+def beijing(instant: dt.datetime | None) -> dt.datetime | None:
+    """A stored instant as the workbook shows it: Beijing wall-clock time (``survey.clock``)."""
+    return None if instant is None else to_beijing(instant)
+
+
+def _title_row(sheet: Worksheet, campaign: Campaign) -> None:
+    """The sheet's first row: the campaign and the sheet, with 草稿 / 尚未定稿 before 定稿."""
+    title = _("%(c)s · %(s)s", c=campaign.name, s=sheet.title)
+    draft = not campaign.state.is_frozen
+    if draft:
+        title += "　" + _("草稿 / 尚未定稿")
+    append_row(sheet, [title])
+    sheet.cell(TITLE_ROW, 1).font = Font(bold=True, size=14, color=_BRAND if draft else None)
+    sheet.row_dimensions[TITLE_ROW].height = 24
+
+
+def _lay_out(sheet: Worksheet, formats: dict[str, str]) -> None:
+    """Give a finished sheet (title row, header, table) its reading form: the
+    header styled, panes frozen below the header and right of the first column,
+    an autofilter over the table, each figure's number format, columns as wide
+    as their (Chinese) text up to ``WIDEST`` with longer text wrapped, and A4
+    landscape printing with the title and header on every page."""
+    last_row = max(sheet.max_row, HEADER_ROW)
+    headers = [cell.value for cell in sheet[HEADER_ROW]]
+    for col, head in enumerate(headers, start=1):
+        fmt = _format_of(head, formats)
+        head_width = _text_width(str(head or ""))
+        widest = head_width if head_width <= ONE_LINE_HEADER else max(ONE_LINE_HEADER, (head_width + 1) // 2)
+        for (cell,) in sheet.iter_rows(min_row=HEADER_ROW + 1, max_row=last_row, min_col=col, max_col=col):
+            value = cell.value
+            if value is None:
+                continue
+            if isinstance(value, dt.datetime):
+                cell.number_format = TIME
+            elif isinstance(value, dt.date):
+                cell.number_format = DATE
+            elif fmt is not None and isinstance(value, int | float) and not isinstance(value, bool):
+                cell.number_format = fmt
+            width = _text_width(_shown(value, fmt))
+            if isinstance(value, str) and (width > WIDEST or "\n" in value):
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            widest = max(widest, width)
+        sheet.column_dimensions[get_column_letter(col)].width = min(widest + 2, WIDEST)
+        cell = sheet.cell(HEADER_ROW, col)
+        cell.font = Font(bold=True)
+        cell.fill = _HEADER_FILL
+        cell.border = _HEADER_BORDER
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    last_col = get_column_letter(max(len(headers), 1))
+    sheet.freeze_panes = sheet.cell(HEADER_ROW + 1, 2).coordinate
+    sheet.auto_filter.ref = f"A{HEADER_ROW}:{last_col}{last_row}"
+    sheet.print_title_rows = f"{TITLE_ROW}:{HEADER_ROW}"
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+
+
+#: Writes a sheet's title row and header (``xlsx``'s ``header``).
+Header = Callable[[Worksheet, list[Any]], None]
+
+
+def _in_order(keys: dict[str, Any], known: dict[str, Any] | list[str] | tuple[str, ...]) -> list[str]:
+    """The keys in the campaign's order (questionnaire, batches, channels), then any others."""
+    return [k for k in known if k in keys] + [k for k in keys if k not in known]
+
+
+def _breakdown_sheets(wb: Workbook, campaign: Campaign, results: dict[str, Any], header: Header,
+                      names: dict[str, str], glabels: dict[str, str], options: list[tuple[str, str]]) -> None:
+    """SCORING.md section 5a's figures, each in a sheet after 选项占比 where the
+    results have it: 分项指标 (one row per unit and item: n, score, interval,
+    option shares of the item), 分批次 and 分渠道 (one row per unit and batch or
+    channel: n, ballot score, option shares of the overall item)."""
+    units = results["units"]
+    position = wb.sheetnames.index(SHEETS[2]) + 1
+    share_heads = [label for _code, label in options]
+
+    def shares(values: dict[str, Any] | None) -> list[Any]:
+        return [(values or {}).get(code) for code, _label in options]
+
+    if any(u.get("items") for u in units):
+        labels = report.item_labels(campaign)
+        sheet = wb.create_sheet(BREAKDOWN_SHEETS[0], position)
+        position += 1
+        header(sheet, [_("单位代码"), _("单位"), _("指标代码"), _("指标"), _("有效票"), _("得分"),
+                       _("95%区间下限"), _("95%区间上限")] + share_heads)
+        for u in units:
+            items = u.get("items") or {}
+            for code in _in_order(items, labels):
+                figures = items[code]
+                ci = figures.get("ci95") or [None, None]
+                append_row(sheet, [u["code"], names.get(u["code"]), code, labels.get(code, code), figures.get("n"),
+                                   figures.get("score"), ci[0], ci[1]] + shares(figures.get("shares")))
+    if any(u.get("by_batch") for u in units):
+        batches = {b.code: b for b in db.session.scalars(
+            select(Batch).where(Batch.campaign_id == campaign.id).order_by(Batch.position, Batch.id))}
+        sheet = wb.create_sheet(BREAKDOWN_SHEETS[1], position)
+        position += 1
+        header(sheet, [_("单位代码"), _("单位"), _("批次"), _("评议主体"), _("渠道"), _("开始时间（北京时间）"),
+                       _("结束时间（北京时间）"), _("有效票"), _("得分")] + share_heads)
+        for u in units:
+            by_batch = u.get("by_batch") or {}
+            for code in _in_order(by_batch, batches):
+                batch, figures = batches.get(code), by_batch[code]
+                about = ([glabels.get(batch.group.code, batch.group.code), _(CHANNEL_LABELS[batch.channel]),
+                          beijing(batch.opens_at), beijing(batch.closes_at)] if batch is not None
+                         else [None, None, None, None])
+                append_row(sheet, [u["code"], names.get(u["code"]), code, *about, figures.get("n"),
+                                   figures.get("score")] + shares(figures.get("shares")))
+    if any(u.get("by_channel") for u in units):
+        sheet = wb.create_sheet(BREAKDOWN_SHEETS[2], position)
+        header(sheet, [_("单位代码"), _("单位"), _("渠道"), _("有效票"), _("得分")] + share_heads)
+        for u in units:
+            by_channel = u.get("by_channel") or {}
+            for channel in _in_order(by_channel, CHANNELS):
+                figures = by_channel[channel]
+                label = _(CHANNEL_LABELS[channel]) if channel in CHANNEL_LABELS else channel
+                append_row(sheet, [u["code"], names.get(u["code"]), label, figures.get("n"),
+                                   figures.get("score")] + shares(figures.get("shares")))
+
+
 def xlsx(campaign: Campaign) -> bytes:
     """The workbook: results (with the ranking charts), group scores, shares,
-    return rates, comments with answers, rectification status."""
+    per-item figures and breakdowns (where the results have them), return
+    rates, comments with answers, rectification status; each sheet laid out
+    for reading (``_lay_out``), with a title row marked 草稿 before 定稿."""
     snap = current_snapshot(campaign)
     results = parsed(snap)
     classes = _class_labels()
@@ -174,13 +365,11 @@ def xlsx(campaign: Campaign) -> bytes:
     wb = Workbook()
     ws = cast(Worksheet, wb.active)
     ws.title = SHEETS[0]
-    bold = Font(bold=True)
     red = PatternFill("solid", fgColor="F8D7DA")
 
     def header(sheet: Worksheet, cells: list[Any]) -> None:
+        _title_row(sheet, campaign)
         append_row(sheet, cells)
-        for cell in sheet[sheet.max_row]:
-            cell.font = bold
 
     header(ws, [_("类别"), _("单位代码"), _("单位"), _("有效票"), _("问卷得分"), _("综合得分"), _("名次"),
                 _("计算评定"), _("最终评定"), _("调整理由"), _("95%区间下限"), _("95%区间上限"), _("稳定性"),
@@ -236,14 +425,21 @@ def xlsx(campaign: Campaign) -> bytes:
                        _(ANSWER_LABELS[answer.kind]) if answer else None, answer.text if answer else None])
 
     ts = wb.create_sheet(SHEETS[5])
-    header(ts, [_("单位代码"), _("单位"), _("截止日期"), _("整改方案"), _("整改报告"), _("状态")])
+    header(ts, [_("单位代码"), _("单位"), _("截止日期"), _("整改方案"), _("整改报告"), _("状态"),
+                _("方案提交时间（北京时间）"), _("报告提交时间（北京时间）"), _("验收时间（北京时间）")])
     for rect in rectifications_of(campaign):
         status = (_("已验收（已消红）") if rect.was_cleared else _("已验收") if rect.accepted_at
                   else _("红字（逾期）") if rect.is_red else _("进行中"))
-        append_row(ts, [rect.campaign_unit.code, rect.campaign_unit.name, rect.due_on, rect.plan, rect.report, status])
+        append_row(ts, [rect.campaign_unit.code, rect.campaign_unit.name, rect.due_on, rect.plan, rect.report, status,
+                        beijing(rect.plan_at), beijing(rect.report_at), beijing(rect.accepted_at)])
         if rect.is_red:
             for cell in ts[ts.max_row]:
                 cell.fill = red
+
+    _breakdown_sheets(wb, campaign, results, header, names, glabels, options)
+    formats = _column_formats(options)
+    for sheet in wb.worksheets:
+        _lay_out(sheet, formats)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

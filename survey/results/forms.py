@@ -84,6 +84,15 @@ class SettingsForm(Form):
     leader_handling = StringField("不满意：领导干部处理方式（留空为不处理）", default="诫勉谈话",
                                   validators=[Optional(), Length(max=100)])
     escalate_bottom_two_years = BooleanField("连续两年末位：组织处理")
+    # the public page (公示): survey.results.publication.PUBLIC_OPTIONS
+    public_detail = SelectField("公示内容", choices=[
+        SelectChoice("classes", _l("只公示评定等次（不公示得分和名次）")),
+        SelectChoice("scores", _l("公示名次、综合得分和评定等次"))])
+    public_office = StringField("发布单位（留空为系统设置的评议办名称）", validators=[Optional(), Length(max=200, message="最多 200 个字")])
+    public_contact = TextAreaField("联系方式（电话、电子邮箱、地址）", validators=[Optional(), Length(max=1000, message="最多 1000 个字")])
+    appeal_until = DateField("申诉截止日期（留空为公示结束日期）", validators=[Optional()])
+    appeal_how = TextAreaField("申诉方式（留空为：由被评议单位联络员登录本系统提出申诉）",
+                               validators=[Optional(), Length(max=2000, message="最多 2000 个字")])
 
 
 class PublishForm(Form):

@@ -1,20 +1,33 @@
-"""Making final results known: publication (公示, or internal only), the
-public page's state on a given day, and the units' appeals (申诉/复核)."""
+"""Making final results known: publication (公示, or internal only), what
+the public page shows (the committee's options: scores and ranks or classes
+only, the issuing office, a contact, the appeal deadline and how to appeal),
+its state on a given day, and the units' appeals (申诉/复核)."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from survey import audit, webhooks
+from survey.clock import beijing_date, utcnow
 from survey.clock import today as clock_today
-from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import Appeal, Campaign, CampaignUnit, ResultSnapshot, User
-from survey.models.outcome import APPEAL_DECISIONS, CLASS_LABELS, appeal_changes
+from survey.models.outcome import APPEAL_DECISIONS, CLASS_LABELS, CLASSES, appeal_changes
 from survey.results import ResultsError
 from survey.results.i18n import gettext as _
-from survey.results.queries import final_class, override_of, settings_for, unit_result
+from survey.results.queries import (
+    CategoryView,
+    final_class,
+    override_of,
+    ranking,
+    settings_for,
+    unit_list,
+    unit_result,
+)
 from survey.results.rectification import regenerate_consequences
 from survey.results.signoff import overrides_record, require_committee, set_override
 from survey.results.snapshots import final_snapshot, parsed
@@ -29,6 +42,8 @@ def publish(campaign: Campaign, public: bool, start: dt.date | None, end: dt.dat
     if public and start is not None and end is not None and end < start:
         raise ResultsError(_("公示结束日期不能早于开始日期。"))
     settings = settings_for(campaign)
+    if public and start is not None:
+        _check_appeal_until(settings.appeal_until, start)
     settings.public = public
     settings.public_from = start if public else None
     settings.public_until = end if public else None
@@ -49,6 +64,72 @@ def public_state(campaign: Campaign, today: dt.date) -> str:
     if settings.public_until and today > settings.public_until:
         return "ended"
     return "open"
+
+
+#: The committee's options for the public page, as OutcomeSettings names them.
+PUBLIC_OPTIONS = ("public_scores", "public_office", "public_contact", "appeal_until", "appeal_how")
+
+
+@dataclass(frozen=True)
+class PublicNotice:
+    """What the public page shows besides the classes."""
+
+    #: Each unit's composite score and rank too (else the classes only).
+    scores: bool
+    #: The issuing office (发布单位).
+    office: str
+    #: How to reach the office (phone, e-mail, address), as the committee typed it.
+    contact: str | None
+    #: The last day to appeal: the committee's, else the last day of the public period.
+    appeal_until: dt.date | None
+    #: How to appeal, as the committee typed it; None: the page's default text.
+    appeal_how: str | None
+    #: The day of publication (Beijing), the date under the office's name.
+    published_on: dt.date | None
+
+
+def public_notice(campaign: Campaign) -> PublicNotice:
+    s = settings_for(campaign)
+    return PublicNotice(scores=s.public_scores, office=s.public_office or current_app.config["PINGYI_OFFICE_NAME"],
+                        contact=s.public_contact, appeal_until=s.appeal_until or s.public_until,
+                        appeal_how=s.appeal_how,
+                        published_on=beijing_date(s.published_at) if s.published_at is not None else None)
+
+
+def _check_appeal_until(appeal_until: dt.date | None, public_from: dt.date | None) -> None:
+    if appeal_until is not None and public_from is not None and appeal_until < public_from:
+        raise ResultsError(_("申诉截止日期（%(a)s）不能早于公示开始日期（%(b)s）。", a=appeal_until, b=public_from))
+
+
+def save_public_options(campaign: Campaign, values: dict[str, Any], user: User) -> None:
+    """Set what the public page shows (``PUBLIC_OPTIONS``), with an audit entry.
+    Text is stripped, and empty text means the default. They may change at any
+    time, the public period included (a new telephone number, say)."""
+    require_committee(user, _("只有评议领导小组成员才能设置公示内容。"))
+    s = settings_for(campaign)
+    clean = {name: (values[name].strip() or None) if isinstance(values[name], str) else values[name]
+             for name in PUBLIC_OPTIONS}
+    clean["public_scores"] = bool(clean["public_scores"])
+    _check_appeal_until(clean["appeal_until"], s.public_from)
+    before = {name: getattr(s, name) for name in PUBLIC_OPTIONS}
+    if before == clean:
+        return
+    for name in PUBLIC_OPTIONS:
+        setattr(s, name, clean[name])
+    audit.record("publication.options", f"campaign:{campaign.code}", before, clean)
+
+
+def public_views(campaign: Campaign, results: dict[str, Any], scores: bool) -> list[CategoryView]:
+    """The public page's tables, per category: ranked where scores and ranks
+    are shown; with classes only, by class and then in the campaign's order
+    of units, so that the order does not tell the ranks either."""
+    units = unit_list(campaign)
+    views = ranking(campaign, results, units)
+    if not scores:
+        order = {u.code: k for k, u in enumerate(units)}
+        for view in views:
+            view.units.sort(key=lambda row: (CLASSES.index(row.final_class), order[row.code]))
+    return views
 
 
 def file_appeal(campaign: Campaign, cu: CampaignUnit, text: str, user: User) -> Appeal:

@@ -11,7 +11,19 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -373,14 +385,22 @@ def settings(code: str) -> ResponseReturnValue:
     s = queries.settings_for(campaign)
     form = forms.SettingsForm(data={"quorum": s.quorum, "min_group_ballots": s.min_group_ballots,
                                     "rectification_due": s.rectification_due,
-                                    **DEFAULT_CONSEQUENCES, **(s.consequences or {})})
+                                    **DEFAULT_CONSEQUENCES, **(s.consequences or {}),
+                                    **{name: getattr(s, name) for name in publication.PUBLIC_OPTIONS},
+                                    "public_detail": "scores" if s.public_scores else "classes"})
     if not form.validate_on_submit():
-        return render_template("results/settings.html", campaign=campaign, form=form)
+        flash_form_errors(form)
+        return render_template("results/settings.html", campaign=campaign, form=form,
+                               office=current_app.config["PINGYI_OFFICE_NAME"])
     consequences = {k: getattr(form, k).data for k in DEFAULT_CONSEQUENCES}
     consequences["leader_handling"] = (form.leader_handling.data or "").strip() or None
     signoff.save_settings(campaign, {"quorum": form.quorum.data, "min_group_ballots": form.min_group_ballots.data,
                                      "rectification_due": form.rectification_due.data,
                                      "consequences": consequences})
+    publication.save_public_options(campaign, {
+        "public_scores": form.public_detail.data == "scores", "public_office": form.public_office.data,
+        "public_contact": form.public_contact.data, "appeal_until": form.appeal_until.data,
+        "appeal_how": form.appeal_how.data}, current_user)
     flash(_("设置已保存。"), "info")
     return redirect(url_for("results.settings", code=code))
 
@@ -522,9 +542,10 @@ def public_page(code: str) -> ResponseReturnValue:
     state = publication.public_state(campaign, today())
     if state == "hidden":
         abort(404)
-    views = queries.ranking(campaign, results_for(campaign)) if state == "open" else []
+    notice = publication.public_notice(campaign)
+    views = publication.public_views(campaign, results_for(campaign), notice.scores) if state == "open" else []
     return render_and_commit("public/campaign.html", campaign=campaign, state=state,
-                             settings=queries.settings_for(campaign), views=views)
+                             settings=queries.settings_for(campaign), notice=notice, views=views)
 
 
 # --- the audit log ------------------------------------------------------------------------

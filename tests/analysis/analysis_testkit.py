@@ -26,6 +26,11 @@ def expected(name: str) -> dict:
     return json.loads((CONFORMANCE / "expected" / f"{name}{suffix}").read_text(encoding="utf-8"))
 
 
+def expected_extra(name: str) -> dict:
+    """The expected results with the keys of SCORING.md section 5a (``extra/``)."""
+    return json.loads((CONFORMANCE / "extra" / f"{name}.json").read_text(encoding="utf-8"))
+
+
 def warning_keys(warnings) -> list:
     return sorted((w["code"], w.get("group"), w.get("unit"), w.get("component")) for w in warnings)
 

@@ -5,7 +5,15 @@ import subprocess
 import sys
 
 import pytest
-from analysis_testkit import CONFORMANCE, INVALID_CASES, VALID_CASES, case_bytes, compare_results, expected
+from analysis_testkit import (
+    CONFORMANCE,
+    INVALID_CASES,
+    VALID_CASES,
+    case_bytes,
+    compare_results,
+    expected,
+    expected_extra,
+)
 
 from analysis import BundleError, evaluate_document, loads_bundle
 
@@ -28,6 +36,27 @@ def test_case_through_cli(name):
     got = json.loads(proc.stdout.decode("utf-8"))
     assert got["format"] == "pingyi-results/1"
     assert compare_results(got, expected(name)) == []
+
+
+@pytest.mark.parametrize("name", VALID_CASES)
+def test_section_5a_through_api(name):
+    # extra/ holds the same results plus the per-item figures and breakdowns of §5a.
+    got = evaluate_document(loads_bundle(case_bytes(name))).to_json()
+    want = expected_extra(name)
+    assert compare_results(got, want) == []
+    # Every key of §5a is there for every unit (compare_results lets a missing key pass for null).
+    for gu, wu in zip(got["units"], want["units"], strict=True):
+        for key in ("items", "by_batch", "by_channel", "by_attribute"):
+            assert set(gu[key]) == set(wu.get(key, {})), (gu["code"], key)
+
+
+def test_section_5a_through_cli():
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", "evaluate", str(CONFORMANCE / "cases" / "small.json")],
+        capture_output=True, cwd=ROOT, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert compare_results(json.loads(proc.stdout.decode("utf-8")), expected_extra("small")) == []
 
 
 @pytest.mark.parametrize("name", INVALID_CASES)

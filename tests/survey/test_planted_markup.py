@@ -1,8 +1,9 @@
 """Planted markup (Trust, item 2): every string a user supplies (set-up labels
 and their English labels, roster names and organisations, comments and their
 answers, appeals and their outcomes, rectification plans and reports, vetoes,
-overrides, follow-ups, account names) holds markup, a template expression,
-mathtext and spreadsheet formulas. Every GET page of every role, in Chinese
+overrides, follow-ups, account names, the public page's office, contact and
+appeal text) holds markup, a template expression, mathtext and spreadsheet
+formulas. Every GET page of every role, in Chinese
 and in English, the ballot's form and summary, every chart, the XLSX, every
 CSV and the PDF show them as data: escaped, literal, never executed, never a
 formula, never a crash."""
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from survey import charts
 from survey.bundles import import_bundle
 from survey.extensions import db
-from survey.models import Appeal, Ballot, Comment, Evaluator, Invitation, Rectification, User
+from survey.models import Appeal, Ballot, Comment, Evaluator, Invitation, OutcomeSettings, Rectification, User
 from survey.results.exports import CHART_TYPES
 from survey.spreadsheets import FORMULA_STARTS
 from survey.tokens import hash_token, new_token
@@ -104,6 +105,9 @@ def _plant_campaigns(app: Any, client: Any) -> tuple[dict[str | None, int | None
     _post(client, committee, f"{base}/override", {"unit": "u2", "new_class": "satisfied", "reason": planted(3)})
     _post(client, committee, f"{base}/approve", {})
     _post(client, committee, f"{base}/finalize", {})
+    _post(client, committee, f"{base}/settings", {  # the public page's options, shown on /public/t2026
+        "min_group_ballots": "5", "self_examination_days": "15", "public_detail": "scores",
+        "public_office": planted(0), "public_contact": planted(1), "appeal_how": planted(2)})
     today = dt.date.today()
     _post(client, committee, f"{base}/publish", {"public": "y", "public_from": (today - dt.timedelta(days=1)).isoformat(),
                                                  "public_until": (today + dt.timedelta(days=7)).isoformat()})
@@ -118,6 +122,8 @@ def _plant_campaigns(app: Any, client: Any) -> tuple[dict[str | None, int | None
         rect = db.session.scalar(select(Rectification).where(Rectification.plan.is_not(None)))
         assert appeal is not None and appeal.text == planted(2), "the appeal was not planted"
         assert rect is not None and rect.plan == planted(1) and rect.report == planted(1)
+        options = db.session.scalar(select(OutcomeSettings).where(OutcomeSettings.public_office.is_not(None)))
+        assert options is not None and (options.public_contact, options.appeal_how) == (planted(1), planted(2))
         appeal_id = appeal.id
     _post(client, committee, f"{base}/appeals/{appeal_id}", {"decision": "upheld", "outcome": planted(0)})
     return {None: None, **users}, tokens

@@ -6,14 +6,14 @@ with its state, attempts, last answer and error. A queued job may wait
 (job.not_before) for a retry's backoff.
 
 Revision ID: 20261126_0020
-Revises: 20261126_0016
+Revises: 20261126_0017
 Create Date: 2026-11-26
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "20261126_0020"
-down_revision = "20261126_0016"
+down_revision = "20261126_0017"
 branch_labels = None
 depends_on = None
 
