@@ -179,41 +179,55 @@ def test_the_audit_log_oldest_first_with_after_and_target(app, client, role_keys
 
 
 def test_per_item_results_are_the_stored_results_items(app, client, role_keys) -> None:
-    """The unit's `items` of the stored results, whatever the analysis puts
-    there; with them, a liaison's key does not see the groups its page hides."""
+    """The unit's `items` of the stored results (SCORING.md section 5a, as the
+    analysis computed them); a liaison's key does not see the groups its page hides."""
     key = role_keys["committee"]
-    answer = _get(client, "/campaigns/t2026/units/u1/items", key)
-    stored = next(u for u in json.loads(client.get(API + "/campaigns/t2026/results", headers=bearer(key)).data)
-                  ["units"] if u["code"] == "u1")
-    assert answer["available"] == ("items" in stored)
-    assert answer["final"] is False and answer["hidden_groups"] == 0
+
+    def stored(code: str) -> dict[str, Any]:
+        document = json.loads(client.get(API + "/campaigns/t2026/results", headers=bearer(key)).data)
+        unit: dict[str, Any] = next(u for u in document["units"] if u["code"] == code)
+        return unit
+
+    def as_stored(answer: dict[str, Any]) -> dict[str, Any]:
+        return {i["code"]: {"n": i["n"], "score": i["score"], "shares": i["shares"], "ci95": i["ci95"],
+                            "group_scores": {g["code"]: g["score"] for g in i["group_scores"]}}
+                for i in answer["items"]}
+
+    answer = _get(client, "/campaigns/t2026/units/u2/items", key)
+    assert (answer["available"], answer["final"], answer["hidden_groups"]) == (True, False, 0)
+    assert as_stored(answer) == stored("u2")["items"]
+    [item] = answer["items"]
+    assert (item["code"], item["label"], item["n"]) == ("i0", "总体评价", 15)
+    assert [(g["code"], g["label"]) for g in item["group_scores"]] == [("client", "服务对象"), ("expert", "专家学者")]
     with app.app_context():
         finalize()
-        # Final results as the section 5a analysis stores them (the figures stand in for its own),
-        # kept as a later version of the final record (a final version never changes).
+    final = _get(client, "/campaigns/t2026/units/u1/items", key)
+    assert final["final"] is True and as_stored(final) == stored("u1")["items"]
+    mine = _get(client, "/campaigns/t2026/units/u1/items", role_keys["liaison"])
+    # The expert group (3 ballots, below the minimum of 5) is left out, as the liaison's page leaves it out.
+    assert mine["hidden_groups"] == 1
+    assert [[g["code"] for g in i["group_scores"]] for i in mine["items"]] == [["client"]]
+    assert [i["score"] for i in mine["items"]] == [i["score"] for i in final["items"]]
+    _get(client, "/campaigns/t2026/units/u2/items", role_keys["liaison"], 404)
+
+
+def test_results_stored_before_per_item_figures_say_so(app, client, role_keys) -> None:
+    """Final results stored before the analysis added section 5a carry no `items`:
+    the answer says they are not available rather than inventing them."""
+    with app.app_context():
+        finalize()
         first = db.session.scalar(select(ResultSnapshot).where(ResultSnapshot.kind == "final"))
         results = json.loads(first.results_json)
         for unit in results["units"]:
-            unit["items"] = {"i0": {"n": 15, "score": 91.5, "group_scores": {"client": 95.0, "expert": 86.25},
-                                    "shares": {"S": 0.9, "B": 0.1, "D": 0.0}, "ci95": [88.0, 94.0]}}
+            del unit["items"]
         text = json.dumps(results, ensure_ascii=False)
+        # A later version of the final record (a final version never changes).
         db.session.add(ResultSnapshot(
             campaign_id=first.campaign_id, kind="final", version=2, fingerprint=first.fingerprint,
             bundle_sha256=first.bundle_sha256, bundle_json=first.bundle_json, results_json=text,
             results_sha256=hashlib.sha256(text.encode()).hexdigest(), quorum=first.quorum,
-            overrides_json=first.overrides_json, note="5a"))
+            overrides_json=first.overrides_json, note="before 5a"))
         db.session.commit()
         caches.clear_all()
-    full = _get(client, "/campaigns/t2026/units/u1/items", key)
-    assert full["available"] is True and full["final"] is True
-    [item] = full["items"]
-    assert (item["code"], item["label"], item["n"], item["score"], item["ci95"]) == ("i0", "总体评价", 15, 91.5,
-                                                                                    [88.0, 94.0])
-    assert item["group_scores"] == [{"code": "client", "label": "服务对象", "score": 95.0},
-                                    {"code": "expert", "label": "专家学者", "score": 86.25}]
-    assert item["shares"] == {"S": 0.9, "B": 0.1, "D": 0.0}
-    mine = _get(client, "/campaigns/t2026/units/u1/items", role_keys["liaison"])
-    # The expert group (3 ballots, below the minimum of 5) is left out, as the liaison's page leaves it out.
-    assert [g["code"] for g in mine["items"][0]["group_scores"]] == ["client"] and mine["hidden_groups"] == 1
-    assert mine["items"][0]["score"] == 91.5
-    _get(client, "/campaigns/t2026/units/u2/items", role_keys["liaison"], 404)
+    answer = _get(client, "/campaigns/t2026/units/u1/items", role_keys["auditor"])
+    assert (answer["available"], answer["items"], answer["final"]) == (False, [], True)
