@@ -134,7 +134,7 @@ MAX_ID = 2**31 - 1
 
 
 class AuditQuery(PageQuery):
-    target: str | None = Field(None, max_length=200,
+    target: str | None = Field(None, max_length=200, pattern=r"^[^\x00]*$",
                                description="只列对象包含此文字的记录，如 campaign:2026 或 unit:u03（与审计日志页的筛选相同）")
     after: int | None = Field(None, ge=0, le=MAX_ID,
                               description="只列 id 大于此值的记录：传入上次见到的最大 id，即可只取新增的记录")

@@ -173,6 +173,7 @@ def test_the_audit_log_oldest_first_with_after_and_target(app, client, role_keys
     for role in ("committee", "organizer", "liaison"):
         assert _get(client, "/audit", role_keys[role], 403)["code"] == "forbidden"
     assert _get(client, f"/audit?after={2**31}", key, 400)["errors"][0]["path"] == "query.after"
+    assert _get(client, "/audit?target=a%00b", key, 400)["errors"][0]["path"] == "query.target"  # no column takes NUL
 
 
 # --- per-item results ---------------------------------------------------------------------
