@@ -708,6 +708,8 @@ def _ballots(campaign: Campaign) -> Iterable[dict[str, Any]]:
 
 # --- columnar: rows straight into analysis arrays ------------------------------
 
+#: Answers read into the arrays at a time (``campaign_arrays``).
+ANSWER_PARTITION = 65536
 #: (id, public_id, batch_id, submitted_at, duration_s, source) of a ballot.
 BallotRow = Row[int, str, int, dt.datetime, float | None, str | None]
 
@@ -768,16 +770,21 @@ def campaign_arrays(campaign: Campaign, *, batch_ids: Collection[int] | None = N
     if not rows:
         return None
     ids = np.array([r[0] for r in rows], dtype=np.int64)
-    # Through the answers' ballot index (a subquery, not a join), and as plain tuples:
-    # numpy is slow to read SQLAlchemy rows.
-    answer_rows = np.array([tuple(r) for r in db.session.execute(
-        select(Answer.ballot_id, Answer.campaign_unit_id, Answer.item_id, Answer.option_id)
-        .where(Answer.ballot_id.in_(select(Ballot.id).where(*cond))))], dtype=np.int64).reshape(-1, 4)
     units, items, scale = campaign.units, campaign.items, campaign.scale
     answers = np.full((len(rows), len(units), len(items)), -1, dtype=np.int8)
-    if answer_rows.size:
-        answers[np.searchsorted(ids, answer_rows[:, 0]), _lookup([u.id for u in units], answer_rows[:, 1]),
-                _lookup([i.id for i in items], answer_rows[:, 2])] = _lookup([o.id for o in scale], answer_rows[:, 3])
+    unit_ids, item_ids, option_ids = [u.id for u in units], [i.id for i in items], [o.id for o in scale]
+    # Through the answers' ballot index (a subquery, not a join), streamed in
+    # partitions of plain tuples: numpy is slow to read SQLAlchemy rows, and
+    # the answers of a large campaign held as Python rows all at once would
+    # take gigabytes (the int8 array takes one byte each).
+    streamed = db.session.connection().execute(
+        select(Answer.ballot_id, Answer.campaign_unit_id, Answer.item_id, Answer.option_id)
+        .where(Answer.ballot_id.in_(select(Ballot.id).where(*cond)))
+        .execution_options(yield_per=ANSWER_PARTITION))
+    for part in streamed.partitions():
+        answer_rows = np.array([tuple(r) for r in part], dtype=np.int64).reshape(-1, 4)
+        answers[np.searchsorted(ids, answer_rows[:, 0]), _lookup(unit_ids, answer_rows[:, 1]),
+                _lookup(item_ids, answer_rows[:, 2])] = _lookup(option_ids, answer_rows[:, 3])
     source, network = _codes([r[5] for r in rows])
     batch_index = {b.id: k for k, b in enumerate(campaign.batches)}
     group_index = {g.id: k for k, g in enumerate(campaign.groups)}

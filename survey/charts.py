@@ -106,7 +106,7 @@ def _hbars(ax: Any, ys: Sequence[float], widths: Sequence[float], lefts: Sequenc
 
 
 def ranking_chart(units: Sequence[dict[str, Any]], thresholds: dict[str, float], title: str,
-                  class_labels: dict[str, str]) -> Figure:
+                  class_labels: dict[str, str], xlabel: str = "综合得分") -> Figure:
     """Horizontal bars of the units' scores (best on top), coloured by class,
     with the 95% interval as whiskers and the class thresholds as lines.
 
@@ -134,7 +134,7 @@ def ranking_chart(units: Sequence[dict[str, Any]], thresholds: dict[str, float],
                 ax.axvline(x, color="#1f2933", linestyle=style, linewidth=1)
                 ax.text(x, 1.0, f" {label} ≥ {x:g}", transform=ax.get_xaxis_transform(), fontsize=8, va="bottom")
         ax.set_xlim(0, 100)
-        ax.set_xlabel("综合得分")
+        ax.set_xlabel(xlabel)
         ax.set_title(title, pad=14)
     return fig
 

@@ -1,4 +1,4 @@
-"""Command-line interface: `flask --app survey campaign import|export`, `flask --app survey demo`,
+"""Command-line interface: `flask --app survey campaign import|export|ballots`, `flask --app survey demo`,
 `flask --app survey results report`, `user create`, and `api-key create|list|revoke` (survey/api/cli.py)."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from analysis import BundleError
 from survey import bundles
 from survey.distribution.services import link_for
+from survey.errors import UserError
 from survey.extensions import db
 from survey.models import Ballot, Campaign, Unit, User
 from survey.models.account import ROLE_LABELS, ROLES
@@ -106,6 +107,34 @@ def export_command(code: str, file: str) -> None:
     else:
         Path(file).write_text(text, encoding="utf-8")
         click.echo(f"已导出 {code} 到 {file}", err=True)
+
+
+@campaign_cli.command("ballots", help="Export the anonymised ballots of campaign CODE to FILE, one row "
+                      "per ballot; the format is FILE's extension: .csv, .xlsx, .sav (SPSS), .dta (Stata) or "
+                      ".parquet. All or nothing: FILE appears only once complete.")
+@click.argument("code")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def ballots_command(code: str, file: Path) -> None:
+    from survey.results import ballot_export
+
+    try:
+        fmt = ballot_export.format_of(file)
+    except UserError as exc:
+        click.echo(exc.message, err=True)
+        sys.exit(2)
+    campaign = db.session.scalar(select(Campaign).where(Campaign.code == code))
+    if campaign is None:
+        click.echo(f"没有代码为 {code} 的评议活动 (no campaign {code})", err=True)
+        sys.exit(2)
+    if not file.parent.is_dir():
+        click.echo(f"无法写入 {file}：目录 {file.parent} 不存在 (no directory {file.parent})", err=True)
+        sys.exit(2)
+    try:
+        n = ballot_export.write_file(campaign, fmt, file)
+    except OSError as exc:
+        click.echo(f"无法写入 {file}：{exc.strerror} (cannot write {file})", err=True)
+        sys.exit(2)
+    click.echo(f"已导出评议活动 {code} 的 {n} 张评议票到 {file}", err=True)
 
 
 @click.command("demo", help="Create the demo campaign 2026年度市直机关作风评议 and write sample "

@@ -118,6 +118,8 @@ POLICY: dict[str, Rule] = {
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
         "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record")},
     "results.draft_document": DRAFTS,
+    # the anonymised ballots (raw data): whoever may have the XLSX export
+    "results.export_ballots": READ,
     # the organizer's inputs to the results
     "results.add_objective_score": ORGANIZE,
     "results.add_veto": ORGANIZE,

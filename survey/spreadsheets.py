@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 
 #: What a spreadsheet program takes as the start of a formula in a CSV cell.
@@ -24,6 +26,20 @@ def append_row(sheet: Worksheet, values: Iterable[Any]) -> None:
             if cell.value.startswith(FORMULA_STARTS):
                 # Shown as typed, and kept as text if the user edits the cell.
                 cell.quotePrefix = True
+
+
+def write_only_row(sheet: WriteOnlyWorksheet, values: Iterable[Any]) -> list[Any]:
+    """A row for a write-only (streamed) sheet's ``append``: the same rule as
+    ``append_row``, cell by cell only where a string starts like a formula
+    (every other value goes in as it is, which keeps the stream fast)."""
+    row = list(values)
+    for k, value in enumerate(row):
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+            cell = WriteOnlyCell(sheet, value)
+            cell.data_type = "s"
+            cell.quotePrefix = True
+            row[k] = cell
+    return row
 
 
 def csv_cell(value: Any) -> Any:

@@ -82,9 +82,21 @@ def _history_spec(campaign: Campaign, unit_code: str, results: dict[str, Any] | 
                                   _("%(n)s 历年综合得分", n=cu.name))
 
 
+def _items_spec(campaign: Campaign, results: dict[str, Any], unit_code: str) -> ChartSpec:
+    """A unit's indicators (SCORING.md section 5a), drawn like a ranking: the weakest at the bottom."""
+    result = queries.unit_result(results, unit_code)
+    rows = queries.item_rows(result, queries.labels_of(campaign).items)
+    if len(rows) < 2:
+        raise KeyError(unit_code)
+    name = next((u.name for u in queries.unit_list(campaign) if u.code == unit_code), unit_code)
+    items = [{"name": row.label, "score": row.score, "ci95": row.ci95, "class": None} for row in rows]
+    return charts.ranking_chart, (items, effective_rules(campaign)["thresholds"],
+                                  _("%(n)s 各指标得分与95%%区间", n=name), _class_labels(), _("问卷得分"))
+
+
 def chart_spec(campaign: Campaign, results: dict[str, Any], name: str) -> ChartSpec:
     """What draws a chart and everything it is drawn from, by its URL name:
-    ranking-<category>, shares-<category>, returns, history-<unit>."""
+    ranking-<category>, shares-<category>, returns, history-<unit>, items-<unit>."""
     kind, _sep, arg = name.partition("-")
     if kind == "ranking" and arg:
         return _ranking_spec(campaign, results, arg)
@@ -94,6 +106,8 @@ def chart_spec(campaign: Campaign, results: dict[str, Any], name: str) -> ChartS
         return _returns_spec(campaign, results)
     if kind == "history" and arg:
         return _history_spec(campaign, arg, results)
+    if kind == "items" and arg:
+        return _items_spec(campaign, results, arg)
     raise KeyError(name)
 
 
@@ -146,6 +160,9 @@ def chart_names(campaign: Campaign, results: dict[str, Any]) -> list[str]:
     names.append("returns")
     shown = units_with_history(campaign)  # a unit's page shows its history from a second year on
     names += [f"history-{cu.code}" for cu in queries.unit_list(campaign) if cu.code in shown]
+    items = queries.labels_of(campaign).items
+    names += [f"items-{u['code']}" for u in results["units"]
+              if sum(1 for row in queries.item_rows(u, items) if row.score is not None) > 1]
     return names
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, bindparam, inspect, select
+from sqlalchemy import BindParameter, CompoundSelect, Select, bindparam, inspect, literal, select, union_all
 from sqlalchemy.orm import joinedload
 
 from survey.database import prepared
@@ -20,6 +20,7 @@ from survey.models import (
     Category,
     ClassOverride,
     EvaluatorGroup,
+    Item,
     OutcomeSettings,
     ScaleOption,
     Unit,
@@ -251,3 +252,95 @@ def data_quality(results: dict[str, Any]) -> dict[str, Any]:
     ex = results["explain"]
     return {"ballots": results["ballots"], "flags": ex["flags"], "exclude_flags": ex["exclude_flags"],
             "excluded": ex["excluded"]}
+
+
+# --- per-indicator figures (SCORING.md section 5a) ----------------------------
+
+
+@prepared
+def _labels_of() -> CompoundSelect[str, str, str, int]:
+    # One statement for both lists: a unit's page needs both in its table's key.
+    campaign_id: BindParameter[int] = bindparam("campaign_id")
+    return union_all(
+        select(literal("option"), ScaleOption.code, ScaleOption.label, ScaleOption.position)
+        .where(ScaleOption.campaign_id == campaign_id, ScaleOption.points.is_not(None)),
+        select(literal("item"), Item.code, Item.label, Item.position).where(Item.campaign_id == campaign_id),
+    ).order_by("position")
+
+
+class Labels(NamedTuple):
+    """The scored options and the items (指标), each (code, label) in order."""
+
+    options: list[tuple[str, str]]
+    items: list[tuple[str, str]]
+
+
+def labels_of(campaign: Campaign) -> Labels:
+    labels = Labels([], [])
+    for kind, code, label, _position in db.session.execute(_labels_of(), {"campaign_id": campaign.id}):
+        (labels.options if kind == "option" else labels.items).append((code, label))
+    return labels
+
+
+@dataclass
+class ItemRow:
+    """One indicator of a unit: its score, interval, ballots, option shares and
+    group scores (None where hidden or not defined)."""
+
+    code: str
+    label: str
+    n: int
+    score: float | None
+    ci95: list[float] | None
+    shares: dict[str, float] | None
+    group_scores: dict[str, float | None] = field(default_factory=dict)
+    hidden: bool = False
+
+
+def item_rows(result: dict[str, Any], items: Sequence[tuple[str, str]], *,
+              min_ballots: int | None = None, shown_groups: Sequence[str] | None = None) -> list[ItemRow]:
+    """A unit's indicators, the weakest first (those without a score last, in
+    questionnaire order). For a liaison (``min_ballots``): an indicator rated
+    by fewer ballots is hidden, and only the groups shown one by one on the
+    liaison's page (``shown_groups``) keep their scores, as that page hides them."""
+    figures = result.get("items") or {}
+    rows = []
+    for code, label in items:
+        f = figures.get(code)
+        if f is None:
+            continue
+        row = ItemRow(code, label, f["n"], f["score"], f["ci95"], f["shares"], dict(f.get("group_scores") or {}))
+        if min_ballots is not None:
+            row.group_scores = {g: s for g, s in row.group_scores.items() if shown_groups and g in shown_groups}
+            if row.n < min_ballots:
+                row.score, row.ci95, row.shares, row.group_scores, row.hidden = None, None, None, {}, True
+        rows.append(row)
+    order = {code: k for k, (code, _label) in enumerate(items)}
+    return sorted(rows, key=lambda r: (r.score is None, r.score if r.score is not None else 0.0, order[r.code]))
+
+
+@dataclass
+class SubsetRow:
+    """A unit's figures on a subset of its ballots (a batch, a channel)."""
+
+    key: str
+    label: str
+    n: int
+    score: float | None
+    shares: dict[str, float] | None
+    hidden: bool = False
+
+
+def subset_rows(result: dict[str, Any], key: str, labels: dict[str, str], *,
+                min_ballots: int | None = None) -> list[SubsetRow]:
+    """A unit's breakdown (``by_batch`` or ``by_channel``), the subsets with
+    ballots only, in the results' order; below ``min_ballots`` hidden (a liaison's view)."""
+    rows = []
+    for code, f in (result.get(key) or {}).items():
+        if not f["n"]:
+            continue
+        row = SubsetRow(code, labels.get(code, code), f["n"], f["score"], f["shares"])
+        if min_ballots is not None and row.n < min_ballots:
+            row.score, row.shares, row.hidden = None, None, True
+        rows.append(row)
+    return rows

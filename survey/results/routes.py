@@ -22,6 +22,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
@@ -34,9 +35,11 @@ from survey.clock import today
 from survey.errors import UserError
 from survey.extensions import db
 from survey.models import Appeal, AuditEntry, Campaign, CampaignUnit, Rectification, Veto
+from survey.models.distribution import CHANNEL_LABELS
 from survey.models.lifecycle import where_frozen
 from survey.models.outcome import ANSWER_LABELS, APPEAL_LABELS, CLASS_LABELS, CONSEQUENCE_LABELS, DEFAULT_CONSEQUENCES
 from survey.results import (
+    ballot_export,
     comments,
     documents,
     exports,
@@ -74,6 +77,7 @@ def _labels(state: BlueprintSetupState) -> None:
     state.app.jinja_env.globals.update(
         class_name=class_name, class_labels=CLASS_LABELS, flag_labels=FLAG_LABELS, answer_labels=ANSWER_LABELS,
         appeal_labels=APPEAL_LABELS, consequence_labels=CONSEQUENCE_LABELS)
+    state.app.jinja_env.globals["ballot_formats"] = ballot_export.FORMATS
 
 
 def class_name(code: str) -> str:
@@ -248,6 +252,18 @@ def draft_document(code: str, name: str) -> ResponseReturnValue:
         flash(exc.message, "error")
         return redirect(url_for("results.campaign_page", code=code))
     return _attachment(data, documents.MEDIA_TYPE, documents.filename(campaign, name, unit))
+
+
+@bp.get("/results/<code>/ballots.<fmt>")
+def export_ballots(code: str, fmt: str) -> ResponseReturnValue:
+    """The anonymised ballots, one row per ballot (``fmt``: csv, xlsx, sav, dta, parquet)."""
+    campaign = campaign_or_404(code)
+    if fmt not in ballot_export.FORMATS:
+        abort(404)
+    data = ballot_export.temporary_export(campaign, fmt)
+    db.session.commit()
+    return send_file(data, mimetype=ballot_export.FORMATS[fmt].media_type, as_attachment=True,
+                     download_name=ballot_export.filename(campaign, fmt), max_age=0)
 
 
 def _version_or_404(campaign: Campaign) -> Any:
@@ -494,13 +510,20 @@ def my_unit(code: str) -> ResponseReturnValue:
     if not campaign.state.is_frozen:
         abort(404)
     result = queries.unit_result(results_for(campaign), cu.code)
-    return render_and_commit("results/my_unit.html", campaign=campaign, cu=cu, r=result,
-                             view=comments.liaison_view(campaign, cu, result),
+    view = comments.liaison_view(campaign, cu, result)
+    min_group = queries.settings_for(campaign).min_group_ballots
+    labels = queries.labels_of(campaign)
+    channels = {code: _(label) for code, label in CHANNEL_LABELS.items()}
+    return render_and_commit("results/my_unit.html", campaign=campaign, cu=cu, r=result, view=view,
+                             options=labels.options, group_names={g["code"]: g["label"] for g in view.shown_groups},
+                             items=queries.item_rows(result, labels.items, min_ballots=min_group,
+                                                     shown_groups=[g["code"] for g in view.shown_groups]),
+                             by_channel=queries.subset_rows(result, "by_channel", channels, min_ballots=min_group),
                              final_class=queries.final_class(result, queries.override_of(cu)),
                              rect=rectification.rectification_of(cu), answer_form=forms.AnswerForm(),
                              text_form=forms.TextForm(), appeals=publication.appeals_of(campaign, cu),
                              consequences=rectification.consequences_of(campaign, cu, cancelled=False),
-                             min_group=queries.settings_for(campaign).min_group_ballots)
+                             min_group=min_group)
 
 
 @_change("/my/<code>/comments/<int:comment_id>", "results.my_unit")

@@ -10,10 +10,12 @@ from typing import Any
 
 from flask import current_app, render_template, request
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
 
 from survey.models import Campaign, CampaignUnit, ClassOverride, ResultSnapshot
+from survey.models.distribution import CHANNEL_LABELS
 from survey.results import artifacts, forms, queries
 from survey.results.queries import CategoryLine, UnitLine
 from survey.results.snapshots import effective_rules, parsed
@@ -66,14 +68,20 @@ def ranking_tables(campaign: Campaign, snap: ResultSnapshot, units: list[UnitLin
 
 def unit_result_html(campaign: Campaign, snap: ResultSnapshot, cu: CampaignUnit, groups: dict[str, str]) -> Markup:
     """A unit's result, the grounds of its class and its group scores."""
-    options, rules, override = queries.option_labels(campaign), effective_rules(campaign), queries.override_of(cu)
-    key = [snap.results_sha256, cu.code, groups, options, rules,
+    labels, rules, override = queries.labels_of(campaign), effective_rules(campaign), queries.override_of(cu)
+    options = labels.options
+    key = [snap.results_sha256, cu.code, groups, options, labels.items, rules,
            None if override is None else [override.new_class, override.reason]]
 
     def context() -> dict[str, Any]:
         result = queries.unit_result(parsed(snap), cu.code)
+        channels = {code: _(label) for code, label in CHANNEL_LABELS.items()}
         return {"r": result, "final_class": queries.final_class(result, override), "groups": groups,
-                "options": options, "rules": rules, "override": override}
+                "options": options, "rules": rules, "override": override,
+                "items": queries.item_rows(result, labels.items),
+                "by_batch": queries.subset_rows(result, "by_batch", {}),
+                "by_channel": queries.subset_rows(result, "by_channel", channels),
+                "campaign_code": campaign.code}
 
     return fragment(snap, "results/_unit_result.html", key, context)
 

@@ -168,8 +168,9 @@ def test_the_final_report_has_the_approvers_and_no_draft_mark(app, client, ctx, 
 
 
 def test_per_indicator_highlights_when_the_results_have_items(app, client, ctx, tmp_path, monkeypatch) -> None:
-    """SCORING.md section 5a's per-unit ``items``: rendered when present (here
-    added to the results as another session's analysis will), skipped when absent."""
+    """SCORING.md section 5a's per-unit ``items``: rendered from the analysis's
+    own figures, with set figures in the order they rank, skipped where the
+    results carry none (results stored before section 5a)."""
     doc = committee_bundle()
     doc["items"] = [{"code": "i0", "label": "总体评价", "weight": 1.0}, {"code": "i1", "label": "办事效率", "weight": 1.0},
                     {"code": "i2", "label": "<i>服务态度</i>", "weight": 1.0}]
@@ -179,9 +180,20 @@ def test_per_indicator_highlights_when_the_results_have_items(app, client, ctx, 
     login(client, "committee")
     _data, path = _pdf(client, campaign, tmp_path)
     plain = _flat("".join(_poppler(path)))
-    assert "分项指标" not in plain and "得分最低的指标" not in plain
+    assert "分项指标" in plain and "得分最低的指标" in plain  # the analysis computes them (section 5a)
 
     real = report.parsed
+
+    def without_items(snap: Any) -> dict[str, Any]:
+        results = copy.deepcopy(real(snap))
+        for unit in results["units"]:
+            unit.pop("items", None)
+        return results
+
+    monkeypatch.setattr(report, "parsed", without_items)
+    _data, path = _pdf(client, campaign, tmp_path)
+    plain = _flat("".join(_poppler(path)))
+    assert "分项指标" not in plain and "得分最低的指标" not in plain
     scores = {"i0": 80.0, "i1": 55.5, "i2": 91.0}
 
     def with_items(snap: Any) -> dict[str, Any]:
