@@ -147,6 +147,7 @@ POLICY: dict[str, Rule] = {
     "api.rectifications": API_SCOPED,
     "api.audit_entries": AUDIT,
     "api.objective_scores": READ,
+    "api.ballots": READ,  # as the results page's raw ballot download
     # the API's writes: as the pages that do the same (roster import, results inputs)
     "api.import_roster": ORGANIZE,
     "api.import_objective_scores": ORGANIZE,

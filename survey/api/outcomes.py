@@ -6,8 +6,6 @@ audit log's query) and narrows it to a liaison's scope as the liaison's page
 does (survey/api/scope.py)."""
 from __future__ import annotations
 
-from typing import Any
-
 from flask import abort
 from flask_babel import gettext as _
 from pydantic import Field
@@ -167,8 +165,10 @@ def unit_items(code: str, unit_code: str) -> UnitItems:
     item its number of scored answers, score, score by evaluator group,
     option shares and 95% interval), in the campaign's item order, from the
     snapshot the results endpoints return. A liaison's key: its own unit,
-    once the results are finalized, with the scores of groups below the
-    committee's minimum left out, as its page leaves those groups out."""
+    once the results are finalized, as the liaison's page shows its
+    indicators (survey/results/queries.py ``item_rows``): the scores of
+    groups below the committee's minimum left out, and an item rated by
+    fewer ballots than the minimum `hidden`, its figures null."""
     c = campaign_in_scope(code)
     cu = unit_in_scope(c, unit_code)
     snap = current_snapshot(c)
@@ -177,15 +177,18 @@ def unit_items(code: str, unit_code: str) -> UnitItems:
     except KeyError:
         abort(404)
     groups, hidden = visible_groups(c, cu, result)
-    shown = None if liaison_unit() is None else {g["code"] for g in groups}
+    items = queries.labels_of(c).items
+    if liaison_unit() is None:
+        rows = queries.item_rows(result, items)
+    else:
+        rows = queries.item_rows(result, items, min_ballots=queries.settings_for(c).min_group_ballots,
+                                 shown_groups=[g["code"] for g in groups])
+    order = {code: k for k, (code, _label) in enumerate(items)}  # the page lists the weakest first
     labels = queries.group_labels(c)
-    figures: dict[str, dict[str, Any]] | None = result.get("items")
-    items = [] if figures is None else [
-        ItemResult(code=item.code, label=item.label, n=figures[item.code]["n"], score=figures[item.code]["score"],
-                   group_scores=[ItemGroupScore(code=group, label=labels.get(group, group), score=score)
-                                 for group, score in figures[item.code]["group_scores"].items()
-                                 if shown is None or group in shown],
-                   shares=figures[item.code]["shares"], ci95=figures[item.code]["ci95"])
-        for item in c.items if item.code in figures]
-    return UnitItems(campaign=c.code, unit=cu.code, final=snap.kind == "final", available=figures is not None,
-                     items=items, hidden_groups=hidden)
+    return UnitItems(campaign=c.code, unit=cu.code, final=snap.kind == "final", available="items" in result,
+                     items=[ItemResult(code=r.code, label=r.label, n=r.n, score=r.score, hidden=r.hidden,
+                                       group_scores=[ItemGroupScore(code=g, label=labels.get(g, g), score=s)
+                                                     for g, s in r.group_scores.items()],
+                                       shares=r.shares, ci95=r.ci95)
+                            for r in sorted(rows, key=lambda r: order[r.code])],
+                     hidden_groups=hidden)

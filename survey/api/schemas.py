@@ -250,10 +250,11 @@ class ItemResult(Schema):
     code: Code
     label: str
     n: int = Field(description="对该项目给出计分选项的有效票数（各评议主体之和）")
+    hidden: bool = Field(description="单位联络员的密钥：票数少于最小组规模，得分、占比与区间不显示（为 null）")
     score: float | None = Field(description="该项目的得分（各评议主体按权重合成）")
     group_scores: list[ItemGroupScore] = Field(
         description="各评议主体对该项目的得分；单位联络员的密钥不列出票数少于最小组规模的评议主体")
-    shares: dict[str, float | None] | None = Field(description="各选项的占比（选项代码 → 占比）")
+    shares: dict[str, float] | None = Field(description="各计分选项的占比（选项代码 → 占比）")
     ci95: list[float] | None = Field(description="95% 区间（自助法）；无法计算时为 null")
 
 
@@ -433,3 +434,28 @@ class ObjectiveScorePage(Page[ObjectiveScoreOut]):
 
 class ObjectiveScoresImported(Schema):
     imported: int = Field(description="保存的得分数（新增或替换）")
+
+
+# --- the anonymised ballots ------------------------------------------------------
+
+BallotColumnKind = Literal["text", "code", "label", "flag", "number", "time"]
+#: A cell of a ballot row: text, a code or label, 0/1, a number, an instant; null where none.
+BallotCell = str | int | float | None
+
+
+class BallotColumn(Schema):
+    name: str = Field(description="变量名（也是每行的键），与 CSV/XLSX/SPSS/Stata/Parquet 导出相同")
+    label: str = Field(description="说明")
+    kind: BallotColumnKind = Field(description="text 文本, code 代码, label 标签, flag 0/1, number 数值, "
+                                               "time 提交时间（ISO 8601，北京时间）")
+    categories: list[str] = Field(description="code 与 label 列的可能取值（按顺序）；其他列为空")
+
+
+class BallotPage(Page[dict[str, BallotCell]]):
+    """The anonymised ballots, one object per ballot keyed by the columns'
+    names (the raw ballot export's rows, survey/results/ballot_export.py)."""
+
+    ballots: int = Field(description="本活动的评议票总数")
+    pseudonyms: Literal["final", "per_request"] = Field(
+        description="来源地址化名：final 定稿时确定、各页一致；per_request 定稿前每次请求另取，只在一页之内可比")
+    columns: list[BallotColumn]

@@ -204,12 +204,38 @@ def test_per_item_results_are_the_stored_results_items(app, client, role_keys) -
         finalize()
     final = _get(client, "/campaigns/t2026/units/u1/items", key)
     assert final["final"] is True and as_stored(final) == stored("u1")["items"]
+    assert not any(i["hidden"] for i in final["items"])
     mine = _get(client, "/campaigns/t2026/units/u1/items", role_keys["liaison"])
     # The expert group (3 ballots, below the minimum of 5) is left out, as the liaison's page leaves it out.
     assert mine["hidden_groups"] == 1
     assert [[g["code"] for g in i["group_scores"]] for i in mine["items"]] == [["client"]]
     assert [i["score"] for i in mine["items"]] == [i["score"] for i in final["items"]]
+    with app.app_context():
+        campaign, cu = _campaign(), _unit("u1")
+        view = comments.liaison_view(campaign, cu, queries.unit_result(snapshots.results_for(campaign), "u1"))
+        page_rows = queries.item_rows(queries.unit_result(snapshots.results_for(campaign), "u1"),
+                                      queries.labels_of(campaign).items, min_ballots=5,
+                                      shown_groups=[g["code"] for g in view.shown_groups])
+    assert [(i["code"], i["hidden"], i["score"], {g["code"]: g["score"] for g in i["group_scores"]})
+            for i in mine["items"]] == [(r.code, r.hidden, r.score, r.group_scores) for r in page_rows]
     _get(client, "/campaigns/t2026/units/u2/items", role_keys["liaison"], 404)
+
+
+def test_an_item_rated_by_too_few_is_hidden_from_a_liaison(app, client, role_keys) -> None:
+    """As on the liaison's page: an item fewer valid ballots rated (scored) than
+    the committee's minimum shows no figures to the unit's liaison."""
+    with app.app_context():
+        from survey.models import OutcomeSettings
+
+        finalize()
+        settings = db.session.scalar(select(OutcomeSettings))
+        settings.min_group_ballots = 16  # more than the 15 ballots that rated u1's item
+        db.session.commit()
+    [item] = _get(client, "/campaigns/t2026/units/u1/items", role_keys["liaison"])["items"]
+    assert (item["hidden"], item["n"], item["score"], item["shares"], item["ci95"], item["group_scores"]) == (
+        True, 15, None, None, None, [])
+    [full] = _get(client, "/campaigns/t2026/units/u1/items", role_keys["committee"])["items"]
+    assert full["hidden"] is False and full["score"] is not None
 
 
 def test_results_stored_before_per_item_figures_say_so(app, client, role_keys) -> None:
