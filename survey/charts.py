@@ -166,7 +166,10 @@ def shares_chart(units: Sequence[dict[str, Any]], options: Sequence[tuple[str, s
 
 
 def return_rate_chart(groups: Sequence[dict[str, Any]], target: float | None, title: str) -> Figure:
-    """Return rate per evaluator group (open channels have none), with the target."""
+    """Return rate per evaluator group, with the target. ``groups``: ``label``,
+    ``return_rate`` (over the personal channels; None: none to show), optionally
+    ``quota`` (the rate is against the group's quota) and ``open_returned``
+    (the open channels' ballots, written beside the rate)."""
     with cjk_fonts():
         fig = new_figure(7.5, 3.6)
         ax = fig.add_subplot()
@@ -175,6 +178,10 @@ def return_rate_chart(groups: Sequence[dict[str, Any]], target: float | None, ti
         ax.bar(range(len(groups)), rates, color="#3e6b9a")
         for k, g in enumerate(groups):
             text = "开放渠道" if g.get("return_rate") is None else f"{rates[k]:.1f}%"
+            if g.get("return_rate") is not None and g.get("quota"):
+                text += "（对名额）"
+            if g.get("open_returned"):
+                text += f"\n另开放渠道 {g['open_returned']} 份"
             ax.text(k, rates[k] + 1.5, text, ha="center", fontsize=8)
         if target is not None:
             ax.axhline(100 * target, color="#b3261e", linestyle="--", linewidth=1, label=f"目标 {100 * target:.0f}%")

@@ -7,6 +7,14 @@ A handler does its work in small committed steps and records its progress
 at most the step in flight. A running job whose heartbeat is older than
 ``PINGYI_JOBS_STALE_S`` seconds belonged to a worker that died: the next
 worker claims it and calls its handler again, which must skip what is done.
+
+A job may wait for its time (``run_after``, e.g. a scheduled reminder): it is
+claimed only once that time has come, and the worker thread of a web process
+stays up, asleep, until then.
+
+Why a job failed is stored as a reason (`reason`): a msgid of the office's
+language, a newline and the technical detail, shown in the reader's language
+by `reason_text`.
 """
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ import click
 from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -30,7 +39,32 @@ from survey.models.job import Job
 
 Handler = Callable[[Job], None]
 HANDLERS: dict[str, Handler] = {}
-#: Seconds without a heartbeat after which a running job is taken up again.
+#: The longest the worker thread sleeps before it looks at the queue again.
+LONGEST_SLEEP_S = 300.0
+#: Why a job failed when its handler raised something unforeseen.
+UNEXPECTED = "任务意外出错，请查看应用日志"
+
+
+def reason(msgid: str, detail: object = "") -> str:
+    """A reason as it is stored: its msgid (Chinese), and the technical words after a newline."""
+    detail = str(detail).strip()
+    return f"{msgid}\n{detail}" if detail else msgid
+
+
+def reason_text(stored: str | None) -> str:
+    """A stored reason in the reader's language (the technical words as they came)."""
+    if not stored:
+        return ""
+    msgid, _sep, detail = stored.partition("\n")
+    said = _(msgid)
+    return f"{said}（{detail}）" if detail else said
+
+
+class JobFailure(Exception):
+    """Raised by a handler to end its job as failed, with a reason the pages show."""
+
+    def __init__(self, msgid: str, detail: object = "") -> None:
+        super().__init__(reason(msgid, detail))
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -44,10 +78,10 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 def enqueue(kind: str, params: dict[str, Any], *, total: int | None = None,
-            not_before: dt.datetime | None = None) -> Job:
-    """Add a job to the queue; it runs once the caller has committed (and kicked
-    a worker), not before `not_before` (UTC) where given (a retry's backoff)."""
-    job = Job(kind=kind, params=params, state="queued", done=0, total=total, errors=0, not_before=not_before)
+            run_after: dt.datetime | None = None) -> Job:
+    """Add a job to the queue; it runs once the caller has committed (and kicked a
+    worker), not before `run_after` (UTC) if given."""
+    job = Job(kind=kind, params=params, state="queued", done=0, total=total, errors=0, run_after=run_after)
     db.session.add(job)
     db.session.flush()
     db.session.info[_QUEUED] = True
@@ -84,32 +118,20 @@ def _stale_before() -> dt.datetime:
     return utcnow() - dt.timedelta(seconds=seconds)
 
 
-def _claimable(now: dt.datetime) -> Any:
-    """A queued job that is due (no `not_before`, or it has passed), or a running one whose worker died."""
-    due = Job.not_before.is_(None) | (Job.not_before <= now)
-    return or_((Job.state == "queued") & due, (Job.state == "running") & (Job.heartbeat_at < _stale_before()))
-
-
-def next_due_in() -> float | None:
-    """Seconds until the earliest queued job that waits (`not_before`) is due; None if none waits."""
-    first = db.session.scalar(select(db.func.min(Job.not_before)).where(Job.state == "queued",
-                                                                        Job.not_before.is_not(None)))
-    db.session.commit()  # no transaction is kept open while the worker waits
-    return None if first is None else max(0.0, (first - utcnow()).total_seconds())
-
-
 def claim_next() -> Job | None:
     """Claim the oldest queued job, or a running one whose worker died.
 
     The claim is one conditional UPDATE, so two workers never run one job.
     """
     db.session.commit()
-    candidates = db.session.scalars(
-        select(Job.id).where(_claimable(utcnow())).order_by(Job.id).limit(5)).all()
+    now = utcnow()
+    claimable = or_((Job.state == "queued") & (Job.run_after.is_(None) | (Job.run_after <= now)),
+                    (Job.state == "running") & (Job.heartbeat_at < _stale_before()))
+    candidates = db.session.scalars(select(Job.id).where(claimable).order_by(Job.id).limit(5)).all()
     for job_id in candidates:
         now = utcnow()
         claimed = rowcount(db.session.execute(
-            update(Job).where(Job.id == job_id, _claimable(now))
+            update(Job).where(Job.id == job_id, claimable)
             .values(state="running", heartbeat_at=now,
                     started_at=db.func.coalesce(Job.started_at, now))
             .execution_options(synchronize_session=False)))
@@ -131,9 +153,14 @@ def run_job(job: Job) -> None:
             fn(job)
     except Exception as exc:  # the job fails, the worker goes on with the next one
         db.session.rollback()
-        current_app.logger.exception("job %s failed", job_id)
+        if isinstance(exc, JobFailure):
+            current_app.logger.error("job %s failed: %s", job_id, exc)
+            said = str(exc)
+        else:
+            current_app.logger.exception("job %s failed", job_id)
+            said = reason(UNEXPECTED, f"{type(exc).__name__}: {exc}")
         db.session.execute(update(Job).where(Job.id == job_id).values(
-            state="failed", error_text=str(exc)[:2000], finished_at=utcnow())
+            state="failed", error_text=said[:2000], finished_at=utcnow())
             .execution_options(synchronize_session=False))
         db.session.commit()
         return
@@ -142,8 +169,14 @@ def run_job(job: Job) -> None:
     db.session.commit()
 
 
+def next_due() -> dt.datetime | None:
+    """When the earliest job waiting for its time may run (UTC), if any."""
+    return db.session.scalar(select(db.func.min(Job.run_after)).where(Job.state == "queued",
+                                                                      Job.run_after > utcnow()))
+
+
 def run_pending() -> int:
-    """Run jobs until none is left to claim; returns how many ran."""
+    """Run jobs until none is left to claim (jobs waiting for their time stay); returns how many ran."""
     ran = 0
     while (job := claim_next()) is not None:
         run_job(job)
@@ -155,6 +188,8 @@ def run_pending() -> int:
 
 _threads: dict[int, threading.Thread] = {}
 _lock = threading.Lock()
+#: Wakes a sleeping worker thread (per app) when a job is queued.
+_wake: dict[int, threading.Event] = {}
 
 
 def kick(app: Flask | None = None) -> bool:
@@ -171,7 +206,7 @@ def kick(app: Flask | None = None) -> bool:
         _wake.setdefault(id(app), threading.Event()).set()
         thread = _threads.get(id(app))
         if thread is not None and thread.is_alive():
-            return True  # it looks again before it stops (see _worker)
+            return True  # it looks again before it stops or sleeps (see _worker)
         thread = threading.Thread(target=_worker, args=(app,), name="pingyi-jobs", daemon=True)
         _threads[id(app)] = thread
         thread.start()
@@ -182,17 +217,10 @@ def kick(app: Flask | None = None) -> bool:
 _kicked: set[int] = set()
 
 
-#: The longest a worker sleeps waiting for a delayed job before it looks at the queue again.
-MAX_WAIT_S = 60.0
-#: Set by a kick: wakes a worker that waits for a delayed job.
-_wake: dict[int, threading.Event] = {}
-
-
 def _worker(app: Flask) -> None:
     """Run jobs until none is left and nobody kicked meanwhile: a job queued
     while the last look found nothing is not left waiting for the next kick.
-    While queued jobs wait for their time (a retry's backoff), the worker
-    sleeps until the first is due (or a kick wakes it) and goes on."""
+    While a job waits for its time, sleep until then (or a kick), then look again."""
     with app.app_context():
         try:
             while True:
@@ -201,13 +229,15 @@ def _worker(app: Flask) -> None:
                     wake = _wake.setdefault(id(app), threading.Event())
                     wake.clear()
                 run_pending()
-                wait = next_due_in()
+                due = next_due()
+                db.session.remove()
                 with _lock:
-                    if id(app) not in _kicked and wait is None:
+                    if id(app) in _kicked:
+                        continue
+                    if due is None:
                         _threads.pop(id(app), None)
                         return
-                if wait is not None:
-                    wake.wait(min(wait, MAX_WAIT_S))
+                wake.wait(min(LONGEST_SLEEP_S, max(0.5, (due - utcnow()).total_seconds())))
         finally:
             db.session.remove()
 
@@ -234,5 +264,6 @@ def run_command(watch: bool, interval: float) -> None:
 @jobs_cli.command("list", help="List the most recent jobs with their progress.")
 def list_command() -> None:
     for job in db.session.scalars(select(Job).order_by(Job.id.desc()).limit(20)):
+        waits = f"\trun_after={job.run_after:%Y-%m-%d %H:%M}Z" if job.run_after and job.state == "queued" else ""
         click.echo(f"{job.id}\t{job.kind}\t{job.state}\t{job.done}/{job.total or '?'}\t"
-                   f"errors={job.errors}\t{job.params}")
+                   f"errors={job.errors}\t{job.params}{waits}")

@@ -3,6 +3,9 @@
 Configured by ``PINGYI_SMTP_*`` keys of the app config (instance/config.py),
 or the environment variables of the same names: HOST, PORT, STARTTLS, SSL,
 USER, PASSWORD, SENDER, TIMEOUT. One connection serves a whole batch.
+Without ``PINGYI_SMTP_HOST`` nothing is sent (:class:`NotConfigured`); a
+server that cannot be reached or refuses the login raises
+:class:`Unreachable` before any message is handed over.
 """
 from __future__ import annotations
 
@@ -21,6 +24,14 @@ from survey.settings import BY_NAME
 _TRUE = ("1", "true", "yes", "on")
 
 
+class NotConfigured(Exception):
+    """No SMTP server is configured (PINGYI_SMTP_HOST): nothing may be sent."""
+
+
+class Unreachable(Exception):
+    """The server could not be reached or refused the login: no message was handed over."""
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str = "localhost"
@@ -37,14 +48,28 @@ class SmtpSettings:
     timeout: float = 30.0
 
 
+def _get(config: Mapping[str, Any], key: str) -> Any:
+    name = f"PINGYI_SMTP_{key}"
+    if name in config and config[name] is not None:
+        return config[name]
+    return os.environ.get(name, BY_NAME[name].default)  # the default declared in survey/settings.py
+
+
+def configured_host(config: Mapping[str, Any]) -> str | None:
+    """The SMTP server as 'host:port', or None where none is configured."""
+    host = _get(config, "HOST")
+    return f"{host}:{_get(config, 'PORT')}" if host else None
+
+
 def settings_from(config: Mapping[str, Any]) -> SmtpSettings:
-    """The SMTP settings from the app config, falling back to the environment."""
+    """The SMTP settings from the app config, falling back to the environment;
+    NotConfigured without a host."""
 
     def get(key: str) -> Any:
-        name = f"PINGYI_SMTP_{key}"
-        if name in config and config[name] is not None:
-            return config[name]
-        return os.environ.get(name, BY_NAME[name].default)  # the default declared in survey/settings.py
+        return _get(config, key)
+
+    if not get("HOST"):
+        raise NotConfigured("PINGYI_SMTP_HOST")
 
     def flag(key: str) -> bool:
         value = get(key)
@@ -63,7 +88,9 @@ def settings_from(config: Mapping[str, Any]) -> SmtpSettings:
 
 
 def build_message(settings: SmtpSettings, to: str, subject: str, text: str, *,
-                  to_name: str | None = None) -> EmailMessage:
+                  to_name: str | None = None, html: str | None = None) -> EmailMessage:
+    """A message with a plain text body and, if given, its HTML alternative
+    (whose text the caller has escaped)."""
     message = EmailMessage()
     message["From"] = formataddr((settings.sender_name, settings.sender)) if settings.sender_name \
         else settings.sender
@@ -72,6 +99,8 @@ def build_message(settings: SmtpSettings, to: str, subject: str, text: str, *,
     domain = settings.sender.rpartition("@")[2] or "localhost"
     message["Message-ID"] = make_msgid(domain=domain)
     message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     return message
 
 
@@ -93,6 +122,12 @@ class Mailer:
         self.close()
 
     def _connect(self) -> smtplib.SMTP:
+        try:
+            return self._open()
+        except (OSError, smtplib.SMTPException) as exc:  # refused, unknown host, TLS, login
+            raise Unreachable(f"{self.settings.host}:{self.settings.port}: {exc}") from None
+
+    def _open(self) -> smtplib.SMTP:
         s = self.settings
         if s.ssl:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,

@@ -112,7 +112,8 @@ POLICY: dict[str, Rule] = {
     **{f"roster.{name}": ORGANIZE for name in ("roster", "import_roster", "template_csv", "template_xlsx")},
     **{f"distribution.{name}": ORGANIZE for name in (
         "index", "batches", "batch", "cap", "flags", "issued", "job_progress", "paper_conflicts", "paper_entry",
-        "poster", "print_forms", "printed", "remind", "retry", "send")},
+        "poster", "print_forms", "printed", "remind", "retry", "send",
+        "batch_status", "messages_page", "schedule", "unschedule")},
     # results: read by the committee, the organizer and the auditor
     **{f"results.{name}": READ for name in (
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",

@@ -69,8 +69,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PINGYI_WEBHOOK_TIMEOUT_S", 10.0, float,
             "Seconds to wait for a webhook endpoint's answer; longer is a failed attempt."),
     Setting("PINGYI_SMS_BACKEND", None, str,
-            "The SMS gateway as 'module:Class' (unset: the development backend, which only logs)."),
-    Setting("PINGYI_SMTP_HOST", "localhost", str, "SMTP server for invitations and reminders."),
+            "The SMS gateway: 'http' (the generic HTTP gateway of the PINGYI_SMS_* settings below), a provider's "
+            "class as 'module:Class', or 'log' (development only: writes messages to the app log, sends nothing). "
+            "Unset: 'http' when PINGYI_SMS_URL is set, else none, and SMS batches are not sent."),
+    Setting("PINGYI_SMS_URL", None, str,
+            "The HTTP gateway's address; {phone} and {text} in it are replaced (URL-encoded), e.g. for a GET."),
+    Setting("PINGYI_SMS_METHOD", "POST", str, "The HTTP gateway's method (POST, PUT or GET)."),
+    Setting("PINGYI_SMS_BODY", '{"phone": "{phone}", "text": "{text}"}', str,
+            "The HTTP gateway's request body, {phone} and {text} replaced as text escaped for "
+            "PINGYI_SMS_CONTENT_TYPE (JSON string contents, or URL-encoded for a form); empty: no body."),
+    Setting("PINGYI_SMS_CONTENT_TYPE", "application/json", str,
+            "The body's type: application/json or application/x-www-form-urlencoded."),
+    Setting("PINGYI_SMS_AUTH_HEADER", None, str,
+            "One header sent with every request, as 'Name: value', e.g. 'Authorization: Bearer …' (unset: none)."),
+    Setting("PINGYI_SMS_ID_PATH", None, str,
+            "Where the provider's message id is in its JSON answer, as a dotted path (e.g. data.msg_id); "
+            "a 2xx answer without it counts as failed. Unset: any 2xx answer is success."),
+    Setting("PINGYI_SMS_TIMEOUT", 10.0, float, "Seconds to wait for the HTTP gateway."),
+    Setting("PINGYI_SMTP_HOST", None, str,
+            "SMTP server for invitations and reminders (unset: e-mail batches are not sent)."),
     Setting("PINGYI_SMTP_PORT", 25, int, "SMTP port."),
     Setting("PINGYI_SMTP_STARTTLS", False, _bool, "Upgrade the SMTP connection with STARTTLS."),
     Setting("PINGYI_SMTP_SSL", False, _bool, "Connect to SMTP over TLS (SMTPS); not with STARTTLS."),
@@ -109,6 +126,20 @@ def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
             except ValueError as exc:
                 raise ValueError(f"{s.name}={environ[s.name]!r}: {exc}") from exc
     return found
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unset"
+    return f"`{value}`" if isinstance(value, str) else str(value)
+
+
+def markdown_table() -> str:
+    """The rows of docs/deployment.md's table of settings (a test compares them). Regenerate with
+    `.venv/bin/python -c 'from survey.settings import markdown_table; print(markdown_table())'`."""
+    return "\n".join(
+        f"| `{s.name}` | {s.doc} | {_shown(s.default)} | {'app' if s.scope == 'app' else 'server (environment only)'} |"
+        for s in SETTINGS)
 
 
 def server_setting(name: str, environ: Mapping[str, str]) -> Any:

@@ -11,7 +11,13 @@ do the work through a service, commit once or roll back and say why.
 
 A refusal (`survey.errors.UserError`) is rolled back and shown as a message
 on the page the user came from (or the fallback endpoint); anything else
-commits exactly once, after the view returned."""
+commits exactly once, after the view returned.
+
+An action that cannot be undone asks first (`unconfirmed`): the POST without
+``confirmed=1`` changes nothing and answers with a page that says what cannot
+be undone and posts the same fields again with it. Its button's form carries
+``data-confirm`` (`templates/_confirm.html`), so with JavaScript the question
+is a dialog on the page itself (static/staff.js); without, it is that page."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -108,6 +114,22 @@ def _values_for(endpoint: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     for rule in current_app.url_map.iter_rules(endpoint):
         wanted |= rule.arguments
     return {k: v for k, v in kwargs.items() if k in wanted}
+
+
+#: The field of a confirmed POST (the confirmation page's and dialog's button add it).
+CONFIRMED = "confirmed"
+
+
+def unconfirmed(title: str, consequence: str, *, cancel: str, button: str | None = None,
+                template: str = "confirm.html", **context: Any) -> str | None:
+    """The confirmation page of an action that cannot be undone, unless this
+    POST carries ``confirmed=1`` (then None: go ahead). `consequence` says what
+    cannot be undone; `template` may extend confirm.html with a preview."""
+    if request.form.get(CONFIRMED) == "1":
+        return None
+    fields = [(k, v) for k, v in request.form.items(multi=True) if k != CONFIRMED]
+    return render_template(template, title=title, consequence=consequence, cancel=cancel,
+                           button=button or title, fields=fields, target=request.path, **context)
 
 
 def render_and_commit(template: str, **context: Any) -> str:

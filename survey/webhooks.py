@@ -274,7 +274,7 @@ def deliver(job: Job) -> None:
         delivery.state, delivery.next_attempt_at = "failed", None
     else:
         delivery.next_attempt_at = now + backoff(delivery.attempts)
-        jobs.enqueue(JOB_KIND, {"delivery": delivery.id}, not_before=delivery.next_attempt_at)
+        jobs.enqueue(JOB_KIND, {"delivery": delivery.id}, run_after=delivery.next_attempt_at)
 
 
 # --- command line: `flask webhooks` ------------------------------------------------------

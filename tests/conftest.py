@@ -22,7 +22,7 @@ DATA = Path(__file__).parent / "data"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 
 # Fixtures kept in modules of their own, for every test.
-pytest_plugins = ["tests.smtp", "tests.querycount"]
+pytest_plugins = ["tests.smtp", "tests.querycount", "tests.smsgateway"]
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -89,3 +89,11 @@ def browser_login(page: Any, base_url: str, username: str, password: str = PASSW
     page.get_by_label("用户名").fill(username)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
+
+
+def confirm_in_dialog(page: Any, button: str) -> None:
+    """Answer the confirmation dialog of an action that cannot be undone
+    (static/staff.js) by pressing its `button`."""
+    dialog = page.locator("dialog.confirm")
+    dialog.wait_for()
+    dialog.get_by_role("button", name=button, exact=True).click()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload
 from survey.ballots.questionnaire import Questionnaire, Rules, UnitRow, load_questionnaire
 from survey.clock import utcnow
 from survey.extensions import db
-from survey.models import Batch, Campaign, CampaignUnit, Evaluator, Invitation
+from survey.models import Batch, Campaign, CampaignUnit, Evaluator, Invitation, ReplacedLink
 from survey.models.lifecycle import CampaignState
 from survey.tokens import hash_token
 
@@ -30,6 +30,14 @@ def find_invitation(token: str) -> Invitation | None:
         select(Invitation).where(Invitation.token_hash == hash_token(token))
         .options(joinedload(Invitation.batch).joinedload(Batch.campaign), joinedload(Invitation.evaluator)))
     return invitation
+
+
+def find_replaced(token: str) -> ReplacedLink | None:
+    """The record of a link that a reminder replaced (only its holder can look it up: by its hash)."""
+    replaced: ReplacedLink | None = db.session.scalar(
+        select(ReplacedLink).where(ReplacedLink.token_hash == hash_token(token))
+        .options(joinedload(ReplacedLink.batch).joinedload(Batch.campaign)))
+    return replaced
 
 
 def find_open_batch(campaign_code: str, batch_code: str) -> Batch | None:

@@ -16,6 +16,7 @@ from flask import (
     flash,
     g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -49,6 +50,7 @@ from survey.ballots.questionnaire import (
     unit_of_field,
 )
 from survey.caches import Cache
+from survey.clock import format_beijing
 from survey.distribution import public_limits
 from survey.extensions import db
 from survey.models import Batch, Campaign, CampaignCategory, CampaignUnit, Invitation
@@ -161,6 +163,12 @@ def _issue_receipt(b: FormContext) -> tuple[str, str]:
 def _personal(token: str) -> FormContext:
     invitation = eligibility.find_invitation(token)
     if invitation is None:
+        replaced = eligibility.find_replaced(token)
+        if replaced is not None:
+            # Only the old link's holder gets here (by its hash): tell them which message replaced it.
+            abort(make_response(render_template(
+                "ballots/replaced.html", campaign=replaced.batch.campaign, channel=replaced.batch.channel,
+                day=format_beijing(replaced.replaced_at, "%Y-%m-%d")), 410))
         # Say nothing about whether such a link ever existed.
         abort(404)
     return FormContext(campaign=invitation.batch.campaign, batch=invitation.batch,

@@ -60,6 +60,14 @@ class BoardRow:
         Returned, not blank, not excluded (a unit's: valid ballots that scored it).
     invitations, unanswered : int or None
         Personal links (or numbered forms) and how many are not used yet; batches only.
+    personal_issued, personal_returned : int
+        Forms issued and ballots returned through the personal channels (e-mail, SMS,
+        paper, online links): the batches with a count of forms.
+    open_returned : int
+        Ballots returned through the open channels (QR poster, public), beside them.
+    quota : int or None
+        The group's quota (a unit's: its rating groups', where each has one), the
+        target where no forms are issued through a personal channel.
     """
 
     code: str
@@ -70,6 +78,10 @@ class BoardRow:
     target: float
     invitations: int | None = None
     unanswered: int | None = None
+    personal_issued: int = 0
+    personal_returned: int = 0
+    open_returned: int = 0
+    quota: int | None = None
 
     @property
     def rate(self) -> float | None:
@@ -85,12 +97,36 @@ class BoardRow:
         return self.valid / self.issued
 
     @property
+    def personal_return_rate(self) -> float | None:
+        """The app's own 回收率 beside open channels: returned / issued over the
+        personal channels only (SCORING.md's `return_rate` is null as soon as an
+        open batch is involved; this figure is not that one)."""
+        if not self.personal_issued:
+            return None
+        return self.personal_returned / self.personal_issued
+
+    @property
+    def quota_rate(self) -> float | None:
+        """Returned against the quota, where no forms are issued through a personal channel."""
+        if self.personal_issued or not self.quota:
+            return None
+        return self.returned / self.quota
+
+    @property
+    def shown_rate(self) -> float | None:
+        """The rate the pages show: over the personal channels, else against the quota."""
+        personal = self.personal_return_rate
+        return personal if personal is not None else self.quota_rate
+
+    @property
     def below_target(self) -> bool:
-        return self.rate is not None and self.rate < self.target
+        rate = self.shown_rate
+        return rate is not None and rate < self.target
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k != "target"}
-        out.update(rate=self.rate, valid_rate=self.valid_rate, below_target=self.below_target)
+        out.update(rate=self.rate, valid_rate=self.valid_rate, below_target=self.below_target,
+                   personal_return_rate=self.personal_return_rate, quota_rate=self.quota_rate)
         if self.invitations is None:
             del out["invitations"], out["unanswered"]
         return out
@@ -133,7 +169,8 @@ class _Tally:
     n: int = 0
     #: batch id -> [returned, received (non-blank)]
     per_batch: dict[int, list[int]] = field(default_factory=dict)
-    #: campaign-unit id -> [ballots that rated it, ballots that scored it]
+    #: campaign-unit id -> [ballots that rated it, ballots that scored it, of those that rated it
+    #: the ones from open batches]
     per_unit: dict[int, list[int]] = field(default_factory=dict)
     #: (per batch code, per unit code) excluded, and the state they were computed at
     excluded: tuple[dict[str, int], dict[str, int]] = ({}, {})
@@ -168,16 +205,19 @@ def _count(campaign: Campaign, tally: _Tally, low: int, high: int) -> int:
         row[0] += returned
         row[1] += received or 0
         added += returned
-    for cu_id, rated, scored_n in db.session.execute(
+    for cu_id, rated, scored_n, rated_open in db.session.execute(
         select(Answer.campaign_unit_id, func.count(func.distinct(Answer.ballot_id)),
-               func.count(func.distinct(case((ScaleOption.points.is_not(None), Answer.ballot_id)))))
+               func.count(func.distinct(case((ScaleOption.points.is_not(None), Answer.ballot_id)))),
+               func.count(func.distinct(case((Batch.issued.is_(None), Answer.ballot_id)))))
         .join(Ballot, Answer.ballot_id == Ballot.id)
+        .join(Batch, Ballot.batch_id == Batch.id)
         .join(ScaleOption, Answer.option_id == ScaleOption.id)
         .where(*in_range).group_by(Answer.campaign_unit_id)
     ):
-        row = tally.per_unit.setdefault(cu_id, [0, 0])
+        row = tally.per_unit.setdefault(cu_id, [0, 0, 0])
         row[0] += rated
         row[1] += scored_n
+        row[2] += rated_open
     return added
 
 
@@ -249,6 +289,37 @@ def excluded_ballots(campaign: Campaign, batch_ids: list[int] | None = None,
 # --- the board ---------------------------------------------------------------------------
 
 
+def batch_row(code: str, label: str, issued: int | None, returned: int, valid: int, target: float,
+              invitations: int | None = None, unanswered: int | None = None) -> BoardRow:
+    """A batch's row: a personal channel's when it has a count of forms, an open one's otherwise."""
+    personal = issued is not None
+    return BoardRow(code, label, issued, returned, valid, target, invitations, unanswered,
+                    personal_issued=issued or 0, personal_returned=returned if personal else 0,
+                    open_returned=0 if personal else returned)
+
+
+def summed_rows(code: str, label: str, rows: list[BoardRow], target: float, quota: int | None = None) -> BoardRow:
+    """A group's (or the campaign's) row from its batches' rows, with its quota."""
+    issued = None if any(r.issued is None for r in rows) else sum(r.issued or 0 for r in rows)
+    return BoardRow(code, label, issued, sum(r.returned for r in rows), sum(r.valid for r in rows), target,
+                    personal_issued=sum(r.personal_issued for r in rows),
+                    personal_returned=sum(r.personal_returned for r in rows),
+                    open_returned=sum(r.open_returned for r in rows), quota=quota)
+
+
+def group_rows(campaign: Campaign, results: dict[str, Any]) -> dict[str, BoardRow]:
+    """Each group's row (personal-channel rate, open-channel ballots, quota) from a
+    results document's batches (pingyi-results/1), for the exports and charts, by group code."""
+    group_of = {b.code: b.campaign_group_id for b in campaign.batches}
+    target = campaign.return_target
+    out = {}
+    for g in campaign.groups:
+        rows = [batch_row(b["code"], b["code"], b["issued"], b["returned"], b["valid"], target)
+                for b in results["batches"] if group_of.get(b["code"]) == g.id]
+        out[g.code] = summed_rows(g.code, g.label, rows, target, g.quota)
+    return out
+
+
 def return_board(campaign: Campaign) -> ReturnBoard:
     """All the board's figures: a handful of aggregate queries whatever the campaign's
     size (the ballot tallies counting only the ballots that came in since last time)."""
@@ -284,28 +355,30 @@ def return_board(campaign: Campaign) -> ReturnBoard:
         returned, received = tally.per_batch.get(b.id, (0, 0))
         n_links, unused = links.get(b.id, (None, None))
         label = f"{b.group.label} · {_(CHANNEL_LABELS.get(b.channel, b.channel))}"
-        batches.append(BoardRow(b.code, label, b.issued, returned, received - excluded_batch.get(b.code, 0),
-                                target, n_links, unused))
+        batches.append(batch_row(b.code, label, b.issued, returned, received - excluded_batch.get(b.code, 0),
+                                 target, n_links, unused))
     by_code = {b.code: row for b, row in zip(campaign.batches, batches, strict=True)}
 
-    def summed(code: str, label: str, rows: list[BoardRow]) -> BoardRow:
-        issued = None if any(r.issued is None for r in rows) else sum(r.issued or 0 for r in rows)
-        return BoardRow(code, label, issued, sum(r.returned for r in rows), sum(r.valid for r in rows), target)
-
     groups = []
-    group_issued: dict[int, int | None] = {}
+    by_group: dict[int, BoardRow] = {}
     for g in campaign.groups:
-        row = summed(g.code, g.label, [by_code[b.code] for b in campaign.batches if b.campaign_group_id == g.id])
+        row = summed_rows(g.code, g.label, [by_code[b.code] for b in campaign.batches if b.campaign_group_id == g.id],
+                          target, g.quota)
         groups.append(row)
-        group_issued[g.id] = row.issued
+        by_group[g.id] = row
     units = []
     for cu in campaign_units:
-        raters = [g.id for g in campaign.groups if not rates.get(g.id) or cu.id in rates[g.id]]
-        issued_parts = [group_issued[g] for g in raters]
-        issued = None if any(p is None for p in issued_parts) else sum(p or 0 for p in issued_parts)
-        rated, scored = tally.per_unit.get(cu.id, (0, 0))
-        units.append(BoardRow(cu.code, cu.name, issued, rated, scored - excluded_unit.get(cu.code, 0), target))
-    total = summed(campaign.code, campaign.name, batches)
+        raters = [by_group[g.id] for g in campaign.groups if not rates.get(g.id) or cu.id in rates[g.id]]
+        issued = None if any(r.issued is None for r in raters) else sum(r.issued or 0 for r in raters)
+        rated, scored, rated_open = tally.per_unit.get(cu.id, (0, 0, 0))
+        quotas = [r.quota for r in raters]
+        units.append(BoardRow(cu.code, cu.name, issued, rated, scored - excluded_unit.get(cu.code, 0), target,
+                              personal_issued=sum(r.personal_issued for r in raters),
+                              personal_returned=rated - rated_open, open_returned=rated_open,
+                              quota=sum(q or 0 for q in quotas) if quotas and all(quotas) else None))
+    quotas = [g.quota for g in campaign.groups]
+    total = summed_rows(campaign.code, campaign.name, batches, target,
+                        sum(q or 0 for q in quotas) if quotas and all(quotas) else None)
     received = sum(r for _n, r in tally.per_batch.values())
     return ReturnBoard(campaign.code, campaign.name, campaign.status, campaign.anonymous, target, total,
                        batches, groups, units, blank=total.returned - received,

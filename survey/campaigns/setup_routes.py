@@ -36,7 +36,8 @@ from survey.models import (
     ScaleOption,
 )
 from survey.models.distribution import OPEN_CHANNELS
-from survey.web import action, campaign_or_404
+from survey.models.lifecycle import Status
+from survey.web import action, campaign_or_404, unconfirmed
 
 bp = Blueprint("setup", __name__)
 
@@ -120,11 +121,24 @@ def basics(code: str) -> ResponseReturnValue:
         flash(_("已保存基本信息。"), "info")
         return redirect(url_for("setup.basics", code=code))
     return render_template("campaigns/setup_basics.html", campaign=campaign, form=form, section="basics",
-                           status_form=forms.StatusForm(), transitions=campaign.state.organizer_actions(),
+                           status_form=forms.StatusForm(), transitions=[(t, words, _status_question(campaign, t))
+                                                                    for t, words in campaign.state.organizer_actions()],
                            readiness=setup.readiness_problems(campaign) if campaign.state.is_draft else [],
                            raking_gaps=[gap for g in campaign.groups for gap in _margin_gaps(campaign, g)]
                            if campaign.state.is_draft else []), \
         400 if form.errors else 200
+
+
+def _status_question(campaign: Campaign, target: str) -> tuple[str, str] | None:
+    """The transitions that ask first: their title and what cannot be undone (none
+    where the transition would be refused anyway: the refusal says why at once)."""
+    if target == Status.OPEN and campaign.state.is_draft and not setup.readiness_problems(campaign):
+        return str(_("开始评议")), str(_("开始评议后，评议链接即可提交；不能再删除单位、指标或选项，也不能修改分值，"
+                                         "活动不能回到草稿。此操作不能撤销。"))
+    if target == Status.CLOSED and campaign.state.is_open:
+        return str(_("截止评议")), str(_("截止后，所有评议链接和扫码表单立即停止接受提交，正在填写的评议代表将无法提交；"
+                                         "评议领导小组随即可以审定结果。"))
+    return None
 
 
 @bp.post("/campaigns/<code>/status")
@@ -133,6 +147,10 @@ def change_status(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     form = forms.StatusForm()
     if form.validate_on_submit():
+        question = _status_question(campaign, form.target.data)
+        page = question and unconfirmed(*question, cancel=url_for("setup.basics", code=code))
+        if page:
+            return page  # nothing changed yet: the confirmation page asks first
         setup.change_status(campaign, form.target.data)
         flash(_("评议活动状态已改为“%(s)s”。", s=campaign.state.label), "info")
     return redirect(url_for("setup.basics", code=code))

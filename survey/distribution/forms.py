@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import IntegerField, RadioField, SelectField, StringField
+from wtforms import DecimalField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
-from survey.ballots.questionnaire import MarginQuestionRow, answer_field, margin_field
+from survey.ballots.questionnaire import COMMENT_MAX, MarginQuestionRow, answer_field, comment_field, margin_field
 from survey.forms import FlaskForm
 from survey.models import Campaign, CampaignUnit
-from survey.models.distribution import CHANNEL_LABELS
+from survey.models.distribution import CHANNEL_LABELS, MESSAGE_CHANNELS, MESSAGE_KINDS
 
 #: Channels offered on the batch form, in the order offered.
 OFFERED = ("email", "sms", "paper", "qr", "public")
@@ -43,16 +43,38 @@ class CapForm(FlaskForm):
 
 
 class SerialForm(FlaskForm):
-    serial = StringField(_l("评议表编号"), validators=[InputRequired(), Length(max=32)])
+    #: A serial typed by hand, or the form's whole QR link typed by a keyboard-wedge scanner.
+    serial = StringField(_l("评议表编号（或扫描表上的二维码）"), validators=[InputRequired(), Length(max=500)])
 
+
+class ScheduleForm(FlaskForm):
+    """Reminders from the batch page: from N days before the deadline, every M days."""
+
+    days_before = DecimalField(_l("截止前几天开始催办"), places=None, default=3,
+                               validators=[InputRequired(), NumberRange(min=0.01, max=365)])
+    every_days = DecimalField(_l("每隔几天催办一次"), places=None, default=2,
+                              validators=[InputRequired(), NumberRange(min=0.01, max=365)])
+
+
+#: The forms of the messages page, by their prefix: (kind, channel).
+MESSAGE_FORMS = {f"{kind}-{channel}": (kind, channel) for channel in MESSAGE_CHANNELS for kind in MESSAGE_KINDS}
+
+
+class MessageForm(FlaskForm):
+    """A campaign's own wording of one kind of message on one channel; each
+    form of the page has the prefix '<kind>-<channel>' (MESSAGE_FORMS)."""
+
+    subject = StringField(_l("邮件主题"), validators=[Length(max=200)])
+    body = TextAreaField(_l("正文"), validators=[InputRequired(), Length(max=4000)])
 
 
 
 def paper_form_class(campaign: Campaign, units: list[CampaignUnit],
-                     margins: tuple[MarginQuestionRow, ...] = ()) -> type[FlaskForm]:
+                     margins: tuple[MarginQuestionRow, ...] = (), *, comments: bool = False) -> type[FlaskForm]:
     """Keying a paper form: one radio group per margin question (required:
     services.check_paper_margins says which is missing) and per unit and
-    item; "未填" where left blank."""
+    item, "未填" first (key 0), then the scale in order (keys 1..n); with
+    `comments` (the second keying), a comment per unit."""
 
     class PaperForm(FlaskForm):
         serial = StringField(validators=[InputRequired(), Length(max=32)])
@@ -67,4 +89,8 @@ def paper_form_class(campaign: Campaign, units: list[CampaignUnit],
         for item in campaign.items:
             setattr(PaperForm, answer_field(unit.id, item.id), RadioField(
                 f"{unit.name} · {item.label}", choices=choices, default="", validate_choice=True))
+        if comments:
+            setattr(PaperForm, comment_field(unit.id), TextAreaField(
+                _l("对“%(unit)s”的意见建议", unit=unit.name), validators=[Optional()],
+                render_kw={"maxlength": COMMENT_MAX, "rows": 2}))
     return PaperForm

@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import hashlib
 import os
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,12 +37,13 @@ from survey.models import (
     Invitation,
     Job,
     PaperEntry,
+    ReminderSchedule,
     User,
 )
 from survey.models.base import table_of
 from survey.models.distribution import CHANNELS, OPEN_CHANNELS
 from survey.models.lifecycle import where_open
-from survey.tokens import TOKEN_BYTES, new_receipt
+from survey.tokens import TOKEN_BYTES, hash_token, new_receipt
 
 #: Channels whose invitations the system delivers itself, one message each.
 MESSAGE_CHANNELS = ("email", "sms")
@@ -257,10 +259,7 @@ class BatchFigures:
 
 def batch_figures(batch: Batch) -> BatchFigures:
     returned = db.session.scalar(select(func.count(Ballot.id)).where(Ballot.batch_id == batch.id)) or 0
-    delivery: dict[str, int] = {str(state): n for state, n in db.session.execute(
-        select(Invitation.delivery, func.count(Invitation.id))
-        .where(Invitation.batch_id == batch.id, Invitation.delivery.is_not(None))
-        .group_by(Invitation.delivery)).all()}
+    delivery = delivery_counts(batch)
     pending = db.session.scalar(select(func.count(Invitation.id)).where(
         Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))) or 0
     failed = db.session.execute(
@@ -269,7 +268,7 @@ def batch_figures(batch: Batch) -> BatchFigures:
         .where(Invitation.batch_id == batch.id, Invitation.delivery == "failed")
         .order_by(Invitation.id).limit(200)).all()
     return BatchFigures(batch.issued, returned, delivery, pending,
-                        [(n, a, e or "") for n, a, e in failed])
+                        [(n, a, jobs.reason_text(e)) for n, a, e in failed])
 
 
 # --- sending (e-mail, SMS) ---------------------------------------------------
@@ -290,11 +289,37 @@ def last_job(batch: Batch) -> Job | None:
     return db.session.scalar(_send_jobs(batch).order_by(Job.id.desc()).limit(1))
 
 
-def _require_message_batch(batch: Batch) -> None:
+def gateway_problem(channel: str) -> str | None:
+    """Why the channel's server or gateway cannot send (the pre-flight check), or None."""
+    from survey import mail, sms
+
+    if channel == "email" and mail.configured_host(current_app.config) is None:
+        return str(_("尚未配置邮件服务器：请在 instance/config.py 或环境变量中设置 PINGYI_SMTP_HOST 等（见 docs/distribution.md），"
+                     "配置前不会发送任何邮件，个人链接都保留着"))
+    if channel == "sms" and not sms.describe(current_app.config).ready:
+        return str(_("尚未配置短信网关：请设置 PINGYI_SMS_URL 等（见 docs/distribution.md），"
+                     "配置前不会发送任何短信，个人链接都保留着"))
+    return None
+
+
+def sending_problem(batch: Batch) -> str | None:
+    """Why the batch's messages cannot go out now (the pre-flight check of its page), or None."""
     if batch.channel not in MESSAGE_CHANNELS:
-        raise DistributionError(_("只有邮件和短信批次由系统发送"))
-    if not batch.campaign.state.allows_distribution:
-        raise DistributionError(_("评议活动已截止，不能再发送"))
+        return str(_("只有邮件和短信批次由系统发送"))
+    state = batch.campaign.state
+    if state.is_draft:
+        return str(_("评议活动尚未开始：请先在“活动设置”中点“开始评议”，再发送邀请（否则收件人打开链接只会看到“尚未开始”）"))
+    if not state.allows_sending:
+        return str(_("评议活动已截止，不能再发送"))
+    if state.past_deadline:
+        return str(_("已过截止时间，链接不再接受提交：请先在“活动设置”中修改截止时间，再发送"))
+    return gateway_problem(batch.channel)
+
+
+def _require_message_batch(batch: Batch) -> None:
+    problem = sending_problem(batch)
+    if problem is not None:
+        raise DistributionError(problem)
 
 
 def start_sending(batch: Batch) -> Job:
@@ -366,12 +391,13 @@ def last_reminder_at(batch: Batch) -> dt.datetime | None:
         Job.params["reminder"].as_boolean().is_(True)))
 
 
-def remind_due(*, days_before: float = 3, every_days: float = 2,
-               now: dt.datetime | None = None) -> list[Batch]:
+def remind_due(*, days_before: float = 3, every_days: float = 2, now: dt.datetime | None = None,
+               refused: list[tuple[Batch, str]] | None = None) -> list[Batch]:
     """Scheduled reminders: queue them for every e-mail and SMS batch of an open
     campaign whose deadline is at most `days_before` days away, unless it was
     reminded less than `every_days` days ago. Meant for cron
-    (`flask --app survey distribution remind-due`); the caller commits."""
+    (`flask --app survey distribution remind-due`); the caller commits. The
+    batches it could not remind are added to `refused` with the reason."""
     now = now or utcnow()
     queued = []
     batches = db.session.scalars(
@@ -386,10 +412,120 @@ def remind_due(*, days_before: float = 3, every_days: float = 2,
             continue
         try:
             queue_reminders(batch)
-        except DistributionError:
-            continue  # everyone has answered, or a send is still running
+        except DistributionError as exc:  # everyone has answered, a send is still running, no server…
+            if refused is not None:
+                refused.append((batch, exc.message))
+            continue
         queued.append(batch)
     return queued
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A send job as the batch page shows it: state in words, a tone
+    ('info', 'ok', 'warn', 'bad') and the reason it failed, in the reader's language."""
+
+    id: int
+    state: str
+    label: str
+    tone: str
+    done: int
+    total: int | None
+    errors: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "state": self.state, "label": self.label, "tone": self.tone, "done": self.done,
+                "total": self.total, "errors": self.errors, "reason": self.reason}
+
+
+def job_view(job: Job) -> JobView:
+    if job.state == "queued":
+        label, tone = _("排队等待发送"), "info"
+    elif job.state == "running":
+        label, tone = (_("正在发送，已有 %(n)d 条失败", n=job.errors), "warn") if job.errors else (_("正在发送"), "info")
+    elif job.state == "failed":
+        label, tone = _("发送已停止"), "bad"
+    elif job.errors and job.errors >= job.done:
+        label, tone = _("已结束：全部 %(n)d 条发送失败", n=job.errors), "bad"
+    elif job.errors:
+        label, tone = _("已结束：%(n)d 条发送失败，见下表，可重试", n=job.errors), "warn"
+    else:
+        label, tone = _("已全部发出"), "ok"
+    return JobView(job.id, job.state, str(label), tone, job.done, job.total, job.errors,
+                   jobs.reason_text(job.error_text))
+
+
+def delivery_counts(batch: Batch) -> dict[str, int]:
+    return {str(state): n for state, n in db.session.execute(
+        select(Invitation.delivery, func.count(Invitation.id))
+        .where(Invitation.batch_id == batch.id, Invitation.delivery.is_not(None))
+        .group_by(Invitation.delivery)).all()}
+
+
+def recipients(batch: Batch, states: Sequence[str], limit: int = 50) -> tuple[int, list[tuple[str, str]]]:
+    """How many of the batch's messages are in `states`, and the first `limit`
+    recipients' names and addresses (the preview before sending)."""
+    where = (Invitation.batch_id == batch.id, Invitation.delivery.in_(states))
+    total = db.session.scalar(select(func.count(Invitation.id)).where(*where)) or 0
+    address = Evaluator.email if batch.channel == "email" else Evaluator.phone
+    rows = db.session.execute(
+        select(Evaluator.name, func.coalesce(address, "")).select_from(Invitation)
+        .join(Evaluator, Invitation.evaluator_id == Evaluator.id)
+        .where(*where).order_by(Invitation.id).limit(limit)).all()
+    return total, [(name, addr) for name, addr in rows]
+
+
+def reminder_recipients(batch: Batch, limit: int = 50) -> tuple[int, list[tuple[str, str]]]:
+    """Who a reminder would reach now (sent, not answered), counted, and in a
+    named campaign the first `limit` names and addresses. An anonymous
+    campaign shows the count only, as the return board does: who has not
+    answered is not put on a page."""
+    from survey.ballots.submission import pending_invitations
+
+    taken = pending_invitations(batch.campaign_id)
+    address = Evaluator.email if batch.channel == "email" else Evaluator.phone
+    rows = [(i, name, addr or "") for i, name, addr in db.session.execute(
+        select(Invitation.id, Evaluator.name, address).join(Evaluator, Invitation.evaluator_id == Evaluator.id)
+        .where(Invitation.batch_id == batch.id, Invitation.used.is_(False), Invitation.delivery == "sent")
+        .order_by(Invitation.id))]
+    rows = [r for r in rows if r[0] not in taken]
+    if batch.campaign.anonymous:
+        return len(rows), []
+    return len(rows), [(name, addr) for _i, name, addr in rows[:limit]]
+
+
+def set_schedule(batch: Batch, days_before: float, every_days: float) -> ReminderSchedule:
+    """Remind those who have not answered from `days_before` days before the
+    batch's deadline, every `every_days` days (the caller commits)."""
+    from survey.distribution import sending
+
+    if batch.channel not in MESSAGE_CHANNELS:
+        raise DistributionError(_("只有邮件和短信批次可以安排催办"))
+    if not batch.campaign.state.allows_distribution:
+        raise DistributionError(_("评议活动已截止，不能再安排催办"))
+    if deadline_of(batch) is None:
+        raise DistributionError(_("本批次和评议活动都没有截止时间，无法按“截止前几天”安排催办：请先在“活动设置”中填写截止时间"))
+    if not (0 < days_before <= 365 and 0 < every_days <= 365):
+        raise DistributionError(_("天数应在 0 到 365 之间"))
+    schedule = db.session.scalar(select(ReminderSchedule).where(ReminderSchedule.batch_id == batch.id))
+    if schedule is None:
+        schedule = ReminderSchedule(batch_id=batch.id, batch=batch)
+        db.session.add(schedule)
+    schedule.days_before, schedule.every_days = days_before, every_days
+    db.session.flush()
+    sending.plan_next(schedule)
+    return schedule
+
+
+def schedule_of(batch: Batch) -> ReminderSchedule | None:
+    return db.session.scalar(select(ReminderSchedule).where(ReminderSchedule.batch_id == batch.id))
+
+
+def next_scheduled_reminder(batch: Batch) -> dt.datetime | None:
+    """When the batch's schedule reminds next (its queued job's time)."""
+    return db.session.scalar(select(func.min(Job.run_after)).where(
+        Job.kind == "remind_batch", Job.params["batch_id"].as_integer() == batch.id, Job.state == "queued"))
 
 
 def public_url(path: str) -> str:
@@ -425,6 +561,31 @@ def printable_forms(batch: Batch, page: int, per_page: int = 100) -> tuple[list[
     total = db.session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = db.session.scalars(base.order_by(Invitation.id).offset((page - 1) * per_page).limit(per_page))
     return list(rows), total
+
+
+#: How many table rows (a unit's item each, ≈10 mm with its comment box) an
+#: A4 sheet of a paper form holds: the first sheet also carries the title,
+#: the QR code, the instructions and one row's height per margin question
+#: (plus one for their heading). Conservative, so that no sheet overflows
+#: onto an unlabelled page (tests/browser checks the PDF).
+FIRST_SHEET_ROWS = 14
+LATER_SHEET_ROWS = 20
+
+
+def form_sheets(units: Sequence[Any], items_per_unit: int, margin_questions: int = 0) -> list[list[Any]]:
+    """A paper form's units split over A4 sheets, a unit's rows never split
+    (its items and comment box stay together); at least one sheet."""
+    rows = max(1, items_per_unit)
+    capacity = max(rows, FIRST_SHEET_ROWS - (margin_questions + 1 if margin_questions else 0))
+    sheets: list[list[Any]] = [[]]
+    used = 0
+    for unit in units:
+        if sheets[-1] and used + rows > capacity:
+            sheets.append([])
+            used, capacity = 0, max(rows, LATER_SHEET_ROWS)
+        sheets[-1].append(unit)
+        used += rows
+    return sheets
 
 
 def mark_printed(batch: Batch) -> int:
@@ -487,6 +648,71 @@ def paper_invitation(campaign: Campaign, serial: str) -> Invitation:
     return invitation
 
 
+def scanned_invitation(campaign: Campaign, scanned: str) -> Invitation:
+    """The paper form a clerk typed or scanned: its serial, or what a
+    keyboard-wedge scanner types from the form's QR code (the whole personal
+    link, http(s)://…/b/<token>, or only its path)."""
+    text = scanned.strip()
+    match = _LINK_IN_SCAN.search(text)
+    if match is None:
+        return paper_invitation(campaign, text)
+    invitation = db.session.scalar(
+        select(Invitation).join(Batch, Invitation.batch_id == Batch.id)
+        .where(Invitation.campaign_id == campaign.id, Invitation.token_hash == hash_token(match.group(1)),
+               Batch.channel == "paper"))
+    if invitation is None:
+        raise DistributionError(_("扫描的二维码不是本次评议的纸质表：%(scanned)s", scanned=text[:80]))
+    return invitation
+
+
+#: The token of a personal link inside what a scanner typed (query and fragment ignored).
+_LINK_IN_SCAN = re.compile(r"/b/([A-Za-z0-9_-]+)")
+
+
+def entry_refusal(invitation: Invitation, clerk: User) -> str | None:
+    """Why this clerk may not key this form now (None: they may), checked on
+    the serial before the answer grid is shown and again when it is saved.
+
+    A paper form and its QR code are one invitation admitting one ballot:
+    once it is taken, by keying or by an online submission through the QR,
+    the form reads 已录入完成, the same either way (which way is not said)."""
+    if not invitation.batch.campaign.state.takes_paper_entries:
+        return str(_("评议活动不在回收阶段，不能录入纸质表"))
+    if _taken(invitation):
+        return str(_("编号 %(serial)s 的评议表已录入完成（纸质录入或扫码在线提交，只计一份），无需再录入",
+                 serial=invitation.serial))
+    entries = entries_of(invitation)
+    if any(e.clerk_id == clerk.id for e in entries):
+        return str(_("您已录入过编号 %(serial)s 的评议表；第二遍须由另一位录入员录入", serial=invitation.serial))
+    if len(entries) >= 2:
+        return str(_("编号 %(serial)s 已录入两遍，正等待核对", serial=invitation.serial))
+    return None
+
+
+def check_comments(invitation: Invitation, comments: dict[int, str]) -> dict[int, str]:
+    """A paper form's comments as keyed (per unit on the form, as on the web
+    form): stripped, blank ones dropped; too long or holding control
+    characters refused, saying which unit."""
+    from survey.ballots.eligibility import units_for
+    from survey.ballots.questionnaire import COMMENT_MAX, CONTROL_CHARACTERS
+
+    units = {u.id: u for u in units_for(invitation)}
+    kept: dict[int, str] = {}
+    for unit_id, text in comments.items():
+        unit = units.get(unit_id)
+        if unit is None:
+            raise DistributionError(_("编号 %(serial)s：意见建议的单位不在这份表上", serial=invitation.serial))
+        if len(text) > COMMENT_MAX:
+            raise DistributionError(_("编号 %(serial)s：对“%(unit)s”的意见建议最多 %(max)d 字",
+                                      serial=invitation.serial, unit=unit.name, max=COMMENT_MAX))
+        if CONTROL_CHARACTERS.search(text):
+            raise DistributionError(_("编号 %(serial)s：对“%(unit)s”的意见建议中有无法保存的控制字符",
+                                      serial=invitation.serial, unit=unit.name))
+        if text.strip():
+            kept[unit_id] = text.strip()
+    return kept
+
+
 def entries_of(invitation: Invitation) -> list[PaperEntry]:
     return list(db.session.scalars(select(PaperEntry).where(PaperEntry.invitation_id == invitation.id)
                                    .order_by(PaperEntry.entry_no)))
@@ -535,29 +761,28 @@ def differences(first: PaperAnswers, second: PaperAnswers) -> list[tuple[int, in
 
 
 def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers,
-           margins: PaperMargins | None = None) -> EntryOutcome:
+           margins: PaperMargins | None = None, comments: dict[int, str] | None = None) -> EntryOutcome:
     """Record one clerk's keying of a returned form (its answers and, for a
     raked group, its margin questions: required); with the second keying,
-    take the ballot if both agree (the caller commits)."""
-    if not campaign.state.takes_paper_entries:
-        raise DistributionError(_("评议活动不在回收阶段，不能录入纸质表"))
+    take the ballot if both agree (the caller commits).
+
+    Comments are keyed once, by the second clerk (docs/distribution.md says
+    why): the first keying's comments, if any were sent, are not kept."""
     invitation = paper_invitation(campaign, serial)
+    refusal = entry_refusal(invitation, clerk)
+    if refusal:
+        raise DistributionError(refusal)
     margins = dict(margins or {})
     check_paper_margins(invitation, margins)
-    if _taken(invitation):
-        raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial))
     entries = entries_of(invitation)
-    if any(e.clerk_id == clerk.id for e in entries):
-        raise DistributionError(_("您已录入过编号 %(serial)s 的评议表；第二遍须由另一位录入员录入",
-                                  serial=invitation.serial))
-    if len(entries) >= 2:
-        raise DistributionError(_("编号 %(serial)s 已录入两遍，正等待核对", serial=invitation.serial))
+    kept = check_comments(invitation, comments or {}) if entries else {}
     _check_capacity(invitation.batch)
     try:
         with db.session.begin_nested():  # (invitation, entry_no) is unique
             db.session.add(PaperEntry(invitation_id=invitation.id, entry_no=len(entries) + 1, clerk_id=clerk.id,
                                       answers=encode_answers(answers),
-                                      attributes=encode_margins(margins) if margins else None))
+                                      attributes=encode_margins(margins) if margins else None,
+                                      comments={str(u): t for u, t in kept.items()} or None))
     except IntegrityError:
         # Another clerk keyed the same form in the same moment: theirs counts.
         raise DistributionError(_("另一位录入员刚刚录入了编号 %(serial)s 的评议表，请重新查找该编号后再录入",
@@ -568,8 +793,12 @@ def key_in(campaign: Campaign, serial: str, clerk: User, answers: PaperAnswers,
     margin_diff = margin_differences(decode_margins(entries[0].attributes), margins)
     if diff or margin_diff:
         return EntryOutcome("conflict", invitation.serial or "", diff, margin_diff)
-    _take_paper_ballot(invitation, answers, margins)
+    _take_paper_ballot(invitation, answers, margins, kept)
     return EntryOutcome("accepted", invitation.serial or "")
+
+
+def decode_comments(stored: dict[str, Any] | None) -> dict[int, str]:
+    return {int(u): str(t) for u, t in (stored or {}).items()}
 
 
 def conflicts(campaign: Campaign) -> list[tuple[Invitation, list[PaperEntry]]]:
@@ -597,17 +826,18 @@ def resolve(campaign: Campaign, serial: str, chosen: dict[tuple[int, int], int |
     first_margins = decode_margins(entries[0].attributes)
     margin_diff = margin_differences(first_margins, decode_margins(entries[1].attributes))
     chosen_margins = chosen_margins or {}
-    missing = [c for c in diff if c not in chosen] + [q for q in margin_diff if chosen_margins.get(q) is None]
+    # A margin answer is required (a raked ballot needs it); a differing
+    # cell nobody picked is 未填, the default the page shows.
+    missing = [q for q in margin_diff if chosen_margins.get(q) is None]
     if missing:
         raise DistributionError(_("还有 %(n)d 处差异未选定", n=len(missing)))
     answers = {u: dict(by) for u, by in first.items()}
-    for (u, i), option in chosen.items():
-        if (u, i) in diff:
-            answers.setdefault(u, {})[i] = option
+    for u, i in diff:
+        answers.setdefault(u, {})[i] = chosen.get((u, i))
     margins = {**first_margins, **{q: chosen_margins[q] for q in margin_diff}}
     check_paper_margins(invitation, margins)
     _check_capacity(invitation.batch)
-    _take_paper_ballot(invitation, answers, margins)
+    _take_paper_ballot(invitation, answers, margins, decode_comments(entries[1].comments))
 
 
 def _check_capacity(batch: Batch) -> None:
@@ -626,7 +856,8 @@ def _taken(invitation: Invitation) -> bool:
     return submission.taken(invitation, None)
 
 
-def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers, margins: PaperMargins) -> None:
+def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers, margins: PaperMargins,
+                       comments: dict[int, str] | None = None) -> None:
     """The ballot of a paper form, through the same one-per-invitation claim as
     /b/<token>; the same transaction deletes the clerks' keyed entries
     (submission._claim_and_write), which named the form beside its answers."""
@@ -638,7 +869,7 @@ def _take_paper_ballot(invitation: Invitation, answers: PaperAnswers, margins: P
     answered = questionnaire_of(invitation.batch).attributes_of(
         {q: o for q, o in margins.items() if o is not None})
     try:
-        submission.submit(invitation, filled, {}, receipt=new_receipt(), duration_s=None, source=None,
+        submission.submit(invitation, filled, dict(comments or {}), receipt=new_receipt(), duration_s=None, source=None,
                           answered=answered)
     except submission.AlreadySubmitted:
         raise DistributionError(_("编号 %(serial)s 的评议表已录入完成", serial=invitation.serial)) from None

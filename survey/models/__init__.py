@@ -19,7 +19,16 @@ from survey.models.campaign import (
     Unit,
     Veto,
 )
-from survey.models.distribution import CHANNELS, Batch, Evaluator, Invitation, PaperEntry
+from survey.models.distribution import (
+    CHANNELS,
+    Batch,
+    Evaluator,
+    Invitation,
+    MessageTemplate,
+    PaperEntry,
+    ReminderSchedule,
+    ReplacedLink,
+)
 from survey.models.job import Job
 from survey.models.outcome import (
     Appeal,
@@ -42,7 +51,7 @@ __all__ = [
     "CampaignCategory", "CampaignGroup", "CampaignUnit", "Category",
     "EvaluatorGroup", "Item", "MarginTarget", "MarginVariable", "ObjectiveScore", "ScaleOption",
     "Unit", "Veto", "CHANNELS", "Batch", "Evaluator", "Invitation", "GroupUnit",
-    "PaperEntry", "Job",
+    "PaperEntry", "Job", "MessageTemplate", "ReminderSchedule", "ReplacedLink",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
     "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
     "SignInFailure", "WebhookDelivery", "WebhookEndpoint",

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -185,5 +186,69 @@ class PaperEntry(Model):
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: The margin questions' answers: {"<margin_variable_id>": <margin_target_id> or null}.
     attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: The form's comments, {"<campaign_unit_id>": text}: keyed once, on the
+    #: second entry (docs/distribution.md), so null on the first.
+    comments: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     invitation: Mapped[Invitation] = relationship()
+
+
+#: The kinds and channels of a campaign's own message texts.
+MESSAGE_KINDS = ("invite", "reminder")
+MESSAGE_CHANNELS = ("email", "sms")
+
+
+class MessageTemplate(Model):
+    """A campaign's own wording of one kind of message on one channel (the
+    invitation e-mail, the reminder SMS …), with fixed placeholders such as
+    {姓名} and {链接} replaced as text when it is sent. Without a row the
+    default wording is used."""
+
+    __tablename__ = "message_template"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "kind", "channel"),
+        CheckConstraint("kind IN ('invite', 'reminder')", name="kind"),
+        CheckConstraint("channel IN ('email', 'sms')", name="channel"),
+        CheckConstraint("subject IS NULL OR length(subject) <= 200", name="subject_length"),
+        CheckConstraint("length(body) BETWEEN 1 AND 4000", name="body_length"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    #: The e-mail's subject (null for SMS).
+    subject: Mapped[str | None] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ReminderSchedule(Model):
+    """Reminders a batch sends by itself: from `days_before` days before its
+    deadline, at most every `every_days` days, to those who have not answered.
+    A ``remind_batch`` job queued for the next due time carries it out."""
+
+    __tablename__ = "reminder_schedule"
+    __table_args__ = (
+        CheckConstraint("days_before > 0 AND days_before <= 365", name="days_before"),
+        CheckConstraint("every_days > 0 AND every_days <= 365", name="every_days"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), unique=True)
+    days_before: Mapped[float] = mapped_column(Float)
+    every_days: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    batch: Mapped[Batch] = relationship()
+
+
+class ReplacedLink(Model):
+    """A personal link replaced by a reminder's new one: its SHA-256 (as
+    ``invitation.token_hash`` was), its batch (hence the channel) and when.
+    Only whoever holds the old link can find the row (by its hash), and is
+    told that a newer message replaced it; nothing else is kept."""
+
+    __tablename__ = "replaced_link"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), index=True)
+    replaced_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    batch: Mapped[Batch] = relationship()

@@ -41,8 +41,8 @@ class Job(Model):
     #: Last sign of life of the worker running it; a running job whose
     #: heartbeat is stale belonged to a worker that died and is taken up again.
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    #: A queued job is not claimed before this instant (a retry's backoff); null: at once.
-    not_before: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: Not to be run before this time (UTC; null: at once): scheduled reminders.
+    run_after: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "state": self.state, "done": self.done,

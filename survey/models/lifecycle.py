@@ -127,6 +127,12 @@ class CampaignState:
         return self.status in (Status.DRAFT, Status.OPEN)
 
     @property
+    def allows_sending(self) -> bool:
+        """Invitations and reminders go out by e-mail and SMS only once the campaign
+        is open: a link sent before 开始评议 would only say “尚未开始”."""
+        return self.is_open
+
+    @property
     def takes_paper_entries(self) -> bool:
         """Paper forms are keyed while the campaign is open and after its deadline,
         until the committee finalizes (forms come back by post)."""

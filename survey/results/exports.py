@@ -19,6 +19,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select, update
 
 from survey import charts, jobs
+from survey.campaigns.board import group_rows
 from survey.clock import to_beijing
 from survey.extensions import db
 from survey.models import CHANNELS, Batch, Campaign, Job, ResultSnapshot
@@ -68,8 +69,17 @@ def _shares_spec(campaign: Campaign, results: dict[str, Any], category: str) -> 
 
 
 def _returns_spec(campaign: Campaign, results: dict[str, Any]) -> ChartSpec:
+    """Per group the app's own rate (over the personal channels, or against the quota
+    where only open channels issued nothing), with the open channels' ballots beside it."""
     labels = queries.group_labels(campaign)
-    groups = [{"label": labels.get(g["code"], g["code"]), "return_rate": g["return_rate"]} for g in results["groups"]]
+    rows = group_rows(campaign, results)
+    groups = []
+    for g in results["groups"]:
+        row = rows.get(g["code"])
+        groups.append({"label": labels.get(g["code"], g["code"]),
+                       "return_rate": row.shown_rate if row else g["return_rate"],
+                       "quota": bool(row and row.quota_rate is not None),
+                       "open_returned": row.open_returned if row else 0})
     return charts.return_rate_chart, (groups, campaign.return_target, _("各评议主体回收率"))
 
 
@@ -424,9 +434,14 @@ def xlsx(campaign: Campaign) -> bytes:
                           + [sh.get(c) for c, _l in options])
 
     rs = wb.create_sheet(SHEETS[3])
-    header(rs, [_("评议主体"), _("发放"), _("回收"), _("有效"), _("回收率")])
+    header(rs, [_("评议主体"), _("发放"), _("回收"), _("有效"), _("回收率"), _("个人渠道发放"), _("个人渠道回收"),
+                _("个人渠道回收率"), _("开放渠道回收"), _("名额"), _("对名额的比例")])
+    personal = group_rows(campaign, results)
     for g in results["groups"]:
-        append_row(rs, [glabels.get(g["code"], g["code"]), g["issued"], g["returned"], g["valid"], g["return_rate"]])
+        mine = personal.get(g["code"])
+        append_row(rs, [glabels.get(g["code"], g["code"]), g["issued"], g["returned"], g["valid"], g["return_rate"],
+                        *((mine.personal_issued, mine.personal_returned, mine.personal_return_rate, mine.open_returned,
+                           mine.quota, mine.quota_rate) if mine else (None,) * 6)])
     img = XLImage(io.BytesIO(chart_bytes(campaign, snap, results, "returns", "png")))
     img.anchor = f"A{rs.max_row + 3}"
     rs.add_image(img)

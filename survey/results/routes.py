@@ -62,7 +62,7 @@ from survey.results.snapshots import (
     parsed,
     results_for,
 )
-from survey.web import action, campaign_or_404, flash_form_errors, render_and_commit, unit_or_404
+from survey.web import action, campaign_or_404, flash_form_errors, render_and_commit, unconfirmed, unit_or_404
 
 bp = Blueprint("results", __name__)
 
@@ -367,8 +367,17 @@ def approve(code: str) -> ResponseReturnValue:
     return redirect(url_for("results.campaign_page", code=code))
 
 
+#: What cannot be undone after 定稿 and 公示 (the confirmation's words; the buttons' dialogs say the same).
+FINALIZE_WARNING = "定稿后评议结果即冻结：不能再审定、调整等次、修改剔除规则或录入纸质表，定稿版本永久保存。此操作不能撤销。"
+PUBLISH_WARNING = "公示后评议结果在公示期内向社会公开，活动状态改为“已公示”。此操作不能撤销。"
+INTERNAL_WARNING = "发布后评议结果作内部通报，活动状态改为“已公示”，之后不能再改为向社会公示。此操作不能撤销。"
+
+
 @_change("/results/<code>/finalize", "results.campaign_page")
 def finalize(code: str) -> ResponseReturnValue:
+    page = unconfirmed(_("定稿"), _(FINALIZE_WARNING), cancel=url_for("results.campaign_page", code=code))
+    if page is not None:
+        return page  # nothing done: the confirmation page asks first
     if _confirmed():
         signoff.finalize(campaign_or_404(code), today(), current_user)
         flash(_("评议结果已定稿。"), "info")
@@ -388,6 +397,11 @@ def override(code: str) -> ResponseReturnValue:
 def publish(code: str) -> ResponseReturnValue:
     form = forms.PublishForm()
     if submitted(form):
+        page = unconfirmed(_("公示") if form.public.data else _("内部通报"),
+                           _(PUBLISH_WARNING if form.public.data else INTERNAL_WARNING),
+                           cancel=url_for("results.campaign_page", code=code))
+        if page is not None:
+            return page
         publication.publish(campaign_or_404(code), form.public.data, form.public_from.data, form.public_until.data,
                             current_user)
         flash(_("评议结果已公示。") if form.public.data else _("评议结果已内部通报。"), "info")

@@ -81,6 +81,8 @@ def unit_result_html(campaign: Campaign, snap: ResultSnapshot, cu: CampaignUnit,
                 "items": queries.item_rows(result, labels.items),
                 "by_batch": queries.subset_rows(result, "by_batch", {}),
                 "by_channel": queries.subset_rows(result, "by_channel", channels),
+                "by_attribute": {name: queries.subset_rows({"values": values}, "values", {})
+                                 for name, values in (result.get("by_attribute") or {}).items()},
                 "campaign_code": campaign.code}
 
     return fragment(snap, "results/_unit_result.html", key, context)

@@ -232,14 +232,14 @@ def test_a_page_action_refused_after_the_event_was_queued_sends_nothing(app, cli
 
     monkeypatch.setattr(webhooks, "emit_campaign", emit_then_refuse)
     login(client, organizer)
-    client.post("/campaigns/t2026/status", data={"target": "closed"})
+    client.post("/campaigns/t2026/status", data={"target": "closed", "confirmed": "1"})
     assert [d.event for d in queued] == ["campaign.closed"]  # it was queued, in the request's transaction
     with app.app_context():
         assert _campaign().status == "open"
         assert _deliveries() == []
         assert db.session.scalar(select(func.count()).select_from(Job)) == 0
     monkeypatch.undo()
-    client.post("/campaigns/t2026/status", data={"target": "closed"})
+    client.post("/campaigns/t2026/status", data={"target": "closed", "confirmed": "1"})
     with app.app_context():
         assert _campaign().status == "closed"
         assert [d.event for d in _deliveries()] == ["campaign.closed"]

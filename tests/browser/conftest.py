@@ -83,3 +83,4 @@ def axe() -> Callable[[Any], list[dict[str, Any]]]:
                 for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
     return run
+

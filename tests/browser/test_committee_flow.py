@@ -16,7 +16,7 @@ from survey.extensions import db
 from survey.models import AuditEntry, Campaign, CampaignUnit, Rectification
 from survey.results import snapshots
 from survey.results.exports import BREAKDOWN_SHEETS, SHEETS
-from tests.factories import browser_login
+from tests.factories import browser_login, confirm_in_dialog
 
 ARTIFACTS = Path(__file__).parent.parent.parent / "test-artifacts"
 
@@ -94,6 +94,7 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     cpage.get_by_role("button", name="审定结果").click()
     assert "王强" in cpage.get_by_test_id("approvals").inner_text()
     cpage.get_by_role("button", name="定稿").click()
+    confirm_in_dialog(cpage, "定稿")
     assert cpage.get_by_test_id("status").inner_text() == "已定稿"
     assert cpage.locator('form[action$="/override"]').count() == 0
     assert "群众反映问题经核实属实" in cpage.get_by_test_id("override-u02").inner_text()
@@ -115,6 +116,7 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     cpage.get_by_label("公示开始日期").fill((today - dt.timedelta(days=1)).isoformat())
     cpage.get_by_label("公示结束日期").fill((today + dt.timedelta(days=7)).isoformat())
     cpage.get_by_role("button", name="发布").click()
+    confirm_in_dialog(cpage, "发布")
     assert cpage.get_by_test_id("status").inner_text() == "已公示"
 
     # The public page, without signing in.

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from survey.extensions import db
 from survey.models import Batch, Campaign, Evaluator, Invitation
 from survey.tokens import hash_token, new_token
-from tests.factories import browser_login, make_user
+from tests.factories import browser_login, confirm_in_dialog, make_user
 
 HEADER = ["姓名", "手机", "邮箱", "工作单位", "评议主体", "所在单位代码", "区域"]
 
@@ -110,6 +110,7 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser) -> Non
         # Open it.
         page.get_by_role("link", name="基本信息与状态").click()
         page.get_by_role("button", name="开始评议").click()
+        confirm_in_dialog(page, "开始评议")  # it cannot be undone: asked first
         assert page.get_by_test_id("campaign-status").inner_text() == "进行中"
 
         # The roster: a file with errors, then the fixed file.

@@ -3,6 +3,8 @@ units count the ballots that rated them, under-target rows are marked, the JSON 
 the chart, who has not answered (never names in an anonymous campaign), and the role checks."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import event
 
@@ -285,3 +287,63 @@ def test_returns_json_runs_as_many_statements_whatever_the_numbers_of_batches_an
         assert answer.status_code == 200 and answer.json["total"]["returned"] == int(code[1])
         counts[code] = len(statements)
     assert counts["q6x3"] == counts["q2x3"] and counts["q2x12"] == counts["q2x3"], counts
+
+
+# --- return rates beside open channels ----------------------------------------------------
+
+
+def _mixed_bundle() -> dict:
+    """client: e-mail (20 issued, 4 back) and a QR poster (3 back); expert: public only
+    (5 back), with a quota of 10."""
+    doc = bundle(rules={"bootstrap": {"replicates": 20}, "exclude_flags": []})
+    doc["groups"][1]["quota"] = 10
+    doc["batches"] = [{"code": "e1", "group": "client", "channel": "email", "issued": 20},
+                      {"code": "q1", "group": "client", "channel": "qr"},
+                      {"code": "p1", "group": "expert", "channel": "public"}]
+    answers = {"u1": {"i0": "S"}, "u2": {"i0": "B"}}
+    doc["ballots"] = [{"id": f"{b}{k}", "batch": b, "submitted_at": f"2026-11-0{k + 1}T09:00:00+08:00",
+                       "source": f"198.51.100.{n}", "answers": answers}
+                      for n, (b, k) in enumerate([("e1", k) for k in range(4)] + [("q1", k) for k in range(3)]
+                                                 + [("p1", k) for k in range(5)])]
+    return doc
+
+
+def test_rates_over_the_personal_channels_beside_open_ones(app, rctx) -> None:
+    campaign = import_bundle(_mixed_bundle(), status="open")
+    db.session.commit()
+    b = board.return_board(campaign)
+    client, expert = b.groups
+    # SCORING.md's rate is null as soon as an open batch is involved; the app's own is not.
+    assert client.rate is None and expert.rate is None
+    assert (client.personal_issued, client.personal_returned, client.open_returned) == (20, 4, 3)
+    assert client.personal_return_rate == 0.2 and client.shown_rate == 0.2 and client.below_target
+    # Only open channels: the quota is the target.
+    assert (expert.personal_issued, expert.quota, expert.quota_rate, expert.shown_rate) == (0, 10, 0.5, 0.5)
+    assert expert.personal_return_rate is None
+    u1 = b.units[0]  # rated by both groups: 20 issued personally, 4 back that way, 8 through open channels
+    assert (u1.personal_issued, u1.personal_returned, u1.open_returned, u1.personal_return_rate) == (20, 4, 8, 0.2)
+    assert (b.total.personal_return_rate, b.total.open_returned) == (0.2, 8)
+    results = evaluate_document(export_bundle(campaign)).to_json()
+    assert [g["return_rate"] for g in results["groups"]] == [None, None]  # pingyi-results/1 unchanged
+    rows = board.group_rows(campaign, results)
+    assert (rows["client"].personal_return_rate, rows["client"].open_returned) == (0.2, 3)
+    assert rows["expert"].quota_rate == 0.5
+
+
+def test_the_board_overview_and_json_show_the_personal_rate(app, client) -> None:
+    with app.app_context():
+        import_bundle(_mixed_bundle(), status="open")
+        db.session.commit()
+        make_user("organizer")
+    login(client, "organizer")
+    page = client.get("/campaigns/t2026/returns").text
+    assert 'data-testid="groups-rate-client">20.0%<' in page and 'data-testid="groups-open-client">3<' in page
+    assert re.search(r'data-testid="groups-rate-expert">50\.0%<span class="muted">（对名额）', page)
+    assert 'data-testid="batches-rate-q1">—<' in page and 'data-testid="batches-open-q1">3<' in page
+    assert "开放/—" not in page
+    overview = client.get("/campaigns/t2026").text
+    assert 'data-testid="rate-client">20.0%<' in overview
+    doc = client.get("/api/campaigns/t2026/returns").json
+    client_group = doc["groups"][0]
+    assert (client_group["rate"], client_group["personal_return_rate"], client_group["open_returned"]) == (None, 0.2, 3)
+    assert (doc["groups"][1]["quota"], doc["groups"][1]["quota_rate"]) == (10, 0.5)

@@ -90,7 +90,7 @@ def test_the_drafts_of_a_finalized_campaign_name_the_right_units(app, client, ct
         assert (comment.text in text) == shown, comment.text
     assert "client 意见第1条：<script>alert(1)</script>办事要跑好几趟" in text  # planted markup as text
     assert "待答复" in text
-    assert "需要重点改进的指标" not in text  # the results have no per-item figures
+    assert "需要重点改进的指标" in text  # the per-item figures of SCORING.md section 5a
 
     everyone = _text(_download(client, code, "rectification"))
     for name in UNITS.values():

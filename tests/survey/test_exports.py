@@ -20,7 +20,7 @@ def _finalized_with_answers(client):
     client.post(f"/results/{campaign.code}/override",
                 data={"unit": "u2", "new_class": "satisfied", "reason": "经领导小组研究调整"})
     client.post(f"/results/{campaign.code}/approve")
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     client.post("/logout")
     login(client, "liaison")
     cu = queries.campaign_unit(campaign, "u3")
@@ -93,3 +93,25 @@ def test_text_from_users_is_never_a_formula_in_the_workbook(client, ctx):
     assert evil in texts
     plans = [c for row in wb["整改情况"].iter_rows(values_only=True) for c in row]
     assert "=cmd|' /C calc'!A0" in plans
+
+
+def test_the_return_rate_sheet_and_chart_show_the_personal_channels_rate(client, ctx):
+    """A group with an open channel: pingyi-results/1's return_rate stays null; beside it the
+    app's own rate over the personal channels, the open channels' ballots, and the quota."""
+    from survey.bundles import import_bundle
+    from survey.extensions import db
+    from tests.survey.test_board import _mixed_bundle
+
+    campaign = import_bundle(_mixed_bundle(), status="closed")
+    db.session.commit()
+    make_user("committee")
+    login(client, "committee")
+    wb = load_workbook(io.BytesIO(client.get(f"/results/{campaign.code}/export.xlsx").data))
+    sheet = list(wb["回收率"].iter_rows(min_row=2, values_only=True))  # row 1: the title
+    assert sheet[0][5:] == ("个人渠道发放", "个人渠道回收", "个人渠道回收率", "开放渠道回收", "名额", "对名额的比例")
+    returns = {r[0]: r for r in sheet[1:] if r[0]}
+    assert returns["服务对象"][4:] == (None, 20, 4, 0.2, 3, None, None)
+    assert returns["专家学者"][4:] == (None, 0, 0, None, 5, 10, 0.5)
+    draw, (groups, _target, _title) = exports.chart_spec(campaign, snapshots.results_for(campaign), "returns")
+    assert [(g["return_rate"], g["quota"], g["open_returned"]) for g in groups] == [(0.2, False, 3), (0.5, True, 5)]
+    draw(groups, 0.9, "回收率")  # draws with both kinds of label

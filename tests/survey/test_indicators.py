@@ -29,6 +29,7 @@ def _campaign(status: str = "closed") -> Campaign:
     doc = committee_bundle()
     doc["items"] = [{"code": c, "label": label, "weight": 1.0} for c, label in ITEMS]
     for k, ballot in enumerate(doc["ballots"]):
+        ballot["attributes"] = {"district": "东区" if k % 2 else "<i>西区</i>"}
         for unit, answers in ballot["answers"].items():
             option = answers["i0"]
             if unit == "u1":
@@ -75,6 +76,11 @@ def test_the_committee_sees_each_indicator_weakest_first_with_the_analysis_figur
     assert set(by_batch) == {code for code, f in batches.items() if f["n"]}
     for code, row in by_batch.items():
         assert row[1] == str(batches[code]["n"]) and row[2] == f"{batches[code]['score']:.2f}"
+    # and by a ballot attribute (values escaped)
+    districts = queries.unit_result(snapshots.results_for(campaign), "u1")["by_attribute"]["district"]
+    by_district = {r[0]: r for r in _cells(page, "by-attribute-1")[1:]}
+    assert set(by_district) == {"东区", "&lt;i&gt;西区&lt;/i&gt;"}
+    assert by_district["东区"][2] == f"{districts['东区']['score']:.2f}"
 
 
 def test_the_xlsx_has_the_same_indicator_figures(client, ctx) -> None:

@@ -162,9 +162,13 @@ def test_reminders_reach_only_those_who_have_not_answered(app, client, mailing) 
     assert all("催办" in m.message["Subject"] for m in mailing.messages)
     again = links(mailing)
     assert again["rep1@example.cn"] != first["rep1@example.cn"]
-    # The new link works; the old one was replaced when the reminder went out.
-    assert client.get(f"/b/{first['rep1@example.cn']}").status_code == 404
+    # The new link works; the old one was replaced when the reminder went out, and says so.
+    old = client.get(f"/b/{first['rep1@example.cn']}")
+    assert old.status_code == 410 and 'data-testid="replaced"' in old.text
+    assert "催办邮件中有一个新的个人链接" in old.text and format_beijing(utcnow(), "%Y-%m-%d") in old.text
     assert vote(client, again["rep1@example.cn"]) == 200
+    # A link nobody was ever sent still says nothing about anything.
+    assert client.get("/b/AbC-12_xyzAbC-12_xyzAbC1XYZ").status_code == 404
 
 
 def test_sending_needs_a_message_batch_and_something_to_send(app, mailing) -> None:
@@ -189,7 +193,12 @@ def test_progress_route_and_send_button(app, client, mailing) -> None:
     assert client.post("/distribution/t2026/batches/email1/send").status_code == 403
     client.post("/logout")
     login(client, "organizer")
-    response = client.post("/distribution/t2026/batches/email1/send")
+    preview = client.post("/distribution/t2026/batches/email1/send")
+    assert preview.status_code == 200 and 'data-testid="recipients"' in preview.text
+    assert "rep0@example.cn" in preview.text and "代表1" in preview.text and "不能撤回" in preview.text
+    with app.test_request_context():
+        assert db.session.scalar(select(Job.id)) is None  # nothing queued before the confirmation
+    response = client.post("/distribution/t2026/batches/email1/send", data={"confirmed": "1"})
     assert response.status_code == 302
     with app.test_request_context():
         job_id = db.session.scalar(select(Job.id))
@@ -198,14 +207,19 @@ def test_progress_route_and_send_button(app, client, mailing) -> None:
     with app.test_request_context():
         jobs.run_pending()
     progress = client.get(f"/distribution/jobs/{job_id}").get_json()
-    assert (progress["state"], progress["done"]) == ("done", 2)
+    assert (progress["state"], progress["done"], progress["tone"], progress["label"]) == ("done", 2, "ok", "已全部发出")
     page = client.get("/distribution/t2026/batches/email1").get_data(as_text=True)
     assert 'data-testid="delivery-sent">2<' in page
     assert len(mailing.messages) == 2
 
 
 def test_settings_from_config_and_environment(monkeypatch) -> None:
+    monkeypatch.delenv("PINGYI_SMTP_HOST", raising=False)
+    with pytest.raises(mail.NotConfigured):
+        mail.settings_from({})
+    assert mail.configured_host({}) is None
     monkeypatch.setenv("PINGYI_SMTP_HOST", "smtp.example.cn")
+    assert mail.configured_host({"PINGYI_SMTP_PORT": 587}) == "smtp.example.cn:587"
     monkeypatch.setenv("PINGYI_SMTP_STARTTLS", "true")
     s = mail.settings_from({"PINGYI_SMTP_PORT": 587, "PINGYI_SMTP_USER": "office"})
     assert (s.host, s.port, s.starttls, s.ssl, s.user) == ("smtp.example.cn", 587, True, False, "office")

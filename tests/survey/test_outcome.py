@@ -62,13 +62,13 @@ def test_finalize_needs_the_quorum_of_approvals(client, ctx):
     db.session.commit()
     login(client, "wang")
     client.post(f"/results/{campaign.code}/approve")
-    response = client.post(f"/results/{campaign.code}/finalize", follow_redirects=True)
+    response = client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"}, follow_redirects=True)
     assert "审定人数不足：需要 2 人，已有 1 人" in response.get_data(as_text=True)
     assert db.session.get(Campaign, campaign.id).status == "closed"
     client.post("/logout")
     login(client, "li")
     client.post(f"/results/{campaign.code}/approve")
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     db.session.expire_all()
     assert db.session.get(Campaign, campaign.id).status == "finalized"
     assert len(db.session.scalars(select(Approval)).all()) == 2
@@ -120,9 +120,9 @@ def test_overrides_need_a_reason_and_show_beside_the_computed_class(client, ctx)
     row = db.session.scalar(select(ClassOverride))
     assert (row.computed_class, row.new_class) == ("basically_satisfied", "satisfied")
     client.post(f"/results/{campaign.code}/approve")
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     client.post(f"/results/{campaign.code}/publish",
-                data={"public": "y", "public_from": "2026-01-01", "public_until": "2099-12-31"})
+                data={"public": "y", "public_from": "2026-01-01", "public_until": "2099-12-31", "confirmed": "1"})
     page = client.get(f"/results/{campaign.code}").get_data(as_text=True)
     assert 'data-testid="override-u2"' in page and "专项整治成效显著" in page
     # computed class stays in the results; the published record shows the override beside it

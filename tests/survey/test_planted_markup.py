@@ -104,13 +104,14 @@ def _plant_campaigns(app: Any, client: Any) -> tuple[dict[str | None, int | None
     _post(client, users["organizer"], f"{base}/vetoes", {"unit": "u1", "reason": planted(1), "evidence": planted(2)})
     _post(client, committee, f"{base}/override", {"unit": "u2", "new_class": "satisfied", "reason": planted(3)})
     _post(client, committee, f"{base}/approve", {})
-    _post(client, committee, f"{base}/finalize", {})
+    _post(client, committee, f"{base}/finalize", {"confirmed": "1"})
     _post(client, committee, f"{base}/settings", {  # the public page's options, shown on /public/t2026
         "min_group_ballots": "5", "self_examination_days": "15", "public_detail": "scores",
         "public_office": planted(0), "public_contact": planted(1), "appeal_how": planted(2)})
     today = dt.date.today()
     _post(client, committee, f"{base}/publish", {"public": "y", "public_from": (today - dt.timedelta(days=1)).isoformat(),
-                                                 "public_until": (today + dt.timedelta(days=7)).isoformat()})
+                                                 "public_until": (today + dt.timedelta(days=7)).isoformat(),
+                                                 "confirmed": "1"})
     _post(client, liaison, f"/my/t2026/comments/{u3_comment}", {"kind": "explain", "text": planted(0)})
     for part in ("plan", "report"):
         _post(client, liaison, f"/my/t2026/{part}", {"text": planted(1)})

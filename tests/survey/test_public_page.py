@@ -54,7 +54,7 @@ def _published(client: Any, *, before_finalizing: Any = None, **options: str) ->
     day = today()
     client.post(f"/results/{campaign.code}/publish", data={
         "public": "y", "public_from": (day - dt.timedelta(days=1)).isoformat(),
-        "public_until": (day + dt.timedelta(days=6)).isoformat()})
+        "public_until": (day + dt.timedelta(days=6)).isoformat(), "confirmed": "1"})
     assert campaign.state.is_published
     return campaign
 
@@ -196,7 +196,8 @@ def test_bad_options_are_refused_with_nothing_saved(client, ctx):
     client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     assert campaign.state.is_finalized
     response = client.post(f"/results/{campaign.code}/publish", data={
-        "public": "y", "public_from": "2026-12-15", "public_until": "2026-12-31"}, follow_redirects=True)
+        "public": "y", "public_from": "2026-12-15", "public_until": "2026-12-31", "confirmed": "1"},
+        follow_redirects=True)
     assert "申诉截止日期（2026-12-12）不能早于公示开始日期（2026-12-15）" in response.get_data(as_text=True)
     assert not campaign.state.is_published
 

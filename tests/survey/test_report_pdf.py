@@ -44,7 +44,7 @@ def _finalize(client: Any, campaign: Campaign, approvers: list[str]) -> None:
         assert client.post(f"/results/{campaign.code}/approve").status_code == 302
         client.post("/logout")
     login(client, approvers[0])
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     db.session.expire_all()
     assert campaign.state.is_frozen
 

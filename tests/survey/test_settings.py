@@ -37,3 +37,10 @@ def test_the_environment_sets_app_settings_parsed(monkeypatch, tmp_path) -> None
 def test_a_value_that_does_not_parse_names_its_setting() -> None:
     with pytest.raises(ValueError, match="PINGYI_PROXY_HOPS='one'"):
         settings.from_environ({"PINGYI_PROXY_HOPS": "one"})
+
+
+def test_the_documented_table_is_the_generated_one() -> None:
+    """docs/deployment.md's rows are settings.markdown_table(), default and meaning included."""
+    doc = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
+    rows = [line for line in doc.splitlines() if line.startswith("| `PINGYI_")]
+    assert "\n".join(rows) == settings.markdown_table()

@@ -178,16 +178,33 @@ def test_opening_needs_a_complete_setup(app, organizer) -> None:
 
 def test_status_moves_draft_open_closed_and_not_to_finalized(app, organizer) -> None:
     build_from_scratch(organizer)
+    # 开始评议 asks first and changes nothing until confirmed.
+    asked = organizer.post("/campaigns/c2027/status", data={"target": "open"})
+    assert asked.status_code == 200 and "此操作不能撤销" in asked.text and 'name="confirmed" value="1"' in asked.text
+    assert 'name="target" value="open"' in asked.text  # the confirmation posts the same fields again
+    with app.app_context():
+        assert _campaign("c2027").status == "draft"
     # The deadline is in 2027: still ahead.
-    assert organizer.post("/campaigns/c2027/status", data={"target": "open"}).status_code == 302
+    assert organizer.post("/campaigns/c2027/status", data={"target": "open", "confirmed": "1"}).status_code == 302
     with app.app_context():
         assert _campaign("c2027").status == "open"
-    organizer.post("/campaigns/c2027/status", data={"target": "finalized"})
+    organizer.post("/campaigns/c2027/status", data={"target": "finalized", "confirmed": "1"})
     with app.app_context():
         assert _campaign("c2027").status == "open"
-    organizer.post("/campaigns/c2027/status", data={"target": "closed"})
+    asked = organizer.post("/campaigns/c2027/status", data={"target": "closed"})
+    assert asked.status_code == 200 and "停止接受提交" in asked.text
+    with app.app_context():
+        assert _campaign("c2027").status == "open"
+    organizer.post("/campaigns/c2027/status", data={"target": "closed", "confirmed": "1"})
     with app.app_context():
         assert _campaign("c2027").status == "closed"
+
+
+def test_the_status_buttons_carry_their_dialog(app, organizer) -> None:
+    """With JavaScript the question is a dialog (static/staff.js reads data-confirm)."""
+    build_from_scratch(organizer)
+    page = organizer.get("/campaigns/c2027/setup").text
+    assert "staff.js" in page and 'data-confirm="开始评议后' in page
 
 
 @pytest.mark.parametrize("status", ["open", "closed"])
@@ -311,7 +328,7 @@ def test_late_links_say_the_campaign_is_closed(app, client) -> None:
     with app.app_context():
         make_user("organizer")
     login(client, "organizer")
-    assert client.post("/campaigns/t2026/status", data={"target": "closed"}).status_code == 302
+    assert client.post("/campaigns/t2026/status", data={"target": "closed", "confirmed": "1"}).status_code == 302
     answer = client.get(f"/b/{tokens[1]}")
     assert answer.status_code == 410 and "已截止" in answer.text
 

@@ -46,12 +46,12 @@ def _finalized(client, *members: str, publish: bool = False) -> Campaign:
     for name in members:
         login(client, name)
         client.post(f"/results/{campaign.code}/approve")
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     if publish:
         today = dt.date.today()
         client.post(f"/results/{campaign.code}/publish",
                     data={"public": "y", "public_from": (today - dt.timedelta(days=1)).isoformat(),
-                          "public_until": (today + dt.timedelta(days=7)).isoformat()})
+                          "public_until": (today + dt.timedelta(days=7)).isoformat(), "confirmed": "1"})
     client.post("/logout")
     db.session.expire_all()
     campaign = db.session.get(Campaign, campaign.id)
@@ -111,7 +111,7 @@ def test_deactivating_a_member_who_has_not_approved_keeps_the_quorum(client, ctx
     campaign = db.session.get(Campaign, campaign.id)
     assert signoff.quorum(campaign) == 3
     login(client, "wang")
-    response = client.post(f"/results/{campaign.code}/finalize", follow_redirects=True)
+    response = client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"}, follow_redirects=True)
     assert "审定人数不足：需要 3 人，已有 2 人" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Campaign, campaign.id).state.is_closed
@@ -137,7 +137,7 @@ def test_deactivating_a_member_who_approved_keeps_the_approval(client, ctx):
     page = client.get(f"/results/{campaign.code}").get_data(as_text=True)
     assert "定稿需要 2 名领导小组成员审定，当前有效审定 2 人" in page
     assert {a.user.username for a in signoff.valid_approvals(campaign)} == {"wang", "li"}
-    client.post(f"/results/{campaign.code}/finalize")
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
     db.session.expire_all()
     snap = snapshots.final_snapshot(campaign)
     assert snap.quorum == 2 and snap.version == 1  # the quorum is copied into the final snapshot

@@ -1,19 +1,19 @@
-"""webhooks: endpoints an admin registers, deliveries with their attempts; a job's not_before
+"""webhooks: endpoints an admin registers, deliveries with their attempts
 
 An endpoint is a URL, the secret its deliveries are signed with and the
 events it receives; a delivery is one event's body sent to one endpoint,
-with its state, attempts, last answer and error. A queued job may wait
-(job.not_before) for a retry's backoff.
+with its state, attempts, last answer and error (a retry waits in the job
+queue by job.run_after, migration 0018).
 
 Revision ID: 20261126_0020
-Revises: 20261126_0017
+Revises: 20261126_0021
 Create Date: 2026-11-26
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "20261126_0020"
-down_revision = "20261126_0017"
+down_revision = "20261126_0021"
 branch_labels = None
 depends_on = None
 
@@ -58,13 +58,9 @@ def upgrade() -> None:
     with op.batch_alter_table("webhook_delivery", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_webhook_delivery_endpoint_id"), ["endpoint_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_webhook_delivery_state"), ["state"], unique=False)
-    with op.batch_alter_table("job", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("not_before", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("job", schema=None) as batch_op:
-        batch_op.drop_column("not_before")
     with op.batch_alter_table("webhook_delivery", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_delivery_state"))
         batch_op.drop_index(batch_op.f("ix_webhook_delivery_endpoint_id"))
