@@ -1,6 +1,8 @@
 """Pingyi (评议): the Flask application factory."""
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import os
 import secrets
@@ -35,7 +37,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "pingyi.sqlite"),
         # No SQL parameters in exception messages: they would put a ballot's address,
         # time and batch into the error log beside the request's path.
-        SQLALCHEMY_ENGINE_OPTIONS={"hide_parameters": True},
+        # JSON columns (the audit log's details among them) keep Chinese as itself, never \uXXXX.
+        SQLALCHEMY_ENGINE_OPTIONS={"hide_parameters": True,
+                                   "json_serializer": functools.partial(json.dumps, ensure_ascii=False)},
         # An evaluator may keep the form open for hours: the CSRF token lives
         # as long as the session, not one hour.
         WTF_CSRF_TIME_LIMIT=None,
@@ -110,6 +114,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.models.account import ROLE_LABELS
 
     app.jinja_env.globals["role_labels"] = ROLE_LABELS
+    from survey.clock import format_beijing
+
+    app.jinja_env.globals["format_beijing"] = format_beijing  # times on staff pages: Beijing time
 
     from survey.cli import register_cli
 

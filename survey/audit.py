@@ -1,14 +1,69 @@
-"""Recording actions in the append-only audit log (who, when, what, before and after)."""
+"""Recording actions in the append-only audit log (who, when, what, before and
+after), and reading it: the actions' Chinese names, details as readable text,
+Beijing time, filters and the CSV export.
+
+Every organizer, committee and admin action that changes data records one
+entry where it happens (``record``). Ballot-bearing work (keying a paper form,
+resolving a double-entry conflict) is recorded by ``ballot_work`` instead: who,
+which batch and which day, once per member, batch and day, at the day's start,
+never answers, a serial or the ballot's time (docs/anonymity.md)."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from flask_login import current_user
+from sqlalchemy import Select, select
 
+from survey.clock import format_beijing, from_beijing, today
 from survey.extensions import db
 from survey.models.audit import AuditEntry
+from survey.spreadsheets import csv_row
+
+#: What each action is called on the log page and in the export ("" for a key not listed: the key itself).
+ACTION_LABELS: dict[str, str] = {
+    # accounts
+    "user.create": "创建账号", "user.active": "启用/停用账号", "user.role": "修改角色",
+    "user.password_reset": "重置密码", "user.password_change": "修改本人密码",
+    "api_key.create": "签发 API 密钥", "api_key.revoke": "吊销 API 密钥",
+    # setup
+    "campaign.create": "新建评议活动", "campaign.basics": "修改基本信息", "campaign.status": "变更活动状态",
+    "campaign.close_due": "到期自动截止", "setup.add": "添加设置项", "setup.update": "修改设置项",
+    "setup.remove": "删除设置项", "setup.rated_units": "设置评议范围", "setup.rules": "修改计分规则",
+    "setup.margins": "修改加权边际", "setup.attribute_k": "修改 k 值", "roster.import": "导入名册",
+    # distribution
+    "batch.create": "新建发放批次", "batch.send": "发送邀请", "batch.remind": "发送提醒",
+    "batch.retry": "重发失败的邀请", "batch.printed": "确认已印制", "batch.issued": "登记实际发放份数",
+    "batch.cap": "设置网络地址上限", "paper.key": "录入纸质表", "paper.resolve": "核对两遍录入不一致",
+    # results
+    "rules.exclude_flags": "采纳异常标记", "objective_score.set": "录入客观评价得分",
+    "veto.create": "登记一票否决", "veto.delete": "撤销一票否决", "results.approve": "审定结果",
+    "class.override": "调整评定等次", "outcome.settings": "修改结果设置", "campaign.finalize": "定稿",
+    "campaign.publish": "公示", "publication.options": "修改公示内容", "appeal.file": "提出申诉",
+    "appeal.decide": "裁决申诉", "results.version": "生成新定稿版本", "comment.answer": "答复意见",
+    "consequence.regenerate": "重新生成处理结果", "rectification.plan": "提交整改方案",
+    "rectification.report": "提交整改报告", "rectification.due": "设置整改期限",
+    "rectification.mark_red": "逾期标红", "rectification.accept": "整改验收",
+    "follow_up.schedule": "安排回访",
+}
+
+
+#: How the keys of the details read (a key not listed is shown as it is).
+FIELD_LABELS: dict[str, str] = {
+    "name": "名称", "year": "年度", "anonymous": "匿名评议", "return_target": "回收率目标", "opens_at": "开始时间",
+    "closes_at": "截止时间", "code": "代码", "label": "名称", "label_en": "英文名称", "name_en": "英文名称",
+    "weight": "权重", "quota": "定额", "points": "分值", "category": "类别", "role": "角色", "unit": "单位",
+    "active": "启用", "password": "密码", "status": "状态", "reason": "理由", "text": "内容", "due_on": "期限",
+    "issued": "实际发放份数", "ip_cap": "网络地址上限", "rules": "计分规则", "service": "服务账号",
+}
+
+
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action, action)
 
 
 def _plain(value: Any) -> Any:
@@ -17,9 +72,22 @@ def _plain(value: Any) -> Any:
 
 
 def _default(value: Any) -> str:
-    if isinstance(value, dt.datetime | dt.date):
+    """Times (stored naive UTC) as Beijing time, as everywhere they are shown; dates as ISO."""
+    if isinstance(value, dt.datetime):
+        return format_beijing(value) + "（北京时间）"
+    if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
+
+
+def json_text(value: Any) -> str:
+    """JSON as the database stores it: Chinese as itself, never ``\\uXXXX``
+    (the engine's ``json_serializer``)."""
+    return json.dumps(value, ensure_ascii=False, default=_default)
+
+
+def _user() -> Any:
+    return current_user if current_user and getattr(current_user, "is_authenticated", False) else None
 
 
 def record(action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditEntry:
@@ -27,7 +95,7 @@ def record(action: str, target: str, before: dict[str, Any] | None, after: dict[
 
     The entry joins the caller's transaction: it is written when the action is.
     """
-    user = current_user if current_user and getattr(current_user, "is_authenticated", False) else None
+    user = _user()
     entry = AuditEntry(
         user_id=user.id if user is not None else None,
         username=user.username if user is not None else None,
@@ -38,3 +106,69 @@ def record(action: str, target: str, before: dict[str, Any] | None, after: dict[
     )
     db.session.add(entry)
     return entry
+
+
+def ballot_work(action: str, campaign: Any, batch: Any) -> AuditEntry | None:
+    """Record ballot-bearing work (paper keying, conflict resolution) as who,
+    batch and day: one entry per member, action, batch and Beijing day, dated
+    at the day's start, so the log says nothing about a single ballot."""
+    user = _user()
+    day = today()
+    start = from_beijing(dt.datetime.combine(day, dt.time()))
+    target = f"campaign:{campaign.code}/batch:{batch.code}"
+    seen = db.session.scalar(select(AuditEntry.id).where(
+        AuditEntry.action == action, AuditEntry.target == target, AuditEntry.at == start,
+        AuditEntry.user_id == (user.id if user is not None else None)).limit(1))
+    if seen is not None:
+        return None
+    entry = record(action, target, None, {"批次": batch.code, "日期": day.isoformat()})
+    entry.at = start
+    return entry
+
+
+# --- reading ----------------------------------------------------------------------
+
+
+def details(value: dict[str, Any] | None) -> str:
+    """An entry's before or after as readable text: ``键：值；键：值`` ('—' for none)."""
+    if value is None:
+        return "—"
+    return "；".join(f"{FIELD_LABELS.get(k, k)}：{_text(v)}" for k, v in value.items()) or "—"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "（空）"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dict | list):
+        return json_text(value)
+    return str(value)
+
+
+def query(*, campaign: str = "", person: str = "", action: str = "") -> Select[AuditEntry]:
+    """The log, newest first, filtered by campaign code, user name and action (each optional)."""
+    q = select(AuditEntry).order_by(AuditEntry.id.desc())
+    if campaign:
+        q = q.where(AuditEntry.target.startswith(f"campaign:{campaign}/") | (AuditEntry.target == f"campaign:{campaign}"))
+    if person:
+        q = q.where(AuditEntry.username == person)
+    if action:
+        q = q.where(AuditEntry.action == action)
+    return q
+
+
+def csv_text(entries: Iterable[AuditEntry]) -> str:
+    """The entries as CSV (UTF-8 with BOM for Excel/WPS), Beijing time, user text never a formula."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(["时间（北京时间）", "用户", "操作", "操作代码", "对象", "修改前", "修改后"])
+    for e in entries:
+        writer.writerow(csv_row([format_beijing(e.at, "%Y-%m-%d %H:%M:%S"), e.username or "—",
+                                 action_label(e.action), e.action, e.target, details(e.before), details(e.after)]))
+    return out.getvalue()
+
+
+__all__ = ["ACTION_LABELS", "action_label", "ballot_work", "csv_text", "details", "json_text", "query",
+           "record"]

@@ -37,7 +37,7 @@ user_cli = AppGroup("user", help="管理工作人员账号 (staff accounts).")
 
 
 @user_cli.command("create", help="Create a staff account USERNAME with a ROLE "
-                  "(admin, organizer, committee, liaison, auditor); a liaison needs --unit.")
+                  "(admin, organizer, committee, liaison, auditor, clerk); a liaison needs --unit.")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--name", "display_name", help="Name shown in the interface (default: USERNAME).")

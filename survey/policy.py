@@ -33,7 +33,8 @@ from survey.errors import API_PREFIX, Problem, api_error, in_chinese
 ANYONE = "anyone"
 #: Any signed-in staff member.
 STAFF = "staff"
-ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR = "admin", "organizer", "committee", "liaison", "auditor"
+ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR, CLERK = (
+    "admin", "organizer", "committee", "liaison", "auditor", "clerk")
 READERS = frozenset({COMMITTEE, ORGANIZER, AUDITOR})
 
 
@@ -67,6 +68,10 @@ ORGANIZE = _rule(ORGANIZER)
 COMMIT = _rule(COMMITTEE)
 LIAISE = _rule(LIAISON, admin_reads=False, scope="own_unit")
 ACCOUNTS = _rule(ADMIN)
+#: Any signed-in account, for its own account (the start page, the own password).
+SELF = _rule(STAFF)
+#: Paper entry (纸质表录入): the organizer and the data-entry clerk, whose only pages these are.
+PAPER = _rule(ORGANIZER, CLERK)
 #: The Word drafts of notices the office edits and signs (the committee's and the organizer's).
 DRAFTS = _rule(COMMITTEE, ORGANIZER)
 #: The API's reading of campaigns, units and a unit's result: the readers, and a
@@ -81,6 +86,9 @@ POLICY: dict[str, Rule] = {
     "health.healthz": PUBLIC,
     "accounts.login": PUBLIC,
     "accounts.logout": PUBLIC,
+    "accounts.home": SELF,
+    "accounts.password": SELF,
+    "accounts.paper_home": PAPER,
     # evaluators
     "ballots.ballot": PUBLIC,
     "ballots.draft": PUBLIC,
@@ -93,6 +101,8 @@ POLICY: dict[str, Rule] = {
     "admin.users": ACCOUNTS,
     "admin.create_user": ACCOUNTS,
     "admin.toggle_user": ACCOUNTS,
+    "admin.reset_password": ACCOUNTS,
+    "admin.change_role": ACCOUNTS,
     # webhooks (survey/webhooks.py): the admin's
     **{f"webhooks.{name}": ACCOUNTS for name in ("index", "create", "endpoint", "toggle", "ping")},
     # campaign figures
@@ -111,9 +121,11 @@ POLICY: dict[str, Rule] = {
         "margins_page", "add_margin", "update_margin", "remove_margin", "attribute_k")},
     **{f"roster.{name}": ORGANIZE for name in ("roster", "import_roster", "template_csv", "template_xlsx")},
     **{f"distribution.{name}": ORGANIZE for name in (
-        "index", "batches", "batch", "cap", "flags", "issued", "job_progress", "paper_conflicts", "paper_entry",
+        "index", "batches", "batch", "cap", "flags", "issued", "job_progress",
         "poster", "print_forms", "printed", "remind", "retry", "send",
         "batch_status", "messages_page", "schedule", "unschedule")},
+    # paper entry: the organizer and the clerk
+    **{f"distribution.{name}": PAPER for name in ("paper_entry", "paper_conflicts")},
     # results: read by the committee, the organizer and the auditor
     **{f"results.{name}": READ for name in (
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
@@ -132,6 +144,7 @@ POLICY: dict[str, Rule] = {
     # a unit's liaison, for the own unit
     **{f"results.{name}": LIAISE for name in ("my_index", "my_unit", "answer", "file_appeal", "submit")},
     "results.audit_log": AUDIT,
+    "results.audit_csv": AUDIT,
     # the JSON API (survey/api/): its description and docs need no key
     "api.openapi": PUBLIC,
     "api.docs": PUBLIC,

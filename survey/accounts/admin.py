@@ -1,4 +1,5 @@
-"""The admin's page for staff accounts (/admin/users): create accounts, switch them off and on."""
+"""The admin's page for staff accounts (/admin/users): create accounts, switch them off
+and on, reset a password, change a role. Every change is in the audit log (never a password)."""
 from __future__ import annotations
 
 from typing import Any
@@ -13,6 +14,7 @@ from wtforms import PasswordField, SelectField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired, Length, Regexp
 
+from survey import audit
 from survey.extensions import db
 from survey.forms import FlaskForm
 from survey.models import ROLES, Unit, User
@@ -48,15 +50,41 @@ class ToggleForm(FlaskForm):
     """A bare POST with its CSRF token."""
 
 
+class ResetForm(FlaskForm):
+    password = PasswordField(_l("新密码"), validators=[
+        InputRequired(message=_l("请设置新密码")), Length(min=8, message=_l("密码至少 8 位"))])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("角色"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
+    unit = SelectField(_l("所在单位（仅单位联络员填写）"), choices=[])
+
+    validate_unit = UserForm.validate_unit
+
+
+def _units() -> list[SelectChoice]:
+    return [SelectChoice("", _("（无）"))] + [
+        SelectChoice(u.code, f"{u.code} {u.name}") for u in db.session.scalars(select(Unit).order_by(Unit.code))]
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
 def _render(form: UserForm, status: int = 200) -> tuple[str, int]:
     users = db.session.scalars(select(User).order_by(User.role, User.username)).all()
-    return render_template("accounts/users.html", form=form, users=users, toggle=ToggleForm()), status
+    role_form = RoleForm()
+    role_form.unit.choices = form.unit.choices
+    return render_template("accounts/users.html", form=form, users=users, toggle=ToggleForm(),
+                           reset=ResetForm(), role_form=role_form), status
 
 
 def _form() -> UserForm:
     form = UserForm()
-    form.unit.choices = [SelectChoice("", _("（无）"))] + [
-        SelectChoice(u.code, f"{u.code} {u.name}") for u in db.session.scalars(select(Unit).order_by(Unit.code))]
+    form.unit.choices = _units()
     return form
 
 
@@ -76,6 +104,7 @@ def create_user() -> ResponseReturnValue:
                 role=form.role.data, unit=unit, active=True)
     user.set_password(form.password.data)
     db.session.add(user)
+    audit.record("user.create", f"user:{user.username}", None, {"role": user.role, "unit": form.unit.data or None})
     flash(_("已创建账号 %(u)s（%(role)s）。", u=user.username, role=_(ROLE_LABELS[user.role])), "info")
     return redirect(url_for("admin.users"))
 
@@ -83,13 +112,50 @@ def create_user() -> ResponseReturnValue:
 @bp.post("/admin/users/<int:user_id>/active")
 @action("admin.users")
 def toggle_user(user_id: int) -> ResponseReturnValue:
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404)
+    user = _user_or_404(user_id)
     if ToggleForm().validate_on_submit():
         if user.id == current_user.id:
             flash(_("不能停用自己的账号。"), "error")
         else:
             user.active = not user.active
+            audit.record("user.active", f"user:{user.username}", {"active": not user.active}, {"active": user.active})
             flash(_("账号 %(u)s 已%(state)s。", u=user.username, state=_("启用") if user.active else _("停用")), "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/password")
+@action("admin.users")
+def reset_password(user_id: int) -> ResponseReturnValue:
+    """Set a new password for an account (the member changes it after signing in)."""
+    user = _user_or_404(user_id)
+    form = ResetForm()
+    if not form.validate():
+        flash(_("未能重置 %(u)s 的密码：%(why)s", u=user.username,
+                why="；".join(str(e) for e in form.password.errors) or _("请重试")), "error")
+        return redirect(url_for("admin.users"))
+    user.set_password(form.password.data)
+    audit.record("user.password_reset", f"user:{user.username}", None, {"password": "已重置"})
+    flash(_("已重置账号 %(u)s 的密码，请告知本人登录后修改。", u=user.username), "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/role")
+@action("admin.users")
+def change_role(user_id: int) -> ResponseReturnValue:
+    """Change an account's role (and a liaison's unit)."""
+    user = _user_or_404(user_id)
+    form = RoleForm()
+    form.unit.choices = _units()
+    if user.id == current_user.id:
+        flash(_("不能修改自己的角色（以免失去账号管理权限）。"), "error")
+        return redirect(url_for("admin.users"))
+    if not form.validate():
+        flash(_("未能修改 %(u)s 的角色：%(why)s", u=user.username, why="；".join(
+            str(e) for errors in form.errors.values() for e in errors)), "error")
+        return redirect(url_for("admin.users"))
+    before = {"role": user.role, "unit": user.unit.code if user.unit else None}
+    user.role = form.role.data
+    user.unit = db.session.scalar(select(Unit).where(Unit.code == form.unit.data)) if form.unit.data else None
+    audit.record("user.role", f"user:{user.username}", before, {"role": user.role, "unit": form.unit.data or None})
+    flash(_("账号 %(u)s 的角色已改为 %(role)s。", u=user.username, role=_(ROLE_LABELS[user.role])), "info")
     return redirect(url_for("admin.users"))

@@ -23,7 +23,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from analysis import FLAGS
-from survey.clock import from_beijing
+from survey.clock import format_beijing, from_beijing, utcnow
 from survey.forms import FlaskForm
 
 #: Codes appear in bundles, URLs and files: letters, digits, - and _.
@@ -88,6 +88,8 @@ class CampaignForm(FlaskForm):
     opens_at = DateTimeLocalField(_l("开始时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     closes_at = DateTimeLocalField(_l("截止时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     copy_from = SelectField(_l("复制以往活动的设置（单位、评议主体、指标、选项、计分规则）"), choices=[], default="")
+    #: The deadline already stored (naive UTC): kept as it is, it is no new past deadline.
+    previous_closes_at: Any = None
 
     def validate_opens_at(self, field: Any) -> None:
         _within_years(field)
@@ -96,11 +98,20 @@ class CampaignForm(FlaskForm):
         _within_years(field)
         if field.data and self.opens_at.data and field.data <= self.opens_at.data:
             raise ValidationError(_l("截止时间必须晚于开始时间"))
+        refuse_past_deadline(_utc(field.data), self.previous_closes_at)
 
     def values(self) -> dict[str, Any]:
         return {"name": self.name.data.strip(), "year": self.year.data, "anonymous": self.anonymous.data,
                 "return_target": float(self.return_target.data) / 100,
                 "opens_at": _utc(self.opens_at.data), "closes_at": _utc(self.closes_at.data)}
+
+
+def refuse_past_deadline(deadline: Any, previous: Any = None) -> None:
+    """A deadline (naive UTC) being saved must lie ahead, unless it is the one
+    already stored (the form of a campaign whose deadline passed can still be saved)."""
+    if deadline is not None and deadline != previous and deadline <= utcnow():
+        raise ValidationError(_l("截止时间 %(at)s（北京时间）已过，请填写以后的时间",
+                                 at=format_beijing(deadline)))
 
 
 def _utc(local: Any) -> Any:

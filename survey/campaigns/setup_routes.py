@@ -20,6 +20,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
+from survey import audit
 from survey.ballots.attributes import batch_gaps, supply_gaps, variables_of
 from survey.campaigns import forms, margins, setup
 from survey.clock import to_beijing
@@ -102,6 +103,7 @@ def new_campaign() -> ResponseReturnValue:
             db.session.rollback()
             form.code.errors.append(exc.message)
         else:
+            audit.record("campaign.create", f"campaign:{campaign.code}", None, {"名称": campaign.name, **values})
             flash(_("已创建评议活动“%(name)s”（草稿）。", name=campaign.name), "info")
             return redirect(url_for("setup.basics", code=campaign.code))
     return render_template("campaigns/new.html", form=form), 400 if form.errors else 200
@@ -112,12 +114,14 @@ def new_campaign() -> ResponseReturnValue:
 def basics(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     form = forms.CampaignEditForm(obj=None if request.method == "POST" else campaign)
+    form.previous_closes_at = campaign.closes_at
     if request.method == "GET":
         form.return_target.data = round(campaign.return_target * 100, 2)
         form.opens_at.data = campaign.opens_at and to_beijing(campaign.opens_at)
         form.closes_at.data = campaign.closes_at and to_beijing(campaign.closes_at)
     if form.validate_on_submit():
         setup.update_campaign(campaign, **form.values())
+        audit.record("campaign.basics", f"campaign:{code}", None, form.values())
         flash(_("已保存基本信息。"), "info")
         return redirect(url_for("setup.basics", code=code))
     return render_template("campaigns/setup_basics.html", campaign=campaign, form=form, section="basics",
@@ -152,6 +156,7 @@ def change_status(code: str) -> ResponseReturnValue:
         if page:
             return page  # nothing changed yet: the confirmation page asks first
         setup.change_status(campaign, form.target.data)
+        audit.record("campaign.status", f"campaign:{code}", None, {"状态": campaign.state.label})
         flash(_("评议活动状态已改为“%(s)s”。", s=campaign.state.label), "info")
     return redirect(url_for("setup.basics", code=code))
 
@@ -272,6 +277,7 @@ def _add_view(rows: Rows) -> Callable[..., ResponseReturnValue]:
                 db.session.rollback()
                 form.code.errors = [exc.message]
             else:
+                audit.record("setup.add", f"campaign:{code}/{rows.kind}", None, form.values())
                 return redirect(url_for(rows.page, code=code))
         return rows.render(campaign, 400, **{f"{rows.kind}_form": form})
 
@@ -288,6 +294,7 @@ def _update_view(rows: Rows) -> Callable[..., ResponseReturnValue]:
         form = edit_form()
         if not form.validate():
             return rows.render(campaign, 400, errors={rows.errors_key(row): _messages(form)})
+        audit.record("setup.update", f"campaign:{code}/{rows.kind}:{row_id}", None, form.values())
         update(campaign, row, **form.values())
         if rows.saved is not None:
             flash(rows.saved(row), "info")
@@ -300,6 +307,7 @@ def _remove_view(rows: Rows) -> Callable[..., ResponseReturnValue]:
     def remove(code: str, row_id: int) -> ResponseReturnValue:
         campaign = campaign_or_404(code)
         if forms.DeleteForm().validate_on_submit():
+            audit.record("setup.remove", f"campaign:{code}/{rows.kind}:{row_id}", None, None)
             rows.remove(campaign, row_or_404(rows.model, row_id, campaign))
         return redirect(url_for(rows.page, code=code))
 
@@ -328,6 +336,7 @@ def rated_units(code: str, row_id: int) -> ResponseReturnValue:
     form.units.choices = [SelectChoice(str(u.id), u.name) for u in campaign.units]
     if form.validate():
         setup.set_rated_units(campaign, cg, set(form.units.data or []))
+        audit.record("setup.rated_units", f"campaign:{code}/group:{cg.code}", None, {"单位": sorted(form.units.data or [])})
         flash(_("已保存“%(label)s”评议的单位。", label=cg.label), "info")
     else:
         flash(_("所选单位不属于本次评议。"), "error")
@@ -355,6 +364,7 @@ def rules(code: str) -> ResponseReturnValue:
             field.errors = [*field.errors, reason]
         if not problems:
             setup.set_rules(campaign, rules)
+            audit.record("setup.rules", f"campaign:{code}", None, rules)
             flash(_("已保存计分规则。"), "info")
             return redirect(url_for("setup.rules", code=code))
     return render_template("campaigns/setup_rules.html", campaign=campaign, form=form, section="rules"), \
@@ -414,6 +424,7 @@ def _save_margin(campaign: Campaign, group: CampaignGroup, key: MarginKey,
             db.session.rollback()
             form.variable.errors = [*form.variable.errors, exc.message]
         else:
+            audit.record("setup.margins", f"campaign:{campaign.code}/group:{group.code}", None, {"变量": saved.variable})
             flash(_("已保存“%(group)s”的边际变量“%(variable)s”。", group=group.label, variable=saved.variable), "info")
             return redirect(url_for("setup.margins_page", code=campaign.code) + f"#group-{group.id}")
     return _render_margins(campaign, 400, {key: form})
@@ -450,6 +461,7 @@ def remove_margin(code: str, row_id: int) -> ResponseReturnValue:
     if forms.DeleteForm().validate_on_submit():
         variable, group = row.variable, row.campaign_group.label
         margins.remove_variable(campaign, row)
+        audit.record("setup.margins", f"campaign:{code}", {"变量": variable}, None)
         flash(_("已删除“%(group)s”的边际变量“%(variable)s”。", group=group, variable=variable), "info")
     return redirect(url_for("setup.margins_page", code=code))
 
@@ -462,5 +474,6 @@ def attribute_k(code: str) -> ResponseReturnValue:
     if not form.validate():
         return _render_margins(campaign, 400, {("k", 0): form})
     margins.set_attribute_k(campaign, form.attribute_k.data)
+    audit.record("setup.attribute_k", f"campaign:{code}", None, {"k": campaign.attribute_k})
     flash(_("已保存 k = %(k)d。", k=campaign.attribute_k), "info")
     return redirect(url_for("setup.margins_page", code=code))

@@ -30,7 +30,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from survey import jobs, mail, sms
+from survey import audit, jobs, mail, sms
 from survey.ballots import eligibility
 from survey.ballots.attributes import batch_gaps, supply_gaps
 from survey.ballots.questionnaire import answer_field, comment_field, margin_field
@@ -133,6 +133,7 @@ def batches(code: str) -> ResponseReturnValue:
         db.session.rollback()
         flash(exc.message, "error")
         return _render_batches(campaign, form), 422
+    audit.record("batch.create", f"campaign:{code}/batch:{batch.code}", None, {"渠道": CHANNEL_LABELS[channel], "份数": batch.issued})
     flash(_("已创建批次 %(code)s：发放 %(n)s 份", code=batch.code,
             n=batch.issued if batch.issued is not None else _("不限")), "success")
     return redirect(url_for(".batch", code=campaign.code, bcode=batch.code))
@@ -288,6 +289,7 @@ def _button_view(name: str, ask: Callable[[Batch], str | None],
         page = ask(batch)
         if page is not None:
             return page  # nothing done: the confirmation page asks first
+        audit.record(f"batch.{name}", f"campaign:{code}/batch:{bcode}", None, None)
         flash(press(batch), "success")
         _kick_jobs_after_commit()
         return redirect(url_for(".batch", code=code, bcode=bcode))
@@ -333,6 +335,7 @@ def _form_view(name: str, form_class: type[Any], apply: Callable[[Batch, Any], s
         batch = batch_or_404(campaign_or_404(code), bcode)
         form = form_class()
         if form.validate_on_submit():
+            audit.record(f"batch.{name}", f"campaign:{code}/batch:{bcode}", None, {name: form.data.get(name)})
             flash(apply(batch, form), "success")
         else:
             flash_form_errors(form)
@@ -486,6 +489,7 @@ def paper_entry(code: str) -> ResponseReturnValue:
         comments = {u.id: form[comment_field(u.id)].data or "" for u in units} if second else {}
         try:
             outcome = services.key_in(campaign, serial, current_user, answers, chosen, comments)
+            audit.ballot_work("paper.key", campaign, invitation.batch)  # who, batch, day: never the ballot
         except UserError as exc:
             db.session.rollback()
             flash(exc.message, "error")
@@ -531,6 +535,7 @@ def paper_conflicts(code: str) -> ResponseReturnValue:
         except ValueError:
             abort(400)
         services.resolve(campaign, serial, chosen, chosen_margins)
+        audit.ballot_work("paper.resolve", campaign, services.paper_invitation(campaign, serial).batch)
         flash(_("编号 %(serial)s 已核对，计入回收", serial=serial), "success")
         return redirect(url_for(".paper_conflicts", code=code))
     options = {o.id: o.label for o in campaign.scale}

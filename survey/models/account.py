@@ -11,19 +11,20 @@ from survey.clock import utcnow
 from survey.models.base import Model
 from survey.models.campaign import Unit
 
-ROLES = ("admin", "organizer", "committee", "liaison", "auditor")
+ROLES = ("admin", "organizer", "committee", "liaison", "auditor", "clerk")
 #: How each role reads in the interface.
 ROLE_LABELS = {"admin": "系统管理员", "organizer": "评议办工作人员", "committee": "评议领导小组成员",
-               "liaison": "单位联络员", "auditor": "审计员"}
+               "liaison": "单位联络员", "auditor": "审计员",
+               "clerk": "纸质表录入员"}
 
 
 class User(Model):
     """A member of staff who signs in: organizer, committee member, unit liaison,
-    auditor, or the admin who creates the accounts."""
+    auditor, data-entry clerk (纸质表录入 only), or the admin who creates the accounts."""
 
     __tablename__ = "user_account"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'organizer', 'committee', 'liaison', 'auditor')", name="role"),
+        CheckConstraint("role IN ('admin', 'organizer', 'committee', 'liaison', 'auditor', 'clerk')", name="role"),
         # A liaison answers for exactly one unit; nobody else is tied to one.
         CheckConstraint("(role = 'liaison') = (unit_id IS NOT NULL)", name="liaison_unit"),
     )

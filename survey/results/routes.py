@@ -31,6 +31,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from survey import audit
 from survey.clock import today
 from survey.errors import UserError
 from survey.extensions import db
@@ -590,15 +591,30 @@ def public_page(code: str) -> ResponseReturnValue:
 
 @bp.get("/audit")
 def audit_log() -> ResponseReturnValue:
+    """The log, newest first, in Beijing time, filtered by campaign, person and action."""
     page = max(1, request.args.get("page", 1, type=int))
     per = 100
-    q = select(AuditEntry).order_by(AuditEntry.id.desc())
+    filters = {name: request.args.get(name, "").strip() for name in ("campaign", "person", "action")}
+    q = audit.query(**filters)
     target = request.args.get("target", "").strip()
     if target:
         q = q.where(AuditEntry.target.contains(target))
     entries = db.session.scalars(q.offset((page - 1) * per).limit(per + 1)).all()
+    people = db.session.scalars(select(AuditEntry.username).where(AuditEntry.username.is_not(None))
+                                .distinct().order_by(AuditEntry.username)).all()
     return render_template("results/audit.html", entries=entries[:per], page=page, more=len(entries) > per,
-                           target=target)
+                           target=target, filters=filters, people=people,
+                           campaigns=db.session.scalars(select(Campaign.code).order_by(Campaign.code)).all(),
+                           actions=audit.ACTION_LABELS, details=audit.details, action_label=audit.action_label)
+
+
+@bp.get("/audit.csv")
+def audit_csv() -> ResponseReturnValue:
+    """The filtered log as CSV (Beijing time; no cell is read as a formula)."""
+    filters = {name: request.args.get(name, "").strip() for name in ("campaign", "person", "action")}
+    body = audit.csv_text(db.session.scalars(audit.query(**filters)))
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename=pingyi-audit-{today().isoformat()}.csv"})
 
 
 # --- command line: `flask results mark-overdue` (e.g. daily from cron) ---------------------

@@ -6,6 +6,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.file import FileField, FileRequired
 
+from survey import audit
 from survey.extensions import db
 from survey.forms import FlaskForm
 from survey.models import Campaign
@@ -46,6 +47,7 @@ def import_roster(code: str) -> ResponseReturnValue:
     except RosterRefused as exc:
         db.session.rollback()
         return _render(campaign, form, problems=exc.problems, filename=filename, status=exc.status_code)
+    audit.record("roster.import", f"campaign:{code}", None, {"文件": filename, "人数": result.imported})
     flash(_("已导入 %(n)d 名评议代表（%(groups)s）。", n=result.imported,
             groups="，".join(f"{g} {n} 名" for g, n in result.per_group.items())), "info")
     return redirect(url_for("roster.roster", code=code))

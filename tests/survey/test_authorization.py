@@ -18,7 +18,7 @@ from survey.models import Unit, User
 from tests.factories import make_user
 from tests.survey.test_results_support import make_committee_campaign
 
-ROLES = [None, "admin", "organizer", "committee", "liaison", "auditor"]
+ROLES = [None, "admin", "organizer", "committee", "liaison", "auditor", "clerk"]
 
 
 def test_every_endpoint_is_declared(app) -> None:

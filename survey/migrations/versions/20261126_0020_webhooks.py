@@ -6,14 +6,14 @@ with its state, attempts, last answer and error (a retry waits in the job
 queue by job.run_after, migration 0018).
 
 Revision ID: 20261126_0020
-Revises: 20261126_0021
+Revises: 20261126_0022
 Create Date: 2026-11-26
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "20261126_0020"
-down_revision = "20261126_0021"
+down_revision = "20261126_0022"
 branch_labels = None
 depends_on = None
 
