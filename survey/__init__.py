@@ -82,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey import models  # noqa: F401  (registers the tables)
     from survey.accounts.admin import bp as admin_bp
     from survey.accounts.routes import bp as accounts_bp
+    from survey.accounts.webhooks import bp as webhooks_bp
     from survey.api import bp as api_bp
     from survey.ballots.routes import bp as ballots_bp
     from survey.campaigns.routes import bp as campaigns_bp
@@ -94,6 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(webhooks_bp)
     app.register_blueprint(ballots_bp)
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(setup_bp)

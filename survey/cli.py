@@ -23,8 +23,10 @@ from survey.models.account import ROLE_LABELS, ROLES
 def register_cli(app: Flask) -> None:
     from survey.api.cli import api_key_cli
     from survey.results.routes import bp as results_bp
+    from survey.webhooks import webhooks_cli
 
     app.cli.add_command(api_key_cli)
+    app.cli.add_command(webhooks_cli)
     app.cli.add_command(campaign_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(user_cli)

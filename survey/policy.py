@@ -77,6 +77,8 @@ DRAFTS = _rule(COMMITTEE, ORGANIZER)
 #: The API's reading of campaigns, units and a unit's result: the readers, and a
 #: liaison for the own unit once the results are finalized (the view answers 404 otherwise).
 API_SCOPED = _rule(*READERS, LIAISON, scope="own_unit")
+#: The audit log: the auditor's (and the admin reads it).
+AUDIT = _rule(AUDITOR)
 
 #: Every endpoint of the app. Later endpoints declare themselves here.
 POLICY: dict[str, Rule] = {
@@ -101,6 +103,8 @@ POLICY: dict[str, Rule] = {
     "admin.toggle_user": ACCOUNTS,
     "admin.reset_password": ACCOUNTS,
     "admin.change_role": ACCOUNTS,
+    # webhooks (survey/webhooks.py): the admin's
+    **{f"webhooks.{name}": ACCOUNTS for name in ("index", "create", "endpoint", "toggle", "ping")},
     # campaign figures
     "campaigns.index": READ,
     "campaigns.overview": READ,
@@ -139,8 +143,8 @@ POLICY: dict[str, Rule] = {
         "accept", "set_due", "follow_up")},
     # a unit's liaison, for the own unit
     **{f"results.{name}": LIAISE for name in ("my_index", "my_unit", "answer", "file_appeal", "submit")},
-    "results.audit_log": _rule(AUDITOR),
-    "results.audit_csv": _rule(AUDITOR),
+    "results.audit_log": AUDIT,
+    "results.audit_csv": AUDIT,
     # the JSON API (survey/api/): its description and docs need no key
     "api.openapi": PUBLIC,
     "api.docs": PUBLIC,
@@ -151,6 +155,16 @@ POLICY: dict[str, Rule] = {
     "api.groups": READ,
     "api.batches": READ,
     "api.results": READ,
+    "api.unit_items": API_SCOPED,
+    "api.unit_comments": API_SCOPED,
+    "api.consequences": API_SCOPED,
+    "api.rectifications": API_SCOPED,
+    "api.audit_entries": AUDIT,
+    "api.objective_scores": READ,
+    "api.ballots": READ,  # as the results page's raw ballot download
+    # the API's writes: as the pages that do the same (roster import, results inputs)
+    "api.import_roster": ORGANIZE,
+    "api.import_objective_scores": ORGANIZE,
 }
 
 

@@ -59,6 +59,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Run background jobs in a thread of each app process (unset: on, except under tests)."),
     Setting("PINGYI_JOBS_STALE_S", 60.0, float,
             "Seconds after which a running job whose worker stopped reporting is taken up again."),
+    Setting("PINGYI_WEBHOOK_ATTEMPTS", 8, int,
+            "The most attempts to deliver one webhook event to an endpoint before it is given up (failed)."),
+    Setting("PINGYI_WEBHOOK_BACKOFF_S", 30.0, float,
+            "Seconds before a webhook delivery's second attempt; each further attempt waits twice as long "
+            "as the one before (30 s, 1 min, 2 min, …), at most PINGYI_WEBHOOK_BACKOFF_MAX_S."),
+    Setting("PINGYI_WEBHOOK_BACKOFF_MAX_S", 3600.0, float,
+            "The longest wait between two attempts of a webhook delivery, in seconds."),
+    Setting("PINGYI_WEBHOOK_TIMEOUT_S", 10.0, float,
+            "Seconds to wait for a webhook endpoint's answer; longer is a failed attempt."),
     Setting("PINGYI_SMS_BACKEND", None, str,
             "The SMS gateway: 'http' (the generic HTTP gateway of the PINGYI_SMS_* settings below), a provider's "
             "class as 'module:Class', or 'log' (development only: writes messages to the app log, sends nothing). "

@@ -7,11 +7,13 @@ added or removed in between."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field
+from sqlalchemy import Select
 
 from survey.api.schemas import Schema
+from survey.extensions import db
 
 Item = TypeVar("Item")
 
@@ -32,6 +34,19 @@ class PageQuery(Schema):
 
 def page_of(items: Sequence[Item], query: PageQuery) -> tuple[list[Item], str | None]:
     """The items of the page `query` asks for, and the cursor of the next page (None on the last)."""
-    start = int(query.cursor[1:]) if query.cursor else 0
+    start = _start(query)
     end = start + query.limit
     return list(items[start:end]), f"o{end}" if end < len(items) else None
+
+
+def page_of_select(statement: Select[Any], query: PageQuery) -> tuple[list[Any], str | None]:
+    """The page of a query's rows (in its ORDER BY, which must be stable),
+    read from the database alone: a long list (the audit log) is never loaded whole."""
+    start = _start(query)
+    rows = list(db.session.scalars(statement.offset(start).limit(query.limit + 1)))
+    end = start + query.limit
+    return rows[:query.limit], f"o{end}" if len(rows) > query.limit else None
+
+
+def _start(query: PageQuery) -> int:
+    return int(query.cursor[1:]) if query.cursor else 0

@@ -1,5 +1,6 @@
-"""The API's operations, each declared once by the decorator on its view, and
-the OpenAPI 3.1 document generated from them.
+"""The API's operations, each declared once by the decorator on its view
+(``api.get``, or ``api.post`` with a JSON body model), and the OpenAPI 3.1
+document generated from them.
 
     @api.get("/campaigns/<code>", CAMPAIGN_PARAM, response=CampaignDetail, tag="campaigns",
              summary="一个评议活动")
@@ -68,14 +69,17 @@ class Operation:
     errors: tuple[int, ...]
     #: Response headers of a success: name -> description.
     headers: Mapping[str, str]
+    #: The JSON request body's model (a POST's), and an example of it for the docs.
+    body: type[BaseModel] | None = None
+    body_example: Any = None
 
     def error_statuses(self, public: bool) -> list[int]:
         """Every error status the operation may answer: a key's (401, 403), a
-        bad query parameter's (400), an unknown code's (404) and its own."""
+        bad query parameter's or body's (400), an unknown code's (404) and its own."""
         statuses = set(self.errors)
         if not public:
             statuses |= {401, 403}
-        if self.query is not None:
+        if self.query is not None or self.body is not None:
             statuses.add(400)
         if self.params:
             statuses.add(404)
@@ -98,6 +102,14 @@ class Api:
         return self._operation("GET", rule, params, response=response, summary=summary, tag=tag, query=query,
                                errors=errors, headers=headers or {})
 
+    def post(self, rule: str, *params: PathParam, body: type[BaseModel], response: type[BaseModel], summary: str,
+             tag: str, body_example: Any = None, errors: tuple[int, ...] = ()) -> Callable[[View], View]:
+        """Declare a POST operation that takes a JSON body: the view gets it
+        parsed as `body` (keyword ``body``; a bad body is a 400 naming each
+        problem by its place, ``body.scores[2].score``)."""
+        return self._operation("POST", rule, params, response=response, summary=summary, tag=tag, query=None,
+                               errors=errors, headers={}, body=body, body_example=body_example)
+
     def _operation(self, method: str, rule: str, params: tuple[PathParam, ...], **options: Any) -> Callable[[View], View]:
         names = _ARGUMENT.findall(rule)
         if sorted(names) != sorted(p.name for p in params):
@@ -112,6 +124,8 @@ class Api:
             def handle(**kwargs: Any) -> Response:
                 if op.query is not None:
                     kwargs["query"] = parse_query(op.query)
+                if op.body is not None:
+                    kwargs["body"] = parse_body(op.body)
                 result = view(**kwargs)
                 if not isinstance(result, Response):
                     if not isinstance(result, op.response):
@@ -134,7 +148,9 @@ class Api:
         from survey.policy import ANYONE, POLICY
 
         models = sorted({op.response for op in self.operations} | {ErrorDocument}, key=lambda m: m.__name__)
-        _keys, top = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
+        bodies = sorted({op.body for op in self.operations if op.body is not None}, key=lambda m: m.__name__)
+        keys, top = models_json_schema([(m, "serialization") for m in models] + [(m, "validation") for m in bodies],
+                                       ref_template=REF)
         paths: dict[str, dict[str, Any]] = {}
         statuses: set[int] = set()
         for op in self.operations:
@@ -157,6 +173,11 @@ class Api:
                               **{str(s): {"$ref": f"#/components/responses/{ERROR_WORDS[s]}"} for s in errors}},
                 "x-pingyi-policy": _policy_json(op.endpoint),
             }
+            if op.body is not None:
+                media: dict[str, Any] = {"schema": keys[(op.body, "validation")]}
+                if op.body_example is not None:
+                    media["example"] = op.body_example
+                operation["requestBody"] = {"required": True, "content": {"application/json": media}}
             if public:
                 operation["security"] = []
             path = self.url_prefix + _ARGUMENT.sub(r"{\1}", op.rule)
@@ -187,12 +208,32 @@ def json_response(model: BaseModel, status: int = 200) -> Response:
                                       mimetype="application/json")
 
 
-#: What a refused query parameter's value must be, in Chinese, by pydantic's error type.
+#: What a refused value must be, in Chinese, by pydantic's error type.
 _REASONS = {
     "int_parsing": "须为整数", "int_from_float": "须为整数", "int_type": "须为整数",
+    "float_parsing": "须为数", "float_type": "须为数", "finite_number": "须为有限的数",
     "greater_than_equal": "不能小于 {ge}", "less_than_equal": "不能大于 {le}",
+    "greater_than": "须大于 {gt}", "less_than": "须小于 {lt}",
+    "string_type": "须为字符串", "string_too_short": "至少 {min_length} 个字符",
     "string_too_long": "最长 {max_length} 个字符", "string_pattern_mismatch": "格式不对",
+    "bool_type": "须为 true 或 false", "bool_parsing": "须为 true 或 false",
+    "list_type": "须为数组", "dict_type": "须为对象", "model_type": "须为对象", "model_attributes_type": "须为对象",
+    "too_short": "至少 {min_length} 项", "too_long": "最多 {max_length} 项",
+    "missing": "必须填写", "extra_forbidden": "不认识的字段", "literal_error": "须为 {expected} 之一",
+    "enum": "须为 {expected} 之一", "json_invalid": "不是有效的 JSON（{error}）", "json_type": "须为 JSON 对象",
+    "blank": "不能为空", "attribute_name": "属性名称不能为空，前后不能有空格",
+    "attribute_column": "“{name}”是名单的列，不是属性",
 }
+
+
+def _reason(error: Any) -> str:
+    """A pydantic error's reason in Chinese (100, not 100.0, for a bound of 100)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, str | int | float) else str(value)
+
+    return _REASONS.get(error["type"], "取值无效").format(**{k: plain(v) for k, v in error.get("ctx", {}).items()})
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
@@ -205,10 +246,35 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
         problems = []
         for error in exc.errors(include_url=False):
             name = ".".join(str(part) for part in error["loc"])
-            reason = _REASONS.get(error["type"], "取值无效").format(**error.get("ctx", {}))
+            reason = _reason(error)
             problems.append(Problem(f"query.{name}", f"查询参数 {name}：{reason}",
                                     f"query parameter {name}: {error['msg']}"))
         raise InvalidRequest(problems) from None
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    """The request's JSON body as `model`, or a 400 naming every problem by
+    its place in the body (``body.scores[2].score``; ``body`` for the whole)."""
+    if request.mimetype != "application/json":
+        raise InvalidRequest([Problem("body", "请求体须为 JSON（Content-Type: application/json）",
+                                      "the request body must be JSON (Content-Type: application/json)")])
+    try:
+        return model.model_validate_json(request.get_data())
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            where = body_path(error["loc"])
+            reason = _reason(error)
+            problems.append(Problem(where, f"请求体 {where}：{reason}", f"request body {where}: {error['msg']}"))
+        raise InvalidRequest(problems) from None
+
+
+def body_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """A place in the body as the errors name it: ``body.evaluators[3].phone``."""
+    out = "body"
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
 
 
 # --- pieces of the document ------------------------------------------------------------

@@ -6,14 +6,14 @@ API and the pages give the same figures by construction.
 
 A liaison's key sees what the liaison's pages show: only campaigns whose
 results are finalized or published and that rate the liaison's unit, and in
-them only that unit (anything else answers 404, as the pages do)."""
+them only that unit (anything else answers 404, as the pages do):
+survey/api/scope.py. The later resources are in outcomes.py (comments,
+consequences, rectification, the audit log, per-item results) and
+imports.py (the roster, objective scores)."""
 from __future__ import annotations
-
-import datetime as dt
 
 from flask import Response, abort, current_app
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from survey.api.paging import PageQuery, page_of
 from survey.api.registry import CAMPAIGN_PARAM, UNIT_PARAM
@@ -36,40 +36,17 @@ from survey.api.schemas import (
     UnitPage,
     UnitResult,
 )
+from survey.api.scope import campaign_in_scope as _campaign
+from survey.api.scope import iso as _iso
+from survey.api.scope import liaison_unit as _liaison_unit
+from survey.api.scope import unit_in_scope, visible_groups
 from survey.api.v1 import api
 from survey.campaigns import board, services
 from survey.campaigns.board import BoardRow
-from survey.clock import iso_beijing
 from survey.models import Campaign, CampaignUnit
 from survey.models.outcome import CLASS_LABELS
-from survey.policy import LIAISON
-from survey.results import comments, queries
+from survey.results import queries
 from survey.results.snapshots import current_snapshot, parsed
-from survey.web import campaign_or_404
-
-# --- the key's scope ------------------------------------------------------------------
-
-
-def _liaison_unit() -> int | None:
-    """The unit of a liaison's key (None for every other role)."""
-    if current_user.role == LIAISON:
-        unit_id: int | None = current_user.unit_id
-        return unit_id
-    return None
-
-
-def _campaign(code: str) -> Campaign:
-    """The campaign, or 404; for a liaison's key only one that the liaison's pages show."""
-    campaign = campaign_or_404(code)
-    unit_id = _liaison_unit()
-    if unit_id is not None and (not campaign.state.is_frozen
-                                or all(cu.unit_id != unit_id for cu in campaign.units)):
-        abort(404)
-    return campaign
-
-
-def _iso(instant: dt.datetime | None) -> str | None:
-    return None if instant is None else iso_beijing(instant)
 
 
 def _summary(campaign: Campaign) -> dict[str, object]:
@@ -185,24 +162,14 @@ def unit_result(code: str, unit_code: str) -> UnitResult:
     results are finalized, and as the liaison's page shows it: groups with
     fewer valid ballots than the committee's minimum are not listed."""
     c = _campaign(code)
-    cu = queries.campaign_unit(c, unit_code)
-    unit_id = _liaison_unit()
-    if cu is None or (unit_id is not None and cu.unit_id != unit_id):
-        abort(404)
+    cu = unit_in_scope(c, unit_code)
     snap = current_snapshot(c)
     try:
         result = queries.unit_result(parsed(snap), cu.code)
     except KeyError:
         abort(404)
-    if unit_id is not None:
-        view = comments.liaison_view(c, cu, result)
-        shown = [GroupResult(code=g["code"], label=g["label"], n=g["n"], score=g["score"]) for g in view.shown_groups]
-        hidden = view.hidden_groups
-    else:
-        labels = queries.group_labels(c)
-        shown = [GroupResult(code=group, label=labels.get(group, group), n=g["n"], score=g["score"])
-                 for group, g in result["explain"]["groups"].items()]
-        hidden = 0
+    groups, hidden = visible_groups(c, cu, result)
+    shown = [GroupResult(code=g["code"], label=g["label"], n=g["n"], score=g["score"]) for g in groups]
     final_class = queries.final_class(result, queries.override_of(cu))
     return UnitResult.model_validate({
         "campaign": c.code, "unit": cu.code, "name": cu.name, "category": result["category"],

@@ -6,9 +6,11 @@ A field's ``description`` is the documentation a developer reads; figures
 that do not exist are null, as in pingyi-results/1 (SCORING.md section 9)."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 Item = TypeVar("Item")
 
@@ -35,7 +37,8 @@ class Schema(BaseModel):
 
 
 class ErrorItem(Schema):
-    path: str = Field(description="出错的位置：`$` 指整个请求，`query.limit` 指查询参数 limit")
+    path: str = Field(description="出错的位置：`$` 指整个请求，`query.limit` 指查询参数 limit，"
+                               "`body.scores[2].score` 指请求体中的一个值")
     reason: str = Field(description="原因（中文）")
     reason_en: str = Field(description="The reason in English")
 
@@ -233,3 +236,226 @@ class ResultsDocument(BaseModel):
     groups: list[ResultGroup]
     units: list[ResultUnit]
     warnings: list[dict[str, Any]]
+
+
+class ItemGroupScore(Schema):
+    code: Code
+    label: str
+    score: float | None
+
+
+class ItemResult(Schema):
+    """A unit's figures on one item (SCORING.md section 5a): ballot scores, no objective components."""
+
+    code: Code
+    label: str
+    n: int = Field(description="对该项目给出计分选项的有效票数（各评议主体之和）")
+    hidden: bool = Field(description="单位联络员的密钥：票数少于最小组规模，得分、占比与区间不显示（为 null）")
+    score: float | None = Field(description="该项目的得分（各评议主体按权重合成）")
+    group_scores: list[ItemGroupScore] = Field(
+        description="各评议主体对该项目的得分；单位联络员的密钥不列出票数少于最小组规模的评议主体")
+    shares: dict[str, float] | None = Field(description="各计分选项的占比（选项代码 → 占比）")
+    ci95: list[float] | None = Field(description="95% 区间（自助法）；无法计算时为 null")
+
+
+class UnitItems(Schema):
+    """A unit's per-item results as stored with the results (SCORING.md
+    section 5a `items`), in the campaign's item order."""
+
+    campaign: Code
+    unit: Code
+    final: bool = Field(description="true：已定稿的结果；false：尚未定稿，仅供参考")
+    available: bool = Field(description="false：所存结果计算于分项得分（SCORING.md 5a）之前，items 为空")
+    items: list[ItemResult]
+    hidden_groups: int = Field(description="因票数过少未单独显示的评议主体数（单位联络员的密钥）")
+
+
+# --- comments, consequences, rectification -------------------------------------
+
+AnswerKind = Literal["explain", "coordinate", "improve"]
+
+
+class CommentAnswerOut(Schema):
+    kind: AnswerKind = Field(description="explain 解释说明, coordinate 协调解决, improve 改进服务")
+    kind_label: str
+    text: str
+    answered_at: Timestamp
+
+
+class CommentEntry(Schema):
+    id: int
+    text: str
+    group: Code | None = Field(description="评议主体代码；单位联络员看到的合并组（其他评议主体）为 null")
+    group_label: str
+    answer: CommentAnswerOut | None = Field(description="单位的答复；尚未答复为 null")
+
+
+class CommentPage(Page[CommentEntry]):
+    withheld: int = Field(description="因所在评议主体票数过少而未向单位联络员显示的意见数（其他角色为 0）")
+
+
+ConsequenceKind = Literal["self_examination", "criticism_notice", "media_list", "bonus_linkage",
+                          "leader_handling", "organizational_handling"]
+
+
+class ConsequenceEntry(Schema):
+    id: int
+    unit: Code
+    kind: ConsequenceKind
+    kind_label: str
+    text: str
+    due_on: dt.date | None
+    done_at: Timestamp | None
+    created_at: Timestamp
+    cancelled_at: Timestamp | None = Field(description="因申诉改变等次而撤销的时间；有效的为 null")
+    note: str | None
+
+
+class ConsequencePage(Page[ConsequenceEntry]):
+    pass
+
+
+class RectificationEntry(Schema):
+    id: int
+    unit: Code
+    name: str
+    due_on: dt.date = Field(description="整改截止日期")
+    plan: str | None = Field(description="整改方案")
+    plan_at: Timestamp | None
+    report: str | None = Field(description="整改报告")
+    report_at: Timestamp | None
+    overdue: bool = Field(description="红字：逾期未验收（验收后仍保留记录，见 marked_red_at）")
+    marked_red_at: Timestamp | None
+    accepted_at: Timestamp | None = Field(description="验收时间；未验收为 null")
+
+
+class RectificationPage(Page[RectificationEntry]):
+    pass
+
+
+# --- the audit log ---------------------------------------------------------------
+
+
+class AuditEntryOut(Schema):
+    id: int = Field(description="递增的编号：以最后见到的 id 作 ?after= 即可只取新的记录")
+    at: Timestamp
+    username: str | None = Field(description="操作者的用户名（当时的）；系统操作为 null")
+    action: str = Field(description="动作，如 campaign.finalize、veto.create")
+    target: str = Field(description="对象，如 campaign:2026/unit:u03")
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditPage(Page[AuditEntryOut]):
+    pass
+
+
+# --- writing: the roster and objective scores ----------------------------------
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise PydanticCustomError("blank", "must not be blank")
+    return text
+
+
+#: Text of a request body: no NUL character (no database column takes one).
+Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+#: Text that must say something (not only spaces).
+Filled = Annotated[Text, Field(min_length=1), AfterValidator(_not_blank)]
+
+
+def _attribute_names(attributes: dict[str, str]) -> dict[str, str]:
+    """An attribute's name is a further column of the roster: not one of the
+    template's columns (nor a heading read as one), not blank, no spaces around."""
+    from survey.roster.services import ALIASES, COLUMNS
+
+    for name in attributes:
+        if not name.strip() or name != name.strip():
+            raise PydanticCustomError("attribute_name", "attribute names must not be blank or padded with spaces")
+        if name in COLUMNS or name in ALIASES or name.lower() in ALIASES:
+            raise PydanticCustomError("attribute_column", "{name} is a column of the roster, not an attribute",
+                                      {"name": name})
+    return attributes
+
+
+class EvaluatorIn(Schema):
+    """One evaluator (评议代表): the columns of the roster template."""
+
+    name: Filled = Field(description="姓名（必填，最多 100 字）")
+    phone: Text | None = Field(None, description="手机（11 位，可带 +86、空格或短横线）；手机与邮箱至少填一项")
+    email: Text | None = Field(None, description="电子邮箱")
+    organisation: Text | None = Field(None, description="工作单位（最多 200 字）")
+    group: Filled = Field(description="评议主体：代码或名称")
+    own_unit: Text | None = Field(None, description="所在被评议单位的代码（本人不评议本单位）")
+    attributes: Annotated[dict[Text, Text], AfterValidator(_attribute_names)] = Field(
+        default_factory=dict, description="其他属性（区域、行业…）：名称 → 值，原样保存，可用于加权和统计；"
+                                          "名称不能是上面的列（姓名、手机…）")
+
+
+#: The most evaluators one request adds (as many as the rows of one roster file).
+MAX_EVALUATORS = 100_000
+
+
+class RosterImport(Schema):
+    """Evaluators to add to the campaign's roster: all of them, or none."""
+
+    evaluators: list[EvaluatorIn] = Field(min_length=1, max_length=MAX_EVALUATORS)
+
+
+class RosterImported(Schema):
+    imported: int = Field(description="导入的评议代表人数")
+    per_group: dict[str, int] = Field(description="各评议主体（名称）导入的人数")
+
+
+class ObjectiveScoreIn(Schema):
+    unit: str = Field(pattern=CODE_PATTERN, description="被评议单位代码")
+    component: str = Field("work", pattern=CODE_PATTERN, description="考核项目代码，如 work（工作考核）")
+    score: float = Field(ge=0, le=100, allow_inf_nan=False, description="得分（0–100）")
+    evidence: Filled = Field(max_length=2000, description="得分依据（文件、考核记录）")
+
+
+class ObjectiveScoresImport(Schema):
+    """Objective scores to set: all of them, or none. A unit's score of a
+    component that it already has is replaced."""
+
+    scores: list[ObjectiveScoreIn] = Field(min_length=1, max_length=10_000)
+
+
+class ObjectiveScoreOut(Schema):
+    unit: Code
+    component: str
+    score: float
+
+
+class ObjectiveScorePage(Page[ObjectiveScoreOut]):
+    pass
+
+
+class ObjectiveScoresImported(Schema):
+    imported: int = Field(description="保存的得分数（新增或替换）")
+
+
+# --- the anonymised ballots ------------------------------------------------------
+
+BallotColumnKind = Literal["text", "code", "label", "flag", "number", "time"]
+#: A cell of a ballot row: text, a code or label, 0/1, a number, an instant; null where none.
+BallotCell = str | int | float | None
+
+
+class BallotColumn(Schema):
+    name: str = Field(description="变量名（也是每行的键），与 CSV/XLSX/SPSS/Stata/Parquet 导出相同")
+    label: str = Field(description="说明")
+    kind: BallotColumnKind = Field(description="text 文本, code 代码, label 标签, flag 0/1, number 数值, "
+                                               "time 提交时间（ISO 8601，北京时间）")
+    categories: list[str] = Field(description="code 与 label 列的可能取值（按顺序）；其他列为空")
+
+
+class BallotPage(Page[dict[str, BallotCell]]):
+    """The anonymised ballots, one object per ballot keyed by the columns'
+    names (the raw ballot export's rows, survey/results/ballot_export.py)."""
+
+    ballots: int = Field(description="本活动的评议票总数")
+    pseudonyms: Literal["final", "per_request"] = Field(
+        description="来源地址化名：final 定稿时确定、各页一致；per_request 定稿前每次请求另取，只在一页之内可比")
+    columns: list[BallotColumn]

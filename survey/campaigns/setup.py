@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, delete, func, select
 
 from analysis import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
+from survey import webhooks
 from survey.ballots.attributes import refresh_releases
 from survey.clock import utcnow
 from survey.database import prepared
@@ -121,6 +122,8 @@ def change_status(campaign: Campaign, target: str) -> None:
     state.move_to(target)
     if state.is_closed:
         _closed(campaign)
+    else:
+        webhooks.emit_campaign("campaign.opened", campaign)
 
 
 def _closed(campaign: Campaign) -> None:
@@ -131,6 +134,7 @@ def _closed(campaign: Campaign) -> None:
     from survey.results.snapshots import queue_drawing, shown_snapshot
 
     fix_quorum(campaign)  # the quorum is fixed at 截止 (docs/committee.md)
+    webhooks.emit_campaign("campaign.closed", campaign)
     snap = shown_snapshot(campaign)
     if snap is not None:
         queue_drawing(campaign, snap)

@@ -43,6 +43,7 @@ from survey.models.outcome import (
     ResultSnapshot,
 )
 from survey.models.signin import SignInFailure
+from survey.models.webhook import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ROLES", "User", "ApiKey",
@@ -53,5 +54,5 @@ __all__ = [
     "PaperEntry", "Job", "MessageTemplate", "ReminderSchedule", "ReplacedLink",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
     "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
-    "SignInFailure",
+    "SignInFailure", "WebhookDelivery", "WebhookEndpoint",
 ]

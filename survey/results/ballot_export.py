@@ -296,6 +296,13 @@ def _lookups(table: BallotTable, text: Callable[[str], Any]) -> dict[str, NDArra
     return {c.name: _lookup(c.categories, text) for c in table.columns if c.kind in (CODE, LABEL)}
 
 
+def cell_rows(table: BallotTable, chunk: dict[str, Any], time: Callable[[dt.datetime], Any]) -> list[list[Any]]:
+    """A chunk (or a slice of one) as rows of plain cells in column order:
+    codes and labels as text, flags 0/1, numbers or None, times as `time`
+    makes them (the JSON API's ballots, survey/api/ballots.py)."""
+    return _matrix(table, chunk, str, _lookups(table, str), time)
+
+
 def write_csv(table: BallotTable, out: IO[str]) -> None:
     """UTF-8 with a BOM (Excel and WPS read it as such); text never starts a formula."""
     out.write("\ufeff")

@@ -11,7 +11,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from survey import audit
+from survey import audit, webhooks
 from survey.clock import beijing_date, utcnow
 from survey.clock import today as clock_today
 from survey.extensions import db
@@ -51,6 +51,7 @@ def publish(campaign: Campaign, public: bool, start: dt.date | None, end: dt.dat
     campaign.state.publish()
     audit.record("campaign.publish", f"campaign:{campaign.code}", {"status": "finalized"},
                  {"status": "published", "public": public, "from": start, "until": end})
+    webhooks.emit_campaign("campaign.published", campaign, public=public, public_from=start, public_until=end)
 
 
 def public_state(campaign: Campaign, today: dt.date) -> str:
@@ -137,6 +138,7 @@ def file_appeal(campaign: Campaign, cu: CampaignUnit, text: str, user: User) -> 
     appeal = Appeal(campaign_unit=cu, text=text.strip(), filed_by_id=user.id)
     db.session.add(appeal)
     audit.record("appeal.file", f"campaign:{campaign.code}/unit:{cu.code}", None, {"text": appeal.text})
+    webhooks.emit_appeal(campaign, cu, appeal)
     return appeal
 
 

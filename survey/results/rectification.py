@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from survey import audit
+from survey import audit, webhooks
 from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, Consequence, FollowUp, Rectification, User
@@ -150,6 +150,7 @@ def mark_overdue(campaign: Campaign, today: dt.date) -> list[Rectification]:
             marked.append(rect)
             audit.record("rectification.mark_red", _target(campaign, rect.campaign_unit),
                          None, {"due_on": rect.due_on, "today": today})
+            webhooks.emit_overdue(campaign, rect)
     return marked
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import joinedload
 
-from survey import audit
+from survey import audit, webhooks
 from survey.ballots.pseudonyms import pseudonymise_sources
 from survey.clock import utcnow
 from survey.database import prepared
@@ -223,4 +223,5 @@ def finalize(campaign: Campaign, today: dt.date, user: User) -> ResultSnapshot:
                  {"status": "finalized", "bundle_sha256": snap.bundle_sha256,
                   "results_sha256": snap.results_sha256, "quorum": need, "approvals": have,
                   "consequences": len(made)})
+    webhooks.emit_campaign("campaign.finalized", campaign, version=1, results_sha256=snap.results_sha256)
     return snap

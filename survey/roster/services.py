@@ -263,11 +263,18 @@ def import_roster(campaign: Campaign, filename: str, data: bytes) -> ImportResul
 
     Raises RosterRefused with every problem; nothing is written then.
     """
-    if campaign.state.is_frozen:
-        raise RosterRefused([RowProblem(filename, 0, "", _("评议活动已定稿，不能再导入名单"))])
     if len(data) > MAX_BYTES:
         raise RosterRefused([RowProblem(filename, 0, "", _("文件超过 20 MB，请分成几个文件导入"))])
-    records, problems = check_rows(campaign, filename, read_table(filename, data))
+    return import_table(campaign, filename, read_table(filename, data))
+
+
+def import_table(campaign: Campaign, source: str, table: list[list[str]]) -> ImportResult:
+    """Import rows already read (row 1 the header), all or nothing: the file's
+    path above, and the JSON API's (survey/api/imports.py), which makes the
+    table from its body. Raises RosterRefused with every problem."""
+    if campaign.state.is_frozen:
+        raise RosterRefused([RowProblem(source, 0, "", _("评议活动已定稿，不能再导入名单"))])
+    records, problems = check_rows(campaign, source, table)
     if problems:
         raise RosterRefused(problems)
     db.session.execute(insert(Evaluator), records)

@@ -36,7 +36,7 @@ def test_every_api_route_is_an_operation_of_the_document(app, document) -> None:
     operations = {(path, "api." + op["operationId"]) for path, item in document["paths"].items()
                   for op in item.values()}
     assert operations == routes
-    assert len(operations) == len(api.operations) >= 7
+    assert len(operations) == len(api.operations) >= 16
 
 
 def test_each_operation_states_its_policy_and_every_error(document) -> None:
@@ -48,7 +48,8 @@ def test_each_operation_states_its_policy_and_every_error(document) -> None:
             statuses = {int(s) for s in op["responses"] if s != "200"}
             assert {401, 403} <= statuses, endpoint  # every operation needs a key
             assert (404 in statuses) == ("{" in path), endpoint
-            assert (400 in statuses) == any(p["in"] == "query" for p in op["parameters"]), endpoint
+            assert (400 in statuses) == (any(p["in"] == "query" for p in op["parameters"])
+                                         or "requestBody" in op), endpoint
             for status in statuses:
                 ref = op["responses"][str(status)]["$ref"]
                 assert ref == f"#/components/responses/{ERROR_WORDS[status]}"
@@ -72,6 +73,22 @@ def test_lists_document_their_paging(document) -> None:
     }
     page = document["components"]["schemas"]["CampaignPage"]
     assert set(page["required"]) == {"items", "limit", "next_cursor"}
+
+
+def test_writes_document_their_json_body_with_a_valid_example(document) -> None:
+    writes = {path: item["post"] for path, item in document["paths"].items() if "post" in item}
+    assert sorted(writes) == ["/api/v1/campaigns/{code}/objective-scores", "/api/v1/campaigns/{code}/roster"]
+    models = {op.endpoint: op.body for op in api.operations if op.body is not None}
+    for op in writes.values():
+        body = op["requestBody"]
+        assert body["required"] is True and list(body["content"]) == ["application/json"]
+        media = body["content"]["application/json"]
+        name = media["schema"]["$ref"].rsplit("/", 1)[1]
+        schema = document["components"]["schemas"][name]
+        assert schema["additionalProperties"] is False and schema["required"]
+        # The example is a body the API takes (it is what the docs page offers to try).
+        models["api." + op["operationId"]].model_validate(media["example"])
+        assert op["x-pingyi-policy"]["roles"] == ["organizer"]
 
 
 def test_the_schemas_enumerate_what_the_app_knows() -> None:

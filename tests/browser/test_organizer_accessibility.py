@@ -8,7 +8,7 @@ from tests.factories import browser_login, bundle, make_user
 PAGES = ["/", "/campaigns/new", "/campaigns/t2026/setup", "/campaigns/t2026/setup/units",
          "/campaigns/t2026/setup/groups", "/campaigns/t2026/setup/questionnaire", "/campaigns/t2026/setup/rules",
          "/campaigns/t2026/roster", "/campaigns/t2026/returns", "/campaigns/t2026/returns/e1/unanswered",
-         "/admin/users"]
+         "/admin/users", "/admin/webhooks"]
 
 
 def test_organizer_pages_pass_axe(app, live_server, browser, axe) -> None:
