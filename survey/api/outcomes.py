@@ -27,7 +27,14 @@ from survey.api.schemas import (
     RectificationPage,
     UnitItems,
 )
-from survey.api.scope import campaign_in_scope, iso, liaison_unit, own_unit, unit_in_scope, visible_groups
+from survey.api.scope import (
+    campaign_in_scope,
+    iso,
+    liaison_unit,
+    own_unit,
+    scoped_result,
+    unit_in_scope,
+)
 from survey.api.v1 import api
 from survey.clock import today
 from survey.models import AuditEntry, CommentAnswer, Consequence, Rectification
@@ -169,14 +176,7 @@ def unit_items(code: str, unit_code: str) -> UnitItems:
     indicators (survey/results/queries.py ``item_rows``): the scores of
     groups below the committee's minimum left out, and an item rated by
     fewer ballots than the minimum `hidden`, its figures null."""
-    c = campaign_in_scope(code)
-    cu = unit_in_scope(c, unit_code)
-    snap = current_snapshot(c)
-    try:
-        result = queries.unit_result(parsed(snap), cu.code)
-    except KeyError:
-        abort(404)
-    groups, hidden = visible_groups(c, cu, result)
+    c, cu, snap, result, groups, hidden = scoped_result(code, unit_code)
     items = queries.labels_of(c).items
     if liaison_unit() is None:
         rows = queries.item_rows(result, items)

@@ -12,7 +12,7 @@ consequences, rectification, the audit log, per-item results) and
 imports.py (the roster, objective scores)."""
 from __future__ import annotations
 
-from flask import Response, abort, current_app
+from flask import Response, current_app
 from flask_babel import gettext as _
 
 from survey.api.paging import PageQuery, page_of
@@ -39,14 +39,14 @@ from survey.api.schemas import (
 from survey.api.scope import campaign_in_scope as _campaign
 from survey.api.scope import iso as _iso
 from survey.api.scope import liaison_unit as _liaison_unit
-from survey.api.scope import unit_in_scope, visible_groups
+from survey.api.scope import scoped_result
 from survey.api.v1 import api
 from survey.campaigns import board, services
 from survey.campaigns.board import BoardRow
 from survey.models import Campaign, CampaignUnit
 from survey.models.outcome import CLASS_LABELS
 from survey.results import queries
-from survey.results.snapshots import current_snapshot, parsed
+from survey.results.snapshots import current_snapshot
 
 
 def _summary(campaign: Campaign) -> dict[str, object]:
@@ -161,14 +161,7 @@ def unit_result(code: str, unit_code: str) -> UnitResult:
     and its score by evaluator group. A liaison's key: its own unit, once the
     results are finalized, and as the liaison's page shows it: groups with
     fewer valid ballots than the committee's minimum are not listed."""
-    c = _campaign(code)
-    cu = unit_in_scope(c, unit_code)
-    snap = current_snapshot(c)
-    try:
-        result = queries.unit_result(parsed(snap), cu.code)
-    except KeyError:
-        abort(404)
-    groups, hidden = visible_groups(c, cu, result)
+    c, cu, snap, result, groups, hidden = scoped_result(code, unit_code)
     shown = [GroupResult(code=g["code"], label=g["label"], n=g["n"], score=g["score"]) for g in groups]
     final_class = queries.final_class(result, queries.override_of(cu))
     return UnitResult.model_validate({

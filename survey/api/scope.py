@@ -6,15 +6,16 @@ returns through these."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import abort
 from flask_login import current_user
 
 from survey.clock import iso_beijing
-from survey.models import Campaign, CampaignUnit
+from survey.models import Campaign, CampaignUnit, ResultSnapshot
 from survey.policy import LIAISON
 from survey.results import comments, queries
+from survey.results.snapshots import current_snapshot, parsed
 from survey.web import campaign_or_404
 
 
@@ -43,6 +44,30 @@ def unit_in_scope(campaign: Campaign, unit_code: str) -> CampaignUnit:
     if cu is None or (unit_id is not None and cu.unit_id != unit_id):
         abort(404)
     return cu
+
+
+class ScopedResult(NamedTuple):
+    campaign: Campaign
+    unit: CampaignUnit
+    snap: ResultSnapshot
+    result: dict[str, Any]
+    groups: list[dict[str, Any]]
+    hidden: int
+
+
+def scoped_result(code: str, unit_code: str) -> ScopedResult:
+    """A unit's result as the key may read it (404 outside its scope or where
+    the results do not rate the unit), with the groups it may see one by one
+    (``visible_groups``) and how many it may not."""
+    c = campaign_in_scope(code)
+    cu = unit_in_scope(c, unit_code)
+    snap = current_snapshot(c)
+    try:
+        result = queries.unit_result(parsed(snap), cu.code)
+    except KeyError:
+        abort(404)
+    groups, hidden = visible_groups(c, cu, result)
+    return ScopedResult(c, cu, snap, result, groups, hidden)
 
 
 def own_unit(campaign: Campaign) -> CampaignUnit | None:
