@@ -36,8 +36,8 @@ from survey.spreadsheets import append_row
 #: The workbook's sheets, in order (their names are what people see in Excel).
 SHEETS = ("评议结果", "分组得分", "选项占比", "回收率", "意见与答复", "整改情况")
 #: The sheets of SCORING.md section 5a's per-unit figures, after 选项占比, where
-#: the results have them (``items``, ``by_batch``, ``by_channel``).
-BREAKDOWN_SHEETS = ("分项指标", "分批次", "分渠道")
+#: the results have them (``items``, ``by_batch``, ``by_channel``, ``by_attribute``).
+BREAKDOWN_SHEETS = ("分项指标", "分批次", "分渠道", "分属性")
 
 
 def _class_labels() -> dict[str, str]:
@@ -350,8 +350,8 @@ def _breakdown_sheets(wb: Workbook, campaign: Campaign, results: dict[str, Any],
                       names: dict[str, str], glabels: dict[str, str], options: list[tuple[str, str]]) -> None:
     """SCORING.md section 5a's figures, each in a sheet after 选项占比 where the
     results have it: 分项指标 (one row per unit and item: n, score, interval,
-    option shares of the item), 分批次 and 分渠道 (one row per unit and batch or
-    channel: n, ballot score, option shares of the overall item)."""
+    option shares of the item), 分批次, 分渠道 and 分属性 (one row per unit and
+    batch, channel or attribute value: n, ballot score, option shares)."""
     units = results["units"]
     position = wb.sheetnames.index(SHEETS[2]) + 1
     share_heads = [label for _code, label in options]
@@ -390,6 +390,7 @@ def _breakdown_sheets(wb: Workbook, campaign: Campaign, results: dict[str, Any],
                                    figures.get("score")] + shares(figures.get("shares")))
     if any(u.get("by_channel") for u in units):
         sheet = wb.create_sheet(BREAKDOWN_SHEETS[2], position)
+        position += 1
         header(sheet, [_("单位代码"), _("单位"), _("渠道"), _("有效票"), _("得分")] + share_heads)
         for u in units:
             by_channel = u.get("by_channel") or {}
@@ -398,6 +399,14 @@ def _breakdown_sheets(wb: Workbook, campaign: Campaign, results: dict[str, Any],
                 label = _(CHANNEL_LABELS[channel]) if channel in CHANNEL_LABELS else channel
                 append_row(sheet, [u["code"], names.get(u["code"]), label, figures.get("n"),
                                    figures.get("score")] + shares(figures.get("shares")))
+    if any(u.get("by_attribute") for u in units):
+        sheet = wb.create_sheet(BREAKDOWN_SHEETS[3], position)
+        header(sheet, [_("单位代码"), _("单位"), _("属性"), _("取值"), _("有效票"), _("得分")] + share_heads)
+        for u in units:
+            for attribute, values in (u.get("by_attribute") or {}).items():
+                for value, figures in values.items():
+                    append_row(sheet, [u["code"], names.get(u["code"]), attribute, value, figures.get("n"),
+                                       figures.get("score")] + shares(figures.get("shares")))
 
 
 def xlsx(campaign: Campaign) -> bytes:

@@ -25,6 +25,7 @@ from survey import charts
 from survey.clock import beijing_date, format_beijing, today
 from survey.extensions import db
 from survey.models import Approval, Ballot, Campaign, CampaignGroup, Item, ResultSnapshot
+from survey.models.distribution import CHANNEL_LABELS
 from survey.models.outcome import DEFAULT_CONSEQUENCES
 from survey.results import ResultsError, exports, queries, signoff
 from survey.results.i18n import gettext as _
@@ -175,6 +176,13 @@ def sign_off(campaign: Campaign, snap: ResultSnapshot) -> SignOff | None:
                    snap.note)
 
 
+def channels_with_ballots(results: dict[str, Any]) -> list[tuple[str, str]]:
+    """The channels some unit has ballots from (SCORING.md section 5a ``by_channel``), with their labels."""
+    seen = {channel for u in results["units"] for channel, f in (u.get("by_channel") or {}).items() if f["n"]}
+    return [(code, _(label)) for code, label in CHANNEL_LABELS.items() if code in seen] + \
+        [(code, code) for code in sorted(seen) if code not in CHANNEL_LABELS]
+
+
 def context(campaign: Campaign) -> dict[str, Any]:
     """Everything the report template shows."""
     require_ballots(campaign)
@@ -201,6 +209,7 @@ def context(campaign: Campaign) -> dict[str, Any]:
         "charts": {name: chart_data_uri(campaign, results, name)
                    for name in [f"{kind}-{v.code}" for v in views for kind in ("ranking", "shares")] + ["returns"]},
         "items": item_overview(results, labels, names) if highlights else [],
+        "channels": channels_with_ballots(results),
         "highlights": highlights,
         "consequences": consequences_of(campaign, cancelled=False) if not draft else [],
         "consequence_rules": {**DEFAULT_CONSEQUENCES, **(settings.consequences or {})},

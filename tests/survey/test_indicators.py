@@ -99,6 +99,14 @@ def test_the_xlsx_has_the_same_indicator_figures(client, ctx) -> None:
             assert line["得分"] == pytest.approx(items[code]["score"], abs=1e-12)
             found += 1
     assert found == 3
+    # the breakdown by a ballot attribute, value by value (markup stays text)
+    districts = queries.unit_result(snapshots.results_for(campaign), "u1")["by_attribute"]["district"]
+    header = [c.value for c in book["分属性"][2]]
+    rows = [dict(zip(header, row, strict=False)) for row in book["分属性"].iter_rows(min_row=3, values_only=True)]
+    mine = {r["取值"]: r for r in rows if r["单位代码"] == "u1" and r["属性"] == "district"}
+    assert set(mine) == {"东区", "<i>西区</i>"}
+    for value, row in mine.items():
+        assert row["有效票"] == districts[value]["n"] and row["得分"] == pytest.approx(districts[value]["score"])
 
 
 def _finalized() -> Campaign:
@@ -135,3 +143,22 @@ def test_a_liaison_sees_no_indicator_score_below_the_minimum(client, ctx) -> Non
     rows = _cells(page, "items")[1:]
     assert len(rows) == 3 and all(r[2] == "—" and r[3] == "—" for r in rows)
     assert page.count('data-hidden="1"') == 3
+
+
+def test_the_report_has_the_same_indicator_and_channel_figures(client, ctx, tmp_path) -> None:
+    from tests.survey.test_report_pdf import _flat, _pdf, _poppler
+
+    campaign = _campaign()
+    make_user("committee")
+    login(client, "committee")
+    _data, path = _pdf(client, campaign, tmp_path)
+    text = _flat("".join(_poppler(path)))
+    result = queries.unit_result(snapshots.results_for(campaign), "u1")
+    weakest = result["items"]["i1"]
+    assert f"办事效率{weakest['score']:.2f}" in text  # u1's weakest indicator, as the analysis scored it
+    assert "各单位分渠道问卷得分" in text
+    channels = [f for f in result["by_channel"].values() if f["n"]]
+    assert len(channels) == 2
+    row = "".join(f"{f['score']:.2f}（{f['n']}）" for f in channels)
+    part = text[text.index("各单位分渠道问卷得分"):]
+    assert row in part and "市第1局" in part  # (pdftotext reads the table's columns in its own order)
