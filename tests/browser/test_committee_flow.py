@@ -102,7 +102,7 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
 
     # The exports download from the page's links.
     with cpage.expect_download() as xlsx_download:
-        cpage.get_by_role("link", name="XLSX").click()
+        cpage.get_by_role("link", name="XLSX", exact=True).click()  # the results workbook, not the ballots'
     assert xlsx_download.value.suggested_filename == "pingyi-2026.xlsx"
     workbook = openpyxl.load_workbook(io.BytesIO(Path(xlsx_download.value.path()).read_bytes()))
     assert [name for name in workbook.sheetnames if name not in BREAKDOWN_SHEETS] == list(SHEETS)
