@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from survey.extensions import db
@@ -279,7 +280,7 @@ def test_english_switch(app, live_server, new_page, axe) -> None:
     assert "Please choose an answer for “Overall” of “市第2局”" in page.get_by_test_id("problems").inner_text()
     assert axe(page) == []
     page.get_by_role("link", name="中文").click()
-    assert page.get_by_role("button", name="提交评议").is_visible()
+    expect(page.get_by_role("button", name="提交评议")).to_be_visible()  # waits for the page it loads
 
 
 def test_form_with_errors_is_accessible(app, live_server, new_page, axe) -> None:

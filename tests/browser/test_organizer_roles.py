@@ -3,6 +3,8 @@ page and comes back to the setup page after signing in; a committee member sees 
 board but is refused the setup pages; a liaison is refused both."""
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from survey.extensions import db
 from tests.factories import PASSWORD, browser_login, make_campaign, make_user
 
@@ -18,7 +20,7 @@ def test_sign_in_then_back_to_the_setup_page(app, live_server, page) -> None:
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
     assert page.url.endswith("/campaigns/t2026/setup/rules")
-    assert page.get_by_role("heading", name="计分规则").is_visible()
+    expect(page.get_by_role("heading", name="计分规则")).to_be_visible()  # waits for the page to load
 
 
 def test_committee_sees_the_board_not_the_setup(app, live_server, page) -> None:
