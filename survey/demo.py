@@ -77,7 +77,8 @@ DISTRICT_ANSWERS = {"东城区": 0.42, "西城区": 0.31, "南湖区": 0.17, "�
 DEMO_PASSWORD = "pingyi-demo"
 DEMO_USERS = [("admin", "系统管理员", "admin", None), ("organizer", "评议办 李明", "organizer", None),
               ("committee", "领导小组 王强", "committee", None),
-              ("liaison", "市公安局联络员 张华", "liaison", "u01"), ("auditor", "审计 赵敏", "auditor", None)]
+              ("liaison", "市公安局联络员 张华", "liaison", "u01"), ("auditor", "审计 赵敏", "auditor", None),
+              ("clerk", "录入员 孙丽", "clerk", None)]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import browser_login
 
@@ -78,10 +79,27 @@ def test_make_run_serves_demo_and_printed_link_takes_a_ballot(make_run, page) ->
     form.get_by_role("button", name="提交评议").click()
     form.get_by_role("button", name="确认提交").click()
     assert form.get_by_test_id("receipt").is_visible()
+
+    # The printed public form of the raked group asks the district, and refuses a ballot without it.
+    public = f"{base}/p/2026/client-public"
+    assert public in output
+    form.goto(public)
+    question = form.get_by_role("group", name="您居住或工作在哪个区？")
+    expect(question).to_be_visible()
+    rated = form.locator(".card", has=form.get_by_label("满意", exact=True))
+    for k in range(rated.count()):
+        rated.nth(k).get_by_label(["满意", "基本满意", "不了解"][k % 3], exact=True).check()
+    form.evaluate("document.querySelectorAll('[required]').forEach(e => e.removeAttribute('required'))")
+    form.get_by_role("button", name="提交评议").click()
+    expect(form.get_by_test_id("problems")).to_contain_text("您居住或工作在哪个区")
+    form.get_by_role("group", name="您居住或工作在哪个区？").get_by_label("南湖区").check()
+    form.get_by_role("button", name="提交评议").click()
+    form.get_by_role("button", name="确认提交").click()
+    expect(form.get_by_test_id("receipt")).to_be_visible()
     evaluator.close()
 
     page.reload()
-    assert int(page.get_by_test_id("returned-total").inner_text()) == before + 1
+    assert int(page.get_by_test_id("returned-total").inner_text()) == before + 2
     # The access log never carries a token.
     output = log.read_text(encoding="utf-8")
     assert "GET /b/[token]" in output and "POST /b/[token]" in output
