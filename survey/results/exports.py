@@ -98,7 +98,8 @@ def _items_spec(campaign: Campaign, results: dict[str, Any], unit_code: str) -> 
     rows = queries.item_rows(result, queries.labels_of(campaign).items)
     if len(rows) < 2:
         raise KeyError(unit_code)
-    name = next((u.name for u in queries.unit_list(campaign) if u.code == unit_code), unit_code)
+    cu = queries.campaign_unit(campaign, unit_code)
+    name = cu.name if cu is not None else unit_code
     items = [{"name": row.label, "score": row.score, "ci95": row.ci95, "class": None} for row in rows]
     return charts.ranking_chart, (items, effective_rules(campaign)["thresholds"],
                                   _("%(n)s 各指标得分与95%%区间", n=name), _class_labels(), _("问卷得分"))
