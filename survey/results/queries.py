@@ -331,12 +331,13 @@ class SubsetRow:
     hidden: bool = False
 
 
-def subset_rows(result: dict[str, Any], key: str, labels: dict[str, str], *,
+def subset_rows(subsets: dict[str, Any] | None, labels: dict[str, str], *,
                 min_ballots: int | None = None) -> list[SubsetRow]:
-    """A unit's breakdown (``by_batch`` or ``by_channel``), the subsets with
-    ballots only, in the results' order; below ``min_ballots`` hidden (a liaison's view)."""
+    """A unit's breakdown (its ``by_batch``, ``by_channel`` or one attribute of
+    ``by_attribute``), the subsets with ballots only, in the results' order;
+    below ``min_ballots`` hidden (a liaison's view)."""
     rows = []
-    for code, f in (result.get(key) or {}).items():
+    for code, f in (subsets or {}).items():
         if not f["n"]:
             continue
         row = SubsetRow(code, labels.get(code, code), f["n"], f["score"], f["shares"])

@@ -532,7 +532,7 @@ def my_unit(code: str) -> ResponseReturnValue:
                              options=labels.options, group_names={g["code"]: g["label"] for g in view.shown_groups},
                              items=queries.item_rows(result, labels.items, min_ballots=min_group,
                                                      shown_groups=[g["code"] for g in view.shown_groups]),
-                             by_channel=queries.subset_rows(result, "by_channel", channels, min_ballots=min_group),
+                             by_channel=queries.subset_rows(result.get("by_channel"), channels, min_ballots=min_group),
                              final_class=queries.final_class(result, queries.override_of(cu)),
                              rect=rectification.rectification_of(cu), answer_form=forms.AnswerForm(),
                              text_form=forms.TextForm(), appeals=publication.appeals_of(campaign, cu),

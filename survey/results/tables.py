@@ -79,9 +79,9 @@ def unit_result_html(campaign: Campaign, snap: ResultSnapshot, cu: CampaignUnit,
         return {"r": result, "final_class": queries.final_class(result, override), "groups": groups,
                 "options": options, "rules": rules, "override": override,
                 "items": queries.item_rows(result, labels.items),
-                "by_batch": queries.subset_rows(result, "by_batch", {}),
-                "by_channel": queries.subset_rows(result, "by_channel", channels),
-                "by_attribute": {name: queries.subset_rows({"values": values}, "values", {})
+                "by_batch": queries.subset_rows(result.get("by_batch"), {}),
+                "by_channel": queries.subset_rows(result.get("by_channel"), channels),
+                "by_attribute": {name: queries.subset_rows(values, {})
                                  for name, values in (result.get("by_attribute") or {}).items()},
                 "campaign_code": campaign.code}
 
