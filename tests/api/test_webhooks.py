@@ -369,6 +369,23 @@ def test_registering_refuses_what_cannot_be_sent(app) -> None:
         assert endpoint.events == ["campaign.opened", "appeal.filed"]  # in the order of EVENTS
 
 
+@pytest.mark.parametrize(("url", "says"), [
+    ("https://user:pa55word@x.example/hook", "用户名或密码"),  # would be shown on the pages and in the audit log
+    ("https://x.example/a\tb", "控制字符"), ("https://x.example/a\nb", "控制字符"),
+    ("https://x.example/回调", "非 ASCII"), ("https:///hook", "主机名"), ("https://x.example:80a/hook", "端口"),
+])
+def test_a_url_that_could_never_be_sent_or_holds_a_password_is_refused(app, url: str, says: str) -> None:
+    with app.app_context():
+        with pytest.raises(webhooks.WebhookRefused, match=says):
+            webhooks.register(url, ["campaign.opened"])
+        db.session.rollback()
+        from survey.models import AuditEntry
+
+        assert db.session.scalar(select(func.count()).select_from(WebhookEndpoint)) == 0
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+        webhooks.register("https://x.example:8443/hook?system=archive", ["campaign.opened"])  # a port, a query: fine
+
+
 def test_only_the_admin_has_the_webhook_pages(app, client) -> None:
     with app.app_context():
         make_committee_campaign()
