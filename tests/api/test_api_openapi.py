@@ -118,3 +118,14 @@ def test_the_docs_page_serves_vendored_files_under_the_csp(client) -> None:
         response = client.get(f"/static/{path}")
         assert response.status_code == 200, path
         response.close()
+
+
+def test_the_document_is_built_once_and_again_when_a_policy_entry_changes(client, monkeypatch) -> None:
+    built: list[int] = []
+    real = api.openapi
+    monkeypatch.setattr(api, "openapi", lambda: built.append(1) or real())
+    first = client.get("/api/v1/openapi.json").get_data()
+    assert client.get("/api/v1/openapi.json").get_data() == first and len(built) <= 1  # some 55 ms each, keyless
+    monkeypatch.setitem(policy.POLICY, "api.ballots", policy.ORGANIZE)
+    changed = client.get("/api/v1/openapi.json").get_json()
+    assert changed["paths"]["/api/v1/campaigns/{code}/ballots"]["get"]["x-pingyi-policy"]["roles"] == ["organizer"]
