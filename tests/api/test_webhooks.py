@@ -412,14 +412,17 @@ def test_the_admin_registers_an_endpoint_and_reads_the_delivery_log(app, client,
     assert missing.status_code == 400 and "请填写接收地址" in missing.get_data(as_text=True)
     page = client.post("/admin/webhooks", data={"url": receiver.url, "description": "档案系统",
                                                 "events": ["campaign.opened", "appeal.filed"]})
-    assert page.status_code == 200
-    html = page.get_data(as_text=True)
-    secret = re.search(r"<code>(whsec_[A-Za-z0-9_-]{43})</code>", html).group(1)  # shown on this answer
     with app.app_context():
         endpoint = db.session.scalar(select(WebhookEndpoint))
+        endpoint_id = endpoint.id
+    # Redirected to the endpoint's page (a reload of the answer must not register it again), which shows the secret.
+    assert page.status_code == 302 and page.location == f"/admin/webhooks/{endpoint_id}?created=1"
+    html = client.get(page.location).get_data(as_text=True)
+    secret = re.search(r'data-testid="created-secret".*?<code>(whsec_[A-Za-z0-9_-]{43})</code>', html, re.S).group(1)
+    with app.app_context():
+        endpoint = db.session.get(WebhookEndpoint, endpoint_id)
         assert (endpoint.url, endpoint.secret, endpoint.description) == (receiver.url, secret, "档案系统")
         assert endpoint.events == ["campaign.opened", "appeal.filed"]
-        endpoint_id = endpoint.id
     assert client.post(f"/admin/webhooks/{endpoint_id}/ping").status_code == 302
     with app.app_context():
         start = utcnow()
