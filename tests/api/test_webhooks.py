@@ -446,13 +446,15 @@ def test_the_admin_registers_an_endpoint_and_reads_the_delivery_log(app, client,
 def test_planted_markup_in_an_endpoint_renders_escaped(app, client) -> None:
     with app.app_context():
         admin = make_user("admin").username
-        webhooks.register("https://x.example/<script>alert(1)</script>", ["campaign.opened"],
-                          description="<b>系统</b>")
+        endpoint = webhooks.register("https://x.example/<script>alert(1)</script>", ["campaign.opened"],
+                                     description="<b>系统</b>")
+        webhooks.ping(endpoint)  # a delivery: the log shows the URL too
         db.session.commit()
     login(client, admin)
-    html = client.get("/admin/webhooks").get_data(as_text=True)
-    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
-    assert "<b>系统</b>" not in html and "&lt;b&gt;系统&lt;/b&gt;" in html
+    for path in ("/admin/webhooks", "/admin/webhooks/1?created=1"):  # the listing; the endpoint's page and log
+        html = client.get(path).get_data(as_text=True)
+        assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html, path
+        assert "<b>系统</b>" not in html and "&lt;b&gt;系统&lt;/b&gt;" in html, path
 
 
 def test_the_command_line_adds_lists_and_disables(app, receiver) -> None:
