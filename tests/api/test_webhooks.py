@@ -471,3 +471,22 @@ def test_the_command_line_adds_lists_and_disables(app, receiver) -> None:
     assert "\tdisabled\t" in runner.invoke(args=["webhooks", "list"]).output
     with app.app_context():
         assert db.session.get(WebhookEndpoint, 1).secret == secret
+
+
+def test_the_audit_log_names_the_webhook_and_api_key_actions_in_chinese(app) -> None:
+    from survey import audit
+    from survey.api import keys
+    from survey.models import AuditEntry
+
+    with app.app_context():
+        endpoint = webhooks.register("https://x.example/hook", ["campaign.opened"], description="档案系统")
+        webhooks.set_active(endpoint, False)
+        row, _key = keys.issue(make_user("organizer"), "报表系统")
+        keys.revoke(row)
+        db.session.commit()
+        entries = {e.action: e for e in db.session.scalars(select(AuditEntry))}
+        assert {"webhook.create", "webhook.active", "api_key.create", "api_key.revoke"} <= set(entries)
+        for action in entries:
+            assert audit.action_label(action) != action, action
+        assert audit.details(entries["webhook.create"].after).startswith("接收地址：https://x.example/hook；事件：")
+        assert audit.details(entries["api_key.revoke"].after) == "已吊销：是"
