@@ -94,7 +94,10 @@ def test_writes_document_their_json_body_with_a_valid_example(document) -> None:
 def test_the_schemas_enumerate_what_the_app_knows() -> None:
     assert get_args(ClassCode) == CLASSES
     assert get_args(Status) == tuple(s.value for s in LifecycleStatus)
-    from survey.api.schemas import ErrorCode
+    from survey.api.schemas import Channel, ErrorCode
+    from survey.models.distribution import CHANNELS
+
+    assert get_args(Channel) == CHANNELS  # a batch's channel, as the batches list answers it
 
     assert set(ERROR_WORDS.values()) <= set(get_args(ErrorCode))
 
