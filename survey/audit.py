@@ -30,6 +30,7 @@ ACTION_LABELS: dict[str, str] = {
     "user.create": "创建账号", "user.active": "启用/停用账号", "user.role": "修改角色",
     "user.password_reset": "重置密码", "user.password_change": "修改本人密码",
     "api_key.create": "签发 API 密钥", "api_key.revoke": "吊销 API 密钥",
+    "webhook.create": "登记 Webhook 接收地址", "webhook.active": "启用/停用 Webhook 接收地址",
     # setup
     "campaign.create": "新建评议活动", "campaign.basics": "修改基本信息", "campaign.status": "变更活动状态",
     "campaign.close_due": "到期自动截止", "setup.add": "添加设置项", "setup.update": "修改设置项",
@@ -59,6 +60,7 @@ FIELD_LABELS: dict[str, str] = {
     "weight": "权重", "quota": "定额", "points": "分值", "category": "类别", "role": "角色", "unit": "单位",
     "active": "启用", "password": "密码", "status": "状态", "reason": "理由", "text": "内容", "due_on": "期限",
     "issued": "实际发放份数", "ip_cap": "网络地址上限", "rules": "计分规则", "service": "服务账号",
+    "url": "接收地址", "events": "事件", "description": "说明", "hint": "密钥开头", "revoked": "已吊销",
 }
 
 

@@ -1,12 +1,17 @@
-"""Keeping evaluator tokens out of every log.
+"""Keeping evaluator tokens, API keys and webhook secrets out of every log.
 
 A personal link's token is the evaluator's key: a log line that holds it next
 to an address and a time ties a ballot to a person. Every record on every
 stream (the app's, gunicorn's error and access logs, the root logger's) goes
 through `RedactTokens`, which replaces a token in a link's path — after
 percent-decoding, since `/b%2F<token>` and `/%62/<token>` reach the same
-form — and in the formatted traceback. SQL parameters are kept out of
-exception messages by the engine's `hide_parameters` (create_app)."""
+form — and in the formatted traceback. An API key (``pyk_…``) or a webhook
+signing secret (``whsec_…``) is replaced wherever it appears: a client that
+puts its key in the query string (``?access_token=pyk_…``, which the API
+refuses) would otherwise leave it in the access log's request line, and an
+access-log format that names the Authorization header would print it. SQL
+parameters are kept out of exception messages by the engine's
+`hide_parameters` (create_app)."""
 from __future__ import annotations
 
 import logging
@@ -16,20 +21,24 @@ from urllib.parse import unquote
 
 #: A personal link's path segment, wherever it appears (request line, path, referer).
 TOKEN_IN_PATH = re.compile(r"(/b/)[A-Za-z0-9_\-]+")
+#: An API key (survey/api/keys.py) or a webhook secret (survey/webhooks.py); not a key's
+#: hint (``pyk_`` and four characters), which listings show.
+SECRET = re.compile(r"\b(pyk_|whsec_)[A-Za-z0-9_\-]{8,}")
 _ESCAPED = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def redact(text: str) -> str:
-    """`text` with every personal link's token replaced by ``[token]``. Text with
+    """`text` with every personal link's token replaced by ``[token]``, every
+    API key and webhook secret by ``pyk_[key]``, ``whsec_[key]``. Text with
     percent-escapes is decoded first (repeatedly: escapes may be escaped)."""
     decoded = text
     for _ in range(4):
         if not _ESCAPED.search(decoded):
             break
         decoded = unquote(decoded)
-    if decoded is not text and TOKEN_IN_PATH.search(decoded):
-        return TOKEN_IN_PATH.sub(r"\1[token]", decoded)
-    return TOKEN_IN_PATH.sub(r"\1[token]", text)
+    if decoded is not text and (TOKEN_IN_PATH.search(decoded) or SECRET.search(decoded)):
+        text = decoded
+    return SECRET.sub(r"\1[key]", TOKEN_IN_PATH.sub(r"\1[token]", text))
 
 
 class RedactTokens(logging.Filter):

@@ -28,6 +28,7 @@ import hmac
 import json
 import secrets
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
@@ -76,13 +77,32 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
+def check_url(url: str) -> None:
+    """Refuse a URL that could never be sent to (urllib sends no user-info, no
+    control character, no non-ASCII character), or that would show a
+    password on the pages and in the audit log (``user:password@``)."""
+    if not url.startswith(("https://", "http://")) or len(url) > 2000:
+        raise WebhookRefused("地址须以 http:// 或 https:// 开头，最长 2000 个字符")
+    if not url.isascii() or any(c.isspace() or not c.isprintable() for c in url):
+        raise WebhookRefused("地址不能含空格、控制字符或非 ASCII 字符（中文请先做百分号编码）")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        raise WebhookRefused("地址的主机名或端口无效") from None
+    if "@" in parts.netloc:
+        raise WebhookRefused("地址不能含用户名或密码（user:password@）：它们会显示在页面和审计日志中；"
+                             "接收系统请用签名密钥核验来源")
+    if not parts.hostname:
+        raise WebhookRefused("地址须含主机名")
+
+
 def register(url: str, events: list[str], *, secret: str | None = None, description: str = "") -> WebhookEndpoint:
     """A new endpoint (added to the session). Without `secret` one is made
     (``whsec_`` and 43 characters): show it to the admin, who gives it to the
     receiving system."""
     url = url.strip()
-    if not (url.startswith("https://") or url.startswith("http://")) or len(url) > 2000 or " " in url:
-        raise WebhookRefused("地址须以 http:// 或 https:// 开头，不含空格，最长 2000 个字符")
+    check_url(url)
     unknown = [e for e in events if e not in EVENTS]
     if unknown or not events:
         raise WebhookRefused("请至少选择一个事件" if not events else f"未知的事件：{'、'.join(unknown)}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -71,15 +71,17 @@ def create() -> ResponseReturnValue:
         return _render(form, 400)
     endpoint = webhooks.register(form.url.data, form.events.data or [], secret=form.secret.data,
                                  description=form.description.data or "")
-    # The secret is shown on this answer (not carried through a redirect's session cookie).
-    return _render(EndpointForm(formdata=None), created=endpoint)
+    # Redirected (a reload must not register it twice): the endpoint's page shows its
+    # secret, opened on this first visit (never carried through the session cookie).
+    return redirect(url_for("webhooks.endpoint", endpoint_id=endpoint.id, created=1))
 
 
 @bp.get("/admin/webhooks/<int:endpoint_id>")
 def endpoint(endpoint_id: int) -> ResponseReturnValue:
     row = _endpoint_or_404(endpoint_id)
     return render_template("accounts/webhook.html", endpoint=row, deliveries=webhooks.deliveries(row, limit=200),
-                           button=ButtonForm(), events=webhooks.EVENTS, format_beijing=format_beijing)
+                           button=ButtonForm(), events=webhooks.EVENTS, format_beijing=format_beijing,
+                           created=request.args.get("created") == "1")
 
 
 @bp.post("/admin/webhooks/<int:endpoint_id>/active")

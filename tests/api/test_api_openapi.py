@@ -94,7 +94,10 @@ def test_writes_document_their_json_body_with_a_valid_example(document) -> None:
 def test_the_schemas_enumerate_what_the_app_knows() -> None:
     assert get_args(ClassCode) == CLASSES
     assert get_args(Status) == tuple(s.value for s in LifecycleStatus)
-    from survey.api.schemas import ErrorCode
+    from survey.api.schemas import Channel, ErrorCode
+    from survey.models.distribution import CHANNELS
+
+    assert get_args(Channel) == CHANNELS  # a batch's channel, as the batches list answers it
 
     assert set(ERROR_WORDS.values()) <= set(get_args(ErrorCode))
 
@@ -118,3 +121,14 @@ def test_the_docs_page_serves_vendored_files_under_the_csp(client) -> None:
         response = client.get(f"/static/{path}")
         assert response.status_code == 200, path
         response.close()
+
+
+def test_the_document_is_built_once_and_again_when_a_policy_entry_changes(client, monkeypatch) -> None:
+    built: list[int] = []
+    real = api.openapi
+    monkeypatch.setattr(api, "openapi", lambda: built.append(1) or real())
+    first = client.get("/api/v1/openapi.json").get_data()
+    assert client.get("/api/v1/openapi.json").get_data() == first and len(built) <= 1  # some 55 ms each, keyless
+    monkeypatch.setitem(policy.POLICY, "api.ballots", policy.ORGANIZE)
+    changed = client.get("/api/v1/openapi.json").get_json()
+    assert changed["paths"]["/api/v1/campaigns/{code}/ballots"]["get"]["x-pingyi-policy"]["roles"] == ["organizer"]

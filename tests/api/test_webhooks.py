@@ -369,6 +369,23 @@ def test_registering_refuses_what_cannot_be_sent(app) -> None:
         assert endpoint.events == ["campaign.opened", "appeal.filed"]  # in the order of EVENTS
 
 
+@pytest.mark.parametrize(("url", "says"), [
+    ("https://user:pa55word@x.example/hook", "用户名或密码"),  # would be shown on the pages and in the audit log
+    ("https://x.example/a\tb", "控制字符"), ("https://x.example/a\nb", "控制字符"),
+    ("https://x.example/回调", "非 ASCII"), ("https:///hook", "主机名"), ("https://x.example:80a/hook", "端口"),
+])
+def test_a_url_that_could_never_be_sent_or_holds_a_password_is_refused(app, url: str, says: str) -> None:
+    with app.app_context():
+        with pytest.raises(webhooks.WebhookRefused, match=says):
+            webhooks.register(url, ["campaign.opened"])
+        db.session.rollback()
+        from survey.models import AuditEntry
+
+        assert db.session.scalar(select(func.count()).select_from(WebhookEndpoint)) == 0
+        assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+        webhooks.register("https://x.example:8443/hook?system=archive", ["campaign.opened"])  # a port, a query: fine
+
+
 def test_only_the_admin_has_the_webhook_pages(app, client) -> None:
     with app.app_context():
         make_committee_campaign()
@@ -395,14 +412,17 @@ def test_the_admin_registers_an_endpoint_and_reads_the_delivery_log(app, client,
     assert missing.status_code == 400 and "请填写接收地址" in missing.get_data(as_text=True)
     page = client.post("/admin/webhooks", data={"url": receiver.url, "description": "档案系统",
                                                 "events": ["campaign.opened", "appeal.filed"]})
-    assert page.status_code == 200
-    html = page.get_data(as_text=True)
-    secret = re.search(r"<code>(whsec_[A-Za-z0-9_-]{43})</code>", html).group(1)  # shown on this answer
     with app.app_context():
         endpoint = db.session.scalar(select(WebhookEndpoint))
+        endpoint_id = endpoint.id
+    # Redirected to the endpoint's page (a reload of the answer must not register it again), which shows the secret.
+    assert page.status_code == 302 and page.location == f"/admin/webhooks/{endpoint_id}?created=1"
+    html = client.get(page.location).get_data(as_text=True)
+    secret = re.search(r'data-testid="created-secret".*?<code>(whsec_[A-Za-z0-9_-]{43})</code>', html, re.S).group(1)
+    with app.app_context():
+        endpoint = db.session.get(WebhookEndpoint, endpoint_id)
         assert (endpoint.url, endpoint.secret, endpoint.description) == (receiver.url, secret, "档案系统")
         assert endpoint.events == ["campaign.opened", "appeal.filed"]
-        endpoint_id = endpoint.id
     assert client.post(f"/admin/webhooks/{endpoint_id}/ping").status_code == 302
     with app.app_context():
         start = utcnow()
@@ -426,13 +446,15 @@ def test_the_admin_registers_an_endpoint_and_reads_the_delivery_log(app, client,
 def test_planted_markup_in_an_endpoint_renders_escaped(app, client) -> None:
     with app.app_context():
         admin = make_user("admin").username
-        webhooks.register("https://x.example/<script>alert(1)</script>", ["campaign.opened"],
-                          description="<b>系统</b>")
+        endpoint = webhooks.register("https://x.example/<script>alert(1)</script>", ["campaign.opened"],
+                                     description="<b>系统</b>")
+        webhooks.ping(endpoint)  # a delivery: the log shows the URL too
         db.session.commit()
     login(client, admin)
-    html = client.get("/admin/webhooks").get_data(as_text=True)
-    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
-    assert "<b>系统</b>" not in html and "&lt;b&gt;系统&lt;/b&gt;" in html
+    for path in ("/admin/webhooks", "/admin/webhooks/1?created=1"):  # the listing; the endpoint's page and log
+        html = client.get(path).get_data(as_text=True)
+        assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html, path
+        assert "<b>系统</b>" not in html and "&lt;b&gt;系统&lt;/b&gt;" in html, path
 
 
 def test_the_command_line_adds_lists_and_disables(app, receiver) -> None:
@@ -449,3 +471,22 @@ def test_the_command_line_adds_lists_and_disables(app, receiver) -> None:
     assert "\tdisabled\t" in runner.invoke(args=["webhooks", "list"]).output
     with app.app_context():
         assert db.session.get(WebhookEndpoint, 1).secret == secret
+
+
+def test_the_audit_log_names_the_webhook_and_api_key_actions_in_chinese(app) -> None:
+    from survey import audit
+    from survey.api import keys
+    from survey.models import AuditEntry
+
+    with app.app_context():
+        endpoint = webhooks.register("https://x.example/hook", ["campaign.opened"], description="档案系统")
+        webhooks.set_active(endpoint, False)
+        row, _key = keys.issue(make_user("organizer"), "报表系统")
+        keys.revoke(row)
+        db.session.commit()
+        entries = {e.action: e for e in db.session.scalars(select(AuditEntry))}
+        assert {"webhook.create", "webhook.active", "api_key.create", "api_key.revoke"} <= set(entries)
+        for action in entries:
+            assert audit.action_label(action) != action, action
+        assert audit.details(entries["webhook.create"].after).startswith("接收地址：https://x.example/hook；事件：")
+        assert audit.details(entries["api_key.revoke"].after) == "已吊销：是"

@@ -90,3 +90,37 @@ def test_the_real_server_logs_no_token_after_an_error_on_a_token_path(tmp_path: 
     assert "Exception on /b/[token] [GET]" in logged  # the error was logged, redacted
     assert "ballot_draft" in logged  # with its traceback
     assert token not in logged
+
+
+KEY = "pyk_" + "Zx9-_" * 8 + "abc"  # as survey/api/keys.py makes them: the prefix and 43 characters
+
+
+@pytest.mark.parametrize("text", [
+    f"GET /api/v1/campaigns?access_token={KEY} HTTP/1.1", f"GET /api/v1/campaigns?key={KEY.replace('_', '%5F')} x",
+    f"Authorization: Bearer {KEY}", f"secret whsec_{KEY[4:]} given",
+])
+def test_api_keys_and_webhook_secrets_are_redacted(text: str) -> None:
+    assert KEY[4:] not in redact(text) and "[key]" in redact(text)
+
+
+def test_a_keys_hint_is_left_alone() -> None:
+    assert redact("key pyk_Zx9- (报表系统)") == "key pyk_Zx9- (报表系统)"
+
+
+def test_the_access_log_redacts_a_key_in_the_query_and_the_authorization_header() -> None:
+    import datetime
+    import types
+
+    from gunicorn.config import Config
+
+    from survey.serving import RedactingLogger
+
+    response = types.SimpleNamespace(status="401 UNAUTHORIZED", response_length=10, sent=10, headers=[])
+    request = types.SimpleNamespace(headers=[("AUTHORIZATION", f"Bearer {KEY}")])
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/api/v1/campaigns?access_token={KEY}",
+               "PATH_INFO": "/api/v1/campaigns", "QUERY_STRING": f"access_token={KEY}",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "192.0.2.1"}
+    atoms = RedactingLogger(Config()).atoms(response, request, environ, datetime.timedelta(seconds=1))
+    assert atoms["r"] == "GET /api/v1/campaigns?access_token=pyk_[key] HTTP/1.1"
+    assert atoms["{authorization}i"] == "Bearer pyk_[key]"
+    assert not [name for name, value in atoms.items() if KEY[4:] in str(value)]
