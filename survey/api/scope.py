@@ -90,8 +90,8 @@ def visible_groups(campaign: Campaign, cu: CampaignUnit, result: dict[str, Any])
     groups with fewer valid ballots than the committee's minimum are not
     listed); every other role: all of them."""
     if liaison_unit() is not None:
-        view = comments.liaison_view(campaign, cu, result)
-        return view.shown_groups, view.hidden_groups
+        seen = comments.liaison_groups(campaign, result)  # the rule alone: no comments read
+        return seen.shown, len(seen.small)
     labels = queries.group_labels(campaign)
     return [{"code": group, "label": labels.get(group, group), "n": g["n"], "score": g["score"]}
             for group, g in result["explain"]["groups"].items()], 0

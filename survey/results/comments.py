@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, select
 
@@ -54,9 +54,20 @@ class LiaisonView:
     withheld_comments: int
 
 
-def liaison_view(campaign: Campaign, cu: CampaignUnit, result: dict[str, Any]) -> LiaisonView:
+class GroupsShown(NamedTuple):
+    """A unit's groups as its liaison sees them: those with enough ballots one
+    by one, the codes of the others that have some, and whether those pooled
+    are enough to forward their comments as 其他评议主体."""
+
+    shown: list[dict[str, Any]]
+    small: list[str]
+    pool_ok: bool
+
+
+def liaison_groups(campaign: Campaign, result: dict[str, Any], labels: dict[str, str] | None = None) -> GroupsShown:
+    """The rule of what a liaison sees of a unit's groups (its page, its API key, its drafts)."""
     threshold = settings_for(campaign).min_group_ballots
-    labels = group_labels(campaign)
+    labels = group_labels(campaign) if labels is None else labels
     groups = result["explain"]["groups"]
     shown, small = [], []
     for code, g in groups.items():
@@ -65,8 +76,12 @@ def liaison_view(campaign: Campaign, cu: CampaignUnit, result: dict[str, Any]) -
                           "shares": (result.get("group_shares") or {}).get(code)})
         elif g["n"] > 0:
             small.append(code)
-    pooled_n = sum(groups[c]["n"] for c in small)
-    pool_ok = pooled_n >= threshold
+    return GroupsShown(shown, small, sum(groups[c]["n"] for c in small) >= threshold)
+
+
+def liaison_view(campaign: Campaign, cu: CampaignUnit, result: dict[str, Any]) -> LiaisonView:
+    labels = group_labels(campaign)
+    shown, small, pool_ok = liaison_groups(campaign, result, labels)
     comments, withheld = [], 0
     received = comments_of(campaign, cu)
     answers = answers_of([comment.id for comment, _gcode in received])
