@@ -127,7 +127,11 @@ def chart(campaign: Campaign, results: dict[str, Any], name: str) -> Figure:
     return builder(*args)
 
 
+#: The formats a chart is served in (``results.chart``).
 CHART_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+#: The formats a chart is kept in: those served, and the SVG with its words as
+#: text that the PDF report embeds (``survey.results.report``).
+KEPT_TYPES = {**CHART_TYPES, charts.SVG_TEXT: "image/svg+xml"}
 
 
 def chart_key(builder: Callable[..., Figure], args: tuple[Any, ...], fmt: str) -> str:
@@ -159,17 +163,17 @@ def _keyed_chart(campaign: Campaign, results_of: Callable[[], dict[str, Any]], n
 
 def chart_bytes(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any] | None, name: str,
                 fmt: str) -> bytes:
-    """A chart's PNG or SVG bytes, drawn once and kept beside the snapshot
+    """A chart's bytes in one of ``KEPT_TYPES``, drawn once and kept beside the snapshot
     (``artifacts.fetch``: a new computation or override gives new inputs,
     hence a new key). ``results``: the snapshot's, where at hand (else parsed only where needed)."""
     key, figure = _keyed_chart(campaign, lambda: results if results is not None else parsed(snap), name, fmt)
-    return artifacts.fetch(snap, key, CHART_TYPES[fmt], lambda: charts.render(figure(), fmt))
+    return artifacts.fetch(snap, key, KEPT_TYPES[fmt], lambda: charts.render(figure(), fmt))
 
 
 def keep_chart(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any], name: str) -> None:
     """Make sure a chart is kept beside the snapshot in every format, drawing
     one figure for all the formats that are missing."""
-    keyed = {fmt: _keyed_chart(campaign, lambda: results, name, fmt) for fmt in CHART_TYPES}
+    keyed = {fmt: _keyed_chart(campaign, lambda: results, name, fmt) for fmt in KEPT_TYPES}
 
     @functools.cache
     def figure() -> Figure:
@@ -179,7 +183,7 @@ def keep_chart(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any]
         return lambda: charts.render(figure(), fmt)
 
     with artifacts.keeping():
-        for fmt, media_type in CHART_TYPES.items():
+        for fmt, media_type in KEPT_TYPES.items():
             artifacts.fetch(snap, keyed[fmt][0], media_type, drawn(fmt))
 
 

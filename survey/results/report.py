@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
 from flask import current_app, has_request_context, render_template
 from sqlalchemy import func, select
 
@@ -115,17 +113,14 @@ def item_overview(results: dict[str, Any], labels: dict[str, str], names: dict[s
     return out
 
 
-def chart_data_uri(campaign: Campaign, results: dict[str, Any], name: str) -> str:
+def chart_data_uri(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any], name: str) -> str:
     """A chart of the results pages (``exports.chart_spec``) as an SVG data URI
-    whose text stays text (svg.fonttype 'none'): WeasyPrint draws it with the
-    CJK font and embeds it, so the chart's words can be found in the PDF too."""
-    builder, args = exports.chart_spec(campaign, results, name)
-    buf = io.BytesIO()
-    with charts.cjk_fonts():
-        figure = builder(*args)
-        with matplotlib.rc_context({"svg.fonttype": "none"}):
-            figure.savefig(buf, format="svg")
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    whose text stays text (``charts.SVG_TEXT``): WeasyPrint draws it with the
+    CJK font and embeds it, so the chart's words can be found in the PDF too.
+    It is the one kept beside the snapshot (the results job draws it with the
+    pages' charts), drawn here only where it is missing."""
+    data = exports.chart_bytes(campaign, snap, results, name, charts.SVG_TEXT)
+    return "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
 
 
 def method_summary(campaign: Campaign, rules: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +201,7 @@ def context(campaign: Campaign) -> dict[str, Any]:
         "method": method_summary(campaign, rules),
         "groups": [{**g, "label": glabels.get(g["code"], g["code"])} for g in results["groups"]],
         "return_target": campaign.return_target,
-        "charts": {name: chart_data_uri(campaign, results, name)
+        "charts": {name: chart_data_uri(campaign, snap, results, name)
                    for name in [f"{kind}-{v.code}" for v in views for kind in ("ranking", "shares")] + ["returns"]},
         "items": item_overview(results, labels, names) if highlights else [],
         "channels": channels_with_ballots(results),
