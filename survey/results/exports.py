@@ -25,7 +25,7 @@ from survey.extensions import db
 from survey.models import CHANNELS, Batch, Campaign, Job, ResultSnapshot
 from survey.models.distribution import CHANNEL_LABELS
 from survey.models.outcome import ANSWER_LABELS, CLASS_LABELS
-from survey.results import artifacts, queries, report, tables
+from survey.results import artifacts, queries, tables
 from survey.results.comments import answers_of, comments_of
 from survey.results.history import history, history_inputs, units_with_history
 from survey.results.i18n import gettext as _
@@ -364,7 +364,7 @@ def _breakdown_sheets(wb: Workbook, campaign: Campaign, results: dict[str, Any],
         return [(values or {}).get(code) for code, _label in options]
 
     if any(u.get("items") for u in units):
-        labels = report.item_labels(campaign)
+        labels = dict(queries.labels_of(campaign).items)
         sheet = wb.create_sheet(BREAKDOWN_SHEETS[0], position)
         position += 1
         header(sheet, [_("单位代码"), _("单位"), _("指标代码"), _("指标"), _("有效票"), _("得分"),

@@ -296,6 +296,11 @@ class ItemRow:
     group_scores: dict[str, float | None] = field(default_factory=dict)
     hidden: bool = False
 
+    @property
+    def ci_text(self) -> str:
+        """The interval as the report and the 整改通知 print it."""
+        return "—" if not self.ci95 else f"{self.ci95[0]:.1f}–{self.ci95[1]:.1f}"
+
 
 def item_rows(result: dict[str, Any], items: Sequence[tuple[str, str]], *,
               min_ballots: int | None = None, shown_groups: Sequence[str] | None = None) -> list[ItemRow]:

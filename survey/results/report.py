@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from survey import charts
 from survey.clock import beijing_date, format_beijing, today
 from survey.extensions import db
-from survey.models import Approval, Ballot, Campaign, CampaignGroup, Item, ResultSnapshot
+from survey.models import Approval, Ballot, Campaign, CampaignGroup, ResultSnapshot
 from survey.models.distribution import CHANNEL_LABELS
 from survey.models.outcome import DEFAULT_CONSEQUENCES
 from survey.results import ResultsError, exports, queries, signoff
@@ -47,41 +47,9 @@ def require_ballots(campaign: Campaign) -> None:
         raise ResultsError(_("评议活动 %(code)s 还没有收到评议票，不能生成评议结果报告和文书。", code=campaign.code))
 
 
-def item_labels(campaign: Campaign) -> dict[str, str]:
-    """The campaign's items (indicators), code → label, in questionnaire order."""
-    rows = db.session.execute(select(Item.code, Item.label).where(Item.campaign_id == campaign.id)
-                              .order_by(Item.position))
-    return {code: label for code, label in rows}
-
-
-@dataclass
-class ItemLine:
-    """An item's figures for one unit (SCORING.md section 5a)."""
-
-    code: str
-    label: str
-    score: float
-    n: int
-    ci95: list[float] | None
-
-    @property
-    def ci_text(self) -> str:
-        return "—" if not self.ci95 else f"{self.ci95[0]:.1f}–{self.ci95[1]:.1f}"
-
-
-def unit_items(result: dict[str, Any], labels: dict[str, str]) -> list[ItemLine]:
-    """A unit's scored items in questionnaire order ([] where the results have no ``items``)."""
-    items: dict[str, Any] = result.get("items") or {}
-    order = list(labels) + [code for code in items if code not in labels]
-    return [ItemLine(code, labels.get(code, code), float(items[code]["score"]), int(items[code].get("n") or 0),
-                     items[code].get("ci95"))
-            for code in order if code in items and items[code].get("score") is not None]
-
-
-def weakest_items(result: dict[str, Any], labels: dict[str, str], k: int = WEAKEST) -> list[ItemLine]:
-    """A unit's ``k`` lowest-scored items, the lowest first (ties in questionnaire order)."""
-    lines = unit_items(result, labels)
-    return sorted(lines, key=lambda line: line.score)[:k]
+def weakest_items(result: dict[str, Any], items: list[tuple[str, str]], k: int = WEAKEST) -> list[queries.ItemRow]:
+    """A unit's ``k`` lowest-scored items (``queries.item_rows``), the lowest first (ties in questionnaire order)."""
+    return [row for row in queries.item_rows(result, items) if row.score is not None][:k]
 
 
 def has_items(results: dict[str, Any]) -> bool:
@@ -99,16 +67,18 @@ class ItemOverview:
     units: int
 
 
-def item_overview(results: dict[str, Any], labels: dict[str, str], names: dict[str, str]) -> list[ItemOverview]:
+def item_overview(results: dict[str, Any], items: list[tuple[str, str]], names: dict[str, str]) -> list[ItemOverview]:
+    """Each item (in questionnaire order) over the units that have a score for it."""
     by_item: dict[str, list[tuple[str, float]]] = {}
     for u in results["units"]:
-        for line in unit_items(u, labels):
-            by_item.setdefault(line.code, []).append((names.get(u["code"], u["code"]), line.score))
+        for row in queries.item_rows(u, items):
+            if row.score is not None:
+                by_item.setdefault(row.code, []).append((names.get(u["code"], u["code"]), row.score))
     out = []
-    for code in list(labels) + sorted(set(by_item) - set(labels)):
+    for code, label in items:
         scores = by_item.get(code)
         if scores:
-            out.append(ItemOverview(labels.get(code, code), sum(s for _n, s in scores) / len(scores),
+            out.append(ItemOverview(label, sum(s for _n, s in scores) / len(scores),
                                     min(scores, key=lambda p: p[1]), max(scores, key=lambda p: p[1]), len(scores)))
     return out
 
@@ -186,14 +156,14 @@ def context(campaign: Campaign) -> dict[str, Any]:
     rules = effective_rules(campaign)
     views = queries.ranking(campaign, results)
     names = {u.code: u.name for u in queries.unit_list(campaign)}
-    labels = item_labels(campaign)
+    items = queries.labels_of(campaign).items
     glabels = queries.group_labels(campaign)
     settings = queries.settings_for(campaign)
     draft = not campaign.state.is_frozen
     highlights = []
     if has_items(results):
         for view in views:
-            highlights.append((view, [(row, weakest_items(row.result, labels)) for row in view.units]))
+            highlights.append((view, [(row, weakest_items(row.result, items)) for row in view.units]))
     return {
         "campaign": campaign, "snap": snap, "draft": draft, "today": today(),
         "office": current_app.config["PINGYI_OFFICE_NAME"],
@@ -203,7 +173,7 @@ def context(campaign: Campaign) -> dict[str, Any]:
         "return_target": campaign.return_target,
         "charts": {name: chart_data_uri(campaign, snap, results, name)
                    for name in [f"{kind}-{v.code}" for v in views for kind in ("ranking", "shares")] + ["returns"]},
-        "items": item_overview(results, labels, names) if highlights else [],
+        "items": item_overview(results, items, names) if highlights else [],
         "channels": channels_with_ballots(results),
         "highlights": highlights,
         "consequences": consequences_of(campaign, cancelled=False) if not draft else [],
