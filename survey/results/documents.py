@@ -30,7 +30,7 @@ from flask import current_app
 
 from survey.clock import today
 from survey.models import Campaign, CampaignUnit
-from survey.models.outcome import CLASS_LABELS, DEFAULT_CONSEQUENCES
+from survey.models.outcome import CLASS_LABELS
 from survey.results import ResultsError, queries
 from survey.results.comments import liaison_view
 from survey.results.i18n import gettext as _
@@ -235,8 +235,7 @@ def inspection_notice(campaign: Campaign) -> bytes:
     d = drafting(campaign)
     rows = d.units_of_class("basically_satisfied")
     _require(rows, _("%(c)s 没有评为“基本满意”的单位，无需书面检查。", c=campaign.name))
-    config = {**DEFAULT_CONSEQUENCES, **(queries.settings_for(campaign).consequences or {})}
-    days = int(config.get("self_examination_days") or 15)
+    days = int(queries.consequence_rules(queries.settings_for(campaign))["self_examination_days"])
     units = {cu.code: cu for cu in queries.units_of(campaign)}
     doc = new_document(_("%(c)s 书面检查通知（草稿）", c=campaign.name))
     for k, (_view, row) in enumerate(rows):

@@ -26,6 +26,7 @@ from survey.models import (
     Unit,
 )
 from survey.models.lifecycle import where_frozen
+from survey.models.outcome import DEFAULT_CONSEQUENCES
 
 Row = TypeVar("Row")
 
@@ -63,6 +64,11 @@ def settings_for(campaign: Campaign) -> OutcomeSettings:
         db.session.add(settings)
         db.session.flush()
     return settings
+
+
+def consequence_rules(settings: OutcomeSettings) -> dict[str, Any]:
+    """The committee's consequence rules (``settings.consequences``) over the defaults."""
+    return {**DEFAULT_CONSEQUENCES, **(settings.consequences or {})}
 
 
 def liaison_campaigns(unit_id: int) -> list[Campaign]:

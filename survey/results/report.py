@@ -24,7 +24,6 @@ from survey.clock import beijing_date, format_beijing, today
 from survey.extensions import db
 from survey.models import Approval, Ballot, Campaign, CampaignGroup, ResultSnapshot
 from survey.models.distribution import CHANNEL_LABELS
-from survey.models.outcome import DEFAULT_CONSEQUENCES
 from survey.results import ResultsError, exports, queries, signoff
 from survey.results.i18n import gettext as _
 from survey.results.inputs import FLAG_LABELS
@@ -177,7 +176,7 @@ def context(campaign: Campaign) -> dict[str, Any]:
         "channels": channels_with_ballots(results),
         "highlights": highlights,
         "consequences": consequences_of(campaign, cancelled=False) if not draft else [],
-        "consequence_rules": {**DEFAULT_CONSEQUENCES, **(settings.consequences or {})},
+        "consequence_rules": queries.consequence_rules(settings),
         "sign_off": sign_off(campaign, snap),
         "approvals": [a for a in signoff.approvals_of(campaign) if signoff.counts(a, snap.results_sha256)]
         if draft else [],

@@ -415,7 +415,7 @@ def settings(code: str) -> ResponseReturnValue:
     s = queries.settings_for(campaign)
     form = forms.SettingsForm(data={"quorum": s.quorum, "min_group_ballots": s.min_group_ballots,
                                     "rectification_due": s.rectification_due,
-                                    **DEFAULT_CONSEQUENCES, **(s.consequences or {}),
+                                    **queries.consequence_rules(s),
                                     **{name: getattr(s, name) for name in publication.PUBLIC_OPTIONS},
                                     "public_detail": "scores" if s.public_scores else "classes"})
     if not form.validate_on_submit():
