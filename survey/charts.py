@@ -70,13 +70,18 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+#: The SVG whose words stay text (svg.fonttype 'none'), for a document that
+#: embeds the font itself (the PDF report): its words can be found and copied.
+SVG_TEXT = "svg-text"
+
+
 def render(fig: Figure, fmt: str) -> bytes:
-    """PNG, SVG or PDF bytes of a figure."""
-    if fmt not in ("png", "svg", "pdf"):
+    """PNG, SVG (text as outlines), SVG_TEXT or PDF bytes of a figure."""
+    if fmt not in ("png", "svg", SVG_TEXT, "pdf"):
         raise ValueError(f"不支持的图表格式 {fmt!r}")
     buf = io.BytesIO()
-    with cjk_fonts():
-        fig.savefig(buf, format=fmt)
+    with cjk_fonts(), matplotlib.rc_context({"svg.fonttype": "none"} if fmt == SVG_TEXT else {}):
+        fig.savefig(buf, format="svg" if fmt == SVG_TEXT else fmt)
     return buf.getvalue()
 
 

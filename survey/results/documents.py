@@ -30,12 +30,12 @@ from flask import current_app
 
 from survey.clock import today
 from survey.models import Campaign, CampaignUnit
-from survey.models.outcome import CLASS_LABELS, DEFAULT_CONSEQUENCES
+from survey.models.outcome import CLASS_LABELS
 from survey.results import ResultsError, queries
 from survey.results.comments import liaison_view
 from survey.results.i18n import gettext as _
 from survey.results.rectification import consequences_of, rectification_of
-from survey.results.report import item_labels, require_ballots, weakest_items
+from survey.results.report import require_ballots, weakest_items
 from survey.results.snapshots import current_snapshot, parsed
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -235,8 +235,7 @@ def inspection_notice(campaign: Campaign) -> bytes:
     d = drafting(campaign)
     rows = d.units_of_class("basically_satisfied")
     _require(rows, _("%(c)s 没有评为“基本满意”的单位，无需书面检查。", c=campaign.name))
-    config = {**DEFAULT_CONSEQUENCES, **(queries.settings_for(campaign).consequences or {})}
-    days = int(config.get("self_examination_days") or 15)
+    days = int(queries.consequence_rules(queries.settings_for(campaign))["self_examination_days"])
     units = {cu.code: cu for cu in queries.units_of(campaign)}
     doc = new_document(_("%(c)s 书面检查通知（草稿）", c=campaign.name))
     for k, (_view, row) in enumerate(rows):
@@ -272,7 +271,7 @@ def media_list(campaign: Campaign) -> bytes:
     return saved(doc)
 
 
-def _rectification_pages(doc: DocxDocument, d: Drafting, cu: CampaignUnit, labels: dict[str, str],
+def _rectification_pages(doc: DocxDocument, d: Drafting, cu: CampaignUnit, items: list[tuple[str, str]],
                          view: queries.CategoryView, row: queries.UnitRow) -> None:
     campaign = d.campaign
     r = row.result
@@ -285,7 +284,7 @@ def _rectification_pages(doc: DocxDocument, d: Drafting, cu: CampaignUnit, label
     para(doc, _("在%(c)s中，你单位（%(v)s）收回有效评议票 %(n)d 张，综合得分 %(s)s 分，%(rank)s，评定等次为“%(cls)s”。",
                 c=campaign.name, v=view.label, n=r["n_valid"], s=row.score_text, rank=rank,
                 cls=_(CLASS_LABELS[row.final_class])))
-    weakest = weakest_items(r, labels)
+    weakest = weakest_items(r, items)
     if weakest:
         heading(doc, _("一、需要重点改进的指标"))
         table(doc, [_("指标"), _("得分"), _("95%区间")], [[w.label, f"{w.score:.2f}", w.ci_text] for w in weakest])
@@ -308,7 +307,7 @@ def _rectification_pages(doc: DocxDocument, d: Drafting, cu: CampaignUnit, label
 def rectification_notice(campaign: Campaign, unit_code: str | None = None) -> bytes:
     """整改通知: of one unit, or of every unit (each on its own pages)."""
     d = drafting(campaign)
-    labels = item_labels(campaign)
+    items = queries.labels_of(campaign).items
     units = {cu.code: cu for cu in queries.units_of(campaign)}
     rows = [(view, row) for view in d.views for row in view.units if unit_code is None or row.code == unit_code]
     _require(rows, _("%(c)s 中没有代码为 %(u)s 的单位。", c=campaign.name, u=unit_code or ""))
@@ -317,7 +316,7 @@ def rectification_notice(campaign: Campaign, unit_code: str | None = None) -> by
     for k, (view, row) in enumerate(rows):
         if k:
             page_break(doc)
-        _rectification_pages(doc, d, units[row.code], labels, view, row)
+        _rectification_pages(doc, d, units[row.code], items, view, row)
     return saved(doc)
 
 

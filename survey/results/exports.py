@@ -25,7 +25,7 @@ from survey.extensions import db
 from survey.models import CHANNELS, Batch, Campaign, Job, ResultSnapshot
 from survey.models.distribution import CHANNEL_LABELS
 from survey.models.outcome import ANSWER_LABELS, CLASS_LABELS
-from survey.results import artifacts, queries, report, tables
+from survey.results import artifacts, queries, tables
 from survey.results.comments import answers_of, comments_of
 from survey.results.history import history, history_inputs, units_with_history
 from survey.results.i18n import gettext as _
@@ -128,7 +128,11 @@ def chart(campaign: Campaign, results: dict[str, Any], name: str) -> Figure:
     return builder(*args)
 
 
+#: The formats a chart is served in (``results.chart``).
 CHART_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+#: The formats a chart is kept in: those served, and the SVG with its words as
+#: text that the PDF report embeds (``survey.results.report``).
+KEPT_TYPES = {**CHART_TYPES, charts.SVG_TEXT: "image/svg+xml"}
 
 
 def chart_key(builder: Callable[..., Figure], args: tuple[Any, ...], fmt: str) -> str:
@@ -160,17 +164,17 @@ def _keyed_chart(campaign: Campaign, results_of: Callable[[], dict[str, Any]], n
 
 def chart_bytes(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any] | None, name: str,
                 fmt: str) -> bytes:
-    """A chart's PNG or SVG bytes, drawn once and kept beside the snapshot
+    """A chart's bytes in one of ``KEPT_TYPES``, drawn once and kept beside the snapshot
     (``artifacts.fetch``: a new computation or override gives new inputs,
     hence a new key). ``results``: the snapshot's, where at hand (else parsed only where needed)."""
     key, figure = _keyed_chart(campaign, lambda: results if results is not None else parsed(snap), name, fmt)
-    return artifacts.fetch(snap, key, CHART_TYPES[fmt], lambda: charts.render(figure(), fmt))
+    return artifacts.fetch(snap, key, KEPT_TYPES[fmt], lambda: charts.render(figure(), fmt))
 
 
 def keep_chart(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any], name: str) -> None:
     """Make sure a chart is kept beside the snapshot in every format, drawing
     one figure for all the formats that are missing."""
-    keyed = {fmt: _keyed_chart(campaign, lambda: results, name, fmt) for fmt in CHART_TYPES}
+    keyed = {fmt: _keyed_chart(campaign, lambda: results, name, fmt) for fmt in KEPT_TYPES}
 
     @functools.cache
     def figure() -> Figure:
@@ -180,7 +184,7 @@ def keep_chart(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any]
         return lambda: charts.render(figure(), fmt)
 
     with artifacts.keeping():
-        for fmt, media_type in CHART_TYPES.items():
+        for fmt, media_type in KEPT_TYPES.items():
             artifacts.fetch(snap, keyed[fmt][0], media_type, drawn(fmt))
 
 
@@ -361,7 +365,7 @@ def _breakdown_sheets(wb: Workbook, campaign: Campaign, results: dict[str, Any],
         return [(values or {}).get(code) for code, _label in options]
 
     if any(u.get("items") for u in units):
-        labels = report.item_labels(campaign)
+        labels = dict(queries.labels_of(campaign).items)
         sheet = wb.create_sheet(BREAKDOWN_SHEETS[0], position)
         position += 1
         header(sheet, [_("单位代码"), _("单位"), _("指标代码"), _("指标"), _("有效票"), _("得分"),

@@ -15,7 +15,7 @@ from survey import audit, webhooks
 from survey.clock import beijing_date, utcnow
 from survey.clock import today as clock_today
 from survey.extensions import db
-from survey.models import Appeal, Campaign, CampaignUnit, ResultSnapshot, User
+from survey.models import Appeal, Campaign, CampaignUnit, OutcomeSettings, ResultSnapshot, User
 from survey.models.outcome import APPEAL_DECISIONS, CLASS_LABELS, CLASSES, appeal_changes
 from survey.results import ResultsError
 from survey.results.i18n import gettext as _
@@ -54,9 +54,8 @@ def publish(campaign: Campaign, public: bool, start: dt.date | None, end: dt.dat
     webhooks.emit_campaign("campaign.published", campaign, public=public, public_from=start, public_until=end)
 
 
-def public_state(campaign: Campaign, today: dt.date) -> str:
-    """``hidden`` (not public), ``before``, ``open`` or ``ended``."""
-    settings = settings_for(campaign)
+def public_state(campaign: Campaign, today: dt.date, settings: OutcomeSettings) -> str:
+    """``hidden`` (not public), ``before``, ``open`` or ``ended`` (``settings``: ``settings_for(campaign)``)."""
     if not campaign.state.is_published or not settings.public:
         return "hidden"
     if settings.public_from and today < settings.public_from:
@@ -88,8 +87,8 @@ class PublicNotice:
     published_on: dt.date | None
 
 
-def public_notice(campaign: Campaign) -> PublicNotice:
-    s = settings_for(campaign)
+def public_notice(s: OutcomeSettings) -> PublicNotice:
+    """The notice of the committee's settings ``s`` (``settings_for``)."""
     return PublicNotice(scores=s.public_scores, office=s.public_office or current_app.config["PINGYI_OFFICE_NAME"],
                         contact=s.public_contact, appeal_until=s.appeal_until or s.public_until,
                         appeal_how=s.appeal_how,

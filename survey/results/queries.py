@@ -26,6 +26,7 @@ from survey.models import (
     Unit,
 )
 from survey.models.lifecycle import where_frozen
+from survey.models.outcome import DEFAULT_CONSEQUENCES
 
 Row = TypeVar("Row")
 
@@ -63,6 +64,11 @@ def settings_for(campaign: Campaign) -> OutcomeSettings:
         db.session.add(settings)
         db.session.flush()
     return settings
+
+
+def consequence_rules(settings: OutcomeSettings) -> dict[str, Any]:
+    """The committee's consequence rules (``settings.consequences``) over the defaults."""
+    return {**DEFAULT_CONSEQUENCES, **(settings.consequences or {})}
 
 
 def liaison_campaigns(unit_id: int) -> list[Campaign]:
@@ -295,6 +301,11 @@ class ItemRow:
     shares: dict[str, float] | None
     group_scores: dict[str, float | None] = field(default_factory=dict)
     hidden: bool = False
+
+    @property
+    def ci_text(self) -> str:
+        """The interval as the report and the 整改通知 print it."""
+        return "—" if not self.ci95 else f"{self.ci95[0]:.1f}–{self.ci95[1]:.1f}"
 
 
 def item_rows(result: dict[str, Any], items: Sequence[tuple[str, str]], *,

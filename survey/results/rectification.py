@@ -14,10 +14,9 @@ from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, Consequence, FollowUp, Rectification, User
 from survey.models.lifecycle import where_frozen
-from survey.models.outcome import DEFAULT_CONSEQUENCES
 from survey.results import ResultsError
 from survey.results.i18n import gettext as _
-from survey.results.queries import final_classes, rows_of, settings_for, unit_result, units_of
+from survey.results.queries import consequence_rules, final_classes, rows_of, settings_for, unit_result, units_of
 from survey.results.snapshots import final_snapshot
 
 
@@ -47,7 +46,7 @@ def _bottom_last_year(campaign: Campaign) -> set[str]:
 def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt.date,
                           only: CampaignUnit | None = None) -> list[Consequence]:
     """The consequences of the units' final classes (of one unit, given ``only``)."""
-    config = {**DEFAULT_CONSEQUENCES, **(settings_for(campaign).consequences or {})}
+    config = consequence_rules(settings_for(campaign))
     classes = final_classes(campaign, results)
     prev_bottom = _bottom_last_year(campaign) if config.get("escalate_bottom_two_years") else set()
     made: list[Consequence] = []
@@ -63,7 +62,7 @@ def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt
         cls = classes.get(cu.code)
         name = cu.name
         if cls == "basically_satisfied" and config.get("self_examination"):
-            due = today + dt.timedelta(days=int(config.get("self_examination_days") or 15))
+            due = today + dt.timedelta(days=int(config["self_examination_days"]))
             add(cu, "self_examination", _("%(name)s 在%(campaign)s中被评为“基本满意”，请于 %(due)s 前向评议领导小组"
                                           "提交书面检查。", name=name, campaign=campaign.name, due=due.isoformat()), due)
         if cls == "dissatisfied":

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib
 from flask import current_app, has_request_context, render_template
 from sqlalchemy import func, select
 
 from survey import charts
 from survey.clock import beijing_date, format_beijing, today
 from survey.extensions import db
-from survey.models import Approval, Ballot, Campaign, CampaignGroup, Item, ResultSnapshot
+from survey.models import Approval, Ballot, Campaign, CampaignGroup, ResultSnapshot
 from survey.models.distribution import CHANNEL_LABELS
-from survey.models.outcome import DEFAULT_CONSEQUENCES
 from survey.results import ResultsError, exports, queries, signoff
 from survey.results.i18n import gettext as _
 from survey.results.inputs import FLAG_LABELS
@@ -49,41 +46,9 @@ def require_ballots(campaign: Campaign) -> None:
         raise ResultsError(_("评议活动 %(code)s 还没有收到评议票，不能生成评议结果报告和文书。", code=campaign.code))
 
 
-def item_labels(campaign: Campaign) -> dict[str, str]:
-    """The campaign's items (indicators), code → label, in questionnaire order."""
-    rows = db.session.execute(select(Item.code, Item.label).where(Item.campaign_id == campaign.id)
-                              .order_by(Item.position))
-    return {code: label for code, label in rows}
-
-
-@dataclass
-class ItemLine:
-    """An item's figures for one unit (SCORING.md section 5a)."""
-
-    code: str
-    label: str
-    score: float
-    n: int
-    ci95: list[float] | None
-
-    @property
-    def ci_text(self) -> str:
-        return "—" if not self.ci95 else f"{self.ci95[0]:.1f}–{self.ci95[1]:.1f}"
-
-
-def unit_items(result: dict[str, Any], labels: dict[str, str]) -> list[ItemLine]:
-    """A unit's scored items in questionnaire order ([] where the results have no ``items``)."""
-    items: dict[str, Any] = result.get("items") or {}
-    order = list(labels) + [code for code in items if code not in labels]
-    return [ItemLine(code, labels.get(code, code), float(items[code]["score"]), int(items[code].get("n") or 0),
-                     items[code].get("ci95"))
-            for code in order if code in items and items[code].get("score") is not None]
-
-
-def weakest_items(result: dict[str, Any], labels: dict[str, str], k: int = WEAKEST) -> list[ItemLine]:
-    """A unit's ``k`` lowest-scored items, the lowest first (ties in questionnaire order)."""
-    lines = unit_items(result, labels)
-    return sorted(lines, key=lambda line: line.score)[:k]
+def weakest_items(result: dict[str, Any], items: list[tuple[str, str]], k: int = WEAKEST) -> list[queries.ItemRow]:
+    """A unit's ``k`` lowest-scored items (``queries.item_rows``), the lowest first (ties in questionnaire order)."""
+    return [row for row in queries.item_rows(result, items) if row.score is not None][:k]
 
 
 def has_items(results: dict[str, Any]) -> bool:
@@ -101,31 +66,30 @@ class ItemOverview:
     units: int
 
 
-def item_overview(results: dict[str, Any], labels: dict[str, str], names: dict[str, str]) -> list[ItemOverview]:
+def item_overview(results: dict[str, Any], items: list[tuple[str, str]], names: dict[str, str]) -> list[ItemOverview]:
+    """Each item (in questionnaire order) over the units that have a score for it."""
     by_item: dict[str, list[tuple[str, float]]] = {}
     for u in results["units"]:
-        for line in unit_items(u, labels):
-            by_item.setdefault(line.code, []).append((names.get(u["code"], u["code"]), line.score))
+        for row in queries.item_rows(u, items):
+            if row.score is not None:
+                by_item.setdefault(row.code, []).append((names.get(u["code"], u["code"]), row.score))
     out = []
-    for code in list(labels) + sorted(set(by_item) - set(labels)):
+    for code, label in items:
         scores = by_item.get(code)
         if scores:
-            out.append(ItemOverview(labels.get(code, code), sum(s for _n, s in scores) / len(scores),
+            out.append(ItemOverview(label, sum(s for _n, s in scores) / len(scores),
                                     min(scores, key=lambda p: p[1]), max(scores, key=lambda p: p[1]), len(scores)))
     return out
 
 
-def chart_data_uri(campaign: Campaign, results: dict[str, Any], name: str) -> str:
+def chart_data_uri(campaign: Campaign, snap: ResultSnapshot, results: dict[str, Any], name: str) -> str:
     """A chart of the results pages (``exports.chart_spec``) as an SVG data URI
-    whose text stays text (svg.fonttype 'none'): WeasyPrint draws it with the
-    CJK font and embeds it, so the chart's words can be found in the PDF too."""
-    builder, args = exports.chart_spec(campaign, results, name)
-    buf = io.BytesIO()
-    with charts.cjk_fonts():
-        figure = builder(*args)
-        with matplotlib.rc_context({"svg.fonttype": "none"}):
-            figure.savefig(buf, format="svg")
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    whose text stays text (``charts.SVG_TEXT``): WeasyPrint draws it with the
+    CJK font and embeds it, so the chart's words can be found in the PDF too.
+    It is the one kept beside the snapshot (the results job draws it with the
+    pages' charts), drawn here only where it is missing."""
+    data = exports.chart_bytes(campaign, snap, results, name, charts.SVG_TEXT)
+    return "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
 
 
 def method_summary(campaign: Campaign, rules: dict[str, Any]) -> dict[str, Any]:
@@ -191,14 +155,14 @@ def context(campaign: Campaign) -> dict[str, Any]:
     rules = effective_rules(campaign)
     views = queries.ranking(campaign, results)
     names = {u.code: u.name for u in queries.unit_list(campaign)}
-    labels = item_labels(campaign)
+    items = queries.labels_of(campaign).items
     glabels = queries.group_labels(campaign)
     settings = queries.settings_for(campaign)
     draft = not campaign.state.is_frozen
     highlights = []
     if has_items(results):
         for view in views:
-            highlights.append((view, [(row, weakest_items(row.result, labels)) for row in view.units]))
+            highlights.append((view, [(row, weakest_items(row.result, items)) for row in view.units]))
     return {
         "campaign": campaign, "snap": snap, "draft": draft, "today": today(),
         "office": current_app.config["PINGYI_OFFICE_NAME"],
@@ -206,13 +170,13 @@ def context(campaign: Campaign) -> dict[str, Any]:
         "method": method_summary(campaign, rules),
         "groups": [{**g, "label": glabels.get(g["code"], g["code"])} for g in results["groups"]],
         "return_target": campaign.return_target,
-        "charts": {name: chart_data_uri(campaign, results, name)
+        "charts": {name: chart_data_uri(campaign, snap, results, name)
                    for name in [f"{kind}-{v.code}" for v in views for kind in ("ranking", "shares")] + ["returns"]},
-        "items": item_overview(results, labels, names) if highlights else [],
+        "items": item_overview(results, items, names) if highlights else [],
         "channels": channels_with_ballots(results),
         "highlights": highlights,
         "consequences": consequences_of(campaign, cancelled=False) if not draft else [],
-        "consequence_rules": {**DEFAULT_CONSEQUENCES, **(settings.consequences or {})},
+        "consequence_rules": queries.consequence_rules(settings),
         "sign_off": sign_off(campaign, snap),
         "approvals": [a for a in signoff.approvals_of(campaign) if signoff.counts(a, snap.results_sha256)]
         if draft else [],

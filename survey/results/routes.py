@@ -415,7 +415,7 @@ def settings(code: str) -> ResponseReturnValue:
     s = queries.settings_for(campaign)
     form = forms.SettingsForm(data={"quorum": s.quorum, "min_group_ballots": s.min_group_ballots,
                                     "rectification_due": s.rectification_due,
-                                    **DEFAULT_CONSEQUENCES, **(s.consequences or {}),
+                                    **queries.consequence_rules(s),
                                     **{name: getattr(s, name) for name in publication.PUBLIC_OPTIONS},
                                     "public_detail": "scores" if s.public_scores else "classes"})
     if not form.validate_on_submit():
@@ -576,13 +576,14 @@ def file_appeal(code: str) -> ResponseReturnValue:
 @bp.get("/public/<code>")
 def public_page(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
-    state = publication.public_state(campaign, today())
+    settings = queries.settings_for(campaign)
+    state = publication.public_state(campaign, today(), settings)
     if state == "hidden":
         abort(404)
-    notice = publication.public_notice(campaign)
+    notice = publication.public_notice(settings)
     views = publication.public_views(campaign, results_for(campaign), notice.scores) if state == "open" else []
     return render_and_commit("public/campaign.html", campaign=campaign, state=state,
-                             settings=queries.settings_for(campaign), notice=notice, views=views)
+                             settings=settings, notice=notice, views=views)
 
 
 # --- the audit log ------------------------------------------------------------------------

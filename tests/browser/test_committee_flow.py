@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import subprocess
 from pathlib import Path
 
 import openpyxl
+import pypdfium2
 from sqlalchemy import select
 
 from survey.demo import DEMO_PASSWORD, create_demo, create_demo_users
@@ -33,7 +35,7 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"committee-{name}.png"), full_page=True)
 
 
-def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, browser) -> None:
+def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, browser, tmp_path) -> None:
     with app.app_context():
         campaign, _links = create_demo()
         create_demo_users()
@@ -125,6 +127,19 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     ppage.goto(f"{base}/public/2026")
     assert "结果公示" in ppage.get_by_role("heading", level=1).inner_text()
     assert ppage.locator('tr[data-unit="u05"] [data-class="dissatisfied"]').count() == 1
+    # On paper, as Chromium prints it with static/print.css: A4, no navigation, the results as text.
+    u05 = ppage.locator('tr[data-unit="u05"] td').first.inner_text().strip()
+    ppage.emulate_media(media="print")
+    assert ppage.locator("header.site").is_hidden()
+    printed = tmp_path / "public.pdf"
+    printed.write_bytes(ppage.pdf(prefer_css_page_size=True))
+    paper = pypdfium2.PdfDocument(str(printed))
+    assert all(abs(paper[k].get_size()[0] - 595.3) < 1 and abs(paper[k].get_size()[1] - 841.9) < 1
+               for k in range(len(paper)))
+    paper.close()
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(printed), "-"], capture_output=True, check=True,
+                          text=True).stdout
+    assert "结果公示" in text and u05 in text and "申诉与复核" in text and "民主评议平台" not in text  # no site header
     public_ctx.close()
 
     # The committee moves u01's deadline to yesterday: it turns red.

@@ -146,12 +146,12 @@ def test_a_liaison_sees_no_indicator_score_below_the_minimum(client, ctx) -> Non
 
 
 def test_the_report_has_the_same_indicator_and_channel_figures(client, ctx, tmp_path) -> None:
-    from tests.survey.test_report_pdf import _flat, _pdf, _poppler
+    from tests.survey.test_report_pdf import _flat, _pdf, _poppler, _readers
 
     campaign = _campaign()
     make_user("committee")
     login(client, "committee")
-    _data, path = _pdf(client, campaign, tmp_path)
+    data, path = _pdf(client, campaign, tmp_path)
     text = _flat("".join(_poppler(path)))
     result = queries.unit_result(snapshots.results_for(campaign), "u1")
     weakest = result["items"]["i1"]
@@ -162,3 +162,7 @@ def test_the_report_has_the_same_indicator_and_channel_figures(client, ctx, tmp_
     row = "".join(f"{f['score']:.2f}（{f['n']}）" for f in channels)
     part = text[text.index("各单位分渠道问卷得分"):]
     assert row in part and "市第1局" in part  # (pdftotext reads the table's columns in its own order)
+    for reader, flat in _readers(data, path).items():  # Ghostscript and PDFium read the tables too
+        for cell in (f"办事效率{weakest['score']:.2f}", "各指标得分概况", "各单位分渠道问卷得分",
+                     *(f"{f['score']:.2f}（{f['n']}）" for f in channels)):
+            assert cell in flat, (reader, cell)

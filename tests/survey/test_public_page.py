@@ -223,3 +223,14 @@ def test_only_the_committee_sets_them_and_each_change_is_audited(client, ctx):
     with pytest.raises(ResultsError):
         settings.public_from = dt.date(2026, 12, 10)
         publication.save_public_options(campaign, {**values, "appeal_until": dt.date(2026, 12, 9)}, committee)
+
+
+def test_the_page_reads_the_committee_settings_once(client, ctx, count_queries):
+    """Anybody may load the public page during 公示: it reads the campaign's settings once, not per part."""
+    campaign = _published(client, public_contact="电话 12345")
+    _public(client, campaign.code)  # the results parsed and kept
+    with count_queries() as statements:
+        page = _public(client, campaign.code)
+    assert "电话 12345" in page
+    reads = [s for s in statements if "FROM outcome_settings" in s]
+    assert len(reads) == 1, reads

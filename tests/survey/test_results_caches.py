@@ -11,6 +11,7 @@ from collections import Counter
 
 import numpy as np
 from flask import template_rendered
+from matplotlib.figure import Figure
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -50,6 +51,19 @@ def _count_draws(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(charts, "render", counting)
     return drawn
+
+
+def _count_saves(monkeypatch) -> list[str]:
+    """Every figure saved in any format, whoever draws it (``charts.render`` or not)."""
+    saved: list[str] = []
+    real = Figure.savefig
+
+    def counting(fig, *args, **kwargs):
+        saved.append(str(kwargs.get("format")))
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", counting)
+    return saved
 
 
 def test_a_chart_is_drawn_once_and_redrawn_after_a_recomputation(client, ctx, monkeypatch):
@@ -183,22 +197,23 @@ def test_the_charts_and_tables_of_a_new_snapshot_are_drawn_by_a_job(app, client,
     assert sorted(names) == ["history-u1", "history-u2", "history-u3", "ranking-law", "ranking-svc", "returns",
                              "shares-law", "shares-svc"]
     kinds = Counter(a.media_type for a in _artifacts(campaign))
-    # Every chart in both formats; the ranking tables, the unit select, the quality panel and
-    # excluded list, each unit's result.
-    assert kinds == {"image/svg+xml": len(names), "image/png": len(names), "text/html": 4 + 3}
+    # Every chart in both formats and as the report's SVG (its words as text); the ranking
+    # tables, the unit select, the quality panel and excluded list, each unit's result.
+    assert kinds == {"image/svg+xml": 2 * len(names), "image/png": len(names), "text/html": 4 + 3}
     job = db.session.get(Job, queued[0].id, populate_existing=True)
     assert (job.state, job.done, job.total) == ("done", len(names) + 1, len(names) + 1)
     caches.clear_all()
     drawn = _count_draws(monkeypatch)
+    saved = _count_saves(monkeypatch)
     rendered = _templates_rendered(app)
     for name in names:
         for fmt in ("svg", "png"):
             assert client.get(f"/results/{campaign.code}/charts/{name}.{fmt}").status_code == 200
-    for page in ("", "/units/u1", "/units/u2", "/units/u3", "/quality"):
+    for page in ("", "/units/u1", "/units/u2", "/units/u3", "/quality", "/report.pdf"):
         assert client.get(f"/results/{campaign.code}{page}").status_code == 200
-    assert drawn == []  # every one was kept by the job
+    assert drawn == [] and saved == []  # every one was kept by the job, the report's charts too
     assert not [name for name in rendered if name.startswith("results/_")]  # so was every table
-    assert len(_artifacts(campaign)) == 2 * len(names) + 7  # and none was added
+    assert len(_artifacts(campaign)) == 3 * len(names) + 7  # and none was added
 
 
 def test_a_recomputation_prunes_what_was_drawn_from_the_old_results(client, ctx):
@@ -234,7 +249,7 @@ def test_a_queued_job_starts_when_its_transaction_commits(app, ctx):
         time.sleep(0.05)
     job = db.session.execute(select(Job.state, Job.done, Job.error_text).where(Job.kind == "draw_results")).one()
     assert tuple(job) == ("done", 6, None)  # no history charts: a first year
-    assert len(_artifacts(campaign)) == 17
+    assert len(_artifacts(campaign)) == 3 * 5 + 7  # 5 charts in 3 formats (exports.KEPT_TYPES), 7 tables
 
 
 
