@@ -472,6 +472,11 @@ def paper_entry(code: str) -> ResponseReturnValue:
         invitation = services.scanned_invitation(campaign, scanned)
     except UserError as exc:
         return refuse(exc.message, 404)
+    if request.method == "POST" and request.form.get("lookup"):
+        # The lookup is posted: a scanned QR link holds the form's token, which must
+        # not travel in an address (a proxy's log, the browser's history); the
+        # grid's address holds only the printed serial.
+        return redirect(url_for(".paper_entry", code=code, serial=invitation.serial), 303)
     refusal = services.entry_refusal(invitation, current_user)
     if refusal:
         return refuse(refusal, 409)

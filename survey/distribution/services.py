@@ -661,7 +661,7 @@ def scanned_invitation(campaign: Campaign, scanned: str) -> Invitation:
         .where(Invitation.campaign_id == campaign.id, Invitation.token_hash == hash_token(match.group(1)),
                Batch.channel == "paper"))
     if invitation is None:
-        raise DistributionError(_("扫描的二维码不是本次评议的纸质表：%(scanned)s", scanned=text[:80]))
+        raise DistributionError(_("扫描的二维码不是本次评议的纸质表：%(scanned)s", scanned=_LINK_IN_SCAN.sub("/b/…", text)[:80]))
     return invitation
 
 
