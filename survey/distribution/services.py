@@ -311,7 +311,9 @@ def sending_problem(batch: Batch) -> str | None:
         return str(_("评议活动尚未开始：请先在“活动设置”中点“开始评议”，再发送邀请（否则收件人打开链接只会看到“尚未开始”）"))
     if not state.allows_sending:
         return str(_("评议活动已截止，不能再发送"))
-    if state.past_deadline:
+    from survey.ballots.eligibility import batch_refusal
+
+    if batch_refusal(batch) == "expired":  # the campaign's deadline or the batch's own, as the links decide
         return str(_("已过截止时间，链接不再接受提交：请先在“活动设置”中修改截止时间，再发送"))
     return gateway_problem(batch.channel)
 

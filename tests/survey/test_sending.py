@@ -72,6 +72,26 @@ def test_a_draft_campaign_sends_nothing_and_says_to_start_it_first(app, client, 
     assert mailing.messages == []
 
 
+def test_a_batch_past_its_own_deadline_sends_nothing(app, client, mailing) -> None:
+    """The batch's own deadline counts as the campaign's: its links would refuse
+    every ballot, so nothing is sent and the page says why before anything goes."""
+    with app.test_request_context():
+        batch = email_batch(2)
+        batch.campaign.closes_at = utcnow() + dt.timedelta(days=10)
+        batch.closes_at = utcnow() - dt.timedelta(hours=1)
+        db.session.commit()
+        for service in (services.start_sending, services.queue_reminders):
+            with pytest.raises(services.DistributionError, match="已过截止时间"):
+                service(batch)
+    organizer(app, client)
+    page = client.get("/distribution/t2026/batches/email1").text
+    assert 'data-testid="preflight"' in page and "已过截止时间" in page
+    client.post("/distribution/t2026/batches/email1/send", data={"confirmed": "1"}, follow_redirects=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Job.id))) == 0
+    assert mailing.messages == []
+
+
 def test_paper_and_open_batches_are_still_made_while_draft(app) -> None:
     with app.test_request_context():
         campaign = setup_campaign(status="draft")
