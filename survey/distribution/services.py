@@ -19,8 +19,9 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from survey import jobs
 from survey.ballots.attributes import release_for
@@ -263,12 +264,24 @@ def batch_figures(batch: Batch) -> BatchFigures:
     pending = db.session.scalar(select(func.count(Invitation.id)).where(
         Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))) or 0
     failed = db.session.execute(
-        select(Evaluator.name, func.coalesce(Evaluator.email, Evaluator.phone, ""), Invitation.last_error)
+        select(Evaluator.name, func.coalesce(Evaluator.email, Evaluator.phone, ""), Invitation.last_error,
+               _nameable(batch))
         .join(Evaluator, Invitation.evaluator_id == Evaluator.id)
         .where(Invitation.batch_id == batch.id, Invitation.delivery == "failed")
         .order_by(Invitation.id).limit(200)).all()
+    unnamed = str(_("（催办消息；匿名评议不列出尚未提交者的姓名）"))
     return BatchFigures(batch.issued, returned, delivery, pending,
-                        [(n, a, jobs.reason_text(e)) for n, a, e in failed])
+                        [(n, a, jobs.reason_text(e)) if shown else (unnamed, "—", jobs.reason_text(e))
+                         for n, a, e, shown in failed])
+
+
+def _nameable(batch: Batch) -> ColumnElement[bool]:
+    """Whether a page may name a message's recipient: in an anonymous campaign
+    not a reminder's, which goes only to those who have not answered (no page
+    says who they are, see reminder_recipients)."""
+    if not batch.campaign.anonymous:
+        return true()
+    return or_(Invitation.pending_kind.is_(None), Invitation.pending_kind != "reminder")
 
 
 # --- sending (e-mail, SMS) ---------------------------------------------------
@@ -474,7 +487,7 @@ def recipients(batch: Batch, states: Sequence[str], limit: int = 50) -> tuple[in
     rows = db.session.execute(
         select(Evaluator.name, func.coalesce(address, "")).select_from(Invitation)
         .join(Evaluator, Invitation.evaluator_id == Evaluator.id)
-        .where(*where).order_by(Invitation.id).limit(limit)).all()
+        .where(*where, _nameable(batch)).order_by(Invitation.id).limit(limit)).all()
     return total, [(name, addr) for name, addr in rows]
 
 

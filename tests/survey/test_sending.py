@@ -207,6 +207,33 @@ def test_an_anonymous_campaigns_reminder_preview_names_nobody(app, client, maili
     assert "代表0" not in preview and "rep0@example.cn" not in preview
 
 
+def test_an_anonymous_campaigns_queued_or_failed_reminders_name_nobody(app, client, mailing) -> None:
+    """Reminders go only to those who have not answered: while they wait to be sent
+    or after they failed, the send and retry previews and the batch page's failures
+    name nobody in an anonymous campaign (an invitation's failure still names its recipient)."""
+    with app.test_request_context():
+        batch = email_batch(3, anonymous=True)
+        services.start_sending(batch)
+        db.session.commit()
+        jobs.run_pending()
+        services.queue_reminders(batch)  # queued, not yet sent (the job has not run)
+        db.session.commit()
+    organizer(app, client)
+    preview = client.post("/distribution/t2026/batches/email1/send").text
+    assert 'data-testid="recipients-count"' in preview and "共 3 人" in preview
+    assert not re.search(r"代表\d|rep\d@example\.cn", preview)
+    with app.app_context():
+        first = db.session.scalar(select(func.min(Invitation.id)))
+        db.session.execute(db.update(Invitation).values(delivery="failed", last_error=jobs.reason(sending.REFUSED, "550")))
+        db.session.execute(db.update(Invitation).where(Invitation.id == first).values(pending_kind="invite"))
+        db.session.commit()
+    retry = client.post("/distribution/t2026/batches/email1/retry").text
+    assert "共 3 人" in retry and "代表0" in retry and not re.search(r"代表[12]|rep[12]@example\.cn", retry)
+    page = client.get("/distribution/t2026/batches/email1").text
+    assert "代表0" in page and not re.search(r"代表[12]|rep[12]@example\.cn", page)
+    assert page.count("匿名评议不列出尚未提交者的姓名") == 2 and page.count("服务器拒收") == 3
+
+
 def test_finalize_and_publish_ask_first(app, client) -> None:
     from tests.survey.test_results_support import make_committee_campaign
 
