@@ -196,18 +196,11 @@ def next_reminder_at(schedule: ReminderSchedule, now: dt.datetime | None = None)
     will not again: from `days_before` days before the deadline, at most every
     `every_days` days after the last reminder (by hand, cron or schedule),
     never at or after the deadline."""
-    from survey.distribution.services import deadline_of, last_reminder_at
+    from survey.distribution.services import deadline_of, last_reminder_at, reminder_due
 
-    now = now or utcnow()
     batch = schedule.batch
-    deadline = deadline_of(batch)
-    if deadline is None:
-        return None
-    due = max(deadline - dt.timedelta(days=schedule.days_before), now)
-    last = last_reminder_at(batch)
-    if last is not None:
-        due = max(due, last + dt.timedelta(days=schedule.every_days))
-    return due if due < deadline else None
+    return reminder_due(deadline_of(batch), last_reminder_at(batch), schedule.days_before,
+                        schedule.every_days, now or utcnow())
 
 
 def _schedule_jobs(batch_id: int) -> list[Job]:

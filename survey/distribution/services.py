@@ -406,6 +406,21 @@ def last_reminder_at(batch: Batch) -> dt.datetime | None:
         Job.params["reminder"].as_boolean().is_(True)))
 
 
+def reminder_due(deadline: dt.datetime | None, last: dt.datetime | None, days_before: float, every_days: float,
+                 now: dt.datetime) -> dt.datetime | None:
+    """When reminders "from `days_before` days before the deadline, every
+    `every_days` days" next go out (UTC), not before `now`, or None when they
+    will not again: at most every `every_days` days after the `last` reminder
+    (by hand, cron or schedule), never at or after the deadline. The one rule
+    of the cron (remind_due) and of a batch's schedule (sending.next_reminder_at)."""
+    if deadline is None or deadline <= now:
+        return None
+    due = max(deadline - dt.timedelta(days=days_before), now)
+    if last is not None:
+        due = max(due, last + dt.timedelta(days=every_days))
+    return due if due < deadline else None
+
+
 def remind_due(*, days_before: float = 3, every_days: float = 2, now: dt.datetime | None = None,
                refused: list[tuple[Batch, str]] | None = None) -> list[Batch]:
     """Scheduled reminders: queue them for every e-mail and SMS batch of an open
@@ -419,11 +434,8 @@ def remind_due(*, days_before: float = 3, every_days: float = 2, now: dt.datetim
         select(Batch).join(Campaign, Batch.campaign_id == Campaign.id)
         .where(where_open(Campaign.status), Batch.channel.in_(MESSAGE_CHANNELS)).order_by(Batch.id))
     for batch in batches:
-        deadline = deadline_of(batch)
-        if deadline is None or not now < deadline <= now + dt.timedelta(days=days_before):
-            continue
-        last = last_reminder_at(batch)
-        if last is not None and now - last < dt.timedelta(days=every_days):
+        due = reminder_due(deadline_of(batch), last_reminder_at(batch), days_before, every_days, now)
+        if due is None or due > now:
             continue
         try:
             queue_reminders(batch)
