@@ -229,6 +229,14 @@ def test_an_anonymous_campaigns_queued_or_failed_reminders_name_nobody(app, clie
         db.session.commit()
     retry = client.post("/distribution/t2026/batches/email1/retry").text
     assert "共 3 人" in retry and "代表0" in retry and not re.search(r"代表[12]|rep[12]@example\.cn", retry)
+    assert "【催办】" not in retry  # the first failed message is an invitation: its wording is the sample
+    with app.app_context():
+        db.session.execute(db.update(Invitation).where(Invitation.id == first).values(pending_kind="reminder"))
+        db.session.commit()
+    assert "【催办】请参加" in client.post("/distribution/t2026/batches/email1/retry").text  # a reminder's sample
+    with app.app_context():
+        db.session.execute(db.update(Invitation).where(Invitation.id == first).values(pending_kind="invite"))
+        db.session.commit()
     page = client.get("/distribution/t2026/batches/email1").text
     assert "代表0" in page and not re.search(r"代表[12]|rep[12]@example\.cn", page)
     assert page.count("匿名评议不列出尚未提交者的姓名") == 2 and page.count("服务器拒收") == 3
