@@ -468,3 +468,27 @@ def test_the_send_preview_shows_planted_markup_as_text(app, client, mailing) -> 
     assert "&lt;script&gt;" in preview and not [raw for raw in RAW if raw in preview]
     page = client.get("/distribution/t2026/messages").text
     assert "&lt;script&gt;" in page and not [raw for raw in RAW if raw in page]
+
+
+def test_a_send_job_reads_the_wording_and_the_batch_once(app, mailing) -> None:
+    """Each message is composed from what the job read once (its commits would
+    expire and reload the batch, campaign, group and wording per message)."""
+    from sqlalchemy import event
+
+    with app.test_request_context():
+        batch = email_batch(6)
+        services.start_sending(batch)
+        db.session.commit()
+        seen: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            jobs.run_pending()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+    assert len(mailing.messages) == 6
+    assert sum("FROM message_template" in s for s in seen) == 2  # the invitation's and the reminder's wording
+    assert sum(re.search(r"FROM campaign_group\b", s) is not None for s in seen) <= 1
