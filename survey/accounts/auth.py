@@ -1,6 +1,8 @@
 """Who is signed in: the login manager and its user loader (who may do what is survey/policy.py)."""
 from __future__ import annotations
 
+import hmac
+
 from flask_login import LoginManager
 from sqlalchemy import Select, bindparam, select
 
@@ -19,8 +21,15 @@ def _user_by_id() -> Select[User]:
 
 
 def load_user(user_id: str) -> User | None:
-    """The signed-in user, once per request (a prepared statement: every staff request runs it)."""
-    user: User | None = db.session.scalar(_user_by_id(), {"id": int(user_id)})
+    """The signed-in user, once per request (a prepared statement: every staff
+    request runs it); nobody where the session's password mark (User.get_id)
+    is not the account's own: the password was changed or reset since."""
+    number, _sep, mark = user_id.partition(":")
+    if not number.isdigit():
+        return None
+    user: User | None = db.session.scalar(_user_by_id(), {"id": int(number)})
+    if user is None or not hmac.compare_digest(mark, user.session_mark):
+        return None
     return user
 
 

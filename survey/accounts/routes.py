@@ -126,6 +126,7 @@ def password() -> ResponseReturnValue:
             user.set_password(form.password.data)
             audit.record("user.password_change", f"user:{user.username}", None, {"password": "已修改"})
             db.session.commit()
+            login_user(current_user._get_current_object())  # this session goes on under the new password; every other one is signed out
             flash(_("密码已修改。"), "info")
             return redirect(home_for(user))
     elif form.is_submitted():

@@ -167,11 +167,32 @@ class Message:
     html: str | None
 
 
+@dataclass(frozen=True)
+class Composer:
+    """A batch's messages, composed without reading the database again: its
+    channel, its wordings and the placeholders' values shared by every
+    evaluator, read once (a send job composes one message per evaluator)."""
+
+    channel: str
+    wordings: dict[str, Wording]
+    shared: dict[str, str]
+
+    def compose(self, name: str, link: str, kind: str) -> Message:
+        w = self.wordings[kind]
+        given = {**self.shared, "姓名": name, "链接": link}
+        text = fill(w.body, given)
+        if self.channel == "sms":
+            return Message("", text.strip(), None)
+        return Message(fill(w.subject, given).replace("\n", " ").strip(), text, as_html(text, link))
+
+
+def composer(batch: Batch, deadline: str) -> Composer:
+    """The batch's Composer (both kinds of message, in the campaign's own wording or the default)."""
+    shared = values(batch, "", "", deadline)
+    return Composer(batch.channel, {k: wording(batch.campaign, k, batch.channel) for k in ("invite", "reminder")},
+                    {k: v for k, v in shared.items() if k not in ("姓名", "链接")})
+
+
 def compose(batch: Batch, evaluator: Evaluator | None, link: str, deadline: str, kind: str) -> Message:
     """One message of the batch's channel, for one evaluator (or a sample)."""
-    w = wording(batch.campaign, kind, batch.channel)
-    given = values(batch, evaluator.name if evaluator else _("（姓名）"), link, deadline)
-    text = fill(w.body, given)
-    if batch.channel == "sms":
-        return Message("", text.strip(), None)
-    return Message(fill(w.subject, given).replace("\n", " ").strip(), text, as_html(text, link))
+    return composer(batch, deadline).compose(evaluator.name if evaluator else _("（姓名）"), link, kind)

@@ -224,12 +224,17 @@ def _confirm_send(batch: Batch) -> str | None:
     queued = services.recipients(batch, ("queued",))
     if not queued[0]:
         raise services.DistributionError(_("本批次没有待发送的消息"))
-    kind = db.session.scalar(select(Invitation.pending_kind).where(
-        Invitation.batch_id == batch.id, Invitation.delivery == "queued").order_by(Invitation.id).limit(1))
-    return _preview(batch, kind or "invite", str(_("发送前请确认")),
+    return _preview(batch, _first_kind(batch, "queued"), str(_("发送前请确认")),
                     str(_("将向以下 %(n)d 人发送%(channel)s。消息一经发出，不能撤回。", n=queued[0],
                           channel=_(CHANNEL_LABELS[batch.channel]))),
                     str(_("确认发送 %(n)d 条", n=queued[0])), queued)
+
+
+def _first_kind(batch: Batch, delivery: str) -> str:
+    """What the first message in this delivery state is (invitation or reminder): the preview's sample."""
+    kind = db.session.scalar(select(Invitation.pending_kind).where(
+        Invitation.batch_id == batch.id, Invitation.delivery == delivery).order_by(Invitation.id).limit(1))
+    return kind or "invite"
 
 
 def _confirm_retry(batch: Batch) -> str | None:
@@ -237,7 +242,7 @@ def _confirm_retry(batch: Batch) -> str | None:
     failed = services.recipients(batch, ("failed",))
     if not failed[0]:
         raise services.DistributionError(_("没有可重试的失败消息"))
-    return _preview(batch, "invite", str(_("重试前请确认")),
+    return _preview(batch, _first_kind(batch, "failed"), str(_("重试前请确认")),
                     str(_("将再次发送这 %(n)d 条消息，发出后不能撤回。其中“发送中断，无法确认是否已送达”的，"
                           "收件人可能收到第二条（两条中的链接相同，只能提交一次）。", n=failed[0])),
                     str(_("确认重试 %(n)d 条", n=failed[0])), failed)
@@ -472,6 +477,11 @@ def paper_entry(code: str) -> ResponseReturnValue:
         invitation = services.scanned_invitation(campaign, scanned)
     except UserError as exc:
         return refuse(exc.message, 404)
+    if request.method == "POST" and request.form.get("lookup"):
+        # The lookup is posted: a scanned QR link holds the form's token, which must
+        # not travel in an address (a proxy's log, the browser's history); the
+        # grid's address holds only the printed serial.
+        return redirect(url_for(".paper_entry", code=code, serial=invitation.serial), 303)
     refusal = services.entry_refusal(invitation, current_user)
     if refusal:
         return refuse(refusal, 409)

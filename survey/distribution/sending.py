@@ -74,9 +74,9 @@ class _Transport:
             self.mailer.close()
 
 
-def compose(batch: Batch, evaluator: Evaluator, token: str, kind: str) -> messages.Message:
-    """One message to one evaluator, in the campaign's own wording or the default."""
-    return messages.compose(batch, evaluator, link_for(token), deadline_text(batch), kind)
+def composer(batch: Batch) -> messages.Composer:
+    """The batch's messages, in the campaign's own wording or the default."""
+    return messages.composer(batch, deadline_text(batch))
 
 
 def _open_transport(channel: str) -> _Transport:
@@ -103,6 +103,7 @@ def send_batch(job: Job) -> None:
     db.session.commit()
 
     transport = _open_transport(batch.channel)
+    compose = composer(batch)  # read once: every commit below would expire and reload them
     try:
         last_id = 0
         while True:
@@ -114,12 +115,13 @@ def send_batch(job: Job) -> None:
                 break
             last_id = ids[-1]
             for invitation_id in ids:
-                _send_one(job_id, batch, invitation_id, transport)
+                _send_one(job_id, batch_id, invitation_id, transport, compose)
     finally:
         transport.close()
 
 
-def _send_one(job_id: int, batch: Batch, invitation_id: int, transport: _Transport) -> None:
+def _send_one(job_id: int, batch_id: int, invitation_id: int, transport: _Transport,
+              compose: messages.Composer) -> None:
     claimed = rowcount(db.session.execute(
         update(Invitation).where(Invitation.id == invitation_id, Invitation.delivery == "queued")
         .values(delivery="sending", send_attempts=Invitation.send_attempts + 1)
@@ -141,7 +143,7 @@ def _send_one(job_id: int, batch: Batch, invitation_id: int, transport: _Transpo
         jobs.step(job_id)
         db.session.commit()
         return
-    message = compose(batch, invitation.evaluator, token, kind)
+    message = compose.compose(invitation.evaluator.name, link_for(token), kind)
     try:
         message_id = transport.send(invitation.evaluator, message)
     except (mail.Unreachable, sms.Unreachable) as exc:
@@ -152,7 +154,7 @@ def _send_one(job_id: int, batch: Batch, invitation_id: int, transport: _Transpo
             delivery="queued", send_attempts=Invitation.send_attempts - 1)
             .execution_options(synchronize_session=False))
         db.session.commit()
-        raise jobs.JobFailure(SMTP_UNREACHABLE if batch.channel == "email" else SMS_UNREACHABLE, exc) from None
+        raise jobs.JobFailure(SMTP_UNREACHABLE if transport.channel == "email" else SMS_UNREACHABLE, exc) from None
     except Exception as exc:  # recorded on the invitation, its token kept; the batch goes on
         db.session.rollback()
         refused = isinstance(exc, (sms.Refused, smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused))
@@ -168,7 +170,7 @@ def _send_one(job_id: int, batch: Batch, invitation_id: int, transport: _Transpo
                                  "sent_at": utcnow(), "message_id": message_id[:255], "last_error": None}
     if kind == "reminder":
         # The old link is dead from now on; its holder will be told which message replaced it.
-        db.session.add(ReplacedLink(token_hash=invitation.token_hash, batch_id=batch.id, replaced_at=utcnow()))
+        db.session.add(ReplacedLink(token_hash=invitation.token_hash, batch_id=batch_id, replaced_at=utcnow()))
         values["token_hash"] = hash_token(token)
         values["reminders"] = Invitation.reminders + 1
     db.session.execute(update(Invitation).where(Invitation.id == invitation_id).values(**values)
@@ -196,18 +198,11 @@ def next_reminder_at(schedule: ReminderSchedule, now: dt.datetime | None = None)
     will not again: from `days_before` days before the deadline, at most every
     `every_days` days after the last reminder (by hand, cron or schedule),
     never at or after the deadline."""
-    from survey.distribution.services import deadline_of, last_reminder_at
+    from survey.distribution.services import deadline_of, last_reminder_at, reminder_due
 
-    now = now or utcnow()
     batch = schedule.batch
-    deadline = deadline_of(batch)
-    if deadline is None:
-        return None
-    due = max(deadline - dt.timedelta(days=schedule.days_before), now)
-    last = last_reminder_at(batch)
-    if last is not None:
-        due = max(due, last + dt.timedelta(days=schedule.every_days))
-    return due if due < deadline else None
+    return reminder_due(deadline_of(batch), last_reminder_at(batch), schedule.days_before,
+                        schedule.every_days, now or utcnow())
 
 
 def _schedule_jobs(batch_id: int) -> list[Job]:

@@ -19,8 +19,9 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from survey import jobs
 from survey.ballots.attributes import release_for
@@ -263,12 +264,24 @@ def batch_figures(batch: Batch) -> BatchFigures:
     pending = db.session.scalar(select(func.count(Invitation.id)).where(
         Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))) or 0
     failed = db.session.execute(
-        select(Evaluator.name, func.coalesce(Evaluator.email, Evaluator.phone, ""), Invitation.last_error)
+        select(Evaluator.name, func.coalesce(Evaluator.email, Evaluator.phone, ""), Invitation.last_error,
+               _nameable(batch))
         .join(Evaluator, Invitation.evaluator_id == Evaluator.id)
         .where(Invitation.batch_id == batch.id, Invitation.delivery == "failed")
         .order_by(Invitation.id).limit(200)).all()
+    unnamed = str(_("（催办消息；匿名评议不列出尚未提交者的姓名）"))
     return BatchFigures(batch.issued, returned, delivery, pending,
-                        [(n, a, jobs.reason_text(e)) for n, a, e in failed])
+                        [(n, a, jobs.reason_text(e)) if shown else (unnamed, "—", jobs.reason_text(e))
+                         for n, a, e, shown in failed])
+
+
+def _nameable(batch: Batch) -> ColumnElement[bool]:
+    """Whether a page may name a message's recipient: in an anonymous campaign
+    not a reminder's, which goes only to those who have not answered (no page
+    says who they are, see reminder_recipients)."""
+    if not batch.campaign.anonymous:
+        return true()
+    return or_(Invitation.pending_kind.is_(None), Invitation.pending_kind != "reminder")
 
 
 # --- sending (e-mail, SMS) ---------------------------------------------------
@@ -311,7 +324,9 @@ def sending_problem(batch: Batch) -> str | None:
         return str(_("评议活动尚未开始：请先在“活动设置”中点“开始评议”，再发送邀请（否则收件人打开链接只会看到“尚未开始”）"))
     if not state.allows_sending:
         return str(_("评议活动已截止，不能再发送"))
-    if state.past_deadline:
+    from survey.ballots.eligibility import batch_refusal
+
+    if batch_refusal(batch) == "expired":  # the campaign's deadline or the batch's own, as the links decide
         return str(_("已过截止时间，链接不再接受提交：请先在“活动设置”中修改截止时间，再发送"))
     return gateway_problem(batch.channel)
 
@@ -391,6 +406,21 @@ def last_reminder_at(batch: Batch) -> dt.datetime | None:
         Job.params["reminder"].as_boolean().is_(True)))
 
 
+def reminder_due(deadline: dt.datetime | None, last: dt.datetime | None, days_before: float, every_days: float,
+                 now: dt.datetime) -> dt.datetime | None:
+    """When reminders "from `days_before` days before the deadline, every
+    `every_days` days" next go out (UTC), not before `now`, or None when they
+    will not again: at most every `every_days` days after the `last` reminder
+    (by hand, cron or schedule), never at or after the deadline. The one rule
+    of the cron (remind_due) and of a batch's schedule (sending.next_reminder_at)."""
+    if deadline is None or deadline <= now:
+        return None
+    due = max(deadline - dt.timedelta(days=days_before), now)
+    if last is not None:
+        due = max(due, last + dt.timedelta(days=every_days))
+    return due if due < deadline else None
+
+
 def remind_due(*, days_before: float = 3, every_days: float = 2, now: dt.datetime | None = None,
                refused: list[tuple[Batch, str]] | None = None) -> list[Batch]:
     """Scheduled reminders: queue them for every e-mail and SMS batch of an open
@@ -404,11 +434,8 @@ def remind_due(*, days_before: float = 3, every_days: float = 2, now: dt.datetim
         select(Batch).join(Campaign, Batch.campaign_id == Campaign.id)
         .where(where_open(Campaign.status), Batch.channel.in_(MESSAGE_CHANNELS)).order_by(Batch.id))
     for batch in batches:
-        deadline = deadline_of(batch)
-        if deadline is None or not now < deadline <= now + dt.timedelta(days=days_before):
-            continue
-        last = last_reminder_at(batch)
-        if last is not None and now - last < dt.timedelta(days=every_days):
+        due = reminder_due(deadline_of(batch), last_reminder_at(batch), days_before, every_days, now)
+        if due is None or due > now:
             continue
         try:
             queue_reminders(batch)
@@ -472,7 +499,7 @@ def recipients(batch: Batch, states: Sequence[str], limit: int = 50) -> tuple[in
     rows = db.session.execute(
         select(Evaluator.name, func.coalesce(address, "")).select_from(Invitation)
         .join(Evaluator, Invitation.evaluator_id == Evaluator.id)
-        .where(*where).order_by(Invitation.id).limit(limit)).all()
+        .where(*where, _nameable(batch)).order_by(Invitation.id).limit(limit)).all()
     return total, [(name, addr) for name, addr in rows]
 
 
@@ -661,7 +688,7 @@ def scanned_invitation(campaign: Campaign, scanned: str) -> Invitation:
         .where(Invitation.campaign_id == campaign.id, Invitation.token_hash == hash_token(match.group(1)),
                Batch.channel == "paper"))
     if invitation is None:
-        raise DistributionError(_("扫描的二维码不是本次评议的纸质表：%(scanned)s", scanned=text[:80]))
+        raise DistributionError(_("扫描的二维码不是本次评议的纸质表：%(scanned)s", scanned=_LINK_IN_SCAN.sub("/b/…", text)[:80]))
     return invitation
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -54,4 +55,11 @@ class User(Model):
         return self.active
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session and the remember cookie hold: the id and a mark of
+        the password hash, so that a changed or reset password signs out every
+        session and remember cookie made before (survey.accounts.auth.load_user)."""
+        return f"{self.id}:{self.session_mark}"
+
+    @property
+    def session_mark(self) -> str:
+        return hashlib.sha256(self.password_hash.encode("utf-8")).hexdigest()[:16]

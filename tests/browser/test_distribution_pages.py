@@ -197,6 +197,7 @@ def test_paper_entry_from_the_keyboard_at_390px(app, live_server, browser, axe) 
     page.goto(f"{live_server}/distribution/t2026/paper")
     page.get_by_label("评议表编号").press_sequentially(link + "\n")  # as a keyboard-wedge scanner types
     expect(page.get_by_test_id("serial")).to_have_text("P-0001")
+    assert page.url.endswith("/paper?serial=P-0001")  # the scanned token is in no address (history, proxy logs)
     assert axe(page) == []
     page.keyboard.press("2")  # row 1 (focused on arrival): the scale's second option
     page.keyboard.press("Enter")  # row 2 skipped: stays 未填

@@ -45,10 +45,15 @@ def _url(app: Any, rule: UrlRule, ids: dict[str, Any]) -> str:
 
 
 def _sign_in(client: Any, user_id: int | None) -> None:
+    if user_id is not None:
+        with client.application.app_context():
+            user = db.session.get(User, user_id)
+            assert user is not None
+            session_id = user.get_id()
     with client.session_transaction() as session:
         session.clear()
         if user_id is not None:
-            session["_user_id"] = str(user_id)
+            session["_user_id"] = session_id
             session["_fresh"] = True
 
 

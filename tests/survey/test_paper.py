@@ -259,12 +259,22 @@ def test_the_serial_field_takes_a_scanned_qr_link(app, client) -> None:
         link = services.link_for(token)
     login(client, "clerk1")
     client.post("/distribution/t2026/batches/P/printed")  # the clear token is gone; its hash still finds the form
+    lookup = client.get("/distribution/t2026/paper").get_data(as_text=True)
+    assert re.search(r'<form method="post"[^>]*>\s*<input type="hidden" name="csrf_token"', lookup)
     for scanned in (link, f"  {link}  ", f"/b/{token}", "P-0003"):
-        page = client.get("/distribution/t2026/paper", query_string={"serial": scanned})
+        # Posted, and sent on to an address holding only the printed serial: the
+        # token is in no URL (a proxy's access log, the browser's history).
+        found = client.post("/distribution/t2026/paper", data={"serial": scanned, "lookup": "1"})
+        assert found.status_code == 303, scanned
+        assert found.headers["Location"].endswith("/distribution/t2026/paper?serial=P-0003"), scanned
+        page = client.get(found.headers["Location"])
         assert page.status_code == 200, scanned
         assert '<span data-testid="serial">P-0003</span>' in page.get_data(as_text=True)
-    wrong = client.get("/distribution/t2026/paper", query_string={"serial": "http://pingyi.test/b/notatoken"})
-    assert wrong.status_code == 404 and "扫描的二维码不是本次评议的纸质表" in wrong.get_data(as_text=True)
+    wrong = client.post("/distribution/t2026/paper", data={"serial": "http://pingyi.test/b/notatoken1", "lookup": "1"})
+    text = wrong.get_data(as_text=True)
+    assert wrong.status_code == 404 and "扫描的二维码不是本次评议的纸质表" in text
+    said = re.search(r'flash-error" role="status">(.*?)<', text, re.S)
+    assert said and "/b/…" in said.group(1) and "notatoken1" not in said.group(1)  # the message repeats no token
 
 
 @pytest.mark.db

@@ -122,3 +122,24 @@ def test_the_admin_cannot_change_the_own_role(app, client, staff) -> None:
     assert "不能修改自己的角色" in answer.text
     with app.app_context():
         assert db.session.get(User, admin).role == "admin"
+
+
+def test_a_changed_or_reset_password_signs_out_every_other_session(app, client, staff) -> None:
+    """A stolen session (or remember cookie) dies with the password: the member's
+    own change keeps their session and ends the others; the admin's reset ends them all."""
+    elsewhere, admin = app.test_client(), app.test_client()
+    for c in (client, elsewhere):
+        login(client if c is client else c, "committee")
+        assert c.get("/results").status_code == 200
+    new = {"current": PASSWORD, "password": "新的密码-2026", "confirm": "新的密码-2026"}
+    assert client.post("/account/password", data=new).status_code == 302
+    assert client.get("/results").status_code == 200  # the member's own session goes on
+    assert "/login" in elsewhere.get("/results").headers.get("Location", "")  # the other one is signed out
+    login(elsewhere, "committee", new["password"])
+    assert elsewhere.get("/results").status_code == 200
+    with app.app_context():
+        committee = db.session.scalar(select(User.id).where(User.username == "committee"))
+    login(admin, "admin")
+    assert admin.post(f"/admin/users/{committee}/password", data={"password": "重置后的新密码2026"}).status_code == 302
+    for c in (client, elsewhere):
+        assert "/login" in c.get("/results").headers.get("Location", "")

@@ -72,6 +72,26 @@ def test_a_draft_campaign_sends_nothing_and_says_to_start_it_first(app, client, 
     assert mailing.messages == []
 
 
+def test_a_batch_past_its_own_deadline_sends_nothing(app, client, mailing) -> None:
+    """The batch's own deadline counts as the campaign's: its links would refuse
+    every ballot, so nothing is sent and the page says why before anything goes."""
+    with app.test_request_context():
+        batch = email_batch(2)
+        batch.campaign.closes_at = utcnow() + dt.timedelta(days=10)
+        batch.closes_at = utcnow() - dt.timedelta(hours=1)
+        db.session.commit()
+        for service in (services.start_sending, services.queue_reminders):
+            with pytest.raises(services.DistributionError, match="已过截止时间"):
+                service(batch)
+    organizer(app, client)
+    page = client.get("/distribution/t2026/batches/email1").text
+    assert 'data-testid="preflight"' in page and "已过截止时间" in page
+    client.post("/distribution/t2026/batches/email1/send", data={"confirmed": "1"}, follow_redirects=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Job.id))) == 0
+    assert mailing.messages == []
+
+
 def test_paper_and_open_batches_are_still_made_while_draft(app) -> None:
     with app.test_request_context():
         campaign = setup_campaign(status="draft")
@@ -185,6 +205,41 @@ def test_an_anonymous_campaigns_reminder_preview_names_nobody(app, client, maili
     preview = client.post("/distribution/t2026/batches/email1/remind").text
     assert 'data-testid="recipients-count"' in preview and "共 2 人" in preview
     assert "代表0" not in preview and "rep0@example.cn" not in preview
+
+
+def test_an_anonymous_campaigns_queued_or_failed_reminders_name_nobody(app, client, mailing) -> None:
+    """Reminders go only to those who have not answered: while they wait to be sent
+    or after they failed, the send and retry previews and the batch page's failures
+    name nobody in an anonymous campaign (an invitation's failure still names its recipient)."""
+    with app.test_request_context():
+        batch = email_batch(3, anonymous=True)
+        services.start_sending(batch)
+        db.session.commit()
+        jobs.run_pending()
+        services.queue_reminders(batch)  # queued, not yet sent (the job has not run)
+        db.session.commit()
+    organizer(app, client)
+    preview = client.post("/distribution/t2026/batches/email1/send").text
+    assert 'data-testid="recipients-count"' in preview and "共 3 人" in preview
+    assert not re.search(r"代表\d|rep\d@example\.cn", preview)
+    with app.app_context():
+        first = db.session.scalar(select(func.min(Invitation.id)))
+        db.session.execute(db.update(Invitation).values(delivery="failed", last_error=jobs.reason(sending.REFUSED, "550")))
+        db.session.execute(db.update(Invitation).where(Invitation.id == first).values(pending_kind="invite"))
+        db.session.commit()
+    retry = client.post("/distribution/t2026/batches/email1/retry").text
+    assert "共 3 人" in retry and "代表0" in retry and not re.search(r"代表[12]|rep[12]@example\.cn", retry)
+    assert "【催办】" not in retry  # the first failed message is an invitation: its wording is the sample
+    with app.app_context():
+        db.session.execute(db.update(Invitation).where(Invitation.id == first).values(pending_kind="reminder"))
+        db.session.commit()
+    assert "【催办】请参加" in client.post("/distribution/t2026/batches/email1/retry").text  # a reminder's sample
+    with app.app_context():
+        db.session.execute(db.update(Invitation).where(Invitation.id == first).values(pending_kind="invite"))
+        db.session.commit()
+    page = client.get("/distribution/t2026/batches/email1").text
+    assert "代表0" in page and not re.search(r"代表[12]|rep[12]@example\.cn", page)
+    assert page.count("匿名评议不列出尚未提交者的姓名") == 2 and page.count("服务器拒收") == 3
 
 
 def test_finalize_and_publish_ask_first(app, client) -> None:
@@ -413,3 +468,27 @@ def test_the_send_preview_shows_planted_markup_as_text(app, client, mailing) -> 
     assert "&lt;script&gt;" in preview and not [raw for raw in RAW if raw in preview]
     page = client.get("/distribution/t2026/messages").text
     assert "&lt;script&gt;" in page and not [raw for raw in RAW if raw in page]
+
+
+def test_a_send_job_reads_the_wording_and_the_batch_once(app, mailing) -> None:
+    """Each message is composed from what the job read once (its commits would
+    expire and reload the batch, campaign, group and wording per message)."""
+    from sqlalchemy import event
+
+    with app.test_request_context():
+        batch = email_batch(6)
+        services.start_sending(batch)
+        db.session.commit()
+        seen: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            jobs.run_pending()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+    assert len(mailing.messages) == 6
+    assert sum("FROM message_template" in s for s in seen) == 2  # the invitation's and the reminder's wording
+    assert sum(re.search(r"FROM campaign_group\b", s) is not None for s in seen) <= 1
