@@ -638,8 +638,12 @@ class ItemCells:
         return prepare_group(rows, basis.weights[rows], item_points(basis.campaign, rows, item),
                              trim_per_end=basis.trim_per_end)
 
-    def sample(self, g: int, unit_sums: CellSums, equal_weight: float | None) -> None:
-        """The sample's item cells and item shares of group `g` (`unit_sums`: its section 5 sums)."""
+    def sample(self, g: int, unit_sums: CellSums, equal_weight: float | None, overall_shares: Floats) -> None:
+        """The sample's item cells and item shares of group `g`.
+
+        `unit_sums` and `overall_shares` are the group's section 5 sums and
+        shares: the overall item's shares are section 5's, not computed again.
+        """
         basis = self.basis
         c = basis.campaign
         rows = basis.group_rows[g]
@@ -667,6 +671,9 @@ class ItemCells:
                     self._apart.append((g, i, size))
                 del cells
             # Shares take no trimming: the item's option weights over the cell.
+            if i == c.overall_item:
+                self._shares[i, g] = overall_shares
+                continue
             _, wsum = option_weights(c.answers[rows, :, i], w_rows, equal_weight, len(c.option_points))
             self._shares[i, g] = scored_shares(wsum, basis.scored_idx)
 

@@ -513,3 +513,26 @@ def test_campaign_from_arrays_checks_channels_and_attributes(kwargs, message):
 def test_attribute_keys():
     assert [attribute_key(v) for v in ("东区", "1", 1, 2.5, True, False, [1, "a"], {"b": 1, "a": 2})] == [
         "东区", "1", "1", "2.5", "true", "false", '[1,"a"]', '{"a":2,"b":1}']
+
+
+@pytest.mark.parametrize("name", ["small", "tiny"])
+def test_overall_item_shares_are_section_5s_not_computed_again(name, monkeypatch):
+    # The overall item's shares are the units' shares of section 5: the item
+    # figures count the option weights of the other items only.
+    doc = json.loads(case_bytes(name))
+    want = evaluate_document(doc).to_json()
+    calls = []
+    option_weights = breakdowns_module.option_weights
+
+    def spy(answers, *args):
+        calls.append(answers.shape)
+        return option_weights(answers, *args)
+
+    monkeypatch.setattr(breakdowns_module, "option_weights", spy)
+    got = evaluate_document(doc, details=True)
+    n_items, G = len(doc["items"]), len(doc["groups"])
+    assert len(calls) == (n_items - 1) * G
+    assert got.to_json() == want
+    c = from_document(doc)
+    overall = c.item_codes[c.overall_item]
+    assert all(u["items"][overall]["shares"] == u["shares"] for u in got.to_json()["units"])
