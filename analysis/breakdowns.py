@@ -2,10 +2,14 @@
 
 Both repeat section 5's cells (per group, trimmed, combined by group
 weights; shares without trimming) on other inputs: an item's points in place
-of s(b, u), or a subset of the valid ballots in place of all of them. They
-are computed with the same functions as section 5 (:func:`prepare_group`,
-:func:`cell_sums`, :func:`option_weights`), so a subset holding a whole group
-gives that group's figures to the last bit.
+of s(b, u), or a subset of the valid ballots in place of all of them. The
+item cells are computed with section 5's own functions (:func:`prepare_group`,
+:func:`cell_sums`, :func:`option_weights`), so with one item they are the
+units' figures to the last bit. The breakdowns are summed from histograms of
+answer codes (:func:`subset_scores`), in another order than section 5's
+matrix products: a subset holding a whole group gives that group's figures
+to rounding (about 1e-12), not to the last bit; ``by_batch`` and
+:func:`analysis.breakdown` of one batch agree to the last bit.
 """
 
 from __future__ import annotations
@@ -189,10 +193,13 @@ class Breakdown:
         return {code: f.to_json() for code, f in self.units.items()}
 
 
-#: Largest histogram (in bins) of one group and partition; beyond it (answers
-#: combining into too many distinct scores) each subset's cells are built
-#: apart, as section 5 builds a group's.
+#: Largest histogram (in bins) of one group and partition; beyond it (a
+#: partition with very many subsets, answers giving very many distinct scores)
+#: each subset's cells are built apart, as section 5 builds a group's.
 MAX_BINS = 1 << 22
+#: Most combinations of answers to a unit's items that are tabulated (their
+#: scores computed once each); beyond it the cells are built apart too.
+MAX_COMBINATIONS = 1 << 20
 #: Rows of a group binned at once (bounds the temporaries whatever the size).
 _ROW_CHUNK = 1 << 15
 
@@ -213,7 +220,9 @@ class _Combos:
     A ballot's answers to the items of a unit, (a_1 + 1) + B·(a_2 + 1) + …
     with B = options + 1, fix both s(b, u) and the overall option, so the
     cells of any subset follow from how many ballots (and how much weight)
-    each code has in it.
+    each code has in it. Combinations with the same s(b, u) and overall
+    option share a code: the codes number the distinct pairs, not the
+    B^items combinations, so the histograms stay small with many items.
     """
 
     code: NDArray[np.int32]  # (n_g, units)
@@ -227,8 +236,8 @@ def _combos(basis: ScoreBasis, rows: Ints) -> _Combos | None:
     c = basis.campaign
     n_items, U = len(c.item_codes), len(c.unit_codes)
     base = len(c.option_points) + 1
-    n_codes = base ** n_items
-    if n_codes * U * 2 > MAX_BINS:
+    n_combinations = base ** n_items
+    if n_combinations > MAX_COMBINATIONS:
         return None
     answers = c.answers[rows]
     if n_items == 1:
@@ -239,11 +248,21 @@ def _combos(basis: ScoreBasis, rows: Ints) -> _Combos | None:
             code *= base
             code += answers[:, :, i]
             code += 1
-    digits = (np.arange(n_codes)[:, None] // base ** np.arange(n_items)[None, :]) % base - 1
+    digits = (np.arange(n_combinations)[:, None] // base ** np.arange(n_items)[None, :]) % base - 1
     table = digits.astype(np.int8)[:, None, :]
     # The same function as the ballots' own scores: the same value, to the last bit.
     score = ballot_unit_scores(table, c.option_points, c.item_weights)[:, 0]
-    return _Combos(code, score, digits[:, c.overall_item].astype(np.int64) + 1, n_codes)
+    option_slot = digits[:, c.overall_item].astype(np.int64) + 1
+    if n_items > 1:
+        # One code per distinct (s(b, u), overall option); NaN scores sort last in np.unique.
+        _, value_of = np.unique(score, return_inverse=True)
+        pairs, first, compact = np.unique(value_of * base + option_slot, return_index=True, return_inverse=True)
+        code = compact.astype(np.int32)[code]
+        score, option_slot = score[first], option_slot[first]
+        n_combinations = len(pairs)
+    if n_combinations * U * 2 > MAX_BINS:
+        return None
+    return _Combos(code, score, option_slot, n_combinations)
 
 
 def _histograms(combos: _Combos, w: Floats, equal_weight: float | None, parts: Sequence[tuple[Ints, int]],
@@ -493,8 +512,9 @@ def subset_scores(basis: ScoreBasis, labels: Ints, names: Sequence[str]) -> Subs
     weights. Trimming drops floor(p·n) ballots of the subset's cell at each
     end in (s, ballot id) order: with equal weights in the group, from the
     counts per score value; otherwise by sorting the cells' entries (a radix
-    sort of small keys). Where the items combine into more codes than
-    :data:`MAX_BINS` allows, each subset's cells are built apart with
+    sort of small keys). Where the items have more answer combinations than
+    :data:`MAX_COMBINATIONS`, or a histogram would pass :data:`MAX_BINS`
+    (very many subsets), each subset's cells are built apart with
     :func:`prepare_group`, as section 5 builds a group's. Work is linear in
     the valid ballots × units, whatever the number of subsets.
     """

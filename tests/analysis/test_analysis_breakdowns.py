@@ -536,3 +536,36 @@ def test_overall_item_shares_are_section_5s_not_computed_again(name, monkeypatch
     c = from_document(doc)
     overall = c.item_codes[c.overall_item]
     assert all(u["items"][overall]["shares"] == u["shares"] for u in got.to_json()["units"])
+
+
+@pytest.mark.parametrize("trim", [0.0, 0.2])
+def test_many_items_stay_on_the_histograms(trim, monkeypatch):
+    # Seven items of a four-option scale combine into 5**7 answer codes, but
+    # into few (s(b, u), overall option) pairs: the histograms count the
+    # pairs, so no subset is built apart (which costs several times more).
+    rng = np.random.default_rng(5)
+    n, units, items = 300, 40, 7
+    answers = rng.integers(-1, 4, size=(n, units, items)).astype(np.int8)
+    weights = rng.integers(1, 4, size=n).astype(float)
+    c = Campaign.from_arrays(option_points=[100, 70, 0, np.nan], item_weights=[2.0] + [1.0] * (items - 1),
+                             unit_category=[0] * units, group_weights=[1.0, 2.0], batch_group=[0, 0, 1],
+                             batch_issued=[200, 200, 200], ballot_batch=rng.integers(0, 3, size=n),
+                             answers=answers, batch_channel=["paper", "sms", "paper"],
+                             rules={"trim_per_end": trim})
+    basis = breakdowns_module.score_basis(c, flag_ballots(c).scores, weights,
+                                          valid_rows_by_group(c, np.ones(n, dtype=bool), np.arange(n)))
+    apart = []
+    build_apart = breakdowns_module._group_partials_apart
+    monkeypatch.setattr(breakdowns_module, "_group_partials_apart",
+                        lambda *args: apart.append(args[1]) or build_apart(*args))
+    got = breakdowns_module.breakdowns(basis)
+    assert apart == []
+    # The same figures as building every subset's cells with section 5's functions.
+    monkeypatch.setattr(breakdowns_module, "MAX_BINS", 0)
+    want = breakdowns_module.breakdowns(basis)
+    assert len(apart) == len(c.group_codes)  # every group, all partitions
+    for a, b in [(got.by_batch, want.by_batch), (got.by_channel, want.by_channel)]:
+        np.testing.assert_array_equal(a.n, b.n)
+        np.testing.assert_allclose(a.score, b.score, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(a.shares, b.shares, rtol=0, atol=1e-12)
+        assert not np.isnan(a.score).all()
