@@ -231,14 +231,45 @@ class _Combos:
     n_codes: int
 
 
-def _combos(basis: ScoreBasis, rows: Ints) -> _Combos | None:
-    """The group's combination codes, or None where there are too many to count them."""
-    c = basis.campaign
+@dataclass(frozen=True)
+class _CodeTable:
+    """What each combination of answers to a unit's items gives: its code, s(b, u) and overall option per code."""
+
+    compact: NDArray[np.int32] | None  # (combinations,) code of each; None where the combination is the code
+    score: Floats  # (codes,) s(b, u) of each code, NaN where undefined
+    option_slot: Ints  # (codes,) 1 + the overall option, 0 where unanswered
+    n_codes: int
+
+
+def _code_table(c: Campaign) -> _CodeTable | None:
+    """The campaign's table of answer codes (the same for every group), or None where there are too many."""
     n_items, U = len(c.item_codes), len(c.unit_codes)
     base = len(c.option_points) + 1
     n_combinations = base ** n_items
     if n_combinations > MAX_COMBINATIONS:
         return None
+    digits = (np.arange(n_combinations)[:, None] // base ** np.arange(n_items)[None, :]) % base - 1
+    table = digits.astype(np.int8)[:, None, :]
+    # The same function as the ballots' own scores: the same value, to the last bit.
+    score = ballot_unit_scores(table, c.option_points, c.item_weights)[:, 0]
+    option_slot = digits[:, c.overall_item].astype(np.int64) + 1
+    compact = None
+    if n_items > 1:
+        # One code per distinct (s(b, u), overall option); NaN scores sort last in np.unique.
+        _, value_of = np.unique(score, return_inverse=True)
+        pairs, first, inverse = np.unique(value_of * base + option_slot, return_index=True, return_inverse=True)
+        compact = inverse.astype(np.int32)
+        score, option_slot = score[first], option_slot[first]
+        n_combinations = len(pairs)
+    if n_combinations * U * 2 > MAX_BINS:
+        return None
+    return _CodeTable(compact, score, option_slot, n_combinations)
+
+
+def _combos(c: Campaign, table: _CodeTable, rows: Ints) -> _Combos:
+    """The group's answer codes (`rows`: its valid ballots)."""
+    n_items = len(c.item_codes)
+    base = len(c.option_points) + 1
     answers = c.answers[rows]
     if n_items == 1:
         code = answers[:, :, 0].astype(np.int32) + 1
@@ -248,21 +279,9 @@ def _combos(basis: ScoreBasis, rows: Ints) -> _Combos | None:
             code *= base
             code += answers[:, :, i]
             code += 1
-    digits = (np.arange(n_combinations)[:, None] // base ** np.arange(n_items)[None, :]) % base - 1
-    table = digits.astype(np.int8)[:, None, :]
-    # The same function as the ballots' own scores: the same value, to the last bit.
-    score = ballot_unit_scores(table, c.option_points, c.item_weights)[:, 0]
-    option_slot = digits[:, c.overall_item].astype(np.int64) + 1
-    if n_items > 1:
-        # One code per distinct (s(b, u), overall option); NaN scores sort last in np.unique.
-        _, value_of = np.unique(score, return_inverse=True)
-        pairs, first, compact = np.unique(value_of * base + option_slot, return_index=True, return_inverse=True)
-        code = compact.astype(np.int32)[code]
-        score, option_slot = score[first], option_slot[first]
-        n_combinations = len(pairs)
-    if n_combinations * U * 2 > MAX_BINS:
-        return None
-    return _Combos(code, score, option_slot, n_combinations)
+    if table.compact is not None:
+        code = table.compact[code]
+    return _Combos(code, table.score, table.option_slot, table.n_codes)
 
 
 def _histograms(combos: _Combos, w: Floats, equal_weight: float | None, parts: Sequence[tuple[Ints, int]],
@@ -387,17 +406,17 @@ def _trimmed_by_sort(entries: _Entries, lab: Ints, K: int, U: int, V: int, p: fl
     return num_ku, den_ku
 
 
-def _group_partials(basis: ScoreBasis, g: int, parts: Sequence[tuple[Ints, int]], outs: list[_Partials],
-                    apart: int) -> list[int]:
+def _group_partials(basis: ScoreBasis, table: _CodeTable | None, g: int, parts: Sequence[tuple[Ints, int]],
+                    outs: list[_Partials], apart: int) -> list[int]:
     """Fill group `g` of the partitions whose histograms fit in :data:`MAX_BINS`; return the others' indices."""
     c = basis.campaign
     rows = basis.group_rows[g]
     U = len(c.unit_codes)
     if not len(rows):
         return []
-    combos = _combos(basis, rows)
-    if combos is None:
+    if table is None:
         return list(range(len(parts)))
+    combos = _combos(c, table, rows)
     fit = [i for i, (_, K) in enumerate(parts) if (K + 1) * U * combos.n_codes <= MAX_BINS]
     left = [i for i in range(len(parts)) if i not in fit]
     parts, outs = [parts[i] for i in fit], [outs[i] for i in fit]
@@ -471,8 +490,9 @@ def _partition_scores(basis: ScoreBasis, parts: Sequence[tuple[Ints, Sequence[st
     sized = [(np.asarray(labels, dtype=np.int64), len(names)) for labels, names in parts]
     outs = [_Partials(np.full((K, G, U), np.nan), np.zeros((K, U), dtype=np.int64),
                       np.full((K, G, U, n_scored), np.nan)) for _, K in sized]
+    table = _code_table(c)
     for g in range(G):
-        left = _group_partials(basis, g, sized, outs, apart)
+        left = _group_partials(basis, table, g, sized, outs, apart)
         if left:
             _group_partials_apart(basis, g, [sized[i] for i in left], [outs[i] for i in left])
     gw = c.group_weights

@@ -569,3 +569,27 @@ def test_many_items_stay_on_the_histograms(trim, monkeypatch):
         np.testing.assert_allclose(a.score, b.score, rtol=0, atol=1e-9)
         np.testing.assert_allclose(a.shares, b.shares, rtol=0, atol=1e-12)
         assert not np.isnan(a.score).all()
+
+
+def test_code_table_is_built_once_for_all_groups(monkeypatch):
+    # The scores of the answer combinations depend on the campaign only: one
+    # table serves every group (with eight items it is 390,625 rows).
+    doc = json.loads(case_bytes("small"))
+    c = from_document(doc)
+    assert len(c.group_codes) > 1 and len(c.item_codes) > 1
+    fl = flag_ballots(c)
+    basis = breakdowns_module.score_basis(c, fl.scores, compute_weights(c, fl.valid),
+                                          valid_rows_by_group(c, fl.valid, fl.id_rank))
+    want = breakdowns_module.breakdowns(basis)
+    tables = []
+    scores = breakdowns_module.ballot_unit_scores
+
+    def spy(answers, *args):
+        tables.append(answers.shape)
+        return scores(answers, *args)
+
+    monkeypatch.setattr(breakdowns_module, "ballot_unit_scores", spy)
+    got = breakdowns_module.breakdowns(basis)
+    assert len(tables) == 1
+    np.testing.assert_array_equal(got.by_batch.score, want.by_batch.score)
+    np.testing.assert_array_equal(got.by_channel.shares, want.by_channel.shares)
