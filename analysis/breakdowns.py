@@ -491,10 +491,24 @@ def _partition_scores(basis: ScoreBasis, parts: Sequence[tuple[Ints, Sequence[st
     outs = [_Partials(np.full((K, G, U), np.nan), np.zeros((K, U), dtype=np.int64),
                       np.full((K, G, U, n_scored), np.nan)) for _, K in sized]
     table = _code_table(c)
+    # A partition whose histogram would pass MAX_BINS (very many subsets) is
+    # read as several, each a range of its subsets filling views of its cells.
+    most = MAX_BINS // (U * table.n_codes) - 1 if table is not None and U else 0
+    pieces: list[tuple[Ints, int]] = []
+    piece_outs: list[_Partials] = []
+    n_apart = 0
+    for j, ((lab, K), out) in enumerate(zip(sized, outs, strict=True)):
+        step = most if 0 < most < K else max(K, 1)
+        for lo in range(0, max(K, 1), step):
+            hi = min(K, lo + step)
+            piece = lab if (lo, hi) == (0, K) else np.where((lab >= lo) & (lab < hi), lab - lo, -1)
+            pieces.append((piece, hi - lo))
+            piece_outs.append(_Partials(out.score[lo:hi], out.n[lo:hi], out.shares[lo:hi]))
+            n_apart += j < apart
     for g in range(G):
-        left = _group_partials(basis, table, g, sized, outs, apart)
+        left = _group_partials(basis, table, g, pieces, piece_outs, n_apart)
         if left:
-            _group_partials_apart(basis, g, [sized[i] for i in left], [outs[i] for i in left])
+            _group_partials_apart(basis, g, [pieces[i] for i in left], [piece_outs[i] for i in left])
     gw = c.group_weights
     result = []
     for (_, names), (_, K), out in zip(parts, sized, outs, strict=True):
@@ -532,9 +546,10 @@ def subset_scores(basis: ScoreBasis, labels: Ints, names: Sequence[str]) -> Subs
     weights. Trimming drops floor(p·n) ballots of the subset's cell at each
     end in (s, ballot id) order: with equal weights in the group, from the
     counts per score value; otherwise by sorting the cells' entries (a radix
-    sort of small keys). Where the items have more answer combinations than
-    :data:`MAX_COMBINATIONS`, or a histogram would pass :data:`MAX_BINS`
-    (very many subsets), each subset's cells are built apart with
+    sort of small keys). A partition whose histogram would pass
+    :data:`MAX_BINS` (very many subsets) is read in ranges of its subsets.
+    Where the items have more answer combinations than
+    :data:`MAX_COMBINATIONS`, each subset's cells are built apart with
     :func:`prepare_group`, as section 5 builds a group's. Work is linear in
     the valid ballots × units, whatever the number of subsets.
     """
