@@ -2,10 +2,14 @@
 
 Both repeat section 5's cells (per group, trimmed, combined by group
 weights; shares without trimming) on other inputs: an item's points in place
-of s(b, u), or a subset of the valid ballots in place of all of them. They
-are computed with the same functions as section 5 (:func:`prepare_group`,
-:func:`cell_sums`, :func:`option_weights`), so a subset holding a whole group
-gives that group's figures to the last bit.
+of s(b, u), or a subset of the valid ballots in place of all of them. The
+item cells are computed with section 5's own functions (:func:`prepare_group`,
+:func:`cell_sums`, :func:`option_weights`), so with one item they are the
+units' figures to the last bit. The breakdowns are summed from histograms of
+answer codes (:func:`subset_scores`), in another order than section 5's
+matrix products: a subset holding a whole group gives that group's figures
+to rounding (about 1e-12), not to the last bit; ``by_batch`` and
+:func:`analysis.breakdown` of one batch agree to the last bit.
 """
 
 from __future__ import annotations
@@ -189,10 +193,13 @@ class Breakdown:
         return {code: f.to_json() for code, f in self.units.items()}
 
 
-#: Largest histogram (in bins) of one group and partition; beyond it (answers
-#: combining into too many distinct scores) each subset's cells are built
-#: apart, as section 5 builds a group's.
+#: Largest histogram (in bins) of one group and partition; beyond it (a
+#: partition with very many subsets, answers giving very many distinct scores)
+#: each subset's cells are built apart, as section 5 builds a group's.
 MAX_BINS = 1 << 22
+#: Most combinations of answers to a unit's items that are tabulated (their
+#: scores computed once each); beyond it the cells are built apart too.
+MAX_COMBINATIONS = 1 << 20
 #: Rows of a group binned at once (bounds the temporaries whatever the size).
 _ROW_CHUNK = 1 << 15
 
@@ -213,7 +220,9 @@ class _Combos:
     A ballot's answers to the items of a unit, (a_1 + 1) + B·(a_2 + 1) + …
     with B = options + 1, fix both s(b, u) and the overall option, so the
     cells of any subset follow from how many ballots (and how much weight)
-    each code has in it.
+    each code has in it. Combinations with the same s(b, u) and overall
+    option share a code: the codes number the distinct pairs, not the
+    B^items combinations, so the histograms stay small with many items.
     """
 
     code: NDArray[np.int32]  # (n_g, units)
@@ -222,14 +231,45 @@ class _Combos:
     n_codes: int
 
 
-def _combos(basis: ScoreBasis, rows: Ints) -> _Combos | None:
-    """The group's combination codes, or None where there are too many to count them."""
-    c = basis.campaign
+@dataclass(frozen=True)
+class _CodeTable:
+    """What each combination of answers to a unit's items gives: its code, s(b, u) and overall option per code."""
+
+    compact: NDArray[np.int32] | None  # (combinations,) code of each; None where the combination is the code
+    score: Floats  # (codes,) s(b, u) of each code, NaN where undefined
+    option_slot: Ints  # (codes,) 1 + the overall option, 0 where unanswered
+    n_codes: int
+
+
+def _code_table(c: Campaign) -> _CodeTable | None:
+    """The campaign's table of answer codes (the same for every group), or None where there are too many."""
     n_items, U = len(c.item_codes), len(c.unit_codes)
     base = len(c.option_points) + 1
-    n_codes = base ** n_items
-    if n_codes * U * 2 > MAX_BINS:
+    n_combinations = base ** n_items
+    if n_combinations > MAX_COMBINATIONS:
         return None
+    digits = (np.arange(n_combinations)[:, None] // base ** np.arange(n_items)[None, :]) % base - 1
+    table = digits.astype(np.int8)[:, None, :]
+    # The same function as the ballots' own scores: the same value, to the last bit.
+    score = ballot_unit_scores(table, c.option_points, c.item_weights)[:, 0]
+    option_slot = digits[:, c.overall_item].astype(np.int64) + 1
+    compact = None
+    if n_items > 1:
+        # One code per distinct (s(b, u), overall option); NaN scores sort last in np.unique.
+        _, value_of = np.unique(score, return_inverse=True)
+        pairs, first, inverse = np.unique(value_of * base + option_slot, return_index=True, return_inverse=True)
+        compact = inverse.astype(np.int32)
+        score, option_slot = score[first], option_slot[first]
+        n_combinations = len(pairs)
+    if n_combinations * U * 2 > MAX_BINS:
+        return None
+    return _CodeTable(compact, score, option_slot, n_combinations)
+
+
+def _combos(c: Campaign, table: _CodeTable, rows: Ints) -> _Combos:
+    """The group's answer codes (`rows`: its valid ballots)."""
+    n_items = len(c.item_codes)
+    base = len(c.option_points) + 1
     answers = c.answers[rows]
     if n_items == 1:
         code = answers[:, :, 0].astype(np.int32) + 1
@@ -239,11 +279,9 @@ def _combos(basis: ScoreBasis, rows: Ints) -> _Combos | None:
             code *= base
             code += answers[:, :, i]
             code += 1
-    digits = (np.arange(n_codes)[:, None] // base ** np.arange(n_items)[None, :]) % base - 1
-    table = digits.astype(np.int8)[:, None, :]
-    # The same function as the ballots' own scores: the same value, to the last bit.
-    score = ballot_unit_scores(table, c.option_points, c.item_weights)[:, 0]
-    return _Combos(code, score, digits[:, c.overall_item].astype(np.int64) + 1, n_codes)
+    if table.compact is not None:
+        code = table.compact[code]
+    return _Combos(code, table.score, table.option_slot, table.n_codes)
 
 
 def _histograms(combos: _Combos, w: Floats, equal_weight: float | None, parts: Sequence[tuple[Ints, int]],
@@ -368,17 +406,17 @@ def _trimmed_by_sort(entries: _Entries, lab: Ints, K: int, U: int, V: int, p: fl
     return num_ku, den_ku
 
 
-def _group_partials(basis: ScoreBasis, g: int, parts: Sequence[tuple[Ints, int]], outs: list[_Partials],
-                    apart: int) -> list[int]:
+def _group_partials(basis: ScoreBasis, table: _CodeTable | None, g: int, parts: Sequence[tuple[Ints, int]],
+                    outs: list[_Partials], apart: int) -> list[int]:
     """Fill group `g` of the partitions whose histograms fit in :data:`MAX_BINS`; return the others' indices."""
     c = basis.campaign
     rows = basis.group_rows[g]
     U = len(c.unit_codes)
     if not len(rows):
         return []
-    combos = _combos(basis, rows)
-    if combos is None:
+    if table is None:
         return list(range(len(parts)))
+    combos = _combos(c, table, rows)
     fit = [i for i, (_, K) in enumerate(parts) if (K + 1) * U * combos.n_codes <= MAX_BINS]
     left = [i for i in range(len(parts)) if i not in fit]
     parts, outs = [parts[i] for i in fit], [outs[i] for i in fit]
@@ -452,10 +490,25 @@ def _partition_scores(basis: ScoreBasis, parts: Sequence[tuple[Ints, Sequence[st
     sized = [(np.asarray(labels, dtype=np.int64), len(names)) for labels, names in parts]
     outs = [_Partials(np.full((K, G, U), np.nan), np.zeros((K, U), dtype=np.int64),
                       np.full((K, G, U, n_scored), np.nan)) for _, K in sized]
+    table = _code_table(c)
+    # A partition whose histogram would pass MAX_BINS (very many subsets) is
+    # read as several, each a range of its subsets filling views of its cells.
+    most = MAX_BINS // (U * table.n_codes) - 1 if table is not None and U else 0
+    pieces: list[tuple[Ints, int]] = []
+    piece_outs: list[_Partials] = []
+    n_apart = 0
+    for j, ((lab, K), out) in enumerate(zip(sized, outs, strict=True)):
+        step = most if 0 < most < K else max(K, 1)
+        for lo in range(0, max(K, 1), step):
+            hi = min(K, lo + step)
+            piece = lab if (lo, hi) == (0, K) else np.where((lab >= lo) & (lab < hi), lab - lo, -1)
+            pieces.append((piece, hi - lo))
+            piece_outs.append(_Partials(out.score[lo:hi], out.n[lo:hi], out.shares[lo:hi]))
+            n_apart += j < apart
     for g in range(G):
-        left = _group_partials(basis, g, sized, outs, apart)
+        left = _group_partials(basis, table, g, pieces, piece_outs, n_apart)
         if left:
-            _group_partials_apart(basis, g, [sized[i] for i in left], [outs[i] for i in left])
+            _group_partials_apart(basis, g, [pieces[i] for i in left], [piece_outs[i] for i in left])
     gw = c.group_weights
     result = []
     for (_, names), (_, K), out in zip(parts, sized, outs, strict=True):
@@ -493,8 +546,10 @@ def subset_scores(basis: ScoreBasis, labels: Ints, names: Sequence[str]) -> Subs
     weights. Trimming drops floor(p·n) ballots of the subset's cell at each
     end in (s, ballot id) order: with equal weights in the group, from the
     counts per score value; otherwise by sorting the cells' entries (a radix
-    sort of small keys). Where the items combine into more codes than
-    :data:`MAX_BINS` allows, each subset's cells are built apart with
+    sort of small keys). A partition whose histogram would pass
+    :data:`MAX_BINS` (very many subsets) is read in ranges of its subsets.
+    Where the items have more answer combinations than
+    :data:`MAX_COMBINATIONS`, each subset's cells are built apart with
     :func:`prepare_group`, as section 5 builds a group's. Work is linear in
     the valid ballots × units, whatever the number of subsets.
     """
@@ -638,8 +693,12 @@ class ItemCells:
         return prepare_group(rows, basis.weights[rows], item_points(basis.campaign, rows, item),
                              trim_per_end=basis.trim_per_end)
 
-    def sample(self, g: int, unit_sums: CellSums, equal_weight: float | None) -> None:
-        """The sample's item cells and item shares of group `g` (`unit_sums`: its section 5 sums)."""
+    def sample(self, g: int, unit_sums: CellSums, equal_weight: float | None, overall_shares: Floats) -> None:
+        """The sample's item cells and item shares of group `g`.
+
+        `unit_sums` and `overall_shares` are the group's section 5 sums and
+        shares: the overall item's shares are section 5's, not computed again.
+        """
         basis = self.basis
         c = basis.campaign
         rows = basis.group_rows[g]
@@ -667,6 +726,9 @@ class ItemCells:
                     self._apart.append((g, i, size))
                 del cells
             # Shares take no trimming: the item's option weights over the cell.
+            if i == c.overall_item:
+                self._shares[i, g] = overall_shares
+                continue
             _, wsum = option_weights(c.answers[rows, :, i], w_rows, equal_weight, len(c.option_points))
             self._shares[i, g] = scored_shares(wsum, basis.scored_idx)
 

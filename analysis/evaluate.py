@@ -356,7 +356,7 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
         outs.append(_GroupOut(sums, None, shares, (lo, hi), ess_cell, kish_ess(w_rows), alpha))
         del s_rows, ov
         if items is not None:
-            items.sample(g, sums, equal_w)
+            items.sample(g, sums, equal_w, shares)
 
     if R > 0 and G:
         sizes = [len(r) for r in group_rows]

@@ -513,3 +513,117 @@ def test_campaign_from_arrays_checks_channels_and_attributes(kwargs, message):
 def test_attribute_keys():
     assert [attribute_key(v) for v in ("东区", "1", 1, 2.5, True, False, [1, "a"], {"b": 1, "a": 2})] == [
         "东区", "1", "1", "2.5", "true", "false", '[1,"a"]', '{"a":2,"b":1}']
+
+
+@pytest.mark.parametrize("name", ["small", "tiny"])
+def test_overall_item_shares_are_section_5s_not_computed_again(name, monkeypatch):
+    # The overall item's shares are the units' shares of section 5: the item
+    # figures count the option weights of the other items only.
+    doc = json.loads(case_bytes(name))
+    want = evaluate_document(doc).to_json()
+    calls = []
+    option_weights = breakdowns_module.option_weights
+
+    def spy(answers, *args):
+        calls.append(answers.shape)
+        return option_weights(answers, *args)
+
+    monkeypatch.setattr(breakdowns_module, "option_weights", spy)
+    got = evaluate_document(doc, details=True)
+    n_items, G = len(doc["items"]), len(doc["groups"])
+    assert len(calls) == (n_items - 1) * G
+    assert got.to_json() == want
+    c = from_document(doc)
+    overall = c.item_codes[c.overall_item]
+    assert all(u["items"][overall]["shares"] == u["shares"] for u in got.to_json()["units"])
+
+
+def _many_items_basis(trim, items=7, values=0):
+    """300 ballots, 40 units, `items` items, two groups, three batches; an attribute of `values` values."""
+    rng = np.random.default_rng(5)
+    n, units = 300, 40
+    answers = rng.integers(-1, 4, size=(n, units, items)).astype(np.int8)
+    weights = rng.integers(1, 4, size=n).astype(float)
+    attributes = [Attribute("place", tuple(f"p{k}" for k in range(values)), rng.integers(-1, values, size=n))]
+    c = Campaign.from_arrays(option_points=[100, 70, 0, np.nan], item_weights=[2.0] + [1.0] * (items - 1),
+                             unit_category=[0] * units, group_weights=[1.0, 2.0], batch_group=[0, 0, 1],
+                             batch_issued=[200, 200, 200], ballot_batch=rng.integers(0, 3, size=n),
+                             answers=answers, batch_channel=["paper", "sms", "paper"],
+                             attributes=attributes if values else (), rules={"trim_per_end": trim})
+    basis = breakdowns_module.score_basis(c, flag_ballots(c).scores, weights,
+                                          valid_rows_by_group(c, np.ones(n, dtype=bool), np.arange(n)))
+    return c, basis
+
+
+@pytest.mark.parametrize("trim", [0.0, 0.2])
+def test_many_items_stay_on_the_histograms(trim, monkeypatch):
+    # Seven items of a four-option scale combine into 5**7 answer codes, but
+    # into few (s(b, u), overall option) pairs: the histograms count the
+    # pairs, so no subset is built apart (which costs several times more).
+    c, basis = _many_items_basis(trim)
+    apart = []
+    build_apart = breakdowns_module._group_partials_apart
+    monkeypatch.setattr(breakdowns_module, "_group_partials_apart",
+                        lambda *args: apart.append(args[1]) or build_apart(*args))
+    got = breakdowns_module.breakdowns(basis)
+    assert apart == []
+    # The same figures as building every subset's cells with section 5's functions.
+    monkeypatch.setattr(breakdowns_module, "MAX_BINS", 0)
+    want = breakdowns_module.breakdowns(basis)
+    assert len(apart) == len(c.group_codes)  # every group, all partitions
+    for a, b in [(got.by_batch, want.by_batch), (got.by_channel, want.by_channel)]:
+        np.testing.assert_array_equal(a.n, b.n)
+        np.testing.assert_allclose(a.score, b.score, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(a.shares, b.shares, rtol=0, atol=1e-12)
+        assert not np.isnan(a.score).all()
+
+
+def test_code_table_is_built_once_for_all_groups(monkeypatch):
+    # The scores of the answer combinations depend on the campaign only: one
+    # table serves every group (with eight items it is 390,625 rows).
+    doc = json.loads(case_bytes("small"))
+    c = from_document(doc)
+    assert len(c.group_codes) > 1 and len(c.item_codes) > 1
+    fl = flag_ballots(c)
+    basis = breakdowns_module.score_basis(c, fl.scores, compute_weights(c, fl.valid),
+                                          valid_rows_by_group(c, fl.valid, fl.id_rank))
+    want = breakdowns_module.breakdowns(basis)
+    tables = []
+    scores = breakdowns_module.ballot_unit_scores
+
+    def spy(answers, *args):
+        tables.append(answers.shape)
+        return scores(answers, *args)
+
+    monkeypatch.setattr(breakdowns_module, "ballot_unit_scores", spy)
+    got = breakdowns_module.breakdowns(basis)
+    assert len(tables) == 1
+    np.testing.assert_array_equal(got.by_batch.score, want.by_batch.score)
+    np.testing.assert_array_equal(got.by_channel.shares, want.by_channel.shares)
+
+
+@pytest.mark.parametrize("trim", [0.0, 0.2])
+def test_partitions_of_many_subsets_are_read_in_ranges(trim, monkeypatch):
+    # A partition whose histogram would pass MAX_BINS is read in ranges of its
+    # subsets (here at most 4 per range: the 3 batches in one, the 50 places
+    # in 13), not subset by subset with prepare_group (60 s instead of 2 s for
+    # 2,000 values at 200,000 ballots).
+    c, basis = _many_items_basis(trim, items=3, values=50)
+    table = breakdowns_module._code_table(c)
+    monkeypatch.setattr(breakdowns_module, "MAX_BINS", 5 * len(c.unit_codes) * table.n_codes)
+    apart = []
+    build_apart = breakdowns_module._group_partials_apart
+    monkeypatch.setattr(breakdowns_module, "_group_partials_apart",
+                        lambda *args: apart.append(args[1]) or build_apart(*args))
+    got = breakdowns_module.breakdowns(basis)
+    assert apart == []
+    monkeypatch.setattr(breakdowns_module, "MAX_BINS", 0)
+    want = breakdowns_module.breakdowns(basis)
+    assert apart
+    pairs = [(got.by_batch, want.by_batch), (got.by_channel, want.by_channel),
+             (got.by_attribute["place"], want.by_attribute["place"])]
+    for a, b in pairs:
+        np.testing.assert_array_equal(a.n, b.n)
+        np.testing.assert_allclose(a.score, b.score, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(a.shares, b.shares, rtol=0, atol=1e-12)
+    assert got.by_attribute["place"].n.sum() > 0 and not np.isnan(got.by_attribute["place"].score).all()
