@@ -33,6 +33,12 @@ def beijing_date(instant: dt.datetime) -> dt.date:
     return to_beijing(instant).date()
 
 
+def day_start(instant: dt.datetime) -> dt.datetime:
+    """The start (Beijing midnight, as naive UTC) of a stored instant's office day: what to
+    keep where only the day may be known (a finer time could be matched with other rows)."""
+    return from_beijing(dt.datetime.combine(beijing_date(instant), dt.time()))
+
+
 def today() -> dt.date:
     """The office's calendar day now."""
     return beijing_date(utcnow())

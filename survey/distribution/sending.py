@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 
 from survey import jobs, mail, sms
-from survey.clock import utcnow
+from survey.clock import day_start, utcnow
 from survey.database import rowcount
 from survey.distribution import messages
 from survey.distribution.services import deadline_text, link_for
@@ -170,7 +170,8 @@ def _send_one(job_id: int, batch_id: int, invitation_id: int, transport: _Transp
                                  "sent_at": utcnow(), "message_id": message_id[:255], "last_error": None}
     if kind == "reminder":
         # The old link is dead from now on; its holder will be told which message replaced it.
-        db.session.add(ReplacedLink(token_hash=invitation.token_hash, batch_id=batch_id, replaced_at=utcnow()))
+        db.session.add(ReplacedLink(token_hash=invitation.token_hash, batch_id=batch_id,
+                                   replaced_at=day_start(utcnow())))
         values["token_hash"] = hash_token(token)
         values["reminders"] = Invitation.reminders + 1
     db.session.execute(update(Invitation).where(Invitation.id == invitation_id).values(**values)

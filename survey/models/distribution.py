@@ -242,7 +242,8 @@ class ReminderSchedule(Model):
 
 class ReplacedLink(Model):
     """A personal link replaced by a reminder's new one: its SHA-256 (as
-    ``invitation.token_hash`` was), its batch (hence the channel) and when.
+    ``invitation.token_hash`` was), its batch (hence the channel) and the day
+    (``clock.day_start``: the exact time would equal the invitation's ``sent_at``).
     Only whoever holds the old link can find the row (by its hash), and is
     told that a newer message replaced it; nothing else is kept."""
 
@@ -250,5 +251,5 @@ class ReplacedLink(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), index=True)
-    replaced_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    replaced_at: Mapped[dt.datetime] = mapped_column(DateTime)
     batch: Mapped[Batch] = relationship()

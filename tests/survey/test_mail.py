@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from survey import jobs, mail
-from survey.clock import format_beijing, utcnow
+from survey.clock import format_beijing, to_beijing, utcnow
 from survey.distribution import sending, services
 from survey.extensions import db
-from survey.models import Ballot, Batch, Invitation, Job
+from survey.models import Ballot, Batch, Invitation, Job, ReplacedLink
 from tests.factories import login, make_user
 from tests.smtp import smtp_config
 from tests.survey.test_distribution_support import setup_campaign
@@ -166,6 +166,9 @@ def test_reminders_reach_only_those_who_have_not_answered(app, client, mailing) 
     old = client.get(f"/b/{first['rep1@example.cn']}")
     assert old.status_code == 410 and 'data-testid="replaced"' in old.text
     assert "催办邮件中有一个新的个人链接" in old.text and format_beijing(utcnow(), "%Y-%m-%d") in old.text
+    # only the day is kept: a time would match the reminded invitation's sent_at
+    with app.app_context():
+        assert {to_beijing(t).time() for t in db.session.scalars(select(ReplacedLink.replaced_at))} == {dt.time()}
     assert vote(client, again["rep1@example.cn"]) == 200
     # A link nobody was ever sent still says nothing about anything.
     assert client.get("/b/AbC-12_xyzAbC-12_xyzAbC1XYZ").status_code == 404
