@@ -97,6 +97,18 @@ def check_url(url: str) -> None:
         raise WebhookRefused("地址须含主机名")
 
 
+def audited_url(url: str) -> str:
+    """The endpoint as the append-only audit log keeps it: scheme, host, port and path. A query
+    string or user info often carries the receiver's own access key, which the log must not keep
+    for ever; "?…" says one was there."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")) + ("?…" if parts.query else "")
+
+
 def register(url: str, events: list[str], *, secret: str | None = None, description: str = "") -> WebhookEndpoint:
     """A new endpoint (added to the session). Without `secret` one is made
     (``whsec_`` and 43 characters): show it to the admin, who gives it to the
@@ -114,7 +126,7 @@ def register(url: str, events: list[str], *, secret: str | None = None, descript
     db.session.add(endpoint)
     db.session.flush()
     audit.record("webhook.create", f"webhook:{endpoint.id}", None,
-                 {"url": url, "events": endpoint.events, "description": endpoint.description})
+                 {"url": audited_url(url), "events": endpoint.events, "description": endpoint.description})
     return endpoint
 
 
