@@ -536,6 +536,7 @@ def my_unit(code: str) -> ResponseReturnValue:
                              final_class=queries.final_class(result, queries.override_of(cu)),
                              rect=rectification.rectification_of(cu), answer_form=forms.AnswerForm(),
                              text_form=forms.TextForm(), appeals=publication.appeals_of(campaign, cu),
+                             appeal_until=publication.appeal_until(campaign), today=today(),
                              consequences=rectification.consequences_of(campaign, cu, cancelled=False),
                              min_group=min_group)
 
