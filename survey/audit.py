@@ -38,6 +38,7 @@ ACTION_LABELS: dict[str, str] = {
     "setup.margins": "修改加权边际", "setup.attribute_k": "修改 k 值", "roster.import": "导入名册",
     # distribution
     "batch.create": "新建发放批次", "batch.send": "发送邀请", "batch.remind": "发送提醒",
+    "batch.remind_scheduled": "定时催办（自动）", "batch.remind_due": "到期催办（cron）",
     "batch.retry": "重发失败的邀请", "batch.printed": "确认已印制", "batch.issued": "登记实际发放份数",
     "batch.cap": "设置网络地址上限", "paper.key": "录入纸质表", "paper.resolve": "核对两遍录入不一致",
     # results
@@ -92,12 +93,15 @@ def _user() -> Any:
     return current_user if current_user and getattr(current_user, "is_authenticated", False) else None
 
 
-def record(action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditEntry:
-    """Add an audit entry for the signed-in user (or nobody, outside a request).
+def record(action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None, *,
+           system: bool = False) -> AuditEntry:
+    """Add an audit entry for the signed-in user (or nobody, outside a request). `system`: the
+    application acted by itself (a deadline reached, a scheduled reminder), even if a user's
+    request happened to trigger it; the log shows 系统.
 
     The entry joins the caller's transaction: it is written when the action is.
     """
-    user = _user()
+    user = None if system else _user()
     entry = AuditEntry(
         user_id=user.id if user is not None else None,
         username=user.username if user is not None else None,
@@ -167,7 +171,7 @@ def csv_text(entries: Iterable[AuditEntry]) -> str:
     writer = csv.writer(out)
     writer.writerow(["时间（北京时间）", "用户", "操作", "操作代码", "对象", "修改前", "修改后"])
     for e in entries:
-        writer.writerow(csv_row([format_beijing(e.at, "%Y-%m-%d %H:%M:%S"), e.username or "—",
+        writer.writerow(csv_row([format_beijing(e.at, "%Y-%m-%d %H:%M:%S"), e.username or "系统",
                                  action_label(e.action), e.action, e.target, details(e.before), details(e.after)]))
     return out.getvalue()
 

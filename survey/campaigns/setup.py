@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, delete, func, select
 
 from analysis import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
-from survey import webhooks
+from survey import audit, webhooks
 from survey.ballots.attributes import refresh_releases
 from survey.clock import utcnow
 from survey.database import prepared
@@ -155,6 +155,8 @@ def close_due_campaigns(now: dt.datetime | None = None) -> list[str]:
     for campaign in due:
         campaign.state.close()
         _closed(campaign)
+        audit.record("campaign.close_due", f"campaign:{campaign.code}", None,
+                     {"状态": campaign.state.label, "closes_at": campaign.closes_at}, system=True)
     return [c.code for c in due]
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from analysis import validate_bundle
 from survey.bundles import export_bundle
 from survey.campaigns import setup
+from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import Campaign, Category, GroupUnit, Unit
 from tests.factories import login, make_campaign, make_user
@@ -350,6 +351,28 @@ def test_close_due_campaigns_leaves_the_others(app, rctx) -> None:
     db.session.commit()
     assert setup.close_due_campaigns(dt.datetime(2029, 12, 31)) == []
     assert setup.close_due_campaigns(dt.datetime(2030, 1, 1)) == ["t2026"] and campaign.status == "closed"
+
+
+def test_a_deadline_reached_closes_the_campaign_in_the_log_as_the_systems_act(app, client) -> None:
+    """The first staff request after the deadline closes it: the log says 系统 did, not that user."""
+    from survey.models import AuditEntry
+
+    with app.app_context():
+        campaign, _tokens = make_campaign(status="open")
+        campaign.closes_at = utcnow() - dt.timedelta(minutes=1)
+        make_user("organizer")
+        make_user("auditor")
+        db.session.commit()
+    login(client, "organizer")
+    client.get("/")
+    with app.app_context():
+        entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "campaign.close_due")).one()
+        assert (entry.target, entry.user_id, entry.username, entry.after["状态"]) == ("campaign:t2026", None, None,
+                                                                                    "已截止")
+    client.post("/logout")
+    login(client, "auditor")
+    page = client.get("/audit", query_string={"action": "campaign.close_due"}).get_data(as_text=True)
+    assert "到期自动截止" in page and "<td>系统</td>" in page
 
 
 def test_a_time_outside_the_years_the_database_takes_is_refused_by_the_form(app, client) -> None:
