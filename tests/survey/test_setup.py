@@ -275,11 +275,28 @@ def test_copy_from_last_year(app, organizer) -> None:
 
 
 def test_copy_leaves_batches_and_ballots_behind(app, rctx) -> None:
+    from survey.models import MessageTemplate
+    from survey.results import queries
+
     source, _tokens = make_campaign(status="closed")
+    settings = queries.settings_for(source)
+    settings.min_group_ballots, settings.public_scores, settings.public_office = 8, True, "市评议办"
+    settings.consequences = {"bottom_years": 3}
+    settings.public_from, settings.appeal_until, settings.quorum = dt.date(2026, 12, 1), dt.date(2026, 12, 8), 3
+    settings.published_at = utcnow()
+    db.session.add(MessageTemplate(campaign_id=source.id, kind="invite", channel="sms", body="【市评议办】{链接}"))
+    db.session.flush()
     copy = setup.copy_campaign(source, code="t2027", name="下一年", year=2027)
     db.session.commit()
     assert copy.batches == [] and setup.ballot_count(copy) == 0
     assert [u.code for u in copy.units] == [u.code for u in source.units]
+    # Last year's standing settings come along; its dates, quorum and publication do not.
+    new = queries.settings_for(copy)
+    assert (new.min_group_ballots, new.public_scores, new.public_office, new.consequences) == (
+        8, True, "市评议办", {"bottom_years": 3})
+    assert (new.public_from, new.appeal_until, new.quorum, new.published_at) == (None, None, None, None)
+    texts = db.session.scalars(select(MessageTemplate).where(MessageTemplate.campaign_id == copy.id)).all()
+    assert [(t.kind, t.channel, t.body) for t in texts] == [("invite", "sms", "【市评议办】{链接}")]
 
 
 def test_a_deadline_passed_shows_as_closed(app, rctx) -> None:
