@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -318,9 +319,16 @@ webhooks_cli = AppGroup("webhooks", help="Webhook 推送 (endpoints that receive
                       f"one of {', '.join(EVENTS)}) and print its signing secret.")
 @click.argument("url")
 @click.option("--event", "events", multiple=True, required=True, type=click.Choice(list(EVENTS)))
-@click.option("--secret", default=None, help="The signing secret (default: a new one, printed).")
+@click.option("--secret-stdin", "secret_stdin", is_flag=True,
+              help="Read the signing secret from standard input (one line) instead of making a new one; "
+                   "never as an argument, which would stay in the shell's history and the process list.")
 @click.option("--description", default="", help="What receives it (shown in listings).")
-def add_command(url: str, events: tuple[str, ...], secret: str | None, description: str) -> None:
+def add_command(url: str, events: tuple[str, ...], secret_stdin: bool, description: str) -> None:
+    secret = None
+    if secret_stdin:
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            raise click.UsageError("标准输入中没有签名密钥 (no secret on standard input)")
     try:
         endpoint = register(url, list(events), secret=secret, description=description)
     except WebhookRefused as exc:

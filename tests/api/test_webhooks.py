@@ -467,6 +467,15 @@ def test_the_command_line_adds_lists_and_disables(app, receiver) -> None:
     listing = runner.invoke(args=["webhooks", "list"]).output
     assert f"1\t{receiver.url}\tcampaign.opened,campaign.closed\tactive" in listing
     assert runner.invoke(args=["webhooks", "add", "ftp://x", "--event", "campaign.closed"]).exit_code != 0
+    # The office's own secret comes on standard input, never as an argument.
+    own = "whsec_" + "k" * 40
+    added = runner.invoke(args=["webhooks", "add", receiver.url + "/2", "--event", "campaign.closed",
+                                "--secret-stdin"], input=own + "\n")
+    assert added.exit_code == 0 and added.stdout.strip() == own
+    assert runner.invoke(args=["webhooks", "add", receiver.url, "--event", "campaign.closed", "--secret", own]
+                         ).exit_code != 0
+    assert runner.invoke(args=["webhooks", "add", receiver.url, "--event", "campaign.closed", "--secret-stdin"],
+                         input="\n").exit_code != 0
     assert runner.invoke(args=["webhooks", "disable", "1"]).exit_code == 0
     assert "\tdisabled\t" in runner.invoke(args=["webhooks", "list"]).output
     with app.app_context():
