@@ -129,7 +129,7 @@ POLICY: dict[str, Rule] = {
     # results: read by the committee, the organizer and the auditor
     **{f"results.{name}": READ for name in (
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
-        "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record")},
+        "rectification", "rectification_review", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record")},
     "results.draft_document": DRAFTS,
     # the anonymised ballots (raw data): whoever may have the XLSX export
     "results.export_ballots": READ,
@@ -140,7 +140,7 @@ POLICY: dict[str, Rule] = {
     # the committee's acts
     **{f"results.{name}": COMMIT for name in (
         "approve", "finalize", "publish", "override", "adopt_flags", "decide_appeal", "settings",
-        "accept", "set_due", "follow_up")},
+        "accept", "return_rectification", "set_due", "follow_up")},
     # a unit's liaison, for the own unit
     **{f"results.{name}": LIAISE for name in ("my_index", "my_unit", "answer", "file_appeal", "submit")},
     "results.audit_log": AUDIT,

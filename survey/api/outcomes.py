@@ -129,7 +129,8 @@ def rectifications(code: str, query: PageQuery) -> RectificationPage:
         "id": r.id, "unit": r.campaign_unit.code, "name": r.campaign_unit.name, "due_on": r.due_on,
         "plan": r.plan, "plan_at": iso(r.plan_at), "report": r.report, "report_at": iso(r.report_at),
         "overdue": r.marked_red_at is not None and r.accepted_at is None, "marked_red_at": iso(r.marked_red_at),
-        "accepted_at": iso(r.accepted_at)}) for r in items], limit=query.limit, next_cursor=cursor)
+        "accepted_at": iso(r.accepted_at), "review_state": r.review_state, "returned_at": iso(r.returned_at),
+        "review_comment": r.review_comment}) for r in items], limit=query.limit, next_cursor=cursor)
 
 
 # --- the audit log --------------------------------------------------------------------------

@@ -327,6 +327,10 @@ class RectificationEntry(Schema):
     overdue: bool = Field(description="红字：逾期未验收（验收后仍保留记录，见 marked_red_at）")
     marked_red_at: Timestamp | None
     accepted_at: Timestamp | None = Field(description="验收时间；未验收为 null")
+    review_state: Literal["none", "plan", "report", "returned", "resubmitted", "accepted"] = Field(
+        description="审核状态：未提交、已提交方案、待验收、已退回修改、修改后重新提交、已验收")
+    returned_at: Timestamp | None = Field(description="最近一次退回修改的时间；从未退回为 null")
+    review_comment: str | None = Field(description="评议领导小组最近的审核意见（退回修改或验收时填写）")
 
 
 class RectificationPage(Page[RectificationEntry]):

@@ -117,6 +117,12 @@ class DecideAppealForm(Form):
                             validators=[Optional()])
 
 
+class ReviewForm(Form):
+    """The committee's word on a rectification: with 验收 optional, with 退回修改 required (the service says so)."""
+
+    comment = TextAreaField("审核意见", validators=[Optional(), Length(max=2000, message="审核意见最多 2000 字")])
+
+
 class DueForm(Form):
     due_on = DateField("整改截止日期", validators=[InputRequired(message="请填写日期")])
 

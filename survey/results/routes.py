@@ -38,7 +38,14 @@ from survey.extensions import db
 from survey.models import Appeal, AuditEntry, Campaign, CampaignUnit, Rectification, Veto
 from survey.models.distribution import CHANNEL_LABELS
 from survey.models.lifecycle import where_frozen
-from survey.models.outcome import ANSWER_LABELS, APPEAL_LABELS, CLASS_LABELS, CONSEQUENCE_LABELS, DEFAULT_CONSEQUENCES
+from survey.models.outcome import (
+    ANSWER_LABELS,
+    APPEAL_LABELS,
+    CLASS_LABELS,
+    CONSEQUENCE_LABELS,
+    DEFAULT_CONSEQUENCES,
+    REVIEW_STATES,
+)
 from survey.results import (
     ballot_export,
     comments,
@@ -468,17 +475,51 @@ def rectification_page(code: str) -> ResponseReturnValue:
     rectification.mark_overdue(campaign, today())
     return render_and_commit("results/rectification.html", campaign=campaign,
                              rows=rectification.rectifications_of(campaign), confirm=forms.ConfirmForm(),
-                             due_form=forms.DueForm(), follow_form=_unit_form(forms.FollowUpForm, campaign),
+                             review_labels=REVIEW_STATES, due_form=forms.DueForm(), follow_form=_unit_form(forms.FollowUpForm, campaign),
                              follow_ups=rectification.follow_ups_of(campaign))
+
+
+@bp.get("/results/<code>/rectification/<int:rect_id>")
+def rectification_review(code: str, rect_id: int) -> ResponseReturnValue:
+    """One unit's rectification as the committee reviews it: the plan, the
+    report, the unit's answers to its comments, the review so far."""
+    campaign = campaign_or_404(code)
+    rect = _row_or_404(Rectification, rect_id, campaign)
+    rectification.mark_overdue(campaign, today())
+    return render_and_commit("results/rectification_review.html", campaign=campaign, rect=rect,
+                             answers=rectification.answers_of_unit(campaign, rect.campaign_unit),
+                             review_form=forms.ReviewForm(), review_labels=REVIEW_STATES,
+                             history=rectification.review_history(campaign, rect), action_label=audit.action_label)
+
+
+def _back_to_review(code: str, rect_id: int) -> ResponseReturnValue:
+    """Back to the page the review was made from: the unit's review page, else the list."""
+    if request.form.get("from") == "review":
+        return redirect(url_for("results.rectification_review", code=code, rect_id=rect_id))
+    return redirect(url_for("results.rectification", code=code))
 
 
 @_change("/results/<code>/rectification/<int:rect_id>/accept", "results.rectification")
 def accept(code: str, rect_id: int) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
-    if _confirmed():
-        rectification.accept_rectification(campaign, _row_or_404(Rectification, rect_id, campaign), current_user)
+    form = forms.ReviewForm()
+    if submitted(form):
+        rectification.accept_rectification(campaign, _row_or_404(Rectification, rect_id, campaign), current_user,
+                                           form.comment.data or "")
         flash(_("已验收整改报告。"), "info")
-    return redirect(url_for("results.rectification", code=code))
+    return _back_to_review(code, rect_id)
+
+
+@_change("/results/<code>/rectification/<int:rect_id>/return", "results.rectification")
+def return_rectification(code: str, rect_id: int) -> ResponseReturnValue:
+    """退回修改, with the comment the liaison reads."""
+    campaign = campaign_or_404(code)
+    form = forms.ReviewForm()
+    if submitted(form):
+        rectification.return_rectification(campaign, _row_or_404(Rectification, rect_id, campaign), current_user,
+                                           form.comment.data or "")
+        flash(_("已退回修改，单位联络员将看到审核意见。"), "info")
+    return _back_to_review(code, rect_id)
 
 
 @_change("/results/<code>/rectification/<int:rect_id>/due", "results.rectification")
