@@ -124,6 +124,8 @@ POLICY: dict[str, Rule] = {
         "index", "batches", "batch", "cap", "flags", "issued", "job_progress",
         "poster", "print_forms", "printed", "remind", "retry", "send",
         "batch_status", "messages_page", "schedule", "unschedule")},
+    # the form's preview and its test ballots (survey/ballots/preview.py)
+    **{f"preview.{name}": ORGANIZE for name in ("page", "form", "draft")},
     # paper entry: the organizer and the clerk
     **{f"distribution.{name}": PAPER for name in ("paper_entry", "paper_conflicts")},
     # results: read by the committee, the organizer and the auditor
