@@ -167,7 +167,7 @@ def audit_entries(query: AuditQuery) -> AuditPage:
 
 
 @api.get("/campaigns/<code>/units/<unit_code>/items", CAMPAIGN_PARAM, UNIT_PARAM, response=UnitItems,
-         tag="results", summary="一个单位各评价项目的得分")
+         tag="results", summary="一个单位各评价项目的得分", errors=(409,))
 def unit_items(code: str, unit_code: str) -> UnitItems:
     """The unit's `items` of the stored results (SCORING.md section 5a: per
     item its number of scored answers, score, score by evaluator group,
@@ -186,7 +186,8 @@ def unit_items(code: str, unit_code: str) -> UnitItems:
                                  shown_groups=[g["code"] for g in groups])
     order = {code: k for k, (code, _label) in enumerate(items)}  # the page lists the weakest first
     labels = queries.group_labels(c)
-    return UnitItems(campaign=c.code, unit=cu.code, final=snap.kind == "final", available="items" in result,
+    return UnitItems(campaign=c.code, unit=cu.code, final=snap.kind == "final", interim=queries.interim(c),
+                     available="items" in result,
                      items=[ItemResult(code=r.code, label=r.label, n=r.n, score=r.score, hidden=r.hidden,
                                        group_scores=[ItemGroupScore(code=g, label=labels.get(g, g), score=s)
                                                      for g, s in r.group_scores.items()],

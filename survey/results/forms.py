@@ -84,6 +84,7 @@ class SettingsForm(Form):
     leader_handling = StringField("不满意：领导干部处理方式（留空为不处理）", default="诫勉谈话",
                                   validators=[Optional(), Length(max=100)])
     escalate_bottom_two_years = BooleanField("连续两年末位：组织处理")
+    interim_results = BooleanField("评议进行中允许查看中间结果（标明“中间结果，仅供内部参考”）")
     # the public page (公示): survey.results.publication.PUBLIC_OPTIONS
     public_detail = SelectField("公示内容", choices=[
         SelectChoice("classes", _l("只公示评定等次（不公示得分和名次）")),

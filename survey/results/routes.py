@@ -154,6 +154,9 @@ def index() -> ResponseReturnValue:
 @bp.get("/results/<code>")
 def campaign_page(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
+    if queries.sealed(campaign):
+        # Sealed until 截止: no figure is computed or shown (the return board shows the returns).
+        return render_and_commit("results/sealed.html", campaign=campaign)
     snap = current_snapshot(campaign)
     settings = queries.settings_for(campaign)
     units = queries.unit_list(campaign)
@@ -177,6 +180,7 @@ def campaign_page(code: str) -> ResponseReturnValue:
 def unit_page(code: str, unit_code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     cu = unit_or_404(campaign, unit_code)
+    queries.require_unsealed(campaign)
     snap = current_snapshot(campaign)
     groups = queries.group_labels(campaign)
     return render_and_commit("results/unit.html", campaign=campaign, cu=cu,
@@ -188,6 +192,7 @@ def unit_page(code: str, unit_code: str) -> ResponseReturnValue:
 @bp.get("/results/<code>/quality")
 def quality(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
+    queries.require_unsealed(campaign)
     snap = current_snapshot(campaign)
     exclude_flags = list(effective_rules(campaign)["exclude_flags"])
     preview = None
@@ -210,6 +215,7 @@ def chart(code: str, name: str, fmt: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     if fmt not in exports.CHART_TYPES:
         abort(404)
+    queries.require_unsealed(campaign)
     snap = current_snapshot(campaign)
     try:
         data = exports.chart_bytes(campaign, snap, None, name, fmt)
@@ -228,6 +234,7 @@ def _attachment(data: bytes | str, mimetype: str, filename: str) -> Response:
 @bp.get("/results/<code>/export.xlsx")
 def export_xlsx(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
+    queries.require_unsealed(campaign)
     return _attachment(exports.xlsx(campaign), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        f"pingyi-{campaign.code}.xlsx")
 
@@ -236,6 +243,7 @@ def export_xlsx(code: str) -> ResponseReturnValue:
 def export_pdf(code: str) -> ResponseReturnValue:
     """The 评议结果报告 (A4 PDF; a 草稿 before 定稿)."""
     campaign = campaign_or_404(code)
+    queries.require_unsealed(campaign)
     return _attachment(report.pdf(campaign), "application/pdf", f"pingyi-{campaign.code}.pdf")
 
 
@@ -248,6 +256,7 @@ def draft_document(code: str, name: str) -> ResponseReturnValue:
     make = documents.MAKERS.get(name)
     if make is None:
         abort(404)
+    queries.require_unsealed(campaign)
     unit = request.args.get("unit") or None
     if unit is not None and name != "rectification":
         abort(404)
@@ -267,6 +276,7 @@ def export_ballots(code: str, fmt: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     if fmt not in ballot_export.FORMATS:
         abort(404)
+    queries.require_unsealed(campaign)
     data = ballot_export.temporary_export(campaign, fmt)
     db.session.commit()
     return send_file(data, mimetype=ballot_export.FORMATS[fmt].media_type, as_attachment=True,
@@ -292,8 +302,10 @@ def export_json(code: str) -> ResponseReturnValue:
         snap = _version_or_404(campaign)
         return _attachment(snap.results_json, "application/json",
                            f"pingyi-results-{campaign.code}-v{snap.version}.json")
+    queries.require_unsealed(campaign)
+    interim = "-interim" if queries.interim(campaign) else ""  # 中间结果: named so
     return _attachment(current_snapshot(campaign).results_json, "application/json",
-                       f"pingyi-results-{campaign.code}.json")
+                       f"pingyi-results-{campaign.code}{interim}.json")
 
 
 @bp.get("/results/<code>/bundle.json")
@@ -422,6 +434,7 @@ def settings(code: str) -> ResponseReturnValue:
     s = queries.settings_for(campaign)
     form = forms.SettingsForm(data={"quorum": s.quorum, "min_group_ballots": s.min_group_ballots,
                                     "rectification_due": s.rectification_due,
+                                    "interim_results": s.interim_results,
                                     **queries.consequence_rules(s),
                                     **{name: getattr(s, name) for name in publication.PUBLIC_OPTIONS},
                                     "public_detail": "scores" if s.public_scores else "classes"})
@@ -433,6 +446,7 @@ def settings(code: str) -> ResponseReturnValue:
     consequences["leader_handling"] = (form.leader_handling.data or "").strip() or None
     signoff.save_settings(campaign, {"quorum": form.quorum.data, "min_group_ballots": form.min_group_ballots.data,
                                      "rectification_due": form.rectification_due.data,
+                                     "interim_results": form.interim_results.data,
                                      "consequences": consequences})
     publication.save_public_options(campaign, {
         "public_scores": form.public_detail.data == "scores", "public_office": form.public_office.data,
