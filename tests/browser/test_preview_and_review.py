@@ -30,6 +30,8 @@ def test_preview_and_a_test_ballot_at_390_px(app, live_server, browser, axe) -> 
     context = browser.new_context(locale="zh-CN", **PHONE)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    errors: list[str] = []  # a policy violation (framing, script) or any script error, in either frame
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     try:
         browser_login(page, live_server, "organizer")
         page.goto(f"{live_server}/campaigns/t2026/setup")
@@ -49,6 +51,7 @@ def test_preview_and_a_test_ballot_at_390_px(app, live_server, browser, axe) -> 
         expect(form.get_by_role("heading", level=1)).to_have_text("请确认您的评议")
         form.get_by_role("button", name="确认提交").click()
         expect(form.get_by_test_id("test-recorded")).to_be_visible()
+        assert errors == []
         page.reload()
         expect(page.get_by_test_id("test-count")).to_contain_text("共 1 张测试票")
         expect(page.locator(".test-mark")).to_have_text("测试")
