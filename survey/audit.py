@@ -50,7 +50,7 @@ ACTION_LABELS: dict[str, str] = {
     "rectification.report": "提交整改报告", "rectification.due": "设置整改期限",
     "rectification.mark_red": "逾期标红", "rectification.accept": "整改验收",
     "rectification.return": "整改退回修改", "test_ballot.submit": "提交测试票",
-    "test_ballot.purge": "清除测试票", "outcome.interim": "设置中间结果查看",
+    "test_ballot.purge": "清除测试票",
     "follow_up.schedule": "安排回访",
 }
 
