@@ -50,6 +50,8 @@ ACTION_LABELS: dict[str, str] = {
     "consequence.regenerate": "重新生成处理结果", "rectification.plan": "提交整改方案",
     "rectification.report": "提交整改报告", "rectification.due": "设置整改期限",
     "rectification.mark_red": "逾期标红", "rectification.accept": "整改验收",
+    "rectification.return": "整改退回修改", "test_ballot.submit": "提交测试票",
+    "test_ballot.purge": "清除测试票",
     "follow_up.schedule": "安排回访",
 }
 
@@ -61,6 +63,8 @@ FIELD_LABELS: dict[str, str] = {
     "weight": "权重", "quota": "定额", "points": "分值", "category": "类别", "role": "角色", "unit": "单位",
     "active": "启用", "password": "密码", "status": "状态", "reason": "理由", "text": "内容", "due_on": "期限",
     "issued": "实际发放份数", "ip_cap": "网络地址上限", "rules": "计分规则", "service": "服务账号",
+    "comment": "意见", "returned": "已退回", "resubmitted": "修改后重新提交", "purged": "清除数量",
+    "interim_results": "允许查看中间结果", "group": "评议主体",
     "url": "接收地址", "events": "事件", "description": "说明", "hint": "密钥开头", "revoked": "已吊销",
 }
 

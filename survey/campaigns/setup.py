@@ -10,6 +10,7 @@ from sqlalchemy import Select, bindparam, delete, func, select
 
 from analysis import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
 from survey import audit, webhooks
+from survey.ballots import test_ballots
 from survey.ballots.attributes import refresh_releases
 from survey.clock import utcnow
 from survey.database import prepared
@@ -125,6 +126,7 @@ def change_status(campaign: Campaign, target: str) -> None:
     if state.is_closed:
         _closed(campaign)
     else:
+        test_ballots.purge(campaign)  # 开始评议 purges the preview's test ballots
         webhooks.emit_campaign("campaign.opened", campaign)
 
 
