@@ -1,5 +1,6 @@
 """An organizer in Chromium, from an empty database: creates a campaign (categories, units,
-groups, questionnaire, scale, rules), opens it, imports a roster with errors, sees them, fixes
+groups, questionnaire, scale, rules), previews the form and submits a test ballot, opens it (the
+test ballot purged), imports a roster with errors, sees them, fixes
 the file, imports it, sends an SMS batch through the HTTP gateway test server and an e-mail
 batch to the SMTP test server, schedules reminders that the job thread sends (the old link then
 says it was replaced), adds a QR poster, and reads the return board of a group with personal
@@ -13,11 +14,12 @@ import re
 import time
 
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from survey.clock import to_beijing, utcnow
 from survey.extensions import db
 from survey.models import Batch
+from survey.models import TestBallot as StoredTestBallot
 from tests.factories import browser_login, confirm_in_dialog, make_user
 from tests.smtp import smtp_config
 
@@ -167,11 +169,26 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
         page.get_by_role("button", name="保存计分规则").click()
         assert "已保存计分规则" in page.get_by_role("status").inner_text()
 
-        # Open it.
+        # The preview: the real form of a group in a phone frame, and a test ballot through it.
+        page.get_by_role("link", name="预览与测试").click()
+        form = page.frame_locator('[data-testid="phone-frame"]')
+        expect(form.get_by_role("heading", level=1)).to_have_text("2026年度行风评议")
+        for unit in form.locator(".card h3").all_inner_texts():
+            form.locator(".card", has=form.get_by_role("heading", name=unit, exact=True)).get_by_label(
+                "满意", exact=True).check()
+        form.get_by_role("button", name="提交评议").click()
+        form.get_by_role("button", name="确认提交").click()
+        expect(form.get_by_test_id("test-recorded")).to_be_visible()
+        page.reload()
+        expect(page.get_by_test_id("test-count")).to_contain_text("共 1 张测试票")
+
+        # Open it: the test ballot is purged, and counts nowhere.
         page.get_by_role("link", name="基本信息与状态").click()
         page.get_by_role("button", name="开始评议").click()
         confirm_in_dialog(page, "开始评议")  # it cannot be undone: asked first
         assert page.get_by_test_id("campaign-status").inner_text() == "进行中"
+        with app.app_context():
+            assert db.session.scalar(select(func.count()).select_from(StoredTestBallot)) == 0
 
         # The roster: a file with errors, then the fixed file.
         page.get_by_role("link", name="评议代表名单").click()
