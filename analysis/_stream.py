@@ -76,13 +76,13 @@ def read_campaign(text: str | bytes | bytearray, override: Mapping[str, Any] | N
     decoded = _parse.decode_text(text)  # not UTF-8: refused here as on the document path
     if len(text) >= min_bytes:
         data = bytes(text) if isinstance(text, (bytes, bytearray)) else None
-        del text
         try:
             return _streamed(decoded, data, override)
         except _Unusual:
             pass
-    # loads_bundle decodes a str as it does bytes (a BOM already dropped, no other change).
-    return from_document(_parse.loads_bundle(decoded), override, validated=True)
+        del data
+    del decoded
+    return from_document(_parse.loads_bundle(text), override, validated=True)
 
 
 def _skip(text: str, i: int) -> int:

@@ -209,6 +209,11 @@ def test_not_utf8_and_bom():
     want = _results_text(evaluate(read_campaign(text, min_bytes=0)))
     assert _results_text(evaluate(read_campaign(b"\xef\xbb\xbf" + text, min_bytes=0))) == want
     assert _results_text(evaluate(read_campaign(text.decode(), min_bytes=0))) == want
+    # Two BOMs: the second is the document's first character, refused alike.
+    twice = b"\xef\xbb\xbf\xef\xbb\xbf" + text
+    assert _problems(lambda: read_campaign(twice, min_bytes=0)) == _problems(lambda: loads_bundle(twice))
+    assert _problems(lambda: read_campaign(twice.decode("utf-8"), min_bytes=0)) == \
+        _problems(lambda: loads_bundle(twice.decode("utf-8")))
 
 
 def test_network_of_fast_ipv4_agrees_with_ipaddress():
