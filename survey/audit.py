@@ -36,6 +36,8 @@ ACTION_LABELS: dict[str, str] = {
     "campaign.close_due": "到期自动截止", "setup.add": "添加设置项", "setup.update": "修改设置项",
     "setup.remove": "删除设置项", "setup.rated_units": "设置评议范围", "setup.rules": "修改计分规则",
     "setup.margins": "修改加权边际", "setup.attribute_k": "修改 k 值", "roster.import": "导入名册",
+    "roster.import_valid": "导入名册中的有效行", "roster.edit": "修改评议代表", "roster.delete": "删除评议代表",
+    "roster.resend": "向一人重发邀请",
     # distribution
     "batch.create": "新建发放批次", "batch.send": "发送邀请", "batch.remind": "发送提醒",
     "batch.retry": "重发失败的邀请", "batch.printed": "确认已印制", "batch.issued": "登记实际发放份数",

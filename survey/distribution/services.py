@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from survey import jobs
 from survey.ballots.attributes import release_for
-from survey.clock import format_beijing, utcnow
+from survey.clock import day_start, format_beijing, utcnow
 from survey.database import rowcount
 from survey.errors import UserError
 from survey.extensions import db
@@ -39,6 +39,7 @@ from survey.models import (
     Job,
     PaperEntry,
     ReminderSchedule,
+    ReplacedLink,
     User,
 )
 from survey.models.base import table_of
@@ -385,7 +386,8 @@ def queue_reminders(batch: Batch) -> Job:
 
     taken = pending_invitations(batch.campaign_id)
     ids = [i for i in db.session.scalars(select(Invitation.id).where(
-        Invitation.batch_id == batch.id, Invitation.used.is_(False), Invitation.delivery == "sent"))
+        Invitation.batch_id == batch.id, Invitation.used.is_(False), Invitation.delivery == "sent",
+        Invitation.evaluator_id.is_not(None)))  # a person deleted from the roster is not reminded
         if i not in taken]
     if not ids:
         raise DistributionError(_("没有需要催办的评议代表（都已提交或尚未发送）"))
@@ -398,6 +400,52 @@ def queue_reminders(batch: Batch) -> Job:
     job = start_sending(batch)
     job.params = {**job.params, "reminder": True}
     return job
+
+
+def resend_refusal(invitation: Invitation) -> str | None:
+    """Why this one person's invitation cannot be sent again now, or None."""
+    batch = invitation.batch
+    problem = sending_problem(batch)
+    if problem is not None:
+        return problem
+    evaluator = invitation.evaluator
+    if evaluator is None:
+        return str(_("这份邀请不属于名单上的任何人"))
+    from survey.ballots.submission import pending_invitations
+
+    if invitation.used or invitation.id in pending_invitations(batch.campaign_id):
+        return str(_("此人已提交评议表，不需要重发"))
+    if invitation.delivery not in ("sent", "failed"):
+        return str(_("此人的邀请还没有发出：请在批次页面发送"))
+    if active_job(batch) is not None:
+        return str(_("本批次正在发送中，请等待完成后再重发"))
+    if batch.channel == "email" and not evaluator.email:
+        return str(_("此人没有邮箱：请先填写邮箱"))
+    if batch.channel == "sms" and not evaluator.phone:
+        return str(_("此人没有手机号：请先填写手机号"))
+    return None
+
+
+def resend_invitation(invitation: Invitation) -> Job:
+    """Send one person's invitation again, with a new link (the caller commits):
+    after a bounced or mistyped address was fixed, or a lost message.
+
+    The old link is dead at once (its hash is replaced; whoever holds it is told,
+    by ``ReplacedLink``, that a newer message replaced it, with its day only);
+    the invitation itself stays (its batch, serial, attributes, the issued count).
+    A draft saved under the old link stays sealed under it: the server never
+    keeps a delivered token, so it cannot move the draft to the new link."""
+    problem = resend_refusal(invitation)
+    if problem is not None:
+        raise DistributionError(problem)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    db.session.add(ReplacedLink(token_hash=invitation.token_hash, batch_id=invitation.batch_id,
+                                replaced_at=day_start(utcnow()), kind="resend"))
+    invitation.token_hash = hash_token(token)
+    invitation.pending_token, invitation.pending_kind = token, "invite"
+    invitation.delivery, invitation.last_error = "queued", None
+    db.session.flush()
+    return start_sending(invitation.batch)
 
 
 def last_reminder_at(batch: Batch) -> dt.datetime | None:
