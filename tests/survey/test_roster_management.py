@@ -275,6 +275,7 @@ def test_a_bounced_address_is_fixed_and_the_invitation_sent_again_with_a_new_lin
         assert actions().count("roster.resend") == 2
     old = client.get(f"/b/{first['rep0@example.cn']}")
     assert old.status_code == 410 and "重新发给您的邀请邮件中有一个新的个人链接" in old.text
+    assert "the evaluation office sent you again" in client.get(f"/b/{first['rep0@example.cn']}?lang=en").text
     again = LINK.search(mailing.messages[-1].body).group(1)
     assert again != first["rep0@example.cn"] and client.get(f"/b/{again}").status_code == 200
     # Who has answered is not sent again.
