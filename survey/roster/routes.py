@@ -28,13 +28,18 @@ class ImportForm(FlaskForm):
     file = FileField("名单文件（CSV 或 XLSX）", validators=[FileRequired(message="请选择要导入的名单文件")])
 
 
+def _longest(n: int) -> Length:
+    return Length(max=n, message=_l("最多 %(n)d 个字符", n=n))
+
+
 class PersonForm(FlaskForm):
-    name = StringField(_l("姓名"), validators=[InputRequired(_l("请填写姓名")), Length(max=100)])
-    phone = StringField(_l("手机"), validators=[Length(max=32)])
-    email = StringField(_l("邮箱"), validators=[Length(max=254)])
-    organisation = StringField(_l("工作单位"), validators=[Length(max=200)])
-    group = SelectField(_l("评议主体"), choices=[])
-    own_unit = StringField(_l("所在单位代码（可空）"), validators=[Length(max=64)])
+    name = StringField(_l("姓名"), validators=[InputRequired(_l("请填写姓名")), _longest(100)])
+    phone = StringField(_l("手机"), validators=[_longest(32)])
+    email = StringField(_l("邮箱"), validators=[_longest(254)])
+    organisation = StringField(_l("工作单位"), validators=[_longest(200)])
+    #: Checked by the service (roster.services.update_person), which says which group is unknown.
+    group = SelectField(_l("评议主体"), choices=[], validate_choice=False)
+    own_unit = StringField(_l("所在单位代码（可空）"), validators=[_longest(64)])
 
 
 def _render(campaign: Campaign, form: ImportForm, problems: list[services.RowProblem] | None = None,

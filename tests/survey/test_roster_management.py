@@ -296,3 +296,23 @@ def test_nothing_is_sent_again_before_the_campaign_opens(app) -> None:
         invitation.delivery = "failed"
         with pytest.raises(distribution.DistributionError, match="尚未开始"):
             distribution.resend_invitation(invitation)
+
+
+def test_a_finalized_campaign_shows_a_person_without_forms_and_refuses_changes(app, organizer) -> None:
+    pid = person_id(app, "代表0")
+    answer = organizer.post(f"/campaigns/t2026/roster/{pid}", data={
+        "name": "代表0", "phone": "", "email": "rep0@example.cn", "organisation": "", "group": "nobody",
+        "own_unit": ""})
+    assert answer.status_code == 400 and "评议主体：未知“nobody”" in answer.text
+    with app.app_context():
+        from survey.models import Campaign
+
+        db.session.scalar(select(Campaign)).status = "finalized"
+        db.session.commit()
+    page = organizer.get(f"/campaigns/t2026/roster/{pid}").text
+    assert 'data-testid="person-frozen"' in page and 'data-testid="person-form"' not in page
+    assert 'data-testid="delete-person"' not in page
+    answer = organizer.post(f"/campaigns/t2026/roster/{pid}/delete", data={"confirmed": "1"}, follow_redirects=True)
+    assert "已定稿，不能再修改名单" in answer.text
+    with app.app_context():
+        assert db.session.get(Evaluator, pid) is not None
