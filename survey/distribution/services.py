@@ -402,8 +402,30 @@ def queue_reminders(batch: Batch) -> Job:
     return job
 
 
+def shown_delivery(invitation: Invitation) -> tuple[str | None, str | None]:
+    """An invitation's delivery state and last error as a page may show them
+    beside the person's name. In an anonymous campaign a reminder is never
+    shown (it goes only to those who have not answered, so it would say who
+    has not, see _nameable): an invitation with a reminder pending or failed
+    reads as its invitation, sent."""
+    if invitation.batch.campaign.anonymous and invitation.pending_kind == "reminder":
+        return "sent", None
+    return invitation.delivery, invitation.last_error
+
+
+def _link_taken(invitation: Invitation) -> bool:
+    """A personal link's ballot is taken: marked used, or claimed and not yet marked (SQLite)."""
+    from survey.ballots.submission import pending_invitations
+
+    return invitation.used or invitation.id in pending_invitations(invitation.campaign_id)
+
+
 def resend_refusal(invitation: Invitation) -> str | None:
-    """Why this one person's invitation cannot be sent again now, or None."""
+    """Why this one person's invitation cannot be sent again now, or None.
+
+    In an anonymous campaign whether the person has answered changes nothing
+    here (a page may not tell it): the resend of a taken link is accepted and
+    sends nothing (the send job skips a taken invitation)."""
     batch = invitation.batch
     problem = sending_problem(batch)
     if problem is not None:
@@ -411,11 +433,9 @@ def resend_refusal(invitation: Invitation) -> str | None:
     evaluator = invitation.evaluator
     if evaluator is None:
         return str(_("这份邀请不属于名单上的任何人"))
-    from survey.ballots.submission import pending_invitations
-
-    if invitation.used or invitation.id in pending_invitations(batch.campaign_id):
+    if not batch.campaign.anonymous and _link_taken(invitation):
         return str(_("此人已提交评议表，不需要重发"))
-    if invitation.delivery not in ("sent", "failed"):
+    if shown_delivery(invitation)[0] not in ("sent", "failed"):
         return str(_("此人的邀请还没有发出：请在批次页面发送"))
     if active_job(batch) is not None:
         return str(_("本批次正在发送中，请等待完成后再重发"))
@@ -434,15 +454,26 @@ def resend_invitation(invitation: Invitation) -> Job:
     by ``ReplacedLink``, that a newer message replaced it, with its day only);
     the invitation itself stays (its batch, serial, attributes, the issued count).
     A draft saved under the old link stays sealed under it: the server never
-    keeps a delivered token, so it cannot move the draft to the new link."""
+    keeps a delivered token, so it cannot move the draft to the new link.
+
+    A link already taken (anonymous campaigns only get here with one) is
+    queued without a token, and the send job records it as sent without
+    sending anything; its token is not replaced while its claim is pending
+    (SQLite): the claim is keyed by the token, so a new one would admit a
+    second ballot."""
     problem = resend_refusal(invitation)
     if problem is not None:
         raise DistributionError(problem)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    db.session.add(ReplacedLink(token_hash=invitation.token_hash, batch_id=invitation.batch_id,
-                                replaced_at=day_start(utcnow()), kind="resend"))
-    invitation.token_hash = hash_token(token)
-    invitation.pending_token, invitation.pending_kind = token, "invite"
+    from survey.ballots.submission import pending_invitations
+
+    if invitation.id in pending_invitations(invitation.campaign_id):
+        invitation.pending_token = invitation.pending_kind = None
+    else:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        db.session.add(ReplacedLink(token_hash=invitation.token_hash, batch_id=invitation.batch_id,
+                                    replaced_at=day_start(utcnow()), kind="resend"))
+        invitation.token_hash = hash_token(token)
+        invitation.pending_token, invitation.pending_kind = token, "invite"
     invitation.delivery, invitation.last_error = "queued", None
     db.session.flush()
     return start_sending(invitation.batch)

@@ -129,7 +129,8 @@ def _person_or_404(campaign: Campaign, evaluator_id: int) -> Evaluator:
 def _person_page(campaign: Campaign, evaluator: Evaluator, form: PersonForm, status: int = 200) -> tuple[str, int]:
     invitations = services.invitations_of(evaluator)
     return render_template("roster/person.html", campaign=campaign, person=evaluator, form=form,
-                           invitations=[(i, distribution.resend_refusal(i)) for i in invitations]), status
+                           invitations=[(i, *distribution.shown_delivery(i), distribution.resend_refusal(i))
+                                        for i in invitations]), status
 
 
 def _person_form(campaign: Campaign, evaluator: Evaluator | None = None) -> PersonForm:

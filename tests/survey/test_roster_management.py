@@ -278,12 +278,44 @@ def test_a_bounced_address_is_fixed_and_the_invitation_sent_again_with_a_new_lin
     assert "the evaluation office sent you again" in client.get(f"/b/{first['rep0@example.cn']}?lang=en").text
     again = LINK.search(mailing.messages[-1].body).group(1)
     assert again != first["rep0@example.cn"] and client.get(f"/b/{again}").status_code == 200
-    # Who has answered is not sent again.
+    # In an anonymous campaign the page does not tell who has answered: the resend
+    # to someone who has is answered alike, and nothing is sent to them.
     with app.app_context():
         voted = db.session.scalar(select(Invitation.id).where(Invitation.evaluator_id == bounced))
+    sent_before = len(mailing.messages)
+    person_page = client.get(f"/campaigns/t2026/roster/{bounced}").text
+    assert 'data-testid="resend"' in person_page and "不需要重发" not in person_page
     answer = client.post(f"/campaigns/t2026/roster/{bounced}/invitations/{voted}/resend", data={"confirmed": "1"},
                          follow_redirects=True)
-    assert "已提交评议表，不需要重发" in answer.text
+    assert "已安排向 rep1.fixed@example.cn 重发邀请" in answer.text
+    with app.app_context():
+        jobs.run_pending()
+        assert db.session.get(Invitation, voted).delivery == "sent"
+        assert db.session.scalar(select(func.count(Ballot.id))) == 1
+    assert len(mailing.messages) == sent_before
+    # SQLite: the claim is still pending, so the link keeps its token (a new one would admit a
+    # second ballot) and says it is used; PostgreSQL: it was replaced. Either way, one ballot.
+    vote(client, new)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Ballot.id))) == 1
+
+
+def test_a_named_campaign_says_who_has_answered_and_a_reminder_is_never_shown_in_an_anonymous_one(app, mailing) -> None:
+    with app.test_request_context():
+        for code, anonymous in (("named", False), ("anon", True)):
+            campaign = setup_campaign(code=code, anonymous=anonymous, evaluators=1)
+            group = campaign.groups[0]
+            batch = distribution.create_batch(campaign, group, "email", evaluators=[
+                e.id for e in distribution.eligible_evaluators(campaign, group, "email")])
+            invitation = db.session.scalars(select(Invitation).where(Invitation.batch_id == batch.id)).one()
+            invitation.delivery, invitation.pending_token, invitation.used = "sent", None, True
+            db.session.flush()
+            refusal = distribution.resend_refusal(invitation)
+            assert (refusal == "此人已提交评议表，不需要重发") is (not anonymous)
+            invitation.used, invitation.pending_kind, invitation.delivery = False, "reminder", "failed"
+            invitation.last_error = "550 no such user"
+            shown = distribution.shown_delivery(invitation)
+            assert shown == (("sent", None) if anonymous else ("failed", "550 no such user"))
 
 
 def test_nothing_is_sent_again_before_the_campaign_opens(app) -> None:
