@@ -248,7 +248,7 @@ def pasted_table(text: str) -> list[list[str]]:
 
 def bulk_units(campaign: Campaign, source: str, table: list[list[str]]) -> tuple[list[CampaignCategory], int]:
     """Add the categories and units of a list (rows of 类别, 单位代码, 单位名称,
-    英文名称; a first row naming the columns is skipped), all or nothing.
+    英文名称, or of a 类别 alone; a first row naming the columns is skipped), all or nothing.
 
     A 类别 is one of the campaign's categories (by code or name), else a known
     category record (by code or name), else a new category: its code is the
@@ -262,7 +262,7 @@ def bulk_units(campaign: Campaign, source: str, table: list[list[str]]) -> tuple
         rows = rows[1:]
     problems: list[tuple[int, str, str]] = []
     if not rows:
-        raise BulkRefused(source, [(1, "", _("没有任何单位：每行填写“类别、单位代码、单位名称”"))])
+        raise BulkRefused(source, [(1, "", _("没有任何类别或单位：每行填写“类别、单位代码、单位名称”，或只填类别"))])
     in_campaign = {c.code: c for c in campaign.categories} | {c.label: c for c in campaign.categories}
     records = {c.code: c for c in db.session.scalars(select(Category))}
     records_by_label = {c.label: c for c in records.values()}
@@ -274,6 +274,9 @@ def bulk_units(campaign: Campaign, source: str, table: list[list[str]]) -> tuple
         cells = [*cells, "", "", "", ""][:max(4, len(cells))]
         category, code, name, name_en = (c.strip() for c in cells[:4])
         before = len(problems)
+        if category and not code and not name and not name_en and len(category) <= 200:
+            plan.append((category, "", "", ""))  # a category alone
+            continue
         if len(cells) > 4 and any(c.strip() for c in cells[4:]):
             problems.append((number, "", _("多出的列：每行只填类别、单位代码、单位名称和英文名称（可空）")))
         if not category:
@@ -316,8 +319,9 @@ def bulk_units(campaign: Campaign, source: str, table: list[list[str]]) -> tuple
                 records[new_code] = cc.category
             in_campaign[category] = in_campaign[cc.code] = cc
             added.append(cc)
-        add_unit(campaign, category=cc, code=code, name=name, name_en=name_en)
-    return added, len(plan)
+        if code:
+            add_unit(campaign, category=cc, code=code, name=name, name_en=name_en)
+    return added, sum(1 for _category, code, _name, _en in plan if code)
 
 
 def remove_unit(campaign: Campaign, cu: CampaignUnit) -> None:

@@ -52,13 +52,14 @@ def test_pasted_units_add_their_categories_and_units(app, organizer) -> None:
             "行政执法类\tu01\t市公安局\n"
             "行政执法类\tu02\t市税务局\n"
             "社会服务类,u03,市医保局,Medical Insurance Bureau\n"
-            "svc2 u04 市人社局\n")
+            "svc2 u04 市人社局\n"
+            "综合管理类\n")  # a category alone
     answer = organizer.post("/campaigns/c2027/setup/units/bulk", data={"text": text}, follow_redirects=True)
-    assert answer.status_code == 200 and "已添加 4 个单位" in answer.text and "新增类别 3 个" in answer.text
+    assert answer.status_code == 200 and "已添加 4 个单位" in answer.text and "新增类别 4 个" in answer.text
     with app.app_context():
         c = _campaign("c2027")
         assert [(cc.code, cc.label) for cc in c.categories] == [("c1", "行政执法类"), ("c2", "社会服务类"),
-                                                                ("svc2", "svc2")]
+                                                                ("svc2", "svc2"), ("c3", "综合管理类")]
         assert [(u.code, u.name, u.category.label, u.name_en) for u in c.units] == [
             ("u01", "市公安局", "行政执法类", None), ("u02", "市税务局", "行政执法类", None),
             ("u03", "市医保局", "社会服务类", "Medical Insurance Bureau"), ("u04", "市人社局", "svc2", None)]
