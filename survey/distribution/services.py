@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, func, or_, select, true, update
+from sqlalchemy import Select, bindparam, case, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -252,7 +252,8 @@ class BatchFigures:
     returned: int
     delivery: dict[str, int]
     pending_tokens: int
-    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (name, address, reason, the person's roster id where the page may name them, else None).
+    failed: list[tuple[str, str, str, int | None]] = field(default_factory=list)
 
     @property
     def rate(self) -> float | None:
@@ -266,14 +267,14 @@ def batch_figures(batch: Batch) -> BatchFigures:
         Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))) or 0
     failed = db.session.execute(
         select(Evaluator.name, func.coalesce(Evaluator.email, Evaluator.phone, ""), Invitation.last_error,
-               _nameable(batch))
+               _nameable(batch), case((Evaluator.campaign_id == batch.campaign_id, Evaluator.id), else_=None))
         .join(Evaluator, Invitation.evaluator_id == Evaluator.id)
         .where(Invitation.batch_id == batch.id, Invitation.delivery == "failed")
         .order_by(Invitation.id).limit(200)).all()
     unnamed = str(_("（催办消息；匿名评议不列出尚未提交者的姓名）"))
     return BatchFigures(batch.issued, returned, delivery, pending,
-                        [(n, a, jobs.reason_text(e)) if shown else (unnamed, "—", jobs.reason_text(e))
-                         for n, a, e, shown in failed])
+                        [(n, a, jobs.reason_text(e), person) if shown else (unnamed, "—", jobs.reason_text(e), None)
+                         for n, a, e, shown, person in failed])
 
 
 def _nameable(batch: Batch) -> ColumnElement[bool]:

@@ -236,6 +236,7 @@ def test_a_bounced_address_is_fixed_and_the_invitation_sent_again_with_a_new_lin
         group = campaign.groups[0]
         ids = [e.id for e in distribution.eligible_evaluators(campaign, group, "email")]
         batch = distribution.create_batch(campaign, group, "email", evaluators=ids)
+        batch_code = batch.code
         distribution.start_sending(batch)
         db.session.commit()
         jobs.run_pending()
@@ -246,6 +247,8 @@ def test_a_bounced_address_is_fixed_and_the_invitation_sent_again_with_a_new_lin
     bounced, reached = person_id(app, "代表1"), person_id(app, "代表0")
     page = client.get(f"/campaigns/t2026/roster/{bounced}").text
     assert "发送失败" in page and "550" in page and 'data-testid="resend"' in page
+    batch_page = client.get("/distribution/t2026/batches/" + batch_code).text  # its failures lead to the person
+    assert f'href="/campaigns/t2026/roster/{bounced}"' in batch_page
     client.post(f"/campaigns/t2026/roster/{bounced}", data={
         "name": "代表1", "phone": "", "email": "rep1.fixed@example.cn", "organisation": "", "group": "client",
         "own_unit": ""})
