@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -132,9 +133,9 @@ class Campaign(Model):
     #: A campaign set up to try the system out (测试活动): never the default
     #: source to copy from, and archived or deleted before it opens
     #: (survey/models/lifecycle.py ``archive``, ``discard``).
-    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: The demo campaign (``flask demo``): never the default source to copy from.
-    is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: When a test campaign was archived (hidden from the campaign list); null: not archived.
     archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 

@@ -37,16 +37,17 @@ def upgrade() -> None:
     with op.batch_alter_table("roster_upload", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_roster_upload_campaign_id"), ["campaign_id"], unique=False)
     # add_column only: no table is rebuilt (a rebuilt campaign table would cascade its deletion).
-    op.add_column("campaign", sa.Column("is_test", sa.Boolean(), server_default="0", nullable=False))
-    op.add_column("campaign", sa.Column("is_demo", sa.Boolean(), server_default="0", nullable=False))
+    op.add_column("campaign", sa.Column("is_test", sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column("campaign", sa.Column("is_demo", sa.Boolean(), server_default=sa.false(), nullable=False))
     op.add_column("campaign", sa.Column("archived_at", sa.DateTime(), nullable=True))
     op.add_column("item", sa.Column("help", sa.Text(), nullable=True))
     op.add_column("replaced_link", sa.Column("kind", sa.String(length=16), nullable=True))
     op.add_column("item", sa.Column("help_en", sa.Text(), nullable=True))
     # The demo campaign, if loaded, is marked as such.
-    op.execute("UPDATE campaign SET is_demo = "
-               + ("true" if op.get_bind().dialect.name == "postgresql" else "1")
-               + " WHERE code = '2026' AND name = '2026年度市直机关作风评议'")
+    campaign = sa.table("campaign", sa.column("code", sa.String), sa.column("name", sa.String),
+                        sa.column("is_demo", sa.Boolean))
+    op.execute(campaign.update().where(campaign.c.code == "2026", campaign.c.name == "2026年度市直机关作风评议")
+               .values(is_demo=True))
 
 
 def downgrade() -> None:
