@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "20261126_0027"
-down_revision = "20261126_0020"
+down_revision = "20261126_0026"
 branch_labels = None
 depends_on = None
 
