@@ -69,7 +69,7 @@ def test_the_valid_rows_of_a_refused_file_are_imported_on_confirmation(app, orga
     answer = organizer.post("/campaigns/t2026/roster", data={"file": (io.BytesIO(data), "名单.csv")},
                             content_type="multipart/form-data")
     assert answer.status_code == 400 and "未导入任何人" in answer.text
-    assert "导入 3 行有效数据" in answer.text and "下载有问题的 2 行" in answer.text
+    assert "把其中 3 行有效数据加入名单" in answer.text and "下载有问题的 2 行" in answer.text
     upload = int(re.search(r"/roster/uploads/(\d+)/import", answer.text).group(1))
     with app.app_context():
         assert db.session.scalar(select(func.count(Evaluator.id))) == 3  # only the three of setup_campaign
