@@ -35,7 +35,11 @@ ACTION_LABELS: dict[str, str] = {
     "campaign.create": "新建评议活动", "campaign.basics": "修改基本信息", "campaign.status": "变更活动状态",
     "campaign.close_due": "到期自动截止", "setup.add": "添加设置项", "setup.update": "修改设置项",
     "setup.remove": "删除设置项", "setup.rated_units": "设置评议范围", "setup.rules": "修改计分规则",
-    "setup.margins": "修改加权边际", "setup.attribute_k": "修改 k 值", "roster.import": "导入名册",
+    "setup.margins": "修改加权边际", "setup.attribute_k": "修改 k 值",
+    "setup.bulk_units": "批量添加类别和单位", "setup.reorder": "调整指标或选项顺序",
+    "campaign.archive": "归档测试活动", "campaign.restore": "恢复测试活动", "campaign.delete": "删除测试活动", "roster.import": "导入名册",
+    "roster.import_valid": "导入名册中的有效行", "roster.edit": "修改评议代表", "roster.delete": "删除评议代表",
+    "roster.resend": "向一人重发邀请",
     # distribution
     "batch.create": "新建发放批次", "batch.send": "发送邀请", "batch.remind": "发送提醒",
     "batch.remind_scheduled": "定时催办（自动）", "batch.remind_due": "到期催办（cron）",

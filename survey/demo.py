@@ -98,7 +98,7 @@ def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign
         raise ValueError(f"演示活动 {CODE} 已存在")
     rng = random.Random(seed)
     now = utcnow()
-    campaign = Campaign(code=CODE, name=NAME, year=2026, anonymous=True, status="open",
+    campaign = Campaign(code=CODE, name=NAME, year=2026, anonymous=True, is_demo=True, status="open",
                         return_target=0.9, opens_at=now - dt.timedelta(days=14),
                         closes_at=now + dt.timedelta(days=30),
                         rules={"ballot_share": 0.7, "objective_components": {"work": 0.3},

@@ -118,8 +118,11 @@ POLICY: dict[str, Rule] = {
         "add_category", "add_unit", "add_group", "add_item", "add_option",
         "update_group", "update_item", "update_option", "rated_units",
         "remove_category", "remove_unit", "remove_group", "remove_item", "remove_option",
-        "margins_page", "add_margin", "update_margin", "remove_margin", "attribute_k")},
-    **{f"roster.{name}": ORGANIZE for name in ("roster", "import_roster", "template_csv", "template_xlsx")},
+        "margins_page", "add_margin", "update_margin", "remove_margin", "attribute_k",
+        "archive", "restore", "delete_campaign", "bulk_units", "move_item", "move_option")},
+    **{f"roster.{name}": ORGANIZE for name in (
+        "roster", "import_roster", "template_csv", "template_xlsx", "import_valid", "skipped_rows",
+        "person", "update_person", "delete_person", "resend")},
     **{f"distribution.{name}": ORGANIZE for name in (
         "index", "batches", "batch", "cap", "flags", "issued", "job_progress",
         "poster", "print_forms", "printed", "remind", "retry", "send",

@@ -60,6 +60,13 @@ def label_of(thing: Any) -> str:
     return str(getattr(thing, own))
 
 
+def help_of(item: Any) -> str:
+    """An item's help text as the evaluator reads it (English where there is one), or ""; data, escaped like a label."""
+    if english() and getattr(item, "help_en", None):
+        return str(item.help_en)
+    return str(getattr(item, "help", None) or "")
+
+
 def compile_catalogues(directory: Path = TRANSLATIONS) -> None:
     """Compile each messages.po whose messages.mo is missing or older.
 
@@ -91,3 +98,4 @@ def init_app(app: Flask) -> None:
     app.after_request(remember_choice)
     app.jinja_env.globals["html_lang"] = html_lang
     app.jinja_env.globals["label_of"] = label_of
+    app.jinja_env.globals["help_of"] = help_of

@@ -99,6 +99,9 @@ class ItemRow:
     code: str
     label: str
     label_en: str | None = None
+    #: What the item asks about, shown on the form (null: nothing).
+    help: str | None = None
+    help_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,22 +198,28 @@ def _structure_statement() -> CompoundSelect[Any]:
                       GroupUnit.__table__)
     mv, mt = MarginVariable.__table__, MarginTarget.__table__
     no_int, no_text, no_real = cast(null(), Integer), cast(null(), String), cast(null(), Float)
+    no_help = (no_text, no_text)  # an item's help and help_en; null in the other rows
     campaign_id: BindParameter[int] = bindparam("campaign_id")
     group_id: BindParameter[int] = bindparam("group_id")
     return union_all(
-        select(literal("u"), cu.c.id, cu.c.unit_id, cu.c.name, no_text, no_real, cu.c.position, cu.c.name_en)
+        select(literal("u"), cu.c.id, cu.c.unit_id, cu.c.name, no_text, no_real, cu.c.position, cu.c.name_en, *no_help)
         .where(cu.c.campaign_id == campaign_id),
-        select(literal("i"), it.c.id, no_int, it.c.label, it.c.code, no_real, it.c.position, it.c.label_en)
+        select(literal("i"), it.c.id, no_int, it.c.label, it.c.code, no_real, it.c.position, it.c.label_en,
+               it.c.help, it.c.help_en)
         .where(it.c.campaign_id == campaign_id),
-        select(literal("s"), so.c.id, no_int, so.c.label, so.c.code, so.c.points, so.c.position, so.c.label_en)
+        select(literal("s"), so.c.id, no_int, so.c.label, so.c.code, so.c.points, so.c.position, so.c.label_en,
+               *no_help)
         .where(so.c.campaign_id == campaign_id),
-        select(literal("g"), gu.c.campaign_unit_id, no_int, no_text, no_text, no_real, literal(0), no_text)
+        select(literal("g"), gu.c.campaign_unit_id, no_int, no_text, no_text, no_real, literal(0), no_text,
+               *no_help)
         .where(gu.c.campaign_group_id == group_id),
         # The group's margin questions and every category of its margins
         # (those of variables not asked are left out when building).
-        select(literal("v"), mv.c.id, no_int, mv.c.label, mv.c.variable, no_real, mv.c.position, mv.c.label_en)
+        select(literal("v"), mv.c.id, no_int, mv.c.label, mv.c.variable, no_real, mv.c.position, mv.c.label_en,
+               *no_help)
         .where(mv.c.campaign_group_id == group_id, mv.c.supply == "question"),
-        select(literal("t"), mt.c.id, no_int, mt.c.category, mt.c.variable, no_real, mt.c.position, no_text)
+        select(literal("t"), mt.c.id, no_int, mt.c.category, mt.c.variable, no_real, mt.c.position, no_text,
+               *no_help)
         .where(mt.c.campaign_group_id == group_id),
     )
 
@@ -241,7 +250,7 @@ def load_questionnaire(connection: Connection, campaign_id: int, group_id: int) 
         categories.setdefault(r[4], []).append(MarginOptionRow(r[1], r[3]))
     return _QUESTIONNAIRES.put(rows, Questionnaire(
         units=tuple(UnitRow(r[1], r[2], r[3], r[7]) for r in by_kind["u"]),
-        items=tuple(ItemRow(r[1], r[4], r[3], r[7]) for r in by_kind["i"]),
+        items=tuple(ItemRow(r[1], r[4], r[3], r[7], r[8], r[9]) for r in by_kind["i"]),
         scale=tuple(OptionRow(r[1], r[4], r[3], r[5], r[6], r[7]) for r in by_kind["s"]),
         rated=frozenset(r[1] for r in by_kind["g"]),
         margins=tuple(MarginQuestionRow(r[1], r[4], r[3], r[7], tuple(categories.get(r[4], ())))

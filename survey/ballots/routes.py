@@ -167,7 +167,7 @@ def _personal(token: str) -> FormContext:
         if replaced is not None:
             # Only the old link's holder gets here (by its hash): tell them which message replaced it.
             abort(make_response(render_template(
-                "ballots/replaced.html", campaign=replaced.batch.campaign, channel=replaced.batch.channel,
+                "ballots/replaced.html", campaign=replaced.batch.campaign, channel=replaced.batch.channel, kind=replaced.kind,
                 day=format_beijing(replaced.replaced_at, "%Y-%m-%d")), 410))
         # Say nothing about whether such a link ever existed.
         abort(404)

@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -19,7 +20,7 @@ from wtforms import (
     ValidationError,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from analysis import FLAGS
@@ -88,6 +89,7 @@ class CampaignForm(FlaskForm):
     opens_at = DateTimeLocalField(_l("开始时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     closes_at = DateTimeLocalField(_l("截止时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     copy_from = SelectField(_l("复制以往活动的设置（单位、评议主体、指标、选项、计分规则）"), choices=[], default="")
+    is_test = BooleanField(_l("这是测试活动（用来试用系统：不会被默认复制，开始评议前可以归档或删除）"), default=False)
     #: The deadline already stored (naive UTC): kept as it is, it is no new past deadline.
     previous_closes_at: Any = None
 
@@ -120,9 +122,22 @@ def _utc(local: Any) -> Any:
 
 
 class CampaignEditForm(CampaignForm):
-    """The same fields without the code (it names the campaign in links and files) or copying."""
+    """The same fields without the code (it names the campaign in links and files), copying or the test mark."""
     code = None
     copy_from = None
+    is_test = None
+
+
+class BulkUnitsForm(FlaskForm):
+    """Categories and units pasted (one unit a line) or in a CSV/XLSX file (setup.bulk_units)."""
+
+    text = TextAreaField(_l("粘贴单位列表（每行一个单位：类别、单位代码、单位名称、英文名称（可空），用 Tab、逗号或空格分隔；可直接从表格复制）"),
+                         validators=[Length(max=200_000)])
+    file = FileField(_l("或选择 CSV / XLSX 文件（同样四列，第一行可为表头）"))
+
+
+class MoveForm(FlaskForm):
+    direction = HiddenField(validators=[InputRequired(), AnyOf(("up", "down"))])
 
 
 class StatusForm(FlaskForm):
@@ -172,6 +187,9 @@ class ItemForm(RowForm):
     weight = FloatField(_l("权重"), default=1.0, validators=[
         InputRequired(message=_l("请填写权重（正数）")),
         Positive(message=_l("权重必须是正数（大于 0）"))])
+    help = TextAreaField(_l("说明（可空，显示在评议表上，如这个指标评价什么）"),
+                         validators=[Length(max=500, message=_l("说明最多 500 字"))])
+    help_en = TextAreaField(_l("说明的英文（可空）"), validators=[Length(max=500, message=_l("说明最多 500 字"))])
 
 
 class ItemEditForm(ItemForm):

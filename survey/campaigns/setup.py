@@ -3,6 +3,7 @@ year's, and moving it from draft to open to closed, with the edits each status a
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask_babel import gettext as _
@@ -67,11 +68,12 @@ def find_campaign(code: str) -> Campaign | None:
 
 
 def create_campaign(*, code: str, name: str, year: int, anonymous: bool, return_target: float,
-                    opens_at: dt.datetime | None, closes_at: dt.datetime | None) -> Campaign:
+                    opens_at: dt.datetime | None, closes_at: dt.datetime | None, is_test: bool = False) -> Campaign:
     if find_campaign(code) is not None:
         raise SetupRefused(_("评议活动代码 %(code)s 已存在", code=code))
     campaign = Campaign(code=code, name=name, year=year, anonymous=anonymous, status=Status.DRAFT.value,
-                        return_target=return_target, opens_at=opens_at, closes_at=closes_at, rules={})
+                        return_target=return_target, opens_at=opens_at, closes_at=closes_at, rules={},
+                        is_test=is_test)
     db.session.add(campaign)
     db.session.flush()
     return campaign
@@ -112,6 +114,7 @@ def readiness_problems(campaign: Campaign) -> list[str]:
 def change_status(campaign: Campaign, target: str) -> None:
     """The organizer's transitions: open (after the readiness checks), close, reopen."""
     state = campaign.state
+    state.require_not_archived()
     known = target in {s.value for s in Status}
     if not known or Status(target) not in ORGANIZER_TARGETS or not state.can(target):
         raise SetupRefused(_("不能从“%(a)s”改为“%(b)s”。", a=state.label, b=label(target) if known else target))
@@ -221,6 +224,112 @@ def add_unit(campaign: Campaign, *, category: CampaignCategory, code: str, name:
     return cu
 
 
+#: The columns of a pasted or imported list of units, in order (英文名称 optional).
+BULK_COLUMNS = ("类别", "单位代码", "单位名称", "英文名称")
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class BulkRefused(SetupRefused):
+    """A list of units with problems: every problem (row, column, reason); nothing was added."""
+
+    def __init__(self, source: str, problems: list[tuple[int, str, str]]) -> None:
+        super().__init__(_("“%(source)s”有 %(n)d 处问题，没有添加任何类别或单位", source=source, n=len(problems)))
+        self.source, self.problems = source, problems
+
+
+def pasted_table(text: str) -> list[list[str]]:
+    """The lines of a pasted list as cells: split at tabs (copied from a spreadsheet),
+    else at commas (also ，), else at runs of spaces."""
+    table = []
+    for line in text.splitlines():
+        if "\t" in line:
+            cells = line.split("\t")
+        elif "," in line or "，" in line:
+            cells = line.replace("，", ",").split(",")
+        else:
+            cells = line.split()
+        table.append([c.strip() for c in cells])
+    return table
+
+
+def bulk_units(campaign: Campaign, source: str, table: list[list[str]]) -> tuple[list[CampaignCategory], int]:
+    """Add the categories and units of a list (rows of 类别, 单位代码, 单位名称,
+    英文名称, or of a 类别 alone; a first row naming the columns is skipped), all or nothing.
+
+    A 类别 is one of the campaign's categories (by code or name), else a known
+    category record (by code or name), else a new category: its code is the
+    text where that is a valid code, else c1, c2 … (the name is the text).
+    A 单位代码 of a known unit may leave the name empty. Returns the new
+    categories and the number of units added; raises BulkRefused with every
+    problem (row as numbered in the list or file, column, reason)."""
+    ensure_editable(campaign)
+    rows = [(n, r) for n, r in enumerate(table, start=1) if any(c.strip() for c in r)]
+    if rows and rows[0][1] and rows[0][1][0].strip() in ("类别", "类别名称", "单位类别", "category"):
+        rows = rows[1:]
+    problems: list[tuple[int, str, str]] = []
+    if not rows:
+        raise BulkRefused(source, [(1, "", _("没有任何类别或单位：每行填写“类别、单位代码、单位名称”，或只填类别"))])
+    in_campaign = {c.code: c for c in campaign.categories} | {c.label: c for c in campaign.categories}
+    records = {c.code: c for c in db.session.scalars(select(Category))}
+    records_by_label = {c.label: c for c in records.values()}
+    known_units = {u.code: u for u in db.session.scalars(select(Unit))}
+    taken_units = {cu.unit_id for cu in campaign.units}
+    seen: dict[str, int] = {}
+    plan: list[tuple[str, str, str, str]] = []  # category text, unit code, name, English name
+    for number, cells in rows:
+        cells = [*cells, "", "", "", ""][:max(4, len(cells))]
+        category, code, name, name_en = (c.strip() for c in cells[:4])
+        before = len(problems)
+        if category and not code and not name and not name_en and len(category) <= 200:
+            plan.append((category, "", "", ""))  # a category alone
+            continue
+        if len(cells) > 4 and any(c.strip() for c in cells[4:]):
+            problems.append((number, "", _("多出的列：每行只填类别、单位代码、单位名称和英文名称（可空）")))
+        if not category:
+            problems.append((number, BULK_COLUMNS[0], _("缺少类别")))
+        elif len(category) > 200:
+            problems.append((number, BULK_COLUMNS[0], _("类别过长（最多 200 字）")))
+        if not code:
+            problems.append((number, BULK_COLUMNS[1], _("缺少单位代码")))
+        elif not _CODE.match(code):
+            problems.append((number, BULK_COLUMNS[1], _("单位代码“%(v)s”只能由字母、数字、- 和 _ 组成（最多 64 个）", v=code)))
+        elif code in seen:
+            problems.append((number, BULK_COLUMNS[1], _("单位代码 %(v)s 与第 %(n)d 行重复", v=code, n=seen[code])))
+        elif code in known_units and known_units[code].id in taken_units:
+            problems.append((number, BULK_COLUMNS[1], _("单位 %(v)s 已在本次评议中", v=code)))
+        elif code not in known_units and not name:
+            problems.append((number, BULK_COLUMNS[2], _("单位 %(v)s 是新单位，请填写名称", v=code)))
+        if len(name) > 200:
+            problems.append((number, BULK_COLUMNS[2], _("单位名称过长（最多 200 字）")))
+        if len(name_en) > 200:
+            problems.append((number, BULK_COLUMNS[3], _("英文名称过长（最多 200 字）")))
+        if code:
+            seen.setdefault(code, number)
+        if len(problems) == before:
+            plan.append((category, code, name, name_en))
+    if problems:
+        raise BulkRefused(source, problems)
+    added: list[CampaignCategory] = []
+    auto = 1
+    for category, code, name, name_en in plan:
+        cc = in_campaign.get(category)
+        if cc is None:
+            record = records.get(category) or records_by_label.get(category)
+            if record is not None:
+                cc = add_category(campaign, code=record.code, label=record.label if record.label == category else "")
+            else:
+                new_code = category if _CODE.match(category) else None
+                while new_code is None or new_code in records:
+                    new_code, auto = f"c{auto}", auto + 1
+                cc = add_category(campaign, code=new_code, label=category)
+                records[new_code] = cc.category
+            in_campaign[category] = in_campaign[cc.code] = cc
+            added.append(cc)
+        if code:
+            add_unit(campaign, category=cc, code=code, name=name, name_en=name_en)
+    return added, sum(1 for _category, code, _name, _en in plan if code)
+
+
 def remove_unit(campaign: Campaign, cu: CampaignUnit) -> None:
     ensure_editable(campaign, alters_ballots=True)
     campaign.units.remove(cu)
@@ -300,23 +409,46 @@ def set_rated_units(campaign: Campaign, cg: CampaignGroup, unit_ids: set[int]) -
 # --- questionnaire: items and the answer scale -----------------------------------
 
 
-def add_item(campaign: Campaign, *, code: str, label: str, weight: float, label_en: str = "") -> Item:
+def add_item(campaign: Campaign, *, code: str, label: str, weight: float, label_en: str = "", help: str = "",
+             help_en: str = "") -> Item:
     ensure_editable(campaign)
     if any(i.code == code for i in campaign.items):
         raise SetupRefused(_("评议指标代码 %(code)s 已存在", code=code))
-    item = Item(code=code, label=label, label_en=label_en or None, weight=weight,
-                position=_next_position(campaign.items))
+    item = Item(code=code, label=label, label_en=label_en or None, weight=weight, help=help or None,
+                help_en=help_en or None, position=_next_position(campaign.items))
     campaign.items.append(item)
     db.session.flush()
     return item
 
 
-def update_item(campaign: Campaign, item: Item, *, label: str, weight: float, label_en: str | None = None) -> None:
-    """``label_en``: the English label ("" clears it; None keeps it)."""
+def update_item(campaign: Campaign, item: Item, *, label: str, weight: float, label_en: str | None = None,
+                help: str | None = None, help_en: str | None = None) -> None:
+    """``label_en``, ``help``, ``help_en``: the English label and the help texts ("" clears one; None keeps it)."""
     ensure_editable(campaign)
     item.label, item.weight = label, weight
     if label_en is not None:
         item.label_en = label_en or None
+    if help is not None:
+        item.help = help or None
+    if help_en is not None:
+        item.help_en = help_en or None
+
+
+def move_row(campaign: Campaign, rows: list[Any], row: Any, step: int) -> bool:
+    """Move an item or an option one place up (step -1) or down (+1) on the form;
+    False where it is first or last already. Only while the campaign is a draft:
+    the first item is the default 总体评价 and printed forms keep their order."""
+    ensure_editable(campaign, alters_ballots=True)
+    ordered = sorted(rows, key=lambda r: (r.position, r.id))
+    index = ordered.index(row)
+    other = index + step
+    if not 0 <= other < len(ordered):
+        return False
+    ordered[index], ordered[other] = ordered[other], ordered[index]
+    for position, r in enumerate(ordered):
+        r.position = position
+    db.session.flush()
+    return True
 
 
 def remove_item(campaign: Campaign, item: Item) -> None:
@@ -387,9 +519,44 @@ def current_rules(campaign: Campaign) -> dict[str, Any]:
 
 
 def previous_campaign(year: int) -> Campaign | None:
-    """The latest campaign of an earlier year (the one to copy from by default)."""
-    return db.session.scalar(
-        select(Campaign).where(Campaign.year < year).order_by(Campaign.year.desc(), Campaign.id.desc()).limit(1))
+    """The latest real campaign of an earlier year (never a demo, test or archived one)."""
+    return db.session.scalar(_real_campaigns().where(Campaign.year < year).limit(1))
+
+
+def _real_campaigns() -> Select[Campaign]:
+    return (select(Campaign).where(Campaign.is_test.is_(False), Campaign.is_demo.is_(False),
+                                   Campaign.archived_at.is_(None))
+            .order_by(Campaign.year.desc(), Campaign.id.desc()))
+
+
+def copy_sources() -> tuple[list[Campaign], Campaign | None]:
+    """The campaigns a new one may copy from (archived ones left out), and the
+    default: the latest real campaign, never a demo or test campaign (None: start blank)."""
+    sources = list(db.session.scalars(select(Campaign).where(Campaign.archived_at.is_(None))
+                                      .order_by(Campaign.year.desc(), Campaign.code)))
+    return sources, db.session.scalar(_real_campaigns().limit(1))
+
+
+# --- test campaigns: archived or deleted before they open ------------------------------
+
+
+def archive_campaign(campaign: Campaign) -> None:
+    """Hide a test campaign that never opened from the lists (the caller commits)."""
+    campaign.state.archive()
+
+
+def restore_campaign(campaign: Campaign) -> None:
+    campaign.state.restore()
+
+
+def delete_campaign(campaign: Campaign) -> str:
+    """Delete a test campaign that never opened, with everything of it (its
+    roster, batches, invitations, drafts: the database cascades); returns its name."""
+    campaign.state.require_discardable()
+    name, campaign_id = campaign.name, campaign.id
+    db.session.expunge(campaign)
+    db.session.execute(delete(Campaign).where(Campaign.id == campaign_id))
+    return name
 
 
 def copy_campaign(source: Campaign, *, code: str, name: str, year: int,
@@ -405,8 +572,8 @@ def copy_campaign(source: Campaign, *, code: str, name: str, year: int,
     campaign.attribute_k = source.attribute_k
     campaign.scale = [ScaleOption(position=o.position, code=o.code, label=o.label, label_en=o.label_en,
                                   points=o.points) for o in source.scale]
-    campaign.items = [Item(position=i.position, code=i.code, label=i.label, label_en=i.label_en, weight=i.weight)
-                      for i in source.items]
+    campaign.items = [Item(position=i.position, code=i.code, label=i.label, label_en=i.label_en, weight=i.weight,
+                           help=i.help, help_en=i.help_en) for i in source.items]
     cats = {cc.id: CampaignCategory(category_id=cc.category_id, position=cc.position, label=cc.label,
                                     label_en=cc.label_en) for cc in source.categories}
     campaign.categories = list(cats.values())

@@ -17,7 +17,6 @@ from flask import Blueprint, Flask, abort, flash, redirect, render_template, req
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from survey import audit
@@ -69,10 +68,16 @@ def _messages(form: FlaskForm) -> list[str]:
     return [e for errors in form.errors.values() for e in errors]
 
 
-def _copy_choices(form: forms.CampaignForm) -> None:
-    form.copy_from.choices = [SelectChoice("", _("不复制，从空白开始"))] + [
-        SelectChoice(c.code, f"{c.year} · {c.name}") for c in db.session.scalars(
-            select(Campaign).order_by(Campaign.year.desc(), Campaign.code))]
+def _copy_choices(form: forms.CampaignForm) -> Campaign | None:
+    """The campaigns to copy from, a demo or test campaign marked as such; returns the default source."""
+    sources, default = setup.copy_sources()
+
+    def mark(c: Campaign) -> str:
+        kind = _("演示活动") if c.is_demo else _("测试活动") if c.is_test else ""
+        return f"{c.year} · {c.name}" + (f"（{kind}）" if kind else "")
+
+    form.copy_from.choices = [SelectChoice("", _("不复制，从空白开始"))] + [SelectChoice(c.code, mark(c)) for c in sources]
+    return default
 
 
 # --- new campaign, basics, status ---------------------------------------------------
@@ -82,11 +87,9 @@ def _copy_choices(form: forms.CampaignForm) -> None:
 @action("setup.new_campaign")
 def new_campaign() -> ResponseReturnValue:
     form = forms.CampaignForm()
-    _copy_choices(form)
+    default = _copy_choices(form)
     if request.method == "GET":
-        latest = db.session.scalar(select(Campaign).order_by(Campaign.year.desc(), Campaign.id.desc()).limit(1))
-        if latest is not None:
-            form.copy_from.data = latest.code
+        form.copy_from.data = default.code if default is not None else ""
     if form.validate_on_submit():
         values, code = form.values(), form.code.data.strip()
         try:
@@ -97,13 +100,15 @@ def new_campaign() -> ResponseReturnValue:
                 campaign = setup.copy_campaign(source, code=code, name=values["name"], year=values["year"],
                                                opens_at=values["opens_at"], closes_at=values["closes_at"])
                 setup.update_campaign(campaign, **values)
+                campaign.is_test = bool(form.is_test.data)
             else:
-                campaign = setup.create_campaign(code=code, **values)
+                campaign = setup.create_campaign(code=code, is_test=bool(form.is_test.data), **values)
         except UserError as exc:
             db.session.rollback()
             form.code.errors.append(exc.message)
         else:
-            audit.record("campaign.create", f"campaign:{campaign.code}", None, {"名称": campaign.name, **values})
+            audit.record("campaign.create", f"campaign:{campaign.code}", None,
+                         {"名称": campaign.name, **values, "测试活动": campaign.is_test})
             flash(_("已创建评议活动“%(name)s”（草稿）。", name=campaign.name), "info")
             return redirect(url_for("setup.basics", code=campaign.code))
     return render_template("campaigns/new.html", form=form), 400 if form.errors else 200
@@ -161,20 +166,117 @@ def change_status(code: str) -> ResponseReturnValue:
     return redirect(url_for("setup.basics", code=code))
 
 
+@bp.post("/campaigns/<code>/archive")
+@action("setup.basics")
+def archive(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    setup.archive_campaign(campaign)
+    audit.record("campaign.archive", f"campaign:{code}", None, {"名称": campaign.name})
+    flash(_("已归档测试活动“%(name)s”：它不再出现在活动列表中（可在列表底部恢复）。", name=campaign.name), "info")
+    return redirect(url_for("campaigns.index"))
+
+
+@bp.post("/campaigns/<code>/restore")
+@action("campaigns.index")
+def restore(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    setup.restore_campaign(campaign)
+    audit.record("campaign.restore", f"campaign:{code}", None, {"名称": campaign.name})
+    flash(_("已恢复测试活动“%(name)s”。", name=campaign.name), "info")
+    return redirect(url_for("setup.basics", code=code))
+
+
+@bp.post("/campaigns/<code>/delete")
+@action("setup.basics")
+def delete_campaign(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    campaign.state.require_discardable()
+    page = unconfirmed(str(_("删除测试活动“%(name)s”", name=campaign.name)),
+                       str(_("测试活动连同它的单位、评议主体、指标、名单、发放批次和链接全部删除，不能撤销。")),
+                       cancel=url_for("setup.basics", code=code), button=str(_("删除")))
+    if page:
+        return page
+    name = setup.delete_campaign(campaign)
+    audit.record("campaign.delete", f"campaign:{code}", {"名称": name}, None)
+    flash(_("已删除测试活动“%(name)s”。", name=name), "info")
+    return redirect(url_for("campaigns.index"))
+
+
+# --- bulk setup: many categories and units at once, items and options in order --------
+
+
+@bp.post("/campaigns/<code>/setup/units/bulk")
+@action("setup.units")
+def bulk_units(code: str) -> ResponseReturnValue:
+    campaign = campaign_or_404(code)
+    form = forms.BulkUnitsForm()
+    if not form.validate():
+        return _render_units(campaign, 400, bulk_form=form)
+    upload = form.file.data
+    try:
+        if upload is not None and bool(getattr(upload, "filename", None)):
+            from survey.roster.services import RosterRefused, read_table
+
+            source = upload.filename
+            try:
+                table = read_table(source, upload.read())
+            except RosterRefused as exc:
+                raise setup.BulkRefused(source, [(p.row, p.column, p.reason) for p in exc.problems]) from None
+        elif (form.text.data or "").strip():
+            source, table = str(_("粘贴的列表")), setup.pasted_table(form.text.data)
+        else:
+            form.text.errors = [*form.text.errors, _("请粘贴单位列表或选择文件")]
+            return _render_units(campaign, 400, bulk_form=form)
+        added, units = setup.bulk_units(campaign, source, table)
+    except setup.BulkRefused as exc:
+        db.session.rollback()
+        return _render_units(campaign_or_404(code), 400, bulk_form=form, bulk_problems=exc)
+    audit.record("setup.bulk_units", f"campaign:{code}", None,
+                 {"来源": source, "新增类别": [f"{c.code} {c.label}" for c in added], "新增单位数": units})
+    flash(_("已添加 %(n)d 个单位（新增类别 %(m)d 个%(codes)s）。", n=units, m=len(added),
+            codes="：" + "、".join(f"{c.label}（代码 {c.code}）" for c in added) if added else ""), "info")
+    return redirect(url_for("setup.units", code=code))
+
+
+def _move_view(kind: str, model: type[Any], rows_of: Callable[[Campaign], list[Any]]) -> Callable[..., ResponseReturnValue]:
+    def move(code: str, row_id: int) -> ResponseReturnValue:
+        """Move an item or option up or down (a plain form: works without JavaScript)."""
+        campaign = campaign_or_404(code)
+        row = row_or_404(model, row_id, campaign)
+        form = forms.MoveForm()
+        if form.validate():
+            step = -1 if form.direction.data == "up" else 1
+            if setup.move_row(campaign, rows_of(campaign), row, step):
+                audit.record("setup.reorder", f"campaign:{code}/{kind}:{row.code}", None,
+                             {"顺序": [r.code for r in rows_of(campaign)]})
+        return redirect(url_for("setup.questionnaire", code=code) + f"#{kind}-{row.id}")
+
+    return move
+
+
+for _kind, _model, _rows_of in (("item", Item, lambda c: c.items), ("option", ScaleOption, lambda c: c.scale)):
+    _view = _move_view(_kind, _model, _rows_of)
+    _view.__name__ = _view.__qualname__ = f"move_{_kind}"
+    bp.add_url_rule(f"/campaigns/<code>/setup/{_kind}s/<int:row_id>/move", f"move_{_kind}",
+                    action("setup.questionnaire")(_view), methods=["POST"])
+
+
 # --- the pages that list a campaign's rows ----------------------------------------------
 
 Page = Callable[..., tuple[str, int]]
 
 
 def _render_units(campaign: Campaign, status: int = 200, category_form: FlaskForm | None = None,
-                  unit_form: FlaskForm | None = None) -> tuple[str, int]:
+                  unit_form: FlaskForm | None = None, bulk_form: FlaskForm | None = None,
+                  bulk_problems: setup.BulkRefused | None = None) -> tuple[str, int]:
     unit_form = unit_form or forms.UnitForm(formdata=None)
     _category_choices(unit_form, campaign)
     return render_template("campaigns/setup_units.html", campaign=campaign, section="units",
                            delete_form=forms.DeleteForm(), known_units=setup.known_units(),
                            known_categories=setup.known_categories(),
                            category_form=category_form or forms.CategoryForm(formdata=None),
-                           unit_form=unit_form), status
+                           unit_form=unit_form, bulk_form=bulk_form or forms.BulkUnitsForm(formdata=None),
+                           bulk_problems=bulk_problems), status
 
 
 def _render_groups(campaign: Campaign, status: int = 200, group_form: FlaskForm | None = None,

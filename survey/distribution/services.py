@@ -19,13 +19,13 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, func, or_, select, true, update
+from sqlalchemy import Select, bindparam, case, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from survey import audit, jobs
 from survey.ballots.attributes import release_for
-from survey.clock import format_beijing, utcnow
+from survey.clock import day_start, format_beijing, utcnow
 from survey.database import rowcount
 from survey.errors import UserError
 from survey.extensions import db
@@ -39,6 +39,7 @@ from survey.models import (
     Job,
     PaperEntry,
     ReminderSchedule,
+    ReplacedLink,
     User,
 )
 from survey.models.base import table_of
@@ -251,7 +252,8 @@ class BatchFigures:
     returned: int
     delivery: dict[str, int]
     pending_tokens: int
-    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (name, address, reason, the person's roster id where the page may name them, else None).
+    failed: list[tuple[str, str, str, int | None]] = field(default_factory=list)
 
     @property
     def rate(self) -> float | None:
@@ -265,14 +267,14 @@ def batch_figures(batch: Batch) -> BatchFigures:
         Invitation.batch_id == batch.id, Invitation.pending_token.is_not(None))) or 0
     failed = db.session.execute(
         select(Evaluator.name, func.coalesce(Evaluator.email, Evaluator.phone, ""), Invitation.last_error,
-               _nameable(batch))
+               _nameable(batch), case((Evaluator.campaign_id == batch.campaign_id, Evaluator.id), else_=None))
         .join(Evaluator, Invitation.evaluator_id == Evaluator.id)
         .where(Invitation.batch_id == batch.id, Invitation.delivery == "failed")
         .order_by(Invitation.id).limit(200)).all()
     unnamed = str(_("（催办消息；匿名评议不列出尚未提交者的姓名）"))
     return BatchFigures(batch.issued, returned, delivery, pending,
-                        [(n, a, jobs.reason_text(e)) if shown else (unnamed, "—", jobs.reason_text(e))
-                         for n, a, e, shown in failed])
+                        [(n, a, jobs.reason_text(e), person) if shown else (unnamed, "—", jobs.reason_text(e), None)
+                         for n, a, e, shown, person in failed])
 
 
 def _nameable(batch: Batch) -> ColumnElement[bool]:
@@ -385,7 +387,8 @@ def queue_reminders(batch: Batch) -> Job:
 
     taken = pending_invitations(batch.campaign_id)
     ids = [i for i in db.session.scalars(select(Invitation.id).where(
-        Invitation.batch_id == batch.id, Invitation.used.is_(False), Invitation.delivery == "sent"))
+        Invitation.batch_id == batch.id, Invitation.used.is_(False), Invitation.delivery == "sent",
+        Invitation.evaluator_id.is_not(None)))  # a person deleted from the roster is not reminded
         if i not in taken]
     if not ids:
         raise DistributionError(_("没有需要催办的评议代表（都已提交或尚未发送）"))
@@ -398,6 +401,83 @@ def queue_reminders(batch: Batch) -> Job:
     job = start_sending(batch)
     job.params = {**job.params, "reminder": True}
     return job
+
+
+def shown_delivery(invitation: Invitation) -> tuple[str | None, str | None]:
+    """An invitation's delivery state and last error as a page may show them
+    beside the person's name. In an anonymous campaign a reminder is never
+    shown (it goes only to those who have not answered, so it would say who
+    has not, see _nameable): an invitation with a reminder pending or failed
+    reads as its invitation, sent."""
+    if invitation.batch.campaign.anonymous and invitation.pending_kind == "reminder":
+        return "sent", None
+    return invitation.delivery, invitation.last_error
+
+
+def _link_taken(invitation: Invitation) -> bool:
+    """A personal link's ballot is taken: marked used, or claimed and not yet marked (SQLite)."""
+    from survey.ballots.submission import pending_invitations
+
+    return invitation.used or invitation.id in pending_invitations(invitation.campaign_id)
+
+
+def resend_refusal(invitation: Invitation) -> str | None:
+    """Why this one person's invitation cannot be sent again now, or None.
+
+    In an anonymous campaign whether the person has answered changes nothing
+    here (a page may not tell it): the resend of a taken link is accepted and
+    sends nothing (the send job skips a taken invitation)."""
+    batch = invitation.batch
+    problem = sending_problem(batch)
+    if problem is not None:
+        return problem
+    evaluator = invitation.evaluator
+    if evaluator is None:
+        return str(_("这份邀请不属于名单上的任何人"))
+    if not batch.campaign.anonymous and _link_taken(invitation):
+        return str(_("此人已提交评议表，不需要重发"))
+    if shown_delivery(invitation)[0] not in ("sent", "failed"):
+        return str(_("此人的邀请还没有发出：请在批次页面发送"))
+    if active_job(batch) is not None:
+        return str(_("本批次正在发送中，请等待完成后再重发"))
+    if batch.channel == "email" and not evaluator.email:
+        return str(_("此人没有邮箱：请先填写邮箱"))
+    if batch.channel == "sms" and not evaluator.phone:
+        return str(_("此人没有手机号：请先填写手机号"))
+    return None
+
+
+def resend_invitation(invitation: Invitation) -> Job:
+    """Send one person's invitation again, with a new link (the caller commits):
+    after a bounced or mistyped address was fixed, or a lost message.
+
+    The old link is dead at once (its hash is replaced; whoever holds it is told,
+    by ``ReplacedLink``, that a newer message replaced it, with its day only);
+    the invitation itself stays (its batch, serial, attributes, the issued count).
+    A draft saved under the old link stays sealed under it: the server never
+    keeps a delivered token, so it cannot move the draft to the new link.
+
+    A link already taken (anonymous campaigns only get here with one) is
+    queued without a token, and the send job records it as sent without
+    sending anything; its token is not replaced while its claim is pending
+    (SQLite): the claim is keyed by the token, so a new one would admit a
+    second ballot."""
+    problem = resend_refusal(invitation)
+    if problem is not None:
+        raise DistributionError(problem)
+    from survey.ballots.submission import pending_invitations
+
+    if invitation.id in pending_invitations(invitation.campaign_id):
+        invitation.pending_token = invitation.pending_kind = None
+    else:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        db.session.add(ReplacedLink(token_hash=invitation.token_hash, batch_id=invitation.batch_id,
+                                    replaced_at=day_start(utcnow()), kind="resend"))
+        invitation.token_hash = hash_token(token)
+        invitation.pending_token, invitation.pending_kind = token, "invite"
+    invitation.delivery, invitation.last_error = "queued", None
+    db.session.flush()
+    return start_sending(invitation.batch)
 
 
 def last_reminder_at(batch: Batch) -> dt.datetime | None:

@@ -28,6 +28,7 @@ from survey.models.distribution import (
     PaperEntry,
     ReminderSchedule,
     ReplacedLink,
+    RosterUpload,
 )
 from survey.models.job import Job
 from survey.models.outcome import (
@@ -51,7 +52,7 @@ __all__ = [
     "CampaignCategory", "CampaignGroup", "CampaignUnit", "Category",
     "EvaluatorGroup", "Item", "MarginTarget", "MarginVariable", "ObjectiveScore", "ScaleOption",
     "Unit", "Veto", "CHANNELS", "Batch", "Evaluator", "Invitation", "GroupUnit",
-    "PaperEntry", "Job", "MessageTemplate", "ReminderSchedule", "ReplacedLink",
+    "PaperEntry", "Job", "MessageTemplate", "ReminderSchedule", "ReplacedLink", "RosterUpload",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
     "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
     "SignInFailure", "TestBallot", "WebhookDelivery", "WebhookEndpoint",

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -129,6 +130,14 @@ class Campaign(Model):
     #: evaluators of its batch share it (survey/ballots/attributes.py).
     attribute_k: Mapped[int] = mapped_column(Integer, default=ATTRIBUTE_K_DEFAULT,
                                              server_default=str(ATTRIBUTE_K_DEFAULT))
+    #: A campaign set up to try the system out (测试活动): never the default
+    #: source to copy from, and archived or deleted before it opens
+    #: (survey/models/lifecycle.py ``archive``, ``discard``).
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The demo campaign (``flask demo``): never the default source to copy from.
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: When a test campaign was archived (hidden from the campaign list); null: not archived.
+    archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     scale: Mapped[list[ScaleOption]] = relationship(
         back_populates="campaign", order_by="ScaleOption.position", cascade="all, delete-orphan"
@@ -198,6 +207,10 @@ class Item(Model):
     #: The label shown to an evaluator who switched to English (null: the Chinese one).
     label_en: Mapped[str | None] = mapped_column(String(200))
     weight: Mapped[float] = mapped_column(Float, default=1.0)
+    #: What the item asks about, shown under its label on the form (null: nothing; at most 500 characters).
+    help: Mapped[str | None] = mapped_column(Text)
+    #: The help text shown to an evaluator who switched to English (null: the Chinese one).
+    help_en: Mapped[str | None] = mapped_column(Text)
     campaign: Mapped[Campaign] = relationship(back_populates="items")
 
 

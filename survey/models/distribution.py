@@ -252,4 +252,23 @@ class ReplacedLink(Model):
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), index=True)
     replaced_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    #: What replaced it: null for a reminder, 'resend' for an invitation the
+    #: organizer sent again to one person (survey/distribution/services.py ``resend_invitation``).
+    kind: Mapped[str | None] = mapped_column(String(16))
     batch: Mapped[Batch] = relationship()
+
+
+class RosterUpload(Model):
+    """A roster file refused for some of its rows, kept so that the organizer
+    may import its valid rows (one transaction) and download the skipped ones
+    (survey/roster/services.py). Deleted with its campaign and a day after it
+    was uploaded; ``imported_at`` is set when its valid rows were imported."""
+
+    __tablename__ = "roster_upload"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    #: The file's cells as read (row 1 the header), list of lists of text.
+    table: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    imported_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

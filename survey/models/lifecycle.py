@@ -122,6 +122,17 @@ class CampaignState:
         return self.is_draft
 
     @property
+    def is_archived(self) -> bool:
+        """A test campaign put away (hidden from the campaign list)."""
+        return self.campaign.archived_at is not None
+
+    @property
+    def allows_discarding(self) -> bool:
+        """A test campaign (测试活动) may be archived or deleted before it opens:
+        no ballot, no sent message can exist yet. A real campaign never."""
+        return self.is_draft and bool(self.campaign.is_test)
+
+    @property
     def allows_distribution(self) -> bool:
         """New batches, printing and sending: while the campaign is set up or open."""
         return self.status in (Status.DRAFT, Status.OPEN)
@@ -167,7 +178,8 @@ class CampaignState:
         return label(self.effective())
 
     def can(self, target: str) -> bool:
-        return Status(target) in _TRANSITIONS[self.status]
+        """The lifecycle has this transition from here (an archived test campaign has none until restored)."""
+        return not self.is_archived and Status(target) in _TRANSITIONS[self.status]
 
     def organizer_actions(self) -> list[tuple[Status, str]]:
         """Where the organizer may move the campaign from here, in lifecycle order,
@@ -179,6 +191,7 @@ class CampaignState:
 
     def move_to(self, target: str) -> None:
         """Change the status, refusing a transition the lifecycle does not have."""
+        self.require_not_archived()
         if not self.can(target):
             raise Conflict(_("不能从“%(a)s”改为“%(b)s”。", a=self.label,
                              b=label(target) if target in STATUS_LABELS else target))
@@ -195,6 +208,22 @@ class CampaignState:
 
     def publish(self) -> None:
         self.move_to(Status.PUBLISHED)
+
+    def require_not_archived(self) -> None:
+        self.require(not self.is_archived, _("这个测试活动已归档：请先恢复，再改变状态。"))
+
+    def require_discardable(self) -> None:
+        self.require(self.allows_discarding, _("只有尚未开始评议的测试活动可以归档或删除；正式活动和已开始的活动都要保留。"))
+
+    def archive(self, now: dt.datetime | None = None) -> None:
+        """Put a test campaign away before it opens (it keeps its status: 草稿)."""
+        self.require_discardable()
+        if self.campaign.archived_at is None:
+            self.campaign.archived_at = now or utcnow()
+
+    def restore(self) -> None:
+        """Bring an archived test campaign back to the list."""
+        self.campaign.archived_at = None
 
     # --- refusals ---
 

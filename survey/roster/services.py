@@ -3,6 +3,7 @@ the whole file in one statement only when no row has a problem."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import zipfile
@@ -11,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 
+from survey.clock import utcnow
 from survey.errors import UserError
 from survey.extensions import db
-from survey.models import Campaign, CampaignGroup, Evaluator, Unit
+from survey.models import Campaign, CampaignGroup, Evaluator, Invitation, RosterUpload, Unit
 from survey.spreadsheets import csv_row
 
 NAME, PHONE, EMAIL, ORGANISATION, GROUP, OWN_UNIT = "姓名", "手机", "邮箱", "工作单位", "评议主体", "所在单位代码"
@@ -46,9 +48,11 @@ class RowProblem:
 
 
 class RosterRefused(UserError):
-    def __init__(self, problems: list[RowProblem]) -> None:
+    def __init__(self, problems: list[RowProblem], table: list[list[str]] | None = None, valid: int = 0) -> None:
         super().__init__(_("名单有 %(n)d 处问题，未导入任何一行", n=len(problems)))
         self.problems = problems
+        #: The file's cells and its number of valid rows, where its rows were read.
+        self.table, self.valid = table, valid
 
 
 class RosterTooLarge(RosterRefused):
@@ -87,6 +91,7 @@ def _cell(value: Any) -> str:
 
 def read_table(filename: str, data: bytes) -> list[list[str]]:
     """All rows of the file's first sheet as text cells (row 1 is the header)."""
+    _refuse_old_format(filename, data)
     name = filename.lower()
     if name.endswith(".xlsx"):
         from openpyxl import load_workbook
@@ -108,6 +113,20 @@ def read_table(filename: str, data: bytes) -> list[list[str]]:
             raise RosterRefused([RowProblem(filename, 0, "", _("无法识别文件编码，请另存为 UTF-8 或 GB18030 编码的 CSV"))]) from exc
         return _bounded(filename, ([c.strip() for c in row] for row in csv.reader(io.StringIO(text, newline=""))))
     raise RosterRefused([RowProblem(filename, 0, "", _("只接受 .csv 或 .xlsx 文件"))])
+
+
+#: The file types of Excel 97-2003 (.xls) and WPS (.et, .ett): an OLE compound file, not read here.
+OLD_SPREADSHEETS = (".xls", ".et", ".ett", ".xlt")
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _refuse_old_format(filename: str, data: bytes) -> None:
+    """An .xls or WPS .et file (or one renamed .xlsx/.csv) is refused with what to do:
+    no reader of the old binary format is kept well enough to trust with a roster."""
+    if filename.lower().endswith(OLD_SPREADSHEETS) or data.startswith(OLE_SIGNATURE):
+        raise RosterRefused([RowProblem(filename, 0, "", _(
+            "这是 Excel 97-2003（.xls）或 WPS 表格（.et）格式的文件，不能直接导入。请另存为 .xlsx："
+            "在 Excel 或 WPS 中打开它，点“文件 › 另存为”，文件类型选“Excel 工作簿（*.xlsx）”，再导入新文件"))])
 
 
 def _check_unpacked_size(filename: str, data: bytes) -> None:
@@ -276,13 +295,9 @@ def import_table(campaign: Campaign, source: str, table: list[list[str]]) -> Imp
         raise RosterRefused([RowProblem(source, 0, "", _("评议活动已定稿，不能再导入名单"))])
     records, problems = check_rows(campaign, source, table)
     if problems:
-        raise RosterRefused(problems)
+        raise RosterRefused(problems, table, len(records))
     db.session.execute(insert(Evaluator), records)
-    per_group: dict[str, int] = {}
-    labels = {g.group_id: g.label for g in campaign.groups}
-    for r in records:
-        per_group[labels[r["group_id"]]] = per_group.get(labels[r["group_id"]], 0) + 1
-    return ImportResult(len(records), per_group)
+    return _result(campaign, records)
 
 
 # --- the roster and its template --------------------------------------------------------
@@ -344,3 +359,211 @@ def template_xlsx(campaign: Campaign) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+# --- a refused file's valid rows -------------------------------------------------------
+
+#: How long a refused file is kept for importing its valid rows and downloading the skipped ones.
+UPLOAD_KEPT = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """What a refused file still offers: its valid rows, and the rows skipped with their problems."""
+
+    valid: int
+    skipped: dict[int, list[RowProblem]]
+
+
+def partial_import(problems: list[RowProblem], valid: int) -> Partial | None:
+    """The valid rows of a refused file may be imported when every problem is a
+    row's (not the header's or the file's) and at least one row is valid."""
+    if valid == 0 or any(p.row < 2 for p in problems):
+        return None
+    skipped: dict[int, list[RowProblem]] = {}
+    for p in problems:
+        skipped.setdefault(p.row, []).append(p)
+    return Partial(valid, skipped)
+
+
+def keep_upload(campaign: Campaign, filename: str, table: list[list[str]]) -> RosterUpload:
+    """Keep a refused file's cells (the caller commits); files older than UPLOAD_KEPT go."""
+    db.session.execute(delete(RosterUpload).where(RosterUpload.created_at < utcnow() - UPLOAD_KEPT))
+    upload = RosterUpload(campaign_id=campaign.id, filename=filename[:255], table=table)
+    db.session.add(upload)
+    db.session.flush()
+    return upload
+
+
+def upload_of(campaign: Campaign, upload_id: int) -> RosterUpload | None:
+    upload = db.session.get(RosterUpload, upload_id)
+    if upload is None or upload.campaign_id != campaign.id or upload.created_at < utcnow() - UPLOAD_KEPT:
+        return None
+    return upload
+
+
+def recent_uploads(campaign: Campaign) -> list[RosterUpload]:
+    """The files whose valid rows were imported lately (their skipped rows can still be downloaded)."""
+    return list(db.session.scalars(select(RosterUpload).where(
+        RosterUpload.campaign_id == campaign.id, RosterUpload.imported_at.is_not(None),
+        RosterUpload.created_at >= utcnow() - UPLOAD_KEPT).order_by(RosterUpload.id.desc())))
+
+
+def import_valid_rows(campaign: Campaign, upload: RosterUpload, expected: int) -> tuple[ImportResult, int]:
+    """Import the valid rows of a kept file in one statement (the caller commits),
+    checked again against the roster as it is now; refused unless exactly the
+    `expected` rows the organizer confirmed are still valid. Returns the result
+    and the number of rows skipped."""
+    if upload.imported_at is not None:
+        raise UserError(_("文件“%(f)s”的有效行已经导入过了", f=upload.filename))
+    if campaign.state.is_frozen:
+        raise UserError(_("评议活动已定稿，不能再导入名单"))
+    records, problems = check_rows(campaign, upload.filename, upload.table)
+    partial = partial_import(problems, len(records))
+    if partial is None or len(records) != expected:
+        raise UserError(_("名单或文件已变化，现在有 %(n)d 行有效：请重新导入文件后再确认", n=len(records)))
+    db.session.execute(insert(Evaluator), records)
+    # From now on the file is its skipped rows (the imported ones would read as duplicates).
+    upload.table = [upload.table[0], *(cells for number, cells in enumerate(upload.table[1:], start=2)
+                                       if number in partial.skipped)]
+    upload.imported_at = utcnow()
+    return _result(campaign, records), len(partial.skipped)
+
+
+def skipped_rows_csv(campaign: Campaign, upload: RosterUpload) -> bytes:
+    """The rows of a kept file that have problems, as they were, with a column 问题 first: fix and import it again."""
+    _records, problems = check_rows(campaign, upload.filename, upload.table)
+    by_row: dict[int, list[RowProblem]] = {}
+    for p in problems:
+        by_row.setdefault(p.row, []).append(p)
+    table = upload.table
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(csv_row([_("问题"), *(table[0] if table else [])]))
+    for number, cells in enumerate(table[1:], start=2):
+        if number in by_row:
+            reasons = "；".join(f"{p.column}：{p.reason}" if p.column else p.reason for p in by_row[number])
+            writer.writerow(csv_row([reasons, *cells]))
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _result(campaign: Campaign, records: list[dict[str, Any]]) -> ImportResult:
+    per_group: dict[str, int] = {}
+    labels = {g.group_id: g.label for g in campaign.groups}
+    for r in records:
+        per_group[labels[r["group_id"]]] = per_group.get(labels[r["group_id"]], 0) + 1
+    return ImportResult(len(records), per_group)
+
+
+# --- one person: search, edit, delete ---------------------------------------------------
+
+
+def search(campaign: Campaign, text: str = "", group_code: str = "", limit: int = 200) -> tuple[int, list[Evaluator]]:
+    """The campaign's people whose name, phone, e-mail or work unit contains `text`
+    (any case), in the group `group_code` if given: how many, and the first `limit`."""
+    query = select(Evaluator).where(Evaluator.campaign_id == campaign.id)
+    text = text.strip()
+    if text:
+        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(*(func.lower(column).like(pattern, escape="\\") for column in (
+            Evaluator.name, Evaluator.phone, Evaluator.email, Evaluator.organisation))))
+    if group_code:
+        group = next((g for g in campaign.groups if g.code == group_code), None)
+        query = query.where(Evaluator.group_id == (group.group_id if group is not None else -1))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return total, list(db.session.scalars(query.order_by(Evaluator.id).limit(limit)))
+
+
+def person_or_none(campaign: Campaign, evaluator_id: int) -> Evaluator | None:
+    evaluator = db.session.get(Evaluator, evaluator_id)
+    return evaluator if evaluator is not None and evaluator.campaign_id == campaign.id else None
+
+
+def invitations_of(evaluator: Evaluator) -> list[Invitation]:
+    return list(db.session.scalars(select(Invitation).where(Invitation.evaluator_id == evaluator.id)
+                                   .order_by(Invitation.id)))
+
+
+#: The fields of a person the edit form changes, as the audit log names them.
+PERSON_FIELDS = {"name": NAME, "phone": PHONE, "email": EMAIL, "organisation": ORGANISATION,
+                 "group": GROUP, "own_unit": OWN_UNIT}
+
+
+def update_person(campaign: Campaign, evaluator: Evaluator, *, name: str, phone: str, email: str,
+                  organisation: str, group_code: str, own_unit_code: str) -> dict[str, tuple[str, str]]:
+    """Check and save one person's fields; returns what changed (field: before, after).
+    Raises UserError with every problem (field by field). A person with an
+    invitation keeps their group: the invitation's batch is the group's."""
+    if campaign.state.is_frozen:
+        raise UserError(_("评议活动已定稿，不能再修改名单"))
+    problems: list[str] = []
+    name, email, organisation = name.strip(), email.strip(), organisation.strip()
+    if not name:
+        problems.append(_("姓名：必填"))
+    elif len(name) > 100:
+        problems.append(_("姓名：过长（最多 100 字）"))
+    mobile = None
+    if phone.strip():
+        mobile = normalise_mobile(phone)
+        if mobile is None:
+            problems.append(_("手机：格式不对“%(v)s”（应为 11 位手机号，如 13812345678）", v=phone.strip()))
+    if email and (not EMAIL_RE.match(email) or len(email) > 254):
+        problems.append(_("邮箱：格式不对“%(v)s”", v=email))
+    if not mobile and not email and not problems:
+        problems.append(_("手机和邮箱至少要填一项"))
+    if len(organisation) > 200:
+        problems.append(_("工作单位：过长（最多 200 字）"))
+    group = next((g for g in campaign.groups if g.code == group_code), None)
+    if group is None:
+        problems.append(_("评议主体：未知“%(v)s”", v=group_code))
+    own_unit_id = None
+    if own_unit_code.strip():
+        own_unit_id = db.session.scalar(select(Unit.id).where(Unit.code == own_unit_code.strip()))
+        if own_unit_id is None:
+            problems.append(_("所在单位代码：未知“%(v)s”", v=own_unit_code.strip()))
+    others = select(Evaluator.name).where(Evaluator.campaign_id == campaign.id, Evaluator.id != evaluator.id)
+    if mobile and (other := db.session.scalar(others.where(Evaluator.phone == mobile).limit(1))):
+        problems.append(_("手机：%(v)s 已是名单中 %(name)s 的手机", v=mobile, name=other))
+    if email and (other := db.session.scalar(others.where(func.lower(Evaluator.email) == email.lower()).limit(1))):
+        problems.append(_("邮箱：%(v)s 已是名单中 %(name)s 的邮箱", v=email, name=other))
+    if group is not None and group.group_id != evaluator.group_id and invitations_of(evaluator):
+        problems.append(_("评议主体：此人已在发放批次中，不能改评议主体（可删除此人后重新添加）"))
+    if problems:
+        raise UserError("；".join(str(p) for p in problems))
+    assert group is not None
+    before = {"name": evaluator.name, "phone": evaluator.phone or "", "email": evaluator.email or "",
+              "organisation": evaluator.organisation or "", "group": evaluator.group.code,
+              "own_unit": evaluator.own_unit.code if evaluator.own_unit else ""}
+    evaluator.name, evaluator.phone, evaluator.email = name, mobile, email or None
+    evaluator.organisation, evaluator.group_id, evaluator.own_unit_id = organisation or None, group.group_id, own_unit_id
+    after = {"name": name, "phone": mobile or "", "email": email, "organisation": organisation,
+             "group": group.code, "own_unit": own_unit_code.strip()}
+    return {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+
+
+def delete_person(campaign: Campaign, evaluator: Evaluator) -> int:
+    """Take a person off the roster (the caller commits); returns how many of
+    their invitations were kept without them.
+
+    Their invitations stay, no longer naming anyone: a returned ballot is kept
+    and counted (nothing links it to the person, and nothing is looked up
+    about it here beyond what the office already knows, that a link was used);
+    a link not yet used is made dead (its hash replaced by one of a token
+    nobody has, its clear token erased). The batch's issued count and the k
+    rule's released attributes stay as they were decided (docs/anonymity.md)."""
+    if campaign.state.is_frozen:
+        raise UserError(_("评议活动已定稿，不能再修改名单"))
+    from survey.tokens import hash_token, new_token
+
+    kept = 0
+    for invitation in invitations_of(evaluator):
+        kept += 1
+        invitation.evaluator_id = None
+        if not invitation.used:
+            # Dead link: a ballot already taken but not yet marked used (SQLite) is
+            # unaffected, the claim names the invitation, not the token.
+            invitation.token_hash = hash_token(new_token())
+            invitation.pending_token = invitation.pending_kind = None
+    db.session.flush()
+    db.session.execute(delete(Evaluator).where(Evaluator.id == evaluator.id))
+    return kept

@@ -46,6 +46,26 @@ def test_setup_distribution_and_accounts_each_leave_an_entry(ctx, client) -> Non
     roster = csv_bytes([HEADER, ["张三", "13800138000", "", "", "client", "", "", ""]])
     assert client.post("/campaigns/c2027/roster", data={"file": (io.BytesIO(roster), "名单.csv")},
                        content_type="multipart/form-data").status_code == 302
+    # issue #11's roster management and bulk setup (tests/survey/test_roster_management.py, test_bulk_setup.py)
+    refused = csv_bytes([HEADER, ["李四", "13900139000", "", "", "client", "", "", ""],
+                         ["王五", "123", "", "", "client", "", "", ""]])
+    answer = client.post("/campaigns/c2027/roster", data={"file": (io.BytesIO(refused), "名单2.csv")},
+                         content_type="multipart/form-data")
+    upload = answer.text.split("/roster/uploads/")[1].split("/")[0]
+    assert client.post(f"/campaigns/c2027/roster/uploads/{upload}/import", data={"expected": "1"}).status_code == 302
+    people = dict(db.session.execute(text("SELECT name, id FROM evaluator")).all())
+    assert client.post(f"/campaigns/c2027/roster/{people['张三']}", data={
+        "name": "张三", "phone": "13800138001", "email": "", "organisation": "", "group": "client",
+        "own_unit": ""}).status_code == 302
+    assert client.post(f"/campaigns/c2027/roster/{people['李四']}/delete", data={"confirmed": "1"}).status_code == 302
+    assert client.post(f"{base}/units/bulk", data={"text": "社会服务类\tu9\t市新单位"}).status_code == 302
+    item = campaign.items[0].id
+    assert client.post(f"{base}/items", data={"code": "speed", "label": "办事效率", "weight": "1"}).status_code == 302
+    assert client.post(f"{base}/items/{item}/move", data={"direction": "down"}).status_code == 302
+    client.post("/campaigns/new", data={"code": "try1", "name": "试用", "year": "2027", "return_target": "90",
+                                        "copy_from": "", "is_test": "y"})
+    for step in ("archive", "restore", "delete"):
+        assert client.post(f"/campaigns/try1/{step}", data={"confirmed": "1"}).status_code == 302
     assert client.post("/campaigns/c2027/status", data={"target": "open", "confirmed": "1"}).status_code == 302
     assert client.post("/distribution/c2027/batches", data={"group": group.id, "channel": "paper",
                                                             "count": "2", "code": "P"}).status_code == 302
@@ -66,7 +86,8 @@ def test_setup_distribution_and_accounts_each_leave_an_entry(ctx, client) -> Non
     want = {"campaign.create", "setup.add", "campaign.basics", "setup.update", "setup.rated_units", "setup.remove",
             "setup.rules", "setup.attribute_k", "roster.import", "campaign.status", "batch.create",
             "batch.printed", "batch.issued", "batch.cap", "user.create", "user.active", "user.password_reset",
-            "user.role"}
+            "user.role", "roster.import_valid", "roster.edit", "roster.delete", "setup.bulk_units", "setup.reorder",
+            "campaign.archive", "campaign.restore", "campaign.delete"}
     assert want <= _actions(), want - _actions()
     assert _actions() <= set(audit.ACTION_LABELS), "every action has its Chinese name"
     # Readable Chinese as stored: the raw JSON text has no \\u escapes.

@@ -132,8 +132,11 @@ def test_header_problems(campaign, rows, message) -> None:
 
 def test_other_file_types_and_broken_xlsx_are_refused(campaign) -> None:
     with pytest.raises(RosterRefused) as caught:
-        services.import_roster(campaign, "x.xls", b"\xd0\xcf\x11\xe0")
+        services.import_roster(campaign, "x.ods", b"PK\x03\x04")
     assert caught.value.problems[0].reason == "只接受 .csv 或 .xlsx 文件"
+    with pytest.raises(RosterRefused) as caught:  # Excel 97-2003: what to do (tests/survey/test_roster_management.py)
+        services.import_roster(campaign, "x.xls", b"\xd0\xcf\x11\xe0")
+    assert "请另存为 .xlsx" in caught.value.problems[0].reason
     with pytest.raises(RosterRefused) as caught:
         services.import_roster(campaign, "x.xlsx", b"not a zip")
     assert caught.value.problems[0].reason.startswith("无法读取 XLSX 文件")
