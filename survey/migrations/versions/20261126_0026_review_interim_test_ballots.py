@@ -26,8 +26,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("review_comment", sa.Text(), nullable=True))
         batch_op.create_foreign_key(batch_op.f("fk_rectification_returned_by_id_user_account"),
                                     "user_account", ["returned_by_id"], ["id"])
-    with op.batch_alter_table("outcome_settings", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("interim_results", sa.Boolean(), server_default=sa.false(), nullable=False))
+    # Plain ADD/DROP COLUMN (no SQLite table rebuild): a rebuild turns the column CHECKs of 0019
+    # into table CHECKs, and 0019's downgrade could then no longer drop its columns.
+    op.add_column("outcome_settings", sa.Column("interim_results", sa.Boolean(), server_default=sa.false(),
+                                                nullable=False))
     op.create_table(
         "test_ballot",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -51,8 +53,7 @@ def downgrade() -> None:
     with op.batch_alter_table("test_ballot", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_test_ballot_campaign_id"))
     op.drop_table("test_ballot")
-    with op.batch_alter_table("outcome_settings", schema=None) as batch_op:
-        batch_op.drop_column("interim_results")
+    op.drop_column("outcome_settings", "interim_results")
     with op.batch_alter_table("rectification", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_rectification_returned_by_id_user_account"), type_="foreignkey")
         batch_op.drop_column("review_comment")
