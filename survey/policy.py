@@ -28,13 +28,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey.errors import API_PREFIX, Problem, api_error, in_chinese
+from survey.models.account import ROLES
 
 #: Anyone, signed in or not: evaluators, the public.
 ANYONE = "anyone"
 #: Any signed-in staff member.
 STAFF = "staff"
-ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR, CLERK = (
-    "admin", "organizer", "committee", "liaison", "auditor", "clerk")
+ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR, CLERK, HANDLER, ASSESSOR = ROLES
 READERS = frozenset({COMMITTEE, ORGANIZER, AUDITOR})
 
 

@@ -42,6 +42,14 @@ from survey.models.outcome import (
     ResultArtifact,
     ResultSnapshot,
 )
+from survey.models.register import (
+    CaseAttachment,
+    Complainant,
+    DeductionRule,
+    RegisterComponent,
+    RegisterPublication,
+    SupervisionCase,
+)
 from survey.models.signin import SignInFailure
 from survey.models.webhook import WebhookDelivery, WebhookEndpoint
 
@@ -55,4 +63,5 @@ __all__ = [
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
     "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
     "SignInFailure", "WebhookDelivery", "WebhookEndpoint",
+    "CaseAttachment", "Complainant", "DeductionRule", "RegisterComponent", "RegisterPublication", "SupervisionCase",
 ]
