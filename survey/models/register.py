@@ -140,6 +140,7 @@ class RegisterComponent(Model):
     code: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(200))
     base: Mapped[float] = mapped_column(Float, default=100.0)
+    campaign: Mapped[Campaign] = relationship()
     rules: Mapped[list[DeductionRule]] = relationship(
         back_populates="component", order_by="DeductionRule.id", cascade="all, delete-orphan")
 
