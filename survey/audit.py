@@ -50,6 +50,14 @@ ACTION_LABELS: dict[str, str] = {
     "rectification.report": "提交整改报告", "rectification.due": "设置整改期限",
     "rectification.mark_red": "逾期标红", "rectification.accept": "整改验收",
     "follow_up.schedule": "安排回访",
+    # the supervision register (case numbers only: never a complainant)
+    "register.create": "登记督查案件", "register.attach": "上传案件证据", "register.accepted": "受理案件",
+    "register.rejected": "不予受理", "register.assigned": "交办案件", "register.replied": "单位答复案件",
+    "register.verified": "核实案件", "register.verdict": "记录核实结论", "register.closed": "案件办结",
+    "register.mark_red": "案件逾期标红", "register.component": "设置督查扣分考核项目",
+    "register.rule": "设置扣分规则", "register.rule_delete": "删除扣分规则", "register.publish": "公示督查案件统计",
+    "register.link": "关联整改",
+    "campaign.period": "设置考核期",
 }
 
 
@@ -61,6 +69,9 @@ FIELD_LABELS: dict[str, str] = {
     "active": "启用", "password": "密码", "status": "状态", "reason": "理由", "text": "内容", "due_on": "期限",
     "issued": "实际发放份数", "ip_cap": "网络地址上限", "rules": "计分规则", "service": "服务账号",
     "url": "接收地址", "events": "事件", "description": "说明", "hint": "密钥开头", "revoked": "已吊销",
+    "case": "案件编号", "verdict": "核实结论", "campaign": "计入评议", "base": "扣分基数", "kind": "案件类别",
+    "month": "月份", "raw": "原始得分", "full_marks": "满分", "evidence": "依据", "period_start": "考核期开始",
+    "period_end": "考核期结束", "inputs_cutoff": "登记截止日",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import abort
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
 from survey.api.paging import PageQuery, page_of
 from survey.api.registry import CAMPAIGN_PARAM, PathParam
@@ -35,7 +36,7 @@ from survey.register import services
 from survey.results import inputs
 from survey.results.queries import units_of
 
-CASE_PARAM = PathParam("case_id", "案件的内部编号（id）", "1", {"type": "integer", "minimum": 1})
+CASE_PARAM = PathParam("case_code", "案件编号", "DC2026-00001")
 
 
 def _case(case: SupervisionCase) -> CaseOut:
@@ -60,10 +61,11 @@ def register_cases(query: PageQuery) -> CasePage:
     return CasePage(items=[_case(c) for c in items], limit=query.limit, next_cursor=cursor)
 
 
-@api.get("/register/cases/<int:case_id>", CASE_PARAM, response=CaseOut, tag="register", summary="一个督查案件")
-def register_case(case_id: int) -> CaseOut:
-    """One case of the register (the complainant: as in the list)."""
-    case = db.session.get(SupervisionCase, case_id)
+@api.get("/register/cases/<case_code>", CASE_PARAM, response=CaseOut, tag="register", summary="一个督查案件")
+def register_case(case_code: str) -> CaseOut:
+    """One case of the register by its number (the complainant: as in the list)."""
+    case = db.session.scalar(select(SupervisionCase).where(SupervisionCase.code == case_code)
+                             .order_by(SupervisionCase.id).limit(1))
     if case is None:
         abort(404)
     return _case(case)

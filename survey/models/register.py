@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from survey.clock import utcnow
 from survey.models.base import Model, code_checks
 from survey.models.campaign import Campaign, Unit
+from survey.models.outcome import Rectification
 
 #: The kinds of case and how they read.
 CASE_KINDS = {"complaint": "投诉", "petition": "信访", "hotline": "行风热线", "e_supervision": "电子监察",
@@ -84,6 +85,7 @@ class SupervisionCase(Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     unit: Mapped[Unit] = relationship()
     campaign: Mapped[Campaign | None] = relationship()
+    rectification: Mapped[Rectification | None] = relationship()
     attachments: Mapped[list[CaseAttachment]] = relationship(
         back_populates="case", order_by="CaseAttachment.id", cascade="all, delete-orphan")
 

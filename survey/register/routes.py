@@ -116,7 +116,9 @@ def create() -> ResponseReturnValue:
 def case_page(case_id: int) -> ResponseReturnValue:
     case = _case_or_404(case_id)
     complainant = services.complainant_of(case) if current_user.role == "handler" else None
-    return render_template("register/case.html", case=case, complainant=complainant, today=today(), **_labels())
+    rectifications = services.rectifications_for(case) if case.kind == "inspection" else []
+    return render_template("register/case.html", case=case, complainant=complainant, today=today(),
+                           rectifications=rectifications, **_labels())
 
 
 @bp.get("/register/<int:case_id>/attachments/<int:attachment_id>", endpoint="attachment")
@@ -135,7 +137,7 @@ def _case_or_404(case_id: int) -> Any:
         abort(404)
 
 
-@_post("/register/<int:case_id>/step/<any(accept, reject, assign, verify, close, attach):step>",
+@_post("/register/<int:case_id>/step/<any(accept, reject, assign, verify, close, attach, link):step>",
        "register.case_page")
 def step(case_id: int, step: str) -> ResponseReturnValue:
     case = services.case_or_404(case_id)
@@ -153,6 +155,13 @@ def step(case_id: int, step: str) -> ResponseReturnValue:
             flash(_("核实结论计入 %(c)s。", c=campaign.name), "info")
     elif step == "close":
         services.close(case)
+    elif step == "link":
+        chosen = _field("rectification", required=False)
+        if chosen and not chosen.isdigit():
+            raise UserError(_("请选择整改。"))
+        services.link_rectification(case, int(chosen) if chosen else None)
+        flash(_("已保存关联的整改。"), "info")
+        return redirect(url_for("register.case_page", case_id=case.id))
     else:
         uploads = _uploads()
         if not uploads:

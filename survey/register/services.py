@@ -32,6 +32,7 @@ from survey.models import (
     CaseAttachment,
     Complainant,
     DeductionRule,
+    Rectification,
     RegisterComponent,
     RegisterPublication,
     ResultSnapshot,
@@ -112,6 +113,23 @@ def add_attachment(case: SupervisionCase, item: Attachment) -> None:
     case.attachments.append(CaseAttachment(filename=item.filename[:200], content_type=item.content_type,
                                            data=item.data))
     audit.record("register.attach", _target(case), None, {"case": case.code})
+
+
+def rectifications_for(case: SupervisionCase) -> list[Rectification]:
+    """The rectifications (整改) of the case's unit, in any campaign, the latest first."""
+    return list(db.session.scalars(select(Rectification).join(CampaignUnit)
+                                   .where(CampaignUnit.unit_id == case.unit_id).order_by(Rectification.id.desc())))
+
+
+def link_rectification(case: SupervisionCase, rectification_id: int | None) -> None:
+    """Link a 明查暗访 finding to the rectification it leads to (or unlink it)."""
+    if case.kind != "inspection":
+        raise UserError(_("只有明查暗访的发现可以关联整改。"))
+    if rectification_id is not None and rectification_id not in {r.id for r in rectifications_for(case)}:
+        raise UserError(_("这不是被反映单位的整改。"))
+    before = {"rectification": case.rectification_id}
+    case.rectification_id = rectification_id
+    audit.record("register.link", _target(case), before, {"rectification": rectification_id})
 
 
 def complainant_of(case: SupervisionCase) -> Complainant | None:

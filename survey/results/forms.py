@@ -55,8 +55,7 @@ class ObjectiveScoreForm(Form):
                                              NumberRange(0, 1e9, message="得分不能为负")])
     #: The component's scale (100, 1000, a deduction base): the analysis reads 100 × 得分 / 满分, within 0–100.
     full_marks = FloatField("满分", default=100.0,
-                            validators=[InputRequired(message="请填写满分"),
-                                        NumberRange(min=1e-9, max=1e9, message="满分须大于 0")])
+                            validators=[Optional(), NumberRange(min=1e-9, max=1e9, message="满分须大于 0")])
     evidence = TextAreaField("依据", validators=[DataRequired(message="请写明得分依据（文件、考核记录）")])
 
 

@@ -253,7 +253,7 @@ def test_the_api_shows_complainants_to_the_case_handler_only(ctx, client) -> Non
     u1 = next(v for v in values["items"][0]["units"] if v["unit"] == "u1")
     assert (u1["deducted"], u1["raw"], u1["score"]) == (2, 48, 96) and u1["cases"] == [
         {"case": case.code, "points": 2}]
-    one = get(f"/api/v1/register/cases/{case.id}", organizer_key).get_json()
+    one = get(f"/api/v1/register/cases/{case.code}", organizer_key).get_json()
     assert one["code"] == case.code and one["complainant"] is None
 
 
@@ -297,3 +297,25 @@ def test_planted_markup_on_the_register_pages_is_escaped(ctx, client) -> None:
             text = client.get(url).get_data(as_text=True)
             assert "<script>alert(1)" not in text and "<img src=x" not in text, (role, url)
         client.post("/logout")
+
+
+def test_an_inspection_finding_links_the_units_rectification(ctx, client) -> None:
+    from survey.models import Rectification
+
+    campaign = _campaign(components={}, ballot_share=1.0)
+    cu1, cu2 = campaign.units[0], campaign.units[1]
+    own, other = Rectification(campaign_unit=cu1, due_on=dt.date(2026, 9, 30)), \
+        Rectification(campaign_unit=cu2, due_on=dt.date(2026, 9, 30))
+    db.session.add_all([own, other])
+    finding = services.register_case(None, kind="inspection", source="暗访组", occurred_on=dt.date(2026, 3, 1),
+                                     unit=_unit("u1"), summary="窗口无人", place="政务中心 3 号窗口", points=3)
+    db.session.commit()
+    make_user("handler")
+    login(client, "handler")
+    client.post(f"/register/{finding.id}/step/link", data={"rectification": str(other.id)})  # another unit's
+    assert db.session.get(SupervisionCase, finding.id).rectification_id is None
+    client.post(f"/register/{finding.id}/step/link", data={"rectification": str(own.id)})
+    db.session.expire_all()
+    assert db.session.get(SupervisionCase, finding.id).rectification_id == own.id
+    page = client.get(f"/register/{finding.id}").get_data(as_text=True)
+    assert "政务中心 3 号窗口" in page and "2026-09-30" in page
