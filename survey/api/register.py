@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from survey.api.paging import PageQuery, page_of
+from survey.api.paging import PageQuery, page_of, page_of_select
 from survey.api.registry import CAMPAIGN_PARAM, PathParam
 from survey.api.schemas import (
     CaseDeduction,
@@ -57,7 +57,7 @@ def register_cases(query: PageQuery) -> CasePage:
     """The register's cases, the newest first (as the register page lists them).
     The complainant is answered to the case handler's key only; every other
     role gets null there."""
-    items, cursor = page_of(services.cases(limit=100_000), query)
+    items, cursor = page_of_select(services.cases_query(), query)
     return CasePage(items=[_case(c) for c in items], limit=query.limit, next_cursor=cursor)
 
 

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 
 from survey import audit
 from survey.clock import utcnow
@@ -227,6 +227,12 @@ def mark_overdue(today: dt.date) -> list[SupervisionCase]:
 def cases(*, unit_id: int | None = None, month: str | None = None, status: str | None = None,
           limit: int = 500) -> list[SupervisionCase]:
     """The register, the newest first (one unit's, a month's, a status's)."""
+    return list(db.session.scalars(cases_query(unit_id=unit_id, month=month, status=status).limit(limit)))
+
+
+def cases_query(*, unit_id: int | None = None, month: str | None = None,
+                status: str | None = None) -> Select[SupervisionCase]:
+    """The register's statement, in its stable order (the newest first, then by id)."""
     q = select(SupervisionCase)
     if unit_id is not None:
         q = q.where(SupervisionCase.unit_id == unit_id)
@@ -235,8 +241,7 @@ def cases(*, unit_id: int | None = None, month: str | None = None, status: str |
         q = q.where(SupervisionCase.occurred_on >= start, SupervisionCase.occurred_on < end)
     if status:
         q = q.where(SupervisionCase.status == status)
-    return list(db.session.scalars(q.order_by(SupervisionCase.occurred_on.desc(), SupervisionCase.id.desc())
-                                   .limit(limit)))
+    return q.order_by(SupervisionCase.occurred_on.desc(), SupervisionCase.id.desc())
 
 
 def case_or_404(case_id: int) -> SupervisionCase:
