@@ -34,7 +34,10 @@ from survey.models.account import ROLES
 ANYONE = "anyone"
 #: Any signed-in staff member.
 STAFF = "staff"
-ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR, CLERK, HANDLER, ASSESSOR = ROLES
+ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR, CLERK, HANDLER, ASSESSOR = (
+    "admin", "organizer", "committee", "liaison", "auditor", "clerk", "handler", "assessor")
+# The roles themselves are defined once, in survey/models/account.py (ROLES): these names must be among them.
+assert {ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR, CLERK, HANDLER, ASSESSOR} <= set(ROLES)
 READERS = frozenset({COMMITTEE, ORGANIZER, AUDITOR})
 
 
