@@ -78,7 +78,10 @@ DEMO_PASSWORD = "pingyi-demo"
 DEMO_USERS = [("admin", "系统管理员", "admin", None), ("organizer", "评议办 李明", "organizer", None),
               ("committee", "领导小组 王强", "committee", None),
               ("liaison", "市公安局联络员 张华", "liaison", "u01"), ("auditor", "审计 赵敏", "auditor", None),
-              ("clerk", "录入员 孙丽", "clerk", None)]
+              ("clerk", "录入员 孙丽", "clerk", None), ("handler", "督查投诉 周洁", "handler", None),
+              ("assessor", "安监局考核科 吴刚", "assessor", None)]
+#: The demo's assessing department scores this component (专项考核).
+DEMO_ASSESSOR_COMPONENT = "safety"
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,8 @@ def create_demo_users() -> list[tuple[str, str]]:
         if db.session.scalar(select(User.id).where(User.username == username)) is not None:
             continue
         unit = db.session.scalar(select(Unit).where(Unit.code == unit_code)) if unit_code else None
-        user = User(username=username, display_name=name, role=role, unit=unit)
+        user = User(username=username, display_name=name, role=role, unit=unit,
+                    component=DEMO_ASSESSOR_COMPONENT if role == "assessor" else None)
         user.set_password(DEMO_PASSWORD)
         db.session.add(user)
         made.append((username, role))

@@ -319,3 +319,32 @@ def test_an_inspection_finding_links_the_units_rectification(ctx, client) -> Non
     assert db.session.get(SupervisionCase, finding.id).rectification_id == own.id
     page = client.get(f"/register/{finding.id}").get_data(as_text=True)
     assert "政务中心 3 号窗口" in page and "2026-09-30" in page
+
+
+def test_a_liaison_sees_and_answers_only_the_own_units_cases(ctx, client) -> None:
+    _campaign(components={}, ballot_share=1.0)
+    case = services.register_case(None, kind="hotline", source="12345", occurred_on=dt.date(2026, 3, 1),
+                                  unit=_unit("u1"), summary="热线反映办事慢",
+                                  attachments=[services.Attachment("单.pdf", "application/pdf", b"%PDF-1.4 x")])
+    services.accept(case)
+    services.assign(case, dt.date(2099, 1, 1), TODAY)
+    db.session.commit()
+    make_user("liaison", username="other", unit_code="u2")
+    login(client, "other")
+    assert case.code not in client.get("/my/register").get_data(as_text=True)
+    client.post(f"/my/register/{case.id}/reply", data={"reply": "不是本单位的件"})
+    assert db.session.get(SupervisionCase, case.id).status == "assigned"
+    # the evidence is the register's (a liaison is refused it), downloaded as an attachment
+    assert client.get(f"/register/{case.id}/attachments/{case.attachments[0].id}").status_code == 403
+    client.post("/logout")
+    make_user("handler")
+    login(client, "handler")
+    download = client.get(f"/register/{case.id}/attachments/{case.attachments[0].id}")
+    assert download.status_code == 200 and download.data == b"%PDF-1.4 x"
+    assert download.headers["Content-Disposition"] == "attachment"
+    # an attachment of another kind is refused, naming the file
+    answer = client.post(f"/register/{case.id}/step/attach", data={
+        "attachments": (io.BytesIO(b"<html>"), "page.html", "text/html")},
+        content_type="multipart/form-data", follow_redirects=True)
+    assert "附件“page.html”的类型不可用" in answer.get_data(as_text=True)
+    assert len(db.session.get(SupervisionCase, case.id).attachments) == 1
