@@ -545,6 +545,10 @@ def _load(doc: dict[str, Any], status: str) -> Campaign:
     campaign.batches = list(batches.values())
     db.session.flush()
 
+    period = extensions.get("period")
+    if isinstance(period, dict):
+        campaign.period_start, campaign.period_end = _date_or_none(period["start"]), _date_or_none(period["end"])
+        campaign.inputs_cutoff = _date_or_none(period.get("cutoff"))
     derived = _load_register(doc, campaign, units)
     raws = {(r["unit"], r["component"]): r for r in extensions.get("objective_raw") or []}
     for i, score in enumerate(doc.get("objective_scores") or []):
@@ -554,7 +558,8 @@ def _load(doc: dict[str, Any], status: str) -> Campaign:
         db.session.add(ObjectiveScore(position=i, campaign_unit=cunits[score["unit"]],
                                       component=score["component"], score=score["score"],
                                       raw=raw.get("raw"), full_marks=raw.get("full_marks"),
-                                      evidence=raw.get("evidence")))
+                                      evidence=raw.get("evidence"),
+                                      assessed_on=_date_or_none(raw.get("date"))))
     for i, veto in enumerate(doc.get("vetoes") or []):
         db.session.add(Veto(position=i, campaign_unit=cunits[veto["unit"]], reason=veto.get("reason") or "",
                             evidence=veto.get("evidence")))
@@ -634,7 +639,8 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
     if objective:
         doc["objective_scores"] = objective
     raw = [{"unit": s.campaign_unit.code, "component": s.component, "raw": _number(s.raw),
-            "full_marks": _number(s.full_marks), **({"evidence": s.evidence} if s.evidence else {})}
+            "full_marks": _number(s.full_marks), **({"evidence": s.evidence} if s.evidence else {}),
+            **({"date": s.assessed_on.isoformat()} if s.assessed_on else {})}
            for s in scores if s.raw is not None and s.full_marks is not None]
     raw += [{"unit": v.unit.code, "component": code, "raw": _number(v.raw), "full_marks": _number(v.base)}
             for code, values in derived.items() for v in values]
@@ -660,6 +666,9 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
         extensions["margins"] = margin_setup
     if campaign.attribute_k != ATTRIBUTE_K_DEFAULT:
         extensions["attribute_k"] = campaign.attribute_k
+    if campaign.period_start is not None and campaign.period_end is not None:
+        extensions["period"] = {"start": campaign.period_start.isoformat(), "end": campaign.period_end.isoformat(),
+                                **({"cutoff": campaign.inputs_cutoff.isoformat()} if campaign.inputs_cutoff else {})}
     if raw:
         extensions["objective_raw"] = raw
     register = _register_extension(campaign)
@@ -673,6 +682,10 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
 # --- the register's setup (extensions.register) and raw scores (extensions.objective_raw) ---
 # Only case number, kind, date, unit, verdict and deductions travel: never a
 # complainant, a summary or a reply (survey/register/services.py).
+
+
+def _date_or_none(text: Any) -> dt.date | None:
+    return dt.date.fromisoformat(text) if isinstance(text, str) else None
 
 
 def _register_extension(campaign: Campaign) -> dict[str, Any]:
@@ -707,6 +720,22 @@ def _register_problems(doc: dict[str, Any]) -> Iterator[BundleProblem]:
                 if not isinstance(r, dict) or r.get("unit") not in units or not isinstance(r.get("component"), str):
                     yield BundleProblem(f"extensions.objective_raw[{i}]", "应为含已知单位和考核项目的对象",
                                         "must be an object with a known unit and a component")
+                    continue
+                try:
+                    _date_or_none(r.get("date"))
+                except ValueError:
+                    yield BundleProblem(f"extensions.objective_raw[{i}].date", "日期应写作 YYYY-MM-DD",
+                                        "the date must be YYYY-MM-DD")
+    period = extensions.get("period")
+    if period is not None:
+        try:
+            start, end = (dt.date.fromisoformat(period[k]) for k in ("start", "end"))
+            cutoff = _date_or_none(period.get("cutoff"))
+            if start > end or (cutoff is not None and cutoff < start):
+                raise ValueError
+        except (TypeError, KeyError, ValueError, AttributeError):
+            yield BundleProblem("extensions.period", "应为 {start, end[, cutoff]}，日期写作 YYYY-MM-DD，开始不晚于结束",
+                                "must be {start, end[, cutoff]}: dates YYYY-MM-DD, the start not after the end")
     register = extensions.get("register")
     if register is None:
         return

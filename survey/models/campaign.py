@@ -399,6 +399,8 @@ class ObjectiveScore(Model):
     full_marks: Mapped[float | None] = mapped_column(Float)
     #: What the score rests on (考核文件, 记录), shown beside it.
     evidence: Mapped[str | None] = mapped_column(Text)
+    #: The day of the assessment, within the campaign's assessment period where it has one.
+    assessed_on: Mapped[dt.date | None] = mapped_column(Date)
     campaign_unit: Mapped[CampaignUnit] = relationship()
 
 

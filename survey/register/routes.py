@@ -66,7 +66,7 @@ FIELD_LABELS = {"kind": "类别", "source": "来源", "occurred_on": "日期", "
                 "points": "扣分", "reason": "理由", "due_on": "答复期限", "verdict": "核实结论", "reply": "答复",
                 "month": "月份", "code": "考核项目代码", "label": "名称", "base": "扣分基数",
                 "raw": "得分", "full_marks": "满分", "evidence": "依据", "period_start": "考核期开始",
-                "period_end": "考核期结束", "inputs_cutoff": "登记截止日"}
+                "period_end": "考核期结束", "inputs_cutoff": "登记截止日", "assessed_on": "考核日期"}
 
 
 def _uploads() -> list[services.Attachment]:
@@ -310,8 +310,9 @@ def assess_score(code: str) -> ResponseReturnValue:
     cu = next((u for u in units_of(campaign) if u.code == _field("unit")), None)
     if cu is None:
         raise UserError(_("本次评议没有这个单位。"))
+    day = _date("assessed_on") if _field("assessed_on", required=False) else None
     inputs.set_objective_score(campaign, cu, component, _float("raw") or 0.0, _field("evidence"),
-                               _float("full_marks") or 0.0, current_user)
+                               _float("full_marks") or 0.0, current_user, day)
     flash(_("已保存 %(u)s 的得分。", u=cu.name), "info")
     return redirect(url_for("register.assess_page", code=code, component=component))
 

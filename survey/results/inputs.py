@@ -3,6 +3,7 @@ ballots: the data-quality flags whose ballots are excluded, objective scores
 and vetoes. None of it changes once the results are final."""
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -83,8 +84,20 @@ def check_enterable(campaign: Campaign, component: str, user: User | None) -> No
         raise Forbidden(_("本账号只能录入考核项目 %(c)s。", c=user.component or ""))
 
 
+def check_in_period(campaign: Campaign, day: dt.date | None) -> str | None:
+    """Why an assessment of ``day`` does not belong to the campaign (None: it does):
+    a dated score belongs to the campaign whose assessment period contains its date."""
+    if day is None or campaign.period_start is None or campaign.period_end is None:
+        return None
+    if not campaign.period_start <= day <= campaign.period_end:
+        return _("考核日期 %(d)s 不在本次评议的考核期（%(a)s 至 %(b)s）内", d=day.isoformat(),
+                 a=campaign.period_start.isoformat(), b=campaign.period_end.isoformat())
+    return None
+
+
 def set_objective_score(campaign: Campaign, cu: CampaignUnit, component: str, raw: float, evidence: str,
-                        full_marks: float = 100.0, user: User | None = None) -> ObjectiveScore:
+                        full_marks: float = 100.0, user: User | None = None,
+                        assessed_on: dt.date | None = None) -> ObjectiveScore:
     """A unit's score of a component, on the component's own scale (``raw`` of
     ``full_marks``: 100, 1000 points, a deduction base), with its evidence; the
     analysis reads 100 × raw / full marks, clipped to [0, 100]."""
@@ -92,6 +105,9 @@ def set_objective_score(campaign: Campaign, cu: CampaignUnit, component: str, ra
     check_enterable(campaign, component, user)
     if not (math.isfinite(raw) and math.isfinite(full_marks)) or full_marks <= 0 or raw < 0:
         raise UserError(_("得分不能为负，满分须大于 0。"))
+    outside = check_in_period(campaign, assessed_on)
+    if outside:
+        raise UserError(outside)
     score = normalised(raw, full_marks)
     row = db.session.scalar(select(ObjectiveScore).where(
         ObjectiveScore.campaign_unit_id == cu.id, ObjectiveScore.component == component))
@@ -102,9 +118,10 @@ def set_objective_score(campaign: Campaign, cu: CampaignUnit, component: str, ra
                              component=component, score=score)
         db.session.add(row)
     row.score, row.raw, row.full_marks, row.evidence = score, raw, full_marks, evidence
+    row.assessed_on = assessed_on
     audit.record("objective_score.set", f"campaign:{campaign.code}/unit:{cu.code}", before,
                  {"component": component, "score": score, "raw": raw, "full_marks": full_marks,
-                  "evidence": evidence})
+                  "evidence": evidence, **({"assessed_on": assessed_on} if assessed_on else {})})
     return row
 
 
@@ -112,7 +129,8 @@ def set_objective_score(campaign: Campaign, cu: CampaignUnit, component: str, ra
 
 #: The columns of a scores file, by heading.
 UNIT_COLUMN, COMPONENT_COLUMN, RAW_COLUMN, FULL_COLUMN, EVIDENCE_COLUMN = "单位代码", "考核项目", "得分", "满分", "依据"
-SCORE_COLUMNS = (UNIT_COLUMN, COMPONENT_COLUMN, RAW_COLUMN, FULL_COLUMN, EVIDENCE_COLUMN)
+DATE_COLUMN = "考核日期"
+SCORE_COLUMNS = (UNIT_COLUMN, COMPONENT_COLUMN, RAW_COLUMN, FULL_COLUMN, EVIDENCE_COLUMN, DATE_COLUMN)
 
 
 class ScoresRefused(UserError):
@@ -130,6 +148,7 @@ class ScoreRow:
     raw: float
     full_marks: float
     evidence: str
+    assessed_on: dt.date | None = None
 
 
 def _number(text: str) -> float | None:
@@ -154,7 +173,7 @@ def check_score_table(campaign: Campaign, filename: str, table: list[list[str]],
         raise ScoresRefused([RowProblem(filename, 0, "", _("文件是空的"))])
     header = [h.strip() for h in table[0]]
     own = user.component if user is not None and user.role == "assessor" else None
-    needed = [c for c in SCORE_COLUMNS if not (c == COMPONENT_COLUMN and own) and c != FULL_COLUMN]
+    needed = [c for c in SCORE_COLUMNS if not (c == COMPONENT_COLUMN and own) and c not in (FULL_COLUMN, DATE_COLUMN)]
     missing = [c for c in needed if c not in header]
     if missing:
         raise ScoresRefused([RowProblem(filename, 1, c, _("缺少“%(c)s”列", c=c)) for c in missing])
@@ -175,6 +194,17 @@ def check_score_table(campaign: Campaign, filename: str, table: list[list[str]],
         unit_code, component = get(UNIT_COLUMN), get(COMPONENT_COLUMN) or own or ""
         raw, full_text, evidence = _number(get(RAW_COLUMN)), get(FULL_COLUMN), get(EVIDENCE_COLUMN)
         full = _number(full_text) if full_text else 100.0
+        day_text = get(DATE_COLUMN)
+        day = None
+        if day_text:
+            try:
+                day = dt.date.fromisoformat(day_text[:10])
+            except ValueError:
+                problem(number, DATE_COLUMN, _("日期应写作 YYYY-MM-DD"))
+            else:
+                outside = check_in_period(campaign, day)
+                if outside:
+                    problem(number, DATE_COLUMN, outside)
         if unit_code not in units:
             problem(number, UNIT_COLUMN, _("本次评议没有代码为“%(u)s”的单位", u=unit_code))
         if not component:
@@ -194,7 +224,7 @@ def check_score_table(campaign: Campaign, filename: str, table: list[list[str]],
             problem(number, UNIT_COLUMN, _("与第 %(r)d 行是同一单位、同一考核项目", r=seen[key]))
         seen.setdefault(key, number)
         if unit_code in units and raw is not None and full is not None and full > 0:
-            rows.append(ScoreRow(units[unit_code], component, raw, full, evidence))
+            rows.append(ScoreRow(units[unit_code], component, raw, full, evidence, day))
     if problems:
         raise ScoresRefused(problems)
     if not rows:
@@ -213,7 +243,8 @@ def import_scores(campaign: Campaign, filename: str, data: bytes, user: User | N
         raise ScoresRefused(exc.problems) from None
     rows = check_score_table(campaign, filename, table, user)
     for row in rows:
-        set_objective_score(campaign, row.unit, row.component, row.raw, row.evidence, row.full_marks, user)
+        set_objective_score(campaign, row.unit, row.component, row.raw, row.evidence, row.full_marks, user,
+                            row.assessed_on)
     return len(rows)
 
 

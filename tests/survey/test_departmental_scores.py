@@ -157,3 +157,31 @@ def test_planted_markup_on_the_assessment_page_is_escaped(ctx, client) -> None:
                                                           "evidence": markup})
     text = client.get(f"/assess/{campaign.code}").get_data(as_text=True)
     assert "&lt;script&gt;alert(1)" in text and markup not in text
+
+
+def test_a_dated_score_belongs_to_the_campaign_whose_period_contains_it(ctx, client) -> None:
+    import datetime as dt
+
+    campaign = _campaign()
+    campaign.period_start, campaign.period_end = dt.date(2026, 1, 1), dt.date(2026, 12, 31)
+    db.session.commit()
+    make_user("assessor")
+    login(client, "assessor")
+    late = _csv([["单位代码", "得分", "依据", "考核日期"], ["u1", "90", "考核表", "2027-01-05"]])
+    answer = client.post(f"/assess/{campaign.code}/import", data={"file": (io.BytesIO(late), "s.csv")},
+                         content_type="multipart/form-data")
+    assert answer.status_code == 400 and "不在本次评议的考核期（2026-01-01 至 2026-12-31）内" in answer.get_data(
+        as_text=True)
+    good = _csv([["单位代码", "得分", "依据", "考核日期"], ["u1", "90", "考核表", "2026-12-20"]])
+    client.post(f"/assess/{campaign.code}/import", data={"file": (io.BytesIO(good), "s.csv")},
+                content_type="multipart/form-data")
+    row = db.session.scalar(select(ObjectiveScore))
+    assert row is not None and row.assessed_on == dt.date(2026, 12, 20)
+    doc = export_bundle(campaign)
+    assert doc["extensions"]["objective_raw"] == [{"unit": "u1", "component": "safety", "raw": 90,
+                                                   "full_marks": 100, "evidence": "考核表", "date": "2026-12-20"}]
+    assert doc["extensions"]["period"] == {"start": "2026-01-01", "end": "2026-12-31"}  # the period travels too
+    doc["campaign"]["code"] = "copy2026"
+    copy = import_bundle(json.loads(json.dumps(doc)))
+    assert (copy.period_start, copy.period_end) == (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
+    assert export_bundle(copy) == doc

@@ -5,7 +5,7 @@
   components), ``register_publication`` (the monthly 公示);
 - ``campaign.period_start``/``period_end`` (the assessment period) and
   ``inputs_cutoff``;
-- ``objective_score.raw``/``full_marks``/``evidence``;
+- ``objective_score.raw``/``full_marks``/``evidence``/``assessed_on``;
 - ``user_account.component`` and the roles ``handler`` and ``assessor`` (the
   role CHECK is replaced; SQLite rebuilds the table).
 
@@ -145,6 +145,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('raw', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('full_marks', sa.Float(), nullable=True))
         batch_op.add_column(sa.Column('evidence', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('assessed_on', sa.Date(), nullable=True))
         batch_op.create_check_constraint("full_marks", "full_marks IS NULL OR full_marks > 0")
 
     with op.batch_alter_table('user_account', schema=None) as batch_op:
@@ -170,6 +171,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('objective_score', schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_objective_score_full_marks"), type_="check")
+        batch_op.drop_column('assessed_on')
         batch_op.drop_column('evidence')
         batch_op.drop_column('full_marks')
         batch_op.drop_column('raw')
