@@ -12,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import PasswordField, SelectField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import EqualTo, InputRequired, Length, Optional, Regexp
+from wtforms.validators import EqualTo, InputRequired, Length, Regexp
 
 from survey import audit
 from survey.extensions import db
@@ -32,7 +32,7 @@ class UserForm(FlaskForm):
     role = SelectField(_l("角色"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
     unit = SelectField(_l("所在单位（仅单位联络员填写）"), choices=[])
     component = StringField(_l("考核项目代码（仅专项考核部门填写）"), validators=[
-        Optional(), Length(max=64), Regexp(r"^[A-Za-z0-9_-]+$", message=_l("考核项目代码只能由字母、数字、- 和 _ 组成"))])
+        Length(max=64), Regexp(r"^[A-Za-z0-9_-]*$", message=_l("考核项目代码只能由字母、数字、- 和 _ 组成"))])
     password = PasswordField(_l("初始密码"), validators=[
         InputRequired(message=_l("请设置初始密码")), Length(min=8, message=_l("密码至少 8 位"))])
     confirm = PasswordField(_l("再次输入密码"), validators=[EqualTo("password", message=_l("两次输入的密码不一致"))])

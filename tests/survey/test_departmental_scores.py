@@ -185,3 +185,19 @@ def test_a_dated_score_belongs_to_the_campaign_whose_period_contains_it(ctx, cli
     copy = import_bundle(json.loads(json.dumps(doc)))
     assert (copy.period_start, copy.period_end) == (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
     assert export_bundle(copy) == doc
+
+
+def test_the_admin_binds_an_assessing_department_to_one_component(ctx, client) -> None:
+    from survey.models import User
+
+    make_user("admin")
+    login(client, "admin")
+    account = {"username": "anjian", "display_name": "安监局考核科", "role": "assessor", "unit": "",
+               "password": "评议办2026年度", "confirm": "评议办2026年度"}
+    answer = client.post("/admin/users", data={**account, "component": ""})
+    assert answer.status_code == 400 and "专项考核部门必须填写考核项目代码" in answer.get_data(as_text=True)
+    answer = client.post("/admin/users", data={**account, "role": "organizer", "component": "safety"})
+    assert answer.status_code == 400 and "只有专项考核部门才填写考核项目代码" in answer.get_data(as_text=True)
+    assert client.post("/admin/users", data={**account, "component": "safety"}).status_code == 302
+    user = db.session.scalar(select(User).where(User.username == "anjian"))
+    assert user is not None and (user.role, user.component) == ("assessor", "safety")
