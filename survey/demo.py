@@ -179,7 +179,19 @@ def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign
         db.session.add(ObjectiveScore(campaign_unit=cu, position=cu.position, component="work",
                                       score=round(70 + 28 * quality[cu.code] + rng.uniform(-3, 3), 1)))
     db.session.flush()
+    _demo_register(units)
     return campaign, links
+
+
+def _demo_register(units: list[CampaignUnit]) -> None:
+    """A case in the supervision register (督查登记), accepted, for the handler's
+    pages and the API's example (DC2026-00001); it deducts nothing from the demo's results."""
+    from survey.register import services
+
+    case = services.register_case(None, kind="complaint", source="12345 热线 工单 2026-0310-017",
+                                  occurred_on=dt.date(2026, 3, 10), unit=units[1].unit,
+                                  summary="办事窗口要求重复提交材料，往返三次才办结。")
+    services.accept(case)
 
 
 def create_demo_users() -> list[tuple[str, str]]:
