@@ -134,12 +134,14 @@ POLICY: dict[str, Rule] = {
         "index", "batches", "batch", "cap", "flags", "issued", "job_progress",
         "poster", "print_forms", "printed", "remind", "retry", "send",
         "batch_status", "messages_page", "schedule", "unschedule")},
+    # the form's preview and its test ballots (survey/ballots/preview.py)
+    **{f"preview.{name}": ORGANIZE for name in ("page", "form", "draft")},
     # paper entry: the organizer and the clerk
     **{f"distribution.{name}": PAPER for name in ("paper_entry", "paper_conflicts")},
     # results: read by the committee, the organizer and the auditor
     **{f"results.{name}": READ for name in (
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
-        "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record")},
+        "rectification", "rectification_review", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record")},
     "results.draft_document": DRAFTS,
     # the anonymised ballots (raw data): whoever may have the XLSX export
     "results.export_ballots": READ,
@@ -150,7 +152,7 @@ POLICY: dict[str, Rule] = {
     # the committee's acts
     **{f"results.{name}": COMMIT for name in (
         "approve", "finalize", "publish", "override", "adopt_flags", "decide_appeal", "settings",
-        "accept", "set_due", "follow_up")},
+        "accept", "return_rectification", "set_due", "follow_up")},
     # a unit's liaison, for the own unit
     **{f"results.{name}": LIAISE for name in ("my_index", "my_unit", "answer", "file_appeal", "submit")},
     # the supervision register (survey/register/)

@@ -10,14 +10,14 @@
   role CHECK is replaced; SQLite rebuilds the table).
 
 Revision ID: 20261126_0023
-Revises: 20261126_0020
+Revises: 20261126_0026
 Create Date: 2026-11-26
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '20261126_0023'
-down_revision = '20261126_0020'
+down_revision = "20261126_0026"
 branch_labels = None
 depends_on = None
 
