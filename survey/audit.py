@@ -57,6 +57,14 @@ ACTION_LABELS: dict[str, str] = {
     "rectification.return": "整改退回修改", "test_ballot.submit": "提交测试票",
     "test_ballot.purge": "清除测试票",
     "follow_up.schedule": "安排回访",
+    # the supervision register (case numbers only: never a complainant)
+    "register.create": "登记督查案件", "register.attach": "上传案件证据", "register.accepted": "受理案件",
+    "register.rejected": "不予受理", "register.assigned": "交办案件", "register.replied": "单位答复案件",
+    "register.verified": "核实案件", "register.verdict": "记录核实结论", "register.closed": "案件办结",
+    "register.mark_red": "案件逾期标红", "register.component": "设置督查扣分考核项目",
+    "register.rule": "设置扣分规则", "register.rule_delete": "删除扣分规则", "register.publish": "公示督查案件统计",
+    "register.link": "关联整改",
+    "campaign.period": "设置考核期",
 }
 
 
@@ -70,6 +78,9 @@ FIELD_LABELS: dict[str, str] = {
     "comment": "意见", "returned": "已退回", "resubmitted": "修改后重新提交", "purged": "清除数量",
     "interim_results": "允许查看中间结果", "group": "评议主体",
     "url": "接收地址", "events": "事件", "description": "说明", "hint": "密钥开头", "revoked": "已吊销",
+    "case": "案件编号", "verdict": "核实结论", "campaign": "计入评议", "base": "扣分基数", "kind": "案件类别",
+    "month": "月份", "raw": "原始得分", "full_marks": "满分", "evidence": "依据", "period_start": "考核期开始",
+    "period_end": "考核期结束", "inputs_cutoff": "登记截止日",
 }
 
 

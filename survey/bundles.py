@@ -31,16 +31,21 @@ from survey.models import (
     CampaignGroup,
     CampaignUnit,
     Category,
+    DeductionRule,
     EvaluatorGroup,
     Item,
     MarginTarget,
     MarginVariable,
     ObjectiveScore,
+    RegisterComponent,
     ScaleOption,
+    SupervisionCase,
     Unit,
     Veto,
 )
 from survey.models.campaign import ATTRIBUTE_K_DEFAULT, ATTRIBUTE_K_MIN, MARGIN_SUPPLIES
+from survey.models.register import CASE_KINDS, VERDICTS
+from survey.register.services import case_deductions, components_of, counted_cases, derived_values
 
 FORMAT = "pingyi-campaign/1"
 
@@ -143,6 +148,15 @@ LIMITS: dict[str, Limit] = {
     "extensions.margins.*.*.source": Limit("边际比例数据来源", max_len=NAME_MAX),
     "extensions.margins.*.*.fallback": Limit("边际归并类别", max_len=NAME_MAX),
     "extensions.attribute_k": Limit("名册属性 k", low=ATTRIBUTE_K_MIN, high=ISSUED_MAX, integer=True),
+    "extensions.objective_raw[].raw": Limit("原始得分", low=0, high=1e9),
+    "extensions.objective_raw[].full_marks": Limit("满分", low=0, low_open=True, high=1e9),
+    "extensions.objective_raw[].evidence": Limit("得分依据", max_len=TEXT_MAX, multiline=True),
+    "extensions.register.components[].code": Limit("考核项目代码", max_len=CODE_MAX, code=True),
+    "extensions.register.components[].label": Limit("考核项目名称", max_len=NAME_MAX),
+    "extensions.register.components[].base": Limit("扣分基数", low=0, low_open=True, high=100_000),
+    "extensions.register.components[].rules[].points": Limit("扣分", low=0, high=100_000),
+    "extensions.register.cases[].id": Limit("案件编号", max_len=CODE_MAX),
+    "extensions.register.cases[].deductions.*": Limit("扣分", low=0, high=100_000),
     "rules.ballot_share": Limit("问卷测评占比", low=0, high=WEIGHT_MAX),
     "rules.objective_components.*": Limit("客观考核分项占比", low=0, high=WEIGHT_MAX),
     "rules.objective_components.*key": Limit("客观考核分项代码", max_len=CODE_MAX, code=True),
@@ -264,6 +278,7 @@ def _app_field_types(doc: dict[str, Any]) -> Iterator[BundleProblem]:
                 yield BundleProblem(f"{key}[{i}].{field}", f"应为{zh}或 null", f"must be {en} or null")
     yield from _english_label_problems(doc)
     yield from _margin_extension_problems(doc)
+    yield from _register_problems(doc)
 
 
 # --- margins' setup (extensions.margins, extensions.attribute_k) ----------
@@ -530,13 +545,27 @@ def _load(doc: dict[str, Any], status: str) -> Campaign:
     campaign.batches = list(batches.values())
     db.session.flush()
 
+    period = extensions.get("period")
+    if isinstance(period, dict):
+        campaign.period_start, campaign.period_end = _date_or_none(period["start"]), _date_or_none(period["end"])
+        campaign.inputs_cutoff = _date_or_none(period.get("cutoff"))
+    derived = _load_register(doc, campaign, units)
+    raws = {(r["unit"], r["component"]): r for r in extensions.get("objective_raw") or []}
     for i, score in enumerate(doc.get("objective_scores") or []):
+        if score["component"] in derived:
+            continue  # derived from the register's cases (checked below), never stored
+        raw = raws.get((score["unit"], score["component"])) or {}
         db.session.add(ObjectiveScore(position=i, campaign_unit=cunits[score["unit"]],
-                                      component=score["component"], score=score["score"]))
+                                      component=score["component"], score=score["score"],
+                                      raw=raw.get("raw"), full_marks=raw.get("full_marks"),
+                                      evidence=raw.get("evidence"),
+                                      assessed_on=_date_or_none(raw.get("date"))))
     for i, veto in enumerate(doc.get("vetoes") or []):
         db.session.add(Veto(position=i, campaign_unit=cunits[veto["unit"]], reason=veto.get("reason") or "",
                             evidence=veto.get("evidence")))
     db.session.flush()
+    if derived:
+        _check_derived(doc, campaign, derived)
     _insert_ballots(campaign, doc.get("ballots") or [], batches, cunits)
     return campaign
 
@@ -602,11 +631,19 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
         select(ObjectiveScore).join(CampaignUnit)
         .where(CampaignUnit.campaign_id == campaign.id).order_by(ObjectiveScore.position)
     ).all()
-    if scores:
-        doc["objective_scores"] = [
-            {"unit": s.campaign_unit.code, "component": s.component, "score": _number(s.score)}
-            for s in scores
-        ]
+    derived = derived_values(campaign, list(campaign.units))
+    objective = [{"unit": s.campaign_unit.code, "component": s.component, "score": _number(s.score)}
+                 for s in scores]
+    objective += [{"unit": v.unit.code, "component": code, "score": _number(v.value)}
+                  for code, values in derived.items() for v in values]
+    if objective:
+        doc["objective_scores"] = objective
+    raw = [{"unit": s.campaign_unit.code, "component": s.component, "raw": _number(s.raw),
+            "full_marks": _number(s.full_marks), **({"evidence": s.evidence} if s.evidence else {}),
+            **({"date": s.assessed_on.isoformat()} if s.assessed_on else {})}
+           for s in scores if s.raw is not None and s.full_marks is not None]
+    raw += [{"unit": v.unit.code, "component": code, "raw": _number(v.raw), "full_marks": _number(v.base)}
+            for code, values in derived.items() for v in values]
     vetoes = db.session.scalars(
         select(Veto).join(CampaignUnit)
         .where(CampaignUnit.campaign_id == campaign.id).order_by(Veto.position, Veto.id)
@@ -629,9 +666,174 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
         extensions["margins"] = margin_setup
     if campaign.attribute_k != ATTRIBUTE_K_DEFAULT:
         extensions["attribute_k"] = campaign.attribute_k
+    if campaign.period_start is not None and campaign.period_end is not None:
+        extensions["period"] = {"start": campaign.period_start.isoformat(), "end": campaign.period_end.isoformat(),
+                                **({"cutoff": campaign.inputs_cutoff.isoformat()} if campaign.inputs_cutoff else {})}
+    if raw:
+        extensions["objective_raw"] = raw
+    register = _register_extension(campaign)
+    if register:
+        extensions["register"] = register
     if extensions:
         doc["extensions"] = extensions
     return doc
+
+
+# --- the register's setup (extensions.register) and raw scores (extensions.objective_raw) ---
+# Only case number, kind, date, unit, verdict and deductions travel: never a
+# complainant, a summary or a reply (survey/register/services.py).
+
+
+def _date_or_none(text: Any) -> dt.date | None:
+    return dt.date.fromisoformat(text) if isinstance(text, str) else None
+
+
+def _register_extension(campaign: Campaign) -> dict[str, Any]:
+    components = components_of(campaign)
+    cases = counted_cases(campaign)
+    if not components and not cases:
+        return {}
+    return {
+        "components": [{"code": c.code, "label": c.label, "base": _number(c.base),
+                        "rules": [{"kind": r.kind, "verdict": r.verdict, "points": _number(r.points)}
+                                  for r in c.rules]} for c in components],
+        "cases": [{"id": k.code, "kind": k.kind, "date": k.occurred_on.isoformat(), "unit": k.unit.code,
+                   "verdict": k.verdict,
+                   "deductions": {code: _number(p) for code, p in case_deductions(k, components).items()}}
+                  for k in cases],
+    }
+
+
+def _register_problems(doc: dict[str, Any]) -> Iterator[BundleProblem]:
+    """extensions.register and extensions.objective_raw: their shapes, known
+    kinds, verdicts, units, components and dates."""
+    extensions = doc.get("extensions")
+    if not isinstance(extensions, dict):
+        return
+    units = {u.get("code") for u in doc.get("units") or [] if isinstance(u, dict)}
+    raw = extensions.get("objective_raw")
+    if raw is not None:
+        if not isinstance(raw, list):
+            yield BundleProblem("extensions.objective_raw", "应为数组", "must be an array")
+        else:
+            for i, r in enumerate(raw):
+                if not isinstance(r, dict) or r.get("unit") not in units or not isinstance(r.get("component"), str):
+                    yield BundleProblem(f"extensions.objective_raw[{i}]", "应为含已知单位和考核项目的对象",
+                                        "must be an object with a known unit and a component")
+                    continue
+                try:
+                    _date_or_none(r.get("date"))
+                except ValueError:
+                    yield BundleProblem(f"extensions.objective_raw[{i}].date", "日期应写作 YYYY-MM-DD",
+                                        "the date must be YYYY-MM-DD")
+    period = extensions.get("period")
+    if period is not None:
+        try:
+            start, end = (dt.date.fromisoformat(period[k]) for k in ("start", "end"))
+            cutoff = _date_or_none(period.get("cutoff"))
+            if start > end or (cutoff is not None and cutoff < start):
+                raise ValueError
+        except (TypeError, KeyError, ValueError, AttributeError):
+            yield BundleProblem("extensions.period", "应为 {start, end[, cutoff]}，日期写作 YYYY-MM-DD，开始不晚于结束",
+                                "must be {start, end[, cutoff]}: dates YYYY-MM-DD, the start not after the end")
+    register = extensions.get("register")
+    if register is None:
+        return
+    if not isinstance(register, dict) or not isinstance(register.get("components", []), list) \
+            or not isinstance(register.get("cases", []), list):
+        yield BundleProblem("extensions.register", "应为含 components 和 cases 数组的对象",
+                            "must be an object with the arrays components and cases")
+        return
+    codes = set()
+    for i, c in enumerate(register.get("components", [])):
+        path = f"extensions.register.components[{i}]"
+        if not isinstance(c, dict) or not isinstance(c.get("code"), str) or \
+                not isinstance(c.get("base"), int | float) or not isinstance(c.get("rules", []), list):
+            yield BundleProblem(path, "应含 code、base 和 rules", "must have code, base and rules")
+            continue
+        if c["code"] in codes:
+            yield BundleProblem(f"{path}.code", f"考核项目 {c['code']} 重复", f"duplicate component {c['code']}")
+        codes.add(c["code"])
+        for j, r in enumerate(c.get("rules", [])):
+            if not isinstance(r, dict) or r.get("kind") not in CASE_KINDS or r.get("verdict") not in VERDICTS \
+                    or not isinstance(r.get("points"), int | float):
+                yield BundleProblem(f"{path}.rules[{j}]", "应含已知的 kind、verdict 和数值 points",
+                                    "must have a known kind, a known verdict and numeric points")
+    ids = set()
+    for i, k in enumerate(register.get("cases", [])):
+        path = f"extensions.register.cases[{i}]"
+        if not isinstance(k, dict):
+            yield BundleProblem(path, "应为对象", "must be an object")
+            continue
+        if not isinstance(k.get("id"), str) or k["id"] in ids:
+            yield BundleProblem(f"{path}.id", "案件编号缺失或重复", "a case id is missing or repeated")
+        ids.add(k.get("id"))
+        if k.get("kind") not in CASE_KINDS:
+            yield BundleProblem(f"{path}.kind", f"未知的案件类别 {k.get('kind')}", f"unknown kind {k.get('kind')}")
+        if k.get("verdict") not in VERDICTS:
+            yield BundleProblem(f"{path}.verdict", f"未知的核实结论 {k.get('verdict')}",
+                                f"unknown verdict {k.get('verdict')}")
+        if k.get("unit") not in units:
+            yield BundleProblem(f"{path}.unit", f"未知单位 {k.get('unit')}", f"unknown unit {k.get('unit')}")
+        try:
+            dt.date.fromisoformat(str(k.get("date")))
+        except ValueError:
+            yield BundleProblem(f"{path}.date", "日期应写作 YYYY-MM-DD", "the date must be YYYY-MM-DD")
+        deductions = k.get("deductions", {})
+        if not isinstance(deductions, dict) or any(code not in codes for code in deductions):
+            yield BundleProblem(f"{path}.deductions", "应为对象，键为已声明的考核项目",
+                                "must be an object keyed by declared components")
+
+
+def _load_register(doc: dict[str, Any], campaign: Campaign, units: dict[str, Unit]) -> set[str]:
+    """extensions.register into the campaign: its components and rules, and its
+    cases (verified, closed, counted for it); the derived component codes."""
+    extensions = doc.get("extensions")
+    register = extensions.get("register") if isinstance(extensions, dict) else None
+    if not isinstance(register, dict):
+        return set()
+    components = []
+    for c in register.get("components", []):
+        component = RegisterComponent(code=c["code"], label=c.get("label") or c["code"], base=c["base"],
+                                      rules=[DeductionRule(kind=r["kind"], verdict=r["verdict"], points=r["points"])
+                                             for r in c.get("rules", [])])
+        component.campaign = campaign
+        db.session.add(component)
+        components.append(component)
+    problems = []
+    for i, k in enumerate(register.get("cases", [])):
+        case = SupervisionCase(code=k["id"], kind=k["kind"], source="导入", occurred_on=dt.date.fromisoformat(k["date"]),
+                               unit=units[k["unit"]], summary="", status="closed", verdict=k["verdict"],
+                               campaign=campaign)
+        given = {code: float(p) for code, p in (k.get("deductions") or {}).items()}
+        if case_deductions(case, components) != given:
+            # a 明查暗访 finding deducts its own points: one value for every matching rule
+            case.points = next(iter(given.values()), None) if len(set(given.values())) == 1 else None
+            if case.kind != "inspection" or case_deductions(case, components) != given:
+                problems.append(BundleProblem(f"extensions.register.cases[{i}].deductions",
+                                              "扣分与考核项目的扣分规则不符",
+                                              "the deductions do not follow the components' rules"))
+        db.session.add(case)
+    if problems:
+        db.session.rollback()
+        raise BundleError(problems)
+    return {c.code for c in components}
+
+
+def _check_derived(doc: dict[str, Any], campaign: Campaign, derived: set[str]) -> None:
+    """The bundle's scores of derived components are what its cases and rules give."""
+    values = {(v.unit.code, code): v.value
+              for code, per_unit in derived_values(campaign, list(campaign.units)).items() for v in per_unit}
+    problems = []
+    for i, score in enumerate(doc.get("objective_scores") or []):
+        key = (score["unit"], score["component"])
+        if score["component"] in derived and not math.isclose(values.pop(key, math.nan), score["score"],
+                                                              abs_tol=1e-9):
+            problems.append(BundleProblem(f"objective_scores[{i}].score", "与督查登记的扣分算出的得分不符",
+                                          "differs from what the register's deductions give"))
+    if problems:
+        db.session.rollback()
+        raise BundleError(problems)
 
 
 def _margin_variables(g: CampaignGroup) -> dict[str, dict[str, str]]:

@@ -37,14 +37,16 @@ user_cli = AppGroup("user", help="管理工作人员账号 (staff accounts).")
 
 
 @user_cli.command("create", help="Create a staff account USERNAME with a ROLE "
-                  "(admin, organizer, committee, liaison, auditor, clerk); a liaison needs --unit.")
+                  "(admin, organizer, committee, liaison, auditor, clerk, handler, assessor); a liaison needs "
+                  "--unit, an assessing department (assessor) --component.")
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--name", "display_name", help="Name shown in the interface (default: USERNAME).")
 @click.option("--unit", "unit_code", help="Unit code, for a liaison (单位联络员).")
+@click.option("--component", help="Objective component code, for an assessing department (专项考核部门).")
 @click.password_option(help="Password (asked for when not given).")
 def user_create(username: str, role: str, display_name: str | None, unit_code: str | None,
-                password: str) -> None:
+                component: str | None, password: str) -> None:
     unit = None
     if unit_code:
         unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
@@ -52,9 +54,13 @@ def user_create(username: str, role: str, display_name: str | None, unit_code: s
             raise click.BadParameter(f"没有代码为 {unit_code} 的单位", param_hint="--unit")
     if (role == "liaison") != (unit is not None):
         raise click.UsageError("单位联络员必须指定 --unit，其他角色不能指定 (a liaison needs --unit, nobody else)")
+    if (role == "assessor") != bool(component):
+        raise click.UsageError("专项考核部门必须指定 --component，其他角色不能指定 (an assessor needs --component, "
+                               "nobody else)")
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
         raise click.UsageError(f"用户名 {username} 已存在")
-    user = User(username=username, display_name=display_name or username, role=role, unit=unit)
+    user = User(username=username, display_name=display_name or username, role=role, unit=unit,
+                component=component)
     user.set_password(password)
     db.session.add(user)
     db.session.commit()

@@ -79,7 +79,10 @@ DEMO_PASSWORD = "pingyi-demo"
 DEMO_USERS = [("admin", "系统管理员", "admin", None), ("organizer", "评议办 李明", "organizer", None),
               ("committee", "领导小组 王强", "committee", None),
               ("liaison", "市公安局联络员 张华", "liaison", "u01"), ("auditor", "审计 赵敏", "auditor", None),
-              ("clerk", "录入员 孙丽", "clerk", None)]
+              ("clerk", "录入员 孙丽", "clerk", None), ("handler", "督查投诉 周洁", "handler", None),
+              ("assessor", "安监局考核科 吴刚", "assessor", None)]
+#: The demo's assessing department scores this component (专项考核).
+DEMO_ASSESSOR_COMPONENT = "safety"
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,19 @@ def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign
     db.session.add(OutcomeSettings(campaign_id=campaign.id, min_group_ballots=5, public=True, consequences={},
                                    interim_results=True))
     db.session.flush()
+    _demo_register(units)
     return campaign, links
+
+
+def _demo_register(units: list[CampaignUnit]) -> None:
+    """A case in the supervision register (督查登记), accepted, for the handler's
+    pages and the API's example (DC2026-00001); it deducts nothing from the demo's results."""
+    from survey.register import services
+
+    case = services.register_case(None, kind="complaint", source="12345 热线 工单 2026-0310-017",
+                                  occurred_on=dt.date(2026, 3, 10), unit=units[1].unit,
+                                  summary="办事窗口要求重复提交材料，往返三次才办结。")
+    services.accept(case)
 
 
 def create_demo_users() -> list[tuple[str, str]]:
@@ -190,7 +205,8 @@ def create_demo_users() -> list[tuple[str, str]]:
         if db.session.scalar(select(User.id).where(User.username == username)) is not None:
             continue
         unit = db.session.scalar(select(Unit).where(Unit.code == unit_code)) if unit_code else None
-        user = User(username=username, display_name=name, role=role, unit=unit)
+        user = User(username=username, display_name=name, role=role, unit=unit,
+                    component=DEMO_ASSESSOR_COMPONENT if role == "assessor" else None)
         user.set_password(DEMO_PASSWORD)
         db.session.add(user)
         made.append((username, role))

@@ -28,13 +28,16 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey.errors import API_PREFIX, Problem, api_error, in_chinese
+from survey.models.account import ROLES
 
 #: Anyone, signed in or not: evaluators, the public.
 ANYONE = "anyone"
 #: Any signed-in staff member.
 STAFF = "staff"
-ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR, CLERK = (
-    "admin", "organizer", "committee", "liaison", "auditor", "clerk")
+ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR, CLERK, HANDLER, ASSESSOR = (
+    "admin", "organizer", "committee", "liaison", "auditor", "clerk", "handler", "assessor")
+# The roles themselves are defined once, in survey/models/account.py (ROLES): these names must be among them.
+assert {ADMIN, ORGANIZER, COMMITTEE, LIAISON, AUDITOR, CLERK, HANDLER, ASSESSOR} <= set(ROLES)
 READERS = frozenset({COMMITTEE, ORGANIZER, AUDITOR})
 
 
@@ -79,6 +82,13 @@ DRAFTS = _rule(COMMITTEE, ORGANIZER)
 API_SCOPED = _rule(*READERS, LIAISON, scope="own_unit")
 #: The audit log: the auditor's (and the admin reads it).
 AUDIT = _rule(AUDITOR)
+#: The supervision register (督查登记): worked by the case handler, read by the
+#: organizer, the committee and the auditor (the complainant: the handler's alone).
+REGISTER_READ = _rule(HANDLER, *READERS)
+HANDLE = _rule(HANDLER)
+#: Departmental scores (专项考核): the organizer and the assessing departments
+#: (each its own component, checked by survey/results/inputs.py).
+ASSESS = _rule(ORGANIZER, ASSESSOR)
 
 #: Every endpoint of the app. Later endpoints declare themselves here.
 POLICY: dict[str, Rule] = {
@@ -148,6 +158,19 @@ POLICY: dict[str, Rule] = {
         "accept", "return_rectification", "set_due", "follow_up")},
     # a unit's liaison, for the own unit
     **{f"results.{name}": LIAISE for name in ("my_index", "my_unit", "answer", "file_appeal", "submit")},
+    # the supervision register (survey/register/)
+    "register.index": REGISTER_READ,
+    "register.case_page": REGISTER_READ,
+    "register.attachment": REGISTER_READ,
+    "register.create": HANDLE,
+    "register.step": HANDLE,
+    "register.my_cases": LIAISE,
+    "register.reply": LIAISE,
+    "register.components": REGISTER_READ,
+    **{f"register.{name}": ORGANIZE for name in ("set_period", "set_component", "set_rule", "delete_rule", "publish")},
+    "register.publications": REGISTER_READ,
+    "register.public_month": PUBLIC,
+    **{f"register.{name}": ASSESS for name in ("assess_index", "assess_page", "assess_score", "assess_import")},
     "results.audit_log": AUDIT,
     "results.audit_csv": AUDIT,
     # the JSON API (survey/api/): its description and docs need no key
@@ -169,7 +192,13 @@ POLICY: dict[str, Rule] = {
     "api.ballots": READ,  # as the results page's raw ballot download
     # the API's writes: as the pages that do the same (roster import, results inputs)
     "api.import_roster": ORGANIZE,
-    "api.import_objective_scores": ORGANIZE,
+    "api.import_objective_scores": ASSESS,  # an assessing department: its own component (inputs.py)
+    # the register through the API (the complainant: the handler's key only)
+    "api.register_cases": REGISTER_READ,
+    "api.register_case": REGISTER_READ,
+    "api.register_components": REGISTER_READ,
+    "api.register_publications": REGISTER_READ,
+    "api.missing_components": READ,
 }
 
 

@@ -68,10 +68,14 @@ def make_campaign(*, status: str = "open", anonymous: bool = True, invitations: 
 PASSWORD = "correct horse 评议"
 
 
-def make_user(role: str, *, username: str | None = None, unit_code: str | None = None) -> User:
-    """A staff account (password PASSWORD); a liaison needs unit_code."""
+def make_user(role: str, *, username: str | None = None, unit_code: str | None = None,
+              component: str | None = None) -> User:
+    """A staff account (password PASSWORD); a liaison needs unit_code; an
+    assessing department scores `component` (default "safety")."""
     unit = db.session.scalar(select(Unit).where(Unit.code == unit_code)) if unit_code else None
-    user = User(username=username or role, display_name=f"{role} 测试", role=role, unit=unit)
+    if role == "assessor":
+        component = component or "safety"
+    user = User(username=username or role, display_name=f"{role} 测试", role=role, unit=unit, component=component)
     user.set_password(PASSWORD)
     db.session.add(user)
     db.session.commit()

@@ -31,6 +31,8 @@ class UserForm(FlaskForm):
     display_name = StringField(_l("姓名"), validators=[InputRequired(message=_l("请填写姓名")), Length(max=100)])
     role = SelectField(_l("角色"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
     unit = SelectField(_l("所在单位（仅单位联络员填写）"), choices=[])
+    component = StringField(_l("考核项目代码（仅专项考核部门填写）"), validators=[
+        Length(max=64), Regexp(r"^[A-Za-z0-9_-]*$", message=_l("考核项目代码只能由字母、数字、- 和 _ 组成"))])
     password = PasswordField(_l("初始密码"), validators=[
         InputRequired(message=_l("请设置初始密码")), Length(min=8, message=_l("密码至少 8 位"))])
     confirm = PasswordField(_l("再次输入密码"), validators=[EqualTo("password", message=_l("两次输入的密码不一致"))])
@@ -45,6 +47,12 @@ class UserForm(FlaskForm):
         if self.role.data != "liaison" and field.data:
             raise ValidationError(_l("只有单位联络员才选择所在单位"))
 
+    def validate_component(self, field: Any) -> None:
+        if self.role.data == "assessor" and not (field.data or "").strip():
+            raise ValidationError(_l("专项考核部门必须填写考核项目代码"))
+        if self.role.data != "assessor" and (field.data or "").strip():
+            raise ValidationError(_l("只有专项考核部门才填写考核项目代码"))
+
 
 class ToggleForm(FlaskForm):
     """A bare POST with its CSRF token."""
@@ -58,8 +66,10 @@ class ResetForm(FlaskForm):
 class RoleForm(FlaskForm):
     role = SelectField(_l("角色"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
     unit = SelectField(_l("所在单位（仅单位联络员填写）"), choices=[])
+    component = UserForm.component
 
     validate_unit = UserForm.validate_unit
+    validate_component = UserForm.validate_component
 
 
 def _units() -> list[SelectChoice]:
@@ -101,10 +111,11 @@ def create_user() -> ResponseReturnValue:
         return _render(form, 400)
     unit = db.session.scalar(select(Unit).where(Unit.code == form.unit.data)) if form.unit.data else None
     user = User(username=form.username.data.strip(), display_name=form.display_name.data.strip(),
-                role=form.role.data, unit=unit, active=True)
+                role=form.role.data, unit=unit, active=True, component=(form.component.data or "").strip() or None)
     user.set_password(form.password.data)
     db.session.add(user)
-    audit.record("user.create", f"user:{user.username}", None, {"role": user.role, "unit": form.unit.data or None})
+    audit.record("user.create", f"user:{user.username}", None, {"role": user.role, "unit": form.unit.data or None,
+                                                                "component": user.component})
     flash(_("已创建账号 %(u)s（%(role)s）。", u=user.username, role=_(ROLE_LABELS[user.role])), "info")
     return redirect(url_for("admin.users"))
 
@@ -153,9 +164,11 @@ def change_role(user_id: int) -> ResponseReturnValue:
         flash(_("未能修改 %(u)s 的角色：%(why)s", u=user.username, why="；".join(
             str(e) for errors in form.errors.values() for e in errors)), "error")
         return redirect(url_for("admin.users"))
-    before = {"role": user.role, "unit": user.unit.code if user.unit else None}
+    before = {"role": user.role, "unit": user.unit.code if user.unit else None, "component": user.component}
     user.role = form.role.data
     user.unit = db.session.scalar(select(Unit).where(Unit.code == form.unit.data)) if form.unit.data else None
-    audit.record("user.role", f"user:{user.username}", before, {"role": user.role, "unit": form.unit.data or None})
+    user.component = (form.component.data or "").strip() or None
+    audit.record("user.role", f"user:{user.username}", before, {"role": user.role, "unit": form.unit.data or None,
+                                                                "component": user.component})
     flash(_("账号 %(u)s 的角色已改为 %(role)s。", u=user.username, role=_(ROLE_LABELS[user.role])), "info")
     return redirect(url_for("admin.users"))

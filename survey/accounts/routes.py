@@ -25,7 +25,8 @@ bp = Blueprint("accounts", __name__)
 
 #: Where each role starts after signing in (the liaison's own unit's page, the clerk's paper entry, …).
 HOMES = {"admin": "admin.users", "organizer": "campaigns.index", "committee": "results.index",
-         "liaison": "results.my_index", "auditor": "results.audit_log", "clerk": "accounts.paper_home"}
+         "liaison": "results.my_index", "auditor": "results.audit_log", "clerk": "accounts.paper_home",
+         "handler": "register.index", "assessor": "register.assess_index"}
 
 
 class LoginForm(FlaskForm):

@@ -6,6 +6,8 @@
 by its place in the body (``body.evaluators[3].phone``)."""
 from __future__ import annotations
 
+from flask_login import current_user
+
 from survey.api.paging import PageQuery, page_of
 from survey.api.registry import CAMPAIGN_PARAM
 from survey.api.schemas import (
@@ -93,6 +95,7 @@ def objective_scores(code: str, query: PageQuery) -> ObjectiveScorePage:
     c = campaign_in_scope(code)
     items, cursor = page_of(inputs.objective_scores_of(c), query)
     return ObjectiveScorePage(items=[ObjectiveScoreOut(unit=s.campaign_unit.code, component=s.component,
+                                                       raw=s.raw, full_marks=s.full_marks, evidence=s.evidence,
                                                        score=s.score) for s in items],
                               limit=query.limit, next_cursor=cursor)
 
@@ -123,5 +126,6 @@ def import_objective_scores(code: str, body: ObjectiveScoresImport) -> Objective
         raise InvalidRequest(problems)
     with in_chinese():
         for score in body.scores:
-            inputs.set_objective_score(c, units[score.unit], score.component, score.score, score.evidence.strip())
+            inputs.set_objective_score(c, units[score.unit], score.component, score.score, score.evidence.strip(),
+                                       score.full_marks, current_user)
     return ObjectiveScoresImported(imported=len(body.scores))

@@ -81,6 +81,9 @@ def service_account(username: str, role: str, unit_code: str | None) -> User:
             raise UserError(f"没有代码为 {unit_code} 的单位 (no unit {unit_code})")
     if (role == "liaison") != (unit is not None):
         raise UserError("单位联络员必须指定单位，其他角色不能指定 (a liaison needs a unit, nobody else)")
+    if role == "assessor":
+        raise UserError("专项考核部门的服务账号请先用 flask user create --component 建立 "
+                        "(create an assessor with `flask user create --component` first)")
     user = User(username=username, display_name=f"{username}（API）", role=role, unit=unit)
     user.set_password(secrets.token_urlsafe(32))
     db.session.add(user)

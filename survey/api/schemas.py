@@ -419,7 +419,9 @@ class RosterImported(Schema):
 class ObjectiveScoreIn(Schema):
     unit: str = Field(pattern=CODE_PATTERN, description="被评议单位代码")
     component: str = Field("work", pattern=CODE_PATTERN, description="考核项目代码，如 work（工作考核）")
-    score: float = Field(ge=0, le=100, allow_inf_nan=False, description="得分（0–100）")
+    score: float = Field(ge=0, le=1e9, allow_inf_nan=False,
+                         description="得分，按 full_marks 分制（默认百分制）；计分时折算为 100 × score ÷ full_marks，限定在 0–100")
+    full_marks: float = Field(100.0, gt=0, le=1e9, allow_inf_nan=False, description="满分（100、1000 或扣分基数）")
     evidence: Filled = Field(max_length=2000, description="得分依据（文件、考核记录）")
 
 
@@ -433,7 +435,10 @@ class ObjectiveScoresImport(Schema):
 class ObjectiveScoreOut(Schema):
     unit: Code
     component: str
-    score: float
+    score: float = Field(description="计分用的得分（0–100）")
+    raw: float | None = Field(None, description="原始得分（按 full_marks 分制）；早先录入的百分制得分为 null")
+    full_marks: float | None = Field(None, description="满分")
+    evidence: str | None = Field(None, description="得分依据")
 
 
 class ObjectiveScorePage(Page[ObjectiveScoreOut]):
@@ -469,3 +474,99 @@ class BallotPage(Page[dict[str, BallotCell]]):
     pseudonyms: Literal["final", "per_request"] = Field(
         description="来源地址化名：final 定稿时确定、各页一致；per_request 定稿前每次请求另取，只在一页之内可比")
     columns: list[BallotColumn]
+
+
+# --- the supervision register (督查登记) -----------------------------------------
+
+
+class ComplainantOut(Schema):
+    """Who raised a case: personal data, answered to the case handler's key only."""
+
+    name: str | None
+    phone: str | None
+    contact: str | None
+
+
+class CaseOut(Schema):
+    id: int
+    code: str = Field(description="案件编号")
+    kind: Literal["complaint", "petition", "hotline", "e_supervision", "inspection"]
+    kind_label: str
+    source: str
+    date: dt.date = Field(description="案件日期（决定计入哪次评议）")
+    unit: Code
+    summary: str
+    place: str | None = Field(description="明查暗访：地点或窗口")
+    points: float | None = Field(description="明查暗访：自定扣分（null：按规则）")
+    status: Literal["registered", "accepted", "rejected", "assigned", "replied", "verified", "closed"]
+    status_label: str
+    due_on: dt.date | None = Field(description="交办后的答复期限")
+    red: bool = Field(description="红字：逾期未答复")
+    cleared: bool = Field(description="已消红")
+    verdict: Literal["founded", "partly", "unfounded"] | None
+    campaign: Code | None = Field(description="核实结论计入的评议活动")
+    complainant: ComplainantOut | None = Field(description="反映人：只答复督查投诉办理人员的密钥，其他角色为 null")
+
+
+class CasePage(Page[CaseOut]):
+    pass
+
+
+class CaseDeduction(Schema):
+    case: str = Field(description="案件编号")
+    points: float
+
+
+class DerivedUnitValue(Schema):
+    unit: Code
+    deducted: float = Field(description="扣分合计")
+    raw: float = Field(description="原始得分 max(0, 基数 − 扣分合计)")
+    score: float = Field(description="得分 = 原始得分 ÷ 基数 × 100")
+    cases: list[CaseDeduction]
+
+
+class DeductionRuleOut(Schema):
+    kind: str
+    verdict: str
+    points: float
+
+
+class RegisterComponentOut(Schema):
+    code: Code
+    label: str
+    base: float = Field(description="扣分基数")
+    rules: list[DeductionRuleOut]
+    units: list[DerivedUnitValue]
+
+
+class RegisterComponentPage(Page[RegisterComponentOut]):
+    pass
+
+
+class PublicationRow(Schema):
+    unit: Code
+    name: str
+    total: int
+    founded: int
+    partly: int
+    unfounded: int
+    open: int
+
+
+class PublicationOut(Schema):
+    month: str = Field(description="YYYY-MM")
+    published_at: Timestamp
+    counts: list[PublicationRow]
+
+
+class PublicationPage(Page[PublicationOut]):
+    pass
+
+
+class MissingComponent(Schema):
+    component: Code
+    units: list[Code] = Field(description="尚缺该分项得分的单位")
+
+
+class MissingComponentPage(Page[MissingComponent]):
+    pass

@@ -43,6 +43,14 @@ from survey.models.outcome import (
     ResultArtifact,
     ResultSnapshot,
 )
+from survey.models.register import (
+    CaseAttachment,
+    Complainant,
+    DeductionRule,
+    RegisterComponent,
+    RegisterPublication,
+    SupervisionCase,
+)
 from survey.models.signin import SignInFailure
 from survey.models.webhook import WebhookDelivery, WebhookEndpoint
 
@@ -56,4 +64,5 @@ __all__ = [
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
     "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
     "SignInFailure", "TestBallot", "WebhookDelivery", "WebhookEndpoint",
+    "CaseAttachment", "Complainant", "DeductionRule", "RegisterComponent", "RegisterPublication", "SupervisionCase",
 ]

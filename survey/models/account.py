@@ -12,11 +12,15 @@ from survey.clock import utcnow
 from survey.models.base import Model
 from survey.models.campaign import Unit
 
-ROLES = ("admin", "organizer", "committee", "liaison", "auditor", "clerk")
+#: Every role, in the order the admin's pages list them: the one list (the
+#: database's CHECK, survey/policy.py's names and the admin's choices come from it).
+ROLES = ("admin", "organizer", "committee", "liaison", "auditor", "clerk", "handler", "assessor")
 #: How each role reads in the interface.
 ROLE_LABELS = {"admin": "系统管理员", "organizer": "评议办工作人员", "committee": "评议领导小组成员",
                "liaison": "单位联络员", "auditor": "审计员",
-               "clerk": "纸质表录入员"}
+               "clerk": "纸质表录入员", "handler": "督查投诉办理人员", "assessor": "专项考核部门"}
+#: The database's CHECK on user_account.role.
+ROLE_CHECK = "role IN (" + ", ".join(f"'{r}'" for r in ROLES) + ")"
 
 
 class User(Model):
@@ -25,9 +29,11 @@ class User(Model):
 
     __tablename__ = "user_account"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'organizer', 'committee', 'liaison', 'auditor', 'clerk')", name="role"),
+        CheckConstraint(ROLE_CHECK, name="role"),
         # A liaison answers for exactly one unit; nobody else is tied to one.
         CheckConstraint("(role = 'liaison') = (unit_id IS NOT NULL)", name="liaison_unit"),
+        # An assessing department (专项考核部门) scores exactly one component; nobody else is tied to one.
+        CheckConstraint("(role = 'assessor') = (component IS NOT NULL)", name="assessor_component"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -36,6 +42,8 @@ class User(Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    #: The objective component an assessing department enters (its code, e.g. safety).
+    component: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     unit: Mapped[Unit | None] = relationship()

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -97,6 +98,7 @@ class Campaign(Model):
         CheckConstraint("closes_at IS NULL OR (closes_at >= '2000-01-01' AND closes_at < '2101-01-01')", name="closes_at_year"),
         CheckConstraint("quorum IS NULL OR quorum >= 1", name="quorum"),
         CheckConstraint(f"attribute_k >= {ATTRIBUTE_K_MIN} AND attribute_k <= 10000000", name="attribute_k"),
+        CheckConstraint("period_start IS NULL OR period_end IS NULL OR period_start <= period_end", name="period"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -138,6 +140,13 @@ class Campaign(Model):
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: When a test campaign was archived (hidden from the campaign list); null: not archived.
     archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: The assessment period (考核期): a register case or a departmental score
+    #: dated within it belongs to this campaign (survey/register/services.py).
+    period_start: Mapped[dt.date | None] = mapped_column(Date)
+    period_end: Mapped[dt.date | None] = mapped_column(Date)
+    #: The day the register's inputs close (Beijing time), if before 截止;
+    #: what is verified later goes to the next campaign.
+    inputs_cutoff: Mapped[dt.date | None] = mapped_column(Date)
 
     scale: Mapped[list[ScaleOption]] = relationship(
         back_populates="campaign", order_by="ScaleOption.position", cascade="all, delete-orphan"
@@ -390,12 +399,21 @@ class ObjectiveScore(Model):
         UniqueConstraint("campaign_unit_id", "component"),
         CheckConstraint("score >= 0 AND score <= 100", name="score"),
         CheckConstraint("length(component) <= 64", name="component_length"),
+        CheckConstraint("full_marks IS NULL OR full_marks > 0", name="full_marks"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
     component: Mapped[str] = mapped_column(String(64))
+    #: What the analysis uses: 100 × raw / full_marks, clipped to [0, 100].
     score: Mapped[float] = mapped_column(Float)
+    #: The score as the assessing department gave it, on its own scale (null: on 0–100, as ``score``).
+    raw: Mapped[float | None] = mapped_column(Float)
+    full_marks: Mapped[float | None] = mapped_column(Float)
+    #: What the score rests on (考核文件, 记录), shown beside it.
+    evidence: Mapped[str | None] = mapped_column(Text)
+    #: The day of the assessment, within the campaign's assessment period where it has one.
+    assessed_on: Mapped[dt.date | None] = mapped_column(Date)
     campaign_unit: Mapped[CampaignUnit] = relationship()
 
 

@@ -168,6 +168,15 @@ class CampaignState:
             return Status.CLOSED
         return self.status
 
+    def takes_register_inputs(self, today: dt.date) -> bool:
+        """Register verdicts and 平时 inputs still count for this campaign: it has
+        not reached 截止 (its deadline included) nor its own cut-off day
+        (``inputs_cutoff``, Beijing time); what comes later goes to the next campaign."""
+        if self.effective() not in (Status.DRAFT, Status.OPEN):
+            return False
+        cutoff = self.campaign.inputs_cutoff
+        return cutoff is None or today <= cutoff
+
     @property
     def past_deadline(self) -> bool:
         """Open, but its deadline has passed: links refuse ballots until it is closed or reopened."""

@@ -51,8 +51,11 @@ class ObjectiveScoreForm(Form):
     unit = SelectField("被评议单位", validators=[InputRequired(message="请选择单位")])
     component = StringField("考核项目代码", default="work",
                             validators=[DataRequired(message="请填写考核项目代码"), Length(max=64)])
-    score = FloatField("得分", validators=[InputRequired(message="请填写得分"),
-                                         NumberRange(0, 100, message="得分应在 0 到 100 之间")])
+    score = FloatField("得分（原始）", validators=[InputRequired(message="请填写得分"),
+                                             NumberRange(0, 1e9, message="得分不能为负")])
+    #: The component's scale (100, 1000, a deduction base): the analysis reads 100 × 得分 / 满分, within 0–100.
+    full_marks = FloatField("满分", default=100.0,
+                            validators=[Optional(), NumberRange(min=1e-9, max=1e9, message="满分须大于 0")])
     evidence = TextAreaField("依据", validators=[DataRequired(message="请写明得分依据（文件、考核记录）")])
 
 

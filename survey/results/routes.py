@@ -46,6 +46,7 @@ from survey.models.outcome import (
     DEFAULT_CONSEQUENCES,
     REVIEW_STATES,
 )
+from survey.register.services import components_of as register_components
 from survey.results import (
     ballot_export,
     comments,
@@ -173,7 +174,8 @@ def campaign_page(code: str) -> ResponseReturnValue:
         quorum=snap.quorum if snap.kind == "final" and snap.quorum else signoff.quorum(campaign, settings),
         settings=settings, versions=final_versions(campaign) if campaign.state.is_frozen else [],
         override_form=override_form, confirm=forms.ConfirmForm(), publish_form=forms.PublishForm(),
-        frozen=campaign.state.is_frozen, overrides=overrides, units=units)
+        frozen=campaign.state.is_frozen, overrides=overrides, units=units,
+        missing_components=[] if campaign.state.is_frozen else inputs.missing_components(campaign))
 
 
 @bp.get("/results/<code>/units/<unit_code>")
@@ -335,6 +337,8 @@ def inputs_page(code: str) -> ResponseReturnValue:
     score_form.unit.choices = veto_form.unit.choices = tables.unit_choices(campaign)
     return render_template("results/inputs.html", campaign=campaign, score_form=score_form, veto_form=veto_form,
                            scores=inputs.objective_scores_of(campaign), vetoes=inputs.vetoes_of(campaign),
+                           missing=inputs.missing_components(campaign),
+                           derived=register_components(campaign),
                            confirm=forms.ConfirmForm(), frozen=campaign.state.is_frozen)
 
 
@@ -343,7 +347,7 @@ def add_objective_score(code: str) -> ResponseReturnValue:
     campaign, form, cu = _posted_for_unit(forms.ObjectiveScoreForm, code)
     if cu is not None:
         inputs.set_objective_score(campaign, cu, form.component.data.strip(), form.score.data,
-                                   form.evidence.data.strip())
+                                   form.evidence.data.strip(), form.full_marks.data or 100.0, current_user)
         flash(_("已保存工作考核得分。"), "info")
     return redirect(url_for("results.inputs", code=code))
 

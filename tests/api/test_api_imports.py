@@ -130,8 +130,10 @@ def test_objective_scores_are_set_all_or_nothing(app, client, role_keys) -> None
         {"unit": "u2", "score": 61, "evidence": "考核表"},
     ]}) == {"imported": 2}
     listed = client.get(API + "/campaigns/t2026/objective-scores", headers=bearer(role_keys["auditor"])).get_json()
-    assert listed["items"] == [{"unit": "u1", "component": "work", "score": 88.5},
-                               {"unit": "u2", "component": "work", "score": 61.0}]
+    assert listed["items"] == [  # the raw score, its full marks (default 100) and the evidence beside it
+        {"unit": "u1", "component": "work", "score": 88.5, "raw": 88.5, "full_marks": 100.0,
+         "evidence": "考核办〔2026〕3 号"},
+        {"unit": "u2", "component": "work", "score": 61.0, "raw": 61.0, "full_marks": 100.0, "evidence": "考核表"}]
     with app.app_context():
         assert [(s.campaign_unit.code, s.score) for s in inputs.objective_scores_of(_campaign())] == [
             ("u1", 88.5), ("u2", 61.0)]  # u1's replaced, as the page replaces it
@@ -145,8 +147,8 @@ def test_objective_scores_are_set_all_or_nothing(app, client, role_keys) -> None
     assert sorted(problems) == ["body.scores[1].unit", "body.scores[2]"]
     assert "scores[0]" in problems["body.scores[2]"]["reason"]
     problems = _refused(client, "/campaigns/t2026/objective-scores", key, {"scores": [
-        {"unit": "u3", "component": "工作", "score": 101, "evidence": ""}]})
-    assert problems["body.scores[0].score"]["reason"] == "请求体 body.scores[0].score：不能大于 100"
+        {"unit": "u3", "component": "工作", "score": -1, "evidence": ""}]})
+    assert problems["body.scores[0].score"]["reason"] == "请求体 body.scores[0].score：不能小于 0"
     assert sorted(problems) == ["body.scores[0].component", "body.scores[0].evidence", "body.scores[0].score"]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ObjectiveScore)) == 2  # nothing of u3

@@ -169,7 +169,8 @@ def test_the_audit_log_oldest_first_with_after_and_target(app, client, role_keys
     assert [e["id"] for e in entries] == ids
     assert [e["action"] for e in entries] == ["api_key.create"] * 5 + ["objective_score.set"]
     assert entries[-1] == {**entries[-1], "username": "organizer", "target": "campaign:t2026/unit:u1",
-                           "before": None, "after": {"component": "work", "score": 90.0, "evidence": "考核表"}}
+                           "before": None, "after": {"component": "work", "score": 90.0, "raw": 90.0, "full_marks": 100.0,
+                                                     "evidence": "考核表"}}
     assert entries[-1]["at"].endswith("+08:00")
     assert [e["id"] for e in _get(client, f"/audit?after={ids[-3]}", key)["items"]] == ids[-2:]
     assert _get(client, f"/audit?after={ids[-1]}", key)["items"] == []

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from werkzeug.routing import Rule as UrlRule
 
-from survey import policy
+from survey import models, policy
 from survey.api import keys
 from survey.errors import API_PREFIX
 from survey.extensions import db
@@ -18,7 +18,7 @@ from survey.models import Unit, User
 from tests.factories import make_user
 from tests.survey.test_results_support import make_committee_campaign
 
-ROLES = [None, "admin", "organizer", "committee", "liaison", "auditor", "clerk"]
+ROLES = [None, *models.ROLES]
 
 
 def test_every_endpoint_is_declared(app) -> None:
@@ -30,7 +30,7 @@ def _value(name: str, converter: str, ids: dict[str, Any]) -> Any:
     samples = {"code": "t2026", "campaign_code": "t2026", "bcode": "e1", "batch_code": "e1", "unit_code": "u1",
                "token": "AbC-12_xyzAbC-12_xyzAbC1", "public_code": "nothing", "part": "plan",
                "name": "ranking-all", "fmt": "png", "filename": "pingyi.css", "user_id": ids["victim"],
-               "group_code": "client"}
+               "group_code": "client", "month": "2026-03", "step": "accept", "case_code": "DC2026-00001"}
     if name in samples:
         return samples[name]
     assert converter == "IntegerConverter", f"no sample value for <{name}>"

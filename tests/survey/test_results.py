@@ -148,7 +148,8 @@ def test_organizer_enters_objective_scores_and_vetoes_with_evidence(client, ctx)
     actions = [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     assert actions == ["veto.create", "objective_score.set"]
     evidence = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "objective_score.set")).after
-    assert evidence == {"component": "work", "score": 91.5, "evidence": "2026年度工作考核表"}
+    assert evidence == {"component": "work", "score": 91.5, "raw": 91.5, "full_marks": 100.0,
+                        "evidence": "2026年度工作考核表"}  # no full marks given: a score out of 100
 
 
 def test_a_units_history_spans_campaigns_sharing_its_record(client, ctx):
