@@ -134,12 +134,18 @@ def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     if sqlite:
         op.execute("PRAGMA foreign_keys=OFF")
-    with op.batch_alter_table('campaign', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('period_start', sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column('period_end', sa.Date(), nullable=True))
-        batch_op.add_column(sa.Column('inputs_cutoff', sa.Date(), nullable=True))
-        batch_op.create_check_constraint(
-            "period", "period_start IS NULL OR period_end IS NULL OR period_start <= period_end")
+    # The campaign table is not rebuilt (plain ADD COLUMN): a SQLite rebuild turns the column CHECKs of
+    # earlier revisions into table CHECKs, and their downgrades could then no longer drop them. On
+    # SQLite the period's CHECK goes with period_end's column, on PostgreSQL it is added after.
+    period = "period_start IS NULL OR period_end IS NULL OR period_start <= period_end"
+    op.add_column('campaign', sa.Column('period_start', sa.Date(), nullable=True))
+    if sqlite:
+        op.add_column('campaign', sa.Column('period_end', sa.Date(), sa.CheckConstraint(
+            period, name=op.f("ck_campaign_period")), nullable=True))
+    else:
+        op.add_column('campaign', sa.Column('period_end', sa.Date(), nullable=True))
+        op.create_check_constraint(op.f("ck_campaign_period"), "campaign", period)
+    op.add_column('campaign', sa.Column('inputs_cutoff', sa.Date(), nullable=True))
 
     with op.batch_alter_table('objective_score', schema=None) as batch_op:
         batch_op.add_column(sa.Column('raw', sa.Float(), nullable=True))
@@ -176,11 +182,11 @@ def downgrade() -> None:
         batch_op.drop_column('full_marks')
         batch_op.drop_column('raw')
 
-    with op.batch_alter_table('campaign', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("ck_campaign_period"), type_="check")
-        batch_op.drop_column('inputs_cutoff')
-        batch_op.drop_column('period_end')
-        batch_op.drop_column('period_start')
+    if not sqlite:
+        op.drop_constraint(op.f("ck_campaign_period"), "campaign", type_="check")
+    op.drop_column('campaign', 'inputs_cutoff')
+    op.drop_column('campaign', 'period_end')  # on SQLite with its CHECK, which names period_start
+    op.drop_column('campaign', 'period_start')
     if sqlite:
         op.execute("PRAGMA foreign_keys=ON")
 
