@@ -79,6 +79,8 @@ DRAFTS = _rule(COMMITTEE, ORGANIZER)
 API_SCOPED = _rule(*READERS, LIAISON, scope="own_unit")
 #: The audit log: the auditor's (and the admin reads it).
 AUDIT = _rule(AUDITOR)
+#: Carrying out consequences (owner, deadline, proof): the committee's and the office's (the organizer).
+CARRY = _rule(COMMITTEE, ORGANIZER)
 
 #: Every endpoint of the app. Later endpoints declare themselves here.
 POLICY: dict[str, Rule] = {
@@ -129,7 +131,11 @@ POLICY: dict[str, Rule] = {
     # results: read by the committee, the organizer and the auditor
     **{f"results.{name}": READ for name in (
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
-        "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record")},
+        "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record",
+        "consequence_rules", "lookback_page", "honours_page")},
+    # consequences carried out (survey/results/carrying.py)
+    "results.assign_consequence": CARRY,
+    "results.carry_out_consequence": CARRY,
     "results.draft_document": DRAFTS,
     # the anonymised ballots (raw data): whoever may have the XLSX export
     "results.export_ballots": READ,
@@ -140,7 +146,9 @@ POLICY: dict[str, Rule] = {
     # the committee's acts
     **{f"results.{name}": COMMIT for name in (
         "approve", "finalize", "publish", "override", "adopt_flags", "decide_appeal", "settings",
-        "accept", "set_due", "follow_up")},
+        "accept", "set_due", "follow_up",
+        # escalation rules, 回头看 findings, 先进 (survey/results/escalation.py, lookback.py, honours.py)
+        "add_escalation", "remove_escalation", "save_owners", "follow_up_findings", "honour_rule", "decide_honour")},
     # a unit's liaison, for the own unit
     **{f"results.{name}": LIAISE for name in ("my_index", "my_unit", "answer", "file_appeal", "submit")},
     "results.audit_log": AUDIT,

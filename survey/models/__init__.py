@@ -37,6 +37,7 @@ from survey.models.outcome import (
     CommentAnswer,
     Consequence,
     FollowUp,
+    Honour,
     OutcomeSettings,
     Rectification,
     ResultArtifact,
@@ -53,6 +54,6 @@ __all__ = [
     "Unit", "Veto", "CHANNELS", "Batch", "Evaluator", "Invitation", "GroupUnit",
     "PaperEntry", "Job", "MessageTemplate", "ReminderSchedule", "ReplacedLink",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
-    "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
+    "FollowUp", "Honour", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
     "SignInFailure", "WebhookDelivery", "WebhookEndpoint",
 ]
