@@ -173,6 +173,16 @@ POLICY: dict[str, Rule] = {
     # the API's writes: as the pages that do the same (roster import, results inputs)
     "api.import_roster": ORGANIZE,
     "api.import_objective_scores": ORGANIZE,
+    # what follows the results (survey/api/carrying.py): as the pages
+    "api.assign_consequence": CARRY,
+    "api.carry_out_consequence": CARRY,
+    "api.consequence_rules": READ,
+    "api.save_consequence_rules": COMMIT,
+    "api.follow_ups": READ,
+    "api.record_follow_up": COMMIT,
+    "api.honours_list": READ,
+    "api.save_honour_rule": COMMIT,
+    "api.decide_honour": COMMIT,
 }
 
 

@@ -126,7 +126,8 @@ def exported_rules(campaign: Campaign) -> dict[str, Any]:
     rules where they differ from the defaults (empty: nothing to export)."""
     s = db.session.scalar(select(OutcomeSettings).where(OutcomeSettings.campaign_id == campaign.id))
     stored = dict(s.consequences or {}) if s is not None else {}
-    return {k: v for k, v in stored.items() if k in RULE_KEYS or DEFAULT_CONSEQUENCES.get(k, object()) != v}
+    return {k: v for k, v in stored.items()
+            if (k in RULE_KEYS and v) or (k not in RULE_KEYS and DEFAULT_CONSEQUENCES.get(k, object()) != v)}
 
 
 # --- carrying out -------------------------------------------------------------------------

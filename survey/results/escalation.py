@@ -38,8 +38,9 @@ from survey.models.lifecycle import where_frozen
 from survey.models.outcome import CLASSES, CONSEQUENCE_KINDS
 from survey.results.i18n import gettext as _
 
-#: The widest window a rule may have, and the largest count.
+#: The widest window a rule may have, and the largest count (of cases: several a year).
 MAX_YEARS = 10
+MAX_COUNT = 1000
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ class Basis:
     #: The values a rule of this basis may name (None: the basis takes no value; empty: any text).
     values: tuple[str, ...] | None
     count: Counter
+    #: Counts at most once a year (a class, the bottom): a count above the years cannot be met.
+    yearly: bool = True
 
 
 BASES: dict[str, Basis] = {}
@@ -183,11 +186,11 @@ def parse_rule(raw: Any, where: str) -> EscalationRule:
     elif not isinstance(value, str) or not value.strip() or (values and value not in values):
         raise RuleProblem(f"{where}.value", _("应为以下之一：%(v)s", v="、".join(values)) if values
                           else _("请填写"))
-    for name in ("count", "years"):
+    for name, most in (("count", MAX_COUNT), ("years", MAX_YEARS)):
         n = raw.get(name)
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_YEARS:
-            raise RuleProblem(f"{where}.{name}", _("应为 1 到 %(m)d 之间的整数", m=MAX_YEARS))
-    if raw["count"] > raw["years"]:
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= most:
+            raise RuleProblem(f"{where}.{name}", _("应为 1 到 %(m)d 之间的整数", m=most))
+    if BASES[basis].yearly and raw["count"] > raw["years"]:
         raise RuleProblem(f"{where}.count", _("次数不能多于年数（每年只计一次）"))
     if raw.get("consequence") not in CONSEQUENCE_KINDS:
         raise RuleProblem(f"{where}.consequence", _("应为以下之一：%(v)s", v="、".join(CONSEQUENCE_KINDS)))
