@@ -42,8 +42,15 @@ CONSEQUENCE_PARAM = PathParam("consequence_id", "处理事项 id（见 consequen
 FOLLOW_UP_PARAM = PathParam("follow_up_id", "回头看 id（见 follow-ups 列表）", "1", ID_SCHEMA)
 
 
-def _consequence(c: Campaign, consequence_id: int) -> Consequence:
-    row = db.session.get(Consequence, consequence_id)
+def _id(text: str) -> int:
+    """An id in the path (the rule takes any text, as the document's paths say): 404 unless a whole number."""
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        abort(404)
+    return int(text)
+
+
+def _consequence(c: Campaign, consequence_id: str) -> Consequence:
+    row = db.session.get(Consequence, _id(consequence_id))
     if row is None or row.campaign_unit.campaign_id != c.id:
         abort(404)
     return row
@@ -52,10 +59,10 @@ def _consequence(c: Campaign, consequence_id: int) -> Consequence:
 # --- consequences carried out -------------------------------------------------------------
 
 
-@api.post("/campaigns/<code>/consequences/<int:consequence_id>/assign", CAMPAIGN_PARAM, CONSEQUENCE_PARAM,
+@api.post("/campaigns/<code>/consequences/<consequence_id>/assign", CAMPAIGN_PARAM, CONSEQUENCE_PARAM,
           body=ConsequenceAssign, response=ConsequenceEntry, tag="outcomes", summary="处理事项：责任部门与期限",
           body_example={"owner": "市财政局绩效科", "due_on": "2027-01-31"}, errors=(409,))
-def assign_consequence(code: str, consequence_id: int, body: ConsequenceAssign) -> ConsequenceEntry:
+def assign_consequence(code: str, consequence_id: str, body: ConsequenceAssign) -> ConsequenceEntry:
     """Set who carries a pending consequence out and by when, as the
     consequences page does. Refused (400) for one already carried out or
     cancelled by an appeal; before 定稿 there are none (409)."""
@@ -66,10 +73,10 @@ def assign_consequence(code: str, consequence_id: int, body: ConsequenceAssign) 
     return consequence_entry(row)
 
 
-@api.post("/campaigns/<code>/consequences/<int:consequence_id>/done", CAMPAIGN_PARAM, CONSEQUENCE_PARAM,
+@api.post("/campaigns/<code>/consequences/<consequence_id>/done", CAMPAIGN_PARAM, CONSEQUENCE_PARAM,
           body=ConsequenceCarryOut, response=ConsequenceEntry, tag="outcomes", summary="处理事项：登记落实情况",
           body_example={"proof": "市评议办通〔2027〕2 号", "persons": ""}, errors=(409,))
-def carry_out_consequence(code: str, consequence_id: int, body: ConsequenceCarryOut) -> ConsequenceEntry:
+def carry_out_consequence(code: str, consequence_id: str, body: ConsequenceCarryOut) -> ConsequenceEntry:
     """Record that a consequence was carried out (待办 → 已执行, or 已收到
     for a 书面检查) with what proves it: `proof` for every kind but
     bonus_linkage, whose `amount` (元) or `percent` proves it; `persons` for
@@ -142,15 +149,15 @@ def follow_ups(code: str, query: PageQuery) -> FollowUpPage:
     return FollowUpPage(items=[_follow_up(f) for f in items], limit=query.limit, next_cursor=cursor)
 
 
-@api.post("/campaigns/<code>/follow-ups/<int:follow_up_id>/findings", CAMPAIGN_PARAM, FOLLOW_UP_PARAM,
+@api.post("/campaigns/<code>/follow-ups/<follow_up_id>/findings", CAMPAIGN_PARAM, FOLLOW_UP_PARAM,
           body=FollowUpFindings, response=FollowUpEntry, tag="outcomes", summary="记录回头看结果",
           body_example={"findings": "窗口已增设导办员，群众反映的问题已解决", "outcome": "closed"}, errors=(409,))
-def record_follow_up(code: str, follow_up_id: int, body: FollowUpFindings) -> FollowUpEntry:
+def record_follow_up(code: str, follow_up_id: str, body: FollowUpFindings) -> FollowUpEntry:
     """Record a review's findings: `closed` confirms an accepted
     rectification (销号), `reopened` withdraws the acceptance and sets the
     new deadline `new_due`, `noted` only keeps the findings."""
     c = campaign_in_scope(code)
-    row = lookback.review_or_none(c, follow_up_id)
+    row = lookback.review_or_none(c, _id(follow_up_id))
     if row is None:
         abort(404)
     with in_chinese():
