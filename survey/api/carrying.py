@@ -151,7 +151,7 @@ def follow_ups(code: str, query: PageQuery) -> FollowUpPage:
 
 @api.post("/campaigns/<code>/follow-ups/<follow_up_id>/findings", CAMPAIGN_PARAM, FOLLOW_UP_PARAM,
           body=FollowUpFindings, response=FollowUpEntry, tag="outcomes", summary="记录回头看结果",
-          body_example={"findings": "窗口已增设导办员，群众反映的问题已解决", "outcome": "closed"}, errors=(409,))
+          body_example={"findings": "窗口已增设导办员，群众反映的问题已解决", "outcome": "noted"}, errors=(409,))
 def record_follow_up(code: str, follow_up_id: str, body: FollowUpFindings) -> FollowUpEntry:
     """Record a review's findings: `closed` confirms an accepted
     rectification (销号), `reopened` withdraws the acceptance and sets the
