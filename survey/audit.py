@@ -50,6 +50,10 @@ ACTION_LABELS: dict[str, str] = {
     "rectification.report": "提交整改报告", "rectification.due": "设置整改期限",
     "rectification.mark_red": "逾期标红", "rectification.accept": "整改验收",
     "follow_up.schedule": "安排回访",
+    # consequences carried out, escalation rules, 回头看, 先进 (survey/results/carrying.py …)
+    "consequence.assign": "指定处理事项的责任部门和期限", "consequence.carry_out": "登记处理事项落实情况",
+    "consequence.mark_red": "处理事项逾期标红", "consequence.rules": "修改处理规则",
+    "follow_up.findings": "记录回头看结果", "honour.rule": "修改先进评选规则", "honour.decide": "评定先进",
 }
 
 
@@ -61,6 +65,9 @@ FIELD_LABELS: dict[str, str] = {
     "active": "启用", "password": "密码", "status": "状态", "reason": "理由", "text": "内容", "due_on": "期限",
     "issued": "实际发放份数", "ip_cap": "网络地址上限", "rules": "计分规则", "service": "服务账号",
     "url": "接收地址", "events": "事件", "description": "说明", "hint": "密钥开头", "revoked": "已吊销",
+    "owner": "责任部门", "state": "状态", "proof": "证明材料", "amount": "金额", "percent": "比例",
+    "persons": "处理人员", "findings": "发现的情况", "outcome": "结论", "new_due": "新的截止日期",
+    "decision": "决定", "title": "称号", "escalation": "加重处理规则", "owners": "责任部门", "due_days": "办理天数",
 }
 
 
