@@ -20,7 +20,7 @@ from sqlalchemy import select
 from survey import audit
 from survey.clock import utcnow
 from survey.extensions import db
-from survey.models import Campaign, CampaignUnit, Honour, User
+from survey.models import Campaign, CampaignUnit, Honour, OutcomeSettings, User
 from survey.models.outcome import HONOUR_DECISIONS
 from survey.results import ResultsError
 from survey.results.escalation import RuleProblem
@@ -117,9 +117,10 @@ def parse_rule(raw: Any, where: str = "honours") -> HonourRule:
                       title.strip())
 
 
-def rule_of(campaign: Campaign) -> HonourRule:
+def rule_of(campaign: Campaign, settings: OutcomeSettings | None = None) -> HonourRule:
+    """The campaign's rule (``settings``: its settings, where the caller has them already)."""
     try:
-        return parse_rule(settings_for(campaign).honours)
+        return parse_rule((settings or settings_for(campaign)).honours)
     except RuleProblem:
         return HonourRule()
 
@@ -208,9 +209,9 @@ def decide(campaign: Campaign, cu: CampaignUnit, results: dict[str, Any], decisi
     return row
 
 
-def public_stars(campaign: Campaign, results: dict[str, Any]) -> dict[str, int]:
+def public_stars(campaign: Campaign, results: dict[str, Any], settings: OutcomeSettings) -> dict[str, int]:
     """The stars the 公示 page shows, by unit code (empty unless ``public_stars``)."""
-    rule = rule_of(campaign)
+    rule = rule_of(campaign, settings)
     if not rule.public_stars or not rule.stars:
         return {}
     out = {}

@@ -581,7 +581,7 @@ def public_page(code: str) -> ResponseReturnValue:
     views = publication.public_views(campaign, results, notice.scores) if results is not None else []
     return render_and_commit("public/campaign.html", campaign=campaign, state=state,
                              settings=settings, notice=notice, views=views,
-                             stars=honours.public_stars(campaign, results) if results is not None else {},
+                             stars=honours.public_stars(campaign, results, settings) if results is not None else {},
                              awarded=honours.awarded(campaign) if results is not None else [])
 
 
