@@ -53,6 +53,7 @@ ACTION_LABELS: dict[str, str] = {
     # consequences carried out, escalation rules, 回头看, 先进 (survey/results/carrying.py …)
     "consequence.assign": "指定处理事项的责任部门和期限", "consequence.carry_out": "登记处理事项落实情况",
     "consequence.mark_red": "处理事项逾期标红", "consequence.rules": "修改处理规则",
+    "consequence.follow_appeal": "按申诉复核结果调整以后年度的加重处理",
     "follow_up.findings": "记录回头看结果", "honour.rule": "修改先进评选规则", "honour.decide": "评定先进",
 }
 

@@ -20,7 +20,8 @@ from survey import audit
 from survey.clock import utcnow
 from survey.errors import Forbidden
 from survey.extensions import db
-from survey.models import Campaign, Consequence, OutcomeSettings, User
+from survey.models import Campaign, CampaignUnit, Consequence, OutcomeSettings, Unit, User
+from survey.models.lifecycle import where_frozen
 from survey.models.outcome import CONSEQUENCE_KINDS, CONSEQUENCE_LABELS, DEFAULT_CONSEQUENCES, DONE_STATE
 from survey.policy import COMMITTEE, ORGANIZER
 from survey.results import ResultsError, escalation
@@ -201,3 +202,56 @@ def summary(rows: list[Consequence], today: dt.date) -> dict[str, int]:
     live = [c for c in rows if c.cancelled_at is None]
     return {"live": len(live), "done": sum(1 for c in live if c.is_done),
             "pending": sum(1 for c in live if not c.is_done), "overdue": sum(1 for c in live if c.overdue(today))}
+
+
+# --- a decided appeal and the years after it ------------------------------------------------
+
+
+def follow_appeal_in_later_years(campaign: Campaign, unit_code: str, today: dt.date, note: str) -> list[Consequence]:
+    """A decided appeal changed a unit's class in ``campaign``: in the later
+    finalized campaigns whose escalation windows reach back to it, the unit's
+    escalation consequences follow the new version. Those whose rule is no
+    longer met are cancelled with ``note`` (kept); rules met now are carried
+    out anew. Returns the consequences made."""
+    from survey.results import queries
+    from survey.results.snapshots import results_for
+
+    later = db.session.scalars(
+        select(Campaign).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
+        .where(Unit.code == unit_code, where_frozen(Campaign.status), Campaign.year > campaign.year,
+               Campaign.year < campaign.year + escalation.MAX_YEARS)
+        .order_by(Campaign.year, Campaign.id)).all()
+    made: list[Consequence] = []
+    now = utcnow()
+    for c in later:
+        cu = queries.campaign_unit(c, unit_code)
+        if cu is None:
+            continue
+        config = consequence_rules(settings_for(c))
+        results = results_for(c)
+        classes = queries.final_classes(c, results)
+        met = {r.key: (r, n) for r, n in escalation.escalations(c, cu, results, classes, escalation.rules_of(config))}
+        live = consequences_of(c, cu, cancelled=False)
+        cancelled = [x for x in live if x.rule is not None and x.rule not in met]
+        for x in cancelled:
+            x.cancelled_at = now
+            x.note = note
+        db.session.flush()
+        kinds = {x.kind for x in live if x not in cancelled}
+        rules_live = {x.rule for x in live if x not in cancelled}
+        new: list[Consequence] = []
+        for key, (rule, n) in met.items():
+            if key in rules_live or rule.consequence in kinds:
+                continue
+            owner, due = defaults_for(config, rule.consequence, today)
+            row = Consequence(campaign_unit=cu, kind=rule.consequence, text=escalation.consequence_text(rule, cu, n),
+                              due_on=due, owner=owner, state="pending", rule=key)
+            db.session.add(row)
+            kinds.add(rule.consequence)
+            new.append(row)
+        if cancelled or new:
+            audit.record("consequence.follow_appeal", f"campaign:{c.code}/unit:{cu.code}",
+                         {"cancelled": [x.kind for x in cancelled]},
+                         {"made": [x.kind for x in new], "appeal_in": campaign.code, "note": note})
+        made += new
+    return made

@@ -263,6 +263,28 @@ def test_last_years_decided_appeal_changes_what_this_year_counts(ctx):
 
 
 @pytest.mark.db
+def test_an_appeal_decided_after_the_next_year_was_finalized_changes_its_escalations(ctx):
+    rule = {"basis": "class", "value": "dissatisfied", "count": 2, "years": 2, "consequence": "organizational_handling"}
+    last_year = make_committee_campaign("c2025")
+    _finalize(last_year)
+    member = _member()
+    appeal = publication.file_appeal(last_year, queries.campaign_unit(last_year, "u3"), "申请复核", member)
+    db.session.commit()
+    campaign = make_committee_campaign("c2026")
+    carrying.save_rules(campaign, {"escalation": [rule]}, member)
+    db.session.commit()
+    _finalize(campaign)
+    assert ("u3", "organizational_handling") in _live(campaign)  # 2025 and 2026 不满意
+    publication.decide_appeal(last_year, appeal, "changed", "核实后调整", "basically_satisfied", member, TODAY)
+    db.session.commit()
+    assert ("u3", "organizational_handling") not in _live(campaign)
+    gone = next(c for c in rectification.consequences_of(campaign) if c.kind == "organizational_handling")
+    assert gone.cancelled_at is not None and "申诉复核" in gone.note
+    assert ("u3", "criticism_notice") in _live(campaign)  # this year's own class is untouched
+    assert "consequence.follow_appeal" in _actions()
+
+
+@pytest.mark.db
 def test_a_decided_appeal_makes_the_consequences_follow_the_new_class(ctx):
     rule = {"basis": "class", "value": "basically_satisfied", "count": 1, "years": 1, "consequence": "media_list"}
     campaign = make_committee_campaign()
