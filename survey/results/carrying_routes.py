@@ -157,7 +157,8 @@ def add_escalation(code: str) -> ResponseReturnValue:
     form = EscalationForm()
     if submitted(form):
         view = carrying.rules_view(campaign_or_404(code))
-        rule = {"basis": form.basis.data, "value": form.value.data or None, "count": form.count.data,
+        rule = {"basis": form.basis.data,
+                "value": (form.value.data or None) if form.basis.data != "bottom" else None, "count": form.count.data,
                 "years": form.years.data, "consequence": form.consequence.data}
         if (form.text.data or "").strip():
             rule["text"] = form.text.data.strip()

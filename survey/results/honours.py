@@ -152,24 +152,27 @@ class Candidate:
 
 def candidates(campaign: Campaign, results: dict[str, Any], rule: HonourRule | None = None) -> list[Candidate]:
     """The candidates the rule names, per category in ranking order, with the
-    committee's decision where there is one. None before the results are final."""
+    committee's decision where there is one (a unit decided on stays listed
+    when the rule changes later). None before the results are final."""
     if not campaign.state.allows_carrying_out:
         return []
     rule = rule or rule_of(campaign)
-    if not rule.names_candidates:
-        return []
     decided = {h.campaign_unit.code: h for h in honours_of(campaign)}
     out = []
     for view in ranking(campaign, results):
         for row in view.units:
             score, rank = row.result["score"], row.result["rank"]
-            if row.final_class != "satisfied" or score is None or rank is None:
+            if row.code in decided and score is not None and rank is not None:
+                # decided while a candidate: kept in the list, whatever the rule says since
+                out.append(Candidate(row, view.label, rule.stars_for(score), decided[row.code]))
+                continue
+            if not rule.names_candidates or row.final_class != "satisfied" or score is None or rank is None:
                 continue
             if rule.top_k is not None and rank > rule.top_k:
                 continue
             if rule.min_score is not None and score < rule.min_score - EPS:
                 continue
-            out.append(Candidate(row, view.label, rule.stars_for(score), decided.get(row.code)))
+            out.append(Candidate(row, view.label, rule.stars_for(score), None))
     return out
 
 

@@ -400,6 +400,10 @@ def test_the_best_units_are_candidates_the_committee_decides_and_the_public_sees
     # u1 (满意, first of 行政执法类); u2 is first of 社会服务类 but 基本满意; u3 不满意
     assert [c.row.code for c in cands] == ["u1"]
     assert cands[0].stars == (5 if scores["u1"] >= 90 else 3)
+    # the score rule: at u1's score it is named, just above it not
+    at = [c.row.code for c in honours.candidates(campaign, results, honours.HonourRule(min_score=scores["u1"]))]
+    above = honours.candidates(campaign, results, honours.HonourRule(min_score=scores["u1"] + 0.01))
+    assert at == ["u1"] and above == []
     with pytest.raises(ResultsError, match="不在先进候选名单中"):
         honours.decide(campaign, queries.campaign_unit(campaign, "u2"), results, "awarded", member)
     login(client, "committee")
@@ -410,10 +414,12 @@ def test_the_best_units_are_candidates_the_committee_decides_and_the_public_sees
     page = client.get(f"/results/{campaign.code}/honours").get_data(as_text=True)
     assert "奖励 50000.00 元" in page and "<script>alert(1)" not in page and "&lt;script&gt;" in page
     assert "honour.decide" in _actions()
-    # the score rule: at u1's score it is named, just above it not
-    at = [c.row.code for c in honours.candidates(campaign, results, honours.HonourRule(min_score=scores["u1"]))]
-    above = honours.candidates(campaign, results, honours.HonourRule(min_score=scores["u1"] + 0.01))
-    assert at == ["u1"] and above == []
+    # a rule changed later names nobody new, and the unit decided on stays listed with its decision
+    honours.save_rule(campaign, {"min_score": 100}, member)
+    listed = honours.candidates(campaign, results)
+    assert [(c.row.code, c.honour.decision) for c in listed] == [("u1", "awarded")]
+    honours.save_rule(campaign, {"top_k": 1, "stars": [{"min_score": 90, "stars": 5},
+                                                       {"min_score": 60, "stars": 3}], "public_stars": True}, member)
     # the 公示 page: stars and the awarded units
     today = clock.today()
     publication.publish(campaign, True, today - dt.timedelta(days=1), today + dt.timedelta(days=7), member)
