@@ -494,3 +494,17 @@ def test_a_bad_rule_in_the_bundle_is_refused_where_it_is(ctx):
     assert {"extensions.consequences.media_list", "extensions.consequences.escalation[0].count",
             "extensions.honours.top_k"} <= paths
     assert db.session.scalar(select(Campaign).where(Campaign.code == "bad2026")) is None
+
+
+@pytest.mark.db
+def test_the_draft_report_lists_the_escalation_rules(app, ctx):
+    from survey.results import report
+
+    campaign = make_committee_campaign()
+    carrying.save_rules(campaign, {"escalation": [{"basis": "class", "value": "dissatisfied", "count": 2,
+                                                   "years": 3, "consequence": "organizational_handling"}]}, _member())
+    db.session.commit()
+    with app.test_request_context():
+        text = report.html(campaign)
+    assert "加重处理：近 2 年内 2 次评议末位 → 组织处理；" in text
+    assert "加重处理：近 3 年内 2 次评为“不满意” → 组织处理；" in text
