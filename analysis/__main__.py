@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._errors import BundleError, BundleProblem
-from ._parse import loads_bundle, loads_json
-from .evaluate import evaluate_document
+from ._parse import loads_json
+from ._stream import read_campaign
+from .evaluate import evaluate
 
 EXIT_REFUSED = 2
 
@@ -70,8 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write_json(exc.to_json())
         return EXIT_REFUSED
     try:
-        doc = loads_bundle(text)
-        results = evaluate_document(doc, override, validated=True)
+        # Read ballot by ballot where large (analysis._stream); refusals as loads_bundle words them.
+        campaign = read_campaign(text, override)
+        del text
+        results = evaluate(campaign)
     except BundleError as exc:
         _write_json(exc.to_json())
         return EXIT_REFUSED

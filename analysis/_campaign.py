@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
+import math
+import re
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +20,8 @@ from ._checks import parse_instant_us
 from ._errors import BundleError
 from ._rules import DEFAULT_RULES, effective_rules
 
-__all__ = ["Margin", "Attribute", "Campaign", "from_document", "network_of", "attribute_key"]
+__all__ = ["Margin", "Attribute", "Campaign", "BallotColumns", "from_document", "from_columns", "network_of",
+           "attribute_key"]
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -356,10 +360,20 @@ def _row_codes(answers: NDArray[np.int8]) -> Ints:
     return inverse.astype(np.int64).ravel()
 
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: An IPv4 address as :mod:`ipaddress` reads it (no leading zeros): its /24 is written without parsing.
+_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+
+
 def network_of(source: str) -> str | None:
     """The IPv4 /24 or IPv6 /64 of an address, or None where it is not one."""
+    source = source.strip()
+    plain = _IPV4.fullmatch(source)
+    if plain is not None:
+        # What ipaddress.ip_network(f"{source}/24", strict=False) writes, without building it.
+        return f"{plain[1]}.{plain[2]}.{plain[3]}.0/24"
     try:
-        ip = ipaddress.ip_address(source.strip())
+        ip = ipaddress.ip_address(source)
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -372,8 +386,9 @@ def network_of(source: str) -> str | None:
 # From a document
 
 
-def _canonical_answers(answers: dict[str, Any]) -> str:
-    return json.dumps(answers, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def _canonical_answers(answers: Mapping[str, Mapping[str, str]]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """A key equal exactly where two valid ballots' answers are equal as JSON objects (any key order)."""
+    return tuple(sorted([(u, tuple(sorted(per_item.items()))) for u, per_item in answers.items()]))
 
 
 def _json_value_key(value: object) -> str:
@@ -389,81 +404,97 @@ def _index(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return {r["code"]: i for i, r in enumerate(records)}
 
 
-@dataclass
-class _BallotColumns:
-    """The per-ballot arrays of a document, filled one ballot at a time."""
+class BallotColumns:
+    """The per-ballot arrays of a bundle, filled one ballot at a time.
 
-    n: int
-    ids: list[str] = field(default_factory=list)
-    batch: Ints = field(init=False)
-    submitted_us: Ints = field(init=False)
-    duration_s: Floats = field(init=False)
-    source: Ints = field(init=False)
-    network: Ints = field(init=False)
-    answer_key: Ints = field(init=False)
-    src_codes: dict[str, int] = field(default_factory=dict)
-    net_codes: dict[str, int] = field(default_factory=dict)
-    ans_codes: dict[str, int] = field(default_factory=dict)
+    The one place where ballots become arrays, for a whole document
+    (:func:`from_document`) and for ballots read one by one
+    (``analysis._stream``): the number of ballots need not be known
+    beforehand. Ballots must have passed :func:`analysis._validate.validate_ballot`.
 
-    def __post_init__(self) -> None:
-        n = self.n
-        self.batch = np.empty(n, dtype=np.int64)
-        self.submitted_us = np.empty(n, dtype=np.int64)
-        self.duration_s = np.full(n, np.nan)
-        self.source = np.full(n, -1, dtype=np.int64)
-        self.network = np.full(n, -1, dtype=np.int64)
-        self.answer_key = np.empty(n, dtype=np.int64)
+    Parameters
+    ----------
+    doc : dict
+        The bundle's scale, items, units and batches (validated).
+    """
 
-    def add(self, r: int, b: Mapping[str, Any], k: int, open_batch: bool) -> None:
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        options, items, units, batches = doc["scale"], doc["items"], doc["units"], doc["batches"]
+        self.n_options = len(options)
+        self.opt_idx, self.item_idx = _index(options), _index(items)
+        self.unit_idx, self.batch_idx = _index(units), _index(batches)
+        self.open_batch = [b.get("issued") is None for b in batches]
+        self.n_units, self.n_items = len(units), len(items)
+        self.ids: list[str] = []
+        self.batch = array("q")
+        self.submitted_us = array("q")
+        self.duration_s = array("d")
+        self.source = array("q")
+        self.network = array("q")
+        self.answer_key = array("q")
+        # Positions into the flat (ballot, unit, item) answers and their options.
+        self.flat_pos = array("q")
+        self.flat_opt = array("h")
+        #: Per ballot, its ``attributes`` (None where absent): read by the margins and breakdowns.
+        self.attributes: list[Any] = []
+        self.src_codes: dict[str, int] = {}
+        self.net_codes: dict[str, int] = {}
+        self.ans_codes: dict[Any, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, b: Mapping[str, Any]) -> None:
+        """Append one (valid) ballot."""
+        r = len(self.ids)
         self.ids.append(b["id"])
-        self.batch[r] = k
-        self.submitted_us[r] = parse_instant_us(b["submitted_at"])
-        if b.get("duration_s") is not None:
-            self.duration_s[r] = float(b["duration_s"])
+        k = self.batch_idx[b["batch"]]
+        self.batch.append(k)
+        self.submitted_us.append(parse_instant_us(b["submitted_at"]))
+        duration = b.get("duration_s")
+        self.duration_s.append(math.nan if duration is None else float(duration))
         s = b.get("source")
+        src = net_code = -1
         if s is not None:
-            self.source[r] = self.src_codes.setdefault(s, len(self.src_codes))
+            src = self.src_codes.setdefault(s, len(self.src_codes))
             net = network_of(s)
             if net is not None:
-                self.network[r] = self.net_codes.setdefault(net, len(self.net_codes))
-        if s is not None and open_batch:
-            self.answer_key[r] = self.ans_codes.setdefault(_canonical_answers(b["answers"]), len(self.ans_codes))
+                net_code = self.net_codes.setdefault(net, len(self.net_codes))
+        self.source.append(src)
+        self.network.append(net_code)
+        if s is not None and self.open_batch[k]:
+            self.answer_key.append(self.ans_codes.setdefault(_canonical_answers(b["answers"]), len(self.ans_codes)))
         else:
             # Only ballots of open batches with a source can be duplicates;
             # the others get keys no other ballot shares.
-            self.answer_key[r] = -1 - r
-
-
-def _ballot_columns(doc: Mapping[str, Any]) -> tuple[_BallotColumns, NDArray[np.int8]]:
-    options, items, units, batches = doc["scale"], doc["items"], doc["units"], doc["batches"]
-    ballots = doc["ballots"]
-    if len(options) > 127:
-        raise ValueError(f"at most 127 scale options are supported, got {len(options)}")
-    opt_idx, item_idx, unit_idx, batch_idx = _index(options), _index(items), _index(units), _index(batches)
-    open_batch = [b.get("issued") is None for b in batches]
-    n, n_units, n_items = len(ballots), len(units), len(items)
-    cols = _BallotColumns(n)
-    answers = np.full((n, n_units, n_items), -1, dtype=np.int8)
-    flat_pos: list[int] = []
-    flat_opt: list[int] = []
-    for r, b in enumerate(ballots):
-        k = batch_idx[b["batch"]]
-        cols.add(r, b, k, open_batch[k])
-        base = r * n_units
+            self.answer_key.append(-1 - r)
+        self.attributes.append(b.get("attributes"))
+        unit_idx, item_idx, opt_idx, n_items = self.unit_idx, self.item_idx, self.opt_idx, self.n_items
+        base = r * self.n_units
+        flat_pos, flat_opt = self.flat_pos, self.flat_opt
         for u, per_item in b["answers"].items():
             cell = (base + unit_idx[u]) * n_items
-            for it, opt in per_item.items():
-                flat_pos.append(cell + item_idx[it])
-                flat_opt.append(opt_idx[opt])
-    if flat_pos:
-        answers.reshape(-1)[np.array(flat_pos, dtype=np.int64)] = np.array(flat_opt, dtype=np.int8)
-    return cols, answers
+            flat_pos.extend([cell + item_idx[it] for it in per_item])
+            flat_opt.extend([opt_idx[opt] for opt in per_item.values()])
+
+    def answers(self) -> NDArray[np.int8]:
+        """Option index per ballot, unit and item; -1 where not answered."""
+        if self.n_options > 127:
+            raise ValueError(f"at most 127 scale options are supported, got {self.n_options}")
+        answers = np.full((len(self.ids), self.n_units, self.n_items), -1, dtype=np.int8)
+        if self.flat_pos:
+            answers.reshape(-1)[np.frombuffer(self.flat_pos, dtype=np.int64)] = \
+                np.frombuffer(self.flat_opt, dtype=np.int16).astype(np.int8)
+        return answers
 
 
-def _margins(doc: Mapping[str, Any]) -> tuple[Margin, ...]:
+def _ints(values: array[int]) -> Ints:
+    return np.frombuffer(values, dtype=np.int64).copy() if values else np.zeros(0, dtype=np.int64)
+
+
+def _margins(doc: Mapping[str, Any], ballot_attributes: Sequence[Any]) -> tuple[Margin, ...]:
     group_idx = _index(doc["groups"])
-    ballots = doc["ballots"]
-    n = len(ballots)
+    n = len(ballot_attributes)
     margins = []
     for g, variables in (doc.get("margins") or {}).items():
         gi = group_idx[g]
@@ -471,21 +502,20 @@ def _margins(doc: Mapping[str, Any]) -> tuple[Margin, ...]:
             keys = {_json_value_key(c): j for j, c in enumerate(cats)}
             props = np.array([float(p) for p in cats.values()])
             codes = np.full(n, -1, dtype=np.int64)
-            for r, b in enumerate(ballots):
-                attrs = b.get("attributes") or {}
+            for r, given in enumerate(ballot_attributes):
+                attrs = given or {}
                 if var in attrs and attrs[var] is not None:
                     codes[r] = keys.get(_json_value_key(attrs[var]), -2)
             margins.append(Margin(gi, var, tuple(cats), props / props.sum(), codes))
     return tuple(margins)
 
 
-def _attributes(doc: Mapping[str, Any]) -> tuple[Attribute, ...]:
-    ballots = doc["ballots"]
-    n = len(ballots)
+def _attributes(ballot_attributes: Sequence[Any]) -> tuple[Attribute, ...]:
+    n = len(ballot_attributes)
     keys: dict[str, dict[str, int]] = {}
     codes: dict[str, Ints] = {}
-    for r, b in enumerate(ballots):
-        for name, value in (b.get("attributes") or {}).items():
+    for r, given in enumerate(ballot_attributes):
+        for name, value in (given or {}).items():
             if name not in keys:
                 keys[name] = {}
                 codes[name] = np.full(n, -1, dtype=np.int64)
@@ -544,14 +574,33 @@ def from_document(doc: Mapping[str, Any], override: Mapping[str, Any] | None = N
         problems = _validate.validate_bundle(doc)
         if problems:
             raise BundleError(problems)
-    items, categories, groups, batches = doc["items"], doc["categories"], doc["groups"], doc["batches"]
-    rules = effective_rules(doc.get("rules"), override, _index(items))
+    rules = effective_rules(doc.get("rules"), override, _index(doc["items"]))
     overflow = _limits.finite_problems(doc, rules)
     if overflow:
         raise BundleError(overflow)
+    cols = BallotColumns(doc)
+    for b in doc["ballots"]:
+        cols.add(b)
+    return from_columns(doc, cols, rules)
+
+
+def from_columns(doc: Mapping[str, Any], cols: BallotColumns, rules: dict[str, Any]) -> Campaign:
+    """The :class:`Campaign` of a valid bundle whose ballots are already in `cols`.
+
+    Parameters
+    ----------
+    doc : dict
+        The bundle's other sections (its ``ballots``, if any, are not read).
+    cols : BallotColumns
+        Every ballot, in document order.
+    rules : dict
+        The effective rules (:func:`effective_rules`), the bundle's limits
+        already checked against them (:func:`analysis._limits.finite_problems`).
+    """
+    items, categories, groups, batches = doc["items"], doc["categories"], doc["groups"], doc["batches"]
     options = doc["scale"]
     cat_idx, group_idx = _index(categories), _index(groups)
-    cols, answers = _ballot_columns(doc)
+    answers = cols.answers()
     objective, comps = _objective(doc, rules)
     return Campaign(
         code=str(doc["campaign"]["code"]),
@@ -568,16 +617,16 @@ def from_document(doc: Mapping[str, Any], override: Mapping[str, Any] | None = N
         batch_group=np.array([group_idx[b["group"]] for b in batches], dtype=np.int64),
         batch_issued=np.array([-1 if b.get("issued") is None else int(b["issued"]) for b in batches], dtype=np.int64),
         ballot_ids=np.array(cols.ids, dtype=str) if cols.ids else np.zeros(0, dtype="<U1"),
-        ballot_batch=cols.batch,
-        submitted_us=cols.submitted_us,
-        duration_s=cols.duration_s,
-        source=cols.source,
-        network=cols.network,
-        answer_key=cols.answer_key,
+        ballot_batch=_ints(cols.batch),
+        submitted_us=_ints(cols.submitted_us),
+        duration_s=np.frombuffer(cols.duration_s, dtype=np.float64).copy() if cols.duration_s else np.zeros(0),
+        source=_ints(cols.source),
+        network=_ints(cols.network),
+        answer_key=_ints(cols.answer_key),
         answers=answers,
-        margins=_margins(doc),
+        margins=_margins(doc, cols.attributes),
         batch_channel=tuple(str(b["channel"]) for b in batches),
-        attributes=_attributes(doc),
+        attributes=_attributes(cols.attributes),
         objective=objective,
         objective_components=comps,
         veto=_veto(doc),

@@ -227,8 +227,11 @@ def _records(doc: Mapping[str, Any], key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def finite_problems(doc: Mapping[str, Any], rules: Mapping[str, Any]) -> list[BundleProblem]:
+def finite_problems(doc: Mapping[str, Any], rules: Mapping[str, Any], n_ballots: int | None = None) -> list[BundleProblem]:
     """Values of a valid bundle whose sums or products in the scores would not be finite.
+
+    `n_ballots` counts the ballots where `doc` was read without them (a
+    streamed bundle); otherwise they are counted in ``doc["ballots"]``.
 
     The bounds are those of the arithmetic: a ballot-unit score divides
     Σ v·points by Σ v, a group score a sum of weight × score, a composite
@@ -261,7 +264,8 @@ def finite_problems(doc: Mapping[str, Any], rules: Mapping[str, Any]) -> list[Bu
                 if not _sum_ok(props):
                     problems.append(_overflow(_largest(props), "边际比例", "margin proportion"))
     # Ballot weights: at most the forms issued (or returned) per batch, kept by raking and trimming.
-    n_ballots = len(_records(doc, "ballots"))
+    if n_ballots is None:
+        n_ballots = len(_records(doc, "ballots"))
     issued = sum(int(b["issued"]) for b in _records(doc, "batches")
                  if isinstance(b, dict) and isinstance(b.get("issued"), (int, float)))
     total_weight = float(max(issued, 1)) * float(max(n_ballots, 1))

@@ -60,7 +60,8 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-def _decode(text: str | bytes | bytearray) -> str:
+def decode_text(text: str | bytes | bytearray) -> str:
+    """The text of a bundle: bytes decoded as UTF-8, one leading BOM dropped."""
     if isinstance(text, (bytes, bytearray)):
         try:
             return bytes(text).decode("utf-8-sig")
@@ -71,12 +72,13 @@ def _decode(text: str | bytes | bytearray) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _parse(text: str, data: bytes | None, found: list[bool], odd: list[bool]) -> Any:
-    # The depth is checked on the text: json.loads recurses, and so do the walks after it.
-    deep = _limits.depth_problem(text, data)
-    if deep is not None:
-        raise BundleError([deep])
+def decoder(found: list[bool], odd: list[bool]) -> json.JSONDecoder:
+    """The decoder every bundle is read with: strict numbers, no NaN or Infinity, repeated keys kept.
 
+    Appends to `found` when an object repeats a key (the object is then a
+    dict remembering them) and to `odd` when a number is beyond int64 or a
+    double (parsed as :class:`_limits.Unrepresentable`).
+    """
     def parse_int(s: str) -> Any:
         value = _limits.parse_int(s)
         if isinstance(value, _limits.Unrepresentable):
@@ -89,9 +91,20 @@ def _parse(text: str, data: bytes | None, found: list[bool], odd: list[bool]) ->
             odd.append(True)
         return value
 
+    return json.JSONDecoder(object_pairs_hook=_make_pairs_hook(found), parse_constant=_reject_constant,
+                            parse_int=parse_int, parse_float=parse_float)
+
+
+def _parse(text: str, data: bytes | None, found: list[bool], odd: list[bool]) -> Any:
+    # The depth is checked on the text: json.loads recurses, and so do the walks after it.
+    deep = _limits.depth_problem(text, data)
+    if deep is not None:
+        raise BundleError([deep])
+
     try:
-        return json.loads(text, object_pairs_hook=_make_pairs_hook(found), parse_constant=_reject_constant,
-                          parse_int=parse_int, parse_float=parse_float)
+        dec = decoder(found, odd)
+        return json.loads(text, object_pairs_hook=dec.object_pairs_hook, parse_constant=dec.parse_constant,
+                          parse_int=dec.parse_int, parse_float=dec.parse_float)
     except json.JSONDecodeError as exc:
         raise BundleError(
             [
@@ -110,7 +123,7 @@ def _read(text: str | bytes | bytearray) -> tuple[Any, list[BundleProblem]]:
     """The parsed tree, plain, with the problems found while reading it (refused where any is a limit)."""
     found: list[bool] = []
     odd: list[bool] = []
-    decoded = _decode(text)
+    decoded = decode_text(text)
     data = bytes(text) if isinstance(text, (bytes, bytearray)) else None
     raw = _parse(decoded, data, found, odd)
     problems: list[BundleProblem] = []

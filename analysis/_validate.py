@@ -36,6 +36,8 @@ __all__ = [
     "validate_bundle",
     "iter_problems",
     "validate_header",
+    "sections_before_ballots",
+    "sections_after_ballots",
     "validate_scale_option",
     "validate_item",
     "validate_category",
@@ -360,7 +362,8 @@ def _section(doc: dict[str, Any], key: str, validate: _RecordValidator, ctx: Bun
         yield from validate(record, i, ctx)
 
 
-def _sections(doc: dict[str, Any], ctx: BundleContext) -> Problems:
+def sections_before_ballots(doc: dict[str, Any], ctx: BundleContext) -> Problems:
+    """The sections the ballots are checked against: scale, items, categories, units, groups, margins, batches."""
     yield from _section(doc, "scale", validate_scale_option, ctx)
     if isinstance(doc.get("scale"), list) and ctx.n_scored == 0:
         yield BundleProblem("scale", "至少需要一个计分选项", "at least one scored option is needed")
@@ -375,12 +378,21 @@ def _sections(doc: dict[str, Any], ctx: BundleContext) -> Problems:
         for g, variables in margins.items():
             yield from validate_margin(g, variables, ctx)
     yield from _section(doc, "batches", validate_batch, ctx)
-    yield from _section(doc, "ballots", validate_ballot, ctx)
+
+
+def sections_after_ballots(doc: dict[str, Any], ctx: BundleContext) -> Problems:
+    """What is checked after the last ballot: issued counts, objective scores, vetoes and rules."""
     yield from finish_ballots(ctx)
     yield from _section(doc, "objective_scores", validate_objective_score, ctx, required=False)
     yield from _section(doc, "vetoes", validate_veto, ctx, required=False)
     if doc.get("rules") is not None:
         yield from _rules.check_rules(doc["rules"], "rules", ctx.items)
+
+
+def _sections(doc: dict[str, Any], ctx: BundleContext) -> Problems:
+    yield from sections_before_ballots(doc, ctx)
+    yield from _section(doc, "ballots", validate_ballot, ctx)
+    yield from sections_after_ballots(doc, ctx)
 
 
 def iter_problems(doc: object, ctx: BundleContext | None = None) -> Problems:

@@ -84,6 +84,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.accounts.routes import bp as accounts_bp
     from survey.accounts.webhooks import bp as webhooks_bp
     from survey.api import bp as api_bp
+    from survey.ballots.preview import bp as preview_bp
     from survey.ballots.routes import bp as ballots_bp
     from survey.campaigns.routes import bp as campaigns_bp
     from survey.campaigns.setup_routes import bp as setup_bp
@@ -97,6 +98,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(ballots_bp)
+    app.register_blueprint(preview_bp)
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(setup_bp)
     app.register_blueprint(distribution_bp)

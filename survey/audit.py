@@ -38,6 +38,7 @@ ACTION_LABELS: dict[str, str] = {
     "setup.margins": "修改加权边际", "setup.attribute_k": "修改 k 值", "roster.import": "导入名册",
     # distribution
     "batch.create": "新建发放批次", "batch.send": "发送邀请", "batch.remind": "发送提醒",
+    "batch.remind_scheduled": "定时催办（自动）", "batch.remind_due": "到期催办（cron）",
     "batch.retry": "重发失败的邀请", "batch.printed": "确认已印制", "batch.issued": "登记实际发放份数",
     "batch.cap": "设置网络地址上限", "paper.key": "录入纸质表", "paper.resolve": "核对两遍录入不一致",
     # results
@@ -49,6 +50,8 @@ ACTION_LABELS: dict[str, str] = {
     "consequence.regenerate": "重新生成处理结果", "rectification.plan": "提交整改方案",
     "rectification.report": "提交整改报告", "rectification.due": "设置整改期限",
     "rectification.mark_red": "逾期标红", "rectification.accept": "整改验收",
+    "rectification.return": "整改退回修改", "test_ballot.submit": "提交测试票",
+    "test_ballot.purge": "清除测试票",
     "follow_up.schedule": "安排回访",
     # consequences carried out, escalation rules, 回头看, 先进 (survey/results/carrying.py …)
     "consequence.assign": "指定处理事项的责任部门和期限", "consequence.carry_out": "登记处理事项落实情况",
@@ -65,6 +68,8 @@ FIELD_LABELS: dict[str, str] = {
     "weight": "权重", "quota": "定额", "points": "分值", "category": "类别", "role": "角色", "unit": "单位",
     "active": "启用", "password": "密码", "status": "状态", "reason": "理由", "text": "内容", "due_on": "期限",
     "issued": "实际发放份数", "ip_cap": "网络地址上限", "rules": "计分规则", "service": "服务账号",
+    "comment": "意见", "returned": "已退回", "resubmitted": "修改后重新提交", "purged": "清除数量",
+    "interim_results": "允许查看中间结果", "group": "评议主体",
     "url": "接收地址", "events": "事件", "description": "说明", "hint": "密钥开头", "revoked": "已吊销",
     "owner": "责任部门", "state": "状态", "proof": "证明材料", "amount": "金额", "percent": "比例",
     "persons": "处理人员", "findings": "发现的情况", "outcome": "结论", "new_due": "新的截止日期",
@@ -100,12 +105,15 @@ def _user() -> Any:
     return current_user if current_user and getattr(current_user, "is_authenticated", False) else None
 
 
-def record(action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditEntry:
-    """Add an audit entry for the signed-in user (or nobody, outside a request).
+def record(action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None, *,
+           system: bool = False) -> AuditEntry:
+    """Add an audit entry for the signed-in user (or nobody, outside a request). `system`: the
+    application acted by itself (a deadline reached, a scheduled reminder), even if a user's
+    request happened to trigger it; the log shows 系统.
 
     The entry joins the caller's transaction: it is written when the action is.
     """
-    user = _user()
+    user = None if system else _user()
     entry = AuditEntry(
         user_id=user.id if user is not None else None,
         username=user.username if user is not None else None,
@@ -175,7 +183,7 @@ def csv_text(entries: Iterable[AuditEntry]) -> str:
     writer = csv.writer(out)
     writer.writerow(["时间（北京时间）", "用户", "操作", "操作代码", "对象", "修改前", "修改后"])
     for e in entries:
-        writer.writerow(csv_row([format_beijing(e.at, "%Y-%m-%d %H:%M:%S"), e.username or "—",
+        writer.writerow(csv_row([format_beijing(e.at, "%Y-%m-%d %H:%M:%S"), e.username or "系统",
                                  action_label(e.action), e.action, e.target, details(e.before), details(e.after)]))
     return out.getvalue()
 

@@ -27,6 +27,7 @@ from survey.models import (
     MarginTarget,
     MarginVariable,
     ObjectiveScore,
+    OutcomeSettings,
     ScaleOption,
     Unit,
     User,
@@ -175,6 +176,9 @@ def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign
     for cu in units:
         db.session.add(ObjectiveScore(campaign_unit=cu, position=cu.position, component="work",
                                       score=round(70 + 28 * quality[cu.code] + rng.uniform(-3, 3), 1)))
+    # The demo is open: its results are shown as 中间结果 (sealed until 截止 otherwise).
+    db.session.add(OutcomeSettings(campaign_id=campaign.id, min_group_ballots=5, public=True, consequences={},
+                                   interim_results=True))
     db.session.flush()
     return campaign, links
 

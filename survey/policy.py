@@ -126,13 +126,15 @@ POLICY: dict[str, Rule] = {
         "index", "batches", "batch", "cap", "flags", "issued", "job_progress",
         "poster", "print_forms", "printed", "remind", "retry", "send",
         "batch_status", "messages_page", "schedule", "unschedule")},
+    # the form's preview and its test ballots (survey/ballots/preview.py)
+    **{f"preview.{name}": ORGANIZE for name in ("page", "form", "draft")},
     # paper entry: the organizer and the clerk
     **{f"distribution.{name}": PAPER for name in ("paper_entry", "paper_conflicts")},
     # results: read by the committee, the organizer and the auditor
     **{f"results.{name}": READ for name in (
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
-        "rectification", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record",
-        "consequence_rules", "lookback_page", "honours_page")},
+        "rectification", "rectification_review", "export_json", "export_pdf", "export_xlsx", "final_bundle",
+        "final_record", "consequence_rules", "lookback_page", "honours_page")},
     # consequences carried out (survey/results/carrying.py)
     "results.assign_consequence": CARRY,
     "results.carry_out_consequence": CARRY,
@@ -146,7 +148,7 @@ POLICY: dict[str, Rule] = {
     # the committee's acts
     **{f"results.{name}": COMMIT for name in (
         "approve", "finalize", "publish", "override", "adopt_flags", "decide_appeal", "settings",
-        "accept", "set_due", "follow_up",
+        "accept", "return_rectification", "set_due", "follow_up",
         # escalation rules, 回头看 findings, 先进 (survey/results/escalation.py, lookback.py, honours.py)
         "add_escalation", "remove_escalation", "save_owners", "follow_up_findings", "honour_rule", "decide_honour")},
     # a unit's liaison, for the own unit

@@ -23,6 +23,16 @@ CSP = "; ".join((
 EVALUATOR_PREFIXES = ("/b/", "/p/", "/q/", "/receipt")
 
 
+#: The organizer's preview frames the real ballot form: that page alone may be framed, by this site only.
+FRAMABLE_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+
+
+def allow_same_origin_frame(response: Response) -> None:
+    """Let this site's own pages frame the response (the form's preview)."""
+    response.headers["Content-Security-Policy"] = FRAMABLE_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+
+
 def _headers(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CSP)

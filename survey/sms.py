@@ -25,6 +25,7 @@ import importlib
 import itertools
 import json
 import logging
+import re
 import socket
 import threading
 import urllib.error
@@ -95,8 +96,24 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _excerpt(data: bytes) -> str:
+_URL = re.compile(r"https?://\S+")
+
+
+def _excerpt(data: bytes, phone: str = "", message: str = "") -> str:
+    """The start of a provider's answer, for the reason shown to the organizer. A provider that
+    echoes the request back must not put the evaluator's link (a ballot credential) or number in
+    the database or on the page: the message's links and the phone number are blanked first."""
     text = data.decode("utf-8", "replace").strip()
+    secrets = [m.group(0).rstrip(".,;:!?）)」』。，；") for m in _URL.finditer(message)]
+    for url in secrets:
+        for form in (url, urllib.parse.quote(url, safe=""), urllib.parse.quote_plus(url),
+                     json.dumps(url)[1:-1]):
+            text = text.replace(form, "[链接]")
+        token = url.rstrip("/").rsplit("/", 1)[-1]
+        if len(token) >= 16:  # the token alone, as a provider may quote a path or a field
+            text = text.replace(token, "[链接]")
+    if phone:
+        text = text.replace(phone, "[号码]")
     return text if len(text) <= EXCERPT else text[:EXCERPT] + "…"
 
 
@@ -183,13 +200,13 @@ class HttpGateway:
             with self._opener.open(request, timeout=self.timeout) as response:
                 status, answer = response.status, response.read(65536)
         except urllib.error.HTTPError as exc:
-            raise Refused(f"HTTP {exc.code} {_excerpt(exc.read(2000))}".strip()) from None
+            raise Refused(f"HTTP {exc.code} {_excerpt(exc.read(2000), phone, text)}".strip()) from None
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, (ConnectionRefusedError, socket.gaierror)):
                 raise Unreachable(f"{self.host}: {exc.reason}") from None
             raise
         if not 200 <= status < 300:
-            raise Refused(f"HTTP {status} {_excerpt(answer)}".strip())
+            raise Refused(f"HTTP {status} {_excerpt(answer, phone, text)}".strip())
         if self.id_path is None:
             return f"http-{status}"
         try:
@@ -197,7 +214,7 @@ class HttpGateway:
         except ValueError:
             message_id = None
         if message_id is None or message_id == "" or isinstance(message_id, (dict, list)):
-            raise Refused(f"{self.id_path}? {_excerpt(answer)}")
+            raise Refused(f"{self.id_path}? {_excerpt(answer, phone, text)}")
         return str(message_id)
 
 

@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -97,6 +98,18 @@ def check_url(url: str) -> None:
         raise WebhookRefused("地址须含主机名")
 
 
+def audited_url(url: str) -> str:
+    """The endpoint as the append-only audit log keeps it: scheme, host, port and path. A query
+    string or user info often carries the receiver's own access key, which the log must not keep
+    for ever; "?…" says one was there."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")) + ("?…" if parts.query else "")
+
+
 def register(url: str, events: list[str], *, secret: str | None = None, description: str = "") -> WebhookEndpoint:
     """A new endpoint (added to the session). Without `secret` one is made
     (``whsec_`` and 43 characters): show it to the admin, who gives it to the
@@ -114,7 +127,7 @@ def register(url: str, events: list[str], *, secret: str | None = None, descript
     db.session.add(endpoint)
     db.session.flush()
     audit.record("webhook.create", f"webhook:{endpoint.id}", None,
-                 {"url": url, "events": endpoint.events, "description": endpoint.description})
+                 {"url": audited_url(url), "events": endpoint.events, "description": endpoint.description})
     return endpoint
 
 
@@ -306,9 +319,16 @@ webhooks_cli = AppGroup("webhooks", help="Webhook 推送 (endpoints that receive
                       f"one of {', '.join(EVENTS)}) and print its signing secret.")
 @click.argument("url")
 @click.option("--event", "events", multiple=True, required=True, type=click.Choice(list(EVENTS)))
-@click.option("--secret", default=None, help="The signing secret (default: a new one, printed).")
+@click.option("--secret-stdin", "secret_stdin", is_flag=True,
+              help="Read the signing secret from standard input (one line) instead of making a new one; "
+                   "never as an argument, which would stay in the shell's history and the process list.")
 @click.option("--description", default="", help="What receives it (shown in listings).")
-def add_command(url: str, events: tuple[str, ...], secret: str | None, description: str) -> None:
+def add_command(url: str, events: tuple[str, ...], secret_stdin: bool, description: str) -> None:
+    secret = None
+    if secret_stdin:
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            raise click.UsageError("标准输入中没有签名密钥 (no secret on standard input)")
     try:
         endpoint = register(url, list(events), secret=secret, description=description)
     except WebhookRefused as exc:

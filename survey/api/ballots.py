@@ -17,7 +17,7 @@ from survey.api.schemas import BallotColumn, BallotPage
 from survey.api.scope import campaign_in_scope
 from survey.api.v1 import api
 from survey.clock import BEIJING
-from survey.results import ballot_export
+from survey.results import ballot_export, queries
 
 #: Ballots per page at most: each page reads the campaign's ballots once (the
 #: flags compare ballots with each other), so pages are larger than other lists'.
@@ -52,7 +52,7 @@ def rows(table: ballot_export.BallotTable, start: int, stop: int) -> list[dict[s
 
 
 @api.get("/campaigns/<code>/ballots", CAMPAIGN_PARAM, response=BallotPage, query=BallotQuery, tag="results",
-         summary="匿名评议票（原始数据）")
+         summary="匿名评议票（原始数据）", errors=(409,))
 def ballots(code: str, query: BallotQuery) -> BallotPage:
     """The campaign's ballots, one object per ballot, as the raw ballot
     export (CSV, XLSX, SPSS, Stata, Parquet) writes them: the ballot's random
@@ -62,12 +62,15 @@ def ballots(code: str, query: BallotQuery) -> BallotPage:
     what each key is. Before 定稿 the source pseudonyms are drawn afresh for
     each request (compare them within one page only); once finalized they
     are the final bundle's."""
-    table = ballot_export.BallotTable(campaign_in_scope(code))
+    campaign = campaign_in_scope(code)
+    queries.require_unsealed(campaign)  # sealed until 截止, as the results
+    table = ballot_export.BallotTable(campaign)
     start = int(query.cursor[1:]) if query.cursor else 0
     stop = start + query.limit
     return BallotPage(items=rows(table, start, stop), limit=query.limit,
                       next_cursor=f"o{stop}" if stop < table.n else None, ballots=table.n,
                       pseudonyms="final" if table.stable_pseudonyms else "per_request",
+                      interim=queries.interim(campaign),
                       columns=[BallotColumn.model_validate({"name": c.name, "label": c.label, "kind": c.kind,
                                                             "categories": list(c.categories)})
                                for c in table.columns])

@@ -140,7 +140,8 @@ def rectifications(code: str, query: PageQuery) -> RectificationPage:
         "id": r.id, "unit": r.campaign_unit.code, "name": r.campaign_unit.name, "due_on": r.due_on,
         "plan": r.plan, "plan_at": iso(r.plan_at), "report": r.report, "report_at": iso(r.report_at),
         "overdue": r.marked_red_at is not None and r.accepted_at is None, "marked_red_at": iso(r.marked_red_at),
-        "accepted_at": iso(r.accepted_at)}) for r in items], limit=query.limit, next_cursor=cursor)
+        "accepted_at": iso(r.accepted_at), "review_state": r.review_state, "returned_at": iso(r.returned_at),
+        "review_comment": r.review_comment}) for r in items], limit=query.limit, next_cursor=cursor)
 
 
 # --- the audit log --------------------------------------------------------------------------
@@ -177,7 +178,7 @@ def audit_entries(query: AuditQuery) -> AuditPage:
 
 
 @api.get("/campaigns/<code>/units/<unit_code>/items", CAMPAIGN_PARAM, UNIT_PARAM, response=UnitItems,
-         tag="results", summary="一个单位各评价项目的得分")
+         tag="results", summary="一个单位各评价项目的得分", errors=(409,))
 def unit_items(code: str, unit_code: str) -> UnitItems:
     """The unit's `items` of the stored results (SCORING.md section 5a: per
     item its number of scored answers, score, score by evaluator group,
@@ -196,7 +197,8 @@ def unit_items(code: str, unit_code: str) -> UnitItems:
                                  shown_groups=[g["code"] for g in groups])
     order = {code: k for k, (code, _label) in enumerate(items)}  # the page lists the weakest first
     labels = queries.group_labels(c)
-    return UnitItems(campaign=c.code, unit=cu.code, final=snap.kind == "final", available="items" in result,
+    return UnitItems(campaign=c.code, unit=cu.code, final=snap.kind == "final", interim=queries.interim(c),
+                     available="items" in result,
                      items=[ItemResult(code=r.code, label=r.label, n=r.n, score=r.score, hidden=r.hidden,
                                        group_scores=[ItemGroupScore(code=g, label=labels.get(g, g), score=s)
                                                      for g, s in r.group_scores.items()],

@@ -141,21 +141,26 @@ def batches(code: str, query: PageQuery) -> BatchPage:
 @api.get("/campaigns/<code>/results", CAMPAIGN_PARAM, response=ResultsDocument, tag="results",
          summary="评议结果（pingyi-results/1）",
          headers={"ETag": "结果文本的 SHA-256（与定稿记录的 results_sha256 相同）",
-                  "Pingyi-Snapshot": "`final; version=N`：已定稿的第 N 版；`provisional`：尚未定稿，随数据变化"})
+                  "Pingyi-Snapshot": "`final; version=N`：已定稿的第 N 版；`provisional`：尚未定稿，随数据变化；"
+                                     "`interim`：评议尚未截止，中间结果，仅供内部参考"}, errors=(409,))
 def results(code: str) -> Response:
     """The stored results document the results pages show, byte for byte:
     the final record's latest version once the results are finalized,
-    until then the figures computed from the current data (provisional)."""
+    until then the figures computed from the current data (provisional).
+    Before 截止 the results are sealed (409) unless the committee's settings
+    allow an interim view; then they are marked `interim` (中间结果，仅供内部参考)."""
     c = _campaign(code)
+    queries.require_unsealed(c)
     snap = current_snapshot(c)
     response: Response = current_app.response_class(snap.results_json, mimetype="application/json")
     response.set_etag(snap.results_sha256)
-    response.headers["Pingyi-Snapshot"] = f"final; version={snap.version}" if snap.kind == "final" else "provisional"
+    response.headers["Pingyi-Snapshot"] = (f"final; version={snap.version}" if snap.kind == "final"
+                                           else "interim" if queries.interim(c) else "provisional")
     return response
 
 
 @api.get("/campaigns/<code>/units/<unit_code>/result", CAMPAIGN_PARAM, UNIT_PARAM, response=UnitResult,
-         tag="results", summary="一个单位的评议结果")
+         tag="results", summary="一个单位的评议结果", errors=(409,))
 def unit_result(code: str, unit_code: str) -> UnitResult:
     """A unit's class (the committee's, overrides included), score and rank,
     and its score by evaluator group. A liaison's key: its own unit, once the
@@ -166,6 +171,6 @@ def unit_result(code: str, unit_code: str) -> UnitResult:
     final_class = queries.final_class(result, queries.override_of(cu))
     return UnitResult.model_validate({
         "campaign": c.code, "unit": cu.code, "name": cu.name, "category": result["category"],
-        "final": snap.kind == "final", "final_class": final_class, "final_class_label": _(CLASS_LABELS[final_class]),
+        "final": snap.kind == "final", "interim": queries.interim(c), "final_class": final_class, "final_class_label": _(CLASS_LABELS[final_class]),
         "computed_class": result["class"], "score": result["score"], "rank": result["rank"], "groups": shown,
         "hidden_groups": hidden})

@@ -184,6 +184,8 @@ class UnitResult(Schema):
     name: str
     category: Code
     final: bool = Field(description="true：已定稿的结果；false：尚未定稿，仅供参考")
+    interim: bool = Field(description="true：评议尚未截止，中间结果，仅供内部参考（须评议领导小组在结果设置中开启；"
+                                      "未开启时评议截止前答 409）")
     final_class: ClassCode = Field(description="评定等次（含评议领导小组的调整）")
     final_class_label: str
     computed_class: ClassCode = Field(description="按评分办法计算的等次")
@@ -265,6 +267,8 @@ class UnitItems(Schema):
     campaign: Code
     unit: Code
     final: bool = Field(description="true：已定稿的结果；false：尚未定稿，仅供参考")
+    interim: bool = Field(description="true：评议尚未截止，中间结果，仅供内部参考（须评议领导小组在结果设置中开启；"
+                                      "未开启时评议截止前答 409）")
     available: bool = Field(description="false：所存结果计算于分项得分（SCORING.md 5a）之前，items 为空")
     items: list[ItemResult]
     hidden_groups: int = Field(description="因票数过少未单独显示的评议主体数（单位联络员的密钥）")
@@ -340,6 +344,10 @@ class RectificationEntry(Schema):
     overdue: bool = Field(description="红字：逾期未验收（验收后仍保留记录，见 marked_red_at）")
     marked_red_at: Timestamp | None
     accepted_at: Timestamp | None = Field(description="验收时间；未验收为 null")
+    review_state: Literal["none", "plan", "report", "returned", "resubmitted", "accepted"] = Field(
+        description="审核状态：未提交、已提交方案、待验收、已退回修改、修改后重新提交、已验收")
+    returned_at: Timestamp | None = Field(description="最近一次退回修改的时间；从未退回为 null")
+    review_comment: str | None = Field(description="评议领导小组最近的审核意见（退回修改或验收时填写）")
 
 
 class RectificationPage(Page[RectificationEntry]):
@@ -469,6 +477,8 @@ class BallotPage(Page[dict[str, BallotCell]]):
     names (the raw ballot export's rows, survey/results/ballot_export.py)."""
 
     ballots: int = Field(description="本活动的评议票总数")
+    interim: bool = Field(description="true：评议尚未截止，中间结果，仅供内部参考（须评议领导小组在结果设置中开启；"
+                                      "未开启时评议截止前答 409）")
     pseudonyms: Literal["final", "per_request"] = Field(
         description="来源地址化名：final 定稿时确定、各页一致；per_request 定稿前每次请求另取，只在一页之内可比")
     columns: list[BallotColumn]

@@ -61,6 +61,7 @@ def scoped_result(code: str, unit_code: str) -> ScopedResult:
     (``visible_groups``) and how many it may not."""
     c = campaign_in_scope(code)
     cu = unit_in_scope(c, unit_code)
+    queries.require_unsealed(c)  # before 截止: sealed unless an interim view is allowed
     snap = current_snapshot(c)
     try:
         result = queries.unit_result(parsed(snap), cu.code)

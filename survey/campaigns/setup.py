@@ -9,7 +9,8 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, delete, func, select
 
 from analysis import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
-from survey import webhooks
+from survey import audit, webhooks
+from survey.ballots import test_ballots
 from survey.ballots.attributes import refresh_releases
 from survey.clock import utcnow
 from survey.database import prepared
@@ -28,6 +29,8 @@ from survey.models import (
     Item,
     MarginTarget,
     MarginVariable,
+    MessageTemplate,
+    OutcomeSettings,
     ScaleOption,
     Unit,
 )
@@ -123,6 +126,7 @@ def change_status(campaign: Campaign, target: str) -> None:
     if state.is_closed:
         _closed(campaign)
     else:
+        test_ballots.purge(campaign)  # 开始评议 purges the preview's test ballots
         webhooks.emit_campaign("campaign.opened", campaign)
 
 
@@ -155,6 +159,8 @@ def close_due_campaigns(now: dt.datetime | None = None) -> list[str]:
     for campaign in due:
         campaign.state.close()
         _closed(campaign)
+        audit.record("campaign.close_due", f"campaign:{campaign.code}", None,
+                     {"状态": campaign.state.label, "closes_at": campaign.closes_at}, system=True)
     return [c.code for c in due]
 
 
@@ -390,7 +396,9 @@ def copy_campaign(source: Campaign, *, code: str, name: str, year: int,
                   opens_at: dt.datetime | None = None, closes_at: dt.datetime | None = None) -> Campaign:
     """A new draft with the source's categories, units, groups (weights, quotas, margins
     with their questions, sources and fallbacks), items, scale, rated units, rules and
-    the k of its k rule; never its batches, invitations or ballots."""
+    the k of its k rule, its own message texts and the committee's standing settings (minimum
+    group size, consequence rules, what the public page shows and how to appeal — never dates,
+    the quorum or a publication); never its batches, invitations or ballots."""
     campaign = create_campaign(code=code, name=name, year=year, anonymous=source.anonymous,
                                return_target=source.return_target, opens_at=opens_at, closes_at=closes_at)
     campaign.rules = dict(source.rules or {})
@@ -420,5 +428,14 @@ def copy_campaign(source: Campaign, *, code: str, name: str, year: int,
     for row in db.session.scalars(select(GroupUnit).join(CampaignGroup).where(CampaignGroup.campaign_id == source.id)):
         db.session.add(GroupUnit(campaign_group_id=groups[row.campaign_group_id].id,
                                  campaign_unit_id=units[row.campaign_unit_id].id))
+    for text in db.session.scalars(select(MessageTemplate).where(MessageTemplate.campaign_id == source.id)):
+        db.session.add(MessageTemplate(campaign_id=campaign.id, kind=text.kind, channel=text.channel,
+                                       subject=text.subject, body=text.body))
+    old = db.session.scalar(select(OutcomeSettings).where(OutcomeSettings.campaign_id == source.id))
+    if old is not None:
+        db.session.add(OutcomeSettings(
+            campaign_id=campaign.id, min_group_ballots=old.min_group_ballots, consequences=dict(old.consequences or {}),
+            public=old.public, public_scores=old.public_scores, public_office=old.public_office,
+            public_contact=old.public_contact, appeal_how=old.appeal_how))
     db.session.flush()
     return campaign

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from flask import current_app
 from sqlalchemy import delete, select, update
 
-from survey import jobs, mail, sms
+from survey import audit, jobs, mail, sms
 from survey.clock import day_start, utcnow
 from survey.database import rowcount
 from survey.distribution import messages
@@ -246,9 +246,12 @@ def remind_batch(job: Job) -> None:
         return
     if batch.campaign.state.accepting_ballots():
         try:
-            queue_reminders(batch)
+            reminded = queue_reminders(batch)
         except DistributionError:
             pass  # everyone has answered, or a send is still running: the next time will tell
+        else:
+            audit.record("batch.remind_scheduled", f"campaign:{batch.campaign.code}/batch:{batch.code}", None,
+                         {"人数": reminded.total}, system=True)
     db.session.flush()
     # Whether or not anyone was reminded now, the next look is `every_days` later
     # (the running job itself is not 'queued': plan_next leaves it alone).

@@ -23,7 +23,7 @@ from sqlalchemy import Select, bindparam, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from survey import jobs
+from survey import audit, jobs
 from survey.ballots.attributes import release_for
 from survey.clock import format_beijing, utcnow
 from survey.database import rowcount
@@ -438,11 +438,13 @@ def remind_due(*, days_before: float = 3, every_days: float = 2, now: dt.datetim
         if due is None or due > now:
             continue
         try:
-            queue_reminders(batch)
+            job = queue_reminders(batch)
         except DistributionError as exc:  # everyone has answered, a send is still running, no server…
             if refused is not None:
                 refused.append((batch, exc.message))
             continue
+        audit.record("batch.remind_due", f"campaign:{batch.campaign.code}/batch:{batch.code}", None,
+                     {"人数": job.total}, system=True)
         queued.append(batch)
     return queued
 

@@ -2,7 +2,7 @@
 from survey.models.account import ROLES, User
 from survey.models.api_key import ApiKey
 from survey.models.audit import AuditEntry
-from survey.models.ballot import Answer, Ballot, BallotClaim, BallotDraft, Comment
+from survey.models.ballot import Answer, Ballot, BallotClaim, BallotDraft, Comment, TestBallot
 from survey.models.campaign import (
     Campaign,
     CampaignCategory,
@@ -55,5 +55,5 @@ __all__ = [
     "PaperEntry", "Job", "MessageTemplate", "ReminderSchedule", "ReplacedLink",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
     "FollowUp", "Honour", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
-    "SignInFailure", "WebhookDelivery", "WebhookEndpoint",
+    "SignInFailure", "TestBallot", "WebhookDelivery", "WebhookEndpoint",
 ]

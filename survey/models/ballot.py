@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from survey.clock import utcnow
 from survey.models.base import Model
 
 if TYPE_CHECKING:
@@ -152,3 +153,19 @@ class BallotClaim(Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
     #: nonce | AES-GCM(app key, invitation id) until flushed; null afterwards.
     pending: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class TestBallot(Model):
+    """A test ballot (测试票): one the organizer submitted through the preview of
+    the real form before 开始评议. Kept apart from ``ballot``, so that no
+    figure, bundle, export, return rate or API answer can count it; purged
+    when the campaign opens (survey.campaigns.preview.purge_test_ballots)."""
+
+    __tablename__ = "test_ballot"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), index=True)
+    campaign_group_id: Mapped[int] = mapped_column(ForeignKey("campaign_group.id", ondelete="CASCADE"))
+    #: {"answers": {unit id: {item id: option id}}, "comments": {unit id: text}, "margins": {question id: option id}}
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

@@ -133,6 +133,12 @@ class CampaignState:
         return self.is_open
 
     @property
+    def allows_test_ballots(self) -> bool:
+        """Test ballots through the form's preview: only before 开始评议, which
+        purges them (survey.ballots.test_ballots)."""
+        return self.is_draft
+
+    @property
     def takes_paper_entries(self) -> bool:
         """Paper forms are keyed while the campaign is open and after its deadline,
         until the committee finalizes (forms come back by post)."""

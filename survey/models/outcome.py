@@ -188,6 +188,9 @@ class OutcomeSettings(Model):
     appeal_until: Mapped[dt.date | None] = mapped_column(Date)
     #: How to appeal (free text); null: the unit's liaison files it in this app.
     appeal_how: Mapped[str | None] = mapped_column(Text)
+    #: While the campaign is open its results are sealed (survey.results.queries.sealed)
+    #: unless this is set: then the staff see them, marked 中间结果，仅供内部参考.
+    interim_results: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: The positive tier (先进) and star bands: survey.results.honours.HonourRule.
     honours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
@@ -323,6 +326,11 @@ class Rectification(Model):
     #: The committee accepted the report; a red mark is then cleared (消红).
     accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    #: The committee sent the plan or report back (退回修改); the unit revises and resubmits.
+    returned_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    #: The committee's last word on it (with 退回修改 or 验收), which the liaison reads.
+    review_comment: Mapped[str | None] = mapped_column(Text)
     campaign_unit: Mapped[CampaignUnit] = relationship()
 
     @property
@@ -332,6 +340,38 @@ class Rectification(Model):
     @property
     def was_cleared(self) -> bool:
         return self.marked_red_at is not None and self.accepted_at is not None
+
+    @property
+    def last_submitted_at(self) -> dt.datetime | None:
+        times = [t for t in (self.plan_at, self.report_at) if t is not None]
+        return max(times) if times else None
+
+    @property
+    def is_returned(self) -> bool:
+        """Sent back and not resubmitted since (退回修改)."""
+        last = self.last_submitted_at
+        return (self.accepted_at is None and self.returned_at is not None
+                and (last is None or last <= self.returned_at))
+
+    @property
+    def review_state(self) -> str:
+        """Where the review is (REVIEW_STATES); a red mark is shown beside it."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.is_returned:
+            return "returned"
+        if self.returned_at is not None:
+            return "resubmitted"
+        if self.report:
+            return "report"
+        if self.plan:
+            return "plan"
+        return "none"
+
+
+#: How a rectification's review state reads (passed through the translation function).
+REVIEW_STATES: dict[str, str] = {"none": "未提交", "plan": "已提交方案", "report": "待验收",
+                                 "returned": "已退回修改", "resubmitted": "修改后重新提交", "accepted": "已验收"}
 
 
 class Appeal(Model):

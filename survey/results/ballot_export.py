@@ -54,6 +54,7 @@ from survey.errors import UserError
 from survey.extensions import db
 from survey.models import Ballot, Campaign, Comment
 from survey.models.distribution import CHANNEL_LABELS
+from survey.results import queries
 from survey.results.i18n import gettext as _
 from survey.results.inputs import FLAG_LABELS, FLAGS
 from survey.spreadsheets import csv_cell, write_only_row
@@ -113,7 +114,9 @@ def format_of(path: str | os.PathLike[str]) -> str:
 
 
 def filename(campaign: Campaign, fmt: str) -> str:
-    return f"pingyi-ballots-{campaign.code}.{fmt}"
+    """The download's name; before 截止 it says ``interim`` (中间结果)."""
+    interim = "-interim" if queries.interim(campaign) else ""
+    return f"pingyi-ballots-{campaign.code}{interim}.{fmt}"
 
 
 def variable_names(wanted: Sequence[str]) -> list[str]:

@@ -292,7 +292,9 @@ def _title_row(sheet: Worksheet, campaign: Campaign) -> None:
     """The sheet's first row: the campaign and the sheet, with 草稿 / 尚未定稿 before 定稿."""
     title = _("%(c)s · %(s)s", c=campaign.name, s=sheet.title)
     draft = not campaign.state.is_frozen
-    if draft:
+    if queries.interim(campaign):
+        title += "　" + _("中间结果，仅供内部参考")
+    elif draft:
         title += "　" + _("草稿 / 尚未定稿")
     append_row(sheet, [title])
     sheet.cell(TITLE_ROW, 1).font = Font(bold=True, size=14, color=_BRAND if draft else None)

@@ -84,6 +84,7 @@ class SettingsForm(Form):
     leader_handling = StringField("不满意：领导干部处理方式（留空为不处理）", default="诫勉谈话",
                                   validators=[Optional(), Length(max=100)])
     escalate_bottom_two_years = BooleanField("连续两年末位：组织处理")
+    interim_results = BooleanField("评议进行中允许查看中间结果（标明“中间结果，仅供内部参考”）")
     # the public page (公示): survey.results.publication.PUBLIC_OPTIONS
     public_detail = SelectField("公示内容", choices=[
         SelectChoice("classes", _l("只公示评定等次（不公示得分和名次）")),
@@ -115,6 +116,12 @@ class DecideAppealForm(Form):
     outcome = TextAreaField("复核意见", validators=[DataRequired(message="请填写复核意见")])
     new_class = SelectField("变更后的评定", choices=[SelectChoice("", "—")] + [SelectChoice(c, _l(CLASS_LABELS[c])) for c in CLASSES],
                             validators=[Optional()])
+
+
+class ReviewForm(Form):
+    """The committee's word on a rectification: with 验收 optional, with 退回修改 required (the service says so)."""
+
+    comment = TextAreaField("审核意见", validators=[Optional(), Length(max=2000, message="审核意见最多 2000 字")])
 
 
 class DueForm(Form):

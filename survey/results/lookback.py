@@ -9,7 +9,8 @@ rectification:
 - ``reopened`` (整改不到位，重新整改): the acceptance is withdrawn and the
   rectification runs again to a new deadline; its red mark is cleared so that
   the new deadline can mark it again (the earlier mark stays in the audit
-  log), and the unit reports anew;
+  log); like a report returned for revision (退回修改) the findings are the
+  review's comment on the liaison's page, and the unit reports anew;
 - ``noted`` (仅记录): the findings are kept, the rectification is left as it is.
 
 Each step leaves an audit entry. These functions stand beside the
@@ -64,6 +65,11 @@ def record_findings(campaign: Campaign, follow_up: FollowUp, findings: str, outc
         rect.accepted_by_id = None
         rect.marked_red_at = None
         rect.due_on = new_due
+        # as the committee's 退回修改 (rectification.return_rectification): the liaison
+        # reads the findings as the review's comment and submits anew
+        rect.returned_at = utcnow()
+        rect.returned_by_id = user.id
+        rect.review_comment = findings
     follow_up.findings = findings
     follow_up.outcome = outcome
     follow_up.new_due = new_due if outcome == "reopened" else None

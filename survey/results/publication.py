@@ -131,9 +131,18 @@ def public_views(campaign: Campaign, results: dict[str, Any], scores: bool) -> l
     return views
 
 
+def appeal_until(campaign: Campaign) -> dt.date | None:
+    """The last day (Beijing) a unit may appeal, as the public page says it: the committee's
+    date, else the last day of the public period; None: no deadline set."""
+    return public_notice(settings_for(campaign)).appeal_until
+
+
 def file_appeal(campaign: Campaign, cu: CampaignUnit, text: str, user: User) -> Appeal:
     if not campaign.state.is_frozen:
         raise ResultsError(_("结果定稿后才能提出申诉。"))
+    until = appeal_until(campaign)
+    if until is not None and clock_today() > until:
+        raise ResultsError(_("申诉期已于 %(d)s（北京时间）结束，不能再提出申诉。", d=until.isoformat()))
     appeal = Appeal(campaign_unit=cu, text=text.strip(), filed_by_id=user.id)
     db.session.add(appeal)
     audit.record("appeal.file", f"campaign:{campaign.code}/unit:{cu.code}", None, {"text": appeal.text})

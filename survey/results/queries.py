@@ -11,6 +11,7 @@ from sqlalchemy import BindParameter, CompoundSelect, Select, bindparam, inspect
 from sqlalchemy.orm import joinedload
 
 from survey.database import prepared
+from survey.errors import Conflict
 from survey.extensions import db
 from survey.models import (
     Campaign,
@@ -27,6 +28,7 @@ from survey.models import (
 )
 from survey.models.lifecycle import where_frozen
 from survey.models.outcome import DEFAULT_CONSEQUENCES
+from survey.results.i18n import gettext as _
 
 Row = TypeVar("Row")
 
@@ -64,6 +66,28 @@ def settings_for(campaign: Campaign) -> OutcomeSettings:
         db.session.add(settings)
         db.session.flush()
     return settings
+
+
+#: The mark of every figure shown before 截止 (pages, XLSX, PDF; the API says ``interim``).
+INTERIM_NOTE = "中间结果，仅供内部参考"
+
+
+def interim(campaign: Campaign) -> bool:
+    """Figures of a campaign that still takes ballots (before 截止) are interim: they change."""
+    return not campaign.state.results_ready
+
+
+def sealed(campaign: Campaign) -> bool:
+    """Campaign-wide results stay sealed until 截止, unless the committee's
+    settings allow an interim view (``OutcomeSettings.interim_results``)."""
+    return interim(campaign) and not settings_for(campaign).interim_results
+
+
+def require_unsealed(campaign: Campaign) -> None:
+    """Refuse (409) the results of a sealed campaign, saying how they open."""
+    if sealed(campaign):
+        raise Conflict(_("评议尚未截止，评议结果封存至截止后查看。如需在评议进行中查看中间结果，"
+                         "请评议领导小组在“结果设置”中开启“允许查看中间结果”。"))
 
 
 def consequence_rules(settings: OutcomeSettings) -> dict[str, Any]:

@@ -11,8 +11,19 @@ from sqlalchemy import select
 from survey import audit, webhooks
 from survey.clock import utcnow
 from survey.extensions import db
-from survey.models import Campaign, CampaignUnit, Consequence, FollowUp, Rectification, User
+from survey.models import (
+    AuditEntry,
+    Campaign,
+    CampaignUnit,
+    Comment,
+    CommentAnswer,
+    Consequence,
+    FollowUp,
+    Rectification,
+    User,
+)
 from survey.results import ResultsError
+from survey.results.comments import answers_of, comments_of
 from survey.results.i18n import gettext as _
 from survey.results.queries import consequence_rules, final_classes, rows_of, settings_for, units_of
 
@@ -121,9 +132,14 @@ def submit_rectification(campaign: Campaign, cu: CampaignUnit, part: str, text: 
     if rect.accepted_at is not None:
         raise ResultsError(_("整改已验收，不能再修改。"))
     before = {part: getattr(rect, part)}
+    now = utcnow()
+    if rect.returned_at is not None and now <= rect.returned_at:  # a resubmission comes after the return
+        now = rect.returned_at + dt.timedelta(microseconds=1)
+    resubmitted = rect.is_returned
     setattr(rect, part, text.strip())
-    setattr(rect, f"{part}_at", utcnow())
-    audit.record(f"rectification.{part}", _target(campaign, cu), before, {part: text.strip()})
+    setattr(rect, f"{part}_at", now)
+    audit.record(f"rectification.{part}", _target(campaign, cu), before,
+                 {part: text.strip(), **({"resubmitted": True} if resubmitted else {})})
     return rect
 
 
@@ -146,16 +162,63 @@ def mark_overdue(campaign: Campaign, today: dt.date) -> list[Rectification]:
     return marked
 
 
-def accept_rectification(campaign: Campaign, rect: Rectification, user: User) -> None:
-    """The committee accepts the report; a red mark is cleared (消红)."""
+def accept_rectification(campaign: Campaign, rect: Rectification, user: User, comment: str = "") -> None:
+    """The committee accepts the report, with an optional comment the liaison
+    reads; a red mark is cleared (消红)."""
     if not rect.report:
         raise ResultsError(_("单位尚未提交整改报告，不能验收。"))
     if rect.accepted_at is not None:
         raise ResultsError(_("整改已验收。"))
+    if rect.is_returned:
+        raise ResultsError(_("整改已退回修改，单位重新提交后才能验收。"))
     rect.accepted_at = utcnow()
     rect.accepted_by_id = user.id
+    rect.review_comment = comment.strip() or None
     audit.record("rectification.accept", _target(campaign, rect.campaign_unit),
-                 {"red": rect.marked_red_at is not None}, {"accepted": True, "cleared": rect.marked_red_at is not None})
+                 {"red": rect.marked_red_at is not None},
+                 {"accepted": True, "cleared": rect.marked_red_at is not None, "comment": rect.review_comment})
+
+
+def return_rectification(campaign: Campaign, rect: Rectification, user: User, comment: str) -> None:
+    """退回修改: the committee sends the plan or report back with a comment
+    the liaison reads; the unit revises and resubmits (``submit_rectification``),
+    after which the committee may accept it or send it back again."""
+    comment = comment.strip()
+    if not comment:
+        raise ResultsError(_("退回修改必须写明意见，单位据此修改。"))
+    if rect.accepted_at is not None:
+        raise ResultsError(_("整改已验收，不能再退回。"))
+    if not rect.plan and not rect.report:
+        raise ResultsError(_("单位尚未提交整改方案或报告，无可退回。"))
+    if rect.is_returned:
+        raise ResultsError(_("整改已退回修改，等待单位重新提交。"))
+    before = {"review_comment": rect.review_comment}
+    rect.returned_at = utcnow()
+    rect.returned_by_id = user.id
+    rect.review_comment = comment
+    audit.record("rectification.return", _target(campaign, rect.campaign_unit), before,
+                 {"returned": True, "comment": comment})
+
+
+def answers_of_unit(campaign: Campaign, cu: CampaignUnit) -> list[tuple[Comment, str, CommentAnswer | None]]:
+    """The unit's comments (as the committee's unit page lists them), each with
+    its group and the unit's answer, if any: what the committee reads beside
+    the plan and the report."""
+    received = comments_of(campaign, cu)
+    answers = answers_of([c.id for c, _gcode in received])
+    return [(c, gcode, answers.get(c.id)) for c, gcode in received]
+
+
+#: The audit actions that make up a rectification's review, shown on its page.
+REVIEW_ACTIONS = ("rectification.plan", "rectification.report", "rectification.due", "rectification.mark_red",
+                  "rectification.return", "rectification.accept")
+
+
+def review_history(campaign: Campaign, rect: Rectification) -> list[AuditEntry]:
+    """The rectification's submissions and reviews, oldest first (from the audit log)."""
+    return list(db.session.scalars(
+        select(AuditEntry).where(AuditEntry.target == _target(campaign, rect.campaign_unit),
+                                 AuditEntry.action.in_(REVIEW_ACTIONS)).order_by(AuditEntry.id)))
 
 
 # --- follow-up checks -------------------------------------------------------------

@@ -164,7 +164,7 @@ def context(campaign: Campaign) -> dict[str, Any]:
         for view in views:
             highlights.append((view, [(row, weakest_items(row.result, items)) for row in view.units]))
     return {
-        "campaign": campaign, "snap": snap, "draft": draft, "today": today(),
+        "campaign": campaign, "snap": snap, "draft": draft, "interim": queries.interim(campaign), "today": today(),
         "office": current_app.config["PINGYI_OFFICE_NAME"],
         "ballots": results["ballots"], "views": views, "rules": rules,
         "method": method_summary(campaign, rules),

@@ -38,7 +38,14 @@ from survey.extensions import db
 from survey.models import Appeal, AuditEntry, Campaign, CampaignUnit, Rectification, Veto
 from survey.models.distribution import CHANNEL_LABELS
 from survey.models.lifecycle import where_frozen
-from survey.models.outcome import ANSWER_LABELS, APPEAL_LABELS, CLASS_LABELS, CONSEQUENCE_LABELS, DEFAULT_CONSEQUENCES
+from survey.models.outcome import (
+    ANSWER_LABELS,
+    APPEAL_LABELS,
+    CLASS_LABELS,
+    CONSEQUENCE_LABELS,
+    DEFAULT_CONSEQUENCES,
+    REVIEW_STATES,
+)
 from survey.results import (
     ballot_export,
     carrying,
@@ -149,6 +156,9 @@ def index() -> ResponseReturnValue:
 @bp.get("/results/<code>")
 def campaign_page(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
+    if queries.sealed(campaign):
+        # Sealed until 截止: no figure is computed or shown (the return board shows the returns).
+        return render_and_commit("results/sealed.html", campaign=campaign)
     snap = current_snapshot(campaign)
     settings = queries.settings_for(campaign)
     units = queries.unit_list(campaign)
@@ -172,6 +182,7 @@ def campaign_page(code: str) -> ResponseReturnValue:
 def unit_page(code: str, unit_code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     cu = unit_or_404(campaign, unit_code)
+    queries.require_unsealed(campaign)
     snap = current_snapshot(campaign)
     groups = queries.group_labels(campaign)
     return render_and_commit("results/unit.html", campaign=campaign, cu=cu,
@@ -183,6 +194,7 @@ def unit_page(code: str, unit_code: str) -> ResponseReturnValue:
 @bp.get("/results/<code>/quality")
 def quality(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
+    queries.require_unsealed(campaign)
     snap = current_snapshot(campaign)
     exclude_flags = list(effective_rules(campaign)["exclude_flags"])
     preview = None
@@ -205,6 +217,7 @@ def chart(code: str, name: str, fmt: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     if fmt not in exports.CHART_TYPES:
         abort(404)
+    queries.require_unsealed(campaign)
     snap = current_snapshot(campaign)
     try:
         data = exports.chart_bytes(campaign, snap, None, name, fmt)
@@ -223,6 +236,7 @@ def _attachment(data: bytes | str, mimetype: str, filename: str) -> Response:
 @bp.get("/results/<code>/export.xlsx")
 def export_xlsx(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
+    queries.require_unsealed(campaign)
     return _attachment(exports.xlsx(campaign), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                        f"pingyi-{campaign.code}.xlsx")
 
@@ -231,6 +245,7 @@ def export_xlsx(code: str) -> ResponseReturnValue:
 def export_pdf(code: str) -> ResponseReturnValue:
     """The 评议结果报告 (A4 PDF; a 草稿 before 定稿)."""
     campaign = campaign_or_404(code)
+    queries.require_unsealed(campaign)
     return _attachment(report.pdf(campaign), "application/pdf", f"pingyi-{campaign.code}.pdf")
 
 
@@ -243,6 +258,7 @@ def draft_document(code: str, name: str) -> ResponseReturnValue:
     make = documents.MAKERS.get(name)
     if make is None:
         abort(404)
+    queries.require_unsealed(campaign)
     unit = request.args.get("unit") or None
     if unit is not None and name != "rectification":
         abort(404)
@@ -262,6 +278,7 @@ def export_ballots(code: str, fmt: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     if fmt not in ballot_export.FORMATS:
         abort(404)
+    queries.require_unsealed(campaign)
     data = ballot_export.temporary_export(campaign, fmt)
     db.session.commit()
     return send_file(data, mimetype=ballot_export.FORMATS[fmt].media_type, as_attachment=True,
@@ -287,8 +304,10 @@ def export_json(code: str) -> ResponseReturnValue:
         snap = _version_or_404(campaign)
         return _attachment(snap.results_json, "application/json",
                            f"pingyi-results-{campaign.code}-v{snap.version}.json")
+    queries.require_unsealed(campaign)
+    interim = "-interim" if queries.interim(campaign) else ""  # 中间结果: named so
     return _attachment(current_snapshot(campaign).results_json, "application/json",
-                       f"pingyi-results-{campaign.code}.json")
+                       f"pingyi-results-{campaign.code}{interim}.json")
 
 
 @bp.get("/results/<code>/bundle.json")
@@ -417,6 +436,7 @@ def settings(code: str) -> ResponseReturnValue:
     s = queries.settings_for(campaign)
     form = forms.SettingsForm(data={"quorum": s.quorum, "min_group_ballots": s.min_group_ballots,
                                     "rectification_due": s.rectification_due,
+                                    "interim_results": s.interim_results,
                                     **queries.consequence_rules(s),
                                     **{name: getattr(s, name) for name in publication.PUBLIC_OPTIONS},
                                     "public_detail": "scores" if s.public_scores else "classes"})
@@ -429,6 +449,7 @@ def settings(code: str) -> ResponseReturnValue:
     consequences["leader_handling"] = (form.leader_handling.data or "").strip() or None
     signoff.save_settings(campaign, {"quorum": form.quorum.data, "min_group_ballots": form.min_group_ballots.data,
                                      "rectification_due": form.rectification_due.data,
+                                     "interim_results": form.interim_results.data,
                                      "consequences": consequences})
     publication.save_public_options(campaign, {
         "public_scores": form.public_detail.data == "scores", "public_office": form.public_office.data,
@@ -464,17 +485,51 @@ def rectification_page(code: str) -> ResponseReturnValue:
     rectification.mark_overdue(campaign, today())
     return render_and_commit("results/rectification.html", campaign=campaign,
                              rows=rectification.rectifications_of(campaign), confirm=forms.ConfirmForm(),
-                             due_form=forms.DueForm(), follow_form=_unit_form(forms.FollowUpForm, campaign),
+                             review_labels=REVIEW_STATES, due_form=forms.DueForm(), follow_form=_unit_form(forms.FollowUpForm, campaign),
                              follow_ups=rectification.follow_ups_of(campaign))
+
+
+@bp.get("/results/<code>/rectification/<int:rect_id>")
+def rectification_review(code: str, rect_id: int) -> ResponseReturnValue:
+    """One unit's rectification as the committee reviews it: the plan, the
+    report, the unit's answers to its comments, the review so far."""
+    campaign = campaign_or_404(code)
+    rect = _row_or_404(Rectification, rect_id, campaign)
+    rectification.mark_overdue(campaign, today())
+    return render_and_commit("results/rectification_review.html", campaign=campaign, rect=rect,
+                             answers=rectification.answers_of_unit(campaign, rect.campaign_unit),
+                             review_form=forms.ReviewForm(), review_labels=REVIEW_STATES,
+                             history=rectification.review_history(campaign, rect), action_label=audit.action_label)
+
+
+def _back_to_review(code: str, rect_id: int) -> ResponseReturnValue:
+    """Back to the page the review was made from: the unit's review page, else the list."""
+    if request.form.get("from") == "review":
+        return redirect(url_for("results.rectification_review", code=code, rect_id=rect_id))
+    return redirect(url_for("results.rectification", code=code))
 
 
 @_change("/results/<code>/rectification/<int:rect_id>/accept", "results.rectification")
 def accept(code: str, rect_id: int) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
-    if _confirmed():
-        rectification.accept_rectification(campaign, _row_or_404(Rectification, rect_id, campaign), current_user)
+    form = forms.ReviewForm()
+    if submitted(form):
+        rectification.accept_rectification(campaign, _row_or_404(Rectification, rect_id, campaign), current_user,
+                                           form.comment.data or "")
         flash(_("已验收整改报告。"), "info")
-    return redirect(url_for("results.rectification", code=code))
+    return _back_to_review(code, rect_id)
+
+
+@_change("/results/<code>/rectification/<int:rect_id>/return", "results.rectification")
+def return_rectification(code: str, rect_id: int) -> ResponseReturnValue:
+    """退回修改, with the comment the liaison reads."""
+    campaign = campaign_or_404(code)
+    form = forms.ReviewForm()
+    if submitted(form):
+        rectification.return_rectification(campaign, _row_or_404(Rectification, rect_id, campaign), current_user,
+                                           form.comment.data or "")
+        flash(_("已退回修改，单位联络员将看到审核意见。"), "info")
+    return _back_to_review(code, rect_id)
 
 
 @_change("/results/<code>/rectification/<int:rect_id>/due", "results.rectification")
@@ -532,6 +587,7 @@ def my_unit(code: str) -> ResponseReturnValue:
                              final_class=queries.final_class(result, queries.override_of(cu)),
                              rect=rectification.rectification_of(cu), answer_form=forms.AnswerForm(),
                              text_form=forms.TextForm(), appeals=publication.appeals_of(campaign, cu),
+                             appeal_until=publication.appeal_until(campaign), today=today(),
                              consequences=rectification.consequences_of(campaign, cu, cancelled=False),
                              min_group=min_group)
 

@@ -182,11 +182,13 @@ def set_override(campaign: Campaign, cu: CampaignUnit, new_class: str, reason: s
 
 def save_settings(campaign: Campaign, values: dict[str, Any]) -> None:
     """Change the committee's settings (``quorum``, ``min_group_ballots``,
-    ``rectification_due``, ``consequences``), with an audit entry."""
+    ``rectification_due``, ``consequences``, ``interim_results``: whether the
+    results are shown before 截止, as 中间结果), with an audit entry."""
     s = settings_for(campaign)
     if campaign.state.results_ready and values["quorum"] != s.quorum:
         raise ResultsError(_("评议已截止，定稿所需审定人数已固定为 %(q)d 人，不能再修改。", q=quorum(campaign, s)))
-    names = ("quorum", "min_group_ballots", "rectification_due", "consequences")
+    known = ("quorum", "min_group_ballots", "rectification_due", "consequences", "interim_results")
+    names: list[str] = [n for n in known if n in values]
     before = {name: getattr(s, name) for name in names}
     for name in names:
         setattr(s, name, values[name])

@@ -137,6 +137,13 @@ def test_rectifications_mark_overdue_as_the_page_does(app, client, role_keys) ->
     late = listed[1]
     assert (late["overdue"], late["due_on"], late["plan"], late["report"]) == (True, "2020-01-01", "整改方案", None)
     assert late["marked_red_at"] is not None and not listed[0]["overdue"]
+    assert (late["review_state"], late["returned_at"], late["review_comment"]) == ("plan", None, None)
+    with app.app_context():
+        rectification.return_rectification(_campaign(), db.session.get(Rectification, late["id"]),
+                                           db.session.scalar(select(User).where(User.role == "committee")), "补充时限")
+        db.session.commit()
+    late = _get(client, "/campaigns/t2026/rectifications", role_keys["committee"])["items"][1]
+    assert (late["review_state"], late["review_comment"]) == ("returned", "补充时限") and late["returned_at"]
     with app.app_context():
         marked = db.session.get(Rectification, late["id"])
         assert marked.marked_red_at is not None  # recorded, as the rectification page records it

@@ -467,6 +467,15 @@ def test_the_command_line_adds_lists_and_disables(app, receiver) -> None:
     listing = runner.invoke(args=["webhooks", "list"]).output
     assert f"1\t{receiver.url}\tcampaign.opened,campaign.closed\tactive" in listing
     assert runner.invoke(args=["webhooks", "add", "ftp://x", "--event", "campaign.closed"]).exit_code != 0
+    # The office's own secret comes on standard input, never as an argument.
+    own = "whsec_" + "k" * 40
+    added = runner.invoke(args=["webhooks", "add", receiver.url + "/2", "--event", "campaign.closed",
+                                "--secret-stdin"], input=own + "\n")
+    assert added.exit_code == 0 and added.stdout.strip() == own
+    assert runner.invoke(args=["webhooks", "add", receiver.url, "--event", "campaign.closed", "--secret", own]
+                         ).exit_code != 0
+    assert runner.invoke(args=["webhooks", "add", receiver.url, "--event", "campaign.closed", "--secret-stdin"],
+                         input="\n").exit_code != 0
     assert runner.invoke(args=["webhooks", "disable", "1"]).exit_code == 0
     assert "\tdisabled\t" in runner.invoke(args=["webhooks", "list"]).output
     with app.app_context():
@@ -490,3 +499,18 @@ def test_the_audit_log_names_the_webhook_and_api_key_actions_in_chinese(app) -> 
             assert audit.action_label(action) != action, action
         assert audit.details(entries["webhook.create"].after).startswith("接收地址：https://x.example/hook；事件：")
         assert audit.details(entries["api_key.revoke"].after) == "已吊销：是"
+
+
+def test_the_audit_log_keeps_no_access_key_from_an_endpoints_address(app) -> None:
+    """The log is append-only: a key in the receiver's query string would stay there for ever (user
+    info is refused outright). The endpoint itself keeps its whole address (it must call it)."""
+    from survey.models import AuditEntry
+
+    with app.app_context():
+        endpoint = webhooks.register("https://x.example:8443/hook/in?access_token=tok-secret-99",
+                                     ["campaign.opened"])
+        db.session.commit()
+        after = db.session.scalars(select(AuditEntry.after).where(AuditEntry.action == "webhook.create")).one()
+        assert after["url"] == "https://x.example:8443/hook/in?…"
+        assert "tok-secret-99" not in json.dumps(after)
+        assert endpoint.url.endswith("access_token=tok-secret-99")

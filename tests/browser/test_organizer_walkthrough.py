@@ -1,17 +1,29 @@
-"""An organizer in Chromium: creates a campaign from scratch (categories, units, groups,
-questionnaire, scale, rules), opens it, imports a roster with errors, sees them, fixes
-the file, imports it, and watches the board's figures change as a ballot comes in."""
+"""An organizer in Chromium, from an empty database: creates a campaign (categories, units,
+groups, questionnaire, scale, rules), previews the form and submits a test ballot, opens it (the
+test ballot purged), imports a roster with errors, sees them, fixes
+the file, imports it, sends an SMS batch through the HTTP gateway test server and an e-mail
+batch to the SMTP test server, schedules reminders that the job thread sends (the old link then
+says it was replaced), adds a QR poster, and reads the return board of a group with personal
+and open channels (issue #11's whole walk)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
+import time
 
-from sqlalchemy import select
+from playwright.sync_api import expect
+from sqlalchemy import func, select
 
+from survey.clock import to_beijing, utcnow
 from survey.extensions import db
-from survey.models import Batch, Campaign, Evaluator, Invitation
-from survey.tokens import hash_token, new_token
+from survey.models import Batch
+from survey.models import TestBallot as StoredTestBallot
 from tests.factories import browser_login, confirm_in_dialog, make_user
+from tests.smtp import smtp_config
+
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/b/[A-Za-z0-9_-]+")
 
 HEADER = ["姓名", "手机", "邮箱", "工作单位", "评议主体", "所在单位代码", "区域"]
 
@@ -23,7 +35,55 @@ def csv_file(rows: list[list[str]], name: str) -> dict:
     return {"name": name, "mimeType": "text/csv", "buffer": out.getvalue().encode("gb18030")}
 
 
-def test_organizer_sets_up_imports_and_watches(app, live_server, browser) -> None:
+def send_batch(page, group: str, channel: str, code: str, count: int) -> None:
+    """Create a batch on the batches page, look at the preview, send, and wait for the job."""
+    page.get_by_label("评议主体").select_option(label=group)
+    page.get_by_label("发放渠道").select_option(channel)
+    page.get_by_label("批次代码（可不填）").fill(code)
+    page.get_by_role("button", name="创建批次").click()
+    expect(page.get_by_test_id("issued")).to_have_text(str(count))
+    page.get_by_role("button", name="发送待发消息…").click()
+    expect(page.get_by_test_id("recipients")).to_be_visible()
+    page.get_by_role("button", name=f"确认发送 {count} 条").click()
+    expect(page.get_by_test_id("job-status")).to_contain_text("已全部发出", timeout=20_000)
+    expect(page.get_by_test_id("delivery-sent")).to_have_text(str(count))
+
+
+def wait_for(found, timeout: float = 20.0):
+    """Poll until `found()` returns something (a background job's effect)."""
+    end = time.monotonic() + timeout
+    while not (value := found()):
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.2)
+    return value
+
+
+def answer(browser, url: str) -> list[str]:
+    """An evaluator on a phone rates every unit on the form 满意 and submits; the units rated."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+    try:
+        evaluator = context.new_page()
+        evaluator.goto(url)
+        units = evaluator.locator(".card h3").all_inner_texts()
+        for unit in units:
+            evaluator.locator(".card", has=evaluator.get_by_role("heading", name=unit)).get_by_label(
+                "满意", exact=True).check()
+        evaluator.get_by_role("button", name="提交评议").click()
+        if evaluator.get_by_test_id("confirm").count():  # the form's review step
+            evaluator.get_by_test_id("confirm").click()
+        assert evaluator.get_by_role("heading", level=1).inner_text().startswith("感谢您参加")
+        return units
+    except Exception:
+        evaluator.screenshot(path="test-artifacts/test_organizer_walkthrough-evaluator.png", full_page=True)
+        raise
+    finally:
+        context.close()
+
+
+def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_gateway, smtp_server) -> None:
+    handler, port = smtp_server
+    app.config.update(**sms_gateway.config(), **smtp_config(port), PINGYI_PUBLIC_URL=live_server,
+                      PINGYI_JOBS_THREAD=True)
     with app.app_context():
         make_user("organizer")
         db.session.remove()
@@ -38,7 +98,9 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser) -> Non
         page.get_by_label("活动名称").fill("2026年度行风评议")
         page.get_by_label("年度").fill("2026")
         page.get_by_label("回收率目标（%）").fill("90")
-        page.get_by_label("截止时间（北京时间，可空）").fill("2099-12-31T18:00")
+        # Two days from now (Beijing time), so that a reminder schedule is due during the test.
+        deadline = to_beijing(utcnow() + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+        page.get_by_label("截止时间（北京时间，可空）").fill(deadline)
         page.get_by_role("button", name="创建").click()
         assert "已创建评议活动" in page.get_by_role("status").inner_text()
         assert page.get_by_test_id("campaign-status").inner_text() == "草稿"
@@ -107,11 +169,26 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser) -> Non
         page.get_by_role("button", name="保存计分规则").click()
         assert "已保存计分规则" in page.get_by_role("status").inner_text()
 
-        # Open it.
+        # The preview: the real form of a group in a phone frame, and a test ballot through it.
+        page.get_by_role("link", name="预览与测试").click()
+        form = page.frame_locator('[data-testid="phone-frame"]')
+        expect(form.get_by_role("heading", level=1)).to_have_text("2026年度行风评议")
+        for unit in form.locator(".card h3").all_inner_texts():
+            form.locator(".card", has=form.get_by_role("heading", name=unit, exact=True)).get_by_label(
+                "满意", exact=True).check()
+        form.get_by_role("button", name="提交评议").click()
+        form.get_by_role("button", name="确认提交").click()
+        expect(form.get_by_test_id("test-recorded")).to_be_visible()
+        page.reload()
+        expect(page.get_by_test_id("test-count")).to_contain_text("共 1 张测试票")
+
+        # Open it: the test ballot is purged, and counts nowhere.
         page.get_by_role("link", name="基本信息与状态").click()
         page.get_by_role("button", name="开始评议").click()
         confirm_in_dialog(page, "开始评议")  # it cannot be undone: asked first
         assert page.get_by_test_id("campaign-status").inner_text() == "进行中"
+        with app.app_context():
+            assert db.session.scalar(select(func.count()).select_from(StoredTestBallot)) == 0
 
         # The roster: a file with errors, then the fixed file.
         page.get_by_role("link", name="评议代表名单").click()
@@ -133,53 +210,66 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser) -> Non
         assert page.get_by_test_id("roster-count-client").inner_text() == "2"
         assert page.get_by_test_id("roster-count-npc").inner_text() == "1"
 
-        # Part B sends the links; here the batch and its invitations are made directly.
-        with app.app_context():
-            campaign = db.session.scalar(select(Campaign).where(Campaign.code == "w2026"))
-            client_group = campaign.groups[0]
-            batch = Batch(campaign=campaign, group=client_group, position=0, code="sms1", channel="sms", issued=2)
-            db.session.add(batch)
-            tokens = []
-            for person in db.session.scalars(select(Evaluator).where(Evaluator.campaign_id == campaign.id,
-                                                                      Evaluator.group_id == client_group.group_id)):
-                token = new_token()
-                db.session.add(Invitation(campaign_id=campaign.id, batch=batch, evaluator=person,
-                                          token_hash=hash_token(token)))
-                tokens.append(token)
-            db.session.commit()
-            db.session.remove()
+        # 服务对象 by SMS, through the HTTP gateway test server; 人大代表 by e-mail, to the SMTP test server.
+        page.goto(f"{base}/distribution/w2026/batches")
+        send_batch(page, "服务对象", "sms", "sms1", 2)
+        sms_links = {r.json()["phone"]: LINK.search(r.json()["text"]).group(0) for r in sms_gateway.requests}
+        assert set(sms_links) == {"13800138000", "13700137000"}
+        page.goto(f"{base}/distribution/w2026/batches")
+        send_batch(page, "人大代表", "email", "mail1", 1)
+        assert [m.rcpt_tos for m in handler.messages] == [["wang@example.cn"]]
+        mail_link = LINK.search(handler.messages[0].body).group(0)
 
-        page.get_by_role("link", name="回收情况").click()
+        page.goto(f"{base}/campaigns/w2026/returns")
         assert page.get_by_test_id("total-returned").inner_text() == "0"
         assert page.get_by_test_id("batches-rate-sms1").inner_text() == "0.0%"
         assert page.get_by_test_id("unanswered-sms1").inner_text() == "2 / 2"
 
-        # An evaluator answers through the link, in another browser.
-        other = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
-        evaluator = other.new_page()
-        evaluator.goto(f"{base}/b/{tokens[0]}")
-        for unit in ("市税务局", "市医保局"):
-            evaluator.locator(".card", has=evaluator.get_by_role("heading", name=unit)).get_by_label(
-                "满意", exact=True).check()
-        evaluator.get_by_role("button", name="提交评议").click()
-        if evaluator.get_by_test_id("confirm").count():  # the form's review step
-            evaluator.get_by_test_id("confirm").click()
-        assert evaluator.get_by_role("heading", level=1).inner_text().startswith("感谢您参加")
-        other.close()
+        # 张三 answers from the SMS on a phone, 王五 from the e-mail.
+        assert answer(browser, sms_links["13800138000"]) == ["市税务局", "市医保局"]
+        assert answer(browser, mail_link) == ["市医保局"]  # 王五 works at 市税务局: not his own unit
 
-        page.reload()
-        assert page.get_by_test_id("total-returned").inner_text() == "1"
-        assert page.get_by_test_id("total-valid").inner_text() == "1"
-        assert page.get_by_test_id("batches-rate-sms1").inner_text() == "50.0%"
-        assert page.get_by_test_id("unanswered-sms1").inner_text() == "1 / 2"
-        assert page.get_by_test_id("units-returned-tax").inner_text() == "1"
-        # 50% is under the 90% target: the batch and its group are highlighted.
-        assert page.locator("tr.under-target").count() == 2
+        # Reminders from the batch page: the deadline is two days away, so "from 3 days before"
+        # is due at once, and the job thread reminds the one who has not answered (李四).
+        page.goto(f"{base}/distribution/w2026/batches/sms1")
+        page.get_by_label("截止前几天开始催办").fill("3")
+        page.get_by_label("每隔几天催办一次").fill("2")
+        page.get_by_role("button", name="保存定时催办").click()
+        expect(page.get_by_test_id("schedule")).to_contain_text("截止前 3 天起，每 2 天")
+        reminder = wait_for(lambda: [r.json() for r in sms_gateway.requests[2:]])
+        assert [r["phone"] for r in reminder] == ["13700137000"]
+        # The old link says it was replaced, and by which message; the new one opens the form.
+        old = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+        old_page = old.new_page()
+        old_page.goto(sms_links["13700137000"])
+        expect(old_page.get_by_test_id("replaced")).to_contain_text("催办短信中有一个新的个人链接")
+        old.close()
+        answer(browser, LINK.search(reminder[0]["text"]).group(0))
+
+        # An open channel beside the personal ones: a QR poster for 服务对象, and one ballot through it.
+        page.goto(f"{base}/distribution/w2026/batches")
+        page.get_by_label("评议主体").select_option(label="服务对象")
+        page.get_by_label("发放渠道").select_option("qr")
+        page.get_by_label("批次代码（可不填）").fill("poster")
+        page.get_by_role("button", name="创建批次").click()
+        with app.app_context():
+            code = db.session.scalar(select(Batch.public_code).where(Batch.code == "poster"))
+        answer(browser, f"{base}/q/{code}")
+
+        # The board: the group's rate is over its personal channels (2 of 2 SMS answered), with
+        # the open channel's ballots beside it, not "开放/—".
+        page.goto(f"{base}/campaigns/w2026/returns")
+        assert page.get_by_test_id("total-returned").inner_text() == "4"
+        assert page.get_by_test_id("batches-rate-sms1").inner_text() == "100.0%"
+        assert page.get_by_test_id("groups-rate-client").inner_text() == "100.0%"
+        assert page.get_by_test_id("groups-open-client").inner_text() == "1"
+        assert page.get_by_test_id("groups-rate-npc").inner_text() == "100.0%"
+        assert page.get_by_test_id("units-returned-tax").inner_text() == "3"
         assert page.get_by_test_id("returns-chart").evaluate("img => img.naturalWidth") > 0
         page.screenshot(path="test-artifacts/test_organizer_walkthrough-board.png", full_page=True)
         # An anonymous campaign's non-respondents are counts, never names.
         page.get_by_test_id("unanswered-sms1").click()
-        assert page.get_by_test_id("unanswered-count").inner_text() == "1"
+        assert page.get_by_test_id("unanswered-count").inner_text() == "0"
         assert "张三" not in page.content() and "李四" not in page.content()
     finally:
         page.screenshot(path="test-artifacts/test_organizer_walkthrough.png", full_page=True)

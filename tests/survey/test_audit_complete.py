@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from survey import audit
 from survey.clock import from_beijing, today
 from survey.extensions import db
-from survey.models import AuditEntry, Campaign, CampaignGroup, User
+from survey.models import AuditEntry, Campaign, CampaignGroup, Rectification, User
 from tests.factories import login, make_user
 from tests.survey.test_paper import key, paper_setup
 from tests.survey.test_roster import HEADER, csv_bytes
@@ -140,6 +140,11 @@ def test_the_committee_s_acts_each_leave_an_entry(ctx, client) -> None:
     today_ = dt.date.today()
     client.post(f"/results/{campaign.code}/publish", data={
         "public": "y", "public_from": today_.isoformat(), "public_until": (today_ + dt.timedelta(days=7)).isoformat(), "confirmed": "1"})
+    rect = db.session.scalars(select(Rectification)).first()
+    rect.plan = "整改方案"
+    db.session.commit()
+    client.post(f"/results/{campaign.code}/rectification/{rect.id}/return", data={"comment": "补充完成时限"})
     actions = _actions()
-    assert {"class.override", "results.approve", "campaign.finalize", "campaign.publish"} <= actions, actions
+    assert {"class.override", "results.approve", "campaign.finalize", "campaign.publish",
+            "rectification.return"} <= actions, actions
     assert actions <= set(audit.ACTION_LABELS)

@@ -331,3 +331,36 @@ def test_backup_under_load_holds_every_ballot_acknowledged_before_it_began(
     assert stored <= stored_receipts(app)
     print(f"acknowledged before the backup: {len(before)}, during it: {len(overlapping)}, "
           f"in the backup: {len(stored)}, in all: {len(acknowledged)}; backup took {ended - began:.2f} s")
+
+
+def test_every_migration_goes_down_and_up_again_with_a_clerks_keying_kept(fresh_app: Callable[[], Flask]) -> None:
+    """`flask db downgrade` works on a database in use: the demo, plus a paper form keyed by a clerk
+    (whose account the paper entry references, so 0022's downgrade cannot delete it)."""
+    from survey.demo import create_demo, create_demo_users
+    from survey.models import Batch, Invitation, PaperEntry, User
+
+    target = fresh_app()
+    with target.app_context():
+        flask_migrate.upgrade()
+        create_demo()
+        create_demo_users()
+        clerk = db.session.scalars(select(User).where(User.role == "clerk")).one()
+        invitation = db.session.scalars(select(Invitation).join(Batch).where(Batch.channel == "paper")).first()
+        assert invitation is not None
+        db.session.add(PaperEntry(invitation_id=invitation.id, entry_no=1, clerk_id=clerk.id, answers={}))
+        db.session.commit()
+        clerk_id = clerk.id
+        db.session.remove()
+        flask_migrate.downgrade(revision="20261126_0021")
+        row = db.session.execute(text("SELECT role, active FROM user_account WHERE id = :i"), {"i": clerk_id}).one()
+        assert (row.role, bool(row.active)) == ("auditor", False)  # kept, and signed out for good
+        assert db.session.scalar(text("SELECT count(*) FROM paper_entry WHERE clerk_id = :i"), {"i": clerk_id}) == 1
+        db.session.remove()
+        flask_migrate.downgrade(revision="base")
+        assert db.session.scalar(text("SELECT count(*) FROM alembic_version")) == 0
+        db.session.remove()
+        flask_migrate.upgrade()
+        head = ScriptDirectory(target.extensions["migrate"].directory).get_current_head()
+        assert db.session.scalar(text("SELECT version_num FROM alembic_version")) == head
+        db.session.remove()
+        db.engine.dispose()

@@ -359,6 +359,7 @@ def test_a_review_closes_or_reopens_the_rectification(client, ctx):
     db.session.expire_all()
     rect = rectification.rectification_of(queries.campaign_unit(campaign, "u3"))
     assert rect.accepted_at is None and rect.due_on == dt.date(2027, 4, 30) and rect.marked_red_at is None
+    assert rect.is_returned and rect.review_comment.startswith("窗口排队问题反弹")  # the liaison reads why
     first = db.session.get(FollowUp, first.id)
     assert first.outcome == "reopened" and first.done_at is not None and first.new_due == dt.date(2027, 4, 30)
     page = client.get(f"/results/{campaign.code}/lookback").get_data(as_text=True)

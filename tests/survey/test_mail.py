@@ -251,3 +251,9 @@ def test_scheduled_reminders_near_the_deadline(app, mailing) -> None:
     again = app.test_cli_runner().invoke(args=["distribution", "remind-due"])
     assert "email1" not in again.output  # reminded less than two days ago
     assert len(mailing.messages) == 2
+    with app.app_context():  # the audit log has the cron's act, by the system, with how many were reminded
+        from survey.models import AuditEntry
+
+        entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "batch.remind_due")).all()
+        assert [(e.target, e.username, e.after) for e in entries] == [("campaign:t2026/batch:email1", None,
+                                                                       {"人数": 2})]

@@ -35,6 +35,7 @@ from survey.models import (
     Rectification,
     User,
 )
+from survey.results import queries
 from survey.results.exports import CHART_TYPES
 from survey.spreadsheets import FORMULA_STARTS
 from survey.tokens import hash_token, new_token
@@ -110,6 +111,7 @@ def _plant_campaigns(app: Any, client: Any) -> tuple[dict[str | None, int | None
         for k, user in enumerate(db.session.scalars(select(User))):
             user.display_name = planted(k)
         open_campaign = import_bundle(_planted_bundle("o2026"), status="open")
+        queries.settings_for(open_campaign).interim_results = True  # its results shown while open, as 中间结果
         tokens = _roster(open_campaign, 3)
     committee, liaison = users["committee"], users["liaison"]
     base = "/results/t2026"
@@ -164,7 +166,7 @@ def _plant_campaigns(app: Any, client: Any) -> tuple[dict[str | None, int | None
 def _value(name: str, code: str, token: str) -> Any:
     samples = {"code": code, "campaign_code": code, "bcode": "e1", "batch_code": "e1", "unit_code": "u3",
                "token": token, "public_code": "nothing", "part": "plan", "name": "ranking-all", "fmt": "png",
-               "user_id": 1, "job_id": 1, "comment_id": 1}
+               "user_id": 1, "job_id": 1, "comment_id": 1, "group_code": "client"}
     return samples.get(name, 1)
 
 

@@ -255,6 +255,8 @@ def test_a_queued_job_starts_when_its_transaction_commits(app, ctx):
 
 def test_an_open_campaign_draws_only_what_is_viewed(client, ctx):
     campaign = make_committee_campaign(status="open")
+    queries.settings_for(campaign).interim_results = True  # results shown while open (中间结果)
+    db.session.commit()
     make_user("committee")
     login(client, "committee")
     assert client.get(f"/results/{campaign.code}").status_code == 200
@@ -267,6 +269,8 @@ def test_an_open_campaign_draws_only_what_is_viewed(client, ctx):
 
 def test_closing_a_campaign_draws_the_results_computed_while_it_was_open(client, ctx):
     campaign = make_committee_campaign(status="open")
+    queries.settings_for(campaign).interim_results = True  # results shown while open (中间结果)
+    db.session.commit()
     make_user("committee")
     login(client, "committee")
     client.get(f"/results/{campaign.code}")  # computed while open: no drawing job

@@ -373,6 +373,10 @@ def test_a_schedule_reminds_when_due_and_not_more_often(app, client, mailing) ->
         assert jobs.run_pending() == 2  # the schedule's job, then the reminder's send job
         assert sorted(m.rcpt_tos[0] for m in mailing.messages) == ["rep0@example.cn", "rep1@example.cn"]
         assert all("催办" in m.message["Subject"] for m in mailing.messages)
+        from survey.models import AuditEntry  # the system's act, in the log
+
+        assert [(e.action, e.username, e.after) for e in db.session.scalars(select(AuditEntry).where(
+            AuditEntry.action.like("batch.remind%")))] == [("batch.remind_scheduled", None, {"人数": 2})]
         [_done, following] = jobs_of("remind_batch")
         assert following.state == "queued" and following.run_after > utcnow() + dt.timedelta(days=1, hours=23)
         # Claimed early anyway (a clock set back, say): it reminds nobody before every_days have passed.

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from analysis import validate_bundle
 from survey.bundles import export_bundle
 from survey.campaigns import setup
+from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import Campaign, Category, GroupUnit, Unit
 from tests.factories import login, make_campaign, make_user
@@ -274,11 +275,28 @@ def test_copy_from_last_year(app, organizer) -> None:
 
 
 def test_copy_leaves_batches_and_ballots_behind(app, rctx) -> None:
+    from survey.models import MessageTemplate
+    from survey.results import queries
+
     source, _tokens = make_campaign(status="closed")
+    settings = queries.settings_for(source)
+    settings.min_group_ballots, settings.public_scores, settings.public_office = 8, True, "市评议办"
+    settings.consequences = {"bottom_years": 3}
+    settings.public_from, settings.appeal_until, settings.quorum = dt.date(2026, 12, 1), dt.date(2026, 12, 8), 3
+    settings.published_at = utcnow()
+    db.session.add(MessageTemplate(campaign_id=source.id, kind="invite", channel="sms", body="【市评议办】{链接}"))
+    db.session.flush()
     copy = setup.copy_campaign(source, code="t2027", name="下一年", year=2027)
     db.session.commit()
     assert copy.batches == [] and setup.ballot_count(copy) == 0
     assert [u.code for u in copy.units] == [u.code for u in source.units]
+    # Last year's standing settings come along; its dates, quorum and publication do not.
+    new = queries.settings_for(copy)
+    assert (new.min_group_ballots, new.public_scores, new.public_office, new.consequences) == (
+        8, True, "市评议办", {"bottom_years": 3})
+    assert (new.public_from, new.appeal_until, new.quorum, new.published_at) == (None, None, None, None)
+    texts = db.session.scalars(select(MessageTemplate).where(MessageTemplate.campaign_id == copy.id)).all()
+    assert [(t.kind, t.channel, t.body) for t in texts] == [("invite", "sms", "【市评议办】{链接}")]
 
 
 def test_a_deadline_passed_shows_as_closed(app, rctx) -> None:
@@ -350,6 +368,28 @@ def test_close_due_campaigns_leaves_the_others(app, rctx) -> None:
     db.session.commit()
     assert setup.close_due_campaigns(dt.datetime(2029, 12, 31)) == []
     assert setup.close_due_campaigns(dt.datetime(2030, 1, 1)) == ["t2026"] and campaign.status == "closed"
+
+
+def test_a_deadline_reached_closes_the_campaign_in_the_log_as_the_systems_act(app, client) -> None:
+    """The first staff request after the deadline closes it: the log says 系统 did, not that user."""
+    from survey.models import AuditEntry
+
+    with app.app_context():
+        campaign, _tokens = make_campaign(status="open")
+        campaign.closes_at = utcnow() - dt.timedelta(minutes=1)
+        make_user("organizer")
+        make_user("auditor")
+        db.session.commit()
+    login(client, "organizer")
+    client.get("/")
+    with app.app_context():
+        entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "campaign.close_due")).one()
+        assert (entry.target, entry.user_id, entry.username, entry.after["状态"]) == ("campaign:t2026", None, None,
+                                                                                    "已截止")
+    client.post("/logout")
+    login(client, "auditor")
+    page = client.get("/audit", query_string={"action": "campaign.close_due"}).get_data(as_text=True)
+    assert "到期自动截止" in page and "<td>系统</td>" in page
 
 
 def test_a_time_outside_the_years_the_database_takes_is_refused_by_the_form(app, client) -> None:

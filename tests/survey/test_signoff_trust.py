@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from survey.campaigns import setup
+from survey.clock import today as beijing_today
 from survey.errors import Forbidden
 from survey.extensions import db
 from survey.models import Approval, Campaign, ClassOverride, Consequence, ResultSnapshot, User
@@ -336,3 +337,27 @@ def test_only_committee_members_finalize_publish_and_decide_appeals(client, ctx,
     # Reading stays open to them (the admin reads everything; the organizer is a reader).
     assert client.get(f"/results/{code}").status_code == 200
     assert client.get(f"/results/{code}/appeals").status_code == 200
+
+
+def test_appeals_close_after_the_published_deadline(client, ctx):
+    """The public page names the last day to appeal; after it the unit's page says so and a
+    filing is refused (the deadline is a Beijing date: the whole day counts)."""
+    campaign = _finalized(client, "wang", publish=True)
+    make_user("liaison", unit_code="u3")
+    settings = queries.settings_for(campaign)
+    settings.appeal_until = beijing_today()  # today: still open
+    db.session.commit()
+    login(client, "liaison")
+    page = client.get(f"/my/{campaign.code}").get_data(as_text=True)
+    assert 'data-testid="appeal-until"' in page and "提出申诉" in page
+    client.post(f"/my/{campaign.code}/appeal", data={"text": "申请复核"})
+    assert len(publication.appeals_of(campaign)) == 1
+    settings = queries.settings_for(campaign)
+    settings.appeal_until = beijing_today() - dt.timedelta(days=1)
+    db.session.commit()
+    page = client.get(f"/my/{campaign.code}").get_data(as_text=True)
+    assert 'data-testid="appeal-closed"' in page and "提出申诉</button>" not in page
+    response = client.post(f"/my/{campaign.code}/appeal", data={"text": "再次申请复核"}, follow_redirects=True)
+    assert "申诉期已于" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert [a.text for a in publication.appeals_of(campaign)] == ["申请复核"]

@@ -233,3 +233,29 @@ def test_bad_backends_and_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="名称: 值"):
         sms.load_gateway({"PINGYI_SMS_URL": "http://x", "PINGYI_SMS_AUTH_HEADER": "no colon"})
     assert isinstance(sms.load_gateway({"PINGYI_SMS_BACKEND": "log"}), sms.LogGateway)
+
+
+def test_a_provider_that_echoes_the_request_leaves_no_link_or_number_in_the_reason(app, sms_gateway) -> None:
+    """The reason is stored (invitation.last_error) and shown to the organizer: a link there is the
+    evaluator's credential, so whatever the provider quotes back is blanked first."""
+    app.config.update(sms_gateway.config(), PINGYI_PUBLIC_URL="http://pingyi.test")
+
+    def echo(request, n):
+        body = request.json()
+        token = LINK.search(body["text"]).group(1)
+        quoted = urllib.parse.quote(body["text"], safe="")
+        return 400, json.dumps({"msg": "bad content", "echo": body, "q": quoted, "t": token},
+                               ensure_ascii=False).encode()
+
+    sms_gateway.answer = echo
+    with app.test_request_context():
+        sms_batch(1)
+        jobs.run_pending()
+        failed = db.session.scalar(select(Invitation).where(Invitation.delivery == "failed"))
+        assert failed.pending_token is not None
+        reason = failed.last_error
+        assert "bad content" in reason and "[链接]" in reason
+        assert "pingyi.test/b/" not in reason and "pingyi.test%2Fb%2F" not in reason
+        assert failed.evaluator.phone not in reason
+        token = failed.pending_token
+        assert all(token[i:i + 12] not in reason for i in range(0, max(1, len(token) - 12)))

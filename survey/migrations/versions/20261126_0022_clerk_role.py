@@ -34,5 +34,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM user_account WHERE role = 'clerk'")
+    # A clerk's account is referenced by the paper entries it keyed (and the audit log), so it is
+    # kept, signed out for good: an inactive auditor, the least the old schema knows.
+    op.execute("UPDATE user_account SET role = 'auditor', active = false WHERE role = 'clerk'")
     _replace(_OLD)

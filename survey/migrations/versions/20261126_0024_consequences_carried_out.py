@@ -9,14 +9,14 @@
 - ``honour``: the committee's decision on a 先进 candidate, with title and amount.
 
 Revision ID: 20261126_0024
-Revises: 20261126_0020
+Revises: 20261126_0026
 Create Date: 2026-11-26
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "20261126_0024"
-down_revision = "20261126_0020"
+down_revision = "20261126_0026"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,193 @@
+"""Reading a large bundle without its whole object tree (the command line's path).
+
+The document's small sections are parsed as usual; its ballots are parsed
+one at a time with the very decoder of :func:`analysis.loads_bundle` (same
+numbers, same repeated-key hook), checked by the per-record validator
+(:func:`analysis._validate.validate_ballot`) and appended to the arrays
+(:class:`analysis._campaign.BallotColumns`) before the next is read: the
+parsed ballot is dropped at once, so memory holds the text and the arrays,
+not millions of Python objects.
+
+Only the ordinary case is read this way: a valid bundle whose ballots come
+after the sections they refer to (as :func:`survey.bundles.export_bundle`
+writes it). Anything else (a problem of any kind, invalid JSON, a repeated
+key, a number or string beyond the implementation limits, the sections in
+another order) sends the whole text down the document path
+(:func:`analysis.loads_bundle`), which words the refusal, so a refused
+bundle lists exactly the problems, paths and reasons it always did. For a
+valid bundle the :class:`Campaign` is the same as
+``from_document(loads_bundle(text))``, array for array.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from json import decoder as _json_decoder
+from typing import Any
+
+from . import _limits, _parse, _validate
+from ._campaign import BallotColumns, Campaign, _index, from_columns, from_document
+from ._checks import Problems
+from ._rules import effective_rules
+
+__all__ = ["read_campaign", "STREAM_MIN_BYTES"]
+
+#: Smaller bundles are read whole (:func:`analysis.loads_bundle`): their object tree is small.
+STREAM_MIN_BYTES = 1 << 20
+
+#: Sections the ballots are checked against: they must come before ``ballots``.
+_BEFORE_BALLOTS = ("format", "campaign", "scale", "items", "categories", "units", "groups", "batches")
+#: Sections that may not follow ``ballots`` (what the ballots are read against).
+_NOT_AFTER_BALLOTS = frozenset(_BEFORE_BALLOTS) | {"margins"}
+
+#: The C string scanner json.loads reads keys with (not in the typing stubs).
+_scanstring: Callable[[str, int, bool], tuple[str, int]] = _json_decoder.scanstring  # type: ignore[attr-defined]
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+class _Unusual(Exception):
+    """Not the ordinary case: the document path reads the bundle (and words any refusal)."""
+
+
+def read_campaign(text: str | bytes | bytearray, override: Mapping[str, Any] | None = None, *,
+                  min_bytes: int = STREAM_MIN_BYTES) -> Campaign:
+    """The :class:`Campaign` of a bundle's JSON text, read ballot by ballot where it is large.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The pingyi-campaign/1 document (bytes as UTF-8, a BOM allowed).
+    override : dict, optional
+        Rules replacing the bundle's (``--rules``).
+    min_bytes : int
+        Texts shorter than this are read whole.
+
+    Returns
+    -------
+    Campaign
+        Equal, array for array, to ``from_document(loads_bundle(text), override, validated=True)``.
+
+    Raises
+    ------
+    BundleError
+        Exactly as :func:`analysis.loads_bundle` and :func:`analysis.from_document` would.
+    """
+    decoded = _parse.decode_text(text)  # not UTF-8: refused here as on the document path
+    if len(text) >= min_bytes:
+        data = bytes(text) if isinstance(text, (bytes, bytearray)) else None
+        try:
+            return _streamed(decoded, data, override)
+        except _Unusual:
+            pass
+        del data
+    del decoded
+    return from_document(_parse.loads_bundle(text), override, validated=True)
+
+
+def _skip(text: str, i: int) -> int:
+    return _WS.match(text, i).end()  # type: ignore[union-attr]  # the pattern matches the empty string
+
+
+def _expect(text: str, i: int, char: str) -> int:
+    """The position after `char` at `i` (after whitespace)."""
+    i = _skip(text, i)
+    if text[i:i + 1] != char:
+        raise _Unusual
+    return i + 1
+
+
+def _clean(found: list[bool], odd: list[bool]) -> None:
+    if found or odd:
+        raise _Unusual
+
+
+def _none(problems: Problems) -> None:
+    for _ in problems:
+        raise _Unusual
+
+
+def _streamed(text: str, data: bytes | None, override: Mapping[str, Any] | None) -> Campaign:
+    if _limits.depth_problem(text, data) is not None or _limits.may_hold_surrogates(text, data):
+        raise _Unusual
+    del data
+    found: list[bool] = []
+    odd: list[bool] = []
+    scan: Any = _parse.decoder(found, odd).scan_once  # type: ignore[attr-defined]
+    head: dict[str, Any] = {}
+    ctx = _validate.BundleContext()
+    cols: BallotColumns | None = None
+    try:
+        i = _expect(text, 0, "{")
+        i = _skip(text, i)
+        if text[i:i + 1] == "}":
+            raise _Unusual  # an empty document: refused, in the document path's words
+        while True:
+            i = _expect(text, i, '"')
+            key, i = _scanstring(text, i, True)
+            if key in head or (key == "ballots" and cols is not None) or (cols is not None and key in _NOT_AFTER_BALLOTS):
+                raise _Unusual
+            i = _skip(text, _expect(text, i, ":"))
+            if key == "ballots":
+                cols = _ballots_before(head, ctx)
+                i = _read_ballots(text, i, scan, cols, ctx, found, odd)
+            else:
+                head[key], i = scan(text, i)
+                _clean(found, odd)
+            i = _skip(text, i)
+            if text[i:i + 1] == ",":
+                i += 1
+                continue
+            i = _expect(text, i, "}")
+            break
+        if _skip(text, i) != len(text):
+            raise _Unusual
+    except (ValueError, StopIteration, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise _Unusual from exc
+    if cols is None:
+        raise _Unusual
+    _none(_validate.sections_after_ballots(head, ctx))
+    # The bundle is valid: from here on, as from_document on a validated document.
+    rules = effective_rules(head.get("rules"), override, _index(head["items"]))
+    overflow = _limits.finite_problems(head, rules, n_ballots=len(cols))
+    if overflow:
+        raise _Unusual
+    return from_columns(head, cols, rules)
+
+
+def _ballots_before(head: dict[str, Any], ctx: _validate.BundleContext) -> BallotColumns:
+    """Check what precedes the ballots; their arrays, ready to be filled."""
+    if any(k not in head for k in _BEFORE_BALLOTS):
+        raise _Unusual
+    _none(_validate.validate_header(head))
+    _none(_validate.sections_before_ballots(head, ctx))
+    return BallotColumns(head)
+
+
+def _read_ballots(text: str, i: int, scan: Any, cols: BallotColumns, ctx: _validate.BundleContext,
+                  found: list[bool], odd: list[bool]) -> int:
+    """Parse, check and append every ballot of the array at `i`; the position after it."""
+    if text[i:i + 1] != "[":
+        raise _Unusual
+    i = _skip(text, i + 1)
+    if text[i:i + 1] == "]":
+        return i + 1
+    validate, add = _validate.validate_ballot, cols.add
+    r = 0
+    while True:
+        ballot, i = scan(text, i)
+        if found or odd:
+            raise _Unusual
+        for _ in validate(ballot, r, ctx):
+            raise _Unusual
+        add(ballot)
+        r += 1
+        c = text[i:i + 1]
+        if c != "," and c != "]":
+            i = _skip(text, i)
+            c = text[i:i + 1]
+        if c == "]":
+            return i + 1
+        if c != ",":
+            raise _Unusual
+        i = _skip(text, i + 1)
