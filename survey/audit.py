@@ -65,6 +65,11 @@ ACTION_LABELS: dict[str, str] = {
     "register.rule": "设置扣分规则", "register.rule_delete": "删除扣分规则", "register.publish": "公示督查案件统计",
     "register.link": "关联整改",
     "campaign.period": "设置考核期",
+    # consequences carried out, escalation rules, 回头看, 先进 (survey/results/carrying.py …)
+    "consequence.assign": "指定处理事项的责任部门和期限", "consequence.carry_out": "登记处理事项落实情况",
+    "consequence.mark_red": "处理事项逾期标红", "consequence.rules": "修改处理规则",
+    "consequence.follow_appeal": "按申诉复核结果调整以后年度的加重处理",
+    "follow_up.findings": "记录回头看结果", "honour.rule": "修改先进评选规则", "honour.decide": "评定先进",
 }
 
 
@@ -81,6 +86,9 @@ FIELD_LABELS: dict[str, str] = {
     "case": "案件编号", "verdict": "核实结论", "campaign": "计入评议", "base": "扣分基数", "kind": "案件类别",
     "month": "月份", "raw": "原始得分", "full_marks": "满分", "evidence": "依据", "period_start": "考核期开始",
     "period_end": "考核期结束", "inputs_cutoff": "登记截止日",
+    "owner": "责任部门", "state": "状态", "proof": "证明材料", "amount": "金额", "percent": "比例",
+    "persons": "处理人员", "findings": "发现的情况", "outcome": "结论", "new_due": "新的截止日期",
+    "decision": "决定", "title": "称号", "escalation": "加重处理规则", "owners": "责任部门", "due_days": "办理天数",
 }
 
 

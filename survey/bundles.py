@@ -37,6 +37,7 @@ from survey.models import (
     MarginTarget,
     MarginVariable,
     ObjectiveScore,
+    OutcomeSettings,
     RegisterComponent,
     ScaleOption,
     SupervisionCase,
@@ -279,6 +280,7 @@ def _app_field_types(doc: dict[str, Any]) -> Iterator[BundleProblem]:
     yield from _english_label_problems(doc)
     yield from _margin_extension_problems(doc)
     yield from _register_problems(doc)
+    yield from _outcome_extension_problems(doc)
 
 
 # --- margins' setup (extensions.margins, extensions.attribute_k) ----------
@@ -566,6 +568,7 @@ def _load(doc: dict[str, Any], status: str) -> Campaign:
     db.session.flush()
     if derived:
         _check_derived(doc, campaign, derived)
+    _load_outcome_setup(campaign, extensions)
     _insert_ballots(campaign, doc.get("ballots") or [], batches, cunits)
     return campaign
 
@@ -674,6 +677,7 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
     register = _register_extension(campaign)
     if register:
         extensions["register"] = register
+    extensions.update(_outcome_setup(campaign))
     if extensions:
         doc["extensions"] = extensions
     return doc
@@ -834,6 +838,89 @@ def _check_derived(doc: dict[str, Any], campaign: Campaign, derived: set[str]) -
     if problems:
         db.session.rollback()
         raise BundleError(problems)
+# --- the committee's setup (extensions.consequences, extensions.honours) ----------
+# The consequence rules (the class rules' switches, owners, deadlines,
+# escalation rules: survey/results/carrying.py, escalation.py) and the
+# positive tier's rule and star bands (survey/results/honours.py).
+
+#: The class rules' switches and their types (survey.models.outcome.DEFAULT_CONSEQUENCES).
+_CONSEQUENCE_SWITCHES = ("self_examination", "criticism_notice", "media_list", "bonus_linkage",
+                         "escalate_bottom_two_years")
+
+
+def _consequence_problems(setup: Any) -> Iterator[BundleProblem]:
+    from survey.results.carrying import RULE_KEYS, check_rules
+    from survey.results.escalation import RuleProblem
+
+    where = "extensions.consequences"
+    if not isinstance(setup, dict):
+        yield BundleProblem(where, "应为对象", "must be an object")
+        return
+    for key, value in setup.items():
+        if key in _CONSEQUENCE_SWITCHES:
+            if not isinstance(value, bool):
+                yield BundleProblem(f"{where}.{key}", "应为 true 或 false", "must be true or false")
+        elif key == "self_examination_days":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 366:
+                yield BundleProblem(f"{where}.{key}", "应为 1 到 366 之间的整数", "must be a whole number 1–366")
+        elif key == "leader_handling":
+            if value is not None and (not isinstance(value, str) or len(value) > 100):
+                yield BundleProblem(f"{where}.{key}", "应为不超过 100 字的文字或 null",
+                                    "must be text of at most 100 characters, or null")
+        elif key not in RULE_KEYS:
+            yield BundleProblem(f"{where}.{key}", "未知字段", "unknown field")
+    try:
+        check_rules(setup, where)
+    except RuleProblem as exc:
+        yield BundleProblem(exc.where, exc.reason, "refused (the reason, in Chinese, says why)")
+
+
+def _outcome_extension_problems(doc: dict[str, Any]) -> Iterator[BundleProblem]:
+    """extensions.consequences and extensions.honours, as the committee's pages would save them."""
+    from survey.results.escalation import RuleProblem
+    from survey.results.honours import parse_rule
+
+    extensions = doc.get("extensions")
+    if not isinstance(extensions, dict):
+        return
+    if "consequences" in extensions:
+        yield from _consequence_problems(extensions["consequences"])
+    if "honours" in extensions:
+        try:
+            parse_rule(extensions["honours"], "extensions.honours")
+        except RuleProblem as exc:
+            yield BundleProblem(exc.where, exc.reason, "refused (the reason, in Chinese, says why)")
+
+
+def _outcome_setup(campaign: Campaign) -> dict[str, Any]:
+    """The campaign's extensions.consequences and extensions.honours (what differs from the defaults)."""
+    from survey.results.carrying import exported_rules
+    from survey.results.honours import parse_rule
+
+    out: dict[str, Any] = {}
+    rules = exported_rules(campaign)
+    if rules:
+        out["consequences"] = rules
+    settings = db.session.scalar(select(OutcomeSettings).where(OutcomeSettings.campaign_id == campaign.id))
+    honours = parse_rule(settings.honours).as_json() if settings is not None and settings.honours else {}
+    if honours:
+        out["honours"] = honours
+    return out
+
+
+def _load_outcome_setup(campaign: Campaign, extensions: dict[str, Any]) -> None:
+    """The committee's settings from a (checked) bundle's extensions."""
+    from survey.results.carrying import RULE_KEYS, check_rules
+    from survey.results.honours import parse_rule
+
+    if "consequences" not in extensions and "honours" not in extensions:
+        return
+    consequences = dict(extensions.get("consequences") or {})
+    rules = check_rules(consequences)
+    consequences = {k: v for k, v in consequences.items() if k not in RULE_KEYS} | rules
+    honours = parse_rule(extensions.get("honours")).as_json() or None
+    db.session.add(OutcomeSettings(campaign_id=campaign.id, min_group_ballots=5, public=True,
+                                   consequences=consequences, honours=honours))
 
 
 def _margin_variables(g: CampaignGroup) -> dict[str, dict[str, str]]:

@@ -89,6 +89,8 @@ HANDLE = _rule(HANDLER)
 #: Departmental scores (专项考核): the organizer and the assessing departments
 #: (each its own component, checked by survey/results/inputs.py).
 ASSESS = _rule(ORGANIZER, ASSESSOR)
+#: Carrying out consequences (owner, deadline, proof): the committee's and the office's (the organizer).
+CARRY = _rule(COMMITTEE, ORGANIZER)
 
 #: Every endpoint of the app. Later endpoints declare themselves here.
 POLICY: dict[str, Rule] = {
@@ -144,7 +146,11 @@ POLICY: dict[str, Rule] = {
     # results: read by the committee, the organizer and the auditor
     **{f"results.{name}": READ for name in (
         "index", "campaign_page", "unit_page", "chart", "quality", "inputs", "appeals", "consequences",
-        "rectification", "rectification_review", "export_json", "export_pdf", "export_xlsx", "final_bundle", "final_record")},
+        "rectification", "rectification_review", "export_json", "export_pdf", "export_xlsx", "final_bundle",
+        "final_record", "consequence_rules", "lookback_page", "honours_page")},
+    # consequences carried out (survey/results/carrying.py)
+    "results.assign_consequence": CARRY,
+    "results.carry_out_consequence": CARRY,
     "results.draft_document": DRAFTS,
     # the anonymised ballots (raw data): whoever may have the XLSX export
     "results.export_ballots": READ,
@@ -155,7 +161,9 @@ POLICY: dict[str, Rule] = {
     # the committee's acts
     **{f"results.{name}": COMMIT for name in (
         "approve", "finalize", "publish", "override", "adopt_flags", "decide_appeal", "settings",
-        "accept", "return_rectification", "set_due", "follow_up")},
+        "accept", "return_rectification", "set_due", "follow_up",
+        # escalation rules, 回头看 findings, 先进 (survey/results/escalation.py, lookback.py, honours.py)
+        "add_escalation", "remove_escalation", "save_owners", "follow_up_findings", "honour_rule", "decide_honour")},
     # a unit's liaison, for the own unit
     **{f"results.{name}": LIAISE for name in ("my_index", "my_unit", "answer", "file_appeal", "submit")},
     # the supervision register (survey/register/)
@@ -199,6 +207,16 @@ POLICY: dict[str, Rule] = {
     "api.register_components": REGISTER_READ,
     "api.register_publications": REGISTER_READ,
     "api.missing_components": READ,
+    # what follows the results (survey/api/carrying.py): as the pages
+    "api.assign_consequence": CARRY,
+    "api.carry_out_consequence": CARRY,
+    "api.consequence_rules": READ,
+    "api.save_consequence_rules": COMMIT,
+    "api.follow_ups": READ,
+    "api.record_follow_up": COMMIT,
+    "api.honours_list": READ,
+    "api.save_honour_rule": COMMIT,
+    "api.decide_honour": COMMIT,
 }
 
 

@@ -38,8 +38,8 @@ from survey.api.scope import (
 from survey.api.v1 import api
 from survey.clock import today
 from survey.models import AuditEntry, CommentAnswer, Consequence, Rectification
-from survey.models.outcome import ANSWER_LABELS, CONSEQUENCE_LABELS
-from survey.results import comments, queries, rectification
+from survey.models.outcome import ANSWER_LABELS, CONSEQUENCE_LABELS, CONSEQUENCE_STATE_LABELS
+from survey.results import carrying, comments, queries, rectification
 from survey.results.snapshots import current_snapshot, parsed
 
 # --- comments ---------------------------------------------------------------------------
@@ -96,15 +96,26 @@ def unit_comments(code: str, unit_code: str, query: PageQuery) -> CommentPage:
 def consequences(code: str, query: PageQuery) -> ConsequencePage:
     """The consequences generated when the results were finalized, by unit,
     those cancelled by a decided appeal included (`cancelled_at`, `note`). A
-    liaison's key: its own unit's, the cancelled ones left out (as its page)."""
+    liaison's key: its own unit's, the cancelled ones left out (as its page).
+    Each has its owner, deadline, state (待办 → 已执行 / 已收到), what proves
+    it, and `overdue` (红字) where it is pending past its deadline."""
     c = campaign_in_scope(code)
     cu = own_unit(c)
+    if cu is None:  # as on the page: deadlines are checked when the list is read
+        carrying.mark_overdue(c, today())
     rows: list[Consequence] = rectification.consequences_of(c, cu, cancelled=cu is None)
     items, cursor = page_of(rows, query)
-    return ConsequencePage(items=[ConsequenceEntry.model_validate({
+    return ConsequencePage(items=[consequence_entry(r) for r in items], limit=query.limit, next_cursor=cursor)
+
+
+def consequence_entry(r: Consequence) -> ConsequenceEntry:
+    return ConsequenceEntry.model_validate({
         "id": r.id, "unit": r.campaign_unit.code, "kind": r.kind, "kind_label": _(CONSEQUENCE_LABELS[r.kind]),
         "text": r.text, "due_on": r.due_on, "done_at": iso(r.done_at), "created_at": iso(r.created_at),
-        "cancelled_at": iso(r.cancelled_at), "note": r.note}) for r in items], limit=query.limit, next_cursor=cursor)
+        "cancelled_at": iso(r.cancelled_at), "note": r.note, "owner": r.owner, "state": r.state,
+        "state_label": _(CONSEQUENCE_STATE_LABELS[r.state]), "overdue": r.overdue(today()),
+        "marked_red_at": iso(r.marked_red_at), "proof": r.proof, "amount": r.amount, "percent": r.percent,
+        "persons": r.persons, "rule": r.rule})
 
 
 @api.get("/campaigns/<code>/rectifications", CAMPAIGN_PARAM, response=RectificationPage, query=PageQuery,

@@ -302,6 +302,9 @@ ConsequenceKind = Literal["self_examination", "criticism_notice", "media_list", 
                           "leader_handling", "organizational_handling"]
 
 
+ConsequenceState = Literal["pending", "executed", "received"]
+
+
 class ConsequenceEntry(Schema):
     id: int
     unit: Code
@@ -313,6 +316,16 @@ class ConsequenceEntry(Schema):
     created_at: Timestamp
     cancelled_at: Timestamp | None = Field(description="因申诉改变等次而撤销的时间；有效的为 null")
     note: str | None
+    owner: str | None = Field(description="责任部门或责任人")
+    state: ConsequenceState = Field(description="pending 待办, executed 已执行, received 已收到（书面检查）")
+    state_label: str
+    overdue: bool = Field(description="红字：有效、待办且已过期限")
+    marked_red_at: Timestamp | None = Field(description="首次逾期标红的时间（落实后仍保留，即“已消红”）")
+    proof: str | None = Field(description="证明材料：收到的书面检查、通报文号等")
+    amount: float | None = Field(description="扣减的绩效奖金金额（元）")
+    percent: float | None = Field(description="扣减的绩效奖金比例（%）")
+    persons: str | None = Field(description="组织处理、领导干部处理：主要负责人和直接责任人员及处理方式")
+    rule: str | None = Field(description="生成它的加重处理规则（其 key）；按等次生成的为 null")
 
 
 class ConsequencePage(Page[ConsequenceEntry]):
@@ -570,3 +583,123 @@ class MissingComponent(Schema):
 
 class MissingComponentPage(Page[MissingComponent]):
     pass
+# --- consequences carried out, escalation rules, 回头看, 先进 ---------------------------
+
+
+class ConsequenceAssign(Schema):
+    """Who carries a pending consequence out, and by when (both replaced)."""
+
+    owner: str | None = Field(None, max_length=100, description="责任部门或责任人；null 为未定")
+    due_on: dt.date | None = Field(None, description="办理期限；null 为不设")
+
+
+class ConsequenceCarryOut(Schema):
+    """What proves a consequence carried out: a document (every kind but
+    bonus_linkage), the amount or percentage withheld (bonus_linkage), the
+    persons (leader_handling, organizational_handling)."""
+
+    proof: str = Field("", max_length=2000, description="证明材料：文件名称、文号、收到的书面检查")
+    amount: float | None = Field(None, ge=0, allow_inf_nan=False, description="扣减金额（元）")
+    percent: float | None = Field(None, ge=0, le=100, allow_inf_nan=False, description="扣减比例（%）")
+    persons: str = Field("", max_length=2000, description="处理的主要负责人和直接责任人员，每行一人，写明处理方式")
+
+
+EscalationBasis = Annotated[str, Field(description="依据：class 评定等次, bottom 评议末位（监督登记册将增加 cases 属实案件）")]
+
+
+class EscalationRuleIO(Schema):
+    basis: EscalationBasis
+    value: str | None = Field(None, description="basis 为 class 时的等次代码；cases 时的案件类别；bottom 为 null")
+    count: int = Field(ge=1, le=1000, description="次数（按等次、末位计数时每年至多计一次，故不能多于年数）")
+    years: int = Field(ge=1, le=10, description="年数，含本年度")
+    consequence: ConsequenceKind
+    verdicts: list[str] = Field(default_factory=list, description="按案件计数的依据：计入的核实结论；空为全部属实")
+    text: str | None = Field(None, max_length=500, description="处理意见；{单位} 代表单位名称；null 为按规则生成")
+
+
+class EscalationRuleOut(EscalationRuleIO):
+    key: str = Field(description="规则的标识，记在它生成的处理事项上（rule）")
+    description: str = Field(description="规则的文字说明")
+    builtin: bool = Field(description="内置的“连续两年末位 → 组织处理”（在结果设置中开关）")
+
+
+class ConsequenceRulesIn(Schema):
+    """The committee's escalation rules, owners and deadlines (each replaced
+    as a whole; the class rules stay as the settings page set them)."""
+
+    escalation: list[EscalationRuleIO] = Field(default_factory=list, max_length=50)
+    owners: dict[ConsequenceKind, str] = Field(default_factory=dict, description="各处理事项的默认责任部门")
+    due_days: dict[ConsequenceKind, int] = Field(default_factory=dict, description="各处理事项的默认办理天数（自定稿之日）")
+
+
+class ConsequenceRules(Schema):
+    escalate_bottom_two_years: bool
+    rules: list[EscalationRuleOut] = Field(description="生效的加重处理规则（内置规则在前）")
+    owners: dict[ConsequenceKind, str]
+    due_days: dict[ConsequenceKind, int]
+
+
+FollowUpOutcome = Literal["closed", "reopened", "noted"]
+
+
+class FollowUpEntry(Schema):
+    id: int
+    unit: Code
+    name: str
+    scheduled_on: dt.date
+    note: str | None
+    findings: str | None
+    outcome: FollowUpOutcome | None = Field(description="closed 整改到位销号, reopened 重新整改, noted 仅记录；未记录为 null")
+    new_due: dt.date | None = Field(description="重新整改的截止日期")
+    done_at: Timestamp | None
+
+
+class FollowUpPage(Page[FollowUpEntry]):
+    pass
+
+
+class FollowUpFindings(Schema):
+    findings: Filled = Field(max_length=5000, description="回头看发现的情况")
+    outcome: FollowUpOutcome
+    new_due: dt.date | None = Field(None, description="重新整改（reopened）的截止日期，须在今天以后")
+
+
+class StarBand(Schema):
+    min_score: float = Field(ge=0, le=100, allow_inf_nan=False)
+    stars: int = Field(ge=1, le=5)
+
+
+class HonourRuleIO(Schema):
+    top_k: int | None = Field(None, ge=1, le=1000, description="每个类别前几名；null 不限")
+    min_score: float | None = Field(None, ge=0, le=100, allow_inf_nan=False, description="综合得分下限；null 不限")
+    stars: list[StarBand] = Field(default_factory=list, description="星级，分数从高到低")
+    public_stars: bool = Field(False, description="在公示页显示星级")
+    title: str = Field("先进单位", min_length=1, max_length=100)
+
+
+HonourDecision = Literal["awarded", "declined"]
+
+
+class HonourCandidate(Schema):
+    unit: Code
+    name: str
+    category: Code
+    rank: int
+    score: float
+    stars: int | None
+    decision: HonourDecision | None = Field(description="awarded 授予, declined 不授予；待评定为 null")
+    title: str | None
+    amount: float | None = Field(description="奖励金额（元）")
+    note: str | None
+
+
+class Honours(Schema):
+    rule: HonourRuleIO
+    candidates: list[HonourCandidate] = Field(description="按规则产生的候选单位（定稿后），按类别、名次")
+
+
+class HonourDecide(Schema):
+    decision: HonourDecision
+    title: str = Field("", max_length=100, description="称号；空为规则中的称号")
+    amount: float | None = Field(None, ge=0, allow_inf_nan=False, description="奖励金额（元）")
+    note: str = Field("", max_length=2000)

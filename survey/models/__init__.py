@@ -38,6 +38,7 @@ from survey.models.outcome import (
     CommentAnswer,
     Consequence,
     FollowUp,
+    Honour,
     OutcomeSettings,
     Rectification,
     ResultArtifact,
@@ -62,7 +63,7 @@ __all__ = [
     "Unit", "Veto", "CHANNELS", "Batch", "Evaluator", "Invitation", "GroupUnit",
     "PaperEntry", "Job", "MessageTemplate", "ReminderSchedule", "ReplacedLink", "RosterUpload",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
-    "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
+    "FollowUp", "Honour", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
     "SignInFailure", "TestBallot", "WebhookDelivery", "WebhookEndpoint",
     "CaseAttachment", "Complainant", "DeductionRule", "RegisterComponent", "RegisterPublication", "SupervisionCase",
 ]

@@ -155,6 +155,12 @@ class CampaignState:
         until the committee finalizes (forms come back by post)."""
         return self.status in (Status.OPEN, Status.CLOSED)
 
+    @property
+    def allows_carrying_out(self) -> bool:
+        """Consequences exist once the results are final: from then on they are
+        carried out (owner, deadline, proof), 回头看 recorded and 先进 decided."""
+        return self.is_frozen
+
     def accepting_ballots(self, now: dt.datetime | None = None) -> bool:
         """Open and before its deadline (UTC)."""
         if not self.is_open:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -63,6 +64,19 @@ DEFAULT_CONSEQUENCES: dict[str, Any] = {
     "criticism_notice": True, "media_list": True, "bonus_linkage": True,
     "leader_handling": "诫勉谈话", "escalate_bottom_two_years": True,
 }
+#: How a consequence is carried out (待办 → 已执行 / 已收到): a document the
+#: office receives (书面检查) is 已收到, anything the office or another body
+#: does is 已执行.
+CONSEQUENCE_STATES = ("pending", "executed", "received")
+CONSEQUENCE_STATE_LABELS = {"pending": "待办", "executed": "已执行", "received": "已收到"}
+#: The state a kind of consequence reaches when it is carried out.
+DONE_STATE = {"self_examination": "received", "criticism_notice": "executed", "media_list": "executed",
+              "bonus_linkage": "executed", "leader_handling": "executed", "organizational_handling": "executed"}
+#: What a 回头看 found about the unit's rectification.
+FOLLOW_UP_OUTCOMES = ("closed", "reopened", "noted")
+FOLLOW_UP_LABELS = {"closed": "整改到位，销号", "reopened": "整改不到位，重新整改", "noted": "仅记录"}
+HONOUR_DECISIONS = ("awarded", "declined")
+HONOUR_LABELS = {"awarded": "授予先进", "declined": "不授予"}
 
 
 if TYPE_CHECKING:
@@ -177,6 +191,8 @@ class OutcomeSettings(Model):
     #: While the campaign is open its results are sealed (survey.results.queries.sealed)
     #: unless this is set: then the staff see them, marked 中间结果，仅供内部参考.
     interim_results: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The positive tier (先进) and star bands: survey.results.honours.HonourRule.
+    honours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Approval(Model):
@@ -230,6 +246,10 @@ class Consequence(Model):
               sqlite_where=text("cancelled_at IS NULL"), postgresql_where=text("cancelled_at IS NULL")),
         CheckConstraint("kind IN ('self_examination', 'criticism_notice', 'media_list', 'bonus_linkage', "
                         "'leader_handling', 'organizational_handling')", name="kind"),
+        CheckConstraint("state IN ('pending', 'executed', 'received')", name="state"),
+        CheckConstraint("(state = 'pending') = (done_at IS NULL)", name="done"),
+        CheckConstraint("amount IS NULL OR amount >= 0", name="amount"),
+        CheckConstraint("percent IS NULL OR (percent >= 0 AND percent <= 100)", name="percent"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
@@ -242,7 +262,33 @@ class Consequence(Model):
     #: Set where an appeal changed the unit's class; ``note`` says why.
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     note: Mapped[str | None] = mapped_column(Text)
+    # Carried out (survey.results.carrying): who does it, its state and what proves it.
+    #: Who carries it out (a department or a person, free text).
+    owner: Mapped[str | None] = mapped_column(String(100))
+    #: pending (待办), executed (已执行) or received (已收到): CONSEQUENCE_STATES.
+    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    #: The document that proves it: the inspection received, the notice's number …
+    proof: Mapped[str | None] = mapped_column(Text)
+    #: Bonus withheld: an amount in yuan and/or a percentage of the bonus.
+    amount: Mapped[float | None] = mapped_column(Float)
+    percent: Mapped[float | None] = mapped_column(Float)
+    #: 组织处理: the head and the directly responsible staff, one per line, with what was done.
+    persons: Mapped[str | None] = mapped_column(Text)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    #: Set when its deadline passed while it was still pending (红字); kept after it is done.
+    marked_red_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: The escalation rule that made it (its key, ``survey.results.escalation``); null: the class rules.
+    rule: Mapped[str | None] = mapped_column(String(100))
     campaign_unit: Mapped[CampaignUnit] = relationship()
+
+    @property
+    def is_done(self) -> bool:
+        return self.state != "pending"
+
+    def overdue(self, today: dt.date) -> bool:
+        """Red: live, still pending and past its deadline."""
+        return (self.cancelled_at is None and self.state == "pending" and self.due_on is not None
+                and self.due_on < today)
 
 
 class CommentAnswer(Model):
@@ -358,6 +404,35 @@ class FollowUp(Model):
     note: Mapped[str | None] = mapped_column(Text)
     findings: Mapped[str | None] = mapped_column(Text)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: What the findings did to the unit's rectification (FOLLOW_UP_OUTCOMES), set with ``done_at``.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    #: A reopened rectification's new deadline.
+    new_due: Mapped[dt.date | None] = mapped_column(Date)
+    campaign_unit: Mapped[CampaignUnit] = relationship()
+
+
+class Honour(Model):
+    """先进: the committee's decision on a candidate of the positive tier
+    (``survey.results.honours``): awarded with its title and amount, or not."""
+
+    __tablename__ = "honour"
+    __table_args__ = (
+        UniqueConstraint("campaign_unit_id"),
+        CheckConstraint("decision IN ('awarded', 'declined')", name="decision"),
+        CheckConstraint("amount IS NULL OR amount >= 0", name="amount"),
+        CheckConstraint("decision = 'awarded' OR amount IS NULL", name="declined_no_amount"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_unit_id: Mapped[int] = mapped_column(ForeignKey("campaign_unit.id", ondelete="CASCADE"))
+    decision: Mapped[str] = mapped_column(String(16))
+    #: The title awarded (先进单位, 群众满意窗口 …).
+    title: Mapped[str | None] = mapped_column(String(100))
+    #: The award in yuan.
+    amount: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     campaign_unit: Mapped[CampaignUnit] = relationship()
 
 

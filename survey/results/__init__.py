@@ -7,6 +7,8 @@
 - ``publication``: publication, the public page's state, appeals;
 - ``comments``: a unit's comments, what its liaison may see, their answers;
 - ``rectification``: consequences, rectification, follow-up checks;
+- ``carrying``, ``escalation``, ``lookback``, ``honours``: consequences carried out (owner, deadline,
+  proof, red), escalation rules, 回头看 findings, the best units (先进); their pages in ``carrying_routes``;
 - ``history``: a unit's results across years;
 - ``artifacts``, ``tables``, ``exports``: what is drawn from a snapshot (charts, HTML, XLSX, PDF);
 - ``routes``: the pages (committee, organizer, liaison, public, auditor)."""

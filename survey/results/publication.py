@@ -17,7 +17,7 @@ from survey.clock import today as clock_today
 from survey.extensions import db
 from survey.models import Appeal, Campaign, CampaignUnit, OutcomeSettings, ResultSnapshot, User
 from survey.models.outcome import APPEAL_DECISIONS, CLASS_LABELS, CLASSES, appeal_changes
-from survey.results import ResultsError
+from survey.results import ResultsError, carrying
 from survey.results.i18n import gettext as _
 from survey.results.queries import (
     CategoryView,
@@ -202,6 +202,7 @@ def _change_class(campaign: Campaign, appeal: Appeal, new_class: str, user: User
                           overrides_json=overrides_record(campaign), note=note)
     db.session.add(snap)
     regenerate_consequences(campaign, cu, results, today, note)
+    carrying.follow_appeal_in_later_years(campaign, cu.code, today, note)  # their escalation windows count it
     audit.record("results.version", f"campaign:{campaign.code}", {"version": latest.version},
                  {"version": snap.version, "unit": cu.code, "from": old_class, "to": new_class})
     return snap

@@ -4,7 +4,6 @@ mark, acceptance) and the committee's follow-up checks (回头看)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from sqlalchemy import select
@@ -23,12 +22,10 @@ from survey.models import (
     Rectification,
     User,
 )
-from survey.models.lifecycle import where_frozen
 from survey.results import ResultsError
 from survey.results.comments import answers_of, comments_of
 from survey.results.i18n import gettext as _
-from survey.results.queries import consequence_rules, final_classes, rows_of, settings_for, unit_result, units_of
-from survey.results.snapshots import final_snapshot
+from survey.results.queries import consequence_rules, final_classes, rows_of, settings_for, units_of
 
 
 def _target(campaign: Campaign, cu: CampaignUnit) -> str:
@@ -39,31 +36,26 @@ def _target(campaign: Campaign, cu: CampaignUnit) -> str:
 # --- consequences ---------------------------------------------------------------
 
 
-def previous_campaign(campaign: Campaign) -> Campaign | None:
-    return db.session.scalar(select(Campaign).where(Campaign.year == campaign.year - 1,
-                                                    where_frozen(Campaign.status))
-                             .order_by(Campaign.id.desc()).limit(1))
-
-
-def _bottom_last_year(campaign: Campaign) -> set[str]:
-    """The units at the bottom in last year's final results."""
-    previous = previous_campaign(campaign)
-    snap = final_snapshot(previous) if previous is not None else None
-    if snap is None:
-        return set()
-    return {u["code"] for u in json.loads(snap.results_json)["units"] if "bottom" in u["reasons"]}
-
-
 def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt.date,
                           only: CampaignUnit | None = None) -> list[Consequence]:
-    """The consequences of the units' final classes (of one unit, given ``only``)."""
+    """The consequences of the units' final classes (of one unit, given
+    ``only``), then those of the escalation rules they meet
+    (``survey.results.escalation``; one live consequence of a kind per unit:
+    a rule's kind the class already gave is not made twice). Each gets the
+    owner and deadline the rules set for its kind (``carrying.defaults_for``)."""
+    from survey.results import carrying, escalation
+
     config = consequence_rules(settings_for(campaign))
     classes = final_classes(campaign, results)
-    prev_bottom = _bottom_last_year(campaign) if config.get("escalate_bottom_two_years") else set()
+    rules = escalation.rules_of(config)
     made: list[Consequence] = []
 
-    def add(cu: CampaignUnit, kind: str, text: str, due: dt.date | None = None) -> None:
-        row = Consequence(campaign_unit=cu, kind=kind, text=text, due_on=due)
+    def add(cu: CampaignUnit, kind: str, text: str, due: dt.date | None = None, rule: str | None = None) -> None:
+        if any(c.campaign_unit is cu and c.kind == kind for c in made):
+            return
+        owner, default_due = carrying.defaults_for(config, kind, today)
+        row = Consequence(campaign_unit=cu, kind=kind, text=text, due_on=due or default_due, owner=owner,
+                          state="pending", rule=rule)
         db.session.add(row)
         made.append(row)
 
@@ -89,9 +81,10 @@ def generate_consequences(campaign: Campaign, results: dict[str, Any], today: dt
             if config.get("leader_handling"):
                 add(cu, "leader_handling", _("对%(name)s主要负责人进行%(how)s。", name=name,
                                              how=config["leader_handling"]))
-        if cu.code in prev_bottom and "bottom" in unit_result(results, cu.code)["reasons"]:
-            add(cu, "organizational_handling", _("%(name)s 连续两年评议末位，建议对主要负责人进行组织处理。",
-                                                 name=name))
+        if cu.code not in classes:
+            continue
+        for rule, n in escalation.escalations(campaign, cu, results, classes, rules):
+            add(cu, rule.consequence, escalation.consequence_text(rule, cu, n), rule=rule.key)
     return made
 
 

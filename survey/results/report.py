@@ -24,7 +24,7 @@ from survey.clock import beijing_date, format_beijing, today
 from survey.extensions import db
 from survey.models import Approval, Ballot, Campaign, CampaignGroup, ResultSnapshot
 from survey.models.distribution import CHANNEL_LABELS
-from survey.results import ResultsError, exports, queries, signoff
+from survey.results import ResultsError, escalation, exports, queries, signoff
 from survey.results.i18n import gettext as _
 from survey.results.inputs import FLAG_LABELS
 from survey.results.rectification import consequences_of
@@ -177,6 +177,7 @@ def context(campaign: Campaign) -> dict[str, Any]:
         "highlights": highlights,
         "consequences": consequences_of(campaign, cancelled=False) if not draft else [],
         "consequence_rules": queries.consequence_rules(settings),
+        "escalation_rules": [escalation.describe(r) for r in escalation.rules_of(queries.consequence_rules(settings))],
         "sign_off": sign_off(campaign, snap),
         "approvals": [a for a in signoff.approvals_of(campaign) if signoff.counts(a, snap.results_sha256)]
         if draft else [],

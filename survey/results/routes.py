@@ -49,11 +49,13 @@ from survey.models.outcome import (
 from survey.register.services import components_of as register_components
 from survey.results import (
     ballot_export,
+    carrying,
     comments,
     documents,
     exports,
     forms,
     history,
+    honours,
     inputs,
     publication,
     queries,
@@ -446,7 +448,8 @@ def settings(code: str) -> ResponseReturnValue:
         flash_form_errors(form)
         return render_template("results/settings.html", campaign=campaign, form=form,
                                office=current_app.config["PINGYI_OFFICE_NAME"])
-    consequences = {k: getattr(form, k).data for k in DEFAULT_CONSEQUENCES}
+    # the owners, deadlines and escalation rules (survey.results.carrying) are kept as they are
+    consequences = {**(s.consequences or {}), **{k: getattr(form, k).data for k in DEFAULT_CONSEQUENCES}}
     consequences["leader_handling"] = (form.leader_handling.data or "").strip() or None
     signoff.save_settings(campaign, {"quorum": form.quorum.data, "min_group_ballots": form.min_group_ballots.data,
                                      "rectification_due": form.rectification_due.data,
@@ -458,13 +461,6 @@ def settings(code: str) -> ResponseReturnValue:
         "appeal_how": form.appeal_how.data}, current_user)
     flash(_("设置已保存。"), "info")
     return redirect(url_for("results.settings", code=code))
-
-
-@bp.get("/results/<code>/consequences")
-def consequences(code: str) -> ResponseReturnValue:
-    campaign = campaign_or_404(code)
-    return render_template("results/consequences.html", campaign=campaign,
-                           rows=rectification.consequences_of(campaign))
 
 
 @bp.get("/results/<code>/appeals")
@@ -641,9 +637,12 @@ def public_page(code: str) -> ResponseReturnValue:
     if state == "hidden":
         abort(404)
     notice = publication.public_notice(settings)
-    views = publication.public_views(campaign, results_for(campaign), notice.scores) if state == "open" else []
+    results = results_for(campaign) if state == "open" else None
+    views = publication.public_views(campaign, results, notice.scores) if results is not None else []
     return render_and_commit("public/campaign.html", campaign=campaign, state=state,
-                             settings=settings, notice=notice, views=views)
+                             settings=settings, notice=notice, views=views,
+                             stars=honours.public_stars(campaign, results, settings) if results is not None else {},
+                             awarded=honours.awarded(campaign) if results is not None else [])
 
 
 # --- the audit log ------------------------------------------------------------------------
@@ -685,8 +684,14 @@ def mark_overdue_command() -> None:
     """Mark red (红字) every rectification past its deadline, in every finalized campaign."""
     import click
 
-    marked = 0
+    marked = red = 0
     for campaign in db.session.scalars(select(Campaign).where(where_frozen(Campaign.status))):
         marked += len(rectification.mark_overdue(campaign, today()))
+        red += len(carrying.mark_overdue(campaign, today()))
     db.session.commit()
     click.echo(f"已标红 {marked} 项逾期整改 (marked {marked} overdue rectifications red)")
+    click.echo(f"已标红 {red} 项逾期未落实的处理事项 (marked {red} overdue consequences red)")
+
+
+# the pages of consequences carried out, escalation rules, 回头看 and 先进, on this blueprint
+from survey.results import carrying_routes  # noqa: E402,F401

@@ -22,7 +22,19 @@ from sqlalchemy import select
 from survey import charts
 from survey.bundles import import_bundle
 from survey.extensions import db
-from survey.models import Appeal, Ballot, Comment, Evaluator, Invitation, OutcomeSettings, Rectification, User
+from survey.models import (
+    Appeal,
+    Ballot,
+    Comment,
+    Consequence,
+    Evaluator,
+    FollowUp,
+    Honour,
+    Invitation,
+    OutcomeSettings,
+    Rectification,
+    User,
+)
 from survey.results import queries
 from survey.results.exports import CHART_TYPES
 from survey.spreadsheets import FORMULA_STARTS
@@ -120,7 +132,26 @@ def _plant_campaigns(app: Any, client: Any) -> tuple[dict[str | None, int | None
     _post(client, liaison, "/my/t2026/appeal", {"text": planted(2)})
     _post(client, committee, f"{base}/follow-ups", {"unit": "u3", "scheduled_on": (today + dt.timedelta(days=30)).isoformat(),
                                                      "note": planted(3)})
+    # consequences carried out, escalation rules, 回头看, 先进 (survey/results/carrying_routes.py)
+    _post(client, committee, f"{base}/consequence-rules/escalation", {
+        "basis": "class", "value": "dissatisfied", "count": "1", "years": "1", "consequence": "media_list",
+        "text": planted(0)})
+    _post(client, committee, f"{base}/consequence-rules/owners", {"owner_media_list": planted(1)[:100]})
+    _post(client, committee, f"{base}/honours/rule", {"top_k": "1", "title": planted(2), "stars": "0:3",
+                                                      "public_stars": "y"})
+    _post(client, committee, f"{base}/honours/u2", {"decision": "awarded", "title": planted(3), "amount": "1",
+                                                    "note": planted(0)})
     with app.app_context():
+        consequence = db.session.scalar(select(Consequence).where(Consequence.kind == "criticism_notice").limit(1))
+        follow_up = db.session.scalar(select(FollowUp))
+        assert consequence is not None and follow_up is not None
+        consequence_id, follow_up_id = consequence.id, follow_up.id
+    _post(client, committee, f"{base}/consequences/{consequence_id}/assign", {"owner": planted(1)[:100]})
+    _post(client, committee, f"{base}/consequences/{consequence_id}/done", {"proof": planted(2)})
+    _post(client, committee, f"{base}/follow-ups/{follow_up_id}/findings", {"findings": planted(3), "outcome": "noted"})
+    with app.app_context():
+        assert db.session.scalar(select(Honour.note)) == planted(0), "the honour was not planted"
+        assert db.session.get(Consequence, consequence_id).proof == planted(2)
         appeal = db.session.scalar(select(Appeal))
         rect = db.session.scalar(select(Rectification).where(Rectification.plan.is_not(None)))
         assert appeal is not None and appeal.text == planted(2), "the appeal was not planted"
