@@ -48,8 +48,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("new_due", sa.Date(), nullable=True))
         batch_op.create_foreign_key(batch_op.f("fk_follow_up_done_by_id_user_account"), "user_account",
                                     ["done_by_id"], ["id"])
-    with op.batch_alter_table("outcome_settings", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("honours", sa.JSON(), nullable=True))
+    # Plain ADD/DROP COLUMN here (no SQLite table rebuild, which would turn 0019's column CHECKs
+    # into table CHECKs that its downgrade cannot drop).
+    op.add_column("outcome_settings", sa.Column("honours", sa.JSON(), nullable=True))
     op.create_table(
         "honour",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -74,8 +75,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("honour")
-    with op.batch_alter_table("outcome_settings", schema=None) as batch_op:
-        batch_op.drop_column("honours")
+    op.drop_column("outcome_settings", "honours")
     with op.batch_alter_table("follow_up", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_follow_up_done_by_id_user_account"), type_="foreignkey")
         batch_op.drop_column("new_due")
