@@ -123,7 +123,12 @@ POLICY: dict[str, Rule] = {
     **{f"distribution.{name}": ORGANIZE for name in (
         "index", "batches", "batch", "cap", "flags", "issued", "job_progress",
         "poster", "print_forms", "printed", "remind", "retry", "send",
-        "batch_status", "messages_page", "schedule", "unschedule")},
+        "batch_status", "messages_page", "schedule", "unschedule", "period", "units")},
+    # 现场测评 sessions: set up, opened and closed by the organizer; the projector
+    # page, its live figures and the session's sub-bundle are read like the results
+    **{f"sessions.{name}": ORGANIZE for name in ("index", "session_page", "open_session", "close_session",
+                                                 "slips")},
+    **{f"sessions.{name}": READ for name in ("projector", "live", "sub_bundle")},
     # paper entry: the organizer and the clerk
     **{f"distribution.{name}": PAPER for name in ("paper_entry", "paper_conflicts")},
     # results: read by the committee, the organizer and the auditor

@@ -34,7 +34,7 @@ from survey import audit, jobs, mail, sms
 from survey.ballots import eligibility
 from survey.ballots.attributes import batch_gaps, supply_gaps
 from survey.ballots.questionnaire import answer_field, comment_field, margin_field
-from survey.clock import format_beijing
+from survey.clock import format_beijing, from_beijing, to_beijing
 from survey.distribution import (
     messages,
     sending,  # also registers the send_batch and remind_batch jobs
@@ -47,8 +47,10 @@ from survey.distribution.forms import (
     CapForm,
     IssuedForm,
     MessageForm,
+    PeriodForm,
     ScheduleForm,
     SerialForm,
+    UnitsForm,
     paper_form_class,
 )
 from survey.distribution.public_limits import address_cap
@@ -165,6 +167,9 @@ def batch(code: str, bcode: str) -> ResponseReturnValue:
                            action=ActionForm(), gaps=batch_gaps(batch), release=batch.attribute_release,
                            issued_form=issued_form, public_url=public_url,
                            cap_form=CapForm(ip_cap=batch.ip_cap), cap=address_cap(batch),
+                           period_form=PeriodForm(data={"opens_at": to_beijing(batch.opens_at) if batch.opens_at else None,
+                                                        "closes_at": to_beijing(batch.closes_at) if batch.closes_at else None}),
+                           units_form=units_form(batch),
                            gateway=_gateway(batch.channel) if messaging else None,
                            problem=services.sending_problem(batch) if messaging else None,
                            schedule=schedule, schedule_form=schedule_form,
@@ -326,19 +331,40 @@ def _schedule(batch: Batch, form: ScheduleForm) -> str:
     return str(_("已安排定时催办：下次 %(at)s（北京时间）", at=format_beijing(at, "%Y-%m-%d %H:%M")))
 
 
+def _period(batch: Batch, form: PeriodForm) -> str:
+    services.set_period(batch, from_beijing(form.opens_at.data) if form.opens_at.data else None,
+                        from_beijing(form.closes_at.data) if form.closes_at.data else None)
+    return str(_("已保存本批次的开始和截止时间。"))
+
+
+def _units(batch: Batch, form: UnitsForm) -> str:
+    services.set_batch_units(batch, form.units.data or [])
+    n = len(form.units.data or [])
+    return str(_("本批次评议表上的单位：%(n)d 个", n=n)) if n else str(_("本批次评议表显示该评议主体评议的全部单位"))
+
+
+def units_form(batch: Batch) -> UnitsForm:
+    """The batch page's choice of units, its choices the campaign's units."""
+    form = UnitsForm(data={"units": services.batch_unit_ids(batch)} if request.method == "GET" else None)
+    form.units.choices = [SelectChoice(u.id, u.name) for u in batch.campaign.units]
+    return form
+
+
 #: The small forms of a batch's page (endpoint ``distribution.<name>``, POST .../batches/<bcode>/<name>):
 #: the form, what it does to the batch and what it then says.
 BATCH_FORMS: dict[str, tuple[type[Any], Callable[[Batch, Any], str]]] = {
     "issued": (IssuedForm, _issued),
     "cap": (CapForm, _cap),
     "schedule": (ScheduleForm, _schedule),
+    "period": (PeriodForm, _period),
+    "units": (UnitsForm, _units),
 }
 
 
 def _form_view(name: str, form_class: type[Any], apply: Callable[[Batch, Any], str]) -> Callable[..., ResponseReturnValue]:
     def view(code: str, bcode: str) -> ResponseReturnValue:
         batch = batch_or_404(campaign_or_404(code), bcode)
-        form = form_class()
+        form = units_form(batch) if form_class is UnitsForm else form_class()
         if form.validate_on_submit():
             audit.record(f"batch.{name}", f"campaign:{code}/batch:{bcode}", None, {name: form.data.get(name)})
             flash(apply(batch, form), "success")

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, func, or_, select, true, update
+from sqlalchemy import Select, bindparam, delete, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -32,9 +32,12 @@ from survey.extensions import db
 from survey.models import (
     Ballot,
     Batch,
+    BatchUnit,
     Campaign,
     CampaignGroup,
+    CampaignUnit,
     Evaluator,
+    GroupUnit,
     Invitation,
     Job,
     PaperEntry,
@@ -631,6 +634,45 @@ def set_ip_cap(batch: Batch, cap: int | None) -> None:
     if batch.channel not in OPEN_CHANNELS:
         raise DistributionError(_("只有二维码和公开渠道批次有网络地址上限"))
     batch.ip_cap = cap
+
+
+def set_period(batch: Batch, opens_at: dt.datetime | None, closes_at: dt.datetime | None) -> None:
+    """A batch's own opening and closing times (naive UTC; None: no limit of its own)."""
+    if opens_at is not None and closes_at is not None and closes_at < opens_at:
+        raise DistributionError(_("批次 %(batch)s 的截止时间早于开始时间", batch=batch.code))
+    batch.opens_at, batch.closes_at = opens_at, closes_at
+
+
+def batch_unit_ids(batch: Batch) -> list[int]:
+    """The campaign units a batch's form is restricted to (empty: none), in campaign order."""
+    return list(db.session.scalars(
+        select(BatchUnit.campaign_unit_id).join(CampaignUnit, BatchUnit.campaign_unit_id == CampaignUnit.id)
+        .where(BatchUnit.batch_id == batch.id).order_by(CampaignUnit.position, CampaignUnit.id)))
+
+
+def set_batch_units(batch: Batch, unit_ids: Sequence[int]) -> None:
+    """Restrict a batch's form to these campaign units (empty: lift the
+    restriction). Refused once the batch has ballots (they answered the
+    form as it was), and where no unit would be left on the form."""
+    wanted = list(dict.fromkeys(unit_ids))
+    if wanted == batch_unit_ids(batch) or sorted(wanted) == sorted(batch_unit_ids(batch)):
+        return
+    returned = db.session.scalar(select(func.count(Ballot.id)).where(Ballot.batch_id == batch.id)) or 0
+    if returned:
+        raise DistributionError(_("批次 %(batch)s 已回收 %(n)d 份评议票，不能再改评议表上的单位",
+                                  batch=batch.code, n=returned))
+    campaign_units = {cu.id: cu for cu in batch.campaign.units}
+    unknown = [u for u in wanted if u not in campaign_units]
+    if unknown:
+        raise DistributionError(_("单位不属于本次评议活动（编号 %(ids)s）", ids=", ".join(map(str, unknown))))
+    rated = set(db.session.scalars(select(GroupUnit.campaign_unit_id)
+                                   .where(GroupUnit.campaign_group_id == batch.campaign_group_id)))
+    if wanted and rated and not set(wanted) & rated:
+        raise DistributionError(_("评议主体“%(group)s”不评议所选的任何单位", group=batch.group.label))
+    db.session.execute(delete(BatchUnit).where(BatchUnit.batch_id == batch.id))
+    for unit_id in wanted:
+        db.session.add(BatchUnit(batch_id=batch.id, campaign_unit_id=unit_id))
+    db.session.flush()
 
 
 def set_issued(batch: Batch, issued: int) -> None:

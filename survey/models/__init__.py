@@ -42,6 +42,7 @@ from survey.models.outcome import (
     ResultArtifact,
     ResultSnapshot,
 )
+from survey.models.session import BatchUnit, FieldSession, SessionBatch, SessionUnit
 from survey.models.signin import SignInFailure
 from survey.models.webhook import WebhookDelivery, WebhookEndpoint
 
@@ -54,5 +55,5 @@ __all__ = [
     "PaperEntry", "Job", "MessageTemplate", "ReminderSchedule", "ReplacedLink",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
     "FollowUp", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
-    "SignInFailure", "WebhookDelivery", "WebhookEndpoint",
+    "BatchUnit", "FieldSession", "SessionBatch", "SessionUnit", "SignInFailure", "WebhookDelivery", "WebhookEndpoint",
 ]
