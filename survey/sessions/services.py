@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from analysis import evaluate_document
-from survey.bundles import export_bundle
+from survey.bundles import SESSION_CODE_MAX, SESSION_EXPECTED_MAX, export_bundle
 from survey.caches import Cache
 from survey.clock import utcnow
 from survey.distribution import services as distribution
@@ -41,10 +41,8 @@ from survey.models import (
     SessionUnit,
 )
 
-#: The longest session code (its batches' codes add "-<k>" within the batch code's 24 characters).
-CODE_MAX = 20
-#: The largest attendance expected of one group at one session.
-EXPECTED_MAX = 100_000
+#: The longest session code and the largest attendance of one group (kept with the bundle's limits).
+CODE_MAX, EXPECTED_MAX = SESSION_CODE_MAX, SESSION_EXPECTED_MAX
 
 
 class SessionError(UserError):

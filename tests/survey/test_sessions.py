@@ -194,3 +194,62 @@ def test_session_without_announcement_shows_no_tally_and_refusals(app, client) -
     with app.app_context():
         assert db.session.scalar(select(func.count(FieldSession.id))) == 1
         assert sessions.session_by_code(db.session.scalar(select(Campaign)), "jm2") is None
+
+
+def _on_the_spot_bundle() -> dict:
+    from tests.factories import bundle
+
+    doc = bundle(units=3, batches=[{"code": "e1", "group": "client", "channel": "email", "issued": 20},
+                                   {"code": "p1", "group": "expert", "channel": "public"},
+                                   {"code": "s1-1", "group": "client", "channel": "paper", "issued": 12},
+                                   {"code": "s1-2", "group": "expert", "channel": "paper", "issued": 4}])
+    doc["extensions"] = {
+        "allow_unanswered": True,
+        "batch_units": {"p1": ["u2"], "s1-1": ["u1", "u3"], "s1-2": ["u1", "u3"]},
+        "batch_times": {"s1-1": {"opens_at": "2026-11-20T09:00:00+08:00", "closes_at": "2026-11-20T10:30:00+08:00"},
+                        "s1-2": {"opens_at": "2026-11-20T09:00:00+08:00"}},
+        "sessions": [{"code": "s1", "name": "经贸系统专场", "place": "第一会议室",
+                      "starts_at": "2026-11-20T09:00:00+08:00", "announce": True, "units": ["u1", "u3"],
+                      "groups": [{"batch": "s1-1", "expected": 12}, {"batch": "s1-2", "expected": 4}]}],
+    }
+    return doc
+
+
+def test_on_the_spot_setup_round_trips_in_the_bundle(ctx) -> None:
+    from survey.bundles import export_bundle, import_bundle
+
+    doc = _on_the_spot_bundle()
+    campaign = import_bundle(doc)
+    db.session.commit()
+    assert export_bundle(campaign)["extensions"] == doc["extensions"]
+    session = sessions.session_by_code(campaign, "s1")
+    assert [sb.batch.code for sb in session.batches] == ["s1-1", "s1-2"] and session.announce
+    assert sessions.state_of(session) == sessions.CLOSED or sessions.state_of(session) == sessions.OPEN
+    # What the form shows follows the batch's units.
+    from survey.ballots import eligibility
+
+    p1 = next(b for b in campaign.batches if b.code == "p1")
+    assert [u.code for u in eligibility.units_for_batch(p1)] == ["u2"]
+
+
+@pytest.mark.parametrize(("change", "path"), [
+    (lambda e: e["batch_units"].update({"zz": ["u1"]}), "extensions.batch_units.zz"),
+    (lambda e: e["batch_units"]["p1"].append("u9"), "extensions.batch_units.p1[1]"),
+    (lambda e: e["batch_times"]["s1-2"].update({"closes_at": "2026-11-19T09:00:00+08:00"}),
+     "extensions.batch_times.s1-2.closes_at"),
+    (lambda e: e["sessions"][0]["groups"].append({"batch": "e1", "expected": 3}), "extensions.sessions[0].groups[2].batch"),
+    (lambda e: e["sessions"][0]["units"].append("u7"), "extensions.sessions[0].units[2]"),
+    (lambda e: e["sessions"][0]["groups"][0].update({"expected": 10**9}), "extensions.sessions[0].groups[0].expected"),
+])
+def test_on_the_spot_setup_is_checked_on_import(ctx, change, path) -> None:
+    from analysis import BundleError
+    from survey.bundles import import_bundle
+
+    doc = _on_the_spot_bundle()
+    change(doc["extensions"])
+    with pytest.raises(BundleError) as refused:
+        import_bundle(doc)
+    assert path in [p.path for p in refused.value.problems]
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(FieldSession.id))) == 0
+    assert db.session.scalar(select(func.count(Campaign.id))) == 0
