@@ -167,6 +167,10 @@ POLICY: dict[str, Rule] = {
     "api.audit_entries": AUDIT,
     "api.objective_scores": READ,
     "api.ballots": READ,  # as the results page's raw ballot download
+    # 现场测评 sessions, window posters and their tallies: read as the projector page
+    "api.sessions": READ,
+    "api.session": READ,
+    "api.posters": READ,
     # the API's writes: as the pages that do the same (roster import, results inputs)
     "api.import_roster": ORGANIZE,
     "api.import_objective_scores": ORGANIZE,

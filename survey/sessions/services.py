@@ -23,8 +23,8 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from analysis import evaluate_document
-from survey.bundles import SESSION_CODE_MAX, SESSION_EXPECTED_MAX, export_bundle
+from analysis import breakdown, evaluate_document
+from survey.bundles import SESSION_CODE_MAX, SESSION_EXPECTED_MAX, campaign_arrays, export_bundle
 from survey.caches import Cache
 from survey.clock import utcnow
 from survey.distribution import services as distribution
@@ -268,3 +268,18 @@ def bundle_fingerprint(doc: dict[str, Any]) -> str:
     """SHA-256 of the document's canonical JSON (the projector shows its start, so it can be checked)."""
     text = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def campaign_breakdown(session: FieldSession) -> dict[str, Any] | None:
+    """The session in the campaign's results (SCORING.md §5a, ``analysis.breakdown``):
+    per unit of the session {"n", "score", "shares"} on its batches' valid ballots
+    with the campaign's flags and weights; only once the campaign is past
+    截止 (None before, and where the campaign has no ballot)."""
+    campaign = session.campaign
+    if campaign.state.is_draft or campaign.state.is_open:
+        return None
+    arrays = campaign_arrays(campaign)
+    if arrays is None:
+        return None
+    figures = breakdown(arrays[0], [sb.batch.code for sb in session.batches]).to_json()
+    return {su.campaign_unit.code: figures[su.campaign_unit.code] for su in session.units}

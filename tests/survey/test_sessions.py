@@ -12,6 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from analysis import evaluate_document
+from survey.api import keys
 from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import Answer, Ballot, Batch, Campaign, FieldSession
@@ -170,6 +171,25 @@ def test_session_runs_from_slips_to_the_tally(app, client) -> None:
         assert db.session.scalar(select(func.count(Ballot.id))) == 4
     projector = client.get("/distribution/t2026/sessions/jm1/projector").get_data(as_text=True)
     assert "projector.js" in projector and "现场结果" in projector
+    # The JSON API: the session with its tally; after 截止 its breakdown in the campaign's results.
+    with app.app_context():
+        key = keys.issue(make_user("committee"), "test")[1]
+        db.session.commit()
+    headers = {"Authorization": f"Bearer {key}"}
+    listed = client.get("/api/v1/campaigns/t2026/sessions", headers=headers).json["items"]
+    assert [s["code"] for s in listed] == ["jm1"]
+    entry = client.get("/api/v1/campaigns/t2026/sessions/jm1", headers=headers).json
+    assert entry["state"] == "closed" and [g["returned"] for g in entry["groups"]] == [3, 1]
+    assert {u["code"]: u["score"] for u in entry["tally"]["units"]} == {c: u["score"] for c, u in tally.items()}
+    assert entry["campaign_breakdown"] is None
+    with app.app_context():
+        db.session.scalar(select(Campaign)).state.close()
+        db.session.commit()
+    entry = client.get("/api/v1/campaigns/t2026/sessions/jm1", headers=headers).json
+    for code, figures in entry["campaign_breakdown"].items():
+        assert figures["n"] == tally[code]["n"]
+        assert figures["score"] == pytest.approx(tally[code]["score"], abs=1e-9)
+    assert client.get("/api/v1/campaigns/t2026/sessions/nope", headers=headers).status_code == 404
 
 
 def test_session_without_announcement_shows_no_tally_and_refusals(app, client) -> None:
