@@ -37,6 +37,8 @@ class BatchForm(FlaskForm):
     named = SelectField(_l("纸质表"), choices=[SelectChoice("count", _l("按份数发放（不记名）")),
                                                 SelectChoice("roster", _l("按名册发放（记名，仅限非匿名评议）"))],
                         default="count")
+    #: A window's QR poster (知情评议): the one unit its form shows (0: the group's units).
+    unit = SelectField(_l("窗口单位（二维码海报只评一个单位时选择）"), coerce=int, default=0, validate_choice=True)
 
 
 class ActionForm(FlaskForm):

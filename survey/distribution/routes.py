@@ -58,7 +58,7 @@ from survey.errors import UserError
 from survey.extensions import db
 from survey.forms import FlaskForm
 from survey.models import Batch, Campaign, CampaignUnit, Invitation, Job, PaperEntry
-from survey.models.distribution import CHANNEL_LABELS
+from survey.models.distribution import CHANNEL_LABELS, OPEN_CHANNELS
 from survey.web import action, batch_or_404, campaign_or_404, flash_form_errors, unconfirmed
 
 bp = Blueprint("distribution", __name__)
@@ -120,6 +120,8 @@ def batches(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     form = BatchForm()
     form.group.choices = [SelectChoice(g.id, g.label) for g in campaign.groups]
+    form.unit.choices = [SelectChoice(0, _("（该评议主体评议的全部单位）"))] + [
+        SelectChoice(u.id, u.name) for u in campaign.units]
     if not form.validate_on_submit():
         return _render_batches(campaign, form), 422 if form.is_submitted() else 200
     group = next(g for g in campaign.groups if g.id == form.group.data)
@@ -135,6 +137,12 @@ def batches(code: str) -> ResponseReturnValue:
         db.session.rollback()
         flash(exc.message, "error")
         return _render_batches(campaign, form), 422
+    if form.unit.data:
+        if channel not in OPEN_CHANNELS:
+            db.session.rollback()
+            flash(_("只有二维码海报和公开渠道的批次可以只评一个窗口单位；其他批次请在批次页选择评议单位"), "error")
+            return _render_batches(campaign, form), 422
+        services.set_batch_units(batch, [form.unit.data])
     audit.record("batch.create", f"campaign:{code}/batch:{batch.code}", None, {"渠道": CHANNEL_LABELS[channel], "份数": batch.issued})
     flash(_("已创建批次 %(code)s：发放 %(n)s 份", code=batch.code,
             n=batch.issued if batch.issued is not None else _("不限")), "success")
@@ -370,6 +378,8 @@ def _form_view(name: str, form_class: type[Any], apply: Callable[[Batch, Any], s
             flash(apply(batch, form), "success")
         else:
             flash_form_errors(form)
+        if request.form.get("back") == "poster" and batch.public_code:  # the cap, set on the poster's page
+            return redirect(url_for(".poster", code=code, bcode=bcode))
         return redirect(url_for(".batch", code=code, bcode=bcode))
 
     view.__name__ = view.__qualname__ = name
@@ -478,7 +488,9 @@ def poster(code: str, bcode: str) -> ResponseReturnValue:
         abort(404)
     url = public_url_of(batch)
     return render_template("distribution/poster.html", campaign=campaign, batch=batch, url=url,
-                           qr=qr_svg(url, scale=10))
+                           qr=qr_svg(url, scale=10), units=eligibility.units_for_batch(batch)
+                           if services.batch_unit_ids(batch) else [],
+                           cap_form=CapForm(ip_cap=batch.ip_cap), cap=address_cap(batch))
 
 
 @bp.route("/distribution/<code>/paper", methods=["GET", "POST"])

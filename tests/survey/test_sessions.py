@@ -273,3 +273,44 @@ def test_on_the_spot_setup_is_checked_on_import(ctx, change, path) -> None:
     db.session.rollback()
     assert db.session.scalar(select(func.count(FieldSession.id))) == 0
     assert db.session.scalar(select(func.count(Campaign.id))) == 0
+
+
+def test_window_poster_shows_one_unit_and_sets_its_cap(app, client) -> None:
+    from tests.survey.test_public import fields
+
+    with app.app_context():
+        campaign, _tokens = make_campaign(invitations=0, units=3, items=1)
+        window, other = campaign.units[1], campaign.units[0]
+        window_id, window_name, other_name = window.id, window.name, other.name
+        group_id = campaign.groups[1].id
+    organizer(app, client)
+    made = client.post("/distribution/t2026/batches", data={"group": str(group_id), "channel": "qr",
+                                                              "code": "win2", "unit": str(window_id)})
+    assert made.status_code == 302
+    # A paper batch cannot be made for one window from this form: refused, nothing written.
+    paper = client.post("/distribution/t2026/batches", data={"group": str(group_id), "channel": "paper",
+                                                               "count": "3", "unit": str(window_id)})
+    assert paper.status_code == 422
+    with app.app_context():
+        batch = db.session.scalar(select(Batch).where(Batch.code == "win2"))
+        public_code = batch.public_code
+        assert db.session.scalar(select(func.count(Batch.id))) == 3
+    poster = client.get("/distribution/t2026/batches/win2/poster").get_data(as_text=True)
+    assert window_name in poster and 'data-testid="poster-cap"' in poster
+    saved = client.post("/distribution/t2026/batches/win2/cap", data={"ip_cap": "500", "back": "poster"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith("/batches/win2/poster")
+    assert "24 小时内 500 份" in client.get("/distribution/t2026/batches/win2/poster").get_data(as_text=True)
+    phone = app.test_client()
+    form = phone.get(f"/q/{public_code}", follow_redirects=True)
+    html = form.get_data(as_text=True)
+    assert window_name in html and other_name not in html
+    data = {**fields(html), "action": "submit"}
+    assert {k.split("_")[1] for k in data if k.startswith("a_")} == {str(window_id)}
+    assert phone.post(form.request.path, data=data).status_code == 200
+    with app.app_context():
+        assert set(db.session.scalars(select(Answer.campaign_unit_id))) == {window_id}
+        key = keys.issue(make_user("auditor"), "test")[1]
+        db.session.commit()
+    posters = client.get("/api/v1/campaigns/t2026/posters", headers={"Authorization": f"Bearer {key}"}).json
+    assert [(p["batch"], p["units"], p["ip_cap"], p["returned"]) for p in posters["items"]] == \
+        [("win2", ["u2"], 500, 1)]
