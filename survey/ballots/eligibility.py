@@ -20,6 +20,7 @@ from survey.ballots.questionnaire import Questionnaire, Rules, UnitRow, load_que
 from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import Batch, Campaign, CampaignUnit, Evaluator, Invitation, ReplacedLink
+from survey.models.distribution import OPEN_CHANNELS
 from survey.models.lifecycle import CampaignState
 from survey.tokens import hash_token
 
@@ -44,15 +45,15 @@ def find_open_batch(campaign_code: str, batch_code: str) -> Batch | None:
     """The open-channel (QR poster, public) batch behind a public form address."""
     batch: Batch | None = db.session.scalar(
         select(Batch).join(Campaign).where(Campaign.code == campaign_code, Batch.code == batch_code))
-    if batch is None or not batch.is_open_batch:
-        return None
+    if batch is None or not batch.is_open_batch or batch.channel not in OPEN_CHANNELS:
+        return None  # (an open paper batch, newspaper coupons, has no web form)
     return batch
 
 
 def find_public_batch(public_code: str) -> Batch | None:
     """The open batch behind a QR poster's address /q/<public_code>."""
     batch: Batch | None = db.session.scalar(select(Batch).where(Batch.public_code == public_code))
-    return batch if batch is not None and batch.is_open_batch else None
+    return batch if batch is not None and batch.is_open_batch and batch.channel in OPEN_CHANNELS else None
 
 
 # --- the units on a form ---

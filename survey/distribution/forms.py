@@ -35,7 +35,8 @@ class BatchForm(FlaskForm):
     count = IntegerField(_l("份数（不记名纸质表）"),
                          validators=[Optional(), NumberRange(min=1, max=1_000_000)])
     named = SelectField(_l("纸质表"), choices=[SelectChoice("count", _l("按份数发放（不记名）")),
-                                                SelectChoice("roster", _l("按名册发放（记名，仅限非匿名评议）"))],
+                                                SelectChoice("roster", _l("按名册发放（记名，仅限非匿名评议）")),
+                                                SelectChoice("coupon", _l("不编号（报纸剪报、来信等；录入时生成编号）"))],
                         default="count")
     #: A window's QR poster (知情评议): the one unit its form shows (0: the group's units).
     unit = SelectField(_l("窗口单位（二维码海报只评一个单位时选择）"), coerce=int, default=0, validate_choice=True)

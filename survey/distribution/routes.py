@@ -132,7 +132,7 @@ def batches(code: str) -> ResponseReturnValue:
     try:
         batch = services.create_batch(campaign, group, channel, evaluators=evaluators,
                                       count=form.count.data if channel == "paper" and evaluators is None else None,
-                                      code=form.code.data)
+                                      code=form.code.data, unnumbered=channel == "paper" and form.named.data == "coupon")
     except UserError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -506,11 +506,19 @@ def paper_entry(code: str) -> ResponseReturnValue:
     def refuse(message: str, status: int) -> ResponseReturnValue:
         flash(message, "error")
         return render_template("distribution/paper_lookup.html", campaign=campaign, lookup=lookup,
-                               conflicts=len(services.conflicts(campaign))), status
+                               conflicts=len(services.conflicts(campaign)),
+                               coupons=services.coupon_batches(campaign)), status
 
+    coupon_batch = request.form.get("coupon") if request.method == "POST" else None
+    if coupon_batch:
+        # A newspaper coupon (no printed serial): its serial is generated now, to be written on it.
+        coupon = services.new_coupon(batch_or_404(campaign, coupon_batch))
+        flash(_("新编号 %(serial)s：请把编号写在这份评议表上，第二位录入员凭此编号录入", serial=coupon.serial), "success")
+        return redirect(url_for(".paper_entry", code=code, serial=coupon.serial), 303)
     if not scanned:
         return render_template("distribution/paper_lookup.html", campaign=campaign, lookup=lookup,
-                               conflicts=len(services.conflicts(campaign)))
+                               conflicts=len(services.conflicts(campaign)),
+                               coupons=services.coupon_batches(campaign))
     try:
         invitation = services.scanned_invitation(campaign, scanned)
     except UserError as exc:

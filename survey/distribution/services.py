@@ -104,14 +104,17 @@ def next_batch_code(campaign: Campaign, channel: str) -> str:
 
 def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
                  evaluators: Sequence[int] | str | None = None, count: int | None = None,
-                 code: str | None = None) -> Batch:
+                 code: str | None = None, unnumbered: bool = False) -> Batch:
     """Create a batch and all its invitations, recording ``issued``.
 
     E-mail and SMS batches go to `evaluators` (ids, or ROSTER: everyone of the
     group's roster not yet invited who has the address the channel needs); paper batches are either
     addressed (`evaluators`, non-anonymous campaigns only) or handed out
-    (`count` forms, serial-numbered, nobody's name on them); public and QR
-    batches are open: no invitations, ``issued`` stays null.
+    (`count` forms, serial-numbered, nobody's name on them) or, `unnumbered`,
+    open (newspaper coupons and other forms without serials: no invitations
+    and no issued count; each form gets a serial when it is first keyed,
+    ``new_coupon``); public and QR batches are open: no invitations,
+    ``issued`` stays null.
 
     Invitations are written by one multi-row insert with tokens and hashes
     computed here, never as ORM objects one by one (a batch may hold 100,000).
@@ -140,6 +143,9 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
             raise DistributionError(_("邮件、短信和在线链接按名单发放，不能只填份数"))
         if not evaluator_ids:
             raise DistributionError(_("名单中没有可发送的评议代表"))
+    elif channel == "paper" and unnumbered:
+        if named or count:
+            raise DistributionError(_("不编号的纸质表（报纸剪报等）不预先发放，请勿填写份数或名单"))
     elif channel == "paper":
         if named and campaign.anonymous:
             raise DistributionError(_("匿名评议的纸质表只能按份数发放，不能写上姓名"))
@@ -160,12 +166,11 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
     position = (db.session.scalar(
         select(func.max(Batch.position)).where(Batch.campaign_id == campaign.id)) or 0) + 1
     batch = Batch(campaign_id=campaign.id, campaign_group_id=group.id, position=position, code=code,
-                  channel=channel, issued=None if channel in OPEN_CHANNELS else 0)
-    if channel in OPEN_CHANNELS:
-        batch.public_code = secrets.token_urlsafe(6)
+                  channel=channel, issued=None if channel in OPEN_CHANNELS or unnumbered else 0,
+                  public_code=secrets.token_urlsafe(6) if channel in OPEN_CHANNELS else None)
     db.session.add(batch)
     db.session.flush()
-    if channel not in OPEN_CHANNELS:
+    if channel not in OPEN_CHANNELS and not unnumbered:
         n = len(evaluator_ids) if evaluator_ids else int(count or 0)
         # What the roster may put on this batch's anonymous ballots: decided
         # now, for the whole batch (the k rule, survey/ballots/attributes.py).
@@ -705,6 +710,40 @@ class EntryOutcome:
 PaperAnswers = dict[int, dict[int, int | None]]
 #: A paper form's margin answers: question (MarginVariable) id -> option (MarginTarget) id, None where blank.
 PaperMargins = dict[int, int | None]
+
+
+def is_coupon_batch(batch: Batch) -> bool:
+    """An open paper batch: newspaper coupons and other forms without serials."""
+    return batch.channel == "paper" and batch.issued is None
+
+
+def coupon_batches(campaign: Campaign) -> list[Batch]:
+    return [b for b in campaign.batches if is_coupon_batch(b)]
+
+
+def new_coupon(batch: Batch) -> Invitation:
+    """A returned coupon about to be keyed for the first time: its serial,
+    generated now (``<batch>-C00001``…), which the first clerk writes on it so
+    that the second clerk finds it. Its token is never shown (no QR, no link):
+    only the clerks' double entry makes its ballot. The caller commits."""
+    if not is_coupon_batch(batch):
+        raise DistributionError(_("批次 %(batch)s 不是不编号的纸质表批次", batch=batch.code))
+    if not batch.campaign.state.takes_paper_entries:
+        raise DistributionError(_("评议活动不在回收阶段，不能录入纸质表"))
+    prefix = f"{batch.code}-C"
+    for _attempt in range(5):  # another clerk may take the same number in the same moment
+        last = db.session.scalar(select(func.max(Invitation.serial)).where(
+            Invitation.batch_id == batch.id, Invitation.serial.like(f"{prefix}%")))
+        number = int(last[len(prefix):]) + 1 if last else 1
+        invitation = Invitation(campaign_id=batch.campaign_id, batch_id=batch.id, token_hash=hash_token(
+            secrets.token_urlsafe(TOKEN_BYTES)), serial=f"{prefix}{number:05d}", used=False)
+        try:
+            with db.session.begin_nested():
+                db.session.add(invitation)
+        except IntegrityError:
+            continue
+        return invitation
+    raise DistributionError(_("生成编号时与其他录入员冲突，请重试"))
 
 
 def paper_invitation(campaign: Campaign, serial: str) -> Invitation:
