@@ -513,6 +513,7 @@ def paper_entry(code: str) -> ResponseReturnValue:
     if coupon_batch:
         # A newspaper coupon (no printed serial): its serial is generated now, to be written on it.
         coupon = services.new_coupon(batch_or_404(campaign, coupon_batch))
+        audit.ballot_work("paper.coupon", campaign, coupon.batch)  # who, batch, day: never the form
         flash(_("新编号 %(serial)s：请把编号写在这份评议表上，第二位录入员凭此编号录入", serial=coupon.serial), "success")
         return redirect(url_for(".paper_entry", code=code, serial=coupon.serial), 303)
     if not scanned:
