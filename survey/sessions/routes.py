@@ -36,6 +36,8 @@ def index(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     form = SessionForm(expected=[None] * len(campaign.groups))
     form.units.choices = [SelectChoice(u.id, u.name) for u in campaign.units]
+    while len(form.expected.entries) < len(campaign.groups):  # one attendance field per group, always
+        form.expected.append_entry()
     if not form.validate_on_submit():
         return render_template("sessions/index.html", campaign=campaign, form=form,
                                groups=list(zip(campaign.groups, form.expected.entries, strict=False)),
@@ -62,7 +64,9 @@ def session_page(code: str, scode: str) -> ResponseReturnValue:
                            label=services.STATE_LABELS[state], counts=services.live_counts(session),
                            action=ActionForm(), starts=format_beijing(session.starts_at),
                            times=[(sb, format_beijing(sb.batch.opens_at), format_beijing(sb.batch.closes_at))
-                                  for sb in session.batches])
+                                  for sb in session.batches],
+                           breakdown=services.campaign_breakdown(session),
+                           scored=[o for o in campaign.scale if o.points is not None])
 
 
 def _toggle(code: str, scode: str, opening: bool) -> ResponseReturnValue:

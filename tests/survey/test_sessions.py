@@ -190,6 +190,8 @@ def test_session_runs_from_slips_to_the_tally(app, client) -> None:
         assert figures["n"] == tally[code]["n"]
         assert figures["score"] == pytest.approx(tally[code]["score"], abs=1e-9)
     assert client.get("/api/v1/campaigns/t2026/sessions/nope", headers=headers).status_code == 404
+    page = client.get("/distribution/t2026/sessions/jm1").get_data(as_text=True)
+    assert 'data-testid="session-breakdown"' in page and f"{entry['campaign_breakdown']['u1']['score']:.2f}" in page
 
 
 def test_session_without_announcement_shows_no_tally_and_refusals(app, client) -> None:
@@ -314,3 +316,20 @@ def test_window_poster_shows_one_unit_and_sets_its_cap(app, client) -> None:
     posters = client.get("/api/v1/campaigns/t2026/posters", headers={"Authorization": f"Bearer {key}"}).json
     assert [(p["batch"], p["units"], p["ip_cap"], p["returned"]) for p in posters["items"]] == \
         [("win2", ["u2"], 500, 1)]
+
+
+def test_planted_markup_in_a_session_is_shown_as_text(app, client) -> None:
+    from tests.survey.test_planted_markup import MARKUP, RAW
+
+    with app.app_context():
+        campaign, _tokens = make_campaign(invitations=0, units=2)
+        chosen = [campaign.units[0].id]
+    organizer(app, client)
+    starts = (utcnow() + dt.timedelta(hours=9)).strftime("%Y-%m-%dT%H:%M")
+    made = client.post("/distribution/t2026/sessions", data={
+        "code": "x1", "name": MARKUP, "place": MARKUP, "starts_at": starts, "units": [str(chosen[0])],
+        "expected-0": "2", "announce": "y"})
+    assert made.status_code == 302
+    for path in ("", "/x1", "/x1/slips", "/x1/projector"):
+        html = client.get(f"/distribution/t2026/sessions{path}").get_data(as_text=True)
+        assert "&lt;script&gt;" in html and not any(raw in html for raw in RAW), path
