@@ -45,6 +45,10 @@ ACTION_LABELS: dict[str, str] = {
     "batch.remind_scheduled": "定时催办（自动）", "batch.remind_due": "到期催办（cron）",
     "batch.retry": "重发失败的邀请", "batch.printed": "确认已印制", "batch.issued": "登记实际发放份数",
     "batch.cap": "设置网络地址上限", "paper.key": "录入纸质表", "paper.resolve": "核对两遍录入不一致",
+    "batch.period": "设置批次开始和截止时间", "batch.units": "设置批次评议单位", "batch.schedule": "安排定时催办",
+    "batch.unschedule": "取消定时催办",
+    "session.create": "新建现场测评场次", "session.open": "开始现场测评场次", "session.close": "结束现场测评场次",
+    "paper.coupon": "为不编号的纸质表生成编号",
     # results
     "rules.exclude_flags": "采纳异常标记", "objective_score.set": "录入客观评价得分",
     "veto.create": "登记一票否决", "veto.delete": "撤销一票否决", "results.approve": "审定结果",

@@ -26,6 +26,7 @@ from survey.models import (
     Answer,
     Ballot,
     Batch,
+    BatchUnit,
     Campaign,
     CampaignCategory,
     CampaignGroup,
@@ -33,6 +34,7 @@ from survey.models import (
     Category,
     DeductionRule,
     EvaluatorGroup,
+    FieldSession,
     Item,
     MarginTarget,
     MarginVariable,
@@ -40,6 +42,8 @@ from survey.models import (
     OutcomeSettings,
     RegisterComponent,
     ScaleOption,
+    SessionBatch,
+    SessionUnit,
     SupervisionCase,
     Unit,
     Veto,
@@ -104,6 +108,10 @@ TEXT_MAX = 2000
 CODE_MAX = 64
 ISSUED_MAX = 10_000_000
 WEIGHT_MAX = 1000.0
+#: The longest 现场测评 session code (its batches' codes add "-<k>" within 24 characters) and the
+#: largest attendance expected of one group at one session (survey/sessions/services.py).
+SESSION_CODE_MAX = 20
+SESSION_EXPECTED_MAX = 100_000
 
 #: The one table of the application's limits, per bundle field (``[]`` for every record of a list,
 #: ``*`` for every key of an object). Kept consistent with the setup forms
@@ -158,6 +166,12 @@ LIMITS: dict[str, Limit] = {
     "extensions.register.components[].rules[].points": Limit("扣分", low=0, high=100_000),
     "extensions.register.cases[].id": Limit("案件编号", max_len=CODE_MAX),
     "extensions.register.cases[].deductions.*": Limit("扣分", low=0, high=100_000),
+    "extensions.sessions[].code": Limit("场次代码", max_len=SESSION_CODE_MAX, code=True),
+    "extensions.sessions[].name": Limit("场次名称", max_len=NAME_MAX),
+    "extensions.sessions[].place": Limit("场次地点", max_len=NAME_MAX),
+    "extensions.sessions[].starts_at": Limit("场次时间", max_len=64, years=True),
+    "extensions.sessions[].groups[].expected": Limit("应到人数", low=0, high=SESSION_EXPECTED_MAX, integer=True),
+    "extensions.batch_times.*.*": Limit("批次时间", max_len=64, years=True),
     "rules.ballot_share": Limit("问卷测评占比", low=0, high=WEIGHT_MAX),
     "rules.objective_components.*": Limit("客观考核分项占比", low=0, high=WEIGHT_MAX),
     "rules.objective_components.*key": Limit("客观考核分项代码", max_len=CODE_MAX, code=True),
@@ -281,6 +295,7 @@ def _app_field_types(doc: dict[str, Any]) -> Iterator[BundleProblem]:
     yield from _margin_extension_problems(doc)
     yield from _register_problems(doc)
     yield from _outcome_extension_problems(doc)
+    yield from _on_the_spot_problems(doc)
 
 
 # --- margins' setup (extensions.margins, extensions.attribute_k) ----------
@@ -342,6 +357,194 @@ def _margin_setup(doc: dict[str, Any]) -> dict[str, Any]:
     extensions = doc.get("extensions")
     setup = extensions.get("margins") if isinstance(extensions, dict) else None
     return setup if isinstance(setup, dict) else {}
+
+
+# --- on the spot (extensions.allow_unanswered, batch_units, batch_times, sessions) ----
+
+#: Times of the set-up are written in Beijing time, with their offset.
+BEIJING_MIN = 480
+SESSION_FIELDS = ("code", "name", "place", "starts_at", "announce", "units", "groups")
+
+
+def _codes_of(doc: dict[str, Any], key: str) -> set[str]:
+    records = doc.get(key)
+    return {r["code"] for r in records if isinstance(r, dict) and isinstance(r.get("code"), str)} \
+        if isinstance(records, list) else set()
+
+
+def _on_the_spot_problems(doc: dict[str, Any]) -> Iterator[BundleProblem]:
+    """extensions.batch_units names batches and units of the bundle; batch_times
+    a batch's opens_at/closes_at as ISO 8601 (closing not before opening);
+    sessions are records of SESSION_FIELDS whose units and batches the bundle
+    has, one batch per group, a batch in one session only."""
+    extensions = doc.get("extensions")
+    if not isinstance(extensions, dict):
+        return
+    batches, units = _codes_of(doc, "batches"), _codes_of(doc, "units")
+    if "allow_unanswered" in extensions and not isinstance(extensions["allow_unanswered"], bool):
+        yield BundleProblem("extensions.allow_unanswered", "应为 true 或 false", "must be true or false")
+    chosen = extensions.get("batch_units", {})
+    if not isinstance(chosen, dict):
+        yield BundleProblem("extensions.batch_units", "应为对象", "must be an object")
+        chosen = {}
+    for batch, codes in chosen.items():
+        path = f"extensions.batch_units.{batch}"
+        if batch not in batches:
+            yield BundleProblem(path, f"未知批次 {batch}", f"unknown batch {batch}")
+        if not isinstance(codes, list) or not codes:
+            yield BundleProblem(path, "应为非空的单位代码列表", "must be a non-empty list of unit codes")
+            continue
+        for k, code in enumerate(codes):
+            if code not in units:
+                yield BundleProblem(f"{path}[{k}]", f"未知单位 {code}", f"unknown unit {code}")
+        if len(set(map(str, codes))) != len(codes):
+            yield BundleProblem(path, "单位代码重复", "a unit code appears twice")
+    times = extensions.get("batch_times", {})
+    if not isinstance(times, dict):
+        yield BundleProblem("extensions.batch_times", "应为对象", "must be an object")
+        times = {}
+    for batch, period in times.items():
+        path = f"extensions.batch_times.{batch}"
+        if batch not in batches:
+            yield BundleProblem(path, f"未知批次 {batch}", f"unknown batch {batch}")
+        if not isinstance(period, dict):
+            yield BundleProblem(path, "应为对象", "must be an object")
+            continue
+        parsed = {}
+        for key, value in period.items():
+            if key not in ("opens_at", "closes_at"):
+                yield BundleProblem(f"{path}.{key}", f"未知的字段 {key}", f"unknown field {key}")
+            elif (instant := _instant_or_none(value)) is None:
+                yield BundleProblem(f"{path}.{key}", "应为 ISO 8601 时间", "must be an ISO 8601 time")
+            else:
+                parsed[key] = instant
+        if len(parsed) == 2 and parsed["closes_at"] < parsed["opens_at"]:
+            yield BundleProblem(f"{path}.closes_at", "截止时间早于开始时间", "closes before it opens")
+    sessions = extensions.get("sessions", [])
+    if not isinstance(sessions, list):
+        yield BundleProblem("extensions.sessions", "应为列表", "must be a list")
+        return
+    group_of = {b.get("code"): b.get("group") for b in doc.get("batches") or [] if isinstance(b, dict)}
+    seen_codes: set[str] = set()
+    seen_batches: set[str] = set()
+    for i, session in enumerate(sessions):
+        path = f"extensions.sessions[{i}]"
+        if not isinstance(session, dict):
+            yield BundleProblem(path, "应为对象", "must be an object")
+            continue
+        for key in session:
+            if key not in SESSION_FIELDS:
+                yield BundleProblem(f"{path}.{key}", f"未知的字段 {key}", f"unknown field {key}")
+        code, name = session.get("code"), session.get("name")
+        if not isinstance(code, str) or not code:
+            yield BundleProblem(f"{path}.code", "应为非空字符串", "must be a non-empty string")
+        elif code in seen_codes:
+            yield BundleProblem(f"{path}.code", f"场次代码 {code} 重复", f"session code {code} appears twice")
+        else:
+            seen_codes.add(code)
+        if not isinstance(name, str) or not name:
+            yield BundleProblem(f"{path}.name", "应为非空字符串", "must be a non-empty string")
+        if session.get("place") is not None and not isinstance(session.get("place"), str):
+            yield BundleProblem(f"{path}.place", "应为字符串或 null", "must be a string or null")
+        if "starts_at" in session and _instant_or_none(session["starts_at"]) is None:
+            yield BundleProblem(f"{path}.starts_at", "应为 ISO 8601 时间", "must be an ISO 8601 time")
+        if "announce" in session and not isinstance(session["announce"], bool):
+            yield BundleProblem(f"{path}.announce", "应为 true 或 false", "must be true or false")
+        codes = session.get("units")
+        if not isinstance(codes, list) or not codes:
+            yield BundleProblem(f"{path}.units", "应为非空的单位代码列表", "must be a non-empty list of unit codes")
+        else:
+            for k, unit in enumerate(codes):
+                if unit not in units:
+                    yield BundleProblem(f"{path}.units[{k}]", f"未知单位 {unit}", f"unknown unit {unit}")
+        groups = session.get("groups")
+        if not isinstance(groups, list) or not groups:
+            yield BundleProblem(f"{path}.groups", "应为非空列表", "must be a non-empty list")
+            continue
+        present: set[Any] = set()
+        for k, entry in enumerate(groups):
+            gp = f"{path}.groups[{k}]"
+            batch = entry.get("batch") if isinstance(entry, dict) else None
+            if not isinstance(entry, dict) or set(entry) - {"batch", "expected"}:
+                yield BundleProblem(gp, "应为 {\"batch\", \"expected\"} 对象", 'must be a {"batch", "expected"} object')
+            elif batch not in batches:
+                yield BundleProblem(f"{gp}.batch", f"未知批次 {batch}", f"unknown batch {batch}")
+            elif batch in seen_batches:
+                yield BundleProblem(f"{gp}.batch", f"批次 {batch} 已属于另一场次", f"batch {batch} is in another session")
+            elif group_of.get(batch) in present:
+                yield BundleProblem(f"{gp}.batch", "一个评议主体在一个场次只能有一个批次",
+                                    "a group has one batch per session")
+            else:
+                seen_batches.add(batch)
+                present.add(group_of.get(batch))
+            expected = entry.get("expected") if isinstance(entry, dict) else None
+            if not isinstance(expected, int) or isinstance(expected, bool):
+                yield BundleProblem(f"{gp}.expected", "应为整数", "must be a whole number")
+
+
+def _instant_or_none(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_instant(value)[0]
+    except ValueError:
+        return None
+
+
+def _load_on_the_spot(extensions: dict[str, Any], campaign: Campaign, batches: dict[str, Batch],
+                      cunits: dict[str, CampaignUnit]) -> None:
+    """extensions.allow_unanswered, batch_units, batch_times and sessions (checked by _on_the_spot_problems)."""
+    campaign.allow_unanswered = bool(extensions.get("allow_unanswered", False))
+    for code, unit_codes in (extensions.get("batch_units") or {}).items():
+        for unit in unit_codes:
+            db.session.add(BatchUnit(batch_id=batches[code].id, campaign_unit_id=cunits[unit].id))
+    for code, period in (extensions.get("batch_times") or {}).items():
+        batches[code].opens_at = parse_instant(period["opens_at"])[0] if "opens_at" in period else None
+        batches[code].closes_at = parse_instant(period["closes_at"])[0] if "closes_at" in period else None
+    for i, record in enumerate(extensions.get("sessions") or []):
+        starts = record.get("starts_at")
+        db.session.add(FieldSession(
+            campaign_id=campaign.id, position=i + 1, code=record["code"], name=record["name"],
+            place=record.get("place"), starts_at=parse_instant(starts)[0] if starts else None,
+            announce=bool(record.get("announce", False)),
+            units=[SessionUnit(campaign_unit_id=cunits[u].id, position=k) for k, u in enumerate(record["units"])],
+            batches=[SessionBatch(batch_id=batches[g["batch"]].id, position=k, expected=g["expected"])
+                     for k, g in enumerate(record["groups"])]))
+
+
+def _export_on_the_spot(campaign: Campaign, extensions: dict[str, Any]) -> None:
+    """What _load_on_the_spot reads, where the campaign has it."""
+    if campaign.allow_unanswered:
+        extensions["allow_unanswered"] = True
+    codes = {cu.id: cu.code for cu in campaign.units}
+    order = {cu.id: k for k, cu in enumerate(campaign.units)}
+    chosen: dict[int, list[int]] = {}
+    for batch_id, unit_id in db.session.execute(
+            select(BatchUnit.batch_id, BatchUnit.campaign_unit_id).join(Batch, BatchUnit.batch_id == Batch.id)
+            .where(Batch.campaign_id == campaign.id)):
+        chosen.setdefault(batch_id, []).append(unit_id)
+    batch_units = {b.code: [codes[u] for u in sorted(chosen[b.id], key=order.__getitem__)]
+                   for b in campaign.batches if b.id in chosen}
+    if batch_units:
+        extensions["batch_units"] = batch_units
+    times = {b.code: {key: format_instant(value, BEIJING_MIN) for key, value in
+                      (("opens_at", b.opens_at), ("closes_at", b.closes_at)) if value is not None}
+             for b in campaign.batches if b.opens_at is not None or b.closes_at is not None}
+    if times:
+        extensions["batch_times"] = times
+    sessions = db.session.scalars(select(FieldSession).where(FieldSession.campaign_id == campaign.id)
+                                  .order_by(FieldSession.position, FieldSession.id)).all()
+    if sessions:
+        extensions["sessions"] = [{
+            "code": s.code, "name": s.name, "place": s.place,
+            "starts_at": format_instant(s.starts_at, BEIJING_MIN) if s.starts_at else None,
+            "announce": s.announce, "units": [su.campaign_unit.code for su in s.units],
+            "groups": [{"batch": sb.batch.code, "expected": sb.expected} for sb in s.batches],
+        } for s in sessions]
+        for record in extensions["sessions"]:
+            for key in ("place", "starts_at"):
+                if record[key] is None:
+                    del record[key]
 
 
 # --- English labels (extensions.labels_en) -------------------------------
@@ -569,6 +772,7 @@ def _load(doc: dict[str, Any], status: str) -> Campaign:
     if derived:
         _check_derived(doc, campaign, derived)
     _load_outcome_setup(campaign, extensions)
+    _load_on_the_spot(extensions, campaign, batches, cunits)
     _insert_ballots(campaign, doc.get("ballots") or [], batches, cunits)
     return campaign
 
@@ -678,6 +882,7 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
     if register:
         extensions["register"] = register
     extensions.update(_outcome_setup(campaign))
+    _export_on_the_spot(campaign, extensions)
     if extensions:
         doc["extensions"] = extensions
     return doc

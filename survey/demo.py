@@ -22,6 +22,7 @@ from survey.models import (
     Category,
     Evaluator,
     EvaluatorGroup,
+    FieldSession,
     Invitation,
     Item,
     MarginTarget,
@@ -29,6 +30,8 @@ from survey.models import (
     ObjectiveScore,
     OutcomeSettings,
     ScaleOption,
+    SessionBatch,
+    SessionUnit,
     Unit,
     User,
 )
@@ -176,6 +179,13 @@ def create_demo(*, seed: int = 2026, links_per_batch: int = 3) -> tuple[Campaign
                 elif channel != "paper" and sum(lk.batch == bcode for lk in links) < links_per_batch:
                     links.append(DemoLink(glabel, bcode, token))
             serial += count
+    # A 现场测评 session held with the 基层单位代表's numbered paper forms (docs/sessions.md).
+    grassroots = next(b for b in campaign.batches if b.code == "grassroots-paper")
+    db.session.add(FieldSession(
+        campaign_id=campaign.id, position=1, code="jm1", name="基层单位代表专场", place="市政府第一会议室",
+        starts_at=now - dt.timedelta(days=10), announce=True,
+        units=[SessionUnit(campaign_unit=cu, position=k) for k, cu in enumerate(units)],
+        batches=[SessionBatch(batch=grassroots, position=0, expected=grassroots.issued or 0)]))
     for cu in units:
         db.session.add(ObjectiveScore(campaign_unit=cu, position=cu.position, component="work",
                                       score=round(70 + 28 * quality[cu.code] + rng.uniform(-3, 3), 1)))

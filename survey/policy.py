@@ -138,9 +138,14 @@ POLICY: dict[str, Rule] = {
     **{f"distribution.{name}": ORGANIZE for name in (
         "index", "batches", "batch", "cap", "flags", "issued", "job_progress",
         "poster", "print_forms", "printed", "remind", "retry", "send",
-        "batch_status", "messages_page", "schedule", "unschedule")},
+        "batch_status", "messages_page", "schedule", "unschedule", "period", "units")},
     # the form's preview and its test ballots (survey/ballots/preview.py)
     **{f"preview.{name}": ORGANIZE for name in ("page", "form", "draft")},
+    # 现场测评 sessions: set up, opened and closed by the organizer; the projector
+    # page, its live figures and the session's sub-bundle are read like the results
+    **{f"sessions.{name}": ORGANIZE for name in ("index", "session_page", "open_session", "close_session",
+                                                 "slips")},
+    **{f"sessions.{name}": READ for name in ("projector", "live", "sub_bundle")},
     # paper entry: the organizer and the clerk
     **{f"distribution.{name}": PAPER for name in ("paper_entry", "paper_conflicts")},
     # results: read by the committee, the organizer and the auditor
@@ -198,6 +203,10 @@ POLICY: dict[str, Rule] = {
     "api.audit_entries": AUDIT,
     "api.objective_scores": READ,
     "api.ballots": READ,  # as the results page's raw ballot download
+    # 现场测评 sessions, window posters and their tallies: read as the projector page
+    "api.sessions": READ,
+    "api.session": READ,
+    "api.posters": READ,
     # the API's writes: as the pages that do the same (roster import, results inputs)
     "api.import_roster": ORGANIZE,
     "api.import_objective_scores": ASSESS,  # an assessing department: its own component (inputs.py)

@@ -3,7 +3,16 @@ its OpenAPI 3.1 document, the browsable docs, and the resources. docs/api.md
 explains it to its users and to the developer who adds an endpoint."""
 from __future__ import annotations
 
-from survey.api import ballots, carrying, docs, imports, outcomes, register, resources  # noqa: F401  (their views join the blueprint)
+from survey.api import (  # noqa: F401  (their views join the blueprint)
+    ballots,
+    carrying,
+    docs,
+    imports,
+    outcomes,
+    register,
+    resources,
+    sessions,
+)
 from survey.api.v1 import api
 
 bp = api.bp

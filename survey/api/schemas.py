@@ -703,3 +703,74 @@ class HonourDecide(Schema):
     title: str = Field("", max_length=100, description="称号；空为规则中的称号")
     amount: float | None = Field(None, ge=0, allow_inf_nan=False, description="奖励金额（元）")
     note: str = Field("", max_length=2000)
+# --- on the spot: 现场测评 sessions and window posters (issue #14) -----------------
+
+
+class SubsetFigures(Schema):
+    """SCORING.md §5a's figures of a subset of the valid ballots for one unit."""
+
+    n: int = Field(description="有效票数 Σ_g n(u,g)")
+    score: float | None = Field(description="问卷得分 S(u)（不含考核分）")
+    shares: dict[str, float | None] | None = Field(description="总体评价指标上各计分选项的比例（选项代码 → 比例）")
+
+
+class SessionGroup(Schema):
+    batch: Code = Field(description="该评议主体在本场次的批次")
+    group: Code
+    group_label: str
+    expected: int = Field(description="应到人数（即批次的发放数）")
+    returned: int = Field(description="已提交的评议票数")
+
+
+class SessionUnitTally(Schema):
+    code: Code
+    name: str
+    n: int = Field(description="本场次的有效票数")
+    score: float | None = Field(description="问卷得分（子数据包上按评分办法计算）")
+    shares: dict[str, float | None] = Field(description="总体评价指标上各计分选项的比例")
+
+
+class SessionTally(Schema):
+    """现场结果: `analysis` on the session's sub-bundle (its batches, their
+    ballots, its units, the campaign's rules); no objective scores, vetoes,
+    campaign-wide ranks or classes."""
+
+    received: int
+    valid: int
+    units: list[SessionUnitTally]
+
+
+class SessionEntry(Schema):
+    code: Code
+    name: str
+    place: str | None
+    starts_at: Timestamp | None
+    state: Literal["planned", "open", "closed"] = Field(description="planned 未开始, open 进行中, closed 已结束")
+    announce: bool = Field(description="当场公布：结束后投影页显示现场结果")
+    units: list[Code] = Field(description="本场次的参评单位")
+    groups: list[SessionGroup]
+    tally: SessionTally | None = Field(description="现场结果；场次结束前为 null")
+    campaign_breakdown: dict[str, SubsetFigures] | None = Field(
+        description="评议活动截止后，本场次批次在全部数据中的分项结果（评分办法 §5a，单位代码 → 数字）；截止前为 null")
+
+
+class SessionPage(Page[SessionEntry]):
+    pass
+
+
+class PosterEntry(Schema):
+    """A window QR poster (知情评议): an open batch whose form shows the units listed."""
+
+    batch: Code
+    group: Code
+    channel: Channel
+    units: list[Code] = Field(description="表单上的单位（窗口海报通常只有一个）")
+    public_url: str = Field(description="海报二维码的地址")
+    ip_cap: int | None = Field(description="同一网络地址 24 小时内最多提交的份数（0 为不限）")
+    returned: int = Field(description="已提交的评议票数")
+    results: dict[str, SubsetFigures] | None = Field(
+        description="评议活动截止后本批次的分项结果（评分办法 §5a，by_batch；单位代码 → 数字）；截止前为 null")
+
+
+class PosterPage(Page[PosterEntry]):
+    pass

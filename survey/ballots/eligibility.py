@@ -20,6 +20,7 @@ from survey.ballots.questionnaire import Questionnaire, Rules, UnitRow, load_que
 from survey.clock import utcnow
 from survey.extensions import db
 from survey.models import Batch, Campaign, CampaignUnit, Evaluator, Invitation, ReplacedLink
+from survey.models.distribution import OPEN_CHANNELS
 from survey.models.lifecycle import CampaignState
 from survey.tokens import hash_token
 
@@ -44,15 +45,15 @@ def find_open_batch(campaign_code: str, batch_code: str) -> Batch | None:
     """The open-channel (QR poster, public) batch behind a public form address."""
     batch: Batch | None = db.session.scalar(
         select(Batch).join(Campaign).where(Campaign.code == campaign_code, Batch.code == batch_code))
-    if batch is None or not batch.is_open_batch:
-        return None
+    if batch is None or not batch.is_open_batch or batch.channel not in OPEN_CHANNELS:
+        return None  # (an open paper batch, newspaper coupons, has no web form)
     return batch
 
 
 def find_public_batch(public_code: str) -> Batch | None:
     """The open batch behind a QR poster's address /q/<public_code>."""
     batch: Batch | None = db.session.scalar(select(Batch).where(Batch.public_code == public_code))
-    return batch if batch is not None and batch.is_open_batch else None
+    return batch if batch is not None and batch.is_open_batch and batch.channel in OPEN_CHANNELS else None
 
 
 # --- the units on a form ---
@@ -60,7 +61,7 @@ def find_public_batch(public_code: str) -> Batch | None:
 
 def questionnaire_of(batch: Batch) -> Questionnaire:
     """The questionnaire of a batch's group (read on the session's connection)."""
-    return load_questionnaire(db.session.connection(), batch.campaign_id, batch.campaign_group_id)
+    return load_questionnaire(db.session.connection(), batch.campaign_id, batch.campaign_group_id, batch.id)
 
 
 def campaign_units(campaign: Campaign, rows: Sequence[UnitRow]) -> list[CampaignUnit]:
@@ -165,7 +166,7 @@ def _link_statement() -> Select[Any]:
         select(i.c.id, i.c.used, i.c.batch_id, b.c.campaign_id, b.c.campaign_group_id, c.c.name,
                c.c.status, c.c.opens_at, c.c.closes_at, b.c.opens_at, b.c.closes_at, c.c.anonymous,
                c.c.max_dissatisfied_share_per_ballot, c.c.comment_required_for_dissatisfied, c.c.rules,
-               e.c.own_unit_id, e.c.attributes, i.c.attributes, b.c.channel)
+               e.c.own_unit_id, e.c.attributes, i.c.attributes, b.c.channel, c.c.allow_unanswered)
         .select_from(i.join(b, b.c.id == i.c.batch_id).join(c, c.c.id == b.c.campaign_id)
                      .outerjoin(e, e.c.id == i.c.evaluator_id))
         .where(i.c.token_hash == bindparam("token_hash"))
@@ -183,8 +184,10 @@ def find_link(connection: Connection, token: str) -> LinkView | None:
     if row is None:
         return None
     (invitation_id, used, batch_id, campaign_id, group_id, name, status, opens_at, closes_at, batch_opens_at,
-     batch_closes_at, anonymous, share, comment_required, rules, own_unit_id, attributes, released, channel) = row
+     batch_closes_at, anonymous, share, comment_required, rules, own_unit_id, attributes, released, channel,
+     allow_unanswered) = row
     return LinkView(invitation_id, used, batch_id, campaign_id, group_id, name, status, opens_at, closes_at,
-                    batch_opens_at, batch_closes_at, anonymous, Rules.from_columns(share, comment_required, rules),
-                    own_unit_id, attributes, released, load_questionnaire(connection, campaign_id, group_id),
+                    batch_opens_at, batch_closes_at, anonymous,
+                    Rules.from_columns(share, comment_required, rules, allow_unanswered),
+                    own_unit_id, attributes, released, load_questionnaire(connection, campaign_id, group_id, batch_id),
                     channel, token)

@@ -26,7 +26,16 @@ from sqlalchemy.sql.selectable import CompoundSelect
 
 from survey.ballots.i18n import label_of
 from survey.caches import Cache
-from survey.models import Campaign, CampaignUnit, GroupUnit, Item, MarginTarget, MarginVariable, ScaleOption
+from survey.models import (
+    BatchUnit,
+    Campaign,
+    CampaignUnit,
+    GroupUnit,
+    Item,
+    MarginTarget,
+    MarginVariable,
+    ScaleOption,
+)
 from survey.tokens import normalise_receipt
 
 #: answers[campaign_unit_id][item_id] = scale_option_id
@@ -78,11 +87,15 @@ class _Unit(Protocol):
 U = TypeVar("U", bound=_Unit)
 
 
-def units_on_form(units: Iterable[U], rated: Iterable[int], own_unit_id: int | None) -> list[U]:
+def units_on_form(units: Iterable[U], rated: Iterable[int], own_unit_id: int | None,
+                  batch_units: Iterable[int] = ()) -> list[U]:
     """The units on a form: those the group rates (all, where the campaign
-    names none for the group), never the evaluator's own."""
-    rated = set(rated)
-    return [u for u in units if u.unit_id != own_unit_id and (not rated or u.id in rated)]
+    names none for the group), restricted to the batch's units where the
+    batch names some (a 现场测评 session's units, a window poster's one unit:
+    ``batch_unit``), never the evaluator's own."""
+    rated, batch_units = set(rated), set(batch_units)
+    return [u for u in units if u.unit_id != own_unit_id and (not rated or u.id in rated)
+            and (not batch_units or u.id in batch_units)]
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,8 @@ class Questionnaire:
     rated: frozenset[int]
     #: The group's margin questions, in raking order (required on every channel).
     margins: tuple[MarginQuestionRow, ...] = ()
+    #: The campaign units the batch's form is restricted to (empty: no restriction).
+    batch_units: frozenset[int] = frozenset()
     #: The units the group rates.
     group_units: tuple[UnitRow, ...] = field(init=False)
     #: Posted value -> scale option id.
@@ -165,7 +180,7 @@ class Questionnaire:
         init=False, compare=False)
 
     def __post_init__(self) -> None:
-        group_units = tuple(units_on_form(self.units, self.rated, None))
+        group_units = tuple(units_on_form(self.units, self.rated, None, self.batch_units))
         setter = object.__setattr__
         setter(self, "group_units", group_units)
         setter(self, "option_ids", {str(o.id): o.id for o in self.scale})
@@ -179,7 +194,7 @@ class Questionnaire:
 
     def on_form(self, own_unit_id: int | None) -> list[UnitRow]:
         """The units an evaluator whose own unit is ``own_unit_id`` rates."""
-        return units_on_form(self.units, self.rated, own_unit_id)
+        return units_on_form(self.units, self.rated, own_unit_id, self.batch_units)
 
 
     def attributes_of(self, margin_answers: Mapping[int, int]) -> dict[str, str]:
@@ -196,11 +211,12 @@ class Questionnaire:
 def _structure_statement() -> CompoundSelect[Any]:
     cu, it, so, gu = (CampaignUnit.__table__, Item.__table__, ScaleOption.__table__,
                       GroupUnit.__table__)
-    mv, mt = MarginVariable.__table__, MarginTarget.__table__
+    mv, mt, bu = MarginVariable.__table__, MarginTarget.__table__, BatchUnit.__table__
     no_int, no_text, no_real = cast(null(), Integer), cast(null(), String), cast(null(), Float)
     no_help = (no_text, no_text)  # an item's help and help_en; null in the other rows
     campaign_id: BindParameter[int] = bindparam("campaign_id")
     group_id: BindParameter[int] = bindparam("group_id")
+    batch_id: BindParameter[int | None] = bindparam("batch_id")
     return union_all(
         select(literal("u"), cu.c.id, cu.c.unit_id, cu.c.name, no_text, no_real, cu.c.position, cu.c.name_en, *no_help)
         .where(cu.c.campaign_id == campaign_id),
@@ -221,6 +237,9 @@ def _structure_statement() -> CompoundSelect[Any]:
         select(literal("t"), mt.c.id, no_int, mt.c.category, mt.c.variable, no_real, mt.c.position, no_text,
                *no_help)
         .where(mt.c.campaign_group_id == group_id),
+        # The batch's units, where its form is restricted (none for batch_id None).
+        select(literal("b"), bu.c.campaign_unit_id, no_int, no_text, no_text, no_real, literal(0), no_text)
+        .where(bu.c.batch_id == batch_id),
     )
 
 
@@ -229,8 +248,10 @@ _STRUCTURE = _structure_statement()
 _QUESTIONNAIRES: Cache[tuple[Any, ...], Questionnaire] = Cache("ballots.questionnaires", 256)
 
 
-def load_questionnaire(connection: Connection, campaign_id: int, group_id: int) -> Questionnaire:
-    """The campaign's units, items, scale and the units a group rates, in one query.
+def load_questionnaire(connection: Connection, campaign_id: int, group_id: int,
+                       batch_id: int | None = None) -> Questionnaire:
+    """The campaign's units, items, scale, the units a group rates and those
+    a batch's form is restricted to, in one query.
 
     The rows are read on every call, so an edit of the campaign is seen by
     the next request; only what is built from them is kept per process,
@@ -238,11 +259,11 @@ def load_questionnaire(connection: Connection, campaign_id: int, group_id: int) 
     or a rated unit makes a new one).
     """
     rows = tuple(tuple(r) for r in connection.execute(
-        _STRUCTURE, {"campaign_id": campaign_id, "group_id": group_id}))
+        _STRUCTURE, {"campaign_id": campaign_id, "group_id": group_id, "batch_id": batch_id}))
     built = _QUESTIONNAIRES.get(rows)
     if built is not None:
         return built
-    by_kind: dict[str, list[tuple[Any, ...]]] = {"u": [], "i": [], "s": [], "g": [], "v": [], "t": []}
+    by_kind: dict[str, list[tuple[Any, ...]]] = {"u": [], "i": [], "s": [], "g": [], "v": [], "t": [], "b": []}
     for row in sorted(rows, key=lambda r: (r[0], r[6], r[1])):
         by_kind[row[0]].append(row)
     categories: dict[str, list[MarginOptionRow]] = {}
@@ -255,6 +276,7 @@ def load_questionnaire(connection: Connection, campaign_id: int, group_id: int) 
         rated=frozenset(r[1] for r in by_kind["g"]),
         margins=tuple(MarginQuestionRow(r[1], r[4], r[3], r[7], tuple(categories.get(r[4], ())))
                       for r in by_kind["v"]),
+        batch_units=frozenset(r[1] for r in by_kind["b"]),
     ))
 
 
@@ -369,17 +391,20 @@ class Rules:
     comment_required_for_dissatisfied: bool
     #: The item the 不满意 cap counts (its code); None: the first.
     overall_item_code: str | None
+    #: A unit may be left unanswered (no item answered: stored as no answer).
+    allow_unanswered: bool = False
 
     @classmethod
     def of(cls, campaign: Campaign) -> Rules:
         return cls.from_columns(campaign.max_dissatisfied_share_per_ballot,
-                                campaign.comment_required_for_dissatisfied, campaign.rules)
+                                campaign.comment_required_for_dissatisfied, campaign.rules,
+                                campaign.allow_unanswered)
 
     @classmethod
     def from_columns(cls, share: float | None, comment_required: bool | None,
-                     rules: dict[str, Any] | None) -> Rules:
+                     rules: dict[str, Any] | None, allow_unanswered: bool | None = False) -> Rules:
         """From the campaign's columns of the same names (eligibility.find_link reads them as a row)."""
-        return cls(share, bool(comment_required), (rules or {}).get("overall_item"))
+        return cls(share, bool(comment_required), (rules or {}).get("overall_item"), bool(allow_unanswered))
 
 
 @dataclass(frozen=True)
@@ -459,6 +484,8 @@ def check_ballot(questionnaire: Questionnaire, rules: Rules, units: Sequence[Uni
     items = questionnaire.items
     if complete:
         for unit in units:
+            if rules.allow_unanswered and not answers.get(unit.id):
+                continue  # left unanswered as a whole: allowed, stored as no answer
             for item in items:
                 if item.id not in answers.get(unit.id, {}):
                     problems.append(Problem(_("请为“%(unit)s”的“%(item)s”选择一项",
@@ -470,6 +497,7 @@ def check_ballot(questionnaire: Questionnaire, rules: Rules, units: Sequence[Uni
                 if worst.id in answers.get(unit.id, {}).values() and not comments.get(unit.id, "").strip():
                     problems.append(Problem(_("您对“%(unit)s”选择了“%(option)s”，请在该单位的意见建议栏写明原因。",
                                               unit=label_of(unit), option=label_of(worst)), unit.id))
+        # The cap counts the units on the form, answered or not (docs/sessions.md).
         cap = dissatisfied_cap(rules, len(units))
         if cap is not None:
             overall = overall_item(questionnaire, rules)

@@ -354,7 +354,10 @@ def return_board(campaign: Campaign) -> ReturnBoard:
     for b in campaign.batches:
         returned, received = tally.per_batch.get(b.id, (0, 0))
         n_links, unused = links.get(b.id, (None, None))
-        label = f"{b.group.label} · {_(CHANNEL_LABELS.get(b.channel, b.channel))}"
+        # Unnumbered paper (newspaper coupons) reads as a channel of its own.
+        channel = _("纸质（不编号）") if b.channel == "paper" and b.issued is None \
+            else _(CHANNEL_LABELS.get(b.channel, b.channel))
+        label = f"{b.group.label} · {channel}"
         batches.append(batch_row(b.code, label, b.issued, returned, received - excluded_batch.get(b.code, 0),
                                  target, n_links, unused))
     by_code = {b.code: row for b, row in zip(campaign.batches, batches, strict=True)}

@@ -122,10 +122,15 @@ def _utc(local: Any) -> Any:
 
 
 class CampaignEditForm(CampaignForm):
-    """The same fields without the code (it names the campaign in links and files), copying or the test mark."""
+    """The same fields without the code (it names the campaign in links and files), copying or the
+    test mark, and the ballot's option of leaving units unanswered."""
     code = None
     copy_from = None
     is_test = None
+    allow_unanswered = BooleanField(_l("允许评议代表对不了解的单位不作答（记为未作答，不记为“不了解”）"))
+
+    def values(self) -> dict[str, Any]:
+        return {**super().values(), "allow_unanswered": bool(self.allow_unanswered.data)}
 
 
 class BulkUnitsForm(FlaskForm):

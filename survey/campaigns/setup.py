@@ -80,8 +80,11 @@ def create_campaign(*, code: str, name: str, year: int, anonymous: bool, return_
 
 
 def update_campaign(campaign: Campaign, *, name: str, year: int, anonymous: bool, return_target: float,
-                    opens_at: dt.datetime | None, closes_at: dt.datetime | None) -> None:
+                    opens_at: dt.datetime | None, closes_at: dt.datetime | None,
+                    allow_unanswered: bool | None = None) -> None:
     ensure_editable(campaign)
+    if allow_unanswered is not None:
+        campaign.allow_unanswered = allow_unanswered
     if anonymous != campaign.anonymous:
         # Ballots already in were cast under the promise the campaign made.
         ensure_editable(campaign, alters_ballots=True)

@@ -2,9 +2,19 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DecimalField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateTimeLocalField,
+    DecimalField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from survey.ballots.questionnaire import COMMENT_MAX, MarginQuestionRow, answer_field, comment_field, margin_field
 from survey.forms import FlaskForm
@@ -25,8 +35,11 @@ class BatchForm(FlaskForm):
     count = IntegerField(_l("份数（不记名纸质表）"),
                          validators=[Optional(), NumberRange(min=1, max=1_000_000)])
     named = SelectField(_l("纸质表"), choices=[SelectChoice("count", _l("按份数发放（不记名）")),
-                                                SelectChoice("roster", _l("按名册发放（记名，仅限非匿名评议）"))],
+                                                SelectChoice("roster", _l("按名册发放（记名，仅限非匿名评议）")),
+                                                SelectChoice("coupon", _l("不编号（报纸剪报、来信等；录入时生成编号）"))],
                         default="count")
+    #: A window's QR poster (知情评议): the one unit its form shows (0: the group's units).
+    unit = SelectField(_l("窗口单位（二维码海报只评一个单位时选择）"), coerce=int, default=0, validate_choice=True)
 
 
 class ActionForm(FlaskForm):
@@ -40,6 +53,27 @@ class IssuedForm(FlaskForm):
 class CapForm(FlaskForm):
     ip_cap = IntegerField(_l("同一网络地址 24 小时内最多提交（份，0 为不限，留空按系统设置）"),
                           validators=[Optional(), NumberRange(min=0, max=10_000_000)])
+
+
+class PeriodForm(FlaskForm):
+    """A batch's own opening and closing times (北京时间; empty: the campaign's)."""
+
+    opens_at = DateTimeLocalField(_l("开始时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    closes_at = DateTimeLocalField(_l("截止时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+
+
+class CheckboxesField(SelectMultipleField):  # type: ignore[misc]  # wtforms has no type information
+    """A multiple choice shown as check boxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class UnitsForm(FlaskForm):
+    """The units on a batch's form (none ticked: the group's units)."""
+
+    units = CheckboxesField(_l("本批次评议表上的单位（不选则为该评议主体评议的全部单位）"), coerce=int,
+                            validate_choice=True)
 
 
 class SerialForm(FlaskForm):

@@ -34,7 +34,7 @@ from survey import audit, jobs, mail, sms
 from survey.ballots import eligibility
 from survey.ballots.attributes import batch_gaps, supply_gaps
 from survey.ballots.questionnaire import answer_field, comment_field, margin_field
-from survey.clock import format_beijing
+from survey.clock import format_beijing, from_beijing, to_beijing
 from survey.distribution import (
     messages,
     sending,  # also registers the send_batch and remind_batch jobs
@@ -47,8 +47,10 @@ from survey.distribution.forms import (
     CapForm,
     IssuedForm,
     MessageForm,
+    PeriodForm,
     ScheduleForm,
     SerialForm,
+    UnitsForm,
     paper_form_class,
 )
 from survey.distribution.public_limits import address_cap
@@ -56,7 +58,7 @@ from survey.errors import UserError
 from survey.extensions import db
 from survey.forms import FlaskForm
 from survey.models import Batch, Campaign, CampaignUnit, Invitation, Job, PaperEntry
-from survey.models.distribution import CHANNEL_LABELS
+from survey.models.distribution import CHANNEL_LABELS, OPEN_CHANNELS
 from survey.web import action, batch_or_404, campaign_or_404, flash_form_errors, unconfirmed
 
 bp = Blueprint("distribution", __name__)
@@ -118,6 +120,8 @@ def batches(code: str) -> ResponseReturnValue:
     campaign = campaign_or_404(code)
     form = BatchForm()
     form.group.choices = [SelectChoice(g.id, g.label) for g in campaign.groups]
+    form.unit.choices = [SelectChoice(0, _("（该评议主体评议的全部单位）"))] + [
+        SelectChoice(u.id, u.name) for u in campaign.units]
     if not form.validate_on_submit():
         return _render_batches(campaign, form), 422 if form.is_submitted() else 200
     group = next(g for g in campaign.groups if g.id == form.group.data)
@@ -128,11 +132,17 @@ def batches(code: str) -> ResponseReturnValue:
     try:
         batch = services.create_batch(campaign, group, channel, evaluators=evaluators,
                                       count=form.count.data if channel == "paper" and evaluators is None else None,
-                                      code=form.code.data)
+                                      code=form.code.data, unnumbered=channel == "paper" and form.named.data == "coupon")
     except UserError as exc:
         db.session.rollback()
         flash(exc.message, "error")
         return _render_batches(campaign, form), 422
+    if form.unit.data:
+        if channel not in OPEN_CHANNELS:
+            db.session.rollback()
+            flash(_("只有二维码海报和公开渠道的批次可以只评一个窗口单位；其他批次请在批次页选择评议单位"), "error")
+            return _render_batches(campaign, form), 422
+        services.set_batch_units(batch, [form.unit.data])
     audit.record("batch.create", f"campaign:{code}/batch:{batch.code}", None, {"渠道": CHANNEL_LABELS[channel], "份数": batch.issued})
     flash(_("已创建批次 %(code)s：发放 %(n)s 份", code=batch.code,
             n=batch.issued if batch.issued is not None else _("不限")), "success")
@@ -165,6 +175,9 @@ def batch(code: str, bcode: str) -> ResponseReturnValue:
                            action=ActionForm(), gaps=batch_gaps(batch), release=batch.attribute_release,
                            issued_form=issued_form, public_url=public_url,
                            cap_form=CapForm(ip_cap=batch.ip_cap), cap=address_cap(batch),
+                           period_form=PeriodForm(data={"opens_at": to_beijing(batch.opens_at) if batch.opens_at else None,
+                                                        "closes_at": to_beijing(batch.closes_at) if batch.closes_at else None}),
+                           units_form=units_form(batch),
                            gateway=_gateway(batch.channel) if messaging else None,
                            problem=services.sending_problem(batch) if messaging else None,
                            schedule=schedule, schedule_form=schedule_form,
@@ -326,24 +339,47 @@ def _schedule(batch: Batch, form: ScheduleForm) -> str:
     return str(_("已安排定时催办：下次 %(at)s（北京时间）", at=format_beijing(at, "%Y-%m-%d %H:%M")))
 
 
+def _period(batch: Batch, form: PeriodForm) -> str:
+    services.set_period(batch, from_beijing(form.opens_at.data) if form.opens_at.data else None,
+                        from_beijing(form.closes_at.data) if form.closes_at.data else None)
+    return str(_("已保存本批次的开始和截止时间。"))
+
+
+def _units(batch: Batch, form: UnitsForm) -> str:
+    services.set_batch_units(batch, form.units.data or [])
+    n = len(form.units.data or [])
+    return str(_("本批次评议表上的单位：%(n)d 个", n=n)) if n else str(_("本批次评议表显示该评议主体评议的全部单位"))
+
+
+def units_form(batch: Batch) -> UnitsForm:
+    """The batch page's choice of units, its choices the campaign's units."""
+    form = UnitsForm(data={"units": services.batch_unit_ids(batch)} if request.method == "GET" else None)
+    form.units.choices = [SelectChoice(u.id, u.name) for u in batch.campaign.units]
+    return form
+
+
 #: The small forms of a batch's page (endpoint ``distribution.<name>``, POST .../batches/<bcode>/<name>):
 #: the form, what it does to the batch and what it then says.
 BATCH_FORMS: dict[str, tuple[type[Any], Callable[[Batch, Any], str]]] = {
     "issued": (IssuedForm, _issued),
     "cap": (CapForm, _cap),
     "schedule": (ScheduleForm, _schedule),
+    "period": (PeriodForm, _period),
+    "units": (UnitsForm, _units),
 }
 
 
 def _form_view(name: str, form_class: type[Any], apply: Callable[[Batch, Any], str]) -> Callable[..., ResponseReturnValue]:
     def view(code: str, bcode: str) -> ResponseReturnValue:
         batch = batch_or_404(campaign_or_404(code), bcode)
-        form = form_class()
+        form = units_form(batch) if form_class is UnitsForm else form_class()
         if form.validate_on_submit():
             audit.record(f"batch.{name}", f"campaign:{code}/batch:{bcode}", None, {name: form.data.get(name)})
             flash(apply(batch, form), "success")
         else:
             flash_form_errors(form)
+        if request.form.get("back") == "poster" and batch.public_code:  # the cap, set on the poster's page
+            return redirect(url_for(".poster", code=code, bcode=bcode))
         return redirect(url_for(".batch", code=code, bcode=bcode))
 
     view.__name__ = view.__qualname__ = name
@@ -452,7 +488,9 @@ def poster(code: str, bcode: str) -> ResponseReturnValue:
         abort(404)
     url = public_url_of(batch)
     return render_template("distribution/poster.html", campaign=campaign, batch=batch, url=url,
-                           qr=qr_svg(url, scale=10))
+                           qr=qr_svg(url, scale=10), units=eligibility.units_for_batch(batch)
+                           if services.batch_unit_ids(batch) else [],
+                           cap_form=CapForm(ip_cap=batch.ip_cap), cap=address_cap(batch))
 
 
 @bp.route("/distribution/<code>/paper", methods=["GET", "POST"])
@@ -468,11 +506,20 @@ def paper_entry(code: str) -> ResponseReturnValue:
     def refuse(message: str, status: int) -> ResponseReturnValue:
         flash(message, "error")
         return render_template("distribution/paper_lookup.html", campaign=campaign, lookup=lookup,
-                               conflicts=len(services.conflicts(campaign))), status
+                               conflicts=len(services.conflicts(campaign)),
+                               coupons=services.coupon_batches(campaign)), status
 
+    coupon_batch = request.form.get("coupon") if request.method == "POST" else None
+    if coupon_batch:
+        # A newspaper coupon (no printed serial): its serial is generated now, to be written on it.
+        coupon = services.new_coupon(batch_or_404(campaign, coupon_batch))
+        audit.ballot_work("paper.coupon", campaign, coupon.batch)  # who, batch, day: never the form
+        flash(_("新编号 %(serial)s：请把编号写在这份评议表上，第二位录入员凭此编号录入", serial=coupon.serial), "success")
+        return redirect(url_for(".paper_entry", code=code, serial=coupon.serial), 303)
     if not scanned:
         return render_template("distribution/paper_lookup.html", campaign=campaign, lookup=lookup,
-                               conflicts=len(services.conflicts(campaign)))
+                               conflicts=len(services.conflicts(campaign)),
+                               coupons=services.coupon_batches(campaign))
     try:
         invitation = services.scanned_invitation(campaign, scanned)
     except UserError as exc:

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, case, func, or_, select, true, update
+from sqlalchemy import Select, bindparam, case, delete, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -32,9 +32,12 @@ from survey.extensions import db
 from survey.models import (
     Ballot,
     Batch,
+    BatchUnit,
     Campaign,
     CampaignGroup,
+    CampaignUnit,
     Evaluator,
+    GroupUnit,
     Invitation,
     Job,
     PaperEntry,
@@ -102,14 +105,17 @@ def next_batch_code(campaign: Campaign, channel: str) -> str:
 
 def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
                  evaluators: Sequence[int] | str | None = None, count: int | None = None,
-                 code: str | None = None) -> Batch:
+                 code: str | None = None, unnumbered: bool = False) -> Batch:
     """Create a batch and all its invitations, recording ``issued``.
 
     E-mail and SMS batches go to `evaluators` (ids, or ROSTER: everyone of the
     group's roster not yet invited who has the address the channel needs); paper batches are either
     addressed (`evaluators`, non-anonymous campaigns only) or handed out
-    (`count` forms, serial-numbered, nobody's name on them); public and QR
-    batches are open: no invitations, ``issued`` stays null.
+    (`count` forms, serial-numbered, nobody's name on them) or, `unnumbered`,
+    open (newspaper coupons and other forms without serials: no invitations
+    and no issued count; each form gets a serial when it is first keyed,
+    ``new_coupon``); public and QR batches are open: no invitations,
+    ``issued`` stays null.
 
     Invitations are written by one multi-row insert with tokens and hashes
     computed here, never as ORM objects one by one (a batch may hold 100,000).
@@ -138,6 +144,9 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
             raise DistributionError(_("邮件、短信和在线链接按名单发放，不能只填份数"))
         if not evaluator_ids:
             raise DistributionError(_("名单中没有可发送的评议代表"))
+    elif channel == "paper" and unnumbered:
+        if named or count:
+            raise DistributionError(_("不编号的纸质表（报纸剪报等）不预先发放，请勿填写份数或名单"))
     elif channel == "paper":
         if named and campaign.anonymous:
             raise DistributionError(_("匿名评议的纸质表只能按份数发放，不能写上姓名"))
@@ -158,12 +167,11 @@ def create_batch(campaign: Campaign, group: CampaignGroup, channel: str, *,
     position = (db.session.scalar(
         select(func.max(Batch.position)).where(Batch.campaign_id == campaign.id)) or 0) + 1
     batch = Batch(campaign_id=campaign.id, campaign_group_id=group.id, position=position, code=code,
-                  channel=channel, issued=None if channel in OPEN_CHANNELS else 0)
-    if channel in OPEN_CHANNELS:
-        batch.public_code = secrets.token_urlsafe(6)
+                  channel=channel, issued=None if channel in OPEN_CHANNELS or unnumbered else 0,
+                  public_code=secrets.token_urlsafe(6) if channel in OPEN_CHANNELS else None)
     db.session.add(batch)
     db.session.flush()
-    if channel not in OPEN_CHANNELS:
+    if channel not in OPEN_CHANNELS and not unnumbered:
         n = len(evaluator_ids) if evaluator_ids else int(count or 0)
         # What the roster may put on this batch's anonymous ballots: decided
         # now, for the whole batch (the k rule, survey/ballots/attributes.py).
@@ -715,6 +723,45 @@ def set_ip_cap(batch: Batch, cap: int | None) -> None:
     batch.ip_cap = cap
 
 
+def set_period(batch: Batch, opens_at: dt.datetime | None, closes_at: dt.datetime | None) -> None:
+    """A batch's own opening and closing times (naive UTC; None: no limit of its own)."""
+    if opens_at is not None and closes_at is not None and closes_at < opens_at:
+        raise DistributionError(_("批次 %(batch)s 的截止时间早于开始时间", batch=batch.code))
+    batch.opens_at, batch.closes_at = opens_at, closes_at
+
+
+def batch_unit_ids(batch: Batch) -> list[int]:
+    """The campaign units a batch's form is restricted to (empty: none), in campaign order."""
+    return list(db.session.scalars(
+        select(BatchUnit.campaign_unit_id).join(CampaignUnit, BatchUnit.campaign_unit_id == CampaignUnit.id)
+        .where(BatchUnit.batch_id == batch.id).order_by(CampaignUnit.position, CampaignUnit.id)))
+
+
+def set_batch_units(batch: Batch, unit_ids: Sequence[int]) -> None:
+    """Restrict a batch's form to these campaign units (empty: lift the
+    restriction). Refused once the batch has ballots (they answered the
+    form as it was), and where no unit would be left on the form."""
+    wanted = list(dict.fromkeys(unit_ids))
+    if wanted == batch_unit_ids(batch) or sorted(wanted) == sorted(batch_unit_ids(batch)):
+        return
+    returned = db.session.scalar(select(func.count(Ballot.id)).where(Ballot.batch_id == batch.id)) or 0
+    if returned:
+        raise DistributionError(_("批次 %(batch)s 已回收 %(n)d 份评议票，不能再改评议表上的单位",
+                                  batch=batch.code, n=returned))
+    campaign_units = {cu.id: cu for cu in batch.campaign.units}
+    unknown = [u for u in wanted if u not in campaign_units]
+    if unknown:
+        raise DistributionError(_("单位不属于本次评议活动（编号 %(ids)s）", ids=", ".join(map(str, unknown))))
+    rated = set(db.session.scalars(select(GroupUnit.campaign_unit_id)
+                                   .where(GroupUnit.campaign_group_id == batch.campaign_group_id)))
+    if wanted and rated and not set(wanted) & rated:
+        raise DistributionError(_("评议主体“%(group)s”不评议所选的任何单位", group=batch.group.label))
+    db.session.execute(delete(BatchUnit).where(BatchUnit.batch_id == batch.id))
+    for unit_id in wanted:
+        db.session.add(BatchUnit(batch_id=batch.id, campaign_unit_id=unit_id))
+    db.session.flush()
+
+
 def set_issued(batch: Batch, issued: int) -> None:
     """Correct the number of forms actually handed out (unused forms voided)."""
     if batch.channel != "paper":
@@ -745,6 +792,40 @@ class EntryOutcome:
 PaperAnswers = dict[int, dict[int, int | None]]
 #: A paper form's margin answers: question (MarginVariable) id -> option (MarginTarget) id, None where blank.
 PaperMargins = dict[int, int | None]
+
+
+def is_coupon_batch(batch: Batch) -> bool:
+    """An open paper batch: newspaper coupons and other forms without serials."""
+    return batch.channel == "paper" and batch.issued is None
+
+
+def coupon_batches(campaign: Campaign) -> list[Batch]:
+    return [b for b in campaign.batches if is_coupon_batch(b)]
+
+
+def new_coupon(batch: Batch) -> Invitation:
+    """A returned coupon about to be keyed for the first time: its serial,
+    generated now (``<batch>-C00001``…), which the first clerk writes on it so
+    that the second clerk finds it. Its token is never shown (no QR, no link):
+    only the clerks' double entry makes its ballot. The caller commits."""
+    if not is_coupon_batch(batch):
+        raise DistributionError(_("批次 %(batch)s 不是不编号的纸质表批次", batch=batch.code))
+    if not batch.campaign.state.takes_paper_entries:
+        raise DistributionError(_("评议活动不在回收阶段，不能录入纸质表"))
+    prefix = f"{batch.code}-C"
+    for _attempt in range(5):  # another clerk may take the same number in the same moment
+        last = db.session.scalar(select(func.max(Invitation.serial)).where(
+            Invitation.batch_id == batch.id, Invitation.serial.like(f"{prefix}%")))
+        number = int(last[len(prefix):]) + 1 if last else 1
+        invitation = Invitation(campaign_id=batch.campaign_id, batch_id=batch.id, token_hash=hash_token(
+            secrets.token_urlsafe(TOKEN_BYTES)), serial=f"{prefix}{number:05d}", used=False)
+        try:
+            with db.session.begin_nested():
+                db.session.add(invitation)
+        except IntegrityError:
+            continue
+        return invitation
+    raise DistributionError(_("生成编号时与其他录入员冲突，请重试"))
 
 
 def paper_invitation(campaign: Campaign, serial: str) -> Invitation:

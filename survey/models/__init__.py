@@ -52,6 +52,7 @@ from survey.models.register import (
     RegisterPublication,
     SupervisionCase,
 )
+from survey.models.session import BatchUnit, FieldSession, SessionBatch, SessionUnit
 from survey.models.signin import SignInFailure
 from survey.models.webhook import WebhookDelivery, WebhookEndpoint
 
@@ -66,4 +67,5 @@ __all__ = [
     "FollowUp", "Honour", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
     "SignInFailure", "TestBallot", "WebhookDelivery", "WebhookEndpoint",
     "CaseAttachment", "Complainant", "DeductionRule", "RegisterComponent", "RegisterPublication", "SupervisionCase",
+    "BatchUnit", "FieldSession", "SessionBatch", "SessionUnit",
 ]

@@ -123,6 +123,9 @@ class Campaign(Model):
     max_dissatisfied_share_per_ballot: Mapped[float | None] = mapped_column(Float)
     #: Where true, a unit given the lowest-scored option needs a comment.
     comment_required_for_dissatisfied: Mapped[bool | None] = mapped_column(Boolean)
+    #: Evaluators may leave a unit unanswered (all its items): stored as no
+    #: answer, not as 不了解 (docs/sessions.md). False: every unit on the form is answered.
+    allow_unanswered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: The approvals needed to finalize, fixed when the campaign closes (截止):
     #: the committee's setting, else the active committee members then
     #: (survey/results/signoff.py ``fix_quorum``); null before.

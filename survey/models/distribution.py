@@ -36,8 +36,9 @@ OPEN_CHANNELS = ("public", "qr")
 
 
 def _default_public_code(context: Any) -> str | None:
-    if context.get_current_parameters().get("issued") is not None:
-        return None
+    parameters = context.get_current_parameters()
+    if parameters.get("issued") is not None or parameters.get("channel") not in OPEN_CHANNELS:
+        return None  # (an open paper batch, newspaper coupons, has no public address either)
     return secrets.token_urlsafe(6)
 
 
