@@ -238,7 +238,8 @@ def _structure_statement() -> CompoundSelect[Any]:
                *no_help)
         .where(mt.c.campaign_group_id == group_id),
         # The batch's units, where its form is restricted (none for batch_id None).
-        select(literal("b"), bu.c.campaign_unit_id, no_int, no_text, no_text, no_real, literal(0), no_text)
+        select(literal("b"), bu.c.campaign_unit_id, no_int, no_text, no_text, no_real, literal(0), no_text,
+               *no_help)
         .where(bu.c.batch_id == batch_id),
     )
 
