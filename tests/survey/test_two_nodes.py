@@ -167,6 +167,7 @@ def test_two_nodes_share_ballots_edits_jobs_deadlines_and_sign_in_limits(
         nodes.append(Server(env, port, logs[-1]))
     for node in nodes:
         node.spawn()  # both boot while the database is prepared
+    engine = create_engine(database_url)
     try:
         setup = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "INSTANCE_PATH": str(tmp_path / "setup"),
                             "TESTING": True, "SECRET_KEY": shared["SECRET_KEY"], **smtp_config(smtp_port)})
@@ -262,7 +263,6 @@ def test_two_nodes_share_ballots_edits_jobs_deadlines_and_sign_in_limits(
         assert len(delivered) == PINGS and set(delivered.values()) == {1}
 
         # --- a deadline passed, found by both nodes at once: recorded once -----
-        engine = create_engine(database_url)
         with engine.begin() as conn:
             conn.execute(text("UPDATE campaign SET closes_at = :t WHERE code = 't2026'"),
                          {"t": "2020-01-01 00:00:00"})
@@ -290,7 +290,6 @@ def test_two_nodes_share_ballots_edits_jobs_deadlines_and_sign_in_limits(
             claimers = conn.execute(text("SELECT claimed_by FROM job WHERE state = 'done'")).scalars().all()
             states = dict(conn.execute(text("SELECT state, count(*) FROM job GROUP BY state")).all())
             closed = conn.execute(text("SELECT status FROM campaign WHERE code = 't2026'")).scalar_one()
-        engine.dispose()
         assert tuple(stored) == (LINKS + 2, LINKS + 2)
         assert states == {"done": PINGS + SEND_BATCHES + 1}, states
         assert closed == "closed"
@@ -300,6 +299,7 @@ def test_two_nodes_share_ballots_edits_jobs_deadlines_and_sign_in_limits(
         print(f"two nodes: booted in {booted:.1f} s, done in {time.monotonic() - started:.1f} s; "
               f"jobs by node {dict(by_node)}")
     finally:
+        engine.dispose()
         for node in nodes:
             node.stop()
         for log in logs:
