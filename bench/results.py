@@ -1,7 +1,8 @@
 """Benchmark of the committee's results pages and charts against their floors.
 
 Run as ``.venv/bin/python bench/results.py`` (``--ballots N`` to change the
-size; SQLite in a temporary instance). It migrates a fresh database and
+size; SQLite in a temporary instance, or ``--database-url URL``: an empty
+PostgreSQL database, migrated and filled, left so). It migrates a fresh database and
 imports a campaign of 60 units in 6 categories, 5 evaluator groups and
 200,000 ballots (each rates the overall item of 6 units; the real import
 path, ``survey.bundles.import_bundle``), after last year's campaign of the
@@ -64,10 +65,10 @@ from sqlalchemy import (  # noqa: E402
     select,
 )
 
-from survey import caches, charts, create_app, jobs  # noqa: E402
+from survey import caches, charts, create_app, jobs, normalise_database_url  # noqa: E402
 from survey.bundles import import_bundle  # noqa: E402
 from survey.extensions import db  # noqa: E402
-from survey.models import ResultArtifact, ResultSnapshot, User  # noqa: E402
+from survey.models import Campaign, ResultArtifact, ResultSnapshot, User  # noqa: E402
 from survey.results import artifacts, exports  # noqa: E402
 from survey.results.snapshots import current_snapshot, results_for  # noqa: E402
 
@@ -138,14 +139,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ballots", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--database-url", help="an empty PostgreSQL database (postgresql://…) to run on, "
+                        "migrated and filled by the bench and left so; default: SQLite in a temporary folder")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="pingyi-bench-results-"))
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'bench.sqlite'}", "SECRET_KEY": "bench",
+    uri = normalise_database_url(args.database_url) if args.database_url else f"sqlite:///{tmp / 'bench.sqlite'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": uri, "SECRET_KEY": "bench",
                       "INSTANCE_PATH": str(tmp), "WTF_CSRF_ENABLED": False,
                       "PINGYI_JOBS_THREAD": False})  # the bench runs the chart job itself, before timing
     with app.app_context():
         flask_migrate.upgrade()
+        if db.session.scalar(select(func.count(Campaign.id))):
+            sys.exit(f"{args.database_url}: the database holds campaigns; give an empty one")
+        database = db.engine.dialect.name
+        log(f"database: {database}")
         # Last year's campaign of the same units, so that each unit's page shows its history chart.
         last_year = import_bundle(bundle(6000, seed=10, year=2025), status="closed")
         current_snapshot(last_year)
@@ -261,7 +269,7 @@ def main() -> None:
     served = ("warm", "new_process")
     page, chart = worst(pages, served), worst(chart_figures, served)
     print(json.dumps({
-        "ballots": args.ballots, "units": 60,
+        "ballots": args.ballots, "units": 60, "database": database,
         "results_page_ms": page["ms"], "results_ratio_to_load": page["ratio"],
         "snapshot_load_ms": round(statistics.median(p["load_ms"] for p in pages.values()), 2),
         "chart_ms": chart["ms"], "chart_ratio_to_blank": chart["ratio"],

@@ -12,6 +12,12 @@ A job may wait for its time (``run_after``, e.g. a scheduled reminder): it is
 claimed only once that time has come, and the worker thread of a web process
 stays up, asleep, until then.
 
+Several nodes (app servers on one PostgreSQL, docs/deployment.md) share the
+queue: a claim is one conditional UPDATE, so one worker of one node holds a
+job at a time, and it writes who holds it (``job.claimed_by``). A worker that
+was taken for dead while it was only slow finds, at its next step, that its
+claim is gone: its step is rolled back and it leaves the job to the new holder.
+
 Why a job failed is stored as a reason (`reason`): a msgid of the office's
 language, a newline and the technical detail, shown in the reader's language
 by `reason_text`.
@@ -19,6 +25,9 @@ by `reason_text`.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -105,12 +114,39 @@ def _forget_rolled_back(session: Session) -> None:
     session.info.pop(_QUEUED, None)
 
 
+class ClaimLost(Exception):
+    """This worker's claim on a job was taken over (it was thought dead): stop."""
+
+
+#: The claims this process holds: job id -> the `claimed_by` its claim wrote.
+_claims: dict[int, str] = {}
+_claims_lock = threading.Lock()
+
+
+def _held(job_id: int) -> Any:
+    """The condition that this process still holds the job (none for a job it did not claim,
+    as when a test runs a handler by itself)."""
+    with _claims_lock:
+        claim = _claims.get(job_id)
+    return (Job.id == job_id) if claim is None else ((Job.id == job_id) & (Job.claimed_by == claim))
+
+
+def new_claim() -> str:
+    """What a claim writes in `claimed_by`: this node and process, and a claim of its own."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(6)}"
+
+
 def step(job_id: int, *, done: int = 1, errors: int = 0) -> None:
-    """Count progress in the current transaction (commit it with the step's effect)."""
-    db.session.execute(
-        update(Job).where(Job.id == job_id)
+    """Count progress in the current transaction (commit it with the step's effect);
+    raises ClaimLost where another worker has taken the job over meanwhile."""
+    counted = rowcount(db.session.execute(
+        update(Job).where(_held(job_id))
         .values(done=Job.done + done, errors=Job.errors + errors, heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
+    with _claims_lock:
+        held = job_id in _claims
+    if held and counted != 1:
+        raise ClaimLost(job_id)
 
 
 def _stale_before() -> dt.datetime:
@@ -130,19 +166,31 @@ def claim_next() -> Job | None:
     candidates = db.session.scalars(select(Job.id).where(claimable).order_by(Job.id).limit(5)).all()
     for job_id in candidates:
         now = utcnow()
+        claim = new_claim()
         claimed = rowcount(db.session.execute(
             update(Job).where(Job.id == job_id, claimable)
-            .values(state="running", heartbeat_at=now,
+            .values(state="running", heartbeat_at=now, claimed_by=claim,
                     started_at=db.func.coalesce(Job.started_at, now))
             .execution_options(synchronize_session=False)))
         db.session.commit()
         if claimed == 1:
+            with _claims_lock:
+                _claims[job_id] = claim
             return db.session.get(Job, job_id, populate_existing=True)
     return None
 
 
 def run_job(job: Job) -> None:
     """Run a claimed job to its end and record how it ended."""
+    job_id = job.id
+    try:
+        _run_claimed(job)
+    finally:
+        with _claims_lock:
+            _claims.pop(job_id, None)
+
+
+def _run_claimed(job: Job) -> None:
     job_id = job.id
     fn = HANDLERS.get(job.kind)
     try:
@@ -151,6 +199,10 @@ def run_job(job: Job) -> None:
         # No request here: messages are written in the office's language.
         with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_Hans_CN")):
             fn(job)
+    except ClaimLost:
+        db.session.rollback()
+        current_app.logger.warning("job %s was taken over by another worker; this one stops", job_id)
+        return
     except Exception as exc:  # the job fails, the worker goes on with the next one
         db.session.rollback()
         if isinstance(exc, JobFailure):
@@ -159,12 +211,12 @@ def run_job(job: Job) -> None:
         else:
             current_app.logger.exception("job %s failed", job_id)
             said = reason(UNEXPECTED, f"{type(exc).__name__}: {exc}")
-        db.session.execute(update(Job).where(Job.id == job_id).values(
+        db.session.execute(update(Job).where(_held(job_id)).values(
             state="failed", error_text=said[:2000], finished_at=utcnow())
             .execution_options(synchronize_session=False))
         db.session.commit()
         return
-    db.session.execute(update(Job).where(Job.id == job_id).values(state="done", finished_at=utcnow())
+    db.session.execute(update(Job).where(_held(job_id)).values(state="done", finished_at=utcnow())
                        .execution_options(synchronize_session=False))
     db.session.commit()
 

@@ -7,14 +7,14 @@ import re
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, bindparam, delete, func, select
+from sqlalchemy import Select, Update, bindparam, delete, func, select, update
 
 from analysis import DEFAULT_RULES, BundleError, effective_rules, validate_bundle
 from survey import audit, webhooks
 from survey.ballots import test_ballots
 from survey.ballots.attributes import refresh_releases
 from survey.clock import utcnow
-from survey.database import prepared
+from survey.database import prepared, rowcount
 from survey.errors import Conflict
 from survey.extensions import db
 from survey.models import (
@@ -156,18 +156,32 @@ def _due_campaigns() -> Select[Campaign]:
                                   Campaign.closes_at <= bindparam("now"))
 
 
+@prepared
+def _claim_closing() -> Update:
+    """A write only one request can make while the campaign is open: it waits for
+    any other request closing it (the row's lock; SQLite's one writer) and then
+    matches nothing."""
+    return (update(Campaign).where(Campaign.id == bindparam("campaign_id"), where_open(Campaign.status))
+            .values(closes_at=Campaign.closes_at).execution_options(synchronize_session=False))
+
+
 def close_due_campaigns(now: dt.datetime | None = None) -> list[str]:
     """Close the open campaigns whose deadline has passed (their links already refuse
     ballots; this makes the status say so, and lets the committee finalize).
     One read when nothing is due; the caller commits."""
     now = now or utcnow()
-    due = list(db.session.scalars(_due_campaigns(), {"now": now}))
-    for campaign in due:
+    closed = []
+    for campaign in list(db.session.scalars(_due_campaigns(), {"now": now})):
+        # Several nodes' (or workers') first staff requests after the deadline may
+        # all find it due: one closes it and emits campaign.closed, the others skip.
+        if rowcount(db.session.execute(_claim_closing(), {"campaign_id": campaign.id})) != 1:
+            continue
         campaign.state.close()
         _closed(campaign)
         audit.record("campaign.close_due", f"campaign:{campaign.code}", None,
                      {"状态": campaign.state.label, "closes_at": campaign.closes_at}, system=True)
-    return [c.code for c in due]
+        closed.append(campaign)
+    return [c.code for c in closed]
 
 
 def ballot_count(campaign: Campaign) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -38,6 +39,9 @@ class Ballot(Model):
 
     __tablename__ = "ballot"
     __table_args__ = (
+        # The newest ballot of a batch (the results' fingerprint, every results request) from the
+        # index alone: SQLite's index on batch_id holds the rowid anyway; PostgreSQL's needs the id.
+        Index("ix_ballot_batch_id", "batch_id", "id"),
         UniqueConstraint("campaign_id", "public_id"),
         # One ballot per invitation (where the ballot may name it at all).
         UniqueConstraint("invitation_id"),
@@ -53,7 +57,7 @@ class Ballot(Model):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"))
     #: The ballot id of the bundle (SCORING.md: a string, ordered as a string).
     public_id: Mapped[str] = mapped_column(String(64))
     #: Bundle order, kept so an export gives the ballots back in their order;

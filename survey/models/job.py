@@ -43,6 +43,10 @@ class Job(Model):
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     #: Not to be run before this time (UTC; null: at once): scheduled reminders.
     run_after: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    #: Who holds the job while it runs: "<host>:<pid>:<claim>", written by each
+    #: claim (a new one when a stale job is taken up again). A worker whose job
+    #: another worker took over finds its claim gone and stops (survey/jobs.py).
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "state": self.state, "done": self.done,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from survey import jobs
 from survey.clock import utcnow
@@ -93,3 +93,31 @@ def test_cli_runs_jobs(app) -> None:
     assert result.exit_code == 0 and "1" in result.output
     listing = app.test_cli_runner().invoke(args=["jobs", "list"])
     assert "test_count\tdone\t1/1" in listing.output
+
+
+def test_a_worker_whose_job_was_taken_over_stops_at_its_next_step(app) -> None:
+    """Two workers (nodes) never both carry a job on: the slow one, taken for
+    dead, finds at its next step that the job is claimed by another, and its
+    step is undone; the new holder finishes the job."""
+    SEEN.clear()
+    steps: list[str] = []
+
+    @jobs.handler("test_taken_over")
+    def slow(job: Job) -> None:
+        steps.append("first")
+        # Meanwhile another node took the job for dead and claimed it.
+        db.session.execute(update(Job).where(Job.id == job.id).values(claimed_by="other-node:1:abc"))
+        db.session.commit()
+        jobs.step(job.id)
+        steps.append("not reached")
+
+    with app.app_context():
+        job_id = jobs.enqueue("test_taken_over", {}, total=1).id
+        db.session.commit()
+        claimed = jobs.claim_next()
+        assert claimed is not None and claimed.claimed_by and claimed.claimed_by != "other-node:1:abc"
+        jobs.run_job(claimed)
+        job = db.session.get(Job, job_id, populate_existing=True)
+        # Left to the new holder: still running, nothing counted, not marked done or failed by this one.
+        assert (job.state, job.done, job.claimed_by, job.finished_at) == ("running", 0, "other-node:1:abc", None)
+    assert steps == ["first"]
