@@ -89,6 +89,8 @@ class Basis:
     count: Counter
     #: Counts at most once a year (a class, the bottom): a count above the years cannot be met.
     yearly: bool = True
+    #: The verdicts a rule of this basis may name (None: not checked here).
+    verdicts: tuple[str, ...] | None = None
 
 
 BASES: dict[str, Basis] = {}
@@ -197,6 +199,9 @@ def parse_rule(raw: Any, where: str) -> EscalationRule:
     verdicts = raw.get("verdicts") or []
     if not isinstance(verdicts, list) or not all(isinstance(v, str) and v for v in verdicts):
         raise RuleProblem(f"{where}.verdicts", _("应为字符串数组"))
+    known = BASES[basis].verdicts
+    if known is not None and any(v not in known for v in verdicts):
+        raise RuleProblem(f"{where}.verdicts", _("应为以下之一：%(v)s", v="、".join(known)))
     text = raw.get("text")
     if text is not None and (not isinstance(text, str) or len(text) > 500):
         raise RuleProblem(f"{where}.text", _("应为不超过 500 字的文字"))
@@ -268,3 +273,7 @@ def consequence_text(rule: EscalationRule, cu: CampaignUnit, n: int) -> str:
         return rule.text.replace("{单位}", cu.name)
     return _("%(name)s %(rule)s（本年度及此前共 %(n)d 次），建议予以%(c)s。", name=cu.name, rule=describe(rule),
              n=n, c=_(CONSEQUENCE_LABELS[rule.consequence]))
+
+
+# The supervision register's basis (verified cases of a kind), registered with the built-in ones.
+from survey.register import escalation as _register_cases  # noqa: E402, F401

@@ -182,9 +182,17 @@ def test_rules_are_checked_where_they_are_wrong():
                                  "consequence": "organizational_handling"}])
     assert exc.value.where == "escalation[0].count"
     with pytest.raises(escalation.RuleProblem) as exc:
-        escalation.parse_rules([{"basis": "cases", "value": "complaint", "count": 1, "years": 1,
+        escalation.parse_rules([{"basis": "visits", "value": "complaint", "count": 1, "years": 1,
                                  "consequence": "criticism_notice"}])
-    assert exc.value.where == "escalation[0].basis"  # the register adds this basis
+    assert exc.value.where == "escalation[0].basis"
+    with pytest.raises(escalation.RuleProblem) as exc:  # the register's basis: its kinds and verdicts
+        escalation.parse_rules([{"basis": "cases", "value": "complaint", "verdicts": ["属实"], "count": 1,
+                                 "years": 1, "consequence": "criticism_notice"}])
+    assert exc.value.where == "escalation[0].verdicts"
+    with pytest.raises(escalation.RuleProblem) as exc:
+        escalation.parse_rules([{"basis": "cases", "value": "gossip", "count": 1, "years": 1,
+                                 "consequence": "criticism_notice"}])
+    assert exc.value.where == "escalation[0].value"
     with pytest.raises(escalation.RuleProblem) as exc:
         escalation.parse_rules([{"basis": "class", "value": "awful", "count": 1, "years": 1,
                                  "consequence": "criticism_notice"}])
@@ -194,6 +202,38 @@ def test_rules_are_checked_where_they_are_wrong():
         escalation.parse_rules([rule, rule])
     assert escalation.parse_rules([rule])[0].as_json() == rule
     assert escalation.rules_of({"escalate_bottom_two_years": True}) == [escalation.BOTTOM_RULE]
+
+
+@pytest.mark.db
+def test_verified_cases_of_a_kind_escalate_over_the_window(ctx):
+    """The register's basis: a unit's 属实/部分属实 complaints counted for this year's campaign and
+    last year's; a 不属实 one, another kind or another unit does not count."""
+    from survey.models import SupervisionCase, Unit
+
+    last_year = make_committee_campaign("t2025", year=2025)
+    campaign = make_committee_campaign()
+    units = {u.code: u.id for u in db.session.scalars(select(Unit))}
+
+    def case(n: int, c: Campaign, unit: str, kind: str, verdict: str) -> None:
+        db.session.add(SupervisionCase(code=f"DC-{n}", kind=kind, source="热线", occurred_on=dt.date(c.year, 3, 1),
+                                       unit_id=units[unit], summary="推诿", status="closed", verdict=verdict,
+                                       campaign_id=c.id))
+
+    case(1, campaign, "u1", "complaint", "founded")
+    case(2, last_year, "u1", "complaint", "partly")
+    case(3, campaign, "u1", "complaint", "unfounded")
+    case(4, campaign, "u1", "hotline", "founded")
+    case(5, campaign, "u2", "complaint", "founded")
+    case(6, last_year, "u2", "complaint", "unfounded")
+    carrying.save_rules(campaign, {"escalation": [
+        {"basis": "cases", "value": "complaint", "count": 2, "years": 2, "consequence": "criticism_notice",
+         "text": "{单位} 两年内属实投诉 2 件以上，予以通报批评。"}]}, _member())
+    db.session.commit()
+    _finalize(campaign)
+    live = _live(campaign)
+    assert live[("u1", "criticism_notice")].rule.startswith("cases:complaint:2/2")
+    assert live[("u1", "criticism_notice")].text == "市第1局 两年内属实投诉 2 件以上，予以通报批评。"
+    assert ("u2", "criticism_notice") not in live  # one counting case in the window
 
 
 @pytest.mark.db
