@@ -70,17 +70,23 @@ def unit_result_html(campaign: Campaign, snap: ResultSnapshot, cu: CampaignUnit,
     """A unit's result, the grounds of its class and its group scores."""
     labels, rules, override = queries.labels_of(campaign), effective_rules(campaign), queries.override_of(cu)
     options = labels.options
+    from survey.sessions import services as sessions
+
+    field_sessions = sessions.unit_sessions(campaign, cu.code)
     key = [snap.results_sha256, cu.code, groups, options, labels.items, rules,
-           None if override is None else [override.new_class, override.reason]]
+           None if override is None else [override.new_class, override.reason], field_sessions]
 
     def context() -> dict[str, Any]:
         result = queries.unit_result(parsed(snap), cu.code)
+        by_session = sessions.unit_session_figures(campaign, cu.code, field_sessions)
         channels = {code: _(label) for code, label in CHANNEL_LABELS.items()}
         return {"r": result, "final_class": queries.final_class(result, override), "groups": groups,
                 "options": options, "rules": rules, "override": override,
                 "items": queries.item_rows(result, labels.items),
                 "by_batch": queries.subset_rows(result.get("by_batch"), {}),
                 "by_channel": queries.subset_rows(result.get("by_channel"), channels),
+                "by_session": queries.subset_rows({code: f for code, f in by_session.items() if f},
+                                                  {code: name for code, name, _batches in field_sessions}),
                 "by_attribute": {name: queries.subset_rows(values, {})
                                  for name, values in (result.get("by_attribute") or {}).items()},
                 "campaign_code": campaign.code}

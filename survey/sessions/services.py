@@ -270,6 +270,26 @@ def bundle_fingerprint(doc: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def unit_sessions(campaign: Campaign, unit_code: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The sessions that cover a unit: (code, name, its batches' codes), in the campaign's order;
+    what a results page keys the unit's by-session figures on."""
+    return [(s.code, s.name, tuple(sb.batch.code for sb in s.batches)) for s in sessions_of(campaign)
+            if any(su.campaign_unit.code == unit_code for su in s.units)]
+
+
+def unit_session_figures(campaign: Campaign, unit_code: str,
+                         sessions: list[tuple[str, str, tuple[str, ...]]]) -> dict[str, Any]:
+    """The unit's figures in each of ``sessions`` (``unit_sessions``), {"n", "score", "shares"} by
+    session code: SCORING.md §5a's subset computation (``analysis.breakdown``) on each session's
+    batches, the campaign's arrays read once. Empty before 截止 or without ballots."""
+    if not sessions or campaign.state.is_draft or campaign.state.is_open:
+        return {}
+    arrays = campaign_arrays(campaign)
+    if arrays is None:
+        return {}
+    return {code: breakdown(arrays[0], list(batches)).to_json().get(unit_code) for code, _name, batches in sessions}
+
+
 def campaign_breakdown(session: FieldSession) -> dict[str, Any] | None:
     """The session in the campaign's results (SCORING.md §5a, ``analysis.breakdown``):
     per unit of the session {"n", "score", "shares"} on its batches' valid ballots

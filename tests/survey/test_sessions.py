@@ -192,6 +192,12 @@ def test_session_runs_from_slips_to_the_tally(app, client) -> None:
     assert client.get("/api/v1/campaigns/t2026/sessions/nope", headers=headers).status_code == 404
     page = client.get("/distribution/t2026/sessions/jm1").get_data(as_text=True)
     assert 'data-testid="session-breakdown"' in page and f"{entry['campaign_breakdown']['u1']['score']:.2f}" in page
+    # In the campaign's results after 截止: the unit's page has the session's row, the same figures.
+    page = client.get("/results/t2026/units/u1").get_data(as_text=True)
+    table = page[page.index('data-testid="by-session"'):]
+    table = table[:table.index("</table>")]
+    u1 = entry["campaign_breakdown"]["u1"]
+    assert entry["name"] in table and f'<td class="num">{u1["n"]}</td>' in table and f"{u1['score']:.2f}" in table
 
 
 def test_session_without_announcement_shows_no_tally_and_refusals(app, client) -> None:
