@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload
 from survey.ballots.questionnaire import Questionnaire, Rules, UnitRow, load_questionnaire
 from survey.clock import utcnow
 from survey.extensions import db
-from survey.models import Batch, Campaign, CampaignUnit, Evaluator, Invitation, ReplacedLink
+from survey.models import Batch, Campaign, CampaignCategory, CampaignUnit, Evaluator, Invitation, ReplacedLink
 from survey.models.lifecycle import CampaignState
 from survey.tokens import hash_token
 
@@ -70,6 +70,47 @@ def campaign_units(campaign: Campaign, rows: Sequence[UnitRow]) -> list[Campaign
         select(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)
         .options(joinedload(CampaignUnit.category)))}
     return [by_id[u.id] for u in rows]
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    """A campaign category as a form shows it (a section's heading, ``label_of``)."""
+
+    id: int
+    label: str
+    label_en: str | None = None
+
+
+#: (campaign unit id, its category's id, label, English label) of every unit of a campaign.
+UnitCategories = tuple[tuple[int, int, str, "str | None"], ...]
+
+
+def _categories_statement() -> Select[Any]:
+    cu, cc = CampaignUnit.__table__, CampaignCategory.__table__
+    return (select(cu.c.id, cc.c.id, cc.c.label, cc.c.label_en)
+            .select_from(cu.join(cc, cc.c.id == cu.c.campaign_category_id))
+            .where(cu.c.campaign_id == bindparam("campaign_id")).order_by(cu.c.id))
+
+
+_CATEGORIES = _categories_statement()
+
+
+def unit_categories(connection: Connection, campaign_id: int) -> UnitCategories:
+    """Each unit's category, as plain rows (one query): what a form's sections
+    are made of, and part of the key of its cached markup (pages.py)."""
+    return tuple((r[0], r[1], r[2], r[3]) for r in connection.execute(_CATEGORIES, {"campaign_id": campaign_id}))
+
+
+def form_sections(units: Sequence[UnitRow], categories: UnitCategories) -> list[tuple[CategoryRow, list[UnitRow]]]:
+    """The units on a form by their category, in the units' order (a section
+    per category, where its first unit is)."""
+    category_of = {unit_id: CategoryRow(category_id, label, label_en)
+                   for unit_id, category_id, label, label_en in categories}
+    by_category: dict[int, tuple[CategoryRow, list[UnitRow]]] = {}
+    for unit in units:
+        category = category_of[unit.id]
+        by_category.setdefault(category.id, (category, []))[1].append(unit)
+    return list(by_category.values())
 
 
 def units_for_batch(batch: Batch, own_unit_id: int | None = None) -> list[CampaignUnit]:
