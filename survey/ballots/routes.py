@@ -187,21 +187,31 @@ def ballot(token: str) -> ResponseReturnValue:
 
 def _form_fast(token: str) -> str | None:
     """The common case of a personal link's GET, the evaluator's first page:
-    a link that may vote, read with plain rows (eligibility.find_link, the
-    claim, the draft, the units' categories: the full path's statements as
-    Core) and shown by pages.form_page like the full path's. Anything else
-    (no such link, a replaced, taken or closed one) returns None, and the
-    full path answers."""
+    a link that may vote, read with plain rows (``_link_form``) and shown by
+    pages.form_page like the full path's. Anything else (no such link, a
+    replaced, taken or closed one) returns None, and the full path answers."""
+    found = _link_form(token)
+    if found is None:
+        return None
+    shown, draft = found
+    return pages.form_page(shown, _fresh(_personal_link(hash_token(token)), draft))
+
+
+def _link_form(token: str) -> tuple[pages.FormShown, drafts.Draft | None] | None:
+    """What a personal link's form shows, and its draft, read as the full
+    path reads them (FormContext.shown, .draft) but as Core rows on one
+    connection: the link with its batch, campaign and evaluator, the
+    questionnaire, the claim (SQLite), the draft, the units' categories.
+    None where the link is not one that may vote now."""
     with db.engine.connect() as connection:
         link = eligibility.find_link(connection, token)
         if link is None or link.refusal() is not None or submission.taken(link, token, connection):
             return None
         draft = drafts.find_draft(link.campaign_id, token=token, connection=connection)
         categories = eligibility.unit_categories(connection, link.campaign_id)
-    shown = pages.FormShown(link.name, link.anonymous, link.rules, link.questionnaire, link.own_unit_id,
-                            tuple(link.units_on_form()), categories, open_channel=False,
-                            draft_url=url_for("ballots.draft", token=token))
-    return pages.form_page(shown, _fresh(_personal_link(hash_token(token)), draft))
+    return pages.FormShown(link.name, link.anonymous, link.rules, link.questionnaire, link.own_unit_id,
+                           tuple(link.units_on_form()), categories, open_channel=False,
+                           draft_url=url_for("ballots.draft", token=token)), draft
 
 
 def _submit_fast(token: str) -> str | None:
