@@ -12,9 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask import g, has_request_context
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from survey.ballots.questionnaire import Questionnaire, Rules, UnitRow, load_questionnaire
 from survey.clock import utcnow
@@ -40,13 +41,21 @@ def find_replaced(token: str) -> ReplacedLink | None:
     return replaced
 
 
+_OPEN_BATCH = (select(Batch).join(Batch.campaign).options(contains_eager(Batch.campaign))
+               .where(Campaign.code == bindparam("campaign_code"), Batch.code == bindparam("batch_code")))
+
+
 def find_open_batch(campaign_code: str, batch_code: str) -> Batch | None:
-    """The open-channel (QR poster, public) batch behind a public form address."""
-    batch: Batch | None = db.session.scalar(
-        select(Batch).join(Campaign).where(Campaign.code == campaign_code, Batch.code == batch_code))
-    if batch is None or not batch.is_open_batch:
-        return None
-    return batch
+    """The open-channel (QR poster, public) batch behind a public form address,
+    with its campaign; read once per request (the channel's limits and the
+    form both ask)."""
+    found: dict[tuple[str, str], Batch | None] = g.setdefault("open_batches", {}) if has_request_context() else {}
+    key = (campaign_code, batch_code)
+    if key not in found:
+        batch: Batch | None = db.session.scalar(_OPEN_BATCH, {"campaign_code": campaign_code,
+                                                             "batch_code": batch_code})
+        found[key] = batch if batch is not None and batch.is_open_batch else None
+    return found[key]
 
 
 def find_public_batch(public_code: str) -> Batch | None:

@@ -353,14 +353,12 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
     refused = _refused_page(b)
     if refused is not None:
         return refused
-    form_class = b.form_class()
-
     if request.method == "GET":
         if b.invitation is not None and submission.taken(b.invitation, b.token):
             return render_template("ballots/already.html", campaign=b.campaign), 200
         return pages.form_page(b.shown(), _fresh(b.link(), b.draft()))
 
-    form = form_class()
+    form = b.form_class()()
     if not form.validate():
         parsed = form.parsed
         # A request the form does not post is refused whole; say what the
