@@ -17,15 +17,15 @@ a commit. Then, over loopback, from client processes started before the clock:
    campaign's rules, the exactly-once claim, the draft deleted, the ballot
    and its answers inserted, the thank-you page rendered);
 3. timed: the same bodies are posted to /bench/floor;
-4. timed: GET /healthz as often (and again after step 5: the forms' ratios
-   are to the mean of the two);
+4. timed: GET /healthz as often;
 5. timed, the evaluator's first page (issue #15): as many other evaluators,
    each with a draft saved through the autosave (every answer and a
    comment, not timed), open their link (GET /b/<token>, the draft
    restored): ``form_get_per_s``, ``form_ratio_to_healthz``; and as many
    phones, each with a draft of its own, open the public form of an open
    batch (GET /p/<campaign>/<batch>): ``public_form_get_per_s``,
-   ``public_form_ratio_to_healthz``. Every page must show the draft restored.
+   ``public_form_ratio_to_healthz``, each to the mean of GET /healthz timed
+   right before and right after them. Every page must show the draft restored.
 
 Finally it checks in the database that every acknowledged ballot (a
 thank-you page with a receipt) is there, by its receipt's hash. Each of
@@ -393,10 +393,6 @@ def run_once(args: argparse.Namespace, rng: random.Random, synchronous: str) -> 
 
             # 1. Every evaluator opens the form (not timed).
             forms = open_forms(port, tokens, rng)
-            # 5. (prepared, not timed) Other evaluators and phones on the public
-            # form open it and save a draft of every answer, as the autosave does.
-            drafted = open_forms(port, draft_tokens, rng, save_draft=True)
-            phones = open_forms(port, [PUBLIC_FORM] * len(draft_tokens), rng, save_draft=True)
 
             submit_jobs = [("POST", f"/b/{token}", body, cookie) for cookie, body, token in forms]
             floor_jobs = [("POST", "/bench/floor", body, cookie) for cookie, body, _ in forms]
@@ -409,18 +405,23 @@ def run_once(args: argparse.Namespace, rng: random.Random, synchronous: str) -> 
             floor_per_s, floored = timed(port, floor_jobs, args.clients, args.threads)
             healthz_per_s, healthy = timed(port, health_jobs, args.clients, args.threads)
 
-            # 5. The evaluator's first page, with the saved draft restored.
+            # 5. The evaluator's first page, with the saved draft restored. Other
+            # evaluators, and phones on the public form, open it and save a
+            # draft of every answer as the autosave does (not timed).
+            drafted = open_forms(port, draft_tokens, rng, save_draft=True)
+            phones = open_forms(port, [PUBLIC_FORM] * len(draft_tokens), rng, save_draft=True)
             form_jobs = [("GET", f"/b/{token}", None, cookie) for cookie, _, token in drafted]
             public_jobs = [("GET", PUBLIC_FORM, None, cookie) for cookie, _, _ in phones]
             timed(port, form_jobs[:50], 1, 4)
             timed(port, public_jobs[:50], 1, 4)
+            healthz_before, healthy_before = timed(port, health_jobs, args.clients, args.threads)
             form_get_per_s, opened = timed(port, form_jobs, args.clients, args.threads)
             public_get_per_s, public_opened = timed(port, public_jobs, args.clients, args.threads)
-            # /healthz again, right after: the forms' ratios are to the mean of
-            # the two runs around them (the machine's load moves between steps).
+            # The forms' ratios are to /healthz timed right before and right
+            # after them (their mean): the machine's load moves between steps.
             healthz_after, healthy_after = timed(port, health_jobs, args.clients, args.threads)
-            healthy += healthy_after
-            around = (healthz_per_s + healthz_after) / 2
+            healthy += healthy_before + healthy_after
+            around = (healthz_before + healthz_after) / 2
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -444,7 +445,7 @@ def run_once(args: argparse.Namespace, rng: random.Random, synchronous: str) -> 
             "form_ratio_to_healthz": round(form_get_per_s / around, 3),
             "public_form_get_per_s": round(public_get_per_s, 1),
             "public_form_ratio_to_healthz": round(public_get_per_s / around, 3),
-            "healthz_after_forms_per_s": round(healthz_after, 1),
+            "healthz_around_forms_per_s": round(around, 1),
             # Form pages that failed or did not show the draft restored.
             "form_errors": sum(1 for status, resumed in opened + public_opened if status != 200 or not resumed),
             "database": "postgresql" if args.database_url else "sqlite",
