@@ -11,7 +11,7 @@ template rendered with *markers* in those places and nothing checked, and
 cuts it there; ``Skeleton.fill`` puts one request's values in, escaped.
 
 The full template stays the reference: a skeleton is only ever made from
-its output (routes.form_page), and a test compares a filled skeleton with
+its output (``form_page``), and a test compares a filled skeleton with
 the full render of the same request. Skeletons are kept per process in a
 ``caches.Cache`` keyed by everything the markup was rendered from (the
 questionnaire as read from the database on this request, the units on the
@@ -20,6 +20,7 @@ so an edit on any node is seen by the next request on every node.
 """
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Collection, Mapping, Sequence
@@ -49,6 +50,8 @@ from survey.ballots.questionnaire import (
     unit_of_field,
 )
 from survey.caches import Cache
+
+log = logging.getLogger(__name__)
 
 #: What a slot holds: a value (escaped), "checked " where the option is chosen, a comment's text (escaped).
 VALUE, CHECK, TEXT = 0, 1, 2
@@ -259,7 +262,11 @@ def form_page(shown: FormShown, fresh: Fresh) -> str:
     key = (str(get_locale()), request.script_root, csrf_on, fresh.resumed, shown)
     skeleton = _SKELETONS.get(key)
     if skeleton is None:
-        skeleton = _SKELETONS.put(key, _skeleton(shown, fresh.resumed))
+        try:
+            skeleton = _SKELETONS.put(key, _skeleton(shown, fresh.resumed))
+        except NotCuttable:
+            log.exception("the form page cannot be cut into a skeleton; rendered in full")
+            return full_form_page(shown, fresh)
     values = {"receipt": fresh.receipt, "receipt_mac": fresh.receipt_mac, "started": fresh.started,
               "draft_url": shown.draft_url,
               "answered": str(count_answered(shown.units, shown.questionnaire.items, fresh.answers))}
