@@ -230,3 +230,15 @@ def test_a_skeleton_refuses_what_it_cannot_cut() -> None:
         pages.Skeleton.cut('<input checked id="a-0" name="a" type="radio" value="1">', markers, [])
     forged = pages.Markers()
     assert pages.Skeleton.cut(f"<p>{forged['receipt']}</p>", markers, ["receipt"]).slots == ()
+
+
+def test_a_page_that_cannot_be_cut_is_rendered_in_full(app: Flask, client: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    _campaign_id, tokens = _campaign(app)
+
+    def refuse(*_args: Any) -> pages.Skeleton:
+        raise pages.NotCuttable("a template this code does not know")
+
+    monkeypatch.setattr(pages, "_skeleton", refuse)
+    response = client.get(f"/b/{tokens[1]}")
+    assert response.status_code == 200 and 'id="ballot-form"' in response.get_data(as_text=True)
