@@ -17,7 +17,15 @@ a commit. Then, over loopback, from client processes started before the clock:
    campaign's rules, the exactly-once claim, the draft deleted, the ballot
    and its answers inserted, the thank-you page rendered);
 3. timed: the same bodies are posted to /bench/floor;
-4. timed: GET /healthz as often.
+4. timed: GET /healthz as often;
+5. timed, the evaluator's first page (issue #15): as many other evaluators,
+   each with a draft saved through the autosave (every answer and a
+   comment, not timed), open their link (GET /b/<token>, the draft
+   restored): ``form_get_per_s``, ``form_ratio_to_healthz``; and as many
+   phones, each with a draft of its own, open the public form of an open
+   batch (GET /p/<campaign>/<batch>): ``public_form_get_per_s``,
+   ``public_form_ratio_to_healthz``, each to the mean of GET /healthz timed
+   right before and right after them. Every page must show the draft restored.
 
 Finally it checks in the database that every acknowledged ballot (a
 thank-you page with a receipt) is there, by its receipt's hash. Each of
@@ -26,8 +34,9 @@ every round runs twice, with the default ``synchronous=FULL`` (a receipt
 means the ballot is on disk) and with ``NORMAL``, the floor committing under
 the same pragmas as the ballots. The last line printed is one JSON object
 of medians: submissions_per_s, floor_per_s, ratio_to_floor, healthz_per_s,
-ratio_to_floor_normal_sync (the cost of durability), lost (summed), and a
-few more figures.
+ratio_to_floor_normal_sync (the cost of durability), lost (summed),
+form_get_per_s, form_ratio_to_healthz, public_form_get_per_s,
+public_form_ratio_to_healthz, and a few more figures.
 """
 from __future__ import annotations
 
@@ -95,7 +104,8 @@ doc = {{"format": "pingyi-campaign/1",
        "categories": [{{"code": c, "label": l}} for c, l, _ in {CATEGORIES!r}],
        "units": units,
        "groups": [{{"code": "client", "label": "服务对象", "weight": 1.0}}],
-       "batches": [{{"code": "e1", "group": "client", "channel": "email", "issued": {evaluators}}}],
+       "batches": [{{"code": "e1", "group": "client", "channel": "email", "issued": {evaluators}}},
+                   {{"code": "q1", "group": "client", "channel": "public"}}],
        "ballots": []}}
 app = create_app()
 with app.app_context():
@@ -151,9 +161,13 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def open_form(client: Client, token: str, rng: random.Random) -> tuple[str, bytes, str]:
-    """GET the form; return (cookie, the urlencoded answers, the token)."""
-    status, headers, html = client.request("GET", f"/b/{token}")
+PUBLIC_FORM = "/p/bench2026/q1"
+
+
+def open_form(client: Client, token: str, rng: random.Random, path: str = "") -> tuple[str, bytes, str]:
+    """GET the form (a personal link's, or the one at ``path``); return
+    (cookie, the urlencoded answers, the token)."""
+    status, headers, html = client.request("GET", path or f"/b/{token}")
     assert status == 200, status
     cookie = headers["set-cookie"].split(";", 1)[0]
     fields: list[tuple[str, str]] = []
@@ -172,6 +186,40 @@ def open_form(client: Client, token: str, rng: random.Random) -> tuple[str, byte
     unit = next(iter(radios)).split("_")[1]
     fields.append((f"c_{unit}", "办事效率有待提高，窗口等候时间较长。"))
     return cookie, urllib.parse.urlencode(fields).encode(), token
+
+
+def open_forms(port: int, paths: list[str], rng: random.Random, *,
+               save_draft: bool = False) -> list[tuple[str, bytes, str]]:
+    """Open each form from 8 threads (not timed): a token's personal link, or
+    a path (an open batch's form, each opened by a new browser); with
+    ``save_draft``, post its answers as the autosave does (the draft URL)."""
+    forms: list[tuple[str, bytes, str]] = []
+    lock = threading.Lock()
+    pending = list(paths)
+
+    def opener() -> None:
+        c, r = Client(port), random.Random(rng.random())
+        while True:
+            with lock:
+                if not pending:
+                    return
+                item = pending.pop()
+            path = item if item.startswith("/") else ""
+            form = open_form(c, item, r, path)
+            if save_draft:
+                status, _, saved = c.request(
+                    "POST", (path or f"/b/{item}") + "/draft", form[1],
+                    {"Cookie": form[0], "Content-Type": "application/x-www-form-urlencoded"})
+                assert status == 200 and json.loads(saved)["saved"], (status, saved[:200])
+            with lock:
+                forms.append(form)
+
+    pool = [threading.Thread(target=opener) for _ in range(8)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return forms
 
 
 def _worker(port: int, jobs: list[tuple[str, str, bytes | None, str]], threads: int,
@@ -194,7 +242,10 @@ def _worker(port: int, jobs: list[tuple[str, str, bytes | None, str]], threads: 
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
             status, _, data = client.request(method, path, body, headers)
             receipt = None
-            if path.startswith("/b/"):
+            if method == "GET" and path.startswith(("/b/", "/p/")):
+                # A form page: whether it shows the draft restored.
+                receipt = "resumed" if b'data-testid="resumed"' in data else None
+            elif path.startswith("/b/"):
                 match = RECEIPT.search(data.decode())
                 receipt = match.group(1) if match else None
             with lock:
@@ -276,10 +327,12 @@ def main(argv: list[str] | None = None) -> int:
         rounds.append((full, normal))
     fulls = [full for full, _ in rounds]
     result = dict(fulls[-1])
-    for key in ("submissions_per_s", "floor_per_s", "ratio_to_floor", "healthz_per_s"):
+    for key in ("submissions_per_s", "floor_per_s", "ratio_to_floor", "healthz_per_s", "form_get_per_s",
+                "form_ratio_to_healthz", "public_form_get_per_s", "public_form_ratio_to_healthz"):
         result[key] = statistics.median(r[key] for r in fulls)
     result["lost"] = sum(r["lost"] for r in fulls)
     result["refused"] = sum(r["refused"] for r in fulls)
+    result["form_errors"] = sum(r["form_errors"] for r in fulls)
     if not args.database_url:
         normals = [normal for _, normal in rounds if normal is not None]
         result["ratio_to_floor_normal_sync"] = statistics.median(r["ratio_to_floor"] for r in normals)
@@ -288,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     result["rounds"] = args.rounds
     result["synchronous"] = "FULL" if not args.database_url else "synchronous_commit=on"
     print(json.dumps(result))
-    return 0 if result["lost"] == 0 and result["refused"] == 0 and result["floor_errors"] == 0 else 1
+    return 0 if result["lost"] == 0 and result["refused"] == 0 and result["floor_errors"] == 0 \
+        and result["form_errors"] == 0 else 1
 
 
 def run_once(args: argparse.Namespace, rng: random.Random, synchronous: str) -> dict[str, Any]:
@@ -314,8 +368,11 @@ def run_once(args: argparse.Namespace, rng: random.Random, synchronous: str) -> 
             if subprocess.run([sys.executable, "-c", reset], env=env, cwd=ROOT).returncode != 0:
                 raise SystemExit(2)
         t0 = time.perf_counter()
-        tokens = prepare(env, args.evaluators)
-        print(f"prepared {len(tokens)} links in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        # The first half submit; the second half's forms are opened with a draft (step 5).
+        tokens = prepare(env, 2 * args.evaluators)
+        tokens, draft_tokens = tokens[:args.evaluators], tokens[args.evaluators:]
+        print(f"prepared {len(tokens) + len(draft_tokens)} links in {time.perf_counter() - t0:.1f} s",
+              file=sys.stderr)
 
         port = free_port()
         env["PINGYI_BIND"] = f"127.0.0.1:{port}"
@@ -335,26 +392,7 @@ def run_once(args: argparse.Namespace, rng: random.Random, synchronous: str) -> 
                 raise SystemExit("the server did not start")
 
             # 1. Every evaluator opens the form (not timed).
-            forms: list[tuple[str, bytes, str]] = []
-            lock = threading.Lock()
-            pending = list(tokens)
-
-            def opener() -> None:
-                c, r = Client(port), random.Random(rng.random())
-                while True:
-                    with lock:
-                        if not pending:
-                            return
-                        token = pending.pop()
-                    form = open_form(c, token, r)
-                    with lock:
-                        forms.append(form)
-
-            pool = [threading.Thread(target=opener) for _ in range(8)]
-            for t in pool:
-                t.start()
-            for t in pool:
-                t.join()
+            forms = open_forms(port, tokens, rng)
 
             submit_jobs = [("POST", f"/b/{token}", body, cookie) for cookie, body, token in forms]
             floor_jobs = [("POST", "/bench/floor", body, cookie) for cookie, body, _ in forms]
@@ -366,6 +404,24 @@ def run_once(args: argparse.Namespace, rng: random.Random, synchronous: str) -> 
             submissions_per_s, submitted = timed(port, submit_jobs, args.clients, args.threads)
             floor_per_s, floored = timed(port, floor_jobs, args.clients, args.threads)
             healthz_per_s, healthy = timed(port, health_jobs, args.clients, args.threads)
+
+            # 5. The evaluator's first page, with the saved draft restored. Other
+            # evaluators, and phones on the public form, open it and save a
+            # draft of every answer as the autosave does (not timed).
+            drafted = open_forms(port, draft_tokens, rng, save_draft=True)
+            phones = open_forms(port, [PUBLIC_FORM] * len(draft_tokens), rng, save_draft=True)
+            form_jobs = [("GET", f"/b/{token}", None, cookie) for cookie, _, token in drafted]
+            public_jobs = [("GET", PUBLIC_FORM, None, cookie) for cookie, _, _ in phones]
+            timed(port, form_jobs[:50], 1, 4)
+            timed(port, public_jobs[:50], 1, 4)
+            healthz_before, healthy_before = timed(port, health_jobs, args.clients, args.threads)
+            form_get_per_s, opened = timed(port, form_jobs, args.clients, args.threads)
+            public_get_per_s, public_opened = timed(port, public_jobs, args.clients, args.threads)
+            # The forms' ratios are to /healthz timed right before and right
+            # after them (their mean): the machine's load moves between steps.
+            healthz_after, healthy_after = timed(port, health_jobs, args.clients, args.threads)
+            healthy += healthy_before + healthy_after
+            around = (healthz_before + healthz_after) / 2
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -373,7 +429,7 @@ def run_once(args: argparse.Namespace, rng: random.Random, synchronous: str) -> 
 
         acknowledged = [receipt for status, receipt in submitted if status == 200 and receipt]
         in_db = count_acknowledged_in_db(env, acknowledged)
-        token_in_log = any(t.encode() in (Path(tmp) / "access.log").read_bytes() for t in tokens)
+        token_in_log = any(t.encode() in (Path(tmp) / "access.log").read_bytes() for t in tokens + draft_tokens)
         result = {
             "submissions_per_s": round(submissions_per_s, 1),
             "floor_per_s": round(floor_per_s, 1),
@@ -385,6 +441,13 @@ def run_once(args: argparse.Namespace, rng: random.Random, synchronous: str) -> 
             "floor_errors": sum(1 for status, _ in floored if status != 200),
             "healthz_errors": sum(1 for status, _ in healthy if status != 200),
             "token_in_access_log": token_in_log,
+            "form_get_per_s": round(form_get_per_s, 1),
+            "form_ratio_to_healthz": round(form_get_per_s / around, 3),
+            "public_form_get_per_s": round(public_get_per_s, 1),
+            "public_form_ratio_to_healthz": round(public_get_per_s / around, 3),
+            "healthz_around_forms_per_s": round(around, 1),
+            # Form pages that failed or did not show the draft restored.
+            "form_errors": sum(1 for status, resumed in opened + public_opened if status != 200 or not resumed),
             "database": "postgresql" if args.database_url else "sqlite",
             "evaluators": len(tokens), "client_processes": args.clients, "threads_each": args.threads,
             "units_per_ballot": sum(n for _, _, n in CATEGORIES),

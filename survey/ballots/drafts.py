@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Connection, CursorResult
 
 from survey.ballots import sealing
 from survey.ballots.questionnaire import AnswerMap
@@ -81,13 +81,18 @@ def _open(campaign_id: int, owner: bytes, secret: str, sealed: bytes) -> Draft |
     return Draft(answers, comments, dt.datetime.fromisoformat(started) if started else None, margins)
 
 
-def find_draft(campaign_id: int, *, token: str | None = None, key: str | None = None) -> Draft | None:
-    """The draft of this personal link (token) or open-channel form (key), opened."""
+_SEALED = select(BallotDraft.sealed).where(BallotDraft.key_hash == bindparam("owner"))
+
+
+def find_draft(campaign_id: int, *, token: str | None = None, key: str | None = None,
+               connection: Connection | None = None) -> Draft | None:
+    """The draft of this personal link (token) or open-channel form (key),
+    opened (read on ``connection``, by default the session's)."""
     secret = token or key
     if not secret:
         return None
     owner = draft_owner(token=token, key=key)
-    sealed = db.session.scalar(select(BallotDraft.sealed).where(BallotDraft.key_hash == owner))
+    sealed = (connection or db.session.connection()).scalar(_SEALED, {"owner": owner})
     return None if sealed is None else _open(campaign_id, owner, secret, sealed)
 
 
@@ -113,7 +118,7 @@ def save_draft(batch: Batch, answers: AnswerMap, comments: dict[int, str], *,
     personal = {"token": secret} if invitation_id is not None else {"key": secret}
     owner = draft_owner(**personal)
     claim = claim_hash(invitation, token) if invitation is not None else None
-    existing = find_draft(campaign_id, **personal)
+    existing = find_draft(campaign_id, token=personal.get("token"), key=personal.get("key"))
     started = existing.started_at if existing is not None and existing.started_at else (started_at or utcnow())
     sealed = _seal(campaign_id, owner, secret, Draft(answers, comments, started, dict(margins or {})))
     db.session.commit()

@@ -12,14 +12,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask import g, has_request_context
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from survey.ballots.questionnaire import Questionnaire, Rules, UnitRow, load_questionnaire
 from survey.clock import utcnow
 from survey.extensions import db
-from survey.models import Batch, Campaign, CampaignUnit, Evaluator, Invitation, ReplacedLink
+from survey.models import Batch, Campaign, CampaignCategory, CampaignUnit, Evaluator, Invitation, ReplacedLink
 from survey.models.distribution import OPEN_CHANNELS
 from survey.models.lifecycle import CampaignState
 from survey.tokens import hash_token
@@ -41,13 +42,21 @@ def find_replaced(token: str) -> ReplacedLink | None:
     return replaced
 
 
+_OPEN_BATCH = (select(Batch).join(Batch.campaign).options(contains_eager(Batch.campaign))
+               .where(Campaign.code == bindparam("campaign_code"), Batch.code == bindparam("batch_code")))
+
+
 def find_open_batch(campaign_code: str, batch_code: str) -> Batch | None:
-    """The open-channel (QR poster, public) batch behind a public form address."""
-    batch: Batch | None = db.session.scalar(
-        select(Batch).join(Campaign).where(Campaign.code == campaign_code, Batch.code == batch_code))
-    if batch is None or not batch.is_open_batch or batch.channel not in OPEN_CHANNELS:
-        return None  # (an open paper batch, newspaper coupons, has no web form)
-    return batch
+    """The open-channel (QR poster, public) batch behind a public form address,
+    with its campaign; read once per request (the channel's limits and the
+    form both ask). An open paper batch (newspaper coupons) has no web form."""
+    found: dict[tuple[str, str], Batch | None] = g.setdefault("open_batches", {}) if has_request_context() else {}
+    key = (campaign_code, batch_code)
+    if key not in found:
+        batch: Batch | None = db.session.scalar(_OPEN_BATCH, {"campaign_code": campaign_code,
+                                                             "batch_code": batch_code})
+        found[key] = batch if batch is not None and batch.is_open_batch and batch.channel in OPEN_CHANNELS else None
+    return found[key]
 
 
 def find_public_batch(public_code: str) -> Batch | None:
@@ -71,6 +80,47 @@ def campaign_units(campaign: Campaign, rows: Sequence[UnitRow]) -> list[Campaign
         select(CampaignUnit).where(CampaignUnit.campaign_id == campaign.id)
         .options(joinedload(CampaignUnit.category)))}
     return [by_id[u.id] for u in rows]
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    """A campaign category as a form shows it (a section's heading, ``label_of``)."""
+
+    id: int
+    label: str
+    label_en: str | None = None
+
+
+#: (campaign unit id, its category's id, label, English label) of every unit of a campaign.
+UnitCategories = tuple[tuple[int, int, str, "str | None"], ...]
+
+
+def _categories_statement() -> Select[Any]:
+    cu, cc = CampaignUnit.__table__, CampaignCategory.__table__
+    return (select(cu.c.id, cc.c.id, cc.c.label, cc.c.label_en)
+            .select_from(cu.join(cc, cc.c.id == cu.c.campaign_category_id))
+            .where(cu.c.campaign_id == bindparam("campaign_id")).order_by(cu.c.id))
+
+
+_CATEGORIES = _categories_statement()
+
+
+def unit_categories(connection: Connection, campaign_id: int) -> UnitCategories:
+    """Each unit's category, as plain rows (one query): what a form's sections
+    are made of, and part of the key of its cached markup (pages.py)."""
+    return tuple((r[0], r[1], r[2], r[3]) for r in connection.execute(_CATEGORIES, {"campaign_id": campaign_id}))
+
+
+def form_sections(units: Sequence[UnitRow], categories: UnitCategories) -> list[tuple[CategoryRow, list[UnitRow]]]:
+    """The units on a form by their category, in the units' order (a section
+    per category, where its first unit is)."""
+    category_of = {unit_id: CategoryRow(category_id, label, label_en)
+                   for unit_id, category_id, label, label_en in categories}
+    by_category: dict[int, tuple[CategoryRow, list[UnitRow]]] = {}
+    for unit in units:
+        category = category_of[unit.id]
+        by_category.setdefault(category.id, (category, []))[1].append(unit)
+    return list(by_category.values())
 
 
 def units_for_batch(batch: Batch, own_unit_id: int | None = None) -> list[CampaignUnit]:

@@ -1,7 +1,7 @@
 """The organizer's preview of the real ballot form (预览与测试): the page with
 the form of a group in a phone-sized frame and a desktop frame, and the
 framed form itself, rendered by the evaluator's route's own render functions
-(``routes._render_form``, ``routes._render_review``) from the group's
+(``pages.render_form``, ``routes._render_review``) from the group's
 questionnaire, so that what the organizer sees is what evaluators will see.
 
 Submitting the framed form records a test ballot (survey.ballots.test_ballots):
@@ -16,9 +16,9 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from survey import security
-from survey.ballots import test_ballots
+from survey.ballots import pages, test_ballots
 from survey.ballots.questionnaire import check_ballot, count_answered, load_questionnaire
-from survey.ballots.routes import FormContext, _render_form, _render_review
+from survey.ballots.routes import FormContext, _render_review
 from survey.extensions import db
 from survey.models import Batch, Campaign, CampaignGroup
 from survey.web import campaign_or_404
@@ -93,10 +93,10 @@ def form(code: str, group_code: str) -> ResponseReturnValue:
     b = _context(campaign, group, _channel())
     form_class = b.form_class()
     if request.method == "GET":
-        return _framed(_render_form(form_class(), b, {}))
+        return _framed(pages.render_form(form_class(), b.shown(), {}))
     posted = form_class()
     if not posted.validate():
-        return _framed(_render_form(posted, b, posted.parsed.answers), 422)
+        return _framed(pages.render_form(posted, b.shown(), posted.parsed.answers), 422)
     parsed = posted.parsed
     answers, comments, margins = parsed.answers, parsed.comments, parsed.margin_answers
     units, foreign = b.form_units, set(parsed.foreign_unit_ids)
@@ -109,11 +109,11 @@ def form(code: str, group_code: str) -> ResponseReturnValue:
             comments.pop(own, None)
     action = posted.action.data or "submit"
     if action in ("save", "edit"):
-        return _framed(_render_form(posted, b, answers))
+        return _framed(pages.render_form(posted, b.shown(), answers))
     problems = check_ballot(b.questionnaire, b.rules, units, answers, comments, margin_answers=margins,
                             foreign_unit_ids=foreign)
     if problems:
-        return _framed(_render_form(posted, b, answers, problems=problems), 422)
+        return _framed(pages.render_form(posted, b.shown(), answers, problems=problems), 422)
     if action == "review":
         return _framed(_render_review(posted, b, units, answers, comments, margins))
     if not campaign.state.allows_test_ballots:

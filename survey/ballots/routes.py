@@ -30,7 +30,7 @@ from flask_wtf.csrf import validate_csrf
 from itsdangerous import BadSignature, Signer
 from wtforms.validators import ValidationError
 
-from survey.ballots import drafts, eligibility, submission
+from survey.ballots import drafts, eligibility, pages, submission
 from survey.ballots.forms import QuestionnaireBase, ReceiptForm, questionnaire_class
 from survey.ballots.questionnaire import (
     AnswerMap,
@@ -42,18 +42,14 @@ from survey.ballots.questionnaire import (
     check_ballot,
     comment_field,
     count_answered,
-    dissatisfied_cap,
-    dissatisfied_option,
     margin_field,
-    overall_item,
     parse_ballot,
-    unit_of_field,
 )
 from survey.caches import Cache
 from survey.clock import format_beijing
 from survey.distribution import public_limits
 from survey.extensions import db
-from survey.models import Batch, Campaign, CampaignCategory, CampaignUnit, Invitation
+from survey.models import Batch, Campaign, Invitation
 from survey.tokens import format_receipt, hash_token, new_receipt, receipt_mac, receipt_mac_valid
 
 bp = Blueprint("ballots", __name__)
@@ -89,10 +85,13 @@ class FormContext:
         """The units on the form."""
         return self.questionnaire.on_form(self.own_unit_id)
 
-    @property
-    def units(self) -> list[CampaignUnit]:
-        """The units on the form, as objects (their categories make the page's sections)."""
-        return eligibility.campaign_units(self.campaign, self.form_units)
+    def shown(self) -> pages.FormShown:
+        """What the form page shows (each unit's category read on this request)."""
+        campaign = self.campaign
+        return pages.FormShown(
+            campaign.name, campaign.anonymous, self.rules, self.questionnaire, self.own_unit_id,
+            tuple(self.form_units), eligibility.unit_categories(db.session.connection(), campaign.id),
+            self.open_channel, self.draft_url)
 
     def draft(self) -> drafts.Draft | None:
         return drafts.find_draft(self.campaign.id, token=self.token, key=self.draft_key)
@@ -151,10 +150,10 @@ def _receipt_bound(link: bytes, receipt: str | None, mac: str | None) -> bool:
     return receipt_mac_valid(current_app.config["SECRET_KEY"], link, receipt, mac)
 
 
-def _issue_receipt(b: FormContext) -> tuple[str, str]:
-    """A new receipt for this form, and its signature for this link."""
+def _issue_receipt(link: bytes) -> tuple[str, str]:
+    """A new receipt for a form, and its signature for its link (FormContext.link)."""
     code = new_receipt()
-    return code, receipt_mac(current_app.config["SECRET_KEY"], b.link(), code)
+    return code, receipt_mac(current_app.config["SECRET_KEY"], link, code)
 
 
 # --- personal links ---
@@ -180,11 +179,39 @@ def _personal(token: str) -> FormContext:
 
 @bp.route("/b/<token>", methods=["GET", "POST"])
 def ballot(token: str) -> ResponseReturnValue:
-    if request.method == "POST":
-        taken = _submit_fast(token)
-        if taken is not None:
-            return taken
+    fast = _submit_fast(token) if request.method == "POST" else _form_fast(token)
+    if fast is not None:
+        return fast
     return _questionnaire(_personal(token))
+
+
+def _form_fast(token: str) -> str | None:
+    """The common case of a personal link's GET, the evaluator's first page:
+    a link that may vote, read with plain rows (``_link_form``) and shown by
+    pages.form_page like the full path's. Anything else (no such link, a
+    replaced, taken or closed one) returns None, and the full path answers."""
+    found = _link_form(token)
+    if found is None:
+        return None
+    shown, draft = found
+    return pages.form_page(shown, _fresh(_personal_link(hash_token(token)), draft))
+
+
+def _link_form(token: str) -> tuple[pages.FormShown, drafts.Draft | None] | None:
+    """What a personal link's form shows, and its draft, read as the full
+    path reads them (FormContext.shown, .draft) but as Core rows on one
+    connection: the link with its batch, campaign and evaluator, the
+    questionnaire, the claim (SQLite), the draft, the units' categories.
+    None where the link is not one that may vote now."""
+    with db.engine.connect() as connection:
+        link = eligibility.find_link(connection, token)
+        if link is None or link.refusal() is not None or submission.taken(link, token, connection):
+            return None
+        draft = drafts.find_draft(link.campaign_id, token=token, connection=connection)
+        categories = eligibility.unit_categories(connection, link.campaign_id)
+    return pages.FormShown(link.name, link.anonymous, link.rules, link.questionnaire, link.own_unit_id,
+                           tuple(link.units_on_form()), categories, open_channel=False,
+                           draft_url=url_for("ballots.draft", token=token)), draft
 
 
 def _submit_fast(token: str) -> str | None:
@@ -326,30 +353,19 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
     refused = _refused_page(b)
     if refused is not None:
         return refused
-    form_class = b.form_class()
-
     if request.method == "GET":
         if b.invitation is not None and submission.taken(b.invitation, b.token):
             return render_template("ballots/already.html", campaign=b.campaign), 200
-        draft = b.draft()
-        answers, comments = drafts.draft_answers(draft)
-        data: dict[str, object] = {
-            answer_field(u, i): str(o) for u, by_item in answers.items() for i, o in by_item.items()}
-        data.update({comment_field(u): t for u, t in comments.items()})
-        data.update({margin_field(q): str(o) for q, o in (draft.margins if draft else {}).items()})
-        data["receipt"], data["receipt_mac"] = _issue_receipt(b)
-        data["started"] = _sign_started(draft.started_at if draft else None)
-        form = form_class(data=data)
-        return _render_form(form, b, answers, resumed=draft is not None)
+        return pages.form_page(b.shown(), _fresh(b.link(), b.draft()))
 
-    form = form_class()
+    form = b.form_class()()
     if not form.validate():
         parsed = form.parsed
         # A request the form does not post is refused whole; say what the
         # answers read from it still lack, as for any incomplete form.
         problems = check_ballot(b.questionnaire, b.rules, b.form_units, parsed.answers, parsed.comments,
                                 margin_answers=parsed.margin_answers) if parsed.malformed else []
-        return _render_form(form, b, parsed.answers, problems=problems), 422
+        return pages.render_form(form, b.shown(), parsed.answers, problems=problems), 422
     action = form.action.data or "submit"
     posted = form.parsed
     answers, comments, margins = posted.answers, posted.comments, posted.margin_answers
@@ -368,7 +384,7 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
         flash(_("已保存。您可以随时通过同一链接回来继续填写。"))
         return redirect(b.url + "#progress", code=303)
     if action == "edit":
-        return _render_form(form, b, answers)
+        return pages.render_form(form, b.shown(), answers)
 
     problems = check_ballot(b.questionnaire, b.rules, units, answers, comments, margin_answers=margins,
                             foreign_unit_ids=foreign)
@@ -376,7 +392,7 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
         if not _keep_draft(b, form, answers, comments, margins):
             return render_template("ballots/already.html", campaign=b.campaign), 409
         if problems:
-            return _render_form(form, b, answers, problems=problems), 422
+            return pages.render_form(form, b.shown(), answers, problems=problems), 422
         return _render_review(form, b, units, answers, comments, margins)
 
     # action == "submit"
@@ -387,7 +403,7 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
             return render_template("ballots/already.html", campaign=b.campaign), 409
         return _form_again(form, b, answers, problems), 400
     if problems:
-        return _render_form(form, b, answers, problems=problems), 422
+        return pages.render_form(form, b.shown(), answers, problems=problems), 422
     answered = b.questionnaire.attributes_of(margins)
     try:
         if b.invitation is not None:
@@ -406,18 +422,24 @@ def _questionnaire(b: FormContext) -> ResponseReturnValue:
                            receipt=format_receipt(result.receipt))
 
 
+def _fresh(link: bytes, draft: drafts.Draft | None) -> pages.Fresh:
+    """A form shown afresh: a new receipt bound to its link, the signed start, the draft."""
+    receipt, mac = _issue_receipt(link)
+    return pages.Fresh.of(receipt, mac, _sign_started(draft.started_at if draft else None), draft)
+
+
 def _form_again(form: QuestionnaireBase, b: FormContext, answers: AnswerMap,
                 problems: Sequence[Problem]) -> str:
     """The form, with the answers as posted, a new receipt for this link and
     a new start, for a submission without a receipt this server issued for
     this link or without a valid signed start (an old page, a lost session,
     a page not from this server): nothing was taken."""
-    form.receipt.data, form.receipt_mac.data = _issue_receipt(b)
+    form.receipt.data, form.receipt_mac.data = _issue_receipt(b.link())
     draft = b.draft()
     form.started.data = _sign_started(draft.started_at if draft else None)
     notice = Problem(_("这份评议表已失效（缺少本站签发的回执码或开始时间），评议票未被接收。"
                        "您填写的答案已保留在下面，请核对后重新提交。"))
-    return _render_form(form, b, answers, problems=[notice, *problems])
+    return pages.render_form(form, b.shown(), answers, problems=[notice, *problems])
 
 
 def _keep_draft(b: FormContext, form: QuestionnaireBase, answers: AnswerMap,
@@ -446,42 +468,6 @@ def _save_draft_json(b: FormContext) -> ResponseReturnValue:
                    total=len(units))
 
 
-def _sections(units: list[CampaignUnit]) -> list[tuple[CampaignCategory, list[CampaignUnit]]]:
-    """The units by their category (the page shows ``label_of(category)``)."""
-    by_category: dict[int, tuple[CampaignCategory, list[CampaignUnit]]] = {}
-    for unit in units:
-        by_category.setdefault(unit.campaign_category_id, (unit.category, []))[1].append(unit)
-    return list(by_category.values())
-
-
-def _render_form(form: QuestionnaireBase, b: FormContext, answers: AnswerMap, *,
-                 problems: Sequence[Problem] = (), resumed: bool = False) -> str:
-    units = b.units
-    unit_problems: dict[int, list[str]] = {}
-    question_problems: dict[int, list[str]] = {}
-    margin_ids = {margin_field(q.id): q.id for q in b.questionnaire.margins}
-    # Field errors (a comment too long, a value not on the scale) belong to their unit or question.
-    field_problems = [Problem(e, unit_of_field(n) if n else None, margin_ids.get(n or ""))
-                      for n, errs in form.errors.items() for e in errs]
-    for p in [*problems, *field_problems]:
-        if p.unit_id is not None:
-            unit_problems.setdefault(p.unit_id, []).append(p.message)
-        if p.question_id is not None:
-            question_problems.setdefault(p.question_id, []).append(p.message)
-    q, rules = b.questionnaire, b.rules
-    worst = dissatisfied_option(q)
-    return render_template(
-        "ballots/form.html", form=form, b=b, campaign=b.campaign, sections=_sections(units),
-        items=list(q.items), answer_field=answer_field, comment_field=comment_field,
-        problems=list(problems) + field_problems, unit_problems=unit_problems, resumed=resumed,
-        margins=list(q.margins), margin_field=margin_field, question_problems=question_problems,
-        answered=count_answered(units, q.items, answers), total=len(units),
-        dissatisfied_id=worst.id if worst else None,
-        dissatisfied_cap=dissatisfied_cap(rules, len(units)),
-        overall_item_id=overall_item(q, rules).id,
-    )
-
-
 def _render_review(form: QuestionnaireBase, b: FormContext, units: list[UnitRow],
                    answers: AnswerMap, comments: dict[int, str], margins: dict[int, int]) -> str:
     q = b.questionnaire
@@ -492,7 +478,7 @@ def _render_review(form: QuestionnaireBase, b: FormContext, units: list[UnitRow]
             counts[option_id] = counts.get(option_id, 0) + 1
     return render_template(
         "ballots/review.html", form=form, b=b, campaign=b.campaign,
-        sections=_sections(eligibility.campaign_units(b.campaign, units)),
+        sections=eligibility.form_sections(units, eligibility.unit_categories(db.session.connection(), b.campaign.id)),
         items=list(q.items), answers=answers, comments=comments, options=options,
         counts=[(o, counts.get(o.id, 0)) for o in q.scale],
         answer_field=answer_field, comment_field=comment_field,

@@ -418,14 +418,18 @@ def mark_pending_in_session(campaign_id: int) -> set[int]:
     return ids
 
 
-def taken(invitation: Invitation, token: str | None) -> bool:
-    """This invitation's ballot is taken: marked used, or claimed (SQLite)."""
+_CLAIMED = select(exists().where(BallotClaim.claim_hash == bindparam("claim")))
+
+
+def taken(invitation: Invitation | LinkView, token: str | None, connection: Connection | None = None) -> bool:
+    """This invitation's ballot is taken: marked used, or claimed (SQLite);
+    read on ``connection``, by default the session's."""
     if invitation.used:
         return True
-    if db.session.get_bind().dialect.name != "sqlite":
+    connection = connection or db.session.connection()
+    if connection.dialect.name != "sqlite":
         return False
-    claim = claim_hash(invitation, token)
-    return bool(db.session.scalar(select(exists().where(BallotClaim.claim_hash == claim))))
+    return bool(connection.scalar(_CLAIMED, {"claim": claim_hash(invitation, token)}))
 
 
 # --- the ways in ---
