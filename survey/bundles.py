@@ -1012,7 +1012,7 @@ def _load_register(doc: dict[str, Any], campaign: Campaign, units: dict[str, Uni
     problems = []
     for i, k in enumerate(register.get("cases", [])):
         case = SupervisionCase(code=k["id"], kind=k["kind"], source="导入", occurred_on=dt.date.fromisoformat(k["date"]),
-                               unit=units[k["unit"]], summary="", status="closed", verdict=k["verdict"],
+                               unit=units[k["unit"]], summary="", step="closed", verdict=k["verdict"],
                                campaign=campaign)
         given = {code: float(p) for code, p in (k.get("deductions") or {}).items()}
         if case_deductions(case, components) != given:

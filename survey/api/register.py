@@ -44,7 +44,7 @@ def _case(case: SupervisionCase) -> CaseOut:
     return CaseOut(
         id=case.id, code=case.code, kind=case.kind, kind_label=_(CASE_KINDS[case.kind]),  # type: ignore[arg-type]
         source=case.source, date=case.occurred_on, unit=case.unit.code, summary=case.summary, place=case.place,
-        points=case.points, status=case.status, status_label=_(CASE_STATUSES[case.status]),  # type: ignore[arg-type]
+        points=case.points, status=case.step, status_label=_(CASE_STATUSES[case.step]),  # type: ignore[arg-type]
         due_on=case.due_on, red=case.is_red, cleared=case.was_cleared,
         verdict=case.verdict,  # type: ignore[arg-type]
         campaign=case.campaign.code if case.campaign is not None else None,

@@ -65,7 +65,9 @@ class SupervisionCase(Model):
     #: 明查暗访: the place or window, and the points the finding deducts (else the rule's).
     place: Mapped[str | None] = mapped_column(String(200))
     points: Mapped[float | None] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(16), default="registered")
+    #: Where the case is in its workflow (the column ``status``; named ``step`` here so that it is
+    #: never taken for a campaign's status, which only survey/models/lifecycle.py compares).
+    step: Mapped[str] = mapped_column("status", String(16), default="registered")
     reject_reason: Mapped[str | None] = mapped_column(Text)
     #: 交办: the unit's liaison answers by this day; past it and not replied, the case turns red.
     due_on: Mapped[dt.date | None] = mapped_column(Date)

@@ -168,7 +168,7 @@ def step(case_id: int, step: str) -> ResponseReturnValue:
             raise UserError(_("请选择要上传的附件。"))
         for item in uploads:
             services.add_attachment(case, item)
-    flash(_("已办理：%(s)s。", s=_(CASE_STATUSES[case.status])), "info")
+    flash(_("已办理：%(s)s。", s=_(CASE_STATUSES[case.step])), "info")
     return redirect(url_for("register.case_page", case_id=case.id))
 
 
@@ -179,7 +179,7 @@ def step(case_id: int, step: str) -> ResponseReturnValue:
 def my_cases() -> ResponseReturnValue:
     services.mark_overdue(today())
     rows = [c for c in services.cases(unit_id=current_user.unit_id)
-            if c.status in ("assigned", "replied", "verified", "closed") and c.assigned_at is not None]
+            if c.step in ("assigned", "replied", "verified", "closed") and c.assigned_at is not None]
     return render_and_commit("register/my.html", cases=rows, today=today(), **_labels())
 
 

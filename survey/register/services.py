@@ -92,7 +92,7 @@ def register_case(user: User | None, *, kind: str, source: str, occurred_on: dt.
         raise UserError(_("只有明查暗访的发现可以自定扣分。"))
     case = SupervisionCase(code="-", kind=kind, source=source.strip(), occurred_on=occurred_on, unit=unit,
                            summary=summary.strip(), place=(place or "").strip() or None, points=points,
-                           status="registered", created_by_id=user.id if user is not None else None)
+                           step="registered", created_by_id=user.id if user is not None else None)
     db.session.add(case)
     for item in attachments:
         check_attachment(item)
@@ -104,7 +104,7 @@ def register_case(user: User | None, *, kind: str, source: str, occurred_on: dt.
     if any(person.values()):
         db.session.add(Complainant(case_id=case.id, name=person.get("name") or None,
                                    phone=person.get("phone") or None, contact=person.get("contact") or None))
-    audit.record("register.create", _target(case), None, {"case": case.code, "status": case.status})
+    audit.record("register.create", _target(case), None, {"case": case.code, "status": case.step})
     return case
 
 
@@ -138,10 +138,10 @@ def complainant_of(case: SupervisionCase) -> Complainant | None:
 
 
 def _step(case: SupervisionCase, allowed: tuple[str, ...], to: str) -> None:
-    if case.status not in allowed:
-        raise Conflict(_("案件 %(c)s 当前为“%(s)s”，不能办理这一步。", c=case.code, s=_(CASE_STATUSES[case.status])))
-    before = case.status
-    case.status = to
+    if case.step not in allowed:
+        raise Conflict(_("案件 %(c)s 当前为“%(s)s”，不能办理这一步。", c=case.code, s=_(CASE_STATUSES[case.step])))
+    before = case.step
+    case.step = to
     audit.record(f"register.{to}", _target(case), {"status": before}, {"status": to})
 
 
@@ -216,7 +216,7 @@ def close(case: SupervisionCase) -> None:
 def mark_overdue(today: dt.date) -> list[SupervisionCase]:
     """红字: assigned cases past their reply deadline are marked red (cleared by the reply)."""
     marked = list(db.session.scalars(select(SupervisionCase).where(
-        SupervisionCase.status == "assigned", SupervisionCase.due_on < today,
+        SupervisionCase.step == "assigned", SupervisionCase.due_on < today,
         SupervisionCase.marked_red_at.is_(None))))
     for case in marked:
         case.marked_red_at = utcnow()
@@ -240,7 +240,7 @@ def cases_query(*, unit_id: int | None = None, month: str | None = None,
         start, end = month_bounds(month)
         q = q.where(SupervisionCase.occurred_on >= start, SupervisionCase.occurred_on < end)
     if status:
-        q = q.where(SupervisionCase.status == status)
+        q = q.where(SupervisionCase.step == status)
     return q.order_by(SupervisionCase.occurred_on.desc(), SupervisionCase.id.desc())
 
 
@@ -406,7 +406,7 @@ def monthly_counts(month: str) -> list[dict[str, object]]:
         select(Unit.code, Unit.name, SupervisionCase.verdict, func.count(SupervisionCase.id))
         .join(Unit, Unit.id == SupervisionCase.unit_id)
         .where(SupervisionCase.occurred_on >= start, SupervisionCase.occurred_on < end,
-               SupervisionCase.status.not_in(("registered", "rejected")))
+               SupervisionCase.step.not_in(("registered", "rejected")))
         .group_by(Unit.code, Unit.name, SupervisionCase.verdict).order_by(Unit.code)).all()
     table: dict[str, dict[str, object]] = {}
     for code, name, verdict, n in rows:

@@ -83,7 +83,7 @@ def test_the_rules_are_read_and_replaced(app, client, role_keys) -> None:
     assert [r["key"] for r in saved["rules"]] == ["bottom::2/2:organizational_handling",
                                                   "class:dissatisfied:2/3:organizational_handling"]
     assert saved["owners"] == {"bonus_linkage": "市财政局"} and saved["due_days"] == {"criticism_notice": 30}
-    bad = {"escalation": [{"basis": "cases", "value": "complaint", "count": 1, "years": 1,
+    bad = {"escalation": [{"basis": "visits", "value": "complaint", "count": 1, "years": 1,
                            "consequence": "media_list"}]}
     refused = _call(client, "POST", "/campaigns/t2026/consequence-rules", role_keys["committee"], 400, bad)
     assert "consequences.escalation[0].basis" in refused["errors"][0]["reason"]

@@ -216,7 +216,7 @@ def test_verified_cases_of_a_kind_escalate_over_the_window(ctx):
 
     def case(n: int, c: Campaign, unit: str, kind: str, verdict: str) -> None:
         db.session.add(SupervisionCase(code=f"DC-{n}", kind=kind, source="热线", occurred_on=dt.date(c.year, 3, 1),
-                                       unit_id=units[unit], summary="推诿", status="closed", verdict=verdict,
+                                       unit_id=units[unit], summary="推诿", step="closed", verdict=verdict,
                                        campaign_id=c.id))
 
     case(1, campaign, "u1", "complaint", "founded")

@@ -188,18 +188,18 @@ def test_the_workflow_in_the_browser_with_red_marks_and_privacy(ctx, client) -> 
         content_type="multipart/form-data")
     assert answer.status_code == 302
     case = db.session.scalar(select(SupervisionCase))
-    assert case is not None and case.status == "registered" and len(case.attachments) == 1
+    assert case is not None and case.step == "registered" and len(case.attachments) == 1
     assert db.session.scalar(select(Complainant.name)) == NAME
     page = client.get(f"/register/{case.id}").get_data(as_text=True)
     assert NAME in page and PHONE in page
     # A step out of order is refused with the reason; nothing changes.
     client.post(f"/register/{case.id}/step/verify", data={"verdict": "founded"})
-    assert db.session.get(SupervisionCase, case.id).status == "registered"
+    assert db.session.get(SupervisionCase, case.id).step == "registered"
     client.post(f"/register/{case.id}/step/accept")
     client.post(f"/register/{case.id}/step/assign", data={"due_on": "2099-01-01"})
     db.session.expire_all()
     case = db.session.get(SupervisionCase, case.id)
-    assert case.status == "assigned"
+    assert case.step == "assigned"
     # Past the reply's deadline the case turns red (红字) …
     assert services.mark_overdue(dt.date(2099, 1, 2)) == [case]
     db.session.commit()
@@ -211,7 +211,7 @@ def test_the_workflow_in_the_browser_with_red_marks_and_privacy(ctx, client) -> 
     assert client.post(f"/my/register/{case.id}/reply", data={"reply": "已整改，窗口增设引导员"}).status_code == 302
     db.session.expire_all()
     case = db.session.get(SupervisionCase, case.id)
-    assert case.status == "replied" and case.was_cleared and not case.is_red  # … and the reply clears it (消红)
+    assert case.step == "replied" and case.was_cleared and not case.is_red  # … and the reply clears it (消红)
     client.post("/logout")
     login(client, "organizer")
     page = client.get(f"/register/{case.id}").get_data(as_text=True)
@@ -222,7 +222,7 @@ def test_the_workflow_in_the_browser_with_red_marks_and_privacy(ctx, client) -> 
     client.post(f"/register/{case.id}/step/close")
     db.session.expire_all()
     case = db.session.get(SupervisionCase, case.id)
-    assert (case.status, case.verdict, case.campaign_id) == ("closed", "founded", campaign.id)
+    assert (case.step, case.verdict, case.campaign_id) == ("closed", "founded", campaign.id)
     # The component's page shows the value with the case behind it.
     component_page = client.get(f"/results/{campaign.code}/register").get_data(as_text=True)
     assert case.code in component_page and "96.00" in component_page  # (50 − 2) / 50 × 100
@@ -333,7 +333,7 @@ def test_a_liaison_sees_and_answers_only_the_own_units_cases(ctx, client) -> Non
     login(client, "other")
     assert case.code not in client.get("/my/register").get_data(as_text=True)
     client.post(f"/my/register/{case.id}/reply", data={"reply": "不是本单位的件"})
-    assert db.session.get(SupervisionCase, case.id).status == "assigned"
+    assert db.session.get(SupervisionCase, case.id).step == "assigned"
     # the evidence is the register's (a liaison is refused it), downloaded as an attachment
     assert client.get(f"/register/{case.id}/attachments/{case.attachments[0].id}").status_code == 403
     client.post("/logout")

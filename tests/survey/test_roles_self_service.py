@@ -109,7 +109,7 @@ def test_the_admin_resets_a_password_and_changes_a_role(app, client, staff) -> N
     [reset] = _entries(app, "user.password_reset")
     assert reset.username == "admin" and reset.target == "user:organizer" and "重置后的新密码2026" not in str(reset.after)
     [role] = _entries(app, "user.role")
-    assert role.before == {"role": "organizer", "unit": None} and role.after == {"role": "clerk", "unit": None}
+    assert role.before == {"role": "organizer", "unit": None, "component": None} and role.after == {"role": "clerk", "unit": None, "component": None}
     client.post("/logout")
     assert login(client, "organizer", "重置后的新密码2026").headers["Location"] == "/paper"
 
