@@ -118,7 +118,7 @@ POLICY: dict[str, Rule] = {
     # webhooks (survey/webhooks.py): the admin's
     **{f"webhooks.{name}": ACCOUNTS for name in ("index", "create", "endpoint", "toggle", "ping")},
     # campaign figures
-    "campaigns.index": READ,
+    "campaigns.index": SELF,  # the list for readers; the other roles are sent to their start page
     "campaigns.overview": READ,
     "campaigns.returns": READ,
     "campaigns.returns_api": READ,

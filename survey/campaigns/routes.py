@@ -2,8 +2,9 @@
 chart and JSON API, and who has not answered yet."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, jsonify, redirect, render_template
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 
 from survey.campaigns import board, services
 from survey.web import batch_or_404, campaign_or_404
@@ -15,6 +16,13 @@ bp = Blueprint("campaigns", __name__)
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
+    """The campaign list, for those who read campaigns; every other role's "/" (the header's link,
+    a bookmark) is its own start page, never a refusal."""
+    from survey.accounts.routes import home_for
+    from survey.policy import READ
+
+    if not READ.admits(current_user.role, "GET"):
+        return redirect(home_for(current_user))
     return render_template("campaigns/index.html", campaigns=services.all_campaigns())
 
 

@@ -31,6 +31,12 @@ def test_each_role_lands_on_its_own_start_page(client, staff, role, home) -> Non
     assert answer.headers["Location"] == home
     assert client.get(answer.headers["Location"]).status_code == 200
     assert client.get("/home").headers["Location"] == home
+    # The header's link and a bookmark of "/" lead every role to its own page, never to a refusal.
+    front = client.get("/")
+    if role in ("organizer", "committee", "auditor", "admin"):  # those who read campaigns: the list
+        assert front.status_code == 200
+    else:
+        assert front.headers["Location"] == home
 
 
 def test_a_next_page_the_role_may_open_is_kept(client, staff) -> None:
@@ -47,7 +53,8 @@ def test_the_clerk_keys_paper_forms_and_nothing_else(client, staff) -> None:
     assert "/distribution/t2026/paper" in home  # the open campaign takes paper entries
     assert client.get("/distribution/t2026/paper").status_code == 200
     assert client.get("/distribution/t2026/paper/conflicts").status_code == 200
-    for path in ("/", "/campaigns/t2026", "/results", "/audit", "/admin/users", "/distribution/t2026",
+    assert client.get("/").headers["Location"] == "/paper"  # the front page is the clerk's own
+    for path in ("/campaigns/t2026", "/results", "/audit", "/admin/users", "/distribution/t2026",
                  "/campaigns/t2026/setup", "/roster/t2026"):
         assert client.get(path).status_code in (403, 404), path
     nav = client.get("/paper").get_data(as_text=True)
