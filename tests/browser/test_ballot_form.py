@@ -169,7 +169,7 @@ def test_double_click_submit(app, live_server, new_page) -> None:
     page.goto(f"{live_server}/receipt")
     page.get_by_label("回执码").fill(receipt)
     page.get_by_role("button", name="查询").click()
-    assert page.get_by_test_id("receipt-found").is_visible()
+    expect(page.get_by_test_id("receipt-found")).to_be_visible()
     assert count(app) == 1
 
 
@@ -273,7 +273,7 @@ def test_english_switch(app, live_server, new_page, axe) -> None:
     page = new_page()
     page.goto(f"{live_server}/b/{tokens[0]}")
     page.get_by_role("link", name="English").click()
-    assert page.get_by_role("button", name="Submit", exact=True).is_visible()
+    expect(page.get_by_role("button", name="Submit", exact=True)).to_be_visible()
     assert page.evaluate("document.documentElement.lang") == "en"
     fill_all(page, units[:1], "Dissatisfied")
     page.get_by_role("button", name="Submit", exact=True).click()
@@ -290,7 +290,7 @@ def test_form_with_errors_is_accessible(app, live_server, new_page, axe) -> None
     page.keyboard.press("Tab")  # the keyboard reaches the options
     choose(page, units[0], "满意")
     page.get_by_role("button", name="提交评议").click()
-    assert page.get_by_test_id("problems").is_visible()
+    expect(page.get_by_test_id("problems")).to_be_visible()
     assert axe(page) == []
 
 

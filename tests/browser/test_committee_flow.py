@@ -11,6 +11,7 @@ from pathlib import Path
 
 import openpyxl
 import pypdfium2
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from survey.demo import DEMO_PASSWORD, create_demo, create_demo_users
@@ -56,7 +57,7 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     chart.scroll_into_view_if_needed()
     cpage.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=chart.element_handle())
     cpage.locator('tr[data-unit="u01"] a').click()
-    assert cpage.get_by_role("heading", name="评定依据").is_visible()
+    expect(cpage.get_by_role("heading", name="评定依据")).to_be_visible()
 
     # Data quality: preview excluding speeders, then adopt.
     cpage.goto(f"{base}/results/2026/quality")

@@ -78,7 +78,7 @@ def test_make_run_serves_demo_and_printed_link_takes_a_ballot(make_run, page) ->
         cards.nth(k).get_by_label(["满意", "基本满意", "不了解"][k % 3], exact=True).check()
     form.get_by_role("button", name="提交评议").click()
     form.get_by_role("button", name="确认提交").click()
-    assert form.get_by_test_id("receipt").is_visible()
+    expect(form.get_by_test_id("receipt")).to_be_visible()
 
     # The printed public form of the raked group asks the district, and refuses a ballot without it.
     public = f"{base}/p/2026/client-public"
