@@ -247,6 +247,8 @@ def full_form_page(shown: FormShown, fresh: Fresh, *, csrf_token: str | None = N
 _SKELETONS: Cache[tuple[object, ...], Skeleton] = Cache("ballots.form_pages", 32 * 1024 * 1024,
                                                         weigh=Skeleton.weight)
 _FILLED = ("csrf_token", "receipt", "receipt_mac", "started", "draft_url", "answered")
+#: The pages that could not be cut (logged once each, then rendered in full on every request).
+_UNCUTTABLE: Cache[tuple[object, ...], bool] = Cache("ballots.uncuttable_form_pages", 256)
 
 
 def form_page(shown: FormShown, fresh: Fresh) -> str:
@@ -262,10 +264,13 @@ def form_page(shown: FormShown, fresh: Fresh) -> str:
     key = (str(get_locale()), request.script_root, csrf_on, fresh.resumed, shown)
     skeleton = _SKELETONS.get(key)
     if skeleton is None:
+        if _UNCUTTABLE.get(key):
+            return full_form_page(shown, fresh)
         try:
             skeleton = _SKELETONS.put(key, _skeleton(shown, fresh.resumed))
         except NotCuttable:
-            log.exception("the form page cannot be cut into a skeleton; rendered in full")
+            log.exception("the form page cannot be cut into a skeleton; rendered in full from now on")
+            _UNCUTTABLE.put(key, True)
             return full_form_page(shown, fresh)
     values = {"receipt": fresh.receipt, "receipt_mac": fresh.receipt_mac, "started": fresh.started,
               "draft_url": shown.draft_url,
