@@ -101,7 +101,7 @@ def opinion_page(opinion_id: int) -> ResponseReturnValue:
 @bp.post("/opinions/<int:opinion_id>/step/<any(assign, close):opinion_step>", endpoint="step")
 @action("opinions.opinion_page")
 def step(opinion_id: int, opinion_step: str) -> ResponseReturnValue:
-    opinion = services.opinion_or_404(opinion_id)
+    opinion = _opinion_or_404(opinion_id)
     if opinion_step == "assign":
         services.assign(opinion, _date("due_on"), today())
     else:
@@ -113,7 +113,7 @@ def step(opinion_id: int, opinion_step: str) -> ResponseReturnValue:
 @bp.post("/opinions/<int:opinion_id>/code", endpoint="reissue")
 @action("opinions.opinion_page")
 def reissue(opinion_id: int) -> ResponseReturnValue:
-    opinion = services.opinion_or_404(opinion_id)
+    opinion = _opinion_or_404(opinion_id)
     code = services.reissue_code(opinion)
     return render_template("opinions/code.html", opinion=opinion, code=code, new=False)
 
@@ -131,9 +131,9 @@ def my_opinions() -> ResponseReturnValue:
 @bp.post("/my/opinions/<int:opinion_id>/answer", endpoint="answer")
 @action("opinions.my_opinions")
 def answer(opinion_id: int) -> ResponseReturnValue:
-    opinion = services.opinion_or_404(opinion_id)
+    opinion = _opinion_or_404(opinion_id)
     if opinion.unit_id != current_user.unit_id or opinion.assigned_at is None:
-        raise NotFound(_("没有这条意见。"))
+        abort(404)  # another unit's: as if it did not exist
     services.answer(opinion, current_user, _field("answer"))
     flash(_("已提交答复。"), "info")
     return redirect(url_for("opinions.my_opinions"))

@@ -39,6 +39,7 @@ LOOKUP_WINDOW = dt.timedelta(hours=1)
 SUMMARY_MAX = 4000
 DETAIL_MAX = 200
 RAISER_MAX = {"name": 100, "phone": 40, "contact": 200}
+RAISER_LABELS = {"name": "反映人姓名", "phone": "反映人电话", "contact": "反映人其他联系方式"}
 
 
 def _target(opinion: Opinion) -> str:
@@ -83,7 +84,7 @@ def new_opinion(user: User | None, *, source: str, source_detail: str, raised_on
         raise UserError(_("请填写意见摘要。"))
     if raised_on > today:
         raise UserError(_("“%(f)s”不能晚于今天。", f=_("日期")))
-    person = {k: _clean((raiser or {}).get(k), limit, k) for k, limit in RAISER_MAX.items()}
+    person = {k: _clean((raiser or {}).get(k), limit, _(RAISER_LABELS[k])) for k, limit in RAISER_MAX.items()}
     code = new_receipt()
     campaign = campaign_for(raised_on)
     opinion = Opinion(code="-", lookup_hash=hash_code(code), source=source,
