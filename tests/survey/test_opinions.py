@@ -290,3 +290,15 @@ def test_the_command_line_marks_cases_and_opinions_red(app, ctx) -> None:
     assert "已标红 1 件逾期未答复的督查案件" in output and "已标红 1 条逾期未答复的群众意见" in output
     db.session.expire_all()
     assert db.session.get(Opinion, opinion.id).is_red
+
+
+def test_the_api_schema_enumerates_the_sources_and_statuses() -> None:
+    from typing import get_args
+
+    from survey.api.opinions import OpinionQuery
+    from survey.api.schemas import OpinionOut
+    from survey.models.opinion import OPINION_SOURCES, OPINION_STATUSES
+
+    assert get_args(OpinionOut.model_fields["source"].annotation) == tuple(OPINION_SOURCES)
+    assert get_args(OpinionOut.model_fields["status"].annotation) == tuple(OPINION_STATUSES)
+    assert get_args(get_args(OpinionQuery.model_fields["source"].annotation)[0]) == tuple(OPINION_SOURCES)
