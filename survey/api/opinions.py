@@ -55,9 +55,9 @@ def opinions(query: OpinionQuery) -> OpinionPage:
     own = liaison_unit()
     unit_id = own
     if query.unit is not None:
-        unit_id = db.session.scalar(select(Unit.id).where(Unit.code == query.unit))
-        if unit_id is None or (own is not None and unit_id != own):
-            abort(404)
+        # An unknown unit, or another unit for a liaison's key: an empty list (nothing said about it).
+        wanted = db.session.scalar(select(Unit.id).where(Unit.code == query.unit))
+        unit_id = wanted if wanted is not None and own in (None, wanted) else -1
     statement = services.opinions_query(unit_id=unit_id, status=query.status, source=query.source, red=query.red)
     if own is not None:
         statement = statement.where(Opinion.assigned_at.is_not(None))
