@@ -303,3 +303,11 @@ def test_the_api_schema_enumerates_the_sources_and_statuses() -> None:
     assert get_args(OpinionOut.model_fields["source"].annotation) == tuple(OPINION_SOURCES)
     assert get_args(OpinionOut.model_fields["status"].annotation) == tuple(OPINION_STATUSES)
     assert get_args(get_args(OpinionQuery.model_fields["source"].annotation)[0]) == tuple(OPINION_SOURCES)
+
+
+def test_the_public_lookup_speaks_english(ctx, client) -> None:
+    _campaign()
+    _row, code = _opinion()
+    assert "Follow up an opinion" in client.get("/opinion?lang=en").get_data(as_text=True)
+    text = client.post("/opinion?lang=en", data={"code": code}).get_data(as_text=True)
+    assert "The unit's answer" in text and "Not answered yet" in text and "Forum" in text
