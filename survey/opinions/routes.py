@@ -72,8 +72,8 @@ def index() -> ResponseReturnValue:
     rows = services.opinions(status=status or None, source=source or None, red=args["red"] == "1",
                              unit_id=unit.id if unit is not None else None)
     return render_and_commit("opinions/index.html", opinions=rows, units=units, today=today(),
-                             filters={**args, "status": status, "source": source,
-                                      "unit": unit.code if unit is not None else ""},
+                             filters={**args, "source": source, "unit": unit.code if unit is not None else ""},
+                             chosen_step=status,
                              red_count=services.red_count(), **_labels())
 
 
