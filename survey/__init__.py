@@ -90,6 +90,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.campaigns.setup_routes import bp as setup_bp
     from survey.distribution.routes import bp as distribution_bp
     from survey.health import bp as health_bp
+    from survey.opinions.routes import bp as opinions_bp
     from survey.register.routes import bp as register_bp
     from survey.results.routes import bp as results_bp
     from survey.roster.routes import bp as roster_bp
@@ -107,6 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(results_bp)
     app.register_blueprint(roster_bp)
     app.register_blueprint(register_bp)
+    app.register_blueprint(opinions_bp)
     app.register_blueprint(sessions_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API authenticates by key, never by cookie: no CSRF to guard against

@@ -68,6 +68,8 @@ ACTION_LABELS: dict[str, str] = {
     "register.mark_red": "案件逾期标红", "register.component": "设置督查扣分考核项目",
     "register.rule": "设置扣分规则", "register.rule_delete": "删除扣分规则", "register.publish": "公示督查案件统计",
     "register.link": "关联整改",
+    "opinion.create": "登记群众意见", "opinion.reissue": "重新生成意见查询码", "opinion.assigned": "交办群众意见",
+    "opinion.answered": "单位答复群众意见", "opinion.closed": "群众意见办结", "opinion.mark_red": "群众意见逾期标红",
     "campaign.period": "设置考核期",
     # consequences carried out, escalation rules, 回头看, 先进 (survey/results/carrying.py …)
     "consequence.assign": "指定处理事项的责任部门和期限", "consequence.carry_out": "登记处理事项落实情况",

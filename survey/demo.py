@@ -206,6 +206,20 @@ def _demo_register(units: list[CampaignUnit]) -> None:
                                   occurred_on=dt.date(2026, 3, 10), unit=units[1].unit,
                                   summary="办事窗口要求重复提交材料，往返三次才办结。")
     services.accept(case)
+    _demo_opinion(units)
+
+
+def _demo_opinion(units: list[CampaignUnit]) -> None:
+    """An opinion from a 座谈会 (群众意见), handed to a unit, for the pages and the API's
+    example (YJ2026-00001); its lookup code is not kept (a handler may issue a new one)."""
+    from survey.clock import today
+    from survey.opinions import services
+
+    day = dt.date(2026, 3, 12)
+    opinion, _code = services.new_opinion(None, source="forum", source_detail="东区社区群众座谈会", raised_on=day,
+                                          unit=units[1].unit, summary="办事大厅午休时段无人值守，群众需等候。",
+                                          today=max(day, today()))
+    services.assign(opinion, max(day, today()) + dt.timedelta(days=14), max(day, today()))
 
 
 def create_demo_users() -> list[tuple[str, str]]:

@@ -86,6 +86,11 @@ AUDIT = _rule(AUDITOR)
 #: organizer, the committee and the auditor (the complainant: the handler's alone).
 REGISTER_READ = _rule(HANDLER, *READERS)
 HANDLE = _rule(HANDLER)
+#: Opinions from outside the ballots (群众意见, survey/opinions/): entered and handled by the
+#: handler and the organizer, the only roles that see who raised one.
+OPINIONS = _rule(HANDLER, ORGANIZER)
+#: Their API: as the pages, and a liaison's key for the own unit's opinions (no raiser).
+API_OPINIONS = _rule(HANDLER, ORGANIZER, LIAISON, scope="own_unit")
 #: Departmental scores (专项考核): the organizer and the assessing departments
 #: (each its own component, checked by survey/results/inputs.py).
 ASSESS = _rule(ORGANIZER, ASSESSOR)
@@ -184,6 +189,10 @@ POLICY: dict[str, Rule] = {
     "register.publications": REGISTER_READ,
     "register.public_month": PUBLIC,
     **{f"register.{name}": ASSESS for name in ("assess_index", "assess_page", "assess_score", "assess_import")},
+    # opinions from outside the ballots (survey/opinions/): the public lookup by code
+    **{f"opinions.{name}": OPINIONS for name in ("index", "create", "opinion_page", "step", "reissue")},
+    **{f"opinions.{name}": LIAISE for name in ("my_opinions", "answer")},
+    "opinions.lookup": PUBLIC,
     "results.audit_log": AUDIT,
     "results.audit_csv": AUDIT,
     # the JSON API (survey/api/): its description and docs need no key
@@ -216,6 +225,9 @@ POLICY: dict[str, Rule] = {
     "api.register_components": REGISTER_READ,
     "api.register_publications": REGISTER_READ,
     "api.missing_components": READ,
+    # opinions (survey/api/opinions.py): the raiser to the handler's and the organizer's keys only
+    "api.opinions": API_OPINIONS,
+    "api.opinion": API_OPINIONS,
     # what follows the results (survey/api/carrying.py): as the pages
     "api.assign_consequence": CARRY,
     "api.carry_out_consequence": CARRY,

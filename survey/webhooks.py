@@ -4,7 +4,7 @@ to the endpoints an admin registered (/admin/webhooks, `flask webhooks`).
     emit("campaign.finalized", {"campaign": {...}})    # in the transaction of the change
 
 `emit` is called once per event, where the change is made (the lifecycle's
-services, the appeal, the red mark). It adds a delivery row per endpoint
+services, the appeal, the red marks). It adds a delivery row per endpoint
 that wants the event and queues a job for it, in the caller's transaction:
 a change that is rolled back sends nothing, and one that commits is sent
 at least once, by the persisted job queue (survey/jobs.py), after the
@@ -43,7 +43,7 @@ from survey import audit, jobs
 from survey.clock import iso_beijing, utcnow
 from survey.errors import UserError
 from survey.extensions import db
-from survey.models import Appeal, Campaign, CampaignUnit, Job, Rectification
+from survey.models import Appeal, Campaign, CampaignUnit, Job, Opinion, Rectification, SupervisionCase
 from survey.models.webhook import WebhookDelivery, WebhookEndpoint
 
 #: Every event an endpoint may receive, with what it means (shown to the admin).
@@ -54,6 +54,8 @@ EVENTS: dict[str, str] = {
     "campaign.published": "评议结果公示（或内部通报）",
     "appeal.filed": "单位提出申诉",
     "rectification.overdue": "整改逾期（标红）",
+    "case.overdue": "督查案件逾期未答复（标红）",
+    "opinion.overdue": "群众意见逾期未答复（标红）",
 }
 #: An event only the admin's test button sends, to one endpoint.
 PING = "ping"
@@ -194,6 +196,25 @@ def emit_overdue(campaign: Campaign, rect: Rectification) -> list[WebhookDeliver
     return emit_campaign("rectification.overdue", campaign, unit=_unit(rect.campaign_unit), rectification={
         "id": rect.id, "due_on": rect.due_on.isoformat(), "plan": rect.plan is not None,
         "report": rect.report is not None})
+
+
+def emit_case_overdue(case: SupervisionCase) -> list[WebhookDelivery]:
+    """``case.overdue``: a register case (its number, kind, unit and deadline) marked red now; no
+    complainant, no summary."""
+    return emit("case.overdue", {"unit": {"code": case.unit.code, "name": case.unit.name}, "case": {
+        "code": case.code, "kind": case.kind, "date": case.occurred_on.isoformat(),
+        "due_on": case.due_on.isoformat() if case.due_on is not None else None}})
+
+
+def emit_opinion_overdue(opinion: Opinion) -> list[WebhookDelivery]:
+    """``opinion.overdue``: an opinion (its number, source, unit, deadline and campaign) marked red
+    now; nobody's name or contact."""
+    campaign = {"campaign": campaign_data(opinion.campaign)} if opinion.campaign is not None else {}
+    return emit("opinion.overdue", {**campaign, "unit": {"code": opinion.unit.code, "name": opinion.unit.name},
+                                    "opinion": {"code": opinion.code, "source": opinion.source,
+                                                "date": opinion.raised_on.isoformat(),
+                                                "due_on": opinion.due_on.isoformat()
+                                                if opinion.due_on is not None else None}})
 
 
 def _unit(cu: CampaignUnit) -> dict[str, str]:

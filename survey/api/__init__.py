@@ -8,6 +8,7 @@ from survey.api import (  # noqa: F401  (their views join the blueprint)
     carrying,
     docs,
     imports,
+    opinions,
     outcomes,
     register,
     resources,

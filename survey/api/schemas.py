@@ -774,3 +774,36 @@ class PosterEntry(Schema):
 
 class PosterPage(Page[PosterEntry]):
     pass
+
+
+# --- opinions from outside the ballots (survey/api/opinions.py) ---------------------------
+
+
+class RaiserOut(Schema):
+    name: str | None
+    phone: str | None
+    contact: str | None
+
+
+class OpinionOut(Schema):
+    id: int
+    code: str = Field(description="意见编号（不是反映人的查询码）")
+    source: Literal["forum", "visit", "reception", "hotline"] = Field(description="座谈会、走访、接访、热线")
+    source_label: str
+    source_detail: str
+    date: dt.date = Field(description="意见日期（决定所属的评议活动）")
+    unit: Code
+    summary: str
+    status: Literal["registered", "assigned", "answered", "closed"]
+    status_label: str
+    due_on: dt.date | None = Field(description="交办后的答复期限")
+    answer: str | None = Field(description="单位的答复（反映人凭查询码可见）")
+    answered_at: Timestamp | None
+    red: bool = Field(description="红字：逾期未答复")
+    cleared: bool = Field(description="已消红")
+    campaign: Code | None = Field(description="考核期包含意见日期的评议活动")
+    raiser: RaiserOut | None = Field(description="反映人：只答复意见办理人员和评议办（组织者）的密钥，其他角色为 null")
+
+
+class OpinionPage(Page[OpinionOut]):
+    pass

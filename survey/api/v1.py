@@ -20,7 +20,7 @@ api = Api(
         "**错误**：一律为 pingyi-errors/1："
         "`{\"format\": \"pingyi-errors/1\", \"code\": \"not_found\", "
         "\"errors\": [{\"path\": \"$\", \"reason\": \"…\", \"reason_en\": \"…\"}]}`。\n\n"
-        "**Webhooks**：评议开始、截止、定稿、公示，单位申诉，整改逾期时，向管理员登记的地址推送 "
+        "**Webhooks**：评议开始、截止、定稿、公示，单位申诉，整改、督查案件、群众意见逾期时，向管理员登记的地址推送 "
         "HMAC-SHA256 签名的通知（`/admin/webhooks`）。\n\n"
         "See docs/api.md in the source tree for the whole guide."),
 )

@@ -31,6 +31,7 @@ from survey.models.distribution import (
     RosterUpload,
 )
 from survey.models.job import Job
+from survey.models.opinion import Opinion, OpinionRaiser
 from survey.models.outcome import (
     Appeal,
     Approval,
@@ -67,5 +68,5 @@ __all__ = [
     "FollowUp", "Honour", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
     "SignInFailure", "TestBallot", "WebhookDelivery", "WebhookEndpoint",
     "CaseAttachment", "Complainant", "DeductionRule", "RegisterComponent", "RegisterPublication", "SupervisionCase",
-    "BatchUnit", "FieldSession", "SessionBatch", "SessionUnit",
+    "BatchUnit", "FieldSession", "SessionBatch", "SessionUnit", "Opinion", "OpinionRaiser",
 ]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Select, delete, func, select
 
-from survey import audit
+from survey import audit, webhooks
 from survey.clock import utcnow
 from survey.errors import Conflict, UserError
 from survey.extensions import db
@@ -221,6 +221,7 @@ def mark_overdue(today: dt.date) -> list[SupervisionCase]:
     for case in marked:
         case.marked_red_at = utcnow()
         audit.record("register.mark_red", _target(case), None, {"due_on": case.due_on, "today": today})
+        webhooks.emit_case_overdue(case)
     return marked
 
 

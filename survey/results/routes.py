@@ -681,14 +681,22 @@ def audit_csv() -> ResponseReturnValue:
 
 @bp.cli.command("mark-overdue")
 def mark_overdue_command() -> None:
-    """Mark red (红字) every rectification past its deadline, in every finalized campaign."""
+    """Mark red (红字) every rectification and consequence past its deadline, in every finalized
+    campaign, and every register case and opinion not answered by its deadline."""
     import click
+
+    from survey.opinions import services as opinions
+    from survey.register import services as register
 
     marked = red = 0
     for campaign in db.session.scalars(select(Campaign).where(where_frozen(Campaign.status))):
         marked += len(rectification.mark_overdue(campaign, today()))
         red += len(carrying.mark_overdue(campaign, today()))
+    cases = len(register.mark_overdue(today()))
+    opinion_count = len(opinions.mark_overdue(today()))
     db.session.commit()
+    click.echo(f"已标红 {cases} 件逾期未答复的督查案件 (marked {cases} overdue register cases red)")
+    click.echo(f"已标红 {opinion_count} 条逾期未答复的群众意见 (marked {opinion_count} overdue opinions red)")
     click.echo(f"已标红 {marked} 项逾期整改 (marked {marked} overdue rectifications red)")
     click.echo(f"已标红 {red} 项逾期未落实的处理事项 (marked {red} overdue consequences red)")
 

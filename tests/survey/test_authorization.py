@@ -30,7 +30,7 @@ def _value(name: str, converter: str, ids: dict[str, Any]) -> Any:
     samples = {"code": "t2026", "campaign_code": "t2026", "bcode": "e1", "batch_code": "e1", "unit_code": "u1", "scode": "s1", "session_code": "s1",
                "token": "AbC-12_xyzAbC-12_xyzAbC1", "public_code": "nothing", "part": "plan",
                "name": "ranking-all", "fmt": "png", "filename": "pingyi.css", "user_id": ids["victim"],
-               "group_code": "client", "month": "2026-03", "step": "accept", "case_code": "DC2026-00001",
+               "group_code": "client", "month": "2026-03", "step": "accept", "case_code": "DC2026-00001", "opinion_code": "YJ2026-00001", "opinion_step": "assign",
                # the API's ids in the path (survey/api/carrying.py: its rules take text)
                "consequence_id": "1", "follow_up_id": "1"}
     if name in samples:
