@@ -87,7 +87,7 @@ AUDIT = _rule(AUDITOR)
 REGISTER_READ = _rule(HANDLER, *READERS)
 HANDLE = _rule(HANDLER)
 #: Opinions from outside the ballots (群众意见, survey/opinions/): entered and handled by the
-#: handler and the organizer, the only roles that see who raised one.
+#: handler and the organizer (only the handler sees who raised one).
 OPINIONS = _rule(HANDLER, ORGANIZER)
 #: Their API: as the pages, and a liaison's key for the own unit's opinions (no raiser).
 API_OPINIONS = _rule(HANDLER, ORGANIZER, LIAISON, scope="own_unit")
@@ -225,7 +225,7 @@ POLICY: dict[str, Rule] = {
     "api.register_components": REGISTER_READ,
     "api.register_publications": REGISTER_READ,
     "api.missing_components": READ,
-    # opinions (survey/api/opinions.py): the raiser to the handler's and the organizer's keys only
+    # opinions (survey/api/opinions.py): the raiser to the handler's keys only
     "api.opinions": API_OPINIONS,
     "api.opinion": API_OPINIONS,
     # what follows the results (survey/api/carrying.py): as the pages

@@ -50,7 +50,7 @@ def _out(opinion: Opinion) -> OpinionOut:
 def opinions(query: OpinionQuery) -> OpinionPage:
     """Opinions from 座谈会, 走访, 接访 and hotlines, the newest first. A liaison's
     key: its own unit's opinions handed to it only. The raiser is answered to
-    the keys of the opinion handler and the organizer; every other role gets null."""
+    the keys of the opinion handler; every other role gets null."""
     services.mark_overdue(today())
     own = liaison_unit()
     unit_id = own

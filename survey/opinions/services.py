@@ -32,7 +32,8 @@ from survey.results.i18n import gettext as _
 from survey.tokens import format_receipt, new_receipt, normalise_receipt
 
 #: The roles that see who raised an opinion (pages and API).
-RAISER_ROLES = frozenset({"handler", "organizer"})
+#: As the register's complainants: the case-handling role only (the organizer handles opinions without them).
+RAISER_ROLES = frozenset({"handler"})
 #: Failed lookups one address may make in the window before the page answers 429.
 LOOKUP_LIMIT = 20
 LOOKUP_WINDOW = dt.timedelta(hours=1)
