@@ -1,0 +1,120 @@
+"""平时考核 rounds (docs/rounds.md): their lifecycle, publishing, and the 平时
+component reaching the annual campaign's composite through the bundle, with
+figures checked by hand."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from analysis import BundleError
+from survey.bundles import export_bundle, import_bundle
+from survey.errors import Conflict, UserError
+from survey.extensions import db
+from survey.models.lifecycle import Status
+from survey.results.inputs import check_enterable
+from survey.rounds import services as rounds
+from tests.factories import bundle
+
+pytestmark = pytest.mark.db
+
+START = dt.datetime(2027, 3, 1, 9, 0)
+
+
+def _ballots(answers: dict[str, str], n: int = 10) -> list[dict[str, Any]]:
+    """n ballots of batch e1 (服务对象), each giving unit → option on item i0."""
+    return [{"id": f"b{k}", "batch": "e1", "duration_s": 240,
+             "submitted_at": (START + dt.timedelta(minutes=7 * k)).isoformat() + "+08:00",
+             "answers": {u: {"i0": o} for u, o in answers.items()}} for k in range(n)]
+
+
+def _round(code: str, day: str, answers: dict[str, str]) -> Any:
+    return import_bundle(bundle(code, units=2, ballots=_ballots(answers), extensions={"round": {"date": day}}),
+                         status="closed")
+
+
+def _annual() -> Any:
+    annual = import_bundle(bundle("y2027", units=2, ballots=_ballots({"u1": "S", "u2": "B"}),
+                                  rules={"ballot_share": 0.6, "objective_components": {"pingshi": 0.4}},
+                                  extensions={"period": {"start": "2027-01-01", "end": "2027-12-31"}}),
+                           status="open")
+    rounds.set_component(annual, "pingshi", "平时考核")
+    return annual
+
+
+def test_rollup_reaches_the_composite_through_the_bundle(ctx, tmp_path) -> None:
+    annual = _annual()
+    # Round 1: u1 all 满意 (100); u2 all 不了解: no composite, left out of the mean.
+    assert rounds.publish(_round("r1", "2027-03-31", {"u1": "S", "u2": "U"}), None) is annual
+    # Round 2: u1 all 基本满意 (70); u2 again none.
+    assert rounds.publish(_round("r2", "2027-04-30", {"u1": "B", "u2": "U"}), None) is annual
+    # Round 3 is outside the annual period (2026): it counts for no campaign.
+    assert rounds.publish(_round("r0", "2026-12-31", {"u1": "D", "u2": "D"}), None) is None
+    db.session.commit()
+
+    doc = export_bundle(annual)
+    pingshi = [s for s in doc["objective_scores"] if s["component"] == "pingshi"]
+    assert pingshi == [{"unit": "u1", "component": "pingshi", "score": 85}]  # (100 + 70) / 2; u2: missing
+    path = tmp_path / "y2027.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "analysis", "evaluate", str(path)], capture_output=True, check=True)
+    results = json.loads(run.stdout)
+    units = {u["code"]: u for u in results["units"]}
+    # C(u1) = 0.6 · 100 + 0.4 · 85 = 94; C(u2) = its ballot score alone (0.6 · 70 / 0.6) = 70.
+    assert units["u1"]["score"] == pytest.approx(94.0)
+    assert units["u2"]["score"] == pytest.approx(70.0)
+    assert {"code": "objective_missing", "unit": "u2", "component": "pingshi"} in [
+        {k: w.get(k) for k in ("code", "unit", "component")} for w in results["warnings"]]
+
+
+def test_export_import_export_gives_the_same_document(ctx) -> None:
+    annual = _annual()
+    rounds.publish(_round("r1", "2027-03-31", {"u1": "S", "u2": "U"}), None)
+    first = export_bundle(annual)
+    assert first["extensions"]["rounds"]["scores"] == [
+        {"round": "r1", "name": "r1 测试评议", "date": "2027-03-31", "unit": "u1", "composite": 100},
+        {"round": "r1", "name": "r1 测试评议", "date": "2027-03-31", "unit": "u2", "composite": None}]
+    again = copy.deepcopy(first)
+    again["campaign"]["code"] = "y2027b"
+    assert export_bundle(import_bundle(copy.deepcopy(again), status="open")) == again
+    round_doc = export_bundle(rounds.rounds()[0])
+    assert round_doc["extensions"]["round"] == {"date": "2027-03-31"}
+
+
+def test_a_bundle_whose_pingshi_differs_from_its_rounds_is_refused(ctx) -> None:
+    annual = _annual()
+    rounds.publish(_round("r1", "2027-03-31", {"u1": "S", "u2": "U"}), None)
+    doc = export_bundle(annual)
+    doc["campaign"]["code"] = "y2027c"
+    next(s for s in doc["objective_scores"] if s["component"] == "pingshi")["score"] = 99
+    with pytest.raises(BundleError) as refused:
+        import_bundle(doc)
+    assert any(p.path.startswith("objective_scores[") for p in refused.value.problems)
+
+
+def test_pingshi_is_derived_nobody_enters_it(ctx) -> None:
+    annual = _annual()
+    with pytest.raises(UserError, match="平时考核"):
+        check_enterable(annual, "pingshi", None)
+    check_enterable(annual, "work", None)  # another component may be entered
+
+
+def test_round_lifecycle_is_the_organizers(ctx) -> None:
+    r = import_bundle(bundle("r1", units=2, extensions={"round": {"date": "2027-03-31"}}), status="open")
+    assert r.state.is_round
+    with pytest.raises(Conflict):
+        rounds.publish(r, None)  # still open
+    r.state.close()
+    assert not r.state.can(Status.FINALIZED)  # no committee 定稿 for a round
+    assert r.state.can(Status.OPEN) and r.state.can(Status.PUBLISHED)
+    rounds.publish(r, None)
+    assert r.state.is_published and r.state.is_frozen
+    annual = import_bundle(bundle("y1", units=2), status="closed")
+    assert not annual.state.can(Status.PUBLISHED)  # an annual campaign is finalized first
+    with pytest.raises(Conflict):
+        annual.state.publish_round()
