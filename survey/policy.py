@@ -182,6 +182,12 @@ POLICY: dict[str, Rule] = {
     "register.components": REGISTER_READ,
     **{f"register.{name}": ORGANIZE for name in ("set_period", "set_component", "set_rule", "delete_rule", "publish")},
     "register.publications": REGISTER_READ,
+    # 平时考核 rounds (survey/rounds/): read like results; the organizer sets the annual
+    # campaign's 平时 component and publishes a round's ranking — the one publication
+    # outside the committee (a round has no committee sign-off: docs/rounds.md)
+    **{f"rounds.{name}": READ for name in ("index", "ranking", "ranking_xlsx", "rollup")},
+    "rounds.publish": ORGANIZE,
+    "rounds.set_component": ORGANIZE,
     "register.public_month": PUBLIC,
     **{f"register.{name}": ASSESS for name in ("assess_index", "assess_page", "assess_score", "assess_import")},
     "results.audit_log": AUDIT,

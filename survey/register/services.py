@@ -40,6 +40,7 @@ from survey.models import (
     Unit,
     User,
 )
+from survey.models.lifecycle import where_annual
 from survey.models.register import CASE_KINDS, CASE_STATUSES, VERDICTS
 from survey.results.i18n import gettext as _
 
@@ -182,7 +183,7 @@ def campaign_for(day: dt.date, today: dt.date) -> Campaign | None:
     (before 截止 and its cut-off), else the next one whose inputs are open."""
     candidates = db.session.scalars(
         select(Campaign).where(Campaign.period_start.is_not(None), Campaign.period_end.is_not(None),
-                               Campaign.period_end >= day)
+                               Campaign.period_end >= day, where_annual(Campaign.kind))
         .order_by(Campaign.period_start, Campaign.id))
     for campaign in candidates:
         if campaign.state.takes_register_inputs(today):

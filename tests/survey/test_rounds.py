@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import io
 import json
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from survey.extensions import db
 from survey.models.lifecycle import Status
 from survey.results.inputs import check_enterable
 from survey.rounds import services as rounds
-from tests.factories import bundle
+from tests.factories import bundle, login, make_user
 
 pytestmark = pytest.mark.db
 
@@ -118,3 +119,81 @@ def test_round_lifecycle_is_the_organizers(ctx) -> None:
     assert not annual.state.can(Status.PUBLISHED)  # an annual campaign is finalized first
     with pytest.raises(Conflict):
         annual.state.publish_round()
+
+
+# --- the organizer's pages ------------------------------------------------------------------
+
+
+def _organizer(client: Any) -> None:
+    make_user("organizer", username="org")
+    db.session.commit()
+    login(client, "org")
+
+
+def test_organizer_creates_a_round_with_the_new_campaign_form(app, client) -> None:
+    with app.app_context():
+        _organizer(client)
+    page = client.get("/campaigns/new?kind=round")
+    assert page.status_code == 200 and "新建平时考核轮次" in page.get_data(as_text=True)
+    form = {"kind": "round", "code": "w01", "name": "第1周窗口服务", "year": "2027", "return_target": "90",
+            "copy_from": ""}
+    refused = client.post("/campaigns/new", data=form)
+    assert refused.status_code == 400 and "须填写考核日期" in refused.get_data(as_text=True)
+    answer = client.post("/campaigns/new", data={**form, "held_on": "2027-03-05"})
+    assert answer.status_code == 302
+    with app.app_context():
+        r = rounds.rounds()[0]
+        assert (r.code, r.held_on, r.state.is_round) == ("w01", dt.date(2027, 3, 5), True)
+    listing = client.get("/").get_data(as_text=True)
+    assert 'data-testid="round-list"' in listing and "第1周窗口服务" in listing
+
+
+def test_ranking_page_xlsx_and_publish(app, client) -> None:
+    with app.app_context():
+        _organizer(client)
+        _annual()
+        _round("r1", "2027-03-31", {"u1": "S", "u2": "B"})
+        db.session.commit()
+    page = client.get("/rounds/r1")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "排名尚未发布" in text and "100.00" in text and "70.00" in text
+    xlsx = client.get("/rounds/r1/ranking.xlsx")
+    assert xlsx.status_code == 200
+    from openpyxl import load_workbook
+
+    rows = list(load_workbook(io.BytesIO(xlsx.data)).active.iter_rows(values_only=True))
+    assert ("行政执法类", 1, "u1", "市第1局", 100, 10) in rows
+    answer = client.post("/rounds/r1/publish", follow_redirects=True)
+    assert "已计入" in answer.get_data(as_text=True)
+    rollup = client.get("/campaigns/y2027/pingshi").get_data(as_text=True)
+    assert 'data-unit="u1"' in rollup and "100.00" in rollup
+    again = client.post("/rounds/r1/publish", follow_redirects=True)
+    assert "只有已截止的平时考核轮次才能发布排名" in again.get_data(as_text=True)
+
+
+def test_committee_cannot_publish_a_round(app, client) -> None:
+    with app.app_context():
+        make_user("committee", username="com")
+        _round("r1", "2027-03-31", {"u1": "S"})
+        db.session.commit()
+    login(client, "com")
+    assert client.post("/rounds/r1/publish").status_code == 403
+
+
+# --- rounds are left out of the annual queries ---------------------------------------------
+
+
+def test_rounds_are_left_out_of_annual_queries(ctx) -> None:
+    from survey.campaigns import setup
+    from survey.results import history
+
+    annual = import_bundle(bundle("y2026", units=2, ballots=_ballots({"u1": "S", "u2": "B"})), status="closed")
+    annual.year = 2026
+    r = _round("r1", "2027-03-31", {"u1": "S", "u2": "U"})
+    r.year = 2027
+    rounds.publish(r, None)
+    db.session.flush()
+    assert setup.previous_campaign(2028) is annual  # the round is newer, but not last year's campaign
+    assert setup.copy_sources()[1] is annual and setup.copy_sources(round_=True)[1] is r
+    assert [p["campaign"] for p in history.history("u1")] == ["y2026 测试评议"]
+    assert history.years_rated("u1") == 1
