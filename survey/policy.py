@@ -222,6 +222,10 @@ POLICY: dict[str, Rule] = {
     "api.register_components": REGISTER_READ,
     "api.register_publications": REGISTER_READ,
     "api.missing_components": READ,
+    # 平时考核 rounds (survey/api/rounds.py): read like their pages
+    "api.rounds": READ,
+    "api.round_ranking": READ,
+    "api.campaign_rollup": READ,
     # what follows the results (survey/api/carrying.py): as the pages
     "api.assign_consequence": CARRY,
     "api.carry_out_consequence": CARRY,

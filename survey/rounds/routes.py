@@ -25,7 +25,7 @@ def round_or_404(code: str) -> Campaign:
 
 @bp.get("/rounds")
 def index() -> ResponseReturnValue:
-    rows = [(r, services.annual_for(r)) for r in services.rounds()]
+    rows = [(r, services.counts_for(r)) for r in services.rounds()]
     return render_and_commit("rounds/index.html", rows=rows)
 
 
@@ -36,7 +36,7 @@ def ranking(code: str) -> ResponseReturnValue:
 
     round_ = round_or_404(code)
     views = rank(round_, results_for(round_)) if round_.state.results_ready else None
-    return render_and_commit("rounds/ranking.html", round=round_, views=views, annual=services.annual_for(round_))
+    return render_and_commit("rounds/ranking.html", round=round_, views=views, annual=services.counts_for(round_))
 
 
 @bp.get("/rounds/<code>/ranking.xlsx")

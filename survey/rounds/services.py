@@ -74,6 +74,15 @@ def annual_for(round_: Campaign) -> Campaign | None:
         .order_by(Campaign.period_start, Campaign.id).limit(1))
 
 
+def counts_for(round_: Campaign) -> Campaign | None:
+    """The annual campaign a round counts for: once published, the one its composites
+    were written for; before, the one it would count for now (``annual_for``)."""
+    if round_.state.is_published:
+        return db.session.scalar(select(Campaign).join(RoundScore, RoundScore.campaign_id == Campaign.id)
+                                 .where(RoundScore.round_id == round_.id).limit(1))
+    return annual_for(round_)
+
+
 def composites(round_: Campaign) -> dict[str, float | None]:
     """Each unit's composite in the round's results, by unit code."""
     from survey.results.snapshots import results_for
