@@ -32,6 +32,7 @@ from survey.models import (
     MarginVariable,
     MessageTemplate,
     OutcomeSettings,
+    RoundComponent,
     ScaleOption,
     Unit,
 )
@@ -619,6 +620,9 @@ def copy_campaign(source: Campaign, *, code: str, name: str, year: int,
     for text in db.session.scalars(select(MessageTemplate).where(MessageTemplate.campaign_id == source.id)):
         db.session.add(MessageTemplate(campaign_id=campaign.id, kind=text.kind, channel=text.channel,
                                        subject=text.subject, body=text.body))
+    pingshi = db.session.scalar(select(RoundComponent).where(RoundComponent.campaign_id == source.id))
+    if pingshi is not None:  # the 平时 component (docs/rounds.md); never the rounds' composites
+        db.session.add(RoundComponent(campaign_id=campaign.id, code=pingshi.code, label=pingshi.label))
     old = db.session.scalar(select(OutcomeSettings).where(OutcomeSettings.campaign_id == source.id))
     if old is not None:
         db.session.add(OutcomeSettings(

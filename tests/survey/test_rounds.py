@@ -197,3 +197,15 @@ def test_rounds_are_left_out_of_annual_queries(ctx) -> None:
     assert setup.copy_sources()[1] is annual and setup.copy_sources(round_=True)[1] is r
     assert [p["campaign"] for p in history.history("u1")] == ["y2026 测试评议"]
     assert history.years_rated("u1") == 1
+
+
+def test_copying_an_annual_campaign_keeps_its_pingshi_component_not_its_rounds(ctx) -> None:
+    from survey.campaigns import setup
+
+    annual = _annual()
+    rounds.publish(_round("r1", "2027-03-31", {"u1": "S", "u2": "U"}), None)
+    copy_ = setup.copy_campaign(annual, code="y2028", name="2028 年度评议", year=2028)
+    assert rounds.rollup_code(copy_) == "pingshi" and rounds.scores_of(copy_) == []
+    assert not copy_.state.is_round
+    with pytest.raises(UserError, match="平时考核"):
+        check_enterable(copy_, "pingshi", None)
