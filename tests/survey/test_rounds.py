@@ -209,3 +209,20 @@ def test_copying_an_annual_campaign_keeps_its_pingshi_component_not_its_rounds(c
     assert not copy_.state.is_round
     with pytest.raises(UserError, match="平时考核"):
         check_enterable(copy_, "pingshi", None)
+
+
+def test_escalation_looks_back_at_annual_campaigns_only(ctx) -> None:
+    from survey.results import escalation
+    from tests.api.apikit import finalize
+
+    import_bundle(bundle("y2026", units=2, ballots=_ballots({"u1": "S", "u2": "B"})), status="closed").year = 2026
+    make_user("committee")
+    finalize("y2026")
+    r = _round("r26", "2026-11-30", {"u1": "D", "u2": "D"})
+    r.year = 2026  # a later campaign of the same year, published: frozen too
+    rounds.publish(r, None)
+    now = import_bundle(bundle("y2027", units=2), status="closed")
+    now.year = 2027
+    db.session.flush()
+    before = escalation._years_before(now, "u1", 2)
+    assert [result["score"] for result, _overrides in before] == [100.0]  # the annual y2026, not the round
