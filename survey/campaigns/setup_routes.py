@@ -153,8 +153,9 @@ def _status_question(campaign: Campaign, target: str) -> tuple[str, str] | None:
         return str(_("开始评议")), str(_("开始评议后，评议链接即可提交；不能再删除单位、指标或选项，也不能修改分值，"
                                          "活动不能回到草稿。此操作不能撤销。"))
     if target == Status.CLOSED and campaign.state.is_open:
-        return str(_("截止评议")), str(_("截止后，所有评议链接和扫码表单立即停止接受提交，正在填写的评议代表将无法提交；"
-                                         "评议领导小组随即可以审定结果。"))
+        after = _("评议办随即可以在“排名与发布”页查看并发布本轮排名。") if campaign.state.is_round else \
+            _("评议领导小组随即可以审定结果。")
+        return str(_("截止评议")), str(_("截止后，所有评议链接和扫码表单立即停止接受提交，正在填写的评议代表将无法提交；")) + str(after)
     return None
 
 

@@ -226,3 +226,17 @@ def test_escalation_looks_back_at_annual_campaigns_only(ctx) -> None:
     db.session.flush()
     before = escalation._years_before(now, "u1", 2)
     assert [result["score"] for result, _overrides in before] == [100.0]  # the annual y2026, not the round
+
+
+def test_a_planted_round_name_renders_escaped(app, client) -> None:
+    markup = "<script>alert(1)</script>第1周"
+    with app.app_context():
+        _organizer(client)
+        _annual()
+        r = _round("r1", "2027-03-31", {"u1": "S", "u2": "B"})
+        r.name = markup
+        rounds.publish(r, None)
+        db.session.commit()
+    for path in ("/rounds", "/rounds/r1", "/campaigns/y2027/pingshi", "/"):
+        text = client.get(path).get_data(as_text=True)
+        assert markup not in text and "&lt;script&gt;alert(1)&lt;/script&gt;第1周" in text, path
