@@ -69,6 +69,8 @@ ACTION_LABELS: dict[str, str] = {
     "register.rule": "设置扣分规则", "register.rule_delete": "删除扣分规则", "register.publish": "公示督查案件统计",
     "register.link": "关联整改",
     "campaign.period": "设置考核期",
+    # 平时考核 rounds (survey/rounds/services.py)
+    "round.publish": "发布平时考核轮次排名", "round.component": "设置平时考核项目",
     # consequences carried out, escalation rules, 回头看, 先进 (survey/results/carrying.py …)
     "consequence.assign": "指定处理事项的责任部门和期限", "consequence.carry_out": "登记处理事项落实情况",
     "consequence.mark_red": "处理事项逾期标红", "consequence.rules": "修改处理规则",
