@@ -226,6 +226,7 @@ POLICY: dict[str, Rule] = {
     "api.rounds": READ,
     "api.round_ranking": READ,
     "api.campaign_rollup": READ,
+    "api.publish_round": ORGANIZE,  # as rounds.publish: the one publication outside the committee
     # what follows the results (survey/api/carrying.py): as the pages
     "api.assign_consequence": CARRY,
     "api.carry_out_consequence": CARRY,

@@ -4,6 +4,7 @@ Each view calls the service its page calls (survey/rounds/services.py)."""
 from __future__ import annotations
 
 from flask import abort
+from flask_babel import gettext as _
 
 from survey.api.paging import PageQuery, page_of
 from survey.api.registry import CAMPAIGN_PARAM, PathParam
@@ -13,11 +14,12 @@ from survey.api.schemas import (
     RollupUnit,
     RoundOut,
     RoundPage,
+    RoundPublishIn,
     RoundRanking,
     RoundRankingRow,
 )
 from survey.api.v1 import api
-from survey.errors import Conflict
+from survey.errors import Conflict, UserError, in_chinese
 from survey.models import Campaign
 from survey.results.queries import ranking, units_of
 from survey.results.snapshots import results_for
@@ -53,6 +55,22 @@ def round_ranking(code: str) -> RoundRanking:
                             score=row.result["score"], n_valid=row.result["n_valid"])
             for view in ranking(r, results_for(r)) for row in view.units]
     return RoundRanking(round=_round(r), published=r.state.is_published, units=rows)
+
+
+@api.post("/rounds/<code>/publish", ROUND_PARAM, body=RoundPublishIn, response=RoundOut, tag="rounds",
+          summary="发布一轮平时考核的排名", body_example={"round": "w2027-01"}, errors=(409,))
+def publish_round(code: str, body: RoundPublishIn) -> RoundOut:
+    """The organizer publishes a closed round, as its ranking page does: its
+    ranking becomes final and each unit's composite counts for the annual
+    campaign whose assessment period contains the round's day (409: not closed)."""
+    r = campaign_or_404(code)
+    if not r.state.is_round:
+        abort(404)
+    if body.round != r.code:
+        raise UserError(_("请求体中的轮次代码与路径不符。"))
+    with in_chinese():
+        services.publish(r, None)
+    return _round(r)
 
 
 @api.get("/campaigns/<code>/pingshi", CAMPAIGN_PARAM, response=RollupOut, tag="rounds",

@@ -825,3 +825,9 @@ class RollupOut(Schema):
     weight: float | None = Field(description="计分规则 objective_components 中的权重")
     rounds: list[RollupRound]
     units: list[RollupUnit]
+
+
+class RoundPublishIn(Schema):
+    """Publishing a round takes no settings: its ranking is what its results give."""
+
+    round: Code = Field(description="要发布的轮次代码（与路径中的相同，防止误发）")

@@ -35,3 +35,20 @@ def test_rounds_ranking_and_rollup(app, client) -> None:
     assert client.get("/api/v1/campaigns/y2027/register-components", headers=bearer(key)).status_code == 200
     assert client.get("/api/v1/rounds/y2027/ranking", headers=bearer(key)).status_code == 404  # not a round
     assert client.get("/api/v1/rounds", headers=bearer(liaison)).status_code == 403
+
+
+def test_organizer_publishes_a_round_through_the_api(app, client) -> None:
+    with app.app_context():
+        _annual()
+        _round("r1", "2027-03-31", {"u1": "S", "u2": "B"})
+        db.session.commit()
+        organizer, committee = key_for("organizer"), key_for("committee")
+    body = {"round": "r1"}
+    assert client.post("/api/v1/rounds/r1/publish", json=body, headers=bearer(committee)).status_code == 403
+    assert client.post("/api/v1/rounds/r1/publish", json={"round": "r2"}, headers=bearer(organizer)).status_code == 400
+    answer = client.post("/api/v1/rounds/r1/publish", json=body, headers=bearer(organizer))
+    assert answer.status_code == 200 and answer.json["status"] == "published" and answer.json["counts_for"] == "y2027"
+    again = client.post("/api/v1/rounds/r1/publish", json=body, headers=bearer(organizer))
+    assert again.status_code == 409 and "已截止" in again.get_data(as_text=True)
+    rollup = client.get("/api/v1/campaigns/y2027/pingshi", headers=bearer(committee)).json
+    assert [u["score"] for u in rollup["units"]] == [100.0, 70.0]
