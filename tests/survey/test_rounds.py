@@ -240,3 +240,19 @@ def test_a_planted_round_name_renders_escaped(app, client) -> None:
     for path in ("/rounds", "/rounds/r1", "/campaigns/y2027/pingshi", "/"):
         text = client.get(path).get_data(as_text=True)
         assert markup not in text and "&lt;script&gt;alert(1)&lt;/script&gt;第1周" in text, path
+
+
+def test_a_decided_appeal_follows_into_later_annual_campaigns_only(ctx, monkeypatch) -> None:
+    from survey.results import carrying, snapshots
+
+    annual = import_bundle(bundle("y2026", units=2, ballots=_ballots({"u1": "S", "u2": "B"})), status="closed")
+    annual.year = 2026
+    r = _round("r1", "2027-03-31", {"u1": "S", "u2": "U"})
+    r.year = 2027
+    rounds.publish(r, None)  # published: frozen, a year later
+    db.session.flush()
+    read: list[str] = []
+    real = snapshots.results_for
+    monkeypatch.setattr(snapshots, "results_for", lambda c: read.append(c.code) or real(c))
+    carrying.follow_appeal_in_later_years(annual, "u1", dt.date(2027, 6, 1), "申诉改判")
+    assert read == []  # the round is no later annual campaign: its results are never read
