@@ -87,7 +87,9 @@ def composites(round_: Campaign) -> dict[str, float | None]:
     """Each unit's composite in the round's results, by unit code."""
     from survey.results.snapshots import results_for
 
-    return {u["code"]: u["score"] for u in results_for(round_)["units"]}
+    # A composite is a weighted mean of 0–100 parts; clipped against floating-point residue (100.00000000000001).
+    return {u["code"]: None if u["score"] is None else min(100.0, max(0.0, u["score"]))
+            for u in results_for(round_)["units"]}
 
 
 def publish(round_: Campaign, user: User | None) -> Campaign | None:
