@@ -94,6 +94,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from survey.register.routes import bp as register_bp
     from survey.results.routes import bp as results_bp
     from survey.roster.routes import bp as roster_bp
+    from survey.rounds.routes import bp as rounds_bp
     from survey.sessions.routes import bp as sessions_bp
 
     app.register_blueprint(health_bp)
@@ -109,6 +110,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(roster_bp)
     app.register_blueprint(register_bp)
     app.register_blueprint(opinions_bp)
+    app.register_blueprint(rounds_bp)
     app.register_blueprint(sessions_bp)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)  # the API authenticates by key, never by cookie: no CSRF to guard against

@@ -71,6 +71,8 @@ ACTION_LABELS: dict[str, str] = {
     "opinion.create": "登记群众意见", "opinion.reissue": "重新生成意见查询码", "opinion.assigned": "交办群众意见",
     "opinion.answered": "单位答复群众意见", "opinion.closed": "群众意见办结", "opinion.mark_red": "群众意见逾期标红",
     "campaign.period": "设置考核期",
+    # 平时考核 rounds (survey/rounds/services.py)
+    "round.publish": "发布平时考核轮次排名", "round.component": "设置平时考核项目",
     # consequences carried out, escalation rules, 回头看, 先进 (survey/results/carrying.py …)
     "consequence.assign": "指定处理事项的责任部门和期限", "consequence.carry_out": "登记处理事项落实情况",
     "consequence.mark_red": "处理事项逾期标红", "consequence.rules": "修改处理规则",

@@ -41,6 +41,8 @@ from survey.models import (
     ObjectiveScore,
     OutcomeSettings,
     RegisterComponent,
+    RoundComponent,
+    RoundScore,
     ScaleOption,
     SessionBatch,
     SessionUnit,
@@ -48,9 +50,12 @@ from survey.models import (
     Unit,
     Veto,
 )
-from survey.models.campaign import ATTRIBUTE_K_DEFAULT, ATTRIBUTE_K_MIN, MARGIN_SUPPLIES
+from survey.models.campaign import ATTRIBUTE_K_DEFAULT, ATTRIBUTE_K_MIN, KIND_ROUND, MARGIN_SUPPLIES
 from survey.models.register import CASE_KINDS, VERDICTS
 from survey.register.services import case_deductions, components_of, counted_cases, derived_values
+from survey.rounds.services import component_of as rollup_component
+from survey.rounds.services import rollup_values
+from survey.rounds.services import scores_of as rollup_scores
 
 FORMAT = "pingyi-campaign/1"
 
@@ -165,6 +170,10 @@ LIMITS: dict[str, Limit] = {
     "extensions.register.components[].base": Limit("扣分基数", low=0, low_open=True, high=100_000),
     "extensions.register.components[].rules[].points": Limit("扣分", low=0, high=100_000),
     "extensions.register.cases[].id": Limit("案件编号", max_len=CODE_MAX),
+    "extensions.rounds.component.code": Limit("考核项目代码", max_len=CODE_MAX, code=True),
+    "extensions.rounds.component.label": Limit("考核项目名称", max_len=NAME_MAX),
+    "extensions.rounds.scores[].round": Limit("轮次代码", max_len=CODE_MAX, code=True),
+    "extensions.rounds.scores[].name": Limit("轮次名称", max_len=NAME_MAX),
     "extensions.register.cases[].deductions.*": Limit("扣分", low=0, high=100_000),
     "extensions.sessions[].code": Limit("场次代码", max_len=SESSION_CODE_MAX, code=True),
     "extensions.sessions[].name": Limit("场次名称", max_len=NAME_MAX),
@@ -294,6 +303,7 @@ def _app_field_types(doc: dict[str, Any]) -> Iterator[BundleProblem]:
     yield from _english_label_problems(doc)
     yield from _margin_extension_problems(doc)
     yield from _register_problems(doc)
+    yield from _rounds_problems(doc)
     yield from _outcome_extension_problems(doc)
     yield from _on_the_spot_problems(doc)
 
@@ -754,7 +764,7 @@ def _load(doc: dict[str, Any], status: str) -> Campaign:
     if isinstance(period, dict):
         campaign.period_start, campaign.period_end = _date_or_none(period["start"]), _date_or_none(period["end"])
         campaign.inputs_cutoff = _date_or_none(period.get("cutoff"))
-    derived = _load_register(doc, campaign, units)
+    derived = _load_register(doc, campaign, units) | _load_rounds(doc, campaign, cunits)
     raws = {(r["unit"], r["component"]): r for r in extensions.get("objective_raw") or []}
     for i, score in enumerate(doc.get("objective_scores") or []):
         if score["component"] in derived:
@@ -838,7 +848,7 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
         select(ObjectiveScore).join(CampaignUnit)
         .where(CampaignUnit.campaign_id == campaign.id).order_by(ObjectiveScore.position)
     ).all()
-    derived = derived_values(campaign, list(campaign.units))
+    derived = all_derived_values(campaign, list(campaign.units))
     objective = [{"unit": s.campaign_unit.code, "component": s.component, "score": _number(s.score)}
                  for s in scores]
     objective += [{"unit": v.unit.code, "component": code, "score": _number(v.value)}
@@ -881,6 +891,7 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
     register = _register_extension(campaign)
     if register:
         extensions["register"] = register
+    extensions.update(_rounds_extension(campaign))
     extensions.update(_outcome_setup(campaign))
     _export_on_the_spot(campaign, extensions)
     if extensions:
@@ -1032,17 +1043,108 @@ def _load_register(doc: dict[str, Any], campaign: Campaign, units: dict[str, Uni
 def _check_derived(doc: dict[str, Any], campaign: Campaign, derived: set[str]) -> None:
     """The bundle's scores of derived components are what its cases and rules give."""
     values = {(v.unit.code, code): v.value
-              for code, per_unit in derived_values(campaign, list(campaign.units)).items() for v in per_unit}
+              for code, per_unit in all_derived_values(campaign, list(campaign.units)).items() for v in per_unit}
     problems = []
     for i, score in enumerate(doc.get("objective_scores") or []):
         key = (score["unit"], score["component"])
         if score["component"] in derived and not math.isclose(values.pop(key, math.nan), score["score"],
                                                               abs_tol=1e-9):
-            problems.append(BundleProblem(f"objective_scores[{i}].score", "与督查登记的扣分算出的得分不符",
-                                          "differs from what the register's deductions give"))
+            problems.append(BundleProblem(f"objective_scores[{i}].score", "与督查登记的扣分或平时考核轮次算出的得分不符",
+                                          "differs from what the register's deductions or the rounds give"))
     if problems:
         db.session.rollback()
         raise BundleError(problems)
+def all_derived_values(campaign: Campaign, units: list[CampaignUnit]) -> dict[str, list[Any]]:
+    """Every derived component's values (the register's deductions, the rounds' 平时
+    roll-up): each value has ``unit``, ``value`` (0–100), ``raw`` and ``base``."""
+    return {**derived_values(campaign, units), **rollup_values(campaign, units)}
+
+
+# --- 平时考核 rounds (extensions.round, extensions.rounds; survey/rounds/services.py) ---------
+# A round carries its day; an annual campaign its 平时 component and the
+# published rounds' composites per unit (the values the roll-up is the mean of).
+
+
+def _rounds_extension(campaign: Campaign) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if campaign.state.is_round:
+        out["round"] = {"date": campaign.held_on.isoformat() if campaign.held_on else None}
+    component = rollup_component(campaign)
+    if component is not None:
+        out["rounds"] = {
+            "component": {"code": component.code, "label": component.label},
+            "scores": [{"round": s.round_code, "name": s.round_name, "date": s.held_on.isoformat(),
+                        "unit": s.campaign_unit.code, "composite": _number(s.composite)}
+                       for s in rollup_scores(campaign)],
+        }
+    return out
+
+
+def _rounds_problems(doc: dict[str, Any]) -> Iterator[BundleProblem]:
+    """extensions.round and extensions.rounds: their shapes, dates, units and composites."""
+    extensions = doc.get("extensions")
+    if not isinstance(extensions, dict):
+        return
+    round_ = extensions.get("round")
+    if round_ is not None:
+        try:
+            if not isinstance(round_, dict):
+                raise TypeError
+            _date_or_none(round_.get("date"))
+        except (TypeError, ValueError):
+            yield BundleProblem("extensions.round", "应为 {date}，日期写作 YYYY-MM-DD",
+                                "must be {date}: a date YYYY-MM-DD")
+    rounds = extensions.get("rounds")
+    if rounds is None:
+        return
+    component = rounds.get("component") if isinstance(rounds, dict) else None
+    if not isinstance(component, dict) or not isinstance(component.get("code"), str) \
+            or not isinstance(rounds.get("scores", []), list):
+        yield BundleProblem("extensions.rounds", "应为含 component 和 scores 数组的对象",
+                            "must be an object with component and the array scores")
+        return
+    units = {u.get("code") for u in doc.get("units") or [] if isinstance(u, dict)}
+    seen = set()
+    for i, s in enumerate(rounds.get("scores", [])):
+        path = f"extensions.rounds.scores[{i}]"
+        if not isinstance(s, dict) or not isinstance(s.get("round"), str) or s.get("unit") not in units:
+            yield BundleProblem(path, "应为含轮次代码和已知单位的对象", "must be an object with a round and a known unit")
+            continue
+        if (s["round"], s["unit"]) in seen:
+            yield BundleProblem(path, "同一轮次、同一单位重复", "the same round and unit twice")
+        seen.add((s["round"], s["unit"]))
+        composite = s.get("composite")
+        if composite is not None and (not isinstance(composite, int | float) or not 0 <= composite <= 100):
+            yield BundleProblem(f"{path}.composite", "综合得分应为 0 到 100 之间的数或 null",
+                                "the composite must be a number from 0 to 100, or null")
+        try:
+            dt.date.fromisoformat(str(s.get("date")))
+        except ValueError:
+            yield BundleProblem(f"{path}.date", "日期应写作 YYYY-MM-DD", "the date must be YYYY-MM-DD")
+
+
+def _load_rounds(doc: dict[str, Any], campaign: Campaign, cunits: dict[str, CampaignUnit]) -> set[str]:
+    """extensions.round and extensions.rounds into the campaign; the 平时 component's code (if any)."""
+    extensions = doc.get("extensions")
+    if not isinstance(extensions, dict):
+        return set()
+    round_ = extensions.get("round")
+    if isinstance(round_, dict):
+        campaign.kind, campaign.held_on = KIND_ROUND, _date_or_none(round_.get("date"))
+    rounds = extensions.get("rounds")
+    if not isinstance(rounds, dict):
+        return set()
+    component = rounds["component"]
+    db.session.add(RoundComponent(campaign_id=campaign.id, code=component["code"],
+                                  label=component.get("label") or component["code"]))
+    for s in rounds.get("scores", []):
+        db.session.add(RoundScore(campaign_id=campaign.id, campaign_unit_id=cunits[s["unit"]].id,
+                                  round_code=s["round"], round_name=s.get("name") or s["round"],
+                                  held_on=dt.date.fromisoformat(s["date"]), composite=s.get("composite")))
+    db.session.flush()
+    return {component["code"]}
+
+
 # --- the committee's setup (extensions.consequences, extensions.honours) ----------
 # The consequence rules (the class rules' switches, owners, deadlines,
 # escalation rules: survey/results/carrying.py, escalation.py) and the

@@ -187,6 +187,12 @@ POLICY: dict[str, Rule] = {
     "register.components": REGISTER_READ,
     **{f"register.{name}": ORGANIZE for name in ("set_period", "set_component", "set_rule", "delete_rule", "publish")},
     "register.publications": REGISTER_READ,
+    # 平时考核 rounds (survey/rounds/): read like results; the organizer sets the annual
+    # campaign's 平时 component and publishes a round's ranking — the one publication
+    # outside the committee (a round has no committee sign-off: docs/rounds.md)
+    **{f"rounds.{name}": READ for name in ("index", "ranking", "ranking_xlsx", "rollup")},
+    "rounds.publish": ORGANIZE,
+    "rounds.set_component": ORGANIZE,
     "register.public_month": PUBLIC,
     **{f"register.{name}": ASSESS for name in ("assess_index", "assess_page", "assess_score", "assess_import")},
     # opinions from outside the ballots (survey/opinions/): the public lookup by code
@@ -228,6 +234,11 @@ POLICY: dict[str, Rule] = {
     # opinions (survey/api/opinions.py): the raiser to the handler's keys only
     "api.opinions": API_OPINIONS,
     "api.opinion": API_OPINIONS,
+    # 平时考核 rounds (survey/api/rounds.py): read like their pages
+    "api.rounds": READ,
+    "api.round_ranking": READ,
+    "api.campaign_rollup": READ,
+    "api.publish_round": ORGANIZE,  # as rounds.publish: the one publication outside the committee
     # what follows the results (survey/api/carrying.py): as the pages
     "api.assign_consequence": CARRY,
     "api.carry_out_consequence": CARRY,

@@ -12,6 +12,7 @@ from survey.api import (  # noqa: F401  (their views join the blueprint)
     outcomes,
     register,
     resources,
+    rounds,
     sessions,
 )
 from survey.api.v1 import api

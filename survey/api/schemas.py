@@ -802,8 +802,63 @@ class OpinionOut(Schema):
     red: bool = Field(description="红字：逾期未答复")
     cleared: bool = Field(description="已消红")
     campaign: Code | None = Field(description="考核期包含意见日期的评议活动")
-    raiser: RaiserOut | None = Field(description="反映人：只答复意见办理人员和评议办（组织者）的密钥，其他角色为 null")
+    raiser: RaiserOut | None = Field(description="反映人：只答复意见办理人员（handler）的密钥，其他角色为 null")
 
 
 class OpinionPage(Page[OpinionOut]):
     pass
+# --- 平时考核 rounds (survey/api/rounds.py, docs/rounds.md) -------------------------------
+
+
+class RoundOut(Schema):
+    code: Code
+    name: str
+    held_on: dt.date | None = Field(description="考核日期：计入考核期包含这一天的年度评议")
+    status: Status = Field(description="draft 草稿, open 进行中, closed 已截止, published 已发布（轮次没有定稿）")
+    status_label: str
+    counts_for: str | None = Field(description="计入的年度评议的代码；null：没有考核期包含考核日期的年度评议")
+
+
+class RoundPage(Page[RoundOut]):
+    pass
+
+
+class RoundRankingRow(Schema):
+    unit: Code
+    name: str
+    category: Code
+    rank: int | None = Field(description="类别内名次；有效票不足为 null")
+    score: float | None = Field(description="综合得分（0–100）")
+    n_valid: int = Field(description="有效票数")
+
+
+class RoundRanking(Schema):
+    round: RoundOut
+    published: bool = Field(description="排名已由评议办发布（计入平时考核）")
+    units: list[RoundRankingRow]
+
+
+class RollupRound(Schema):
+    code: Code
+    name: str
+    held_on: dt.date
+
+
+class RollupUnit(Schema):
+    unit: Code
+    score: float | None = Field(description="平时考核得分：已发布各轮综合得分的平均值；null：缺失")
+    composites: dict[str, float | None] = Field(description="各轮（按轮次代码）的综合得分；null：该轮没有综合得分")
+
+
+class RollupOut(Schema):
+    component: Code | None = Field(description="平时考核项目的代码（如 pingshi）；null：未设")
+    label: str | None
+    weight: float | None = Field(description="计分规则 objective_components 中的权重")
+    rounds: list[RollupRound]
+    units: list[RollupUnit]
+
+
+class RoundPublishIn(Schema):
+    """Publishing a round takes no settings: its ranking is what its results give."""
+
+    round: Code = Field(description="要发布的轮次代码（与路径中的相同，防止误发）")

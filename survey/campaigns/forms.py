@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     DecimalField,
     FloatField,
@@ -90,11 +91,20 @@ class CampaignForm(FlaskForm):
     closes_at = DateTimeLocalField(_l("截止时间（北京时间，可空）"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     copy_from = SelectField(_l("复制以往活动的设置（单位、评议主体、指标、选项、计分规则）"), choices=[], default="")
     is_test = BooleanField(_l("这是测试活动（用来试用系统：不会被默认复制，开始评议前可以归档或删除）"), default=False)
+    #: A 平时考核 round (docs/rounds.md) or an annual campaign; a round's day.
+    kind = SelectField(_l("活动类型"), choices=[SelectChoice("annual", _l("年度评议")),
+                                                  SelectChoice("round", _l("平时考核轮次"))],
+                       default="annual", validators=[AnyOf(("annual", "round"))])
+    held_on = DateField(_l("考核日期（平时考核轮次：计入考核期包含这一天的年度评议）"), validators=[Optional()])
     #: The deadline already stored (naive UTC): kept as it is, it is no new past deadline.
     previous_closes_at: Any = None
 
     def validate_opens_at(self, field: Any) -> None:
         _within_years(field)
+
+    def validate_held_on(self, field: Any) -> None:
+        if self.kind is not None and self.kind.data == "round" and field.data is None:
+            raise ValidationError(_l("平时考核轮次须填写考核日期"))
 
     def validate_closes_at(self, field: Any) -> None:
         _within_years(field)
@@ -127,6 +137,8 @@ class CampaignEditForm(CampaignForm):
     code = None
     copy_from = None
     is_test = None
+    kind = None
+    held_on = None
     allow_unanswered = BooleanField(_l("允许评议代表对不了解的单位不作答（记为未作答，不记为“不了解”）"))
 
     def values(self) -> dict[str, Any]:

@@ -32,10 +32,11 @@ from survey.models import (
     MarginVariable,
     MessageTemplate,
     OutcomeSettings,
+    RoundComponent,
     ScaleOption,
     Unit,
 )
-from survey.models.lifecycle import ORGANIZER_TARGETS, Status, label, where_open
+from survey.models.lifecycle import ORGANIZER_TARGETS, Status, label, where_annual, where_open, where_round
 
 
 class SetupRefused(Conflict):
@@ -536,22 +537,26 @@ def current_rules(campaign: Campaign) -> dict[str, Any]:
 
 
 def previous_campaign(year: int) -> Campaign | None:
-    """The latest real campaign of an earlier year (never a demo, test or archived one)."""
+    """The latest real annual campaign of an earlier year (never a demo, test,
+    archived one or a 平时考核 round)."""
     return db.session.scalar(_real_campaigns().where(Campaign.year < year).limit(1))
 
 
-def _real_campaigns() -> Select[Campaign]:
+def _real_campaigns(round_: bool = False) -> Select[Campaign]:
+    kind = where_round(Campaign.kind) if round_ else where_annual(Campaign.kind)
     return (select(Campaign).where(Campaign.is_test.is_(False), Campaign.is_demo.is_(False),
-                                   Campaign.archived_at.is_(None))
+                                   Campaign.archived_at.is_(None), kind)
             .order_by(Campaign.year.desc(), Campaign.id.desc()))
 
 
-def copy_sources() -> tuple[list[Campaign], Campaign | None]:
+def copy_sources(round_: bool = False) -> tuple[list[Campaign], Campaign | None]:
     """The campaigns a new one may copy from (archived ones left out), and the
-    default: the latest real campaign, never a demo or test campaign (None: start blank)."""
+    default: the latest real campaign of the same kind (an annual campaign's last
+    year's campaign, a round's latest round), never a demo or test campaign
+    (None: start blank)."""
     sources = list(db.session.scalars(select(Campaign).where(Campaign.archived_at.is_(None))
                                       .order_by(Campaign.year.desc(), Campaign.code)))
-    return sources, db.session.scalar(_real_campaigns().limit(1))
+    return sources, db.session.scalar(_real_campaigns(round_).limit(1))
 
 
 # --- test campaigns: archived or deleted before they open ------------------------------
@@ -615,6 +620,9 @@ def copy_campaign(source: Campaign, *, code: str, name: str, year: int,
     for text in db.session.scalars(select(MessageTemplate).where(MessageTemplate.campaign_id == source.id)):
         db.session.add(MessageTemplate(campaign_id=campaign.id, kind=text.kind, channel=text.channel,
                                        subject=text.subject, body=text.body))
+    pingshi = db.session.scalar(select(RoundComponent).where(RoundComponent.campaign_id == source.id))
+    if pingshi is not None:  # the 平时 component (docs/rounds.md); never the rounds' composites
+        db.session.add(RoundComponent(campaign_id=campaign.id, code=pingshi.code, label=pingshi.label))
     old = db.session.scalar(select(OutcomeSettings).where(OutcomeSettings.campaign_id == source.id))
     if old is not None:
         db.session.add(OutcomeSettings(

@@ -37,6 +37,7 @@ from survey.models import (
 )
 from survey.models.distribution import OPEN_CHANNELS
 from survey.models.lifecycle import Status
+from survey.rounds import services as rounds
 from survey.web import action, campaign_or_404, unconfirmed
 
 bp = Blueprint("setup", __name__)
@@ -68,12 +69,14 @@ def _messages(form: FlaskForm) -> list[str]:
     return [e for errors in form.errors.values() for e in errors]
 
 
-def _copy_choices(form: forms.CampaignForm) -> Campaign | None:
-    """The campaigns to copy from, a demo or test campaign marked as such; returns the default source."""
-    sources, default = setup.copy_sources()
+def _copy_choices(form: forms.CampaignForm, round_: bool = False) -> Campaign | None:
+    """The campaigns to copy from, a demo, test campaign or round marked as such; returns the
+    default source (a round's: the latest round)."""
+    sources, default = setup.copy_sources(round_)
 
     def mark(c: Campaign) -> str:
-        kind = _("演示活动") if c.is_demo else _("测试活动") if c.is_test else ""
+        kind = _("演示活动") if c.is_demo else _("测试活动") if c.is_test else \
+            _("平时考核轮次") if c.state.is_round else ""
         return f"{c.year} · {c.name}" + (f"（{kind}）" if kind else "")
 
     form.copy_from.choices = [SelectChoice("", _("不复制，从空白开始"))] + [SelectChoice(c.code, mark(c)) for c in sources]
@@ -87,9 +90,11 @@ def _copy_choices(form: forms.CampaignForm) -> Campaign | None:
 @action("setup.new_campaign")
 def new_campaign() -> ResponseReturnValue:
     form = forms.CampaignForm()
-    default = _copy_choices(form)
+    round_ = (request.args.get("kind") if request.method == "GET" else form.kind.data) == "round"
+    default = _copy_choices(form, round_)
     if request.method == "GET":
         form.copy_from.data = default.code if default is not None else ""
+        form.kind.data = "round" if round_ else "annual"
     if form.validate_on_submit():
         values, code = form.values(), form.code.data.strip()
         try:
@@ -103,15 +108,18 @@ def new_campaign() -> ResponseReturnValue:
                 campaign.is_test = bool(form.is_test.data)
             else:
                 campaign = setup.create_campaign(code=code, is_test=bool(form.is_test.data), **values)
+            if round_:
+                rounds.make_round(campaign, form.held_on.data)
         except UserError as exc:
             db.session.rollback()
             form.code.errors.append(exc.message)
         else:
             audit.record("campaign.create", f"campaign:{campaign.code}", None,
-                         {"名称": campaign.name, **values, "测试活动": campaign.is_test})
+                         {"名称": campaign.name, **values, "测试活动": campaign.is_test,
+                          **({"平时考核轮次": campaign.held_on} if round_ else {})})
             flash(_("已创建评议活动“%(name)s”（草稿）。", name=campaign.name), "info")
             return redirect(url_for("setup.basics", code=campaign.code))
-    return render_template("campaigns/new.html", form=form), 400 if form.errors else 200
+    return render_template("campaigns/new.html", form=form, round=round_), 400 if form.errors else 200
 
 
 @bp.route("/campaigns/<code>/setup", methods=["GET", "POST"])
@@ -145,8 +153,9 @@ def _status_question(campaign: Campaign, target: str) -> tuple[str, str] | None:
         return str(_("开始评议")), str(_("开始评议后，评议链接即可提交；不能再删除单位、指标或选项，也不能修改分值，"
                                          "活动不能回到草稿。此操作不能撤销。"))
     if target == Status.CLOSED and campaign.state.is_open:
-        return str(_("截止评议")), str(_("截止后，所有评议链接和扫码表单立即停止接受提交，正在填写的评议代表将无法提交；"
-                                         "评议领导小组随即可以审定结果。"))
+        after = _("评议办随即可以在“排名与发布”页查看并发布本轮排名。") if campaign.state.is_round else \
+            _("评议领导小组随即可以审定结果。")
+        return str(_("截止评议")), str(_("截止后，所有评议链接和扫码表单立即停止接受提交，正在填写的评议代表将无法提交；")) + str(after)
     return None
 
 

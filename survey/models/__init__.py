@@ -53,6 +53,7 @@ from survey.models.register import (
     RegisterPublication,
     SupervisionCase,
 )
+from survey.models.rounds import RoundComponent, RoundScore
 from survey.models.session import BatchUnit, FieldSession, SessionBatch, SessionUnit
 from survey.models.signin import SignInFailure
 from survey.models.webhook import WebhookDelivery, WebhookEndpoint
@@ -69,4 +70,5 @@ __all__ = [
     "SignInFailure", "TestBallot", "WebhookDelivery", "WebhookEndpoint",
     "CaseAttachment", "Complainant", "DeductionRule", "RegisterComponent", "RegisterPublication", "SupervisionCase",
     "BatchUnit", "FieldSession", "SessionBatch", "SessionUnit", "Opinion", "OpinionRaiser",
+    "RoundComponent", "RoundScore",
 ]

@@ -35,6 +35,8 @@ ATTRIBUTE_K_DEFAULT = 5
 #: Where the value of a raked variable comes from (MarginVariable.supply):
 #: a question on the form, or a column of the roster import.
 MARGIN_SUPPLIES = ("question", "roster")
+#: A campaign's kinds (Campaign.kind): the annual campaign and the 平时考核 round.
+KIND_ANNUAL, KIND_ROUND = "annual", "round"
 
 # --- organisation records: one row per real-world thing, across campaigns ---
 
@@ -150,6 +152,11 @@ class Campaign(Model):
     #: The day the register's inputs close (Beijing time), if before 截止;
     #: what is verified later goes to the next campaign.
     inputs_cutoff: Mapped[dt.date | None] = mapped_column(Date)
+    #: "annual" (年度评议) or "round" (平时考核 轮次, docs/rounds.md): a round has its own
+    #: lifecycle (survey/models/lifecycle.py) and is left out of every annual query.
+    kind: Mapped[str] = mapped_column(String(16), default=KIND_ANNUAL, server_default=KIND_ANNUAL)
+    #: A round's day: it counts for the annual campaign whose assessment period contains it.
+    held_on: Mapped[dt.date | None] = mapped_column(Date)
 
     scale: Mapped[list[ScaleOption]] = relationship(
         back_populates="campaign", order_by="ScaleOption.position", cascade="all, delete-orphan"

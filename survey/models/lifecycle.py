@@ -8,7 +8,16 @@ below), never the status string.
                               └──────reopen()─────────┘
 
 The organizer opens, closes and reopens; the committee finalizes and
-publishes. A transition's side effects (readiness checks, the final snapshot,
+publishes.
+
+A 平时考核 round (``Campaign.kind == "round"``, docs/rounds.md) has a lifecycle
+of its own, all of it the organizer's (no committee sign-off: the one
+publication outside the committee):
+
+    草稿 draft ──open()──▶ 进行中 open ──close()──▶ 已截止 closed ──publish()──▶ 已公示 published
+                              ▲                       │
+                              └──────reopen()─────────┘
+ A transition's side effects (readiness checks, the final snapshot,
 drawing charts) belong to the services that call it."""
 from __future__ import annotations
 
@@ -50,9 +59,19 @@ _TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.FINALIZED: frozenset({Status.PUBLISHED}),
     Status.PUBLISHED: frozenset(),
 }
+#: A round's transitions: no 定稿, the organizer publishes the closed round.
+_ROUND_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.DRAFT: frozenset({Status.OPEN}),
+    Status.OPEN: frozenset({Status.CLOSED}),
+    Status.CLOSED: frozenset({Status.OPEN, Status.PUBLISHED}),
+    Status.FINALIZED: frozenset(),
+    Status.PUBLISHED: frozenset(),
+}
 #: The transitions the organizer makes on the setup page; finalizing and
 #: publishing are the committee's, on the results pages.
 ORGANIZER_TARGETS = frozenset({Status.OPEN, Status.CLOSED})
+#: Campaign.kind of a 平时考核 round (models/campaign.py KIND_ROUND).
+_ROUND = "round"
 
 
 def label(status: str) -> str:
@@ -75,6 +94,11 @@ class CampaignState:
         return label(self.campaign.status)
 
     # --- where the campaign is ---
+
+    @property
+    def is_round(self) -> bool:
+        """A 平时考核 round: its own lifecycle, left out of every annual query."""
+        return self.campaign.kind == _ROUND
 
     @property
     def is_draft(self) -> bool:
@@ -194,13 +218,20 @@ class CampaignState:
 
     def can(self, target: str) -> bool:
         """The lifecycle has this transition from here (an archived test campaign has none until restored)."""
-        return not self.is_archived and Status(target) in _TRANSITIONS[self.status]
+        transitions = _ROUND_TRANSITIONS if self.is_round else _TRANSITIONS
+        return not self.is_archived and Status(target) in transitions[self.status]
 
     def organizer_actions(self) -> list[tuple[Status, str]]:
         """Where the organizer may move the campaign from here, in lifecycle order,
         each with its button's words."""
         words = {Status.OPEN: _("开始评议") if self.is_draft else _("重新开放"), Status.CLOSED: _("截止评议")}
         return [(s, words[s]) for s in Status if s in ORGANIZER_TARGETS and self.can(s)]
+
+    def require_round(self) -> None:
+        self.require(self.is_round, _("这不是平时考核轮次。"))
+
+    def require_annual(self) -> None:
+        self.require(not self.is_round, _("平时考核轮次不能这样操作：只有年度评议可以。"))
 
     # --- transitions ---
 
@@ -222,6 +253,11 @@ class CampaignState:
         self.move_to(Status.FINALIZED)
 
     def publish(self) -> None:
+        self.move_to(Status.PUBLISHED)
+
+    def publish_round(self) -> None:
+        """The organizer publishes a closed round's ranking (no 定稿, no committee)."""
+        self.require_round()
         self.move_to(Status.PUBLISHED)
 
     def require_not_archived(self) -> None:
@@ -265,6 +301,16 @@ def where_frozen(column: Any) -> Any:
 
 def where_results_ready(column: Any) -> Any:
     return where_status(column, *_RESULTS_READY)
+
+
+def where_annual(kind_column: Any) -> Any:
+    """Annual campaigns only: every query over years (last year's campaign,
+    history, escalation, the copy sources) leaves 平时考核 rounds out."""
+    return kind_column != _ROUND
+
+
+def where_round(kind_column: Any) -> Any:
+    return kind_column == _ROUND
 
 
 def is_frozen_status(status: str | None) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, SupervisionCase
+from survey.models.lifecycle import where_annual
 from survey.models.register import CASE_KINDS, VERDICTS
 from survey.results import escalation
 
@@ -28,7 +29,8 @@ def count_cases(campaign: Campaign, cu: CampaignUnit, _results: dict[str, Any], 
         select(func.count(SupervisionCase.id)).join(Campaign, SupervisionCase.campaign_id == Campaign.id)
         .where(SupervisionCase.unit_id == cu.unit_id, SupervisionCase.kind == rule.value,
                SupervisionCase.verdict.in_(verdicts),
-               Campaign.year <= campaign.year, Campaign.year > campaign.year - rule.years)) or 0
+               where_annual(Campaign.kind), Campaign.year <= campaign.year,
+               Campaign.year > campaign.year - rule.years)) or 0
 
 
 escalation.register_basis("cases", escalation.Basis("属实案件", tuple(CASE_KINDS), count_cases, yearly=False,

@@ -40,6 +40,7 @@ from survey.models import (
     Unit,
     User,
 )
+from survey.models.lifecycle import where_annual
 from survey.models.register import CASE_KINDS, CASE_STATUSES, VERDICTS
 from survey.results.i18n import gettext as _
 
@@ -182,7 +183,7 @@ def campaign_for(day: dt.date, today: dt.date) -> Campaign | None:
     (before 截止 and its cut-off), else the next one whose inputs are open."""
     candidates = db.session.scalars(
         select(Campaign).where(Campaign.period_start.is_not(None), Campaign.period_end.is_not(None),
-                               Campaign.period_end >= day)
+                               Campaign.period_end >= day, where_annual(Campaign.kind))
         .order_by(Campaign.period_start, Campaign.id))
     for campaign in candidates:
         if campaign.state.takes_register_inputs(today):
@@ -263,8 +264,13 @@ def components_of(campaign: Campaign) -> list[RegisterComponent]:
 
 
 def derived_components(campaign: Campaign) -> set[str]:
-    """The components the app derives for this campaign: nobody enters or imports them."""
-    return set(db.session.scalars(select(RegisterComponent.code).where(RegisterComponent.campaign_id == campaign.id)))
+    """The components the app derives for this campaign: nobody enters or imports them
+    (the register's, and the 平时 component of the published rounds: survey/rounds/services.py)."""
+    from survey.rounds.services import rollup_code
+
+    codes = set(db.session.scalars(select(RegisterComponent.code).where(RegisterComponent.campaign_id == campaign.id)))
+    rollup = rollup_code(campaign)
+    return codes | {rollup} if rollup is not None else codes
 
 
 def _require_open(campaign: Campaign) -> None:
@@ -285,6 +291,10 @@ def set_component(campaign: Campaign, code: str, label: str, base: float) -> Reg
         CampaignUnit.campaign_id == campaign.id, ObjectiveScore.component == code))
     if entered:
         raise Conflict(_("考核项目 %(c)s 已有录入的得分，不能改为由督查登记生成。", c=code))
+    from survey.rounds.services import rollup_code
+
+    if rollup_code(campaign) == code:
+        raise Conflict(_("考核项目 %(c)s 由平时考核轮次生成，不能改为由督查登记生成。", c=code))
     row = db.session.scalar(select(RegisterComponent).where(RegisterComponent.campaign_id == campaign.id,
                                                             RegisterComponent.code == code))
     before = None if row is None else {"label": row.label, "base": row.base}

@@ -21,7 +21,7 @@ from survey.clock import utcnow
 from survey.errors import Forbidden
 from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, Consequence, OutcomeSettings, Unit, User
-from survey.models.lifecycle import where_frozen
+from survey.models.lifecycle import where_annual, where_frozen
 from survey.models.outcome import CONSEQUENCE_KINDS, CONSEQUENCE_LABELS, DEFAULT_CONSEQUENCES, DONE_STATE
 from survey.policy import COMMITTEE, ORGANIZER
 from survey.results import ResultsError, escalation
@@ -218,7 +218,8 @@ def follow_appeal_in_later_years(campaign: Campaign, unit_code: str, today: dt.d
 
     later = db.session.scalars(
         select(Campaign).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
-        .where(Unit.code == unit_code, where_frozen(Campaign.status), Campaign.year > campaign.year,
+        .where(Unit.code == unit_code, where_frozen(Campaign.status), where_annual(Campaign.kind),
+               Campaign.year > campaign.year,
                Campaign.year < campaign.year + escalation.MAX_YEARS)
         .order_by(Campaign.year, Campaign.id)).all()
     made: list[Consequence] = []

@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, ResultSnapshot, Unit
-from survey.models.lifecycle import where_frozen
+from survey.models.lifecycle import where_annual, where_frozen
 from survey.models.outcome import CLASSES, CONSEQUENCE_KINDS
 from survey.results.i18n import gettext as _
 
@@ -114,7 +114,7 @@ def _years_before(campaign: Campaign, unit_code: str, years: int) -> list[tuple[
     campaigns = db.session.scalars(
         select(Campaign).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
         .where(Unit.code == unit_code, Campaign.id != campaign.id, where_frozen(Campaign.status),
-               Campaign.year < campaign.year, Campaign.year > campaign.year - years)
+               where_annual(Campaign.kind), Campaign.year < campaign.year, Campaign.year > campaign.year - years)
         .order_by(Campaign.year, Campaign.id.desc())).all()
     out = []
     seen: set[int] = set()

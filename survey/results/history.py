@@ -8,7 +8,7 @@ from sqlalchemy import Select, bindparam, func, select
 from survey.database import prepared
 from survey.extensions import db
 from survey.models import Campaign, CampaignUnit, ResultSnapshot, Unit
-from survey.models.lifecycle import where_results_ready
+from survey.models.lifecycle import where_annual, where_results_ready
 from survey.results.queries import unit_result
 from survey.results.snapshots import results_for
 
@@ -16,7 +16,8 @@ from survey.results.snapshots import results_for
 @prepared
 def _years_rated() -> Select[int]:
     return (select(func.count(Campaign.id)).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
-            .where(Unit.code == bindparam("code"), where_results_ready(Campaign.status)))
+            .where(Unit.code == bindparam("code"), where_results_ready(Campaign.status),
+                   where_annual(Campaign.kind)))
 
 
 def years_rated(unit_code: str) -> int:
@@ -32,7 +33,7 @@ def units_with_history(campaign: Campaign) -> set[str]:
     return set(db.session.scalars(
         select(Unit.code).join(CampaignUnit, CampaignUnit.unit_id == Unit.id)
         .join(Campaign, CampaignUnit.campaign_id == Campaign.id)
-        .where(Unit.code.in_(codes), where_results_ready(Campaign.status))
+        .where(Unit.code.in_(codes), where_results_ready(Campaign.status), where_annual(Campaign.kind))
         .group_by(Unit.code).having(func.count(Campaign.id) > 1)))
 
 
@@ -42,7 +43,8 @@ def _history_snapshots() -> Select[int, int, str, str, int, str]:
                    ResultSnapshot.results_sha256)
             .join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id).join(Unit)
             .join(ResultSnapshot, ResultSnapshot.campaign_id == Campaign.id)
-            .where(Unit.code == bindparam("code"), where_results_ready(Campaign.status))
+            .where(Unit.code == bindparam("code"), where_results_ready(Campaign.status),
+                   where_annual(Campaign.kind))
             .order_by(Campaign.year, Campaign.id))
 
 
@@ -64,7 +66,8 @@ def history(unit_code: str, known: dict[int, dict[str, Any]] | None = None) -> l
     ``known``: results already at hand, by campaign id."""
     campaigns = db.session.scalars(
         select(Campaign).join(CampaignUnit, CampaignUnit.campaign_id == Campaign.id)
-        .join(Unit).where(Unit.code == unit_code).order_by(Campaign.year, Campaign.id)).all()
+        .join(Unit).where(Unit.code == unit_code, where_annual(Campaign.kind))
+        .order_by(Campaign.year, Campaign.id)).all()
     points = []
     for campaign in campaigns:
         if not campaign.state.results_ready:

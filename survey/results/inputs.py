@@ -77,7 +77,10 @@ def check_enterable(campaign: Campaign, component: str, user: User | None) -> No
     """Whether ``user`` may enter ``component``: never a component the app
     derives (the register's deductions); an assessing department only its own."""
     from survey.register.services import derived_components
+    from survey.rounds.services import rollup_code
 
+    if component == rollup_code(campaign):
+        raise UserError(_("考核项目 %(c)s 由平时考核轮次的综合得分生成，不能录入或导入。", c=component))
     if component in derived_components(campaign):
         raise UserError(_("考核项目 %(c)s 由督查登记的扣分生成，不能录入或导入。", c=component))
     if user is not None and user.role == "assessor" and component != user.component:
@@ -180,8 +183,9 @@ def check_score_table(campaign: Campaign, filename: str, table: list[list[str]],
     at = {name: header.index(name) for name in SCORE_COLUMNS if name in header}
     units = {cu.code: cu for cu in units_of(campaign)}
     from survey.register.services import derived_components
+    from survey.rounds.services import rollup_code
 
-    derived = derived_components(campaign)
+    derived, rollup = derived_components(campaign), rollup_code(campaign)
     seen: dict[tuple[str, str], int] = {}
     rows: list[ScoreRow] = []
     for number, cells in enumerate(table[1:], start=2):
@@ -212,7 +216,8 @@ def check_score_table(campaign: Campaign, filename: str, table: list[list[str]],
         elif own and component != own:
             problem(number, COMPONENT_COLUMN, _("本账号只能导入考核项目 %(c)s", c=own))
         elif component in derived:
-            problem(number, COMPONENT_COLUMN, _("考核项目 %(c)s 由督查登记的扣分生成，不能导入", c=component))
+            problem(number, COMPONENT_COLUMN, _("考核项目 %(c)s 由督查登记的扣分生成，不能导入", c=component)
+                    if component != rollup else _("考核项目 %(c)s 由平时考核轮次生成，不能导入", c=component))
         if raw is None or raw < 0:
             problem(number, RAW_COLUMN, _("得分应为不小于 0 的数"))
         if full is None or full <= 0:

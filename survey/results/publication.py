@@ -35,6 +35,7 @@ from survey.results.snapshots import final_snapshot, parsed
 
 def publish(campaign: Campaign, public: bool, start: dt.date | None, end: dt.date | None, user: User) -> None:
     require_committee(user, _("只有评议领导小组成员才能公示评议结果。"))
+    campaign.state.require_annual()  # a round is published by the organizer (survey/rounds/)
     if not campaign.state.is_finalized:
         raise ResultsError(_("只有已定稿的评议结果才能公示。"))
     if public and (start is None or end is None):

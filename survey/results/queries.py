@@ -26,7 +26,7 @@ from survey.models import (
     ScaleOption,
     Unit,
 )
-from survey.models.lifecycle import where_frozen
+from survey.models.lifecycle import where_annual, where_frozen
 from survey.models.outcome import DEFAULT_CONSEQUENCES
 from survey.results.i18n import gettext as _
 
@@ -99,7 +99,7 @@ def liaison_campaigns(unit_id: int) -> list[Campaign]:
     """The campaigns a unit's liaison sees (its page, its API key): the
     finalized or published ones that rate the unit, the latest year first."""
     return list(db.session.scalars(select(Campaign).join(CampaignUnit).where(
-        CampaignUnit.unit_id == unit_id, where_frozen(Campaign.status)).order_by(Campaign.year.desc(), Campaign.code)))
+        CampaignUnit.unit_id == unit_id, where_frozen(Campaign.status), where_annual(Campaign.kind)).order_by(Campaign.year.desc(), Campaign.code)))
 
 
 def rows_of(campaign: Campaign, model: type[Row], *order_by: Any) -> list[Row]:

@@ -72,6 +72,7 @@ from survey.results.snapshots import (
     final_versions,
     results_for,
 )
+from survey.rounds.services import component_of as rollup_component
 from survey.web import action, campaign_or_404, flash_form_errors, render_and_commit, unconfirmed, unit_or_404
 
 bp = Blueprint("results", __name__)
@@ -340,7 +341,7 @@ def inputs_page(code: str) -> ResponseReturnValue:
     return render_template("results/inputs.html", campaign=campaign, score_form=score_form, veto_form=veto_form,
                            scores=inputs.objective_scores_of(campaign), vetoes=inputs.vetoes_of(campaign),
                            missing=inputs.missing_components(campaign),
-                           derived=register_components(campaign),
+                           derived=register_components(campaign), rollup=rollup_component(campaign),
                            confirm=forms.ConfirmForm(), frozen=campaign.state.is_frozen)
 
 

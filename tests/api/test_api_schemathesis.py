@@ -17,9 +17,11 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from survey import policy
+from survey.bundles import import_bundle
 from survey.demo import create_demo
 from survey.extensions import db
 from tests.api.apikit import bearer, key_for
+from tests.factories import bundle
 
 #: Generated requests per operation (the whole test stays well under a minute).
 EXAMPLES = 12
@@ -59,6 +61,8 @@ def _finalize_demo() -> None:
 def test_every_operation_conforms_to_the_document(app: Any) -> None:
     with app.app_context():
         create_demo()  # campaign 2026 with units u01…: the document's examples
+        # a closed 平时考核 round, the rounds' examples (w2027-01: its ranking, its publication)
+        import_bundle(bundle("w2027-01", units=2, extensions={"round": {"date": "2027-03-31"}}), status="closed")
         db.session.commit()
         keys = {role: key_for(role) for role in ROLES}
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
