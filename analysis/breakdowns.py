@@ -29,6 +29,7 @@ from .scores import (
     GroupCells,
     cell_sums,
     combine_groups,
+    counts_by_row,
     option_weights,
     prepare_group,
     scored_shares,
@@ -605,6 +606,7 @@ def item_points(c: Campaign, rows: Ints, item: int) -> Floats:
 def _nbytes(cells: GroupCells) -> int:
     n = cells.stacked.nbytes + cells.stacked_counts.nbytes + cells.score.nbytes + cells.weights.nbytes
     n += sum(pos.nbytes for pos in cells.sorted_pos)
+    n += cells.window_pos.nbytes
     return n + sum(a.nbytes + b.nbytes for a, b, _ in cells.windows)
 
 
@@ -732,15 +734,20 @@ class ItemCells:
             _, wsum = option_weights(c.answers[rows, :, i], w_rows, equal_weight, len(c.option_points))
             self._shares[i, g] = scored_shares(wsum, basis.scored_idx)
 
-    def replicate(self, g: int, counts: Array, unit_sums: CellSums) -> None:
-        """One chunk of replicates of group `g`: `counts` as drawn, `unit_sums` the section 5 sums of that chunk."""
+    def replicate(self, g: int, counts: Array, unit_sums: CellSums, counts_t: Array | None = None) -> None:
+        """One chunk of replicates of group `g`: `counts` as drawn, `unit_sums` the section 5 sums of that chunk.
+
+        `counts_t` is :func:`analysis.scores.counts_by_row` of `counts` where the caller has it.
+        """
         for i in range(self.n_items):
             if self.same_as_units:
                 self._reps[i][g].append(unit_sums.score())
                 continue
             cells = self._kept[g][i]
             if cells is not None:
-                self._reps[i][g].append(cell_sums(cells, counts, self.basis.trim_per_end).score())
+                if counts_t is None and self.basis.trim_per_end > 0:
+                    counts_t = counts_by_row(counts)
+                self._reps[i][g].append(cell_sums(cells, counts, self.basis.trim_per_end, counts_t).score())
 
     def replicate_apart(self, draws: Callable[[], Iterable[Sequence[Array]]], budget: int) -> None:
         """The replicates of the cells :meth:`replicate` left out, on the same draws made again.
@@ -773,8 +780,12 @@ class ItemCells:
                 if self._sums[g][i] is None:
                     self._sums[g][i] = cell_sums(gc, None, self.basis.trim_per_end)
             for counts in draws():
+                by_row: dict[int, Array] = {}
                 for (g, i), gc in cells.items():
-                    self._reps[i][g].append(cell_sums(gc, counts[g], self.basis.trim_per_end).score())
+                    if g not in by_row and self.basis.trim_per_end > 0:
+                        by_row[g] = counts_by_row(counts[g])
+                    self._reps[i][g].append(cell_sums(gc, counts[g], self.basis.trim_per_end, by_row.get(g)).score())
+                del by_row
             del cells
 
     def result(self) -> ItemScores:

@@ -30,6 +30,7 @@ from .scores import (
     cell_sums,
     combine_groups,
     composite,
+    counts_by_row,
     option_weights,
     prepare_group,
     scored_shares,
@@ -368,12 +369,15 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
             for g in range(G):
                 got = cached[g]
                 cells = got if got is not None else build(g)
-                parts[g].append(cell_sums(cells, counts[g], p))
+                got_counts = counts[g]
+                assert got_counts is not None
+                # One row-by-row copy of the counts serves the units' and the items' windows.
+                counts_t = counts_by_row(got_counts) if p > 0 else None
+                parts[g].append(cell_sums(cells, got_counts, p, counts_t))
                 del cells
                 if items is not None:
-                    got_counts = counts[g]
-                    assert got_counts is not None
-                    items.replicate(g, got_counts, parts[g][-1])
+                    items.replicate(g, got_counts, parts[g][-1], counts_t)
+                del counts_t
                 counts[g] = None
         for g in range(G):
             outs[g].boot = concat_sums(parts[g])

@@ -19,6 +19,7 @@ __all__ = [
     "window_size",
     "CellSums",
     "cell_sums",
+    "counts_by_row",
     "trim_count",
     "combine_groups",
     "composite",
@@ -67,6 +68,9 @@ class GroupCells:
     equal_weight : float or None
         The common weight where all rows weigh the same (the blocks then hold
         unweighted sums, scaled afterwards).
+    window_pos : ndarray of int64
+        Every unit's window positions (`windows`' first member) end to end,
+        so that one gather of the replicate counts serves all units.
     windows : tuple
         Per unit (with trimming): the positions of the low window (ascending)
         then of the high window (descending), their weights and weighted
@@ -89,6 +93,7 @@ class GroupCells:
     cols: dict[str, tuple[str, int]] = field(default_factory=dict)
     equal_weight: float | None = None
     stacked_counts: Array = field(default_factory=lambda: np.zeros((0, 0)))
+    window_pos: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n(self) -> int:
@@ -190,6 +195,7 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
     block("n")[:] = defined
     sorted_pos: tuple[Array, ...] = ()
     windows: tuple[tuple[Array, Array, int], ...] = ()
+    window_pos = np.zeros(0, dtype=np.int64)
     bulk = np.zeros(U, dtype=np.int64)
     if trim:
         pos = []
@@ -241,6 +247,7 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
         del lo_mask, hi_mask
         sorted_pos = tuple(pos)
         windows = tuple(wins)
+        window_pos = np.concatenate([both for both, _, _ in wins]) if wins else window_pos
     if with_shares:
         assert overall is not None
         ov = overall.astype(np.intp)
@@ -251,7 +258,7 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
     # s(b, u) is read again only to recompute a trimmed replicate exactly.
     return GroupCells(np.asarray(rows), w, s_rows if trim else s_rows[:0], stacked, sorted_pos, bulk,
                       float(trim_per_end), U, with_shares, windows, cols, float(w[0]) if equal else None,
-                      stacked_counts)
+                      stacked_counts, window_pos)
 
 
 @dataclass(frozen=True)
@@ -322,7 +329,78 @@ def _exact_tails(c_sorted: Array, w_sorted: Array, ws_sorted: Array, k: float) -
     return lw + hw, lws + hws
 
 
-def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float | None = None) -> CellSums:
+def counts_by_row(counts: Array) -> Array:
+    """The replicate counts (R, n_g) as small integers laid out row by row, shape (n_g, R).
+
+    Trimming reads the counts at each cell's window positions: rows of this
+    layout are contiguous, where columns of (R, n_g) are scattered. int16
+    (a quarter of float64's memory traffic) unless a ballot is drawn 2**15
+    times in one replicate, which a resample does not do; int64 then.
+    """
+    counts = np.asarray(counts)
+    small = counts.size == 0 or counts.max() < (1 << 15)
+    return np.ascontiguousarray(counts.T, dtype=np.int16 if small else np.int64)
+
+
+def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk: Array,
+                 k_all: Array) -> list[tuple[Array | None, Array]]:
+    """Per unit, :func:`_cut`'s sums and whether the cut lies in the windows, for all units at once.
+
+    The window positions of every unit are gathered in one pass and their
+    counts summed cumulatively along each half window (the low window
+    ascending, the high one descending in sorted order); only the small
+    product of the dropped counts with the window's weights is made unit by
+    unit, on the very (R, 2·W) matrix :func:`_cut` forms.
+    """
+    U = cells.n_units
+    R = counts_t.shape[1]
+    widths = np.array([W for _, _, W in cells.windows] or [0] * U, dtype=np.int64)
+    low_i = low_bulk.astype(np.int32)
+    high_i = high_bulk.astype(np.int32)
+    k_i = k_all.astype(np.int32)
+    out: list[tuple[Array | None, Array]] = []
+    L = len(cells.window_pos)
+    if L:
+        gathered = np.take(counts_t, cells.window_pos, axis=0)  # (L, R)
+        cum = np.cumsum(gathered, axis=0, dtype=np.int32)
+        half_len = np.repeat(widths, 2)
+        half_end = np.cumsum(half_len)
+        half_start = half_end - half_len
+        live = half_len > 0
+        # Per half window: counts before it in `cum` (to restart the sum), its bulk, its k.
+        before = np.zeros((2 * U, R), dtype=np.int32)
+        inner = live & (half_start > 0)
+        before[inner] = cum[half_start[inner] - 1]
+        start = np.empty((2 * U, R), dtype=np.int32)
+        start[0::2] = low_i.T
+        start[1::2] = high_i.T
+        k_half = np.repeat(k_i.T, 2, axis=0)
+        cum += np.repeat((start - before)[live], half_len[live], axis=0)
+        last = np.zeros((2 * U, R), dtype=np.int32)
+        last[live] = cum[half_end[live] - 1]
+        # drop = clip(k − (cum − counts), 0, counts), in place.
+        cum -= gathered
+        np.subtract(np.repeat(k_half[live], half_len[live], axis=0), cum, out=cum)
+        np.maximum(cum, 0, out=cum)
+        np.minimum(cum, gathered, out=cum)
+        del gathered
+    at = 0
+    for u in range(U):
+        W = int(widths[u])
+        start_u = np.stack([low_i[:, u], high_i[:, u]], axis=1)
+        k_u = k_i[:, u]
+        if W == 0:
+            out.append((None, np.all(start_u == k_u[:, None], axis=1)))
+            continue
+        ok = np.all((start_u <= k_u[:, None]) & (last[2 * u:2 * u + 2].T >= k_u[:, None]), axis=1)
+        drop = np.ascontiguousarray(cum[at:at + 2 * W].T, dtype=np.float64)  # (R, 2·W), as _cut has it
+        out.append((drop @ cells.windows[u][1], ok))
+        at += 2 * W
+    return out
+
+
+def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float | None = None,
+              counts_t: Array | None = None) -> CellSums:
     """Cell sums of a group for the replicates given by `counts`.
 
     Parameters
@@ -333,6 +411,9 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         sample itself (every row once).
     trim_per_end : float, optional
         Must equal the `cells`' own (kept for clarity at call sites).
+    counts_t : ndarray, shape (n_g, R), optional
+        :func:`counts_by_row` of `counts`, where the caller has it already
+        (the units' and every item's cells of a group share one).
 
     Notes
     -----
@@ -394,22 +475,19 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
     k_all = trim_count(p, n)
     kept = n - 2 * k_all
     w = cells.weights
-    # A ballot drawn 2**15 times in one replicate does not happen in a
-    # resample; the check keeps the int16 copy exact all the same.
-    small = counts.size == 0 or counts.max() < (1 << 15)
-    counts_i = counts.astype(np.int16) if small else counts.astype(np.int64)
-    k_i = k_all.astype(np.int64)
-    low_i, high_i = low_bulk.astype(np.int64), high_bulk.astype(np.int64)
+    if counts_t is None:
+        counts_t = counts_by_row(counts)
+    elif counts_t.shape != (cells.n, R):
+        raise ValueError(f"counts_t must have shape ({cells.n}, {R}), got {counts_t.shape}")
+    cuts = _window_cuts(cells, counts_t, low_bulk, high_bulk, k_all)
     for u in range(U):
         k = k_all[:, u]
         if len(cells.sorted_pos[u]) == 0:
             continue
-        both_pos, weights_win, W = cells.windows[u]
-        sums_u, ok = _cut(np.take(counts_i, both_pos, axis=1).reshape(-1, 2, W),
-                          np.stack([low_i[:, u], high_i[:, u]], axis=1).astype(np.int32), k_i[:, u].astype(np.int32),
-                          weights_win)
-        den[:, u] -= sums_u[:, 0]
-        num[:, u] -= sums_u[:, 1]
+        sums_u, ok = cuts[u]
+        if sums_u is not None:
+            den[:, u] -= sums_u[:, 0]
+            num[:, u] -= sums_u[:, 1]
         bad = np.flatnonzero(~ok)
         if len(bad):
             pos = cells.sorted_pos[u]
