@@ -604,7 +604,7 @@ def item_points(c: Campaign, rows: Ints, item: int) -> Floats:
 
 
 def _nbytes(cells: GroupCells) -> int:
-    n = cells.stacked.nbytes + cells.stacked_counts.nbytes + cells.score.nbytes + cells.weights.nbytes
+    n = cells.stacked.nbytes + cells.cell_pos.nbytes + cells.score.nbytes + cells.weights.nbytes
     n += sum(pos.nbytes for pos in cells.sorted_pos)
     n += cells.window_pos.nbytes
     return n + sum(a.nbytes + b.nbytes for a, b, _ in cells.windows)
@@ -745,7 +745,7 @@ class ItemCells:
                 continue
             cells = self._kept[g][i]
             if cells is not None:
-                if counts_t is None and self.basis.trim_per_end > 0:
+                if counts_t is None:
                     counts_t = counts_by_row(counts)
                 self._reps[i][g].append(cell_sums(cells, counts, self.basis.trim_per_end, counts_t).score())
 
@@ -782,7 +782,7 @@ class ItemCells:
             for counts in draws():
                 by_row: dict[int, Array] = {}
                 for (g, i), gc in cells.items():
-                    if g not in by_row and self.basis.trim_per_end > 0:
+                    if g not in by_row:
                         by_row[g] = counts_by_row(counts[g])
                     self._reps[i][g].append(cell_sums(gc, counts[g], self.basis.trim_per_end, by_row.get(g)).score())
                 del by_row

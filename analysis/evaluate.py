@@ -371,8 +371,8 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
                 cells = got if got is not None else build(g)
                 got_counts = counts[g]
                 assert got_counts is not None
-                # One row-by-row copy of the counts serves the units' and the items' windows.
-                counts_t = counts_by_row(got_counts) if p > 0 else None
+                # One row-by-row copy of the counts serves the units' and the items' cells.
+                counts_t = counts_by_row(got_counts)
                 parts[g].append(cell_sums(cells, got_counts, p, counts_t))
                 del cells
                 if items is not None:

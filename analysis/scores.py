@@ -45,26 +45,33 @@ class GroupCells:
     rows : ndarray of int64
         Indices of the group's valid ballots into the campaign, in id order.
     weights : ndarray of float
-    score : ndarray of float, shape (n_g, units)
-        s(b, u), NaN where undefined (with trimming; without, no row is kept).
+    score : ndarray of float
+        With trimming, s(b, u) of every unit's cell in sorted order, end to
+        end as in `cell_pos` (read only to recompute a replicate exactly);
+        empty without.
     stacked : ndarray of float, shape (n_g, k·units)
         Columns summed for every replicate with one matrix product, in
-        blocks of `units` columns (see `cols`): w·s, w·defined, defined (with
-        trimming: over the middle of each sorted cell, and then the bulk
-        memberships, 1 for the low bulk and 2**26 for the high one); with
-        shares, the weight of the lowest option and of any scored option on
-        the overall item.
+        blocks of `units` columns (see `cols`): w·s, w·defined (with
+        trimming: over the middle of each sorted cell only); with shares,
+        the weight of the lowest option and of any scored option on the
+        overall item.
     sorted_pos : tuple of ndarray
         Per unit, the cell's rows sorted by (s, ballot id); only with trimming.
     bulk : ndarray of int64, shape (units,)
         Per unit, how many positions at each end of the sorted cell are
-        dropped in (nearly) every replicate, so summed by the matrix product;
-        only the positions after them are visited replicate by replicate.
+        dropped in (nearly) every replicate, so left out of the matrix
+        product; only the positions after them are visited replicate by
+        replicate.
     cols : dict
-        Per block name, which matrix holds it ("v": `stacked`, "c":
-        `stacked_counts`) and where it starts.
-    stacked_counts : ndarray of float
-        The count blocks (defined, low bulk, high bulk), whole numbers.
+        Per block name, where it starts in `stacked`.
+    cell_pos : ndarray of int64
+        Every unit's cell rows end to end (with trimming in sorted order):
+        the drawn ballots of each cell, of its bulks and of its middle are
+        counted from the replicate counts at these rows, exactly, in whole
+        numbers.
+    cell_bounds : ndarray of int64, shape (units, 4)
+        Per unit, where in `cell_pos` its cell starts, its low bulk ends,
+        its high bulk starts and its cell ends.
     equal_weight : float or None
         The common weight where all rows weigh the same (the blocks then hold
         unweighted sums, scaled afterwards).
@@ -92,17 +99,17 @@ class GroupCells:
     windows: tuple[tuple[Array, Array, int], ...] = ()
     cols: dict[str, tuple[str, int]] = field(default_factory=dict)
     equal_weight: float | None = None
-    stacked_counts: Array = field(default_factory=lambda: np.zeros((0, 0)))
     window_pos: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cell_pos: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cell_bounds: Array = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
 
     @property
     def n(self) -> int:
         return len(self.rows)
 
 
-_COUNT_BLOCKS = ("n", "bulk")
-#: The low and the high bulk counts share one block: low + _PACK·high is a
-#: whole number below 2**53, so its sum over a replicate decodes exactly.
+#: Largest group trimming supports (the counts of a cell are summed in int32
+#: and int16 per replicate and position).
 _PACK = float(1 << 26)
 
 
@@ -156,34 +163,22 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
     # With equal weights (a group neither adjusted unevenly nor raked) the
     # weight factors out: w0·Σc·s / (w0·Σc), which saves product columns.
     equal = bool(n_g) and bool(np.all(w == w[0]))
-    # With trimming, "s", "w" and "n" hold the middle of each sorted cell
-    # only (the bulks at both ends, dropped in nearly every replicate, are
-    # left out and counted in "bulk", low + _PACK·high).
-    names = ["s", "n"] if equal else ["s", "w", "n"]
-    if trim:
-        if n_g >= _PACK:
-            raise ValueError(f"trimming supports groups below {int(_PACK)} ballots, got {n_g}")
-        names += ["bulk"]
+    # With trimming, "s" and "w" hold the middle of each sorted cell only
+    # (the bulks at both ends, dropped in nearly every replicate, are left
+    # out). The counts of ballots (whole numbers) are not in the product:
+    # they are summed from the replicate counts at `cell_pos`.
+    names = ["s"] if equal else ["s", "w"]
+    if trim and n_g >= _PACK:
+        raise ValueError(f"trimming supports groups below {int(_PACK)} ballots, got {n_g}")
     if with_shares:
         names += ["low_share", "any_share"]
-    # Count blocks (whole numbers) are kept apart: they could go single
-    # precision (exact below 2**24 ballots), but converting the replicate
-    # counts for them costs more than the smaller product saves.
-    counted = [x for x in names if x in _COUNT_BLOCKS]
-    valued = [x for x in names if x not in counted]
-    cols = {name: ("v", i * U) for i, name in enumerate(valued)}
-    cols.update({name: ("c", i * U) for i, name in enumerate(counted)})
+    cols = {name: ("v", i * U) for i, name in enumerate(names)}
     scale = w if not equal else np.ones(n_g)
-    stacked = np.zeros((n_g, len(valued) * U))
-    stacked_counts = np.zeros((n_g, len(counted) * U))
+    stacked = np.zeros((n_g, len(names) * U))
 
     def block(name: str) -> Array:
-        kind, at = cols[name]
-        return (stacked if kind == "v" else stacked_counts)[:, at:at + U]
-
-    def column(name: str, u: int) -> tuple[Array, int]:
-        kind, at = cols[name]
-        return (stacked if kind == "v" else stacked_counts), at + u
+        _, at = cols[name]
+        return stacked[:, at:at + U]
     # Filled in place: building and concatenating temporaries costs as much
     # as the bootstrap's products for large groups.
     ws = block("s")
@@ -192,7 +187,6 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
     if not equal:
         ws *= w[:, None]
         np.multiply(defined, w[:, None], out=block("w"))
-    block("n")[:] = defined
     sorted_pos: tuple[Array, ...] = ()
     windows: tuple[tuple[Array, Array, int], ...] = ()
     window_pos = np.zeros(0, dtype=np.int64)
@@ -237,17 +231,25 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
             w_both = w[both_pos]
             wins.append((both_pos, np.stack([w_both, w_both * col[both_pos]], axis=1), W))
         if bulk.any():
-            packed = block("bulk")
-            packed[:] = lo_mask.T
-            packed += _PACK * hi_mask.T
             in_bulk = (lo_mask | hi_mask).T
-            for name in ("s", "w", "n"):
+            for name in ("s", "w"):
                 if name in cols:
                     np.copyto(block(name), 0.0, where=in_bulk)
         del lo_mask, hi_mask
         sorted_pos = tuple(pos)
         windows = tuple(wins)
         window_pos = np.concatenate([both for both, _, _ in wins]) if wins else window_pos
+        cell_pos = np.concatenate(pos) if pos else np.zeros(0, dtype=np.int64)
+        # s(b, u) in sorted order, read again only to recompute a trimmed replicate exactly.
+        cell_score = s_t[np.repeat(np.arange(U), m_all), cell_pos] if U else np.zeros(0)
+        m_cells = m_all.astype(np.int64)
+    else:
+        unit_of, cell_pos = np.nonzero(defined.T)
+        m_cells = np.bincount(unit_of, minlength=U).astype(np.int64)
+        cell_score = np.zeros(0)
+    ends = np.cumsum(m_cells)
+    starts = ends - m_cells
+    cell_bounds = np.stack([starts, starts + bulk, ends - bulk, ends], axis=1)
     if with_shares:
         assert overall is not None
         ov = overall.astype(np.intp)
@@ -255,10 +257,9 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
         in_cell_scored = scored_lookup[ov] & defined
         np.multiply(in_cell_scored & (ov == lowest_option), scale[:, None], out=block("low_share"))
         np.multiply(in_cell_scored, scale[:, None], out=block("any_share"))
-    # s(b, u) is read again only to recompute a trimmed replicate exactly.
-    return GroupCells(np.asarray(rows), w, s_rows if trim else s_rows[:0], stacked, sorted_pos, bulk,
+    return GroupCells(np.asarray(rows), w, cell_score, stacked, sorted_pos, bulk,
                       float(trim_per_end), U, with_shares, windows, cols, float(w[0]) if equal else None,
-                      stacked_counts, window_pos)
+                      window_pos, cell_pos.astype(np.int64), cell_bounds)
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,31 @@ def counts_by_row(counts: Array) -> Array:
     counts = np.asarray(counts)
     small = counts.size == 0 or counts.max() < (1 << 15)
     return np.ascontiguousarray(counts.T, dtype=np.int16 if small else np.int64)
+
+
+def _cell_counts(cells: GroupCells, counts_t: Array) -> tuple[Array, Array, Array]:
+    """Per replicate and unit, the drawn ballots of the low bulk, the middle and the high bulk of each cell.
+
+    Whole numbers summed in integers (exact in any order), returned as float
+    arrays of shape (R, units); without trimming the bulks are empty.
+    """
+    U = cells.n_units
+    R = counts_t.shape[1]
+    total = len(cells.cell_pos)
+    if total == 0 or U == 0:
+        z = np.zeros((R, U))
+        return z, z.copy(), z.copy()
+    starts = cells.cell_bounds[:, :3].ravel()
+    lengths = np.diff(np.append(starts, total))
+    # A zero row after the cells, so that every segment start is a valid index.
+    gathered = np.empty((total + 1, R), dtype=counts_t.dtype)
+    np.take(counts_t, cells.cell_pos, axis=0, out=gathered[:total])
+    gathered[total] = 0
+    sums = np.add.reduceat(gathered, starts, axis=0, dtype=np.int64)
+    del gathered
+    sums[lengths == 0] = 0  # reduceat gives the row itself for an empty segment
+    f = sums.astype(np.float64)
+    return np.ascontiguousarray(f[0::3].T), np.ascontiguousarray(f[1::3].T), np.ascontiguousarray(f[2::3].T)
 
 
 def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk: Array,
@@ -442,18 +468,18 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         return CellSums(z, z.copy(), z.copy(), z.copy(),
                         z.copy() if cells.with_shares else None, z.copy() if cells.with_shares else None)
     c64 = np.asarray(counts, dtype=np.float64)
-    cc = counts if counts.dtype == cells.stacked_counts.dtype else counts.astype(cells.stacked_counts.dtype)
     tot = c64 @ cells.stacked
-    tot_c = cc @ cells.stacked_counts if cells.stacked_counts.shape[1] else None
     cols = cells.cols
 
     def block(name: str) -> Array:
-        kind, at = cols[name]
-        src = tot if kind == "v" else tot_c
-        assert src is not None
-        return src[:, at:at + U]
+        _, at = cols[name]
+        return tot[:, at:at + U]
 
-    n = np.rint(block("n"))
+    if counts_t is None:
+        counts_t = counts_by_row(counts)
+    elif counts_t.shape != (cells.n, R):
+        raise ValueError(f"counts_t must have shape ({cells.n}, {R}), got {counts_t.shape}")
+    low_bulk, n, high_bulk = _cell_counts(cells, counts_t)
     w0 = cells.equal_weight
     if w0 is None:
         num, den = block("s").copy(), block("w").copy()
@@ -468,17 +494,10 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         return CellSums(num, den, n, n.copy(), low, anys)
     # The sums above cover the middles of the sorted cells; the bulks are
     # dropped, and the cut inside each window is placed replicate by replicate.
-    packed = np.rint(block("bulk"))
-    high_bulk = np.floor(packed / _PACK)
-    low_bulk = packed - _PACK * high_bulk
     n = n + low_bulk + high_bulk
     k_all = trim_count(p, n)
     kept = n - 2 * k_all
     w = cells.weights
-    if counts_t is None:
-        counts_t = counts_by_row(counts)
-    elif counts_t.shape != (cells.n, R):
-        raise ValueError(f"counts_t must have shape ({cells.n}, {R}), got {counts_t.shape}")
     cuts = _window_cuts(cells, counts_t, low_bulk, high_bulk, k_all)
     for u in range(U):
         k = k_all[:, u]
@@ -492,7 +511,8 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         if len(bad):
             pos = cells.sorted_pos[u]
             w_u = w[pos]
-            ws_u = w_u * cells.score[pos, u]
+            b0, _, _, b3 = cells.cell_bounds[u]
+            ws_u = w_u * cells.score[b0:b3]
             for r in bad:
                 # The cut fell outside the window: redo this replicate exactly.
                 c_row = counts[r, pos]
