@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import sparse
 
 #: An array of any shape and dtype (this module's arrays are documented in the docstrings).
 Array = NDArray[Any]
@@ -64,7 +65,7 @@ class GroupCells:
         replicate.
     cols : dict
         Per block name, where it starts in `stacked`.
-    cell_pos : ndarray of int64
+    cell_pos : ndarray of int32
         Every unit's cell rows end to end (with trimming in sorted order):
         the drawn ballots of each cell, of its bulks and of its middle are
         counted from the replicate counts at these rows, exactly, in whole
@@ -100,7 +101,7 @@ class GroupCells:
     cols: dict[str, tuple[str, int]] = field(default_factory=dict)
     equal_weight: float | None = None
     window_pos: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    cell_pos: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cell_pos: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     cell_bounds: Array = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
 
     @property
@@ -259,7 +260,7 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
         np.multiply(in_cell_scored, scale[:, None], out=block("any_share"))
     return GroupCells(np.asarray(rows), w, cell_score, stacked, sorted_pos, bulk,
                       float(trim_per_end), U, with_shares, windows, cols, float(w[0]) if equal else None,
-                      window_pos, cell_pos.astype(np.int64), cell_bounds)
+                      window_pos, cell_pos.astype(np.int32), cell_bounds)
 
 
 @dataclass(frozen=True)
@@ -331,16 +332,17 @@ def _exact_tails(c_sorted: Array, w_sorted: Array, ws_sorted: Array, k: float) -
 
 
 def counts_by_row(counts: Array) -> Array:
-    """The replicate counts (R, n_g) as small integers laid out row by row, shape (n_g, R).
+    """The replicate counts (R, n_g) laid out row by row, shape (n_g, R), for the cells' counts.
 
-    Trimming reads the counts at each cell's window positions: rows of this
-    layout are contiguous, where columns of (R, n_g) are scattered. int16
-    (a quarter of float64's memory traffic) unless a ballot is drawn 2**15
-    times in one replicate, which a resample does not do; int64 then.
+    The cells' ballot counts are sums of these rows (a sparse product) and
+    trimming reads them at each cell's window positions: rows of this layout
+    are contiguous, where columns of (R, n_g) are scattered. Single
+    precision, exact: every sum of counts within a replicate is a whole
+    number at most n_g, below 2**24 (larger groups get double precision).
     """
     counts = np.asarray(counts)
-    small = counts.size == 0 or counts.max() < (1 << 15)
-    return np.ascontiguousarray(counts.T, dtype=np.int16 if small else np.int64)
+    exact32 = counts.shape[1] < (1 << 24)
+    return np.ascontiguousarray(counts.T, dtype=np.float32 if exact32 else np.float64)
 
 
 def _cell_counts(cells: GroupCells, counts_t: Array) -> tuple[Array, Array, Array]:
@@ -351,21 +353,16 @@ def _cell_counts(cells: GroupCells, counts_t: Array) -> tuple[Array, Array, Arra
     """
     U = cells.n_units
     R = counts_t.shape[1]
-    total = len(cells.cell_pos)
-    if total == 0 or U == 0:
+    if U == 0 or cells.cell_bounds[-1, 3] == 0:
         z = np.zeros((R, U))
         return z, z.copy(), z.copy()
-    starts = cells.cell_bounds[:, :3].ravel()
-    lengths = np.diff(np.append(starts, total))
-    # A zero row after the cells, so that every segment start is a valid index.
-    gathered = np.empty((total + 1, R), dtype=counts_t.dtype)
-    np.take(counts_t, cells.cell_pos, axis=0, out=gathered[:total])
-    gathered[total] = 0
-    sums = np.add.reduceat(gathered, starts, axis=0, dtype=np.int64)
-    del gathered
-    sums[lengths == 0] = 0  # reduceat gives the row itself for an empty segment
-    f = sums.astype(np.float64)
-    return np.ascontiguousarray(f[0::3].T), np.ascontiguousarray(f[1::3].T), np.ascontiguousarray(f[2::3].T)
+    # One row per unit and part (low bulk, middle, high bulk): its cell's rows
+    # in `cell_pos` order, so that the CSR structure is `cell_pos` itself.
+    indptr = np.append(cells.cell_bounds[:, :3].ravel(), cells.cell_bounds[-1, 3])
+    parts = sparse.csr_array((np.ones(len(cells.cell_pos), dtype=counts_t.dtype), cells.cell_pos, indptr),
+                             shape=(3 * U, cells.n))
+    sums = np.rint((parts @ counts_t).astype(np.float64))  # (3·units, R), whole numbers
+    return np.ascontiguousarray(sums[0::3].T), np.ascontiguousarray(sums[1::3].T), np.ascontiguousarray(sums[2::3].T)
 
 
 def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk: Array,
@@ -387,7 +384,7 @@ def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk:
     out: list[tuple[Array | None, Array]] = []
     L = len(cells.window_pos)
     if L:
-        gathered = np.take(counts_t, cells.window_pos, axis=0)  # (L, R)
+        gathered = np.take(counts_t, cells.window_pos, axis=0).astype(np.int32)  # (L, R), whole numbers
         cum = np.cumsum(gathered, axis=0, dtype=np.int32)
         half_len = np.repeat(widths, 2)
         half_end = np.cumsum(half_len)
