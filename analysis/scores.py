@@ -384,26 +384,28 @@ def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk:
     out: list[tuple[Array | None, Array]] = []
     L = len(cells.window_pos)
     if L:
-        gathered = np.take(counts_t, cells.window_pos, axis=0).astype(np.int32)  # (L, R), whole numbers
-        cum = np.cumsum(gathered, axis=0, dtype=np.int32)
+        # (R, L) as _cut lays each unit's windows out, sums along the contiguous axis.
+        gathered = np.empty((R, L), dtype=np.int32)
+        gathered[...] = np.take(counts_t, cells.window_pos, axis=0).T  # whole numbers
+        cum = np.cumsum(gathered, axis=1, dtype=np.int32)
         half_len = np.repeat(widths, 2)
         half_end = np.cumsum(half_len)
         half_start = half_end - half_len
         live = half_len > 0
         # Per half window: counts before it in `cum` (to restart the sum), its bulk, its k.
-        before = np.zeros((2 * U, R), dtype=np.int32)
+        before = np.zeros((R, 2 * U), dtype=np.int32)
         inner = live & (half_start > 0)
-        before[inner] = cum[half_start[inner] - 1]
-        start = np.empty((2 * U, R), dtype=np.int32)
-        start[0::2] = low_i.T
-        start[1::2] = high_i.T
-        k_half = np.repeat(k_i.T, 2, axis=0)
-        cum += np.repeat((start - before)[live], half_len[live], axis=0)
-        last = np.zeros((2 * U, R), dtype=np.int32)
-        last[live] = cum[half_end[live] - 1]
+        before[:, inner] = cum[:, half_start[inner] - 1]
+        start = np.empty((R, 2 * U), dtype=np.int32)
+        start[:, 0::2] = low_i
+        start[:, 1::2] = high_i
+        k_half = np.repeat(k_i, 2, axis=1)
+        cum += np.repeat((start - before)[:, live], half_len[live], axis=1)
+        last = np.zeros((R, 2 * U), dtype=np.int32)
+        last[:, live] = cum[:, half_end[live] - 1]
         # drop = clip(k − (cum − counts), 0, counts), in place.
         cum -= gathered
-        np.subtract(np.repeat(k_half[live], half_len[live], axis=0), cum, out=cum)
+        np.subtract(np.repeat(k_half[:, live], half_len[live], axis=1), cum, out=cum)
         np.maximum(cum, 0, out=cum)
         np.minimum(cum, gathered, out=cum)
         del gathered
@@ -415,8 +417,8 @@ def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk:
         if W == 0:
             out.append((None, np.all(start_u == k_u[:, None], axis=1)))
             continue
-        ok = np.all((start_u <= k_u[:, None]) & (last[2 * u:2 * u + 2].T >= k_u[:, None]), axis=1)
-        drop = np.ascontiguousarray(cum[at:at + 2 * W].T, dtype=np.float64)  # (R, 2·W), as _cut has it
+        ok = np.all((start_u <= k_u[:, None]) & (last[:, 2 * u:2 * u + 2] >= k_u[:, None]), axis=1)
+        drop = np.ascontiguousarray(cum[:, at:at + 2 * W], dtype=np.float64)  # (R, 2·W), as _cut has it
         out.append((drop @ cells.windows[u][1], ok))
         at += 2 * W
     return out
