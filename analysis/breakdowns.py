@@ -28,6 +28,7 @@ from .scores import (
     CellSums,
     GroupCells,
     cell_sums,
+    cells_bytes,
     combine_groups,
     counts_by_row,
     option_weights,
@@ -605,7 +606,7 @@ def item_points(c: Campaign, rows: Ints, item: int) -> Floats:
 
 def _nbytes(cells: GroupCells) -> int:
     n = cells.stacked.nbytes + cells.cell_pos.nbytes + cells.score.nbytes + cells.weights.nbytes
-    n += sum(pos.nbytes for pos in cells.sorted_pos)
+    # sorted_pos are views of cell_pos.
     n += cells.window_pos.nbytes
     return n + sum(a.nbytes + b.nbytes for a, b, _ in cells.windows)
 
@@ -706,11 +707,10 @@ class ItemCells:
         rows = basis.group_rows[g]
         w_rows = basis.weights[rows]
         p = basis.trim_per_end
-        # What the cells will hold, per (row, unit): the summed blocks (w·s,
-        # w unless equal, n, the bulk with trimming), and with trimming s and
-        # the sorted positions again.
-        per = 2 + (0 if equal_weight is not None else 1) + (3 if p > 0 else 0)
-        estimate = 8 * per * len(rows) * len(c.unit_codes)
+        # What the cells will hold (an item's cells are within the unit's:
+        # s_i(b, u) is defined only where s(b, u) is).
+        estimate = cells_bytes(len(rows), len(c.unit_codes), int(unit_sums.n[0].sum()),
+                               equal_weight=equal_weight is not None, trim=p > 0, shares=False)
         for i in range(self.n_items):
             if self.same_as_units:
                 self._sums[g][i] = unit_sums
@@ -780,12 +780,14 @@ class ItemCells:
                 if self._sums[g][i] is None:
                     self._sums[g][i] = cell_sums(gc, None, self.basis.trim_per_end)
             for counts in draws():
-                by_row: dict[int, Array] = {}
+                # The cells come group by group: one copy of a group's counts at a time.
+                at_g, counts_t, counts_g = -1, None, None
                 for (g, i), gc in cells.items():
-                    if g not in by_row:
-                        by_row[g] = counts_by_row(counts[g])
-                    self._reps[i][g].append(cell_sums(gc, counts[g], self.basis.trim_per_end, by_row.get(g)).score())
-                del by_row
+                    if g != at_g or counts_t is None or counts_g is None:
+                        at_g, counts_t, counts_g = g, None, None  # the last group's copies go first
+                        counts_t, counts_g = counts_by_row(counts[g]), np.asarray(counts[g], dtype=np.float64)
+                    self._reps[i][g].append(cell_sums(gc, counts_g, self.basis.trim_per_end, counts_t).score())
+                del counts_t, counts_g
             del cells
 
     def result(self) -> ItemScores:

@@ -20,6 +20,7 @@ __all__ = [
     "window_size",
     "CellSums",
     "cell_sums",
+    "cells_bytes",
     "counts_by_row",
     "trim_count",
     "combine_groups",
@@ -137,6 +138,19 @@ def window_size(p: float, m: int) -> int:
     return int(min(m - 2 * a, math.ceil(p * m - a + _margin(p, m))))
 
 
+def cells_bytes(n_rows: int, n_units: int, n_defined: int, *, equal_weight: bool, trim: bool,
+                shares: bool) -> int:
+    """About the memory :func:`prepare_group` keeps for a group (bytes), before building it.
+
+    The summed blocks are dense (rows × units doubles each: w·s, w unless
+    the weights are equal, the two share blocks); the cells' rows are kept
+    once per defined (row, unit) as int32 (with trimming in sorted order,
+    and their scores as float64 beside them).
+    """
+    blocks = 1 + (0 if equal_weight else 1) + (2 if shares else 0)
+    return 8 * blocks * n_rows * n_units + (4 + (8 if trim else 0)) * n_defined + 64 * n_units
+
+
 def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_per_end: float = 0.0,
                   overall: Array | None = None, lowest_option: int | None = None,
                   scored_options: ArrayLike | None = None) -> GroupCells:
@@ -251,6 +265,10 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
     ends = np.cumsum(m_cells)
     starts = ends - m_cells
     cell_bounds = np.stack([starts, starts + bulk, ends - bulk, ends], axis=1)
+    cell_pos = cell_pos.astype(np.int32)
+    if trim:
+        # Views of `cell_pos`: the (units × rows) sort order is not kept alive.
+        sorted_pos = tuple(cell_pos[b0:b3] for b0, b3 in zip(starts, ends, strict=True))
     if with_shares:
         assert overall is not None
         ov = overall.astype(np.intp)
@@ -260,7 +278,7 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
         np.multiply(in_cell_scored, scale[:, None], out=block("any_share"))
     return GroupCells(np.asarray(rows), w, cell_score, stacked, sorted_pos, bulk,
                       float(trim_per_end), U, with_shares, windows, cols, float(w[0]) if equal else None,
-                      window_pos, cell_pos.astype(np.int32), cell_bounds)
+                      window_pos, cell_pos, cell_bounds)
 
 
 @dataclass(frozen=True)
@@ -342,7 +360,8 @@ def counts_by_row(counts: Array) -> Array:
     """
     counts = np.asarray(counts)
     exact32 = counts.shape[1] < (1 << 24)
-    return np.ascontiguousarray(counts.T, dtype=np.float32 if exact32 else np.float64)
+    out: Array = np.ascontiguousarray(counts.T, dtype=np.float32 if exact32 else np.float64)
+    return out
 
 
 def _cell_counts(cells: GroupCells, counts_t: Array) -> tuple[Array, Array, Array]:
@@ -467,7 +486,7 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         return CellSums(z, z.copy(), z.copy(), z.copy(),
                         z.copy() if cells.with_shares else None, z.copy() if cells.with_shares else None)
     c64 = np.asarray(counts, dtype=np.float64)
-    tot = c64 @ cells.stacked
+    tot: Array = c64 @ cells.stacked
     cols = cells.cols
 
     def block(name: str) -> Array:
