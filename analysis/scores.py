@@ -58,7 +58,8 @@ class GroupCells:
         the weight of the lowest option and of any scored option on the
         overall item.
     sorted_pos : tuple of ndarray
-        Per unit, the cell's rows sorted by (s, ballot id); only with trimming.
+        Per unit, the cell's rows sorted by (s, ballot id) (views of
+        `cell_pos`); only with trimming.
     bulk : ndarray of int64, shape (units,)
         Per unit, how many positions at each end of the sorted cell are
         dropped in (nearly) every replicate, so left out of the matrix
@@ -311,33 +312,6 @@ class CellSums:
             return np.where(ok, self.num / np.where(ok, self.den, 1.0), np.nan)
 
 
-def _cut(counts_win: Array, start: Array, k: Array, weights_win: Array) -> tuple[Array, Array]:
-    """Weight and weighted score that the first k drawn ballots take from each end's window.
-
-    counts_win : (R, 2, W) counts at the windows' positions (low window
-    ascending, high window descending in sorted order); start : (R, 2) drawn
-    ballots before each window (its bulk); k : (R,); weights_win : (2·W, 2)
-    columns w and w·s. Returns (R, 2) sums over both ends and, per
-    replicate, whether both cuts lie in their windows (else the caller
-    recomputes that replicate exactly).
-    """
-    R, _, W = counts_win.shape
-    if W == 0:
-        z = np.zeros((R, 2))
-        return z, np.all(start == k[:, None], axis=1)
-    # Integer counts (int16 in, int32 sums) move a quarter of the memory
-    # float64 would; every value here is a whole number.
-    cum = np.cumsum(counts_win, axis=2, dtype=np.int32)
-    cum += start[:, :, None]
-    ok = np.all((start <= k[:, None]) & (cum[:, :, -1] >= k[:, None]), axis=1)
-    # drop = clip(k − (cum − counts), 0, counts), in place.
-    cum -= counts_win
-    np.subtract(k[:, None, None], cum, out=cum)
-    np.maximum(cum, 0, out=cum)
-    np.minimum(cum, counts_win, out=cum)
-    return cum.reshape(R, 2 * W).astype(np.float64) @ weights_win, ok
-
-
 def _exact_tails(c_sorted: Array, w_sorted: Array, ws_sorted: Array, k: float) -> tuple[Any, Any]:
     """Both tails of one replicate's sorted cell, visiting every position."""
     def one(c: Array, w_: Array, ws_: Array) -> tuple[Any, Any]:
@@ -386,13 +360,17 @@ def _cell_counts(cells: GroupCells, counts_t: Array) -> tuple[Array, Array, Arra
 
 def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk: Array,
                  k_all: Array) -> list[tuple[Array | None, Array]]:
-    """Per unit, :func:`_cut`'s sums and whether the cut lies in the windows, for all units at once.
+    """Per unit, the weight and weighted score the first k drawn ballots take from each end's window.
 
-    The window positions of every unit are gathered in one pass and their
-    counts summed cumulatively along each half window (the low window
-    ascending, the high one descending in sorted order); only the small
-    product of the dropped counts with the window's weights is made unit by
-    unit, on the very (R, 2·W) matrix :func:`_cut` forms.
+    Returns per unit (sums, ok): sums of shape (R, 2), columns Σ w and Σ w·s
+    over both ends (None where the unit has no window), and per replicate
+    whether both cuts lie in their windows (else the caller recomputes that
+    replicate exactly). The window positions of every unit are gathered in
+    one pass and their counts summed cumulatively along each half window
+    (the low window ascending, the high one descending in sorted order),
+    starting from the drawn ballots of its bulk; a position drops
+    clip(k − drawn before it, 0, its count). Only the small product of the
+    dropped counts (R, 2·W) with the window's weights is made unit by unit.
     """
     U = cells.n_units
     R = counts_t.shape[1]
@@ -403,7 +381,7 @@ def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk:
     out: list[tuple[Array | None, Array]] = []
     L = len(cells.window_pos)
     if L:
-        # (R, L) as _cut lays each unit's windows out, sums along the contiguous axis.
+        # (replicates, positions): the sums run along the contiguous axis.
         gathered = np.empty((R, L), dtype=np.int32)
         gathered[...] = np.take(counts_t, cells.window_pos, axis=0).T  # whole numbers
         cum = np.cumsum(gathered, axis=1, dtype=np.int32)
@@ -437,7 +415,7 @@ def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk:
             out.append((None, np.all(start_u == k_u[:, None], axis=1)))
             continue
         ok = np.all((start_u <= k_u[:, None]) & (last[:, 2 * u:2 * u + 2] >= k_u[:, None]), axis=1)
-        drop = np.ascontiguousarray(cum[:, at:at + 2 * W], dtype=np.float64)  # (R, 2·W), as _cut has it
+        drop = np.ascontiguousarray(cum[:, at:at + 2 * W], dtype=np.float64)  # (R, 2·W)
         out.append((drop @ cells.windows[u][1], ok))
         at += 2 * W
     return out

@@ -88,3 +88,33 @@ def test_results_byte_identical_to_fixture(case: str, tmp_path: Path, monkeypatc
     # No summing matrix kept between the chunks.
     monkeypatch.setattr(evaluate_mod, "_CACHE_BYTES", 2 << 20)
     assert _run(path, capsysbinary) == want, f"{case}: chunked and uncached results differ from the fixture"
+
+
+@pytest.mark.parametrize("p", [0.0, 0.05, 0.2])
+def test_cell_counts_are_the_drawn_ballots_of_each_cell(p: float) -> None:
+    # The counts (n, kept) come from the sparse sum over each cell's rows:
+    # checked against counting the drawn rows directly, with a last unit
+    # nobody rated and a first one everybody did, and with the row-by-row
+    # counts passed in or not.
+    import numpy as np
+
+    from analysis.scores import cell_sums, counts_by_row, prepare_group
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    s = rng.choice([0.0, 70.0, 100.0], size=(n, 4))
+    s[rng.random((n, 4)) < 0.6] = np.nan
+    s[:, 0] = 100.0
+    s[:, 3] = np.nan
+    cells = prepare_group(np.arange(n), np.ones(n), s, trim_per_end=p)
+    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(9)]).astype(np.float64)
+    got = cell_sums(cells, counts, p)
+    defined = ~np.isnan(s)
+    want_n = counts @ defined.astype(np.float64)
+    assert np.array_equal(got.n, want_n)
+    assert np.array_equal(got.kept, want_n - 2 * np.floor(p * want_n))
+    again = cell_sums(cells, counts, p, counts_by_row(counts.astype(np.float32)))
+    assert np.array_equal(again.num, got.num) and np.array_equal(again.den, got.den)
+    assert np.isnan(got.score()[:, 3]).all() and not np.isnan(got.score()[:, :3]).any()
+    with pytest.raises(ValueError, match="counts_t"):
+        cell_sums(cells, counts, p, counts_by_row(counts[:3]))
