@@ -28,7 +28,9 @@ from .scores import (
     CellSums,
     GroupCells,
     cell_sums,
+    cells_bytes,
     combine_groups,
+    counts_by_row,
     option_weights,
     prepare_group,
     scored_shares,
@@ -603,8 +605,9 @@ def item_points(c: Campaign, rows: Ints, item: int) -> Floats:
 
 
 def _nbytes(cells: GroupCells) -> int:
-    n = cells.stacked.nbytes + cells.stacked_counts.nbytes + cells.score.nbytes + cells.weights.nbytes
-    n += sum(pos.nbytes for pos in cells.sorted_pos)
+    n = cells.stacked.nbytes + cells.cell_pos.nbytes + cells.score.nbytes + cells.weights.nbytes
+    # sorted_pos are views of cell_pos.
+    n += cells.window_pos.nbytes
     return n + sum(a.nbytes + b.nbytes for a, b, _ in cells.windows)
 
 
@@ -704,11 +707,10 @@ class ItemCells:
         rows = basis.group_rows[g]
         w_rows = basis.weights[rows]
         p = basis.trim_per_end
-        # What the cells will hold, per (row, unit): the summed blocks (w·s,
-        # w unless equal, n, the bulk with trimming), and with trimming s and
-        # the sorted positions again.
-        per = 2 + (0 if equal_weight is not None else 1) + (3 if p > 0 else 0)
-        estimate = 8 * per * len(rows) * len(c.unit_codes)
+        # What the cells will hold (an item's cells are within the unit's:
+        # s_i(b, u) is defined only where s(b, u) is).
+        estimate = cells_bytes(len(rows), len(c.unit_codes), int(unit_sums.n[0].sum()),
+                               equal_weight=equal_weight is not None, trim=p > 0, shares=False)
         for i in range(self.n_items):
             if self.same_as_units:
                 self._sums[g][i] = unit_sums
@@ -732,15 +734,20 @@ class ItemCells:
             _, wsum = option_weights(c.answers[rows, :, i], w_rows, equal_weight, len(c.option_points))
             self._shares[i, g] = scored_shares(wsum, basis.scored_idx)
 
-    def replicate(self, g: int, counts: Array, unit_sums: CellSums) -> None:
-        """One chunk of replicates of group `g`: `counts` as drawn, `unit_sums` the section 5 sums of that chunk."""
+    def replicate(self, g: int, counts: Array, unit_sums: CellSums, counts_t: Array | None = None) -> None:
+        """One chunk of replicates of group `g`: `counts` as drawn, `unit_sums` the section 5 sums of that chunk.
+
+        `counts_t` is :func:`analysis.scores.counts_by_row` of `counts` where the caller has it.
+        """
         for i in range(self.n_items):
             if self.same_as_units:
                 self._reps[i][g].append(unit_sums.score())
                 continue
             cells = self._kept[g][i]
             if cells is not None:
-                self._reps[i][g].append(cell_sums(cells, counts, self.basis.trim_per_end).score())
+                if counts_t is None:
+                    counts_t = counts_by_row(counts)
+                self._reps[i][g].append(cell_sums(cells, counts, self.basis.trim_per_end, counts_t).score())
 
     def replicate_apart(self, draws: Callable[[], Iterable[Sequence[Array]]], budget: int) -> None:
         """The replicates of the cells :meth:`replicate` left out, on the same draws made again.
@@ -773,8 +780,14 @@ class ItemCells:
                 if self._sums[g][i] is None:
                     self._sums[g][i] = cell_sums(gc, None, self.basis.trim_per_end)
             for counts in draws():
+                # The cells come group by group: one copy of a group's counts at a time.
+                at_g, counts_t, counts_g = -1, None, None
                 for (g, i), gc in cells.items():
-                    self._reps[i][g].append(cell_sums(gc, counts[g], self.basis.trim_per_end).score())
+                    if g != at_g or counts_t is None or counts_g is None:
+                        at_g, counts_t, counts_g = g, None, None  # the last group's copies go first
+                        counts_t, counts_g = counts_by_row(counts[g]), np.asarray(counts[g], dtype=np.float64)
+                    self._reps[i][g].append(cell_sums(gc, counts_g, self.basis.trim_per_end, counts_t).score())
+                del counts_t, counts_g
             del cells
 
     def result(self) -> ItemScores:

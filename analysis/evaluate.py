@@ -28,8 +28,10 @@ from .scores import (
     CellSums,
     GroupCells,
     cell_sums,
+    cells_bytes,
     combine_groups,
     composite,
+    counts_by_row,
     option_weights,
     prepare_group,
     scored_shares,
@@ -313,10 +315,11 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
     opt_to_domain[scored_idx] = np.searchsorted(domain, c.option_points[scored_idx])
 
     group_rows = valid_rows_by_group(c, valid, id_rank)
-    n_cols = (3 + (2 if p > 0 else 0) + (2 if share_rule else 0)) * U
     # Keep every group's summing matrices between bootstrap chunks only when
     # they fit in memory; otherwise rebuild them from s(b, u) per chunk.
-    cache_bytes = int(valid.sum()) * n_cols * 8
+    cache_bytes = sum(cells_bytes(len(rows), U, int(np.count_nonzero(~np.isnan(s[rows]))),
+                                  equal_weight=bool(len(rows)) and bool(np.all(weights[rows] == weights[rows][0])),
+                                  trim=p > 0, shares=share_rule) for rows in group_rows)
     cache = cache_bytes <= _CACHE_BYTES
     basis = score_basis(c, s, weights, group_rows) if details else None
     # Section 5a's item cells share what is left of the memory budget.
@@ -362,18 +365,26 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
         sizes = [len(r) for r in group_rows]
         chunk = replicate_chunk(sum(sizes), R)
         parts: list[list[CellSums]] = [[] for _ in range(G)]
-        buffers = [np.empty((chunk, k)) for k in sizes]
+        # Counts are whole numbers at most n_g: single precision holds them
+        # exactly (below 2**24) in half the memory; each group's chunk is
+        # widened to double precision for its products when it is used.
+        count_type = np.float32 if max(sizes) < (1 << 24) else np.float64
+        buffers = [np.empty((chunk, k), dtype=count_type) for k in sizes]
         for drawn in replicate_draws(seed, sizes, R, chunk, buffers):
             counts: list[Array | None] = list(drawn)
             for g in range(G):
                 got = cached[g]
                 cells = got if got is not None else build(g)
-                parts[g].append(cell_sums(cells, counts[g], p))
+                drawn_g = counts[g]
+                assert drawn_g is not None
+                # One row-by-row copy of the counts serves the units' and the items' cells.
+                counts_t = counts_by_row(drawn_g)
+                got_counts = drawn_g.astype(np.float64)
+                parts[g].append(cell_sums(cells, got_counts, p, counts_t))
                 del cells
                 if items is not None:
-                    got_counts = counts[g]
-                    assert got_counts is not None
-                    items.replicate(g, got_counts, parts[g][-1])
+                    items.replicate(g, got_counts, parts[g][-1], counts_t)
+                del counts_t, got_counts
                 counts[g] = None
         for g in range(G):
             outs[g].boot = concat_sums(parts[g])

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import sparse
 
 #: An array of any shape and dtype (this module's arrays are documented in the docstrings).
 Array = NDArray[Any]
@@ -19,6 +20,8 @@ __all__ = [
     "window_size",
     "CellSums",
     "cell_sums",
+    "cells_bytes",
+    "counts_by_row",
     "trim_count",
     "combine_groups",
     "composite",
@@ -44,29 +47,40 @@ class GroupCells:
     rows : ndarray of int64
         Indices of the group's valid ballots into the campaign, in id order.
     weights : ndarray of float
-    score : ndarray of float, shape (n_g, units)
-        s(b, u), NaN where undefined (with trimming; without, no row is kept).
+    score : ndarray of float
+        With trimming, s(b, u) of every unit's cell in sorted order, end to
+        end as in `cell_pos` (read only to recompute a replicate exactly);
+        empty without.
     stacked : ndarray of float, shape (n_g, k·units)
         Columns summed for every replicate with one matrix product, in
-        blocks of `units` columns (see `cols`): w·s, w·defined, defined (with
-        trimming: over the middle of each sorted cell, and then the bulk
-        memberships, 1 for the low bulk and 2**26 for the high one); with
-        shares, the weight of the lowest option and of any scored option on
-        the overall item.
+        blocks of `units` columns (see `cols`): w·s, w·defined (with
+        trimming: over the middle of each sorted cell only); with shares,
+        the weight of the lowest option and of any scored option on the
+        overall item.
     sorted_pos : tuple of ndarray
-        Per unit, the cell's rows sorted by (s, ballot id); only with trimming.
+        Per unit, the cell's rows sorted by (s, ballot id) (views of
+        `cell_pos`); only with trimming.
     bulk : ndarray of int64, shape (units,)
         Per unit, how many positions at each end of the sorted cell are
-        dropped in (nearly) every replicate, so summed by the matrix product;
-        only the positions after them are visited replicate by replicate.
+        dropped in (nearly) every replicate, so left out of the matrix
+        product; only the positions after them are visited replicate by
+        replicate.
     cols : dict
-        Per block name, which matrix holds it ("v": `stacked`, "c":
-        `stacked_counts`) and where it starts.
-    stacked_counts : ndarray of float
-        The count blocks (defined, low bulk, high bulk), whole numbers.
+        Per block name, where it starts in `stacked`.
+    cell_pos : ndarray of int32
+        Every unit's cell rows end to end (with trimming in sorted order):
+        the drawn ballots of each cell, of its bulks and of its middle are
+        counted from the replicate counts at these rows, exactly, in whole
+        numbers.
+    cell_bounds : ndarray of int64, shape (units, 4)
+        Per unit, where in `cell_pos` its cell starts, its low bulk ends,
+        its high bulk starts and its cell ends.
     equal_weight : float or None
         The common weight where all rows weigh the same (the blocks then hold
         unweighted sums, scaled afterwards).
+    window_pos : ndarray of int64
+        Every unit's window positions (`windows`' first member) end to end,
+        so that one gather of the replicate counts serves all units.
     windows : tuple
         Per unit (with trimming): the positions of the low window (ascending)
         then of the high window (descending), their weights and weighted
@@ -88,16 +102,17 @@ class GroupCells:
     windows: tuple[tuple[Array, Array, int], ...] = ()
     cols: dict[str, tuple[str, int]] = field(default_factory=dict)
     equal_weight: float | None = None
-    stacked_counts: Array = field(default_factory=lambda: np.zeros((0, 0)))
+    window_pos: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cell_pos: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    cell_bounds: Array = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
 
     @property
     def n(self) -> int:
         return len(self.rows)
 
 
-_COUNT_BLOCKS = ("n", "bulk")
-#: The low and the high bulk counts share one block: low + _PACK·high is a
-#: whole number below 2**53, so its sum over a replicate decodes exactly.
+#: Largest group trimming supports (the counts of a cell are summed in int32
+#: and int16 per replicate and position).
 _PACK = float(1 << 26)
 
 
@@ -122,6 +137,19 @@ def window_size(p: float, m: int) -> int:
         return 0
     a = bulk_size(p, m)
     return int(min(m - 2 * a, math.ceil(p * m - a + _margin(p, m))))
+
+
+def cells_bytes(n_rows: int, n_units: int, n_defined: int, *, equal_weight: bool, trim: bool,
+                shares: bool) -> int:
+    """About the memory :func:`prepare_group` keeps for a group (bytes), before building it.
+
+    The summed blocks are dense (rows × units doubles each: w·s, w unless
+    the weights are equal, the two share blocks); the cells' rows are kept
+    once per defined (row, unit) as int32 (with trimming in sorted order,
+    and their scores as float64 beside them).
+    """
+    blocks = 1 + (0 if equal_weight else 1) + (2 if shares else 0)
+    return 8 * blocks * n_rows * n_units + (4 + (8 if trim else 0)) * n_defined + 64 * n_units
 
 
 def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_per_end: float = 0.0,
@@ -151,34 +179,22 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
     # With equal weights (a group neither adjusted unevenly nor raked) the
     # weight factors out: w0·Σc·s / (w0·Σc), which saves product columns.
     equal = bool(n_g) and bool(np.all(w == w[0]))
-    # With trimming, "s", "w" and "n" hold the middle of each sorted cell
-    # only (the bulks at both ends, dropped in nearly every replicate, are
-    # left out and counted in "bulk", low + _PACK·high).
-    names = ["s", "n"] if equal else ["s", "w", "n"]
-    if trim:
-        if n_g >= _PACK:
-            raise ValueError(f"trimming supports groups below {int(_PACK)} ballots, got {n_g}")
-        names += ["bulk"]
+    # With trimming, "s" and "w" hold the middle of each sorted cell only
+    # (the bulks at both ends, dropped in nearly every replicate, are left
+    # out). The counts of ballots (whole numbers) are not in the product:
+    # they are summed from the replicate counts at `cell_pos`.
+    names = ["s"] if equal else ["s", "w"]
+    if trim and n_g >= _PACK:
+        raise ValueError(f"trimming supports groups below {int(_PACK)} ballots, got {n_g}")
     if with_shares:
         names += ["low_share", "any_share"]
-    # Count blocks (whole numbers) are kept apart: they could go single
-    # precision (exact below 2**24 ballots), but converting the replicate
-    # counts for them costs more than the smaller product saves.
-    counted = [x for x in names if x in _COUNT_BLOCKS]
-    valued = [x for x in names if x not in counted]
-    cols = {name: ("v", i * U) for i, name in enumerate(valued)}
-    cols.update({name: ("c", i * U) for i, name in enumerate(counted)})
+    cols = {name: ("v", i * U) for i, name in enumerate(names)}
     scale = w if not equal else np.ones(n_g)
-    stacked = np.zeros((n_g, len(valued) * U))
-    stacked_counts = np.zeros((n_g, len(counted) * U))
+    stacked = np.zeros((n_g, len(names) * U))
 
     def block(name: str) -> Array:
-        kind, at = cols[name]
-        return (stacked if kind == "v" else stacked_counts)[:, at:at + U]
-
-    def column(name: str, u: int) -> tuple[Array, int]:
-        kind, at = cols[name]
-        return (stacked if kind == "v" else stacked_counts), at + u
+        _, at = cols[name]
+        return stacked[:, at:at + U]
     # Filled in place: building and concatenating temporaries costs as much
     # as the bootstrap's products for large groups.
     ws = block("s")
@@ -187,9 +203,9 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
     if not equal:
         ws *= w[:, None]
         np.multiply(defined, w[:, None], out=block("w"))
-    block("n")[:] = defined
     sorted_pos: tuple[Array, ...] = ()
     windows: tuple[tuple[Array, Array, int], ...] = ()
+    window_pos = np.zeros(0, dtype=np.int64)
     bulk = np.zeros(U, dtype=np.int64)
     if trim:
         pos = []
@@ -231,16 +247,29 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
             w_both = w[both_pos]
             wins.append((both_pos, np.stack([w_both, w_both * col[both_pos]], axis=1), W))
         if bulk.any():
-            packed = block("bulk")
-            packed[:] = lo_mask.T
-            packed += _PACK * hi_mask.T
             in_bulk = (lo_mask | hi_mask).T
-            for name in ("s", "w", "n"):
+            for name in ("s", "w"):
                 if name in cols:
                     np.copyto(block(name), 0.0, where=in_bulk)
         del lo_mask, hi_mask
         sorted_pos = tuple(pos)
         windows = tuple(wins)
+        window_pos = np.concatenate([both for both, _, _ in wins]) if wins else window_pos
+        cell_pos = np.concatenate(pos) if pos else np.zeros(0, dtype=np.int64)
+        # s(b, u) in sorted order, read again only to recompute a trimmed replicate exactly.
+        cell_score = s_t[np.repeat(np.arange(U), m_all), cell_pos] if U else np.zeros(0)
+        m_cells = m_all.astype(np.int64)
+    else:
+        unit_of, cell_pos = np.nonzero(defined.T)
+        m_cells = np.bincount(unit_of, minlength=U).astype(np.int64)
+        cell_score = np.zeros(0)
+    ends = np.cumsum(m_cells)
+    starts = ends - m_cells
+    cell_bounds = np.stack([starts, starts + bulk, ends - bulk, ends], axis=1)
+    cell_pos = cell_pos.astype(np.int32)
+    if trim:
+        # Views of `cell_pos`: the (units × rows) sort order is not kept alive.
+        sorted_pos = tuple(cell_pos[b0:b3] for b0, b3 in zip(starts, ends, strict=True))
     if with_shares:
         assert overall is not None
         ov = overall.astype(np.intp)
@@ -248,10 +277,9 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
         in_cell_scored = scored_lookup[ov] & defined
         np.multiply(in_cell_scored & (ov == lowest_option), scale[:, None], out=block("low_share"))
         np.multiply(in_cell_scored, scale[:, None], out=block("any_share"))
-    # s(b, u) is read again only to recompute a trimmed replicate exactly.
-    return GroupCells(np.asarray(rows), w, s_rows if trim else s_rows[:0], stacked, sorted_pos, bulk,
+    return GroupCells(np.asarray(rows), w, cell_score, stacked, sorted_pos, bulk,
                       float(trim_per_end), U, with_shares, windows, cols, float(w[0]) if equal else None,
-                      stacked_counts)
+                      window_pos, cell_pos, cell_bounds)
 
 
 @dataclass(frozen=True)
@@ -284,33 +312,6 @@ class CellSums:
             return np.where(ok, self.num / np.where(ok, self.den, 1.0), np.nan)
 
 
-def _cut(counts_win: Array, start: Array, k: Array, weights_win: Array) -> tuple[Array, Array]:
-    """Weight and weighted score that the first k drawn ballots take from each end's window.
-
-    counts_win : (R, 2, W) counts at the windows' positions (low window
-    ascending, high window descending in sorted order); start : (R, 2) drawn
-    ballots before each window (its bulk); k : (R,); weights_win : (2·W, 2)
-    columns w and w·s. Returns (R, 2) sums over both ends and, per
-    replicate, whether both cuts lie in their windows (else the caller
-    recomputes that replicate exactly).
-    """
-    R, _, W = counts_win.shape
-    if W == 0:
-        z = np.zeros((R, 2))
-        return z, np.all(start == k[:, None], axis=1)
-    # Integer counts (int16 in, int32 sums) move a quarter of the memory
-    # float64 would; every value here is a whole number.
-    cum = np.cumsum(counts_win, axis=2, dtype=np.int32)
-    cum += start[:, :, None]
-    ok = np.all((start <= k[:, None]) & (cum[:, :, -1] >= k[:, None]), axis=1)
-    # drop = clip(k − (cum − counts), 0, counts), in place.
-    cum -= counts_win
-    np.subtract(k[:, None, None], cum, out=cum)
-    np.maximum(cum, 0, out=cum)
-    np.minimum(cum, counts_win, out=cum)
-    return cum.reshape(R, 2 * W).astype(np.float64) @ weights_win, ok
-
-
 def _exact_tails(c_sorted: Array, w_sorted: Array, ws_sorted: Array, k: float) -> tuple[Any, Any]:
     """Both tails of one replicate's sorted cell, visiting every position."""
     def one(c: Array, w_: Array, ws_: Array) -> tuple[Any, Any]:
@@ -322,7 +323,106 @@ def _exact_tails(c_sorted: Array, w_sorted: Array, ws_sorted: Array, k: float) -
     return lw + hw, lws + hws
 
 
-def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float | None = None) -> CellSums:
+def counts_by_row(counts: Array) -> Array:
+    """The replicate counts (R, n_g) laid out row by row, shape (n_g, R), for the cells' counts.
+
+    The cells' ballot counts are sums of these rows (a sparse product) and
+    trimming reads them at each cell's window positions: rows of this layout
+    are contiguous, where columns of (R, n_g) are scattered. Single
+    precision, exact: every sum of counts within a replicate is a whole
+    number at most n_g, below 2**24 (larger groups get double precision).
+    """
+    counts = np.asarray(counts)
+    exact32 = counts.shape[1] < (1 << 24)
+    out: Array = np.ascontiguousarray(counts.T, dtype=np.float32 if exact32 else np.float64)
+    return out
+
+
+def _cell_counts(cells: GroupCells, counts_t: Array) -> tuple[Array, Array, Array]:
+    """Per replicate and unit, the drawn ballots of the low bulk, the middle and the high bulk of each cell.
+
+    Whole numbers summed in integers (exact in any order), returned as float
+    arrays of shape (R, units); without trimming the bulks are empty.
+    """
+    U = cells.n_units
+    R = counts_t.shape[1]
+    if U == 0 or cells.cell_bounds[-1, 3] == 0:
+        z = np.zeros((R, U))
+        return z, z.copy(), z.copy()
+    # One row per unit and part (low bulk, middle, high bulk): its cell's rows
+    # in `cell_pos` order, so that the CSR structure is `cell_pos` itself.
+    indptr = np.append(cells.cell_bounds[:, :3].ravel(), cells.cell_bounds[-1, 3])
+    parts = sparse.csr_array((np.ones(len(cells.cell_pos), dtype=counts_t.dtype), cells.cell_pos, indptr),
+                             shape=(3 * U, cells.n))
+    sums = np.rint((parts @ counts_t).astype(np.float64))  # (3·units, R), whole numbers
+    return np.ascontiguousarray(sums[0::3].T), np.ascontiguousarray(sums[1::3].T), np.ascontiguousarray(sums[2::3].T)
+
+
+def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk: Array,
+                 k_all: Array) -> list[tuple[Array | None, Array]]:
+    """Per unit, the weight and weighted score the first k drawn ballots take from each end's window.
+
+    Returns per unit (sums, ok): sums of shape (R, 2), columns Σ w and Σ w·s
+    over both ends (None where the unit has no window), and per replicate
+    whether both cuts lie in their windows (else the caller recomputes that
+    replicate exactly). The window positions of every unit are gathered in
+    one pass and their counts summed cumulatively along each half window
+    (the low window ascending, the high one descending in sorted order),
+    starting from the drawn ballots of its bulk; a position drops
+    clip(k − drawn before it, 0, its count). Only the small product of the
+    dropped counts (R, 2·W) with the window's weights is made unit by unit.
+    """
+    U = cells.n_units
+    R = counts_t.shape[1]
+    widths = np.array([W for _, _, W in cells.windows] or [0] * U, dtype=np.int64)
+    low_i = low_bulk.astype(np.int32)
+    high_i = high_bulk.astype(np.int32)
+    k_i = k_all.astype(np.int32)
+    out: list[tuple[Array | None, Array]] = []
+    L = len(cells.window_pos)
+    if L:
+        # (replicates, positions): the sums run along the contiguous axis.
+        gathered = np.empty((R, L), dtype=np.int32)
+        gathered[...] = np.take(counts_t, cells.window_pos, axis=0).T  # whole numbers
+        cum = np.cumsum(gathered, axis=1, dtype=np.int32)
+        half_len = np.repeat(widths, 2)
+        half_end = np.cumsum(half_len)
+        half_start = half_end - half_len
+        live = half_len > 0
+        # Per half window: counts before it in `cum` (to restart the sum), its bulk, its k.
+        before = np.zeros((R, 2 * U), dtype=np.int32)
+        inner = live & (half_start > 0)
+        before[:, inner] = cum[:, half_start[inner] - 1]
+        start = np.empty((R, 2 * U), dtype=np.int32)
+        start[:, 0::2] = low_i
+        start[:, 1::2] = high_i
+        k_half = np.repeat(k_i, 2, axis=1)
+        cum += np.repeat((start - before)[:, live], half_len[live], axis=1)
+        last = np.zeros((R, 2 * U), dtype=np.int32)
+        last[:, live] = cum[:, half_end[live] - 1]
+        # drop = clip(k − (cum − counts), 0, counts), in place.
+        cum -= gathered
+        np.subtract(np.repeat(k_half[:, live], half_len[live], axis=1), cum, out=cum)
+        np.maximum(cum, 0, out=cum)
+        np.minimum(cum, gathered, out=cum)
+        del gathered
+    at = 0
+    for u in range(U):
+        W = int(widths[u])
+        start_u = np.stack([low_i[:, u], high_i[:, u]], axis=1)
+        k_u = k_i[:, u]
+        if W == 0:
+            out.append((None, np.all(start_u == k_u[:, None], axis=1)))
+            continue
+        ok = np.all((start_u <= k_u[:, None]) & (last[:, 2 * u:2 * u + 2] >= k_u[:, None]), axis=1)
+        drop = np.ascontiguousarray(cum[:, at:at + 2 * W], dtype=np.float64)  # (R, 2·W)
+        out.append((drop @ cells.windows[u][1], ok))
+        at += 2 * W
+    return out
+
+
+def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float | None = None,
+              counts_t: Array | None = None) -> CellSums:
     """Cell sums of a group for the replicates given by `counts`.
 
     Parameters
@@ -333,6 +433,9 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         sample itself (every row once).
     trim_per_end : float, optional
         Must equal the `cells`' own (kept for clarity at call sites).
+    counts_t : ndarray, shape (n_g, R), optional
+        :func:`counts_by_row` of `counts`, where the caller has it already
+        (the units' and every item's cells of a group share one).
 
     Notes
     -----
@@ -361,18 +464,18 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         return CellSums(z, z.copy(), z.copy(), z.copy(),
                         z.copy() if cells.with_shares else None, z.copy() if cells.with_shares else None)
     c64 = np.asarray(counts, dtype=np.float64)
-    cc = counts if counts.dtype == cells.stacked_counts.dtype else counts.astype(cells.stacked_counts.dtype)
-    tot = c64 @ cells.stacked
-    tot_c = cc @ cells.stacked_counts if cells.stacked_counts.shape[1] else None
+    tot: Array = c64 @ cells.stacked
     cols = cells.cols
 
     def block(name: str) -> Array:
-        kind, at = cols[name]
-        src = tot if kind == "v" else tot_c
-        assert src is not None
-        return src[:, at:at + U]
+        _, at = cols[name]
+        return tot[:, at:at + U]
 
-    n = np.rint(block("n"))
+    if counts_t is None:
+        counts_t = counts_by_row(counts)
+    elif counts_t.shape != (cells.n, R):
+        raise ValueError(f"counts_t must have shape ({cells.n}, {R}), got {counts_t.shape}")
+    low_bulk, n, high_bulk = _cell_counts(cells, counts_t)
     w0 = cells.equal_weight
     if w0 is None:
         num, den = block("s").copy(), block("w").copy()
@@ -387,34 +490,25 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         return CellSums(num, den, n, n.copy(), low, anys)
     # The sums above cover the middles of the sorted cells; the bulks are
     # dropped, and the cut inside each window is placed replicate by replicate.
-    packed = np.rint(block("bulk"))
-    high_bulk = np.floor(packed / _PACK)
-    low_bulk = packed - _PACK * high_bulk
     n = n + low_bulk + high_bulk
     k_all = trim_count(p, n)
     kept = n - 2 * k_all
     w = cells.weights
-    # A ballot drawn 2**15 times in one replicate does not happen in a
-    # resample; the check keeps the int16 copy exact all the same.
-    small = counts.size == 0 or counts.max() < (1 << 15)
-    counts_i = counts.astype(np.int16) if small else counts.astype(np.int64)
-    k_i = k_all.astype(np.int64)
-    low_i, high_i = low_bulk.astype(np.int64), high_bulk.astype(np.int64)
+    cuts = _window_cuts(cells, counts_t, low_bulk, high_bulk, k_all)
     for u in range(U):
         k = k_all[:, u]
         if len(cells.sorted_pos[u]) == 0:
             continue
-        both_pos, weights_win, W = cells.windows[u]
-        sums_u, ok = _cut(np.take(counts_i, both_pos, axis=1).reshape(-1, 2, W),
-                          np.stack([low_i[:, u], high_i[:, u]], axis=1).astype(np.int32), k_i[:, u].astype(np.int32),
-                          weights_win)
-        den[:, u] -= sums_u[:, 0]
-        num[:, u] -= sums_u[:, 1]
+        sums_u, ok = cuts[u]
+        if sums_u is not None:
+            den[:, u] -= sums_u[:, 0]
+            num[:, u] -= sums_u[:, 1]
         bad = np.flatnonzero(~ok)
         if len(bad):
             pos = cells.sorted_pos[u]
             w_u = w[pos]
-            ws_u = w_u * cells.score[pos, u]
+            b0, _, _, b3 = cells.cell_bounds[u]
+            ws_u = w_u * cells.score[b0:b3]
             for r in bad:
                 # The cut fell outside the window: redo this replicate exactly.
                 c_row = counts[r, pos]

@@ -57,10 +57,16 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def write_bundle(path: Path, n_ballots: int, seed: int = 15) -> int:
-    """Write the bundle to `path`, streamed (no document held in memory); returns its size in bytes."""
+def write_bundle(path: Path, n_ballots: int, seed: int = 15, *, n_units: int = N_UNITS,
+                 per_ballot: int = PER_BALLOT, replicates: int = REPLICATES) -> int:
+    """Write the bundle to `path`, streamed (no document held in memory); returns its size in bytes.
+
+    `n_units`, `per_ballot` and `replicates` change the shape for the tests
+    (tests/analysis/test_analysis_scale_fixture.py: fewer units, so that each
+    cell is large enough for the trimmed bootstrap's bulk and windows).
+    """
     rng = random.Random(seed)
-    units = [f"u{k + 1:02d}" for k in range(N_UNITS)]
+    units = [f"u{k + 1:02d}" for k in range(n_units)]
     quality = [rng.uniform(0.45, 0.92) for _ in units]
     start = dt.datetime(2026, 11, 2, 8, 0)
     head = {
@@ -82,7 +88,7 @@ def write_bundle(path: Path, n_ballots: int, seed: int = 15) -> int:
         batches.append({"code": f"{g}-online", "group": g, "channel": "online"})
     head["batches"] = batches
     # After the ballots, where survey.bundles.export_bundle writes them.
-    rules = {"trim_per_end": TRIM, "bootstrap": {"replicates": REPLICATES, "seed": 2026}, "bottom": {"n": 3, "below": 75}}
+    rules = {"trim_per_end": TRIM, "bootstrap": {"replicates": replicates, "seed": 2026}, "bottom": {"n": 3, "below": 75}}
     text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     with open(path, "w", encoding="utf-8") as fh:
@@ -93,7 +99,7 @@ def write_bundle(path: Path, n_ballots: int, seed: int = 15) -> int:
             for k in range(n):
                 online = k >= paper
                 answers = {}
-                for u in rng.sample(range(N_UNITS), PER_BALLOT):
+                for u in rng.sample(range(n_units), per_ballot):
                     q = quality[u]
                     per_item = {}
                     for it in ITEMS:

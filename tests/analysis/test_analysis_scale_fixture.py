@@ -1,0 +1,120 @@
+"""The engine's figures do not move when its speed work changes how they are computed (issue 15).
+
+Each case writes a bundle with bench/scale.py's generator (fixed seed;
+fewer units than the benchmark so that every cell is large enough for the
+trimmed bootstrap's "bulk" and windows: about 1,000 ballots a cell), runs
+``python -m analysis evaluate`` on it in process and compares the bytes of
+its output with a fixture written by the code before that work
+(tests/data/scale/*.results.json.gz). The bootstrap is cut into several replicate
+chunks, and the same bytes are expected with the summing matrices not kept
+between chunks (the item cells then take their own passes over the
+draws made again), the paths a province-sized bundle takes.
+
+To write the fixtures again (only where SCORING.md changes a figure on
+purpose): ``PINGYI_WRITE_SCALE_FIXTURES=1 pytest tests/analysis/test_analysis_scale_fixture.py``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analysis.__main__ import main
+from bench.scale import write_bundle
+
+# The package exports a function named evaluate: the modules by name.
+evaluate_mod = importlib.import_module("analysis.evaluate")
+uncertainty_mod = importlib.import_module("analysis.uncertainty")
+
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "scale"
+N_BALLOTS = 12_000
+N_UNITS = 12
+REPLICATES = 120
+
+
+def _bundle(tmp_path: Path, case: str) -> Path:
+    path = tmp_path / f"{case}.json"
+    write_bundle(path, N_BALLOTS, seed=15, n_units=N_UNITS, per_ballot=6, replicates=REPLICATES)
+    if case == "weighted":
+        # Closed online batches (issued given, no source): the non-response
+        # adjustment gives each batch of a group its own weight, and the
+        # share rule adds the share columns to the summed blocks.
+        doc: dict[str, Any] = json.loads(path.read_bytes())
+        returned: dict[str, int] = {}
+        for b in doc["ballots"]:
+            returned[b["batch"]] = returned.get(b["batch"], 0) + 1
+            b.pop("source", None)
+        for batch in doc["batches"]:
+            if batch["channel"] == "online":
+                batch["issued"] = returned[batch["code"]] * 2 + 7
+        doc["rules"]["max_dissatisfied_share"] = 0.2
+        path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _run(path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> bytes:
+    assert main(["evaluate", str(path)]) == 0
+    out: bytes = capsysbinary.readouterr().out
+    return out
+
+
+@pytest.mark.parametrize("case", ["equal", "weighted"])
+def test_results_byte_identical_to_fixture(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    path = _bundle(tmp_path, case)
+    # Several replicate chunks, as a province-sized bundle has (the fixture
+    # was written so: the last bits of a weighted sum follow the BLAS
+    # product's shape, so the chunk size is part of what is compared).
+    monkeypatch.setattr(uncertainty_mod, "_BLOCK", N_BALLOTS * 45)
+    fixture = FIXTURES / f"{case}.results.json.gz"
+    got = _run(path, capsysbinary)
+    if os.environ.get("PINGYI_WRITE_SCALE_FIXTURES"):
+        FIXTURES.mkdir(parents=True, exist_ok=True)
+        fixture.write_bytes(gzip.compress(got, mtime=0))
+    want = gzip.decompress(fixture.read_bytes())
+    doc = json.loads(got)
+    # The bundle is the one meant: trimmed, bootstrapped, every unit scored.
+    assert doc["explain"]["replicates"] == REPLICATES
+    assert len(doc["units"]) == N_UNITS and all(u["ci95"] is not None for u in doc["units"])
+    assert got == want, (f"{case}: results differ from the fixture (sha256 {hashlib.sha256(got).hexdigest()} "
+                         f"vs {hashlib.sha256(want).hexdigest()})")
+    # No summing matrix kept between the chunks.
+    monkeypatch.setattr(evaluate_mod, "_CACHE_BYTES", 2 << 20)
+    assert _run(path, capsysbinary) == want, f"{case}: chunked and uncached results differ from the fixture"
+
+
+@pytest.mark.parametrize("p", [0.0, 0.05, 0.2])
+def test_cell_counts_are_the_drawn_ballots_of_each_cell(p: float) -> None:
+    # The counts (n, kept) come from the sparse sum over each cell's rows:
+    # checked against counting the drawn rows directly, with a last unit
+    # nobody rated and a first one everybody did, and with the row-by-row
+    # counts passed in or not.
+    import numpy as np
+
+    from analysis.scores import cell_sums, counts_by_row, prepare_group
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    s = rng.choice([0.0, 70.0, 100.0], size=(n, 4))
+    s[rng.random((n, 4)) < 0.6] = np.nan
+    s[:, 0] = 100.0
+    s[:, 3] = np.nan
+    cells = prepare_group(np.arange(n), np.ones(n), s, trim_per_end=p)
+    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(9)]).astype(np.float64)
+    got = cell_sums(cells, counts, p)
+    defined = ~np.isnan(s)
+    want_n = counts @ defined.astype(np.float64)
+    assert np.array_equal(got.n, want_n)
+    assert np.array_equal(got.kept, want_n - 2 * np.floor(p * want_n))
+    again = cell_sums(cells, counts, p, counts_by_row(counts.astype(np.float32)))
+    assert np.array_equal(again.num, got.num) and np.array_equal(again.den, got.den)
+    assert np.isnan(got.score()[:, 3]).all() and not np.isnan(got.score()[:, :3]).any()
+    with pytest.raises(ValueError, match="counts_t"):
+        cell_sums(cells, counts, p, counts_by_row(counts[:3]))
