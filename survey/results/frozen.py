@@ -94,7 +94,10 @@ def pieces(snap: ResultSnapshot) -> Iterator[bytes]:
             BundleChunk.seq == seq))
         if data is None:
             raise LookupError(f"snapshot {snap.id}: piece {seq} of its bundle is missing")
-        out = inflate.decompress(bytes(data))
+        try:
+            out = inflate.decompress(bytes(data))
+        except zlib.error as exc:
+            raise LookupError(f"snapshot {snap.id}: piece {seq} of its bundle is damaged") from exc
         digest.update(out)
         if out:
             yield out
