@@ -1,8 +1,11 @@
 """The one bridge between the database and the campaign bundle
 (pingyi-campaign/1, SCORING.md section 1; docs/scoring.md): export builds the
-document from the database, import loads a validated document into it, and
-:func:`campaign_arrays` reads ballots straight into analysis arrays (the only
-place where database rows become analysis arrays)."""
+document from the database, import loads a validated document into it,
+:func:`bundle_campaign` reads ballots in chunks into analysis arrays while it
+writes the bundle text (the results and finalization: the columnar path),
+and :func:`campaign_arrays` reads them straight into arrays for the flags of
+the board and the exports (the only places where database rows become
+analysis arrays)."""
 from __future__ import annotations
 
 import datetime as dt
