@@ -7,7 +7,7 @@ import random
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from survey.extensions import db
 from survey.models import Ballot, BallotDraft, Campaign, Invitation
@@ -96,9 +96,11 @@ def pseudonymise_sources(campaign: Campaign) -> int:
     """
     # Ids and sources only, written back in chunks by primary key: a campaign
     # of a million ballots is never loaded as objects (issue #15).
+    # (A ballot without a source keeps none: only those with one are read.)
+    n_ballots = db.session.scalar(select(func.count()).select_from(Ballot).where(Ballot.campaign_id == campaign.id))
     rows = db.session.execute(
-        select(Ballot.id, Ballot.source).where(Ballot.campaign_id == campaign.id).order_by(Ballot.id)).all()
-    n_ballots = len(rows)
+        select(Ballot.id, Ballot.source).where(Ballot.campaign_id == campaign.id, Ballot.source.is_not(None))
+        .order_by(Ballot.id)).all()
     pseudonyms = pseudonymise([source for _, source in rows], secrets.SystemRandom())
     changed = [{"id": bid, "source": pseudonym}
                for (bid, source), pseudonym in zip(rows, pseudonyms, strict=True) if pseudonym != source]
@@ -124,4 +126,4 @@ def pseudonymise_sources(campaign: Campaign) -> int:
         update(Ballot).where(Ballot.campaign_id == campaign.id)
         .values(position=Ballot.position).execution_options(synchronize_session=False))
     db.session.flush()
-    return n_ballots
+    return n_ballots or 0
