@@ -1200,12 +1200,12 @@ def _ballots(campaign: Campaign) -> Iterator[dict[str, Any]]:
                 else [Ballot.id.in_(chunk)])
         rows = {r[0]: r for r in connection.execute(
             select(Ballot.id, Ballot.public_id, Ballot.batch_id, Ballot.submitted_at, Ballot.utc_offset_min,
-                   Ballot.duration_s, Ballot.source, Ballot.attributes).where(*cond))}
+                   Ballot.duration_s, Ballot.source, Ballot.attributes).where(*cond)).all()}
         answers: dict[int, dict[str, dict[str, str]]] = {}
         for ballot_id, cu_id, item_id, option_id in connection.execute(
                 select(Answer.ballot_id, Answer.campaign_unit_id, Answer.item_id, Answer.option_id)
                 .where(Answer.ballot_id.in_(select(Ballot.id).where(*cond)))
-                .order_by(Answer.ballot_id, Answer.position)):
+                .order_by(Answer.ballot_id, Answer.position)).all():  # fetched at once: row by row is slow
             answers.setdefault(ballot_id, {}).setdefault(unit_codes[cu_id], {})[item_codes[item_id]] = \
                 option_codes[option_id]
         for bid in chunk:
