@@ -142,12 +142,16 @@ def freeze_bundle(app: Flask) -> str:
         db.session.add(snap)
         db.session.commit()
         assert snap.bundle_chunks > 1
-        return frozen.bundle_text(snap)
+        text = frozen.bundle_text(snap)
+        db.session.remove()
+        db.engine.dispose()  # before the backup's tools touch the database
+        return text
 
 
 def frozen_bundle(app: Flask) -> str:
     with app.app_context():
         text = frozen.bundle_text(db.session.scalar(select(ResultSnapshot).where(ResultSnapshot.kind == "final")))
+        db.session.remove()
         db.engine.dispose()
         return text
 
