@@ -18,9 +18,13 @@ Both run under the same BLAS setting (the environment is passed unchanged;
 ``--blas-threads`` sets it for both). The ratio is the median CLI time over
 the median reference time. The last line is one JSON object of the figures.
 
-A later part (PostgreSQL finalization of a 1,000,000-ballot campaign:
-``finalize_1m_s``, ``finalize_1m_peak_mb``, ``cli_1m_peak_mb``) has its
-place in :func:`main` but is not built yet.
+``--finalize --database-url URL`` (PostgreSQL) instead seeds the same
+campaign's N ballots into a database of its own on that server (COPY),
+finalizes it through the application's code path in a child process
+(``finalize_1m_s``, ``finalize_1m_peak_mb`` at 1,000,000 ballots; ``100k``
+… at other sizes) and evaluates its frozen bundle with the CLI
+(``cli_1m_peak_mb``), checking that both give the same ``results_sha256``
+(bench/README.md).
 """
 
 from __future__ import annotations
@@ -483,9 +487,6 @@ def main() -> None:
             "cli_peak_mb": round(max(cli_mb), 1),
             "blas_threads": args.blas_threads,
         }
-        # Later (issue 15, PostgreSQL): finalize a 1,000,000-ballot campaign from the
-        # database and evaluate its frozen bundle: finalize_1m_s, finalize_1m_peak_mb,
-        # cli_1m_peak_mb. Not built yet.
         print(json.dumps(figures))
     finally:
         if not args.keep:
