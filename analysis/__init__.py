@@ -9,6 +9,7 @@ from the package itself):
 ``_validate``    validate_bundle and its per-record validators
 ``_rules``       DEFAULT_RULES, effective_rules and the rule checks
 ``_campaign``    Campaign, Margin, Attribute, attribute_key, from_document, network_of
+``_records``     from_records: the sections and the ballots one at a time (the application's columnar path)
 ``flags``        ballot-unit scores, the five flags, flag_ballots
 ``weighting``    nonresponse weights, raking, trimming
 ``scores``       cell sums, trimmed means, composite scores
@@ -38,6 +39,7 @@ from ._campaign import Attribute, Campaign, Margin, attribute_key, from_document
 from ._checks import FLAGS, parse_instant_us
 from ._errors import BundleError, BundleProblem
 from ._parse import loads_bundle
+from ._records import from_records
 from ._rules import DEFAULT_RULES, effective_rules
 from ._validate import validate_bundle
 from .breakdowns import Breakdown, Breakdowns, ItemScores, SubsetFigures, SubsetScores
@@ -67,6 +69,7 @@ __all__ = [
     "evaluate_document",
     "flag_ballots",
     "from_document",
+    "from_records",
     "loads_bundle",
     "network_of",
     "parse_instant_us",

@@ -386,9 +386,12 @@ def network_of(source: str) -> str | None:
 # From a document
 
 
-def _canonical_answers(answers: Mapping[str, Mapping[str, str]]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
-    """A key equal exactly where two valid ballots' answers are equal as JSON objects (any key order)."""
-    return tuple(sorted([(u, tuple(sorted(per_item.items()))) for u, per_item in answers.items()]))
+def _canonical_answers(answers: Mapping[str, Mapping[str, str]]) -> str:
+    """A key equal exactly where two valid ballots' answers are equal as JSON objects (any key order).
+
+    One string (JSON of the sorted pairs: unambiguous), not nested tuples: a
+    million ballots' keys would otherwise take gigabytes."""
+    return json.dumps(sorted([(u, sorted(per_item.items())) for u, per_item in answers.items()]), ensure_ascii=False)
 
 
 def _json_value_key(value: object) -> str:

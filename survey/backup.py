@@ -16,6 +16,9 @@ FILE is a gzip-compressed tar archive (format ``pingyi-backup/1``) holding:
 ``instance/secret_key``, ``instance/config.py``
     The instance folder's small secret files, when they exist.
 
+The frozen bundles of final snapshots are rows of the database (``bundle_chunk``,
+``survey.results.frozen``), so a backup carries them and a restore brings them back.
+
 A backup holds every ballot whose transaction committed before the copy
 began (SQLite: the backup's read transaction; PostgreSQL: pg_dump's snapshot),
 hence every ballot acknowledged to its evaluator before the command started.

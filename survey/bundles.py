@@ -1,15 +1,19 @@
 """The one bridge between the database and the campaign bundle
 (pingyi-campaign/1, SCORING.md section 1; docs/scoring.md): export builds the
-document from the database, import loads a validated document into it, and
-:func:`campaign_arrays` reads ballots straight into analysis arrays (the only
-place where database rows become analysis arrays)."""
+document from the database, import loads a validated document into it,
+:func:`bundle_campaign` reads ballots in chunks into analysis arrays while it
+writes the bundle text (the results and finalization: the columnar path),
+and :func:`campaign_arrays` reads them straight into arrays for the flags of
+the board and the exports (the only places where database rows become
+analysis arrays)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +22,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Row, case, func, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 
-from analysis import BundleError, BundleProblem, loads_bundle, network_of
+from analysis import BundleError, BundleProblem, from_records, loads_bundle, network_of
 from analysis import Campaign as ArrayCampaign
 from survey.clock import from_beijing, to_beijing
 from survey.extensions import db
@@ -824,6 +828,12 @@ def _insert_ballots(campaign: Campaign, ballots: list[dict[str, Any]], batches: 
 
 def export_bundle(campaign: Campaign) -> dict[str, Any]:
     """The campaign as a pingyi-campaign/1 document, in its stored order."""
+    before, after = export_sections(campaign)
+    return {**before, "ballots": list(_ballots(campaign)), **after}
+
+
+def export_sections(campaign: Campaign) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The document's sections before its ``ballots`` and after them, in their order."""
     doc: dict[str, Any] = {
         "format": FORMAT,
         "campaign": {"code": campaign.code, "name": campaign.name, "anonymous": campaign.anonymous},
@@ -843,7 +853,7 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
     if margins:
         doc["margins"] = margins
     doc["batches"] = [_batch(b) for b in campaign.batches]
-    doc["ballots"] = list(_ballots(campaign))
+    before, doc = doc, {}
     scores = db.session.scalars(
         select(ObjectiveScore).join(CampaignUnit)
         .where(CampaignUnit.campaign_id == campaign.id).order_by(ObjectiveScore.position)
@@ -896,7 +906,7 @@ def export_bundle(campaign: Campaign) -> dict[str, Any]:
     _export_on_the_spot(campaign, extensions)
     if extensions:
         doc["extensions"] = extensions
-    return doc
+    return before, doc
 
 
 # --- the register's setup (extensions.register) and raw scores (extensions.objective_raw) ---
@@ -1263,43 +1273,108 @@ def _batch(b: Batch) -> dict[str, Any]:
     return out
 
 
-def _ballots(campaign: Campaign) -> Iterable[dict[str, Any]]:
+#: Ballots read at a time by ``_ballots`` (two statements per chunk).
+BALLOT_CHUNK = 5000
+
+
+def _ballots(campaign: Campaign) -> Iterator[dict[str, Any]]:
     """Ballots in bundle order; those submitted here follow in submission order.
 
-    Two queries whatever the size (ballots, then all answers joined to their
-    codes), streamed together in ballot order.
+    Read in chunks of ``BALLOT_CHUNK`` (their rows, then their answers), so
+    that a campaign of any size is never held whole: the ids in bundle order
+    come first (one column), then each chunk's ballots and answers.
     """
     order = (case((Ballot.position.is_(None), 1), else_=0), Ballot.position, Ballot.id)
-    ballot_rows = db.session.execute(
-        select(Ballot.id, Ballot.public_id, Batch.code, Ballot.submitted_at, Ballot.utc_offset_min,
-               Ballot.duration_s, Ballot.source, Ballot.attributes)
-        .join(Batch, Ballot.batch_id == Batch.id)
-        .where(Ballot.campaign_id == campaign.id).order_by(*order)
-    ).all()
-    answers: dict[int, dict[str, dict[str, str]]] = {}
-    answer_rows = db.session.execute(
-        select(Answer.ballot_id, Unit.code, Item.code, ScaleOption.code)
-        .join(Ballot, Answer.ballot_id == Ballot.id)
-        .join(CampaignUnit, Answer.campaign_unit_id == CampaignUnit.id)
-        .join(Unit, CampaignUnit.unit_id == Unit.id)
-        .join(Item, Answer.item_id == Item.id)
-        .join(ScaleOption, Answer.option_id == ScaleOption.id)
-        .where(Ballot.campaign_id == campaign.id)
-        .order_by(Answer.ballot_id, Answer.position)
-    )
-    for ballot_id, unit_code, item_code, option_code in answer_rows:
-        answers.setdefault(ballot_id, {}).setdefault(unit_code, {})[item_code] = option_code
-    for (bid, public_id, batch_code, submitted_at, offset, duration, source, attributes) in ballot_rows:
-        out: dict[str, Any] = {"id": public_id, "batch": batch_code,
-                               "submitted_at": format_instant(submitted_at, offset)}
-        if duration is not None:
-            out["duration_s"] = _number(duration)
-        if source is not None:
-            out["source"] = source
-        if attributes is not None:
-            out["attributes"] = attributes
-        out["answers"] = answers.get(bid, {})
-        yield out
+    ids = list(db.session.scalars(select(Ballot.id).where(Ballot.campaign_id == campaign.id).order_by(*order)))
+    batch_codes = {b.id: b.code for b in campaign.batches}
+    unit_codes: dict[int, str] = {cu_id: code for cu_id, code in db.session.execute(
+        select(CampaignUnit.id, Unit.code).join(Unit, CampaignUnit.unit_id == Unit.id)
+        .where(CampaignUnit.campaign_id == campaign.id))}
+    item_codes = {i.id: i.code for i in campaign.items}
+    option_codes = {o.id: o.code for o in campaign.scale}
+    connection = db.session.connection()
+    for start in range(0, len(ids), BALLOT_CHUNK):
+        chunk = ids[start:start + BALLOT_CHUNK]
+        # The campaign's ids between the chunk's first and last where they ascend (the usual
+        # case: bundle order is id order; others in that range are passed over), its ids otherwise.
+        ascending = all(a < b for a, b in zip(chunk, chunk[1:], strict=False))
+        cond = ([Ballot.campaign_id == campaign.id, Ballot.id.between(chunk[0], chunk[-1])] if ascending
+                else [Ballot.id.in_(chunk)])
+        rows = {r[0]: r for r in connection.execute(
+            select(Ballot.id, Ballot.public_id, Ballot.batch_id, Ballot.submitted_at, Ballot.utc_offset_min,
+                   Ballot.duration_s, Ballot.source, Ballot.attributes).where(*cond)).all()}
+        answers: dict[int, dict[str, dict[str, str]]] = {}
+        for ballot_id, cu_id, item_id, option_id in connection.execute(
+                select(Answer.ballot_id, Answer.campaign_unit_id, Answer.item_id, Answer.option_id)
+                .where(Answer.ballot_id.in_(select(Ballot.id).where(*cond)))
+                .order_by(Answer.ballot_id, Answer.position)).all():  # fetched at once: row by row is slow
+            answers.setdefault(ballot_id, {}).setdefault(unit_codes[cu_id], {})[item_codes[item_id]] = \
+                option_codes[option_id]
+        for bid in chunk:
+            (_, public_id, batch_id, submitted_at, offset, duration, source, attributes) = rows[bid]
+            out: dict[str, Any] = {"id": public_id, "batch": batch_codes[batch_id],
+                                   "submitted_at": format_instant(submitted_at, offset)}
+            if duration is not None:
+                out["duration_s"] = _number(duration)
+            if source is not None:
+                out["source"] = source
+            if attributes is not None:
+                out["attributes"] = attributes
+            out["answers"] = answers.get(bid, {})
+            yield out
+
+
+# --- the columnar path: finalization and the results ----------------------------
+
+#: Bytes of bundle text gathered before they are handed to ``write``.
+WRITE_BUFFER = 1 << 20
+
+
+def bundle_campaign(campaign: Campaign, write: Callable[[bytes], object],
+                    rules_override: dict[str, Any] | None = None) -> ArrayCampaign:
+    """The campaign's analysis arrays, its ballots read from the database in
+    chunks, and its bundle text written as it is read.
+
+    The path of the results and of finalization: no document of every ballot
+    is held. Each ballot goes, as it is read, through the engine's
+    per-record validator into its arrays (:func:`analysis.from_records`), and
+    out as text to `write` in pieces of about ``WRITE_BUFFER`` bytes: UTF-8,
+    byte for byte the canonical JSON of :func:`export_bundle`'s document
+    (``survey.results.snapshots.canonical_json``), so its SHA-256 is the
+    bundle's. The arrays equal ``from_document(export_bundle(campaign))``'s.
+
+    Raises
+    ------
+    BundleError
+        Where the engine refuses the campaign's bundle or the override.
+    """
+    before, after = export_sections(campaign)
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    pending: list[str] = []
+    size = 0
+
+    def put(text: str) -> None:
+        nonlocal size
+        pending.append(text)
+        size += len(text)
+        if size >= WRITE_BUFFER:
+            write("".join(pending).encode("utf-8"))
+            pending.clear()
+            size = 0
+
+    put("{" + "".join(f"{encode(key)}:{encode(value)}," for key, value in before.items()) + '"ballots":[')
+
+    def ballots() -> Iterator[dict[str, Any]]:
+        sep = ""
+        for ballot in _ballots(campaign):
+            put(sep + encode(ballot))
+            sep = ","
+            yield ballot
+
+    arrays = from_records({**before, **after}, ballots(), rules_override)
+    put("]" + "".join(f",{encode(key)}:{encode(value)}" for key, value in after.items()) + "}")
+    write("".join(pending).encode("utf-8"))
+    return arrays
 
 
 # --- columnar: rows straight into analysis arrays ------------------------------

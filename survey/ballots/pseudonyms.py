@@ -7,10 +7,13 @@ import random
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from survey.extensions import db
 from survey.models import Ballot, BallotDraft, Campaign, Invitation
+
+#: Ballots whose source is rewritten per statement (an executemany) at finalization.
+REWRITE_CHUNK = 10000
 
 
 def pseudonymise(sources: Sequence[str | None], rng: random.Random) -> list[str | None]:
@@ -91,11 +94,23 @@ def pseudonymise_sources(campaign: Campaign) -> int:
     same PostgreSQL transaction id (xmin), which until then tied each
     ballot to the invitation claimed in its transaction.
     """
-    ballots = db.session.scalars(
-        select(Ballot).where(Ballot.campaign_id == campaign.id).order_by(Ballot.id)).all()
-    pseudonyms = pseudonymise([b.source for b in ballots], secrets.SystemRandom())
-    for ballot, pseudonym in zip(ballots, pseudonyms, strict=True):
-        ballot.source = pseudonym
+    # Ids and sources only, written back in chunks by primary key: a campaign
+    # of a million ballots is never loaded as objects (issue #15).
+    # (A ballot without a source keeps none: only those with one are read.)
+    n_ballots = db.session.scalar(select(func.count()).select_from(Ballot).where(Ballot.campaign_id == campaign.id))
+    rows = db.session.execute(
+        select(Ballot.id, Ballot.source).where(Ballot.campaign_id == campaign.id, Ballot.source.is_not(None))
+        .order_by(Ballot.id)).all()
+    pseudonyms = pseudonymise([source for _, source in rows], secrets.SystemRandom())
+    changed = [{"id": bid, "source": pseudonym}
+               for (bid, source), pseudonym in zip(rows, pseudonyms, strict=True) if pseudonym != source]
+    del rows, pseudonyms
+    for start in range(0, len(changed), REWRITE_CHUNK):
+        db.session.execute(update(Ballot), changed[start:start + REWRITE_CHUNK])
+    del changed
+    for obj in list(db.session.identity_map.values()):  # ballots this session holds: read afresh
+        if isinstance(obj, Ballot):
+            db.session.expire(obj, ["source"])
     db.session.execute(delete(BallotDraft).where(BallotDraft.campaign_id == campaign.id))
     # SQLite: the ballots whose invitations are not yet marked used are marked
     # here, in the one commit that rewrites every invitation row anyway.
@@ -111,4 +126,4 @@ def pseudonymise_sources(campaign: Campaign) -> int:
         update(Ballot).where(Ballot.campaign_id == campaign.id)
         .values(position=Ballot.position).execution_options(synchronize_session=False))
     db.session.flush()
-    return len(ballots)
+    return n_ballots or 0

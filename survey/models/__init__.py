@@ -35,6 +35,7 @@ from survey.models.opinion import Opinion, OpinionRaiser
 from survey.models.outcome import (
     Appeal,
     Approval,
+    BundleChunk,
     ClassOverride,
     CommentAnswer,
     Consequence,
@@ -66,7 +67,7 @@ __all__ = [
     "Unit", "Veto", "CHANNELS", "Batch", "Evaluator", "Invitation", "GroupUnit",
     "PaperEntry", "Job", "MessageTemplate", "ReminderSchedule", "ReplacedLink", "RosterUpload",
     "AuditEntry", "Appeal", "Approval", "ClassOverride", "CommentAnswer", "Consequence",
-    "FollowUp", "Honour", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
+    "BundleChunk", "FollowUp", "Honour", "OutcomeSettings", "Rectification", "ResultArtifact", "ResultSnapshot",
     "SignInFailure", "TestBallot", "WebhookDelivery", "WebhookEndpoint",
     "CaseAttachment", "Complainant", "DeductionRule", "RegisterComponent", "RegisterPublication", "SupervisionCase",
     "BatchUnit", "FieldSession", "SessionBatch", "SessionUnit", "Opinion", "OpinionRaiser",

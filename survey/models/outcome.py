@@ -102,7 +102,8 @@ class ResultSnapshot(Model):
     __table_args__ = (
         UniqueConstraint("campaign_id", "kind", "version"),
         CheckConstraint("kind IN ('cache', 'final')", name="kind"),
-        CheckConstraint("kind = 'cache' OR bundle_json IS NOT NULL", name="final_has_bundle"),
+        CheckConstraint("kind = 'cache' OR bundle_json IS NOT NULL OR bundle_chunks IS NOT NULL",
+                        name="final_has_bundle"),
         CheckConstraint("(kind = 'cache' AND version = 0) OR (kind = 'final' AND version >= 1)", name="version"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,8 +116,12 @@ class ResultSnapshot(Model):
     fingerprint: Mapped[str] = mapped_column(String(64))
     #: SHA-256 (hex) of the UTF-8 bundle JSON the results were computed from.
     bundle_sha256: Mapped[str] = mapped_column(String(64))
-    #: The bundle JSON text itself; kept for the final snapshot only.
+    #: The bundle JSON text itself, inline: final snapshots stored before issue
+    #: #15's frozen store (still read; ``survey.results.frozen``).
     bundle_json: Mapped[str | None] = mapped_column(Text, deferred=True)
+    #: A final snapshot's bundle in the frozen store: its number of
+    #: ``BundleChunk`` rows (the gzip-compressed text, any size).
+    bundle_chunks: Mapped[int | None] = mapped_column(Integer)
     #: The pingyi-results/1 JSON text (with ``explain``).
     results_json: Mapped[str] = mapped_column(Text)
     results_sha256: Mapped[str] = mapped_column(String(64))
@@ -128,6 +133,21 @@ class ResultSnapshot(Model):
     overrides_json: Mapped[str | None] = mapped_column(Text)
     #: Why a later version was made (the appeal decided, the class changed).
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class BundleChunk(Model):
+    """A piece of a frozen bundle (``survey.results.frozen``): the final
+    snapshot's bundle text, gzip-compressed, cut in pieces of at most
+    ``frozen.CHUNK_BYTES`` so that a bundle of any size fits the database
+    (one PostgreSQL field or SQLite value would not hold a 1,000,000-ballot
+    bundle) and travels in its backups. Keyed by the text's SHA-256: the
+    versions of a final snapshot share the pieces."""
+
+    __tablename__ = "bundle_chunk"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"), primary_key=True)
+    bundle_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ResultArtifact(Model):

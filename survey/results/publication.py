@@ -198,7 +198,8 @@ def _change_class(campaign: Campaign, appeal: Appeal, new_class: str, user: User
              o=appeal.outcome)
     snap = ResultSnapshot(campaign_id=campaign.id, kind="final", version=latest.version + 1,
                           fingerprint=latest.fingerprint, bundle_sha256=latest.bundle_sha256,
-                          bundle_json=latest.bundle_json, results_json=latest.results_json,
+                          bundle_json=latest.bundle_json, bundle_chunks=latest.bundle_chunks,
+                          results_json=latest.results_json,
                           results_sha256=latest.results_sha256, quorum=latest.quorum,
                           overrides_json=overrides_record(campaign), note=note)
     db.session.add(snap)

@@ -23,6 +23,7 @@ from flask import (
     render_template,
     request,
     send_file,
+    stream_with_context,
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
@@ -54,6 +55,7 @@ from survey.results import (
     documents,
     exports,
     forms,
+    frozen,
     history,
     honours,
     inputs,
@@ -317,7 +319,7 @@ def export_json(code: str) -> ResponseReturnValue:
 def final_bundle(code: str) -> ResponseReturnValue:
     """The exact bundle the final results were computed from (``?version=N``: that version's)."""
     snap = _version_or_404(campaign_or_404(code))
-    return Response(snap.bundle_json, mimetype="application/json")
+    return Response(stream_with_context(frozen.pieces(snap)), mimetype="application/json")
 
 
 @bp.get("/results/<code>/final.json")

@@ -33,6 +33,7 @@ from survey.models import (
 )
 from survey.models.outcome import CLASSES
 from survey.results import ResultsError
+from survey.results.frozen import BundleSink
 from survey.results.i18n import gettext as _
 from survey.results.queries import overrides_of, settings_for, unit_result, units_of
 from survey.results.rectification import generate_consequences
@@ -209,10 +210,15 @@ def finalize(campaign: Campaign, today: dt.date, user: User) -> ResultSnapshot:
     # First, so that the stored bundle holds pseudonyms too (docs/anonymity.md);
     # no flag or figure changes with it.
     pseudonymise_sources(campaign)
-    bundle_text, results = compute(campaign)
-    snap = ResultSnapshot(campaign_id=campaign.id, kind="final", version=1, bundle_json=bundle_text,
+    sink = BundleSink(keep=True)
+    try:
+        bundle_sha256, results = compute(campaign, sink=sink)
+        chunks = sink.store(campaign.id)  # the frozen store (survey.results.frozen)
+    finally:
+        sink.close()
+    snap = ResultSnapshot(campaign_id=campaign.id, kind="final", version=1, bundle_chunks=chunks,
                           quorum=need, overrides_json=overrides_record(campaign),
-                          **stored_values(campaign, bundle_text, results))
+                          **stored_values(campaign, bundle_sha256, results))
     db.session.add(snap)
     campaign.state.finalize()
     db.session.flush()

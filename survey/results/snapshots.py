@@ -1,4 +1,4 @@
-"""A campaign's results snapshot: computed from the exported bundle,
+"""A campaign's results snapshot: computed from the campaign's ballots (the columnar path),
 fingerprinted, stored (``ResultSnapshot``: the cache, recomputed where the
 campaign's data changed, or the final record) and parsed once per process."""
 from __future__ import annotations
@@ -12,14 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 
 from analysis import effective_rules as analysis_rules
-from analysis import evaluate_document
+from analysis import evaluate
 from survey import caches, jobs
-from survey.bundles import export_bundle
+from survey.bundles import bundle_campaign
 from survey.clock import utcnow
 from survey.database import prepared
 from survey.extensions import db
 from survey.models import Ballot, Batch, Campaign, CampaignGroup, CampaignUnit, ObjectiveScore, ResultSnapshot, Veto
 from survey.results import artifacts
+from survey.results.frozen import BundleSink
 
 
 def canonical_json(doc: Any) -> str:
@@ -69,17 +70,26 @@ def fingerprint(campaign: Campaign) -> str:
     return sha256(canonical_json([campaign.rules or {}, [None if v is None else float(v) for v in row]]))
 
 
-def compute(campaign: Campaign, rules_override: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    """Export the bundle and evaluate it: (bundle JSON text, results document)."""
-    bundle_text = canonical_json(export_bundle(campaign))
-    results = evaluate_document(json.loads(bundle_text), rules_override).to_json()
-    return bundle_text, results
+def compute(campaign: Campaign, rules_override: dict[str, Any] | None = None, *,
+            sink: BundleSink | None = None) -> tuple[str, dict[str, Any]]:
+    """Evaluate the campaign on the columnar path: (its bundle's SHA-256, results document).
+
+    The ballots are read from the database in chunks straight into the
+    engine's arrays (``survey.bundles.bundle_campaign``) while the bundle
+    text is written to `sink` (its SHA-256; finalization's sink also keeps
+    it for the frozen store). The results are those of
+    ``evaluate_document(json.loads(canonical_json(export_bundle(campaign))))``
+    (the JSON path: import, export, the command line), to the last byte.
+    """
+    sink = sink if sink is not None else BundleSink()
+    results = evaluate(bundle_campaign(campaign, sink.write, rules_override)).to_json()
+    return sink.sha256, results
 
 
-def stored_values(campaign: Campaign, bundle_text: str, results: dict[str, Any]) -> dict[str, Any]:
+def stored_values(campaign: Campaign, bundle_sha256: str, results: dict[str, Any]) -> dict[str, Any]:
     """The columns of a snapshot of these results (cache or final)."""
     results_text = canonical_json(results)
-    return {"fingerprint": fingerprint(campaign), "bundle_sha256": sha256(bundle_text),
+    return {"fingerprint": fingerprint(campaign), "bundle_sha256": bundle_sha256,
             "results_json": results_text, "results_sha256": sha256(results_text)}
 
 

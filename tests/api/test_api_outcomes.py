@@ -259,7 +259,7 @@ def test_results_stored_before_per_item_figures_say_so(app, client, role_keys) -
         # A later version of the final record (a final version never changes).
         db.session.add(ResultSnapshot(
             campaign_id=first.campaign_id, kind="final", version=2, fingerprint=first.fingerprint,
-            bundle_sha256=first.bundle_sha256, bundle_json=first.bundle_json, results_json=text,
+            bundle_sha256=first.bundle_sha256, bundle_chunks=first.bundle_chunks, results_json=text,
             results_sha256=hashlib.sha256(text.encode()).hexdigest(), quorum=first.quorum,
             overrides_json=first.overrides_json, note="before 5a"))
         db.session.commit()

@@ -26,7 +26,8 @@ from sqlalchemy import create_engine, func, make_url, select, text
 from survey import create_app
 from survey.backup import FORMAT, MANIFEST
 from survey.extensions import db
-from survey.models import Ballot
+from survey.models import Ballot, Campaign, ResultSnapshot
+from survey.results import frozen, snapshots
 from survey.tokens import hash_receipt, normalise_receipt
 from tests.factories import make_campaign
 from tests.survey.test_ballots import form_fields
@@ -130,7 +131,33 @@ def add_secret_files(app: Flask) -> None:
     (Path(app.instance_path) / "config.py").write_text('PINGYI_PUBLIC_URL = "https://pingyi.example.cn"\n')
 
 
-def test_round_trip_into_a_fresh_instance(app: Flask, fresh_app: Callable[[], Flask], tmp_path: Path) -> None:
+def freeze_bundle(app: Flask) -> str:
+    """Keep the campaign's bundle in the frozen store (several pieces), as finalization does; its text."""
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign))
+        sink = frozen.BundleSink(keep=True)
+        bundle_sha256, results = snapshots.compute(campaign, sink=sink)
+        snap = ResultSnapshot(campaign_id=campaign.id, kind="final", version=1, bundle_chunks=sink.store(campaign.id),
+                              **snapshots.stored_values(campaign, bundle_sha256, results))
+        db.session.add(snap)
+        db.session.commit()
+        assert snap.bundle_chunks > 1
+        text = frozen.bundle_text(snap)
+        db.session.remove()
+        db.engine.dispose()  # before the backup's tools touch the database
+        return text
+
+
+def frozen_bundle(app: Flask) -> str:
+    with app.app_context():
+        text = frozen.bundle_text(db.session.scalar(select(ResultSnapshot).where(ResultSnapshot.kind == "final")))
+        db.session.remove()
+        db.engine.dispose()
+        return text
+
+
+def test_round_trip_into_a_fresh_instance(app: Flask, fresh_app: Callable[[], Flask], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     with app.app_context():
         _, tokens = make_campaign(invitations=5, items=2)
     client = app.test_client()
@@ -138,6 +165,9 @@ def test_round_trip_into_a_fresh_instance(app: Flask, fresh_app: Callable[[], Fl
     add_secret_files(app)
     before = ballots(app)
     assert len(before) == 4
+    monkeypatch.setattr(frozen, "CHUNK_BYTES", 200)
+    bundle_text = freeze_bundle(app)
+    assert '"ballots":[{' in bundle_text
 
     archive = tmp_path / "pingyi-backup.tar.gz"
     result = run_cli(app, "backup", str(archive))
@@ -159,6 +189,7 @@ def test_round_trip_into_a_fresh_instance(app: Flask, fresh_app: Callable[[], Fl
         db.engine.dispose()
     assert ballots(target) == before
     assert all(before.values())  # each with its answers
+    assert frozen_bundle(target) == bundle_text  # the frozen bundle travels with the database
     assert {hash_receipt(normalise_receipt(r)) for r in receipts} == stored_receipts(target)
     key = Path(target.instance_path) / "secret_key"
     assert key.read_text() == "a-long-random-secret-key\n"

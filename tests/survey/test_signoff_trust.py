@@ -19,7 +19,7 @@ from survey.errors import Forbidden
 from survey.extensions import db
 from survey.models import Approval, Campaign, ClassOverride, Consequence, ResultSnapshot, User
 from survey.models.outcome import FrozenCampaignError
-from survey.results import ResultsError, publication, queries, rectification, signoff, snapshots
+from survey.results import ResultsError, frozen, publication, queries, rectification, signoff, snapshots
 from tests.factories import login, make_user
 from tests.survey.test_results_support import make_committee_campaign
 
@@ -246,8 +246,8 @@ def test_a_decided_appeal_makes_version_2_and_version_1_stays_readable(client, c
     assert [v.version for v in versions] == [1, 2]
     v1, v2 = versions
     # Version 1 is as it was; version 2 has the same bundle and results, and the override.
-    assert (v1.bundle_json, v1.results_json, json.loads(v1.overrides_json)) == (v1_bundle, v1_results, [])
-    assert v2.bundle_json == v1_bundle and v2.results_sha256 == v1.results_sha256 and v2.quorum == v1.quorum
+    assert (frozen.bundle_text(v1), v1.results_json, json.loads(v1.overrides_json)) == (v1_bundle, v1_results, [])
+    assert frozen.bundle_text(v2) == v1_bundle and v2.bundle_chunks == v1.bundle_chunks and v2.results_sha256 == v1.results_sha256 and v2.quorum == v1.quorum
     assert json.loads(v2.overrides_json) == [{"unit": "u3", "computed_class": "dissatisfied",
                                              "new_class": "basically_satisfied", "reason": "申诉复核：核实后调整"}]
     assert "由“不满意”变更为“基本满意”" in v2.note
