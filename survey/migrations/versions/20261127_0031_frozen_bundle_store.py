@@ -5,7 +5,7 @@ bundle inline (``bundle_json``) stay as they are and are still read. The
 final-has-bundle CHECK accepts either (SQLite rebuilds result_snapshot).
 
 Revision ID: 20261127_0031
-Revises: 20261126_0028
+Revises: 20261127_0029
 Create Date: 2026-11-27
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "20261127_0031"
-down_revision = "20261126_0028"
+down_revision = "20261127_0029"
 branch_labels = None
 depends_on = None
 
