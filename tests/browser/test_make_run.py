@@ -3,6 +3,7 @@ demo, serves it with gunicorn and prints evaluator links; one of those links,
 opened in Chromium, takes a ballot that then shows in the campaign's counts."""
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -43,7 +44,8 @@ def make_run(tmp_path: Path):
                 with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
                     if answer.status == 200:
                         break
-            except OSError:
+            except (OSError, http.client.HTTPException):
+                # Not up yet, or (the port was free when chosen) another test's server answered.
                 pass
             assert proc.poll() is None, Path(log.name).read_text(encoding="utf-8")
             time.sleep(0.3)
