@@ -110,8 +110,9 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     workbook = openpyxl.load_workbook(io.BytesIO(Path(xlsx_download.value.path()).read_bytes()))
     assert [name for name in workbook.sheetnames if name not in BREAKDOWN_SHEETS] == list(SHEETS)
     assert "群众反映问题经核实属实" in {c.value for row in workbook[SHEETS[0]].iter_rows() for c in row}
-    with cpage.expect_download() as pdf_download:
-        cpage.get_by_role("link", name="PDF").click()
+    # The report is laid out on request (WeasyPrint, charts): more than the default 30 s on a loaded machine.
+    with cpage.expect_download(timeout=120_000) as pdf_download:
+        cpage.get_by_role("link", name="PDF").click(timeout=120_000)
     assert Path(pdf_download.value.path()).read_bytes()[:5] == b"%PDF-"
 
     # Publish for a period that includes today.
