@@ -116,6 +116,7 @@ def _require_closed(campaign: Campaign, message: str) -> None:
 def approve(campaign: Campaign, user: User) -> Approval:
     require_committee(user, _("只有评议领导小组成员才能审定评议结果。"))
     _require_closed(campaign, _("只有已截止、尚未定稿的评议活动才能审定。"))
+    campaign.state.require_annual()  # a round is ranked and published by the organizer (survey/rounds/)
     sha = current_snapshot(campaign).results_sha256
     approval = db.session.scalar(select(Approval).where(Approval.campaign_id == campaign.id,
                                                         Approval.user_id == user.id))

@@ -178,6 +178,14 @@ def test_committee_cannot_publish_a_round(app, client) -> None:
         db.session.commit()
     login(client, "com")
     assert client.post("/rounds/r1/publish").status_code == 403
+    # Its results page says who publishes it and offers no sign-off; approving it is refused.
+    page = client.get("/results/r1").get_data(as_text=True)
+    assert 'data-testid="round-no-signoff"' in page and "审定结果" not in page and "/rounds/r1" in page
+    refused = client.post("/results/r1/approve", follow_redirects=True).get_data(as_text=True)
+    assert "平时考核轮次不能这样操作" in refused
+    with app.app_context():
+        from survey.models import Approval
+        assert db.session.query(Approval).count() == 0
 
 
 # --- rounds are left out of the annual queries ---------------------------------------------
