@@ -47,6 +47,8 @@ from survey.results.i18n import gettext as _
 #: The largest attachment kept (bytes), and the kinds accepted.
 ATTACHMENT_MAX = 5 * 1024 * 1024
 ATTACHMENT_TYPES = {"image/jpeg", "image/png", "application/pdf"}
+#: How each accepted type's bytes begin: the declared type is believed only when the file agrees.
+_MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n", "application/pdf": b"%PDF-"}
 MONTH = re.compile(r"^(20\d\d|2100)-(0[1-9]|1[0-2])$")
 
 
@@ -79,6 +81,9 @@ def check_attachment(item: Attachment) -> None:
         raise UserError(_("附件“%(f)s”超过 5 MB。", f=item.filename))
     if not item.data:
         raise UserError(_("附件“%(f)s”是空文件。", f=item.filename))
+    if not item.data.startswith(_MAGIC[item.content_type]):
+        raise UserError(_("附件“%(f)s”的内容不是它声明的类型（%(t)s）：请上传真正的 JPEG、PNG 图片或 PDF。",
+                          f=item.filename, t=item.content_type))
 
 
 def register_case(user: User | None, *, kind: str, source: str, occurred_on: dt.date, unit: Unit, summary: str,

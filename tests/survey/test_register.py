@@ -348,3 +348,21 @@ def test_a_liaison_sees_and_answers_only_the_own_units_cases(ctx, client) -> Non
         content_type="multipart/form-data", follow_redirects=True)
     assert "附件“page.html”的类型不可用" in answer.get_data(as_text=True)
     assert len(db.session.get(SupervisionCase, case.id).attachments) == 1
+
+
+@pytest.mark.parametrize(("content_type", "data"), [
+    ("image/png", b"<html><script>alert(1)</script></html>"),  # markup declared as a photo
+    ("application/pdf", b"\x89PNG\r\n\x1a\nphoto"),            # a real PNG declared as a PDF
+    ("image/jpeg", b"%PDF-1.4 x"),
+])
+def test_an_attachment_whose_bytes_are_not_its_declared_type_is_refused(ctx, client, content_type, data) -> None:
+    campaign = _campaign(components={"complaints": 0.3}, ballot_share=0.7)
+    _register_setup(campaign)
+    make_user("handler")
+    login(client, "handler")
+    answer = client.post("/register", data={
+        "kind": "complaint", "source": "12345 热线", "occurred_on": "2026-03-10", "unit": "u1",
+        "summary": "办证窗口推诿", "attachments": (io.BytesIO(data), "证据", content_type)},
+        content_type="multipart/form-data", follow_redirects=True)
+    assert "的内容不是它声明的类型" in answer.get_data(as_text=True)
+    assert db.session.scalar(select(SupervisionCase)) is None  # all or nothing: no case without its evidence
