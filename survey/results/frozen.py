@@ -80,24 +80,30 @@ class BundleSink:
 
 
 def pieces(snap: ResultSnapshot) -> Iterator[bytes]:
-    """The snapshot's bundle text as UTF-8, piece by piece (never whole in memory)."""
+    """The snapshot's bundle text as UTF-8, piece by piece (never whole in memory).
+
+    What names the pieces is read from ``snap`` now, not when the first piece
+    is asked for: a streamed response iterates after its view returned, when
+    the session that loaded ``snap`` may have let it go."""
     if snap.bundle_json is not None:
-        yield snap.bundle_json.encode("utf-8")
-        return
+        return iter((snap.bundle_json.encode("utf-8"),))
     if snap.bundle_chunks is None:
         raise LookupError(f"snapshot {snap.id} keeps no bundle")
+    return _inflated(snap.id, snap.campaign_id, snap.bundle_sha256, snap.bundle_chunks)
+
+
+def _inflated(snap_id: int, campaign_id: int, sha256: str, count: int) -> Iterator[bytes]:
     inflate = zlib.decompressobj(GZIP)
     digest = hashlib.sha256()
-    for seq in range(snap.bundle_chunks):
+    for seq in range(count):
         data = db.session.scalar(select(BundleChunk.data).where(
-            BundleChunk.campaign_id == snap.campaign_id, BundleChunk.bundle_sha256 == snap.bundle_sha256,
-            BundleChunk.seq == seq))
+            BundleChunk.campaign_id == campaign_id, BundleChunk.bundle_sha256 == sha256, BundleChunk.seq == seq))
         if data is None:
-            raise LookupError(f"snapshot {snap.id}: piece {seq} of its bundle is missing")
+            raise LookupError(f"snapshot {snap_id}: piece {seq} of its bundle is missing")
         try:
             out = inflate.decompress(bytes(data))
         except zlib.error as exc:
-            raise LookupError(f"snapshot {snap.id}: piece {seq} of its bundle is damaged") from exc
+            raise LookupError(f"snapshot {snap_id}: piece {seq} of its bundle is damaged") from exc
         digest.update(out)
         if out:
             yield out
@@ -105,8 +111,8 @@ def pieces(snap: ResultSnapshot) -> Iterator[bytes]:
     digest.update(out)
     if out:
         yield out
-    if not inflate.eof or digest.hexdigest() != snap.bundle_sha256:
-        raise LookupError(f"snapshot {snap.id}: its stored bundle does not match its SHA-256")
+    if not inflate.eof or digest.hexdigest() != sha256:
+        raise LookupError(f"snapshot {snap_id}: its stored bundle does not match its SHA-256")
 
 
 def bundle_text(snap: ResultSnapshot) -> str:
