@@ -31,6 +31,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    # Every <int:…> in a route is a row id within what the databases store (survey/web.py).
+    from survey.web import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter
     app.config.from_mapping(
         # None: read from instance/secret_key, made on a development start (see _secret_key).
         SECRET_KEY=None,

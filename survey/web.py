@@ -28,6 +28,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import contains_eager, joinedload
+from werkzeug.routing import IntegerConverter, Map
 
 from survey.database import prepared
 from survey.errors import UserError
@@ -35,6 +36,19 @@ from survey.extensions import db
 from survey.models import Batch, Campaign, CampaignUnit, Unit
 
 View = TypeVar("View", bound=Callable[..., Any])
+
+
+#: The largest row id the databases store (PostgreSQL's integer): a larger number names no row.
+MAX_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """The app's ``<int:…>``: a number in a URL beyond ``MAX_ID`` matches no rule (404),
+    instead of reaching PostgreSQL as an integer out of range (a 500)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 @prepared

@@ -36,15 +36,16 @@ from survey.extensions import db
 from survey.models import Campaign, Consequence, FollowUp
 from survey.results import carrying, escalation, honours, lookback
 from survey.results.snapshots import results_for
+from survey.web import MAX_ID
 
-ID_SCHEMA = {"type": "integer", "minimum": 1}
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 CONSEQUENCE_PARAM = PathParam("consequence_id", "处理事项 id（见 consequences 列表）", "1", ID_SCHEMA)
 FOLLOW_UP_PARAM = PathParam("follow_up_id", "回头看 id（见 follow-ups 列表）", "1", ID_SCHEMA)
 
 
 def _id(text: str) -> int:
     """An id in the path (the rule takes any text, as the document's paths say): 404 unless a whole number."""
-    if not text.isascii() or not text.isdigit() or len(text) > 10:
+    if not text.isascii() or not text.isdigit() or len(text) > 10 or int(text) > MAX_ID:
         abort(404)
     return int(text)
 

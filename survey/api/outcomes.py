@@ -41,6 +41,7 @@ from survey.models import AuditEntry, CommentAnswer, Consequence, Rectification
 from survey.models.outcome import ANSWER_LABELS, CONSEQUENCE_LABELS, CONSEQUENCE_STATE_LABELS
 from survey.results import carrying, comments, queries, rectification
 from survey.results.snapshots import current_snapshot, parsed
+from survey.web import MAX_ID
 
 # --- comments ---------------------------------------------------------------------------
 
@@ -147,7 +148,6 @@ def rectifications(code: str, query: PageQuery) -> RectificationPage:
 # --- the audit log --------------------------------------------------------------------------
 
 #: The largest id the `after` parameter takes (the column is a 32-bit integer).
-MAX_ID = 2**31 - 1
 
 
 class AuditQuery(PageQuery):

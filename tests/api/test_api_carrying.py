@@ -118,3 +118,22 @@ def test_follow_ups_and_honours(app, client, role_keys) -> None:
     assert decided["candidates"][0]["title"] == "先进单位"
     _call(client, "POST", "/campaigns/t2026/honours/u3", role_keys["committee"], 400, {"decision": "awarded"})
     _call(client, "POST", "/campaigns/t2026/honours/u1", role_keys["organizer"], 403, {"decision": "declined"})
+
+
+def test_an_id_beyond_what_the_database_stores_is_404_not_500(app, client, role_keys) -> None:
+    """PostgreSQL's integer stops at 2**31 - 1; a larger id in a path names no row
+    (found by schemathesis on the PostgreSQL pass: it was a 500)."""
+    with app.app_context():
+        finalize()
+    for huge in ("2147483648", "9999999999"):
+        _call(client, "POST", f"/campaigns/t2026/consequences/{huge}/assign", role_keys["organizer"], 404,
+              {"owner": "财政局", "due_on": "2027-01-31"})
+    # the pages' <int:…> as well: every such rule stops at the same bound
+    with app.app_context():
+        from tests.factories import login, make_user
+        make_user("organizer", username="org-pages")
+        db.session.commit()
+    login(client, "org-pages")
+    assert client.get("/distribution/jobs/2147483647").status_code == 404
+    assert client.get("/distribution/jobs/99999999999").status_code == 404
+    assert client.post("/results/t2026/vetoes/99999999999/delete").status_code == 404

@@ -35,7 +35,7 @@ def _value(name: str, converter: str, ids: dict[str, Any]) -> Any:
                "consequence_id": "1", "follow_up_id": "1"}
     if name in samples:
         return samples[name]
-    assert converter == "IntegerConverter", f"no sample value for <{name}>"
+    assert converter == "RowIdConverter", f"no sample value for <{name}>"
     return 1
 
 
