@@ -13,6 +13,7 @@ import io
 import re
 import time
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
@@ -80,6 +81,7 @@ def answer(browser, url: str) -> list[str]:
         context.close()
 
 
+@pytest.mark.walk
 def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_gateway, smtp_server) -> None:
     handler, port = smtp_server
     app.config.update(**sms_gateway.config(), **smtp_config(port), PINGYI_PUBLIC_URL=live_server,

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from survey.extensions import db
 from tests.factories import browser_login, make_campaign, make_user
 
 
+@pytest.mark.walk
 def test_evaluator_link_to_counted_ballot(app, live_server, page) -> None:
     with app.app_context():
         campaign, tokens = make_campaign(units=4, invitations=2)
