@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from survey.bundles import import_bundle
@@ -57,6 +58,18 @@ def test_register_pages_pass_axe_at_390_px(app, live_server, browser, axe) -> No
         browser_login(page, live_server, "handler")
         page.goto(f"{live_server}/register/{case_id}")
         assert MARKUP in page.get_by_test_id("case").inner_text()
+        page.context.clear_cookies()
+        # The assessing department enters its component on its own scale (1000 points) in the form.
+        browser_login(page, live_server, "assessor")
+        page.goto(f"{live_server}/assess/t2026")
+        page.get_by_label("单位").select_option("u2")
+        page.get_by_label("原始得分").fill("905")
+        page.get_by_label("满分").fill("1000")
+        page.get_by_label("依据（文件、考核记录）").fill("安全生产专项考核记录表")
+        page.get_by_role("button", name="保存得分").click()
+        row = page.get_by_test_id("scores").locator('tr[data-unit="u2"]')
+        expect(row).to_contain_text("90.50")
+        expect(row).to_contain_text("安全生产专项考核记录表")
         assert alerts == []
     finally:
         context.close()
