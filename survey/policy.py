@@ -192,6 +192,7 @@ POLICY: dict[str, Rule] = {
     # outside the committee (a round has no committee sign-off: docs/rounds.md)
     **{f"rounds.{name}": READ for name in ("index", "ranking", "ranking_xlsx", "rollup")},
     "rounds.publish": ORGANIZE,
+    "rounds.public_ranking": PUBLIC,  # a published round's ranking, online for everyone (404 before)
     "rounds.set_component": ORGANIZE,
     "register.public_month": PUBLIC,
     **{f"register.{name}": ASSESS for name in ("assess_index", "assess_page", "assess_score", "assess_import")},

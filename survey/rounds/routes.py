@@ -39,6 +39,20 @@ def ranking(code: str) -> ResponseReturnValue:
     return render_and_commit("rounds/ranking.html", round=round_, views=views, annual=services.counts_for(round_))
 
 
+@bp.get("/gongshi/rounds/<code>", endpoint="public_ranking")
+def public_ranking(code: str) -> ResponseReturnValue:
+    """A published round's ranking as the public reads it (the weekly or monthly
+    ranking put online): names, ranks and composites, nothing else; a round
+    not published is no page (404)."""
+    from survey.results.queries import ranking as rank
+    from survey.results.snapshots import results_for
+
+    round_ = round_or_404(code)
+    if not round_.state.is_published:
+        raise NotFound(_("没有这个平时考核轮次。"))
+    return render_and_commit("rounds/public.html", round=round_, views=rank(round_, results_for(round_)))
+
+
 @bp.get("/rounds/<code>/ranking.xlsx")
 def ranking_xlsx(code: str) -> ResponseReturnValue:
     round_ = round_or_404(code)

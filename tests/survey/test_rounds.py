@@ -169,6 +169,21 @@ def test_ranking_page_xlsx_and_publish(app, client) -> None:
     assert 'data-unit="u1"' in rollup and "100.00" in rollup
     again = client.post("/rounds/r1/publish", follow_redirects=True)
     assert "只有已截止的平时考核轮次才能发布排名" in again.get_data(as_text=True)
+    # Published: the ranking is online for everyone, names and composites only.
+    assert 'data-testid="public-link"' in client.get("/rounds/r1").get_data(as_text=True)
+    client.post("/logout")
+    public = client.get("/gongshi/rounds/r1")
+    text = public.get_data(as_text=True)
+    assert public.status_code == 200 and 'data-unit="u1"' in text and "100.00" in text and "70.00" in text
+    assert "有效票数" not in text and "发布排名" not in text
+
+
+def test_a_round_not_published_has_no_public_page(app, client) -> None:
+    with app.app_context():
+        _round("r1", "2027-03-31", {"u1": "S"})
+        db.session.commit()
+    assert client.get("/gongshi/rounds/r1").status_code == 404
+    assert client.get("/gongshi/rounds/nothing").status_code == 404
 
 
 def test_committee_cannot_publish_a_round(app, client) -> None:
