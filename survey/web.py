@@ -20,12 +20,14 @@ be undone and posts the same fields again with it. Its button's form carries
 is a dialog on the page itself (static/staff.js); without, it is that page."""
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import contains_eager, joinedload
 from werkzeug.routing import IntegerConverter, Map
@@ -89,6 +91,23 @@ def unit_or_404(campaign: Campaign, code: str) -> CampaignUnit:
     if cu is None:
         abort(404)
     return cu
+
+
+def form_text(name: str, label: str, *, required: bool = True) -> str:
+    """A posted form field, stripped; a required one left empty is refused, naming its label."""
+    value = (request.form.get(name) or "").strip()
+    if required and not value:
+        raise UserError(_("请填写“%(f)s”。", f=label))
+    return value
+
+
+def form_date(name: str, label: str) -> dt.date:
+    """A posted date (YYYY-MM-DD, required); anything else is refused, naming its label."""
+    text = form_text(name, label)
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UserError(_("“%(f)s”应为日期（YYYY-MM-DD）。", f=label)) from None
 
 
 def back(fallback: str, **values: Any) -> ResponseReturnValue:

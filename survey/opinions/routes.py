@@ -24,7 +24,7 @@ from survey.extensions import db
 from survey.models import Opinion, Unit
 from survey.models.opinion import OPINION_SOURCES, OPINION_STATUSES
 from survey.opinions import services
-from survey.web import action, render_and_commit
+from survey.web import action, form_date, form_text, render_and_commit
 
 bp = Blueprint("opinions", __name__)
 
@@ -33,18 +33,11 @@ FIELD_LABELS = {"source": "来源", "source_detail": "来源说明", "raised_on"
 
 
 def _field(name: str, *, required: bool = True) -> str:
-    value = (request.form.get(name) or "").strip()
-    if required and not value:
-        raise UserError(_("请填写“%(f)s”。", f=_(FIELD_LABELS.get(name, name))))
-    return value
+    return form_text(name, _(FIELD_LABELS.get(name, name)), required=required)
 
 
 def _date(name: str) -> dt.date:
-    text = _field(name)
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise UserError(_("“%(f)s”应为日期（YYYY-MM-DD）。", f=_(FIELD_LABELS.get(name, name)))) from None
+    return form_date(name, _(FIELD_LABELS.get(name, name)))
 
 
 def _labels() -> dict[str, Any]:

@@ -24,7 +24,7 @@ from survey.models.register import CASE_KINDS, CASE_STATUSES, VERDICTS
 from survey.register import services
 from survey.results import inputs
 from survey.results.queries import units_of
-from survey.web import action, campaign_or_404, render_and_commit
+from survey.web import action, campaign_or_404, form_date, form_text, render_and_commit
 
 bp = Blueprint("register", __name__)
 View = TypeVar("View", bound=Callable[..., Any])
@@ -38,18 +38,11 @@ def _post(rule: str, page: str) -> Callable[[View], View]:
 
 
 def _field(name: str, *, required: bool = True) -> str:
-    value = (request.form.get(name) or "").strip()
-    if required and not value:
-        raise UserError(_("请填写“%(f)s”。", f=FIELD_LABELS.get(name, name)))
-    return value
+    return form_text(name, FIELD_LABELS.get(name, name), required=required)
 
 
 def _date(name: str) -> dt.date:
-    text = _field(name)
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise UserError(_("“%(f)s”应为日期（YYYY-MM-DD）。", f=FIELD_LABELS.get(name, name))) from None
+    return form_date(name, FIELD_LABELS.get(name, name))
 
 
 def _float(name: str, *, required: bool = True) -> float | None:
