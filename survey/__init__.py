@@ -82,6 +82,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     policy.init_app(app)  # who may use which endpoint (one table)
     i18n.init_app(app)  # the language switch: locale selector, its cookie, html_lang
+    from survey.web import refuse_nul
+
+    app.before_request(refuse_nul)  # NUL in a query or form value: a 400 in the user's language, never a 500
 
     from survey import models  # noqa: F401  (registers the tables)
     from survey.accounts.admin import bp as admin_bp

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import contains_eager, joinedload
 from werkzeug.routing import IntegerConverter, Map
@@ -91,6 +92,41 @@ def unit_or_404(campaign: Campaign, code: str) -> CampaignUnit:
     if cu is None:
         abort(404)
     return cu
+
+
+def refuse_nul() -> None:
+    """Before every staff request: a query or form value holding NUL (U+0000) is refused
+    with a 400 in the user's language. No database column holds one (PostgreSQL
+    refuses it outright), so it would otherwise end as a 500 half-way through."""
+    if request.path.startswith("/api/") or not current_user.is_authenticated:
+        # The API names the parameter or the place in the body (survey/api/registry.py); the
+        # evaluators' forms refuse it themselves, with the form shown again (survey/ballots/).
+        return
+    if request.args and any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        raise UserError(_("请求中含有不可见的控制字符 NUL（U+0000），请删去后重试。"))
+    if request.method == "POST" and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") \
+            and any("\x00" in k or "\x00" in v for k, v in request.form.items(multi=True)):
+        raise UserError(_("提交的内容含有不可见的控制字符 NUL（U+0000），请删去后重试。"))
+
+
+def first_nul(value: object, path: str) -> str | None:
+    """Where in a decoded JSON value the first string holding NUL is (``body.rules[2].text``), if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            if "\x00" in str(key):
+                return where
+            found = first_nul(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = first_nul(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def form_text(name: str, label: str, *, required: bool = True) -> str:

@@ -31,6 +31,7 @@ from pydantic.json_schema import models_json_schema
 from survey.api.schemas import CODE_PATTERN, ErrorDocument
 from survey.errors import API_REASONS_EN, ERROR_WORDS, InvalidRequest, Problem
 from survey.extensions import db
+from survey.web import first_nul
 
 View = TypeVar("View", bound=Callable[..., Any])
 REF = "#/components/schemas/{model}"
@@ -240,6 +241,11 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     """The request's query parameters as `model` (the first value of each;
     others are ignored), or a 400 naming every bad one."""
     data = {name: request.args[name] for name in model.model_fields if name in request.args}
+    nul = [name for name, value in data.items() if "\x00" in value]
+    if nul:  # no database column holds NUL (PostgreSQL refuses it even in a comparison)
+        raise InvalidRequest([Problem(f"query.{name}", f"查询参数 {name}：不能含有控制字符 NUL（U+0000）",
+                                      f"query parameter {name}: must not hold the NUL character (U+0000)")
+                              for name in nul])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -259,7 +265,7 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         raise InvalidRequest([Problem("body", "请求体须为 JSON（Content-Type: application/json）",
                                       "the request body must be JSON (Content-Type: application/json)")])
     try:
-        return model.model_validate_json(request.get_data())
+        parsed = model.model_validate_json(request.get_data())
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
@@ -267,6 +273,12 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
             reason = _reason(error)
             problems.append(Problem(where, f"请求体 {where}：{reason}", f"request body {where}: {error['msg']}"))
         raise InvalidRequest(problems) from None
+    # No database column holds NUL (PostgreSQL refuses it): refused here, where it is, not as a 500 later.
+    nul = first_nul(parsed.model_dump(), "body")
+    if nul:
+        raise InvalidRequest([Problem(nul, f"请求体 {nul}：不能含有控制字符 NUL（U+0000）",
+                                      f"request body {nul}: must not hold the NUL character (U+0000)")])
+    return parsed
 
 
 def body_path(loc: tuple[int | str, ...] | list[int | str]) -> str:

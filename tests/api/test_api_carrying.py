@@ -137,3 +137,24 @@ def test_an_id_beyond_what_the_database_stores_is_404_not_500(app, client, role_
     assert client.get("/distribution/jobs/2147483647").status_code == 404
     assert client.get("/distribution/jobs/99999999999").status_code == 404
     assert client.post("/results/t2026/vetoes/99999999999/delete").status_code == 404
+
+
+def test_nul_in_a_body_a_query_or_a_form_is_a_400_naming_where(app, client, role_keys) -> None:
+    """No database column holds NUL (PostgreSQL refuses it): schemathesis put one in an owner's
+    name on the PostgreSQL pass, and finalization then failed with a 500."""
+    body = {"escalation": [], "owners": {"bonus_linkage": "市财政局\x00绩效科"}}
+    refused = _call(client, "POST", "/campaigns/t2026/consequence-rules", role_keys["committee"], 400, body)
+    assert refused["errors"][0]["path"] == "body.owners.bonus_linkage"
+    assert "NUL" in refused["errors"][0]["reason"]
+    assert "bonus_linkage" not in _call(client, "GET", "/campaigns/t2026/consequence-rules",
+                                        role_keys["auditor"])["owners"]  # nothing saved
+    query = client.get(API + "/opinions?unit=u1%00", headers=bearer(role_keys["organizer"]))
+    assert query.status_code == 400 and query.get_json()["errors"][0]["path"] == "query.unit"
+    with app.app_context():
+        from tests.factories import login, make_user
+        make_user("handler", username="nul-handler")
+        db.session.commit()
+    login(client, "nul-handler")
+    page = client.post("/opinions", data={"source": "forum", "raised_on": "2026-03-01", "unit": "u1",
+                                          "summary": "座谈会\x00意见"})
+    assert page.status_code == 400 and "U+0000" in page.get_data(as_text=True)
