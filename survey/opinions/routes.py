@@ -81,7 +81,7 @@ def create() -> ResponseReturnValue:
         raised_on=_date("raised_on"), unit=unit, summary=_field("summary"), today=today(),
         raiser={k: _field(f"raiser_{k}", required=False) for k in ("name", "phone", "contact")})
     # The code is shown on this answer only (never in a redirect's URL or the session cookie).
-    return render_template("opinions/code.html", opinion=opinion, code=code, new=True)
+    return _code_page(opinion, code, new=True)
 
 
 @bp.get("/opinions/<int:opinion_id>", endpoint="opinion_page")
@@ -108,7 +108,14 @@ def step(opinion_id: int, opinion_step: str) -> ResponseReturnValue:
 def reissue(opinion_id: int) -> ResponseReturnValue:
     opinion = _opinion_or_404(opinion_id)
     code = services.reissue_code(opinion)
-    return render_template("opinions/code.html", opinion=opinion, code=code, new=False)
+    return _code_page(opinion, code, new=False)
+
+
+def _code_page(opinion: Opinion, code: str, *, new: bool) -> ResponseReturnValue:
+    """The page that shows a lookup code, its only showing: kept in no cache (a shared office
+    computer's back button or disk cache would show it again)."""
+    return render_template("opinions/code.html", opinion=opinion, code=code, new=new), \
+        {"Cache-Control": "no-store"}
 
 
 # --- a unit's liaison: the opinions handed to the own unit ------------------------------------

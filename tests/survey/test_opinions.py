@@ -70,6 +70,7 @@ def test_entry_red_mark_answer_and_public_lookup(ctx, client) -> None:
         "source": "forum", "source_detail": "东区座谈会", "raised_on": "2026-03-10", "unit": "u1",
         "summary": SUMMARY, "raiser_name": NAME, "raiser_phone": PHONE})
     assert answer.status_code == 200
+    assert answer.headers["Cache-Control"] == "no-store"  # shown once: no back button, no disk cache
     match = CODE.search(answer.get_data(as_text=True))
     assert match is not None, "the lookup code is shown once, on the answer to the entry"
     code = match.group(1)
