@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
+
+#: A loaded CI machine renders a page after a POST in seconds, not milliseconds: every
+#: expect() (the way these tests read a page after a click) waits up to 15 s.
+expect.set_options(timeout=15_000)
 
 ARTIFACTS = Path(__file__).parent.parent.parent / "test-artifacts"
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 from survey.api.v1 import api
 from survey.extensions import db
 from tests.api.apikit import key_for
@@ -42,8 +44,8 @@ def test_the_docs_page_draws_every_operation_and_calls_the_api(app, live_server,
         listing.locator("button.try-out__btn").click()
         listing.locator("button.execute").click()
         listing.locator(".live-responses-table tr.response .response-col_status").first.wait_for()
-        assert listing.locator(".live-responses-table tr.response .response-col_status").first.inner_text().strip() == "200"
-        assert "t2026" in listing.locator(".live-responses-table tr.response .response-col_description").first.inner_text()
+        expect(listing.locator(".live-responses-table tr.response .response-col_status").first).to_have_text("200", use_inner_text=True)
+        expect(listing.locator(".live-responses-table tr.response .response-col_description").first).to_contain_text("t2026", use_inner_text=True)
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "api-docs.png"))

@@ -65,7 +65,7 @@ def fill_all(page: Any, units: list[str], choice: str = "满意") -> None:
 
 def confirm(page: Any) -> str:
     """On the summary page: confirm, and return the receipt code."""
-    assert page.get_by_role("heading", level=1).inner_text() == "请确认您的评议"
+    expect(page.get_by_role("heading", level=1)).to_have_text("请确认您的评议", use_inner_text=True)
     page.get_by_role("button", name="确认提交").click()
     assert page.get_by_role("heading", level=1).inner_text().startswith("感谢您参加")
     receipt = page.get_by_test_id("receipt").inner_text()
@@ -77,7 +77,7 @@ def test_fill_and_submit(app, live_server, new_page, device, axe) -> None:
     tokens, units = setup(app, units=4, invitations=1, items=2)
     page = new_page()
     page.goto(f"{live_server}/b/{tokens[0]}")
-    assert page.get_by_test_id("progress").inner_text() == "已完成 0 / 4 个单位"
+    expect(page.get_by_test_id("progress")).to_have_text("已完成 0 / 4 个单位", use_inner_text=True)
     # Readable at 360 px: nothing wider than the screen, touch targets ≥ 44 px.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     option = card(page, units[0]).get_by_text("基本满意", exact=True).first.locator("..")
@@ -86,7 +86,7 @@ def test_fill_and_submit(app, live_server, new_page, device, axe) -> None:
     for k, unit in enumerate(units):
         choose(page, unit, CHOICES[k], 0)
         choose(page, unit, "满意", 1)
-    assert page.get_by_test_id("progress").inner_text() == "已完成 4 / 4 个单位"
+    expect(page.get_by_test_id("progress")).to_have_text("已完成 4 / 4 个单位", use_inner_text=True)
     card(page, units[2]).get_by_role("textbox").fill("窗口等候时间太长")
     if device == "phone":
         ARTIFACTS.mkdir(exist_ok=True)
@@ -107,8 +107,8 @@ def test_without_javascript(app, live_server, new_page) -> None:
     page.goto(f"{live_server}/b/{tokens[0]}")
     fill_all(page, units[:2])
     page.get_by_role("button", name="提交评议").click()
-    assert "请为“市第3局”的“总体评价”选择一项" in page.get_by_test_id("problems").inner_text()
-    assert page.get_by_test_id("progress").inner_text() == "已完成 2 / 3 个单位"
+    expect(page.get_by_test_id("problems")).to_contain_text("请为“市第3局”的“总体评价”选择一项", use_inner_text=True)
+    expect(page.get_by_test_id("progress")).to_have_text("已完成 2 / 3 个单位", use_inner_text=True)
     choose(page, units[2], "不了解")
     page.get_by_role("button", name="提交评议").click()
     confirm(page)
@@ -133,11 +133,11 @@ def test_leave_halfway_and_resume(app, live_server, new_page) -> None:
 
     again = new_page()  # another browser, no cookie: the link alone finds the draft
     again.goto(f"{live_server}/b/{tokens[0]}")
-    assert again.get_by_test_id("resumed").is_visible()
+    expect(again.get_by_test_id("resumed")).to_be_visible()
     assert card(again, units[0]).get_by_label("基本满意", exact=True).is_checked()
     assert card(again, units[1]).get_by_label("不满意", exact=True).is_checked()
     assert card(again, units[1]).get_by_role("textbox").input_value() == "态度生硬"
-    assert again.get_by_test_id("progress").inner_text() == "已完成 2 / 4 个单位"
+    expect(again.get_by_test_id("progress")).to_have_text("已完成 2 / 4 个单位", use_inner_text=True)
     fill_all(again, units[2:])
     again.get_by_role("button", name="提交评议").click()
     confirm(again)
@@ -150,7 +150,7 @@ def test_save_draft_button_without_javascript(app, live_server, new_page) -> Non
     page.goto(f"{live_server}/b/{tokens[0]}")
     choose(page, units[0], "不了解")
     page.get_by_role("button", name="保存草稿").click()
-    assert "已保存" in page.get_by_role("status").first.inner_text()
+    expect(page.get_by_role("status").first).to_contain_text("已保存", use_inner_text=True)
     later = new_page(javascript=False)
     later.goto(f"{live_server}/b/{tokens[0]}")
     assert card(later, units[0]).get_by_label("不了解", exact=True).is_checked()
@@ -184,7 +184,7 @@ def test_submit_in_two_tabs(app, live_server, new_page) -> None:
         tab.get_by_role("button", name="确认提交").wait_for()
     confirm(first)
     second.get_by_role("button", name="确认提交").click()
-    assert "只能提交一次" in second.get_by_role("alert").inner_text()
+    expect(second.get_by_role("alert")).to_contain_text("只能提交一次", use_inner_text=True)
     assert count(app) == 1
     with app.app_context():
         ballot = db.session.scalar(select(Ballot))
@@ -210,7 +210,7 @@ def test_own_unit_attempt(app, live_server, new_page) -> None:
         document.getElementById('ballot-form').appendChild(input);
     }""", [field, str(value)])
     page.get_by_role("button", name="提交评议").click()
-    assert "您不能评议本单位“市第2局”" in page.get_by_test_id("problems").inner_text()
+    expect(page.get_by_test_id("problems")).to_contain_text("您不能评议本单位“市第2局”", use_inner_text=True)
     assert count(app) == 0
 
 
@@ -218,7 +218,7 @@ def test_dissatisfied_cap(app, live_server, new_page) -> None:
     tokens, units = setup(app, units=5, invitations=1, cap=0.6)
     page = new_page()
     page.goto(f"{live_server}/b/{tokens[0]}")
-    assert "每票最多对 3 个单位" in page.get_by_test_id("cap-rule").inner_text()
+    expect(page.get_by_test_id("cap-rule")).to_contain_text("每票最多对 3 个单位", use_inner_text=True)
     fill_all(page, units[:4], "不满意")
     choose(page, units[4], "满意")
     page.get_by_role("button", name="提交评议").click()
@@ -240,12 +240,12 @@ def test_closed_campaign(app, live_server, new_page) -> None:
         db.session.commit()
         db.session.remove()
     page.get_by_role("button", name="提交评议").click()
-    assert "本次评议已结束" in page.get_by_test_id("closed").inner_text()
+    expect(page.get_by_test_id("closed")).to_contain_text("本次评议已结束", use_inner_text=True)
     other = new_page()
     other.goto(f"{live_server}/b/{tokens[1]}")
-    assert "本次评议已结束" in other.get_by_role("alert").inner_text()
+    expect(other.get_by_role("alert")).to_contain_text("本次评议已结束", use_inner_text=True)
     other.goto(f"{live_server}/b/{'x' * 24}")
-    assert other.get_by_role("heading", level=1).inner_text() == "链接无效"
+    expect(other.get_by_role("heading", level=1)).to_have_text("链接无效", use_inner_text=True)
     assert count(app) == 0
 
 
@@ -264,7 +264,7 @@ def test_receipt_check(app, live_server, new_page, axe) -> None:
     assert receipt in found and "已收到并计入“t2026 测试评议”" in found and "不满意" not in found
     page.get_by_label("回执码").fill("ABCD")
     page.get_by_role("button", name="查询").click()
-    assert "回执码应为 16 位字母和数字" in page.get_by_role("alert").inner_text()
+    expect(page.get_by_role("alert")).to_contain_text("回执码应为 16 位字母和数字", use_inner_text=True)
     assert axe(page) == []
 
 
@@ -277,7 +277,7 @@ def test_english_switch(app, live_server, new_page, axe) -> None:
     assert page.evaluate("document.documentElement.lang") == "en"
     fill_all(page, units[:1], "Dissatisfied")
     page.get_by_role("button", name="Submit", exact=True).click()
-    assert "Please choose an answer for “Overall” of “市第2局”" in page.get_by_test_id("problems").inner_text()
+    expect(page.get_by_test_id("problems")).to_contain_text("Please choose an answer for “Overall” of “市第2局”", use_inner_text=True)
     assert axe(page) == []
     page.get_by_role("link", name="中文").click()
     expect(page.get_by_role("button", name="提交评议")).to_be_visible()  # waits for the page it loads

@@ -51,8 +51,8 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     # Review: the ranking with classes, intervals and charts.
     committee_ctx, cpage = _as(browser, base, "committee")
     cpage.goto(f"{base}/results/2026")
-    assert cpage.get_by_role("heading", name="行政执法类").is_visible()
-    assert cpage.locator("table.ranking tr[data-unit]").count() == 24
+    expect(cpage.get_by_role("heading", name="行政执法类")).to_be_visible()
+    expect(cpage.locator("table.ranking tr[data-unit]")).to_have_count(24)
     chart = cpage.locator('img[src$="ranking-law.svg"]')
     chart.scroll_into_view_if_needed()
     cpage.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=chart.element_handle())
@@ -67,8 +67,8 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     assert f"按此规则将剔除 {speeders} 张（当前 0 张）" in preview.inner_text()
     _shot(cpage, "preview")
     cpage.get_by_role("button", name="采用此规则").click()
-    assert "已采用新的剔除规则" in cpage.get_by_role("status").first.inner_text()
-    assert cpage.get_by_test_id("excluded").locator("tbody tr").count() == speeders
+    expect(cpage.get_by_role("status").first).to_contain_text("已采用新的剔除规则", use_inner_text=True)
+    expect(cpage.get_by_test_id("excluded").locator("tbody tr")).to_have_count(speeders)
 
     # The organizer enters a veto with its evidence.
     organizer_ctx, opage = _as(browser, base, "organizer")
@@ -78,30 +78,30 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     veto.get_by_label("否决事由").fill("发生重大安全生产责任事故")
     veto.get_by_label("证据").fill("市安委办〔2026〕18号通报")
     veto.get_by_role("button", name="登记一票否决").click()
-    assert "市安委办〔2026〕18号通报" in opage.get_by_test_id("vetoes").inner_text()
+    expect(opage.get_by_test_id("vetoes")).to_contain_text("市安委办〔2026〕18号通报", use_inner_text=True)
     organizer_ctx.close()
 
     # A class changed by hand before 定稿 (afterwards only an appeal changes it),
     # with its reason, shown beside the computed one.
     cpage.goto(f"{base}/results/2026")
-    assert cpage.locator('tr[data-unit="u05"] [data-class="dissatisfied"]').count() == 1
+    expect(cpage.locator('tr[data-unit="u05"] [data-class="dissatisfied"]')).to_have_count(1)
     override = cpage.locator('form[action$="/override"]')
     override.get_by_label("被评议单位").select_option("u02")
     override.get_by_label("调整为").select_option("dissatisfied")
     override.get_by_label("调整理由").fill("群众反映问题经核实属实")
     override.get_by_role("button", name="调整").click()
-    assert "群众反映问题经核实属实" in cpage.get_by_test_id("override-u02").inner_text()
-    assert cpage.locator('tr[data-unit="u02"] > td > [data-class="dissatisfied"]').count() == 1
+    expect(cpage.get_by_test_id("override-u02")).to_contain_text("群众反映问题经核实属实", use_inner_text=True)
+    expect(cpage.locator('tr[data-unit="u02"] > td > [data-class="dissatisfied"]')).to_have_count(1)
 
     # Approve and finalize: the override is kept in the final snapshot, and its form is gone.
     cpage.get_by_role("button", name="审定结果").click()
-    assert "王强" in cpage.get_by_test_id("approvals").inner_text()
+    expect(cpage.get_by_test_id("approvals")).to_contain_text("王强", use_inner_text=True)
     cpage.get_by_role("button", name="定稿").click()
     confirm_in_dialog(cpage, "定稿")
-    assert cpage.get_by_test_id("status").inner_text() == "已定稿"
-    assert cpage.locator('form[action$="/override"]').count() == 0
-    assert "群众反映问题经核实属实" in cpage.get_by_test_id("override-u02").inner_text()
-    assert "第 1 版" in cpage.get_by_test_id("versions").inner_text()
+    expect(cpage.get_by_test_id("status")).to_have_text("已定稿", use_inner_text=True)
+    expect(cpage.locator('form[action$="/override"]')).to_have_count(0)
+    expect(cpage.get_by_test_id("override-u02")).to_contain_text("群众反映问题经核实属实", use_inner_text=True)
+    expect(cpage.get_by_test_id("versions")).to_contain_text("第 1 版", use_inner_text=True)
 
     # The exports download from the page's links.
     with cpage.expect_download() as xlsx_download:
@@ -121,18 +121,18 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     cpage.get_by_label("公示结束日期").fill((today + dt.timedelta(days=7)).isoformat())
     cpage.get_by_role("button", name="发布").click()
     confirm_in_dialog(cpage, "发布")
-    assert cpage.get_by_test_id("status").inner_text() == "已公示"
+    expect(cpage.get_by_test_id("status")).to_have_text("已公示", use_inner_text=True)
 
     # The public page, without signing in.
     public_ctx = browser.new_context(locale="zh-CN")
     ppage = public_ctx.new_page()
     ppage.goto(f"{base}/public/2026")
-    assert "结果公示" in ppage.get_by_role("heading", level=1).inner_text()
-    assert ppage.locator('tr[data-unit="u05"] [data-class="dissatisfied"]').count() == 1
+    expect(ppage.get_by_role("heading", level=1)).to_contain_text("结果公示", use_inner_text=True)
+    expect(ppage.locator('tr[data-unit="u05"] [data-class="dissatisfied"]')).to_have_count(1)
     # On paper, as Chromium prints it with static/print.css: A4, no navigation, the results as text.
     u05 = ppage.locator('tr[data-unit="u05"] td').first.inner_text().strip()
     ppage.emulate_media(media="print")
-    assert ppage.locator("header.site").is_hidden()
+    expect(ppage.locator("header.site")).to_be_hidden()
     printed = tmp_path / "public.pdf"
     printed.write_bytes(ppage.pdf(prefer_css_page_size=True))
     paper = pypdfium2.PdfDocument(str(printed))
@@ -149,32 +149,32 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     row = cpage.locator('tr[data-unit="u01"]')
     row.get_by_label("市公安局 整改截止日期").fill((today - dt.timedelta(days=1)).isoformat())
     row.get_by_role("button", name="改期").click()
-    assert cpage.locator('tr[data-unit="u01"].red').count() == 1
-    assert cpage.get_by_test_id("state-u01").inner_text() == "红字（逾期）"
+    expect(cpage.locator('tr[data-unit="u01"].red')).to_have_count(1)
+    expect(cpage.get_by_test_id("state-u01")).to_have_text("红字（逾期）", use_inner_text=True)
 
     # The liaison of u01 answers a comment and submits plan and report.
     liaison_ctx, lpage = _as(browser, base, "liaison")
     lpage.goto(f"{base}/my/2026")
-    assert lpage.get_by_role("heading", level=1).inner_text() == "市公安局"
-    assert lpage.get_by_test_id("red").is_visible()
+    expect(lpage.get_by_role("heading", level=1)).to_have_text("市公安局", use_inner_text=True)
+    expect(lpage.get_by_test_id("red")).to_be_visible()
     comment = lpage.locator(".card.comment").first
     comment.get_by_label("答复类别").select_option(label="改进服务")
     comment.get_by_label("答复及办理情况").fill("已增设周末服务窗口")
     comment.get_by_role("button", name="保存答复").click()
-    assert "改进服务：已增设周末服务窗口" in lpage.locator(".card.comment").first.inner_text()
+    expect(lpage.locator(".card.comment").first).to_contain_text("改进服务：已增设周末服务窗口", use_inner_text=True)
     lpage.get_by_label("整改方案").fill("一、增设窗口；二、压缩办理时限")
     lpage.get_by_role("button", name="提交整改方案").click()
     lpage.get_by_label("整改报告").fill("整改事项已全部完成")
     lpage.get_by_role("button", name="提交整改报告").click()
-    assert "已提交整改报告" in lpage.get_by_role("status").first.inner_text()
+    expect(lpage.get_by_role("status").first).to_contain_text("已提交整改报告", use_inner_text=True)
     _shot(lpage, "liaison")
     liaison_ctx.close()
 
     # The committee accepts the report: the red mark is cleared.
     cpage.goto(f"{base}/results/2026/rectification")
     cpage.get_by_role("button", name="验收 市公安局").click()
-    assert cpage.get_by_test_id("state-u01").inner_text() == "已消红"
-    assert cpage.locator('tr[data-unit="u01"].red').count() == 0
+    expect(cpage.get_by_test_id("state-u01")).to_have_text("已消红", use_inner_text=True)
+    expect(cpage.locator('tr[data-unit="u01"].red')).to_have_count(0)
     _shot(cpage, "rectification")
     committee_ctx.close()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from survey.extensions import db
@@ -49,12 +50,12 @@ def test_consequence_pages_work_at_390_px(app, live_server, browser, axe) -> Non
         assert found == {}
         page.goto(f"{live_server}/results/t2026/consequences")
         card = page.locator(f"#consequence-{target_id}")
-        assert card.locator(".redmark").count() == 1
+        expect(card.locator(".redmark")).to_have_count(1)
         card.locator("summary", has_text="登记落实情况").click()
         card.get_by_label("证明材料（文件名称、文号、收到的材料）").fill("市评议办通〔2027〕2 号")
         card.get_by_role("button", name="已执行").click()
         page.wait_for_load_state()
-        assert page.locator(f"#consequence-{target_id} .cleared").count() == 1
+        expect(page.locator(f"#consequence-{target_id} .cleared")).to_have_count(1)
     finally:
         context.close()
     with app.app_context():

@@ -73,7 +73,7 @@ def test_make_run_serves_demo_and_printed_link_takes_a_ballot(make_run, page) ->
     evaluator = page.context.browser.new_context(locale="zh-CN")
     form = evaluator.new_page()
     form.goto(links[0])
-    assert form.get_by_role("heading", level=1).inner_text() == "2026年度市直机关作风评议"
+    expect(form.get_by_role("heading", level=1)).to_have_text("2026年度市直机关作风评议", use_inner_text=True)
     cards = form.locator(".card")
     assert cards.count() == 24
     for k in range(cards.count()):

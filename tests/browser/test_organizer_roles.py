@@ -31,13 +31,13 @@ def test_committee_sees_the_board_not_the_setup(app, live_server, page) -> None:
         db.session.remove()
     browser_login(page, live_server, "committee")
     assert page.goto(f"{live_server}/campaigns/t2026/returns").status == 200
-    assert page.get_by_test_id("total-returned").inner_text() == "0"
+    expect(page.get_by_test_id("total-returned")).to_have_text("0", use_inner_text=True)
     for path in ("/campaigns/new", "/campaigns/t2026/setup", "/campaigns/t2026/setup/groups",
                  "/campaigns/t2026/roster"):
         assert page.goto(f"{live_server}{path}").status == 403, path
     # The index offers no setup links to a committee member.
     page.goto(f"{live_server}/")
-    assert page.get_by_role("link", name="新建评议活动").count() == 0
+    expect(page.get_by_role("link", name="新建评议活动")).to_have_count(0)
     page.get_by_role("button", name="退出").click()
     browser_login(page, live_server, "liaison")
     assert page.goto(f"{live_server}/campaigns/t2026/returns").status == 403

@@ -104,9 +104,9 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
         deadline = to_beijing(utcnow() + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
         page.get_by_label("截止时间（北京时间，可空）").fill(deadline)
         page.get_by_role("button", name="创建").click()
-        assert "已创建评议活动" in page.get_by_role("status").inner_text()
-        assert page.get_by_test_id("campaign-status").inner_text() == "草稿"
-        assert "还没有被评议单位" in page.get_by_test_id("readiness").inner_text()
+        expect(page.get_by_role("status")).to_contain_text("已创建评议活动", use_inner_text=True)
+        expect(page.get_by_test_id("campaign-status")).to_have_text("草稿", use_inner_text=True)
+        expect(page.get_by_test_id("readiness")).to_contain_text("还没有被评议单位", use_inner_text=True)
 
         # Categories and units.
         page.get_by_role("link", name="类别与单位").click()
@@ -121,7 +121,7 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
             form.get_by_label("单位代码").fill(code)
             form.get_by_label("单位名称（已有单位可不填）").fill(name)
             form.get_by_role("button", name="添加单位").click()
-        assert page.get_by_test_id("units").locator("tbody tr").count() == 2
+        expect(page.get_by_test_id("units").locator("tbody tr")).to_have_count(2)
 
         # Groups, with a weight the form refuses and explains first.
         page.get_by_role("link", name="评议主体", exact=True).click()
@@ -130,7 +130,7 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
         form.get_by_label("评议主体名称（已有的可不填）").fill("服务对象")
         form.get_by_label("权重").fill("0")
         form.get_by_role("button", name="添加评议主体").click()
-        assert "权重必须是正数（大于 0）" in page.locator("#group-form").inner_text()
+        expect(page.locator("#group-form")).to_contain_text("权重必须是正数（大于 0）", use_inner_text=True)
         page.locator("#group-form").get_by_label("权重").fill("3")
         page.locator("#group-form").get_by_role("button", name="添加评议主体").click()
         form = page.locator("#group-form")
@@ -138,8 +138,8 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
         form.get_by_label("评议主体名称（已有的可不填）").fill("人大代表")
         form.get_by_label("权重").fill("1")
         form.get_by_role("button", name="添加评议主体").click()
-        assert page.get_by_test_id("share-client").inner_text() == "75.0%"
-        assert page.get_by_test_id("share-npc").inner_text() == "25.0%"
+        expect(page.get_by_test_id("share-client")).to_have_text("75.0%", use_inner_text=True)
+        expect(page.get_by_test_id("share-npc")).to_have_text("25.0%", use_inner_text=True)
 
         # The questionnaire: one item, four options (不了解 without points).
         page.get_by_role("link", name="评议表").click()
@@ -154,7 +154,7 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
             form.get_by_label("选项名称").fill(label)
             form.locator("input[name=points]").fill(points)
             form.get_by_role("button", name="添加选项").click()
-        assert page.get_by_test_id("scale").locator("tbody tr").count() == 4
+        expect(page.get_by_test_id("scale").locator("tbody tr")).to_have_count(4)
 
         # Rules: a bad value is explained, then fixed.
         page.get_by_role("link", name="计分规则").click()
@@ -169,7 +169,7 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
         page.locator("#bottom_n").fill("1")
         page.locator("#bottom_below").fill("75")
         page.get_by_role("button", name="保存计分规则").click()
-        assert "已保存计分规则" in page.get_by_role("status").inner_text()
+        expect(page.get_by_role("status")).to_contain_text("已保存计分规则", use_inner_text=True)
 
         # The preview: the real form of a group in a phone frame, and a test ballot through it.
         page.get_by_role("link", name="预览与测试").click()
@@ -188,7 +188,7 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
         page.get_by_role("link", name="基本信息与状态").click()
         page.get_by_role("button", name="开始评议").click()
         confirm_in_dialog(page, "开始评议")  # it cannot be undone: asked first
-        assert page.get_by_test_id("campaign-status").inner_text() == "进行中"
+        expect(page.get_by_test_id("campaign-status")).to_have_text("进行中", use_inner_text=True)
         with app.app_context():
             assert db.session.scalar(select(func.count()).select_from(StoredTestBallot)) == 0
 
@@ -202,15 +202,15 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
         problems = page.get_by_test_id("roster-problems").inner_text()
         assert "有 3 处问题，未导入任何人" in problems
         assert "手机和邮箱都没有填写" in problems and "邮箱格式不对" in problems and "未知评议主体“市民”" in problems
-        assert page.get_by_test_id("roster-count-client").inner_text() == "0"
+        expect(page.get_by_test_id("roster-count-client")).to_have_text("0", use_inner_text=True)
         good = [HEADER, ["张三", "13800138000", "", "某公司", "client", "", "东区"],
                 ["李四", "13700137000", "", "某协会", "服务对象", "", "西区"],
                 ["王五", "13900139000", "wang@example.cn", "", "人大代表", "tax", ""]]
         page.locator("input[type=file]").set_input_files(csv_file(good, "名单.csv"))
         page.get_by_role("button", name="导入").click()
-        assert "已导入 3 名评议代表" in page.get_by_role("status").inner_text()
-        assert page.get_by_test_id("roster-count-client").inner_text() == "2"
-        assert page.get_by_test_id("roster-count-npc").inner_text() == "1"
+        expect(page.get_by_role("status")).to_contain_text("已导入 3 名评议代表", use_inner_text=True)
+        expect(page.get_by_test_id("roster-count-client")).to_have_text("2", use_inner_text=True)
+        expect(page.get_by_test_id("roster-count-npc")).to_have_text("1", use_inner_text=True)
 
         # 服务对象 by SMS, through the HTTP gateway test server; 人大代表 by e-mail, to the SMTP test server.
         page.goto(f"{base}/distribution/w2026/batches")
@@ -223,9 +223,9 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
         mail_link = LINK.search(handler.messages[0].body).group(0)
 
         page.goto(f"{base}/campaigns/w2026/returns")
-        assert page.get_by_test_id("total-returned").inner_text() == "0"
-        assert page.get_by_test_id("batches-rate-sms1").inner_text() == "0.0%"
-        assert page.get_by_test_id("unanswered-sms1").inner_text() == "2 / 2"
+        expect(page.get_by_test_id("total-returned")).to_have_text("0", use_inner_text=True)
+        expect(page.get_by_test_id("batches-rate-sms1")).to_have_text("0.0%", use_inner_text=True)
+        expect(page.get_by_test_id("unanswered-sms1")).to_have_text("2 / 2", use_inner_text=True)
 
         # 张三 answers from the SMS on a phone, 王五 from the e-mail.
         assert answer(browser, sms_links["13800138000"]) == ["市税务局", "市医保局"]
@@ -261,17 +261,17 @@ def test_organizer_sets_up_imports_and_watches(app, live_server, browser, sms_ga
         # The board: the group's rate is over its personal channels (2 of 2 SMS answered), with
         # the open channel's ballots beside it, not "开放/—".
         page.goto(f"{base}/campaigns/w2026/returns")
-        assert page.get_by_test_id("total-returned").inner_text() == "4"
-        assert page.get_by_test_id("batches-rate-sms1").inner_text() == "100.0%"
-        assert page.get_by_test_id("groups-rate-client").inner_text() == "100.0%"
-        assert page.get_by_test_id("groups-open-client").inner_text() == "1"
-        assert page.get_by_test_id("groups-rate-npc").inner_text() == "100.0%"
-        assert page.get_by_test_id("units-returned-tax").inner_text() == "3"
+        expect(page.get_by_test_id("total-returned")).to_have_text("4", use_inner_text=True)
+        expect(page.get_by_test_id("batches-rate-sms1")).to_have_text("100.0%", use_inner_text=True)
+        expect(page.get_by_test_id("groups-rate-client")).to_have_text("100.0%", use_inner_text=True)
+        expect(page.get_by_test_id("groups-open-client")).to_have_text("1", use_inner_text=True)
+        expect(page.get_by_test_id("groups-rate-npc")).to_have_text("100.0%", use_inner_text=True)
+        expect(page.get_by_test_id("units-returned-tax")).to_have_text("3", use_inner_text=True)
         assert page.get_by_test_id("returns-chart").evaluate("img => img.naturalWidth") > 0
         page.screenshot(path="test-artifacts/test_organizer_walkthrough-board.png", full_page=True)
         # An anonymous campaign's non-respondents are counts, never names.
         page.get_by_test_id("unanswered-sms1").click()
-        assert page.get_by_test_id("unanswered-count").inner_text() == "0"
+        expect(page.get_by_test_id("unanswered-count")).to_have_text("0", use_inner_text=True)
         assert "张三" not in page.content() and "李四" not in page.content()
     finally:
         page.screenshot(path="test-artifacts/test_organizer_walkthrough.png", full_page=True)

@@ -4,6 +4,7 @@ text, in Chinese and in English, and nothing of it runs."""
 from __future__ import annotations
 
 from flask import Flask
+from playwright.sync_api import expect
 
 from survey.bundles import import_bundle
 from survey.extensions import db
@@ -50,9 +51,9 @@ def test_planted_labels_are_text_and_never_run(app, live_server, new_page) -> No
         # Every label is shown as typed, the markup and the expression included.
         for k in range(2):
             assert f"{prefix}{k}{MARKUP}" in text, (lang, k)
-        assert page.locator("img[src='x']").count() == 0
+        expect(page.locator("img[src='x']")).to_have_count(0)
         assert page.evaluate("document.querySelectorAll('script:not([src])').length") == 0
-        assert page.get_by_text(f"{prefix}0{MARKUP}", exact=True).first.is_visible()
+        expect(page.get_by_text(f"{prefix}0{MARKUP}", exact=True).first).to_be_visible()
         # Submitted blank: the problems name the labels, as text too.
         page.get_by_role("button", name="提交评议" if lang == "zh" else "Submit", exact=True).click()
         page.wait_for_load_state("load")

@@ -40,7 +40,7 @@ def test_preview_and_a_test_ballot_at_390_px(app, live_server, browser, axe) -> 
         assert _fits(page)
         phone = page.get_by_test_id("phone-frame")
         assert phone.bounding_box()["width"] <= 390
-        assert page.get_by_test_id("desktop-frame").count() == 1
+        expect(page.get_by_test_id("desktop-frame")).to_have_count(1)
         assert axe(page) == []
         form = page.frame_locator('[data-testid="phone-frame"]')
         expect(form.get_by_role("heading", level=1)).to_have_text(name)

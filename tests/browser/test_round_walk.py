@@ -4,6 +4,8 @@ marked in the list, then a closed round's ranking page, its XLSX, publishing,
 and the annual campaign's 平时 page showing the round's composites."""
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from survey.extensions import db
 from survey.rounds import services as rounds
 from tests.factories import browser_login, make_user
@@ -30,20 +32,20 @@ def test_organizer_round_walk(app, live_server, browser) -> None:
         assert page.get_by_label("复制以往活动").input_value() == "r1"  # the latest round by default
         page.get_by_role("button", name="创建").click()
         page.get_by_test_id("round-mark").wait_for()
-        assert "平时考核轮次" in page.get_by_test_id("round-mark").inner_text()
+        expect(page.get_by_test_id("round-mark")).to_contain_text("平时考核轮次", use_inner_text=True)
 
         page.goto(f"{live_server}/rounds/r1")
-        assert page.get_by_test_id("ranking-law").locator("tr[data-unit=u1] td").nth(2).inner_text() == "100.00"
+        expect(page.get_by_test_id("ranking-law").locator("tr[data-unit=u1] td").nth(2)).to_have_text("100.00", use_inner_text=True)
         with page.expect_download() as download:
             page.get_by_test_id("ranking-xlsx").click()
         assert download.value.suggested_filename == "r1-ranking.xlsx"
         page.get_by_role("button", name="发布排名").click()
         page.get_by_text("已发布本轮排名").wait_for()
-        assert page.get_by_test_id("round-status").inner_text() == "已公示"
+        expect(page.get_by_test_id("round-status")).to_have_text("已公示", use_inner_text=True)
 
         page.goto(f"{live_server}/campaigns/y2027/pingshi")
         row = page.get_by_test_id("rollup").locator("tr[data-unit=u2]")
-        assert row.locator("td").last.inner_text() == "70.00"
+        expect(row.locator("td").last).to_have_text("70.00", use_inner_text=True)
     finally:
         context.close()
     with app.app_context():

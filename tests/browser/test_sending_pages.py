@@ -108,7 +108,7 @@ def test_a_confirmation_without_javascript(app, live_server, browser) -> None:
         page.get_by_role("button", name="确认已印制").click()
         expect(page.get_by_test_id("consequence")).to_contain_text("此操作不能撤销")
         # (axe needs JavaScript: the same page, as the send preview, is checked in the test above)
-        assert page.locator("dialog").count() == 0
+        expect(page.locator("dialog")).to_have_count(0)
         page.get_by_test_id("confirm").click()
         expect(page.get_by_role("status")).to_contain_text("系统中的明文链接已清除")
     finally:
