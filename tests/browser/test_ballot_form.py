@@ -67,7 +67,7 @@ def confirm(page: Any) -> str:
     """On the summary page: confirm, and return the receipt code."""
     expect(page.get_by_role("heading", level=1)).to_have_text("请确认您的评议", use_inner_text=True)
     page.get_by_role("button", name="确认提交").click()
-    assert page.get_by_role("heading", level=1).inner_text().startswith("感谢您参加")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^感谢您参加"), use_inner_text=True)
     receipt = page.get_by_test_id("receipt").inner_text()
     assert re.fullmatch(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}", receipt)
     return receipt
@@ -222,8 +222,8 @@ def test_dissatisfied_cap(app, live_server, new_page) -> None:
     fill_all(page, units[:4], "不满意")
     choose(page, units[4], "满意")
     page.get_by_role("button", name="提交评议").click()
-    problems = page.get_by_test_id("problems")
-    assert "您对 4 个单位的“总体评价”选择了“不满意”，本次评议每票最多 3 个" in problems.inner_text()
+    expect(page.get_by_test_id("problems")).to_contain_text(
+        "您对 4 个单位的“总体评价”选择了“不满意”，本次评议每票最多 3 个", use_inner_text=True)
     choose(page, units[0], "基本满意")
     page.get_by_role("button", name="提交评议").click()
     confirm(page)

@@ -63,8 +63,8 @@ def test_a_demo_campaign_from_review_to_cleared_rectification(app, live_server, 
     cpage.goto(f"{base}/results/2026/quality")
     cpage.get_by_label("答题过快").check()
     cpage.get_by_role("button", name="预览影响").click()
-    preview = cpage.get_by_test_id("preview")
-    assert f"按此规则将剔除 {speeders} 张（当前 0 张）" in preview.inner_text()
+    expect(cpage.get_by_test_id("preview")).to_contain_text(f"按此规则将剔除 {speeders} 张（当前 0 张）",
+                                                           use_inner_text=True)
     _shot(cpage, "preview")
     cpage.get_by_role("button", name="采用此规则").click()
     expect(cpage.get_by_role("status").first).to_contain_text("已采用新的剔除规则", use_inner_text=True)

@@ -19,7 +19,7 @@ def test_sign_in_then_back_to_the_setup_page(app, live_server, page) -> None:
     page.get_by_label("用户名").fill("organizer")
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
-    assert page.url.endswith("/campaigns/t2026/setup/rules")
+    page.wait_for_url("**/campaigns/t2026/setup/rules")
     expect(page.get_by_role("heading", name="计分规则")).to_be_visible()  # waits for the page to load
 
 
