@@ -56,7 +56,7 @@ def _plain(node: Any, path: str, problems: list[BundleProblem]) -> Any:
     return node
 
 
-def _reject_constant(name: str) -> NoReturn:
+def reject_constant(name: str) -> NoReturn:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
@@ -91,7 +91,7 @@ def decoder(found: list[bool], odd: list[bool]) -> json.JSONDecoder:
             odd.append(True)
         return value
 
-    return json.JSONDecoder(object_pairs_hook=_make_pairs_hook(found), parse_constant=_reject_constant,
+    return json.JSONDecoder(object_pairs_hook=_make_pairs_hook(found), parse_constant=reject_constant,
                             parse_int=parse_int, parse_float=parse_float)
 
 

@@ -21,6 +21,8 @@ valid bundle the :class:`Campaign` is the same as
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from json import decoder as _json_decoder
@@ -28,7 +30,7 @@ from typing import Any
 
 from . import _limits, _parse, _validate
 from ._campaign import BallotColumns, Campaign, _index, from_columns, from_document
-from ._checks import Problems
+from ._checks import Problems, is_number, parse_instant_us
 from ._rules import effective_rules
 
 __all__ = ["read_campaign", "STREAM_MIN_BYTES"]
@@ -44,6 +46,10 @@ _NOT_AFTER_BALLOTS = frozenset(_BEFORE_BALLOTS) | {"margins"}
 #: The C string scanner json.loads reads keys with (not in the typing stubs).
 _scanstring: Callable[[str, int, bool], tuple[str, int]] = _json_decoder.scanstring  # type: ignore[attr-defined]
 _WS = re.compile(r"[ \t\n\r]*")
+#: Where a key may end: a quote, optional whitespace, a colon.
+_KEY_END = re.compile(r'"[ \t\n\r]*:')
+#: The plain decoder the ballots are read with first (strict numbers: no NaN or Infinity).
+_FAST = json.JSONDecoder(parse_constant=_parse.reject_constant)
 
 
 class _Unusual(Exception):
@@ -164,24 +170,95 @@ def _ballots_before(head: dict[str, Any], ctx: _validate.BundleContext) -> Ballo
     return BallotColumns(head)
 
 
+def _no_repeated_key(text: str, start: int, end: int, keys: int) -> bool:
+    """Whether the object parsed from ``text[start:end]`` with `keys` keys in all repeated none.
+
+    Every key of the text ends in a quote followed by a colon (whitespace
+    between); a string value may hold that too. So the text has at least as
+    many such ends as keys, and the parsed objects hold as many keys as the
+    text exactly where no object repeated one: equal counts prove it, and a
+    count that differs only sends the ballot to the careful reading.
+    """
+    return len(_KEY_END.findall(text, start, end)) == keys
+
+
+def _plain_values(ballot: dict[str, Any], attributes: dict[str, Any] | None) -> bool:
+    """Whether the values the fast reading could take wrong are absent: numbers beyond the limits, nesting."""
+    duration = ballot.get("duration_s")
+    if type(duration) is int and not _limits.INT64_MIN <= duration <= _limits.INT64_MAX:
+        return False
+    if attributes:
+        for value in attributes.values():
+            kind = type(value)
+            if kind is dict or kind is list or (kind is int and not _limits.INT64_MIN <= value <= _limits.INT64_MAX):
+                return False
+            if kind is float and not math.isfinite(value):
+                return False
+    return True
+
+
 def _read_ballots(text: str, i: int, scan: Any, cols: BallotColumns, ctx: _validate.BundleContext,
                   found: list[bool], odd: list[bool]) -> int:
-    """Parse, check and append every ballot of the array at `i`; the position after it."""
+    """Parse, check and append every ballot of the array at `i`; the position after it.
+
+    Each ballot is parsed by the plain decoder (C throughout, as ``json.load``;
+    NaN and Infinity refused); where its values could hide what the bundle
+    decoder's hooks see (a repeated key, a number beyond int64 or a double), it is
+    parsed again with those hooks (`scan`).
+    """
+    fast = _FAST.scan_once  # type: ignore[attr-defined]
     if text[i:i + 1] != "[":
         raise _Unusual
     i = _skip(text, i + 1)
     if text[i:i + 1] == "]":
         return i + 1
-    validate, add = _validate.validate_ballot, cols.add
-    r = 0
+    add = cols.add
+    seen, returned, batches = ctx.ballot_ids, ctx.returned, ctx.batches
     while True:
-        ballot, i = scan(text, i)
-        if found or odd:
+        start = i
+        ballot, i = fast(text, i)
+        # What _validate.validate_ballot accepts, checked inline (no generator,
+        # no path built): anything it would refuse, and anything unusual, goes
+        # down the document path, which words the refusal.
+        if type(ballot) is not dict:
             raise _Unusual
-        for _ in validate(ballot, r, ctx):
+        bid, batch, answers = ballot.get("id"), ballot.get("batch"), ballot.get("answers")
+        if type(bid) is not str or bid in seen or type(batch) is not str or type(answers) is not dict:
             raise _Unusual
-        add(ballot)
-        r += 1
+        keys = len(ballot) + len(answers)
+        for per_item in answers.values():
+            if type(per_item) is not dict:
+                raise _Unusual
+            keys += len(per_item)
+        attributes = ballot.get("attributes")
+        if attributes is not None:
+            if type(attributes) is not dict:
+                raise _Unusual
+            keys += len(attributes)
+        if not _plain_values(ballot, attributes) or not _no_repeated_key(text, start, i, keys):
+            # Read again with the hooks that see a repeated key or a number beyond the limits.
+            ballot, i = scan(text, start)
+            if found or odd:
+                raise _Unusual
+        k = batches.get(batch)
+        if k is None:
+            raise _Unusual
+        try:
+            when = parse_instant_us(ballot.get("submitted_at"))
+        except (ValueError, TypeError, OverflowError):
+            raise _Unusual from None
+        duration, source = ballot.get("duration_s"), ballot.get("source")
+        if ((duration is not None and not (is_number(duration) and duration >= 0))
+                or (source is not None and not isinstance(source, str))):
+            raise _Unusual
+        try:
+            # Unknown units, items and options fail their lookups here (the
+            # arrays half-filled are dropped with the whole streamed read).
+            add(ballot, when)
+        except (KeyError, TypeError, AttributeError):
+            raise _Unusual from None
+        seen.add(bid)
+        returned[k] += 1
         c = text[i:i + 1]
         if c != "," and c != "]":
             i = _skip(text, i)

@@ -156,6 +156,30 @@ def test_sections_after_the_ballots_read_whole_to_the_same_results():
     assert _results_text(evaluate(read_campaign(text, min_bytes=0))) == _results_text(evaluate_document(doc))
 
 
+def test_ballots_the_plain_reading_doubts_are_read_again_to_the_same_campaign(monkeypatch):
+    doc = generated_bundle(9, n=120)
+    doc["ballots"][4]["attributes"] = {"age": "<35", "nested": {"a": [1, 2.5, None]}}
+    doc["ballots"][5]["source"] = 'a "quoted": source'  # a key's end inside a string value
+    doc["ballots"][6]["attributes"] = {"age": ">50", "note": '"x" : "y"'}
+    text = _text(doc, 1)
+    want = from_document(loads_bundle(text), validated=True)
+    monkeypatch.setattr(parse_module, "loads_bundle", lambda t: pytest.fail("fell back to loads_bundle"))
+    _same_campaign(read_campaign(text, min_bytes=0), want)
+
+
+def test_answer_keys_equal_exactly_where_the_answers_are_equal_as_json():
+    doc = generated_bundle(10, n=8)
+    same = {"u1": {"overall": "S", "service": "B"}, "u2": {"conduct": "D"}}
+    reordered = {"u2": {"conduct": "D"}, "u1": {"service": "B", "overall": "S"}}
+    for b, answers in zip(doc["ballots"], [same, reordered, {}, {"u3": {}}, {"u3": {}}, {"u1": {"overall": "B"}},
+                                           {"u1": {"service": "S"}}, same], strict=True):
+        b.update(batch="g3-public", source="10.9.9.9", answers=answers)
+    key = from_document(loads_bundle(_text(doc)), validated=True).answer_key
+    assert key[0] == key[1] == key[7]
+    assert key[3] == key[4]
+    assert len({key[0], key[2], key[3], key[5], key[6]}) == 5
+
+
 def _problems(fn):
     with pytest.raises(BundleError) as info:
         fn()
@@ -181,6 +205,17 @@ def _refusals():
     yield "number beyond int64", text.replace('"duration_s":', '"duration_s":1' + "0" * 25 + ',"x":', 1).encode()
     yield "lone surrogate", text.replace('"source":"', '"source":"\\ud800', 1).encode()
     yield "NaN", text.replace('"duration_s":', '"duration_s":NaN,"y":', 1).encode()
+    # The plain first reading must not hide what the hooks see: a repeated key
+    # written with whitespace before its colon, one inside the answers, one in
+    # a nested attribute, a number beyond int64 in an attribute.
+    yield "duplicate key, spaced", (text[:first] + '"duration_s" :3,' + text[first:]).encode()
+    item = text.index('{"', text.index('"answers":{"', first) + len('"answers":{"'))
+    yield "duplicate item in a ballot", (text[:item + 1] + '"overall":"S",' + text[item + 1:]).encode()
+    attrs = json.loads(_text(base))
+    attrs["ballots"][3]["attributes"] = {"age": "<35", "more": {"k": 1}}
+    yield "duplicate key in a nested attribute", _text(attrs).decode().replace('{"k": 1}', '{"k": 1, "k": 2}').encode()
+    attrs["ballots"][3]["attributes"] = {"age": "<35", "big": 1}
+    yield "attribute beyond int64", _text(attrs).decode().replace('"big": 1', '"big": 1' + "0" * 25).encode()
     yield "ballots not a list", _text({**base, "ballots": {}})
     yield "no ballots", _text({k: v for k, v in base.items() if k != "ballots"})
     yield "not an object", b"[1, 2]"
