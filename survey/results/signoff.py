@@ -208,6 +208,7 @@ def finalize(campaign: Campaign, today: dt.date, user: User) -> ResultSnapshot:
     need, have = quorum(campaign), len(valid_approvals(campaign))
     if have < need:
         raise ResultsError(_("审定人数不足：需要 %(need)d 人，已有 %(have)d 人。", need=need, have=have))
+    approved = current_snapshot(campaign).results_sha256
     # First, so that the stored bundle holds pseudonyms too (docs/anonymity.md);
     # no flag or figure changes with it.
     pseudonymise_sources(campaign)
@@ -217,9 +218,16 @@ def finalize(campaign: Campaign, today: dt.date, user: User) -> ResultSnapshot:
         chunks = sink.store(campaign.id)  # the frozen store (survey.results.frozen)
     finally:
         sink.close()
+    values = stored_values(campaign, bundle_sha256, results)
+    if values["results_sha256"] != approved:
+        # What is frozen must be what the committee approved, to the byte (the
+        # sign-off counts approvals by this SHA-256). Recomputed differently (a
+        # change meanwhile, or arithmetic that differs between machines), nothing
+        # is frozen: the caller rolls back, and the pages show the results again.
+        raise ResultsError(_("定稿时重新计算的结果与审定的结果不一致，未定稿。请刷新结果页面核对后重新审定；"
+                             "如再次出现，请联系系统管理员。"))
     snap = ResultSnapshot(campaign_id=campaign.id, kind="final", version=1, bundle_chunks=chunks,
-                          quorum=need, overrides_json=overrides_record(campaign),
-                          **stored_values(campaign, bundle_sha256, results))
+                          quorum=need, overrides_json=overrides_record(campaign), **values)
     db.session.add(snap)
     campaign.state.finalize()
     db.session.flush()

@@ -19,6 +19,7 @@ from survey.models import (
     Answer,
     Approval,
     Ballot,
+    BundleChunk,
     Campaign,
     CampaignUnit,
     ClassOverride,
@@ -273,3 +274,32 @@ def test_finalization_pseudonymises_the_sources_it_freezes(ctx):
     assert all(s.startswith("10.") for s in sources)
     assert not any(ip in frozen.bundle_text(snap) for ip in real)
     assert snap.results_sha256 == before
+
+
+def test_finalize_refuses_results_other_than_those_approved(client, ctx, monkeypatch):
+    """The sign-off counts approvals by the results' SHA-256: a recomputation at 定稿
+    that differs (a change meanwhile, or arithmetic that differs between machines)
+    freezes nothing and says so."""
+    campaign = make_committee_campaign()
+    make_user("committee", username="wang")
+    login(client, "wang")
+    client.post(f"/results/{campaign.code}/approve")
+    real = signoff.compute
+
+    def other(campaign, *args, **kwargs):
+        bundle_sha256, results = real(campaign, *args, **kwargs)
+        results["units"][0]["score"] = results["units"][0]["score"] + 1e-12  # the last bits
+        return bundle_sha256, results
+
+    monkeypatch.setattr(signoff, "compute", other)
+    response = client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"}, follow_redirects=True)
+    assert "定稿时重新计算的结果与审定的结果不一致，未定稿" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign.id).status == "closed"
+    assert db.session.scalars(select(ResultSnapshot).where(ResultSnapshot.kind == "final")).all() == []
+    assert db.session.scalars(select(Consequence)).all() == []
+    assert db.session.scalars(select(BundleChunk)).all() == []  # the frozen bundle's pieces too
+    monkeypatch.setattr(signoff, "compute", real)
+    client.post(f"/results/{campaign.code}/finalize", data={"confirmed": "1"})
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign.id).status == "finalized"
