@@ -341,37 +341,21 @@ def counts_by_row(counts: Array) -> Array:
 def _cell_counts(cells: GroupCells, counts_t: Array) -> tuple[Array, Array, Array]:
     """Per replicate and unit, the drawn ballots of the low bulk, the middle and the high bulk of each cell.
 
-    Whole numbers, exact in any order of summation (every partial sum is a
-    whole number at most n_g, within the counts' precision: see
-    :func:`counts_by_row`), returned as float arrays of shape (R, units);
-    without trimming the bulks are empty. The cells' totals are one dense
-    product of the (units × rows) membership with the counts; the bulks
-    (a tenth of the cells' rows) are summed sparsely and taken off.
+    Whole numbers summed in integers (exact in any order), returned as float
+    arrays of shape (R, units); without trimming the bulks are empty.
     """
     U = cells.n_units
     R = counts_t.shape[1]
-    b = cells.cell_bounds
-    if U == 0 or b[-1, 3] == 0:
+    if U == 0 or cells.cell_bounds[-1, 3] == 0:
         z = np.zeros((R, U))
         return z, z.copy(), z.copy()
-    member = np.zeros((U, cells.n), dtype=counts_t.dtype)
-    member[np.repeat(np.arange(U), b[:, 3] - b[:, 0]), cells.cell_pos] = 1
-    total = member @ counts_t  # (units, R)
-    del member
-    # The bulks as rows of a sparse matrix: per unit its low bulk, then its high one.
-    lengths = np.stack([b[:, 1] - b[:, 0], b[:, 3] - b[:, 2]], axis=1).ravel()
-    low_high = np.zeros((R, 2 * U))
-    if lengths.any():
-        firsts = np.stack([b[:, 0], b[:, 2]], axis=1).ravel()
-        at = np.repeat(firsts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
-        indptr = np.concatenate([[0], np.cumsum(lengths)])
-        bulks = sparse.csr_array((np.ones(len(at), dtype=counts_t.dtype), cells.cell_pos[at], indptr),
-                                 shape=(2 * U, cells.n))
-        low_high = (bulks @ counts_t).T.astype(np.float64)
-    low = np.ascontiguousarray(low_high[:, 0::2])
-    high = np.ascontiguousarray(low_high[:, 1::2])
-    middle = np.rint(total.T.astype(np.float64)) - low - high
-    return np.rint(low), middle, np.rint(high)
+    # One row per unit and part (low bulk, middle, high bulk): its cell's rows
+    # in `cell_pos` order, so that the CSR structure is `cell_pos` itself.
+    indptr = np.append(cells.cell_bounds[:, :3].ravel(), cells.cell_bounds[-1, 3])
+    parts = sparse.csr_array((np.ones(len(cells.cell_pos), dtype=counts_t.dtype), cells.cell_pos, indptr),
+                             shape=(3 * U, cells.n))
+    sums = np.rint((parts @ counts_t).astype(np.float64))  # (3·units, R), whole numbers
+    return np.ascontiguousarray(sums[0::3].T), np.ascontiguousarray(sums[1::3].T), np.ascontiguousarray(sums[2::3].T)
 
 
 def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk: Array,
