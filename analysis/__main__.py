@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._errors import BundleError, BundleProblem
-from ._parse import loads_json
+from ._parse import decode_text, loads_json
 from ._stream import read_campaign
 from .evaluate import evaluate
 
@@ -72,8 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED
     try:
         # Read ballot by ballot where large (analysis._stream); refusals as loads_bundle words them.
-        campaign = read_campaign(text, override)
+        # The text is decoded first and the bytes let go: a large bundle is then
+        # held once (as text) while its ballots are read, not twice.
+        decoded = decode_text(text)
         del text
+        campaign = read_campaign(decoded, override)
+        del decoded
         results = evaluate(campaign)
     except BundleError as exc:
         _write_json(exc.to_json())

@@ -58,6 +58,13 @@ Ints = NDArray[np.int64]
 #: Largest total size of the groups' summing matrices kept between
 #: bootstrap chunks (bytes).
 _CACHE_BYTES = 640 * 1024 * 1024
+#: What the engine's large arrays may take in all (bytes): the campaign's
+#: answers and scores, one group's matrices and the replicate counts being
+#: summed, and the matrices kept between chunks, which get what is left (at
+#: most :data:`_CACHE_BYTES`). A matrix not kept is built again per chunk,
+#: or its item cells summed in a pass of their own over the same draws: the
+#: figures are the same either way, only time and memory change.
+_MEMORY_BYTES = 1400 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -274,6 +281,25 @@ def _share_context(c: Campaign) -> tuple[NDArray[np.bool_], Ints, int]:
     return scored, scored_idx, lowest
 
 
+def _cache_budgets(c: Campaign, s: Floats, group_bytes: Sequence[int], sizes: Sequence[int],
+                   R: int) -> tuple[int, int]:
+    """Bytes of summing matrices that may be kept between bootstrap chunks, and
+    that the item cells' own passes may hold (see :data:`_MEMORY_BYTES`).
+
+    What is held anyway: the campaign's answers and the scores s(b, u), one
+    chunk of replicate counts (single precision, with one group's copies in
+    double precision and by row) and, beside the kept matrices, the largest
+    group's matrices while they are built or used (the item cells' passes
+    come after the units' matrices are let go).
+    """
+    total = sum(sizes)
+    chunk = replicate_chunk(total, R) if R > 0 and total else 0
+    held = int(c.answers.nbytes) + int(s.nbytes) + 4 * chunk * total + 12 * chunk * max(sizes, default=0)
+    kept = min(_CACHE_BYTES, max(0, _MEMORY_BYTES - held - max(group_bytes, default=0)))
+    apart = min(_CACHE_BYTES, max(1, _MEMORY_BYTES - held))
+    return int(kept), int(apart)
+
+
 def evaluate(c: Campaign, *, details: bool = True) -> Results:
     """Run SCORING.md sections 2–7 on a campaign.
 
@@ -317,13 +343,15 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
     group_rows = valid_rows_by_group(c, valid, id_rank)
     # Keep every group's summing matrices between bootstrap chunks only when
     # they fit in memory; otherwise rebuild them from s(b, u) per chunk.
-    cache_bytes = sum(cells_bytes(len(rows), U, int(np.count_nonzero(~np.isnan(s[rows]))),
-                                  equal_weight=bool(len(rows)) and bool(np.all(weights[rows] == weights[rows][0])),
-                                  trim=p > 0, shares=share_rule) for rows in group_rows)
-    cache = cache_bytes <= _CACHE_BYTES
+    group_bytes = [cells_bytes(len(rows), U, int(np.count_nonzero(~np.isnan(s[rows]))),
+                               equal_weight=bool(len(rows)) and bool(np.all(weights[rows] == weights[rows][0])),
+                               trim=p > 0, shares=share_rule) for rows in group_rows]
+    cache_bytes = sum(group_bytes)
+    budget, apart_budget = _cache_budgets(c, s, group_bytes, [len(rows) for rows in group_rows], R)
+    cache = cache_bytes <= budget
     basis = score_basis(c, s, weights, group_rows) if details else None
     # Section 5a's item cells share what is left of the memory budget.
-    items = ItemCells(basis, _CACHE_BYTES - (cache_bytes if cache else 0), R > 0 and G > 0) if basis is not None else None
+    items = ItemCells(basis, budget - (cache_bytes if cache else 0), R > 0 and G > 0) if basis is not None else None
 
     def build(g: int) -> GroupCells:
         # Used again per bootstrap chunk where the matrices are not kept.
@@ -391,7 +419,7 @@ def evaluate(c: Campaign, *, details: bool = True) -> Results:
         del cached
         if items is not None:
             # The item cells that did not fit beside the units' matrices: the same draws again.
-            items.replicate_apart(lambda: replicate_draws(seed, sizes, R, chunk, buffers), _CACHE_BYTES)
+            items.replicate_apart(lambda: replicate_draws(seed, sizes, R, chunk, buffers), apart_budget)
         del buffers
     else:
         del cached
