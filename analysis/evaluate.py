@@ -64,7 +64,7 @@ _CACHE_BYTES = 640 * 1024 * 1024
 #: most :data:`_CACHE_BYTES`). A matrix not kept is built again per chunk,
 #: or its item cells summed in a pass of their own over the same draws: the
 #: figures are the same either way, only time and memory change.
-_MEMORY_BYTES = 1400 * 1024 * 1024
+_MEMORY_BYTES = 1280 * 1024 * 1024
 
 
 @dataclass(frozen=True)

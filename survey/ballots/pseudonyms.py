@@ -27,59 +27,66 @@ def pseudonymise(sources: Sequence[str | None], rng: random.Random) -> list[str 
 
     The assignment is drawn from ``rng`` and depends on nothing else: with a
     discarded random seed, the pseudonyms say nothing about the addresses.
+    (:class:`Pseudonymiser` does the same a source at a time.)
     """
-    v4_nets: dict[int, int] = {}
-    v4_hosts: dict[int, dict[int, int]] = {}
-    v6_nets: dict[int, int] = {}
-    v6_hosts: dict[int, dict[int, int]] = {}
-    others: dict[str, str] = {}
-    used_v4_nets: set[int] = set()
-    used_v6_nets: set[int] = set()
-    used_labels: set[int] = set()
+    mapper = Pseudonymiser(rng)
+    return [mapper(source) for source in sources]
 
-    def fresh(used: set[int], bits: int) -> int:
+
+class Pseudonymiser:
+    """:func:`pseudonymise` one source at a time: every source given to one
+    instance is mapped consistently with the others, so a million ballots
+    can be rewritten chunk by chunk without holding them all."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.v4_nets: dict[int, int] = {}
+        #: Per /24, its hosts' permutation (byte h is host h's pseudonymous host).
+        self.v4_hosts: dict[int, bytes] = {}
+        self.v6_nets: dict[int, int] = {}
+        self.v6_hosts: dict[int, dict[int, int]] = {}
+        self.others: dict[str, str] = {}
+        self.used_v4_nets: set[int] = set()
+        self.used_v6_nets: set[int] = set()
+        self.used_labels: set[int] = set()
+
+    def _fresh(self, used: set[int], bits: int) -> int:
         while True:
-            value = rng.getrandbits(bits)
+            value = self.rng.getrandbits(bits)
             if value not in used:
                 used.add(value)
                 return value
 
-    out: list[str | None] = []
-    for source in sources:
+    def __call__(self, source: str | None) -> str | None:
         if source is None:
-            out.append(None)
-            continue
+            return None
         try:
             address = ipaddress.ip_address(source.strip())
         except ValueError:
-            if source not in others:
-                others[source] = "anon-" + format(fresh(used_labels, 64), "016x")
-            out.append(others[source])
-            continue
+            if source not in self.others:
+                self.others[source] = "anon-" + format(self._fresh(self.used_labels, 64), "016x")
+            return self.others[source]
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         value = int(address)
         if address.version == 4:
             net, host = value >> 8, value & 0xFF
-            if net not in v4_nets:
-                if len(used_v4_nets) >= 1 << 16:
+            if net not in self.v4_nets:
+                if len(self.used_v4_nets) >= 1 << 16:
                     raise ValueError("more than 65536 distinct /24 networks to pseudonymise")
-                v4_nets[net] = fresh(used_v4_nets, 16)
-                v4_hosts[net] = dict(zip(range(256), rng.sample(range(256), 256), strict=True))
-            pseudo = (10 << 24) | (v4_nets[net] << 8) | v4_hosts[net][host]
-            out.append(str(ipaddress.IPv4Address(pseudo)))
-        else:
-            net, host = value >> 64, value & ((1 << 64) - 1)
-            if net not in v6_nets:
-                v6_nets[net] = fresh(used_v6_nets, 56)
-                v6_hosts[net] = {}
-            hosts = v6_hosts[net]
-            if host not in hosts:
-                taken = set(hosts.values())
-                hosts[host] = fresh(taken, 64)
-            pseudo = (0xFD << 120) | (v6_nets[net] << 64) | hosts[host]
-            out.append(str(ipaddress.IPv6Address(pseudo)))
-    return out
+                self.v4_nets[net] = self._fresh(self.used_v4_nets, 16)
+                self.v4_hosts[net] = bytes(self.rng.sample(range(256), 256))
+            pseudo = (10 << 24) | (self.v4_nets[net] << 8) | self.v4_hosts[net][host]
+            return str(ipaddress.IPv4Address(pseudo))
+        net, host = value >> 64, value & ((1 << 64) - 1)
+        if net not in self.v6_nets:
+            self.v6_nets[net] = self._fresh(self.used_v6_nets, 56)
+            self.v6_hosts[net] = {}
+        hosts = self.v6_hosts[net]
+        if host not in hosts:
+            hosts[host] = self._fresh(set(hosts.values()), 64)
+        pseudo = (0xFD << 120) | (self.v6_nets[net] << 64) | hosts[host]
+        return str(ipaddress.IPv6Address(pseudo))
 
 
 def pseudonymise_sources(campaign: Campaign) -> int:
@@ -94,20 +101,26 @@ def pseudonymise_sources(campaign: Campaign) -> int:
     same PostgreSQL transaction id (xmin), which until then tied each
     ballot to the invitation claimed in its transaction.
     """
-    # Ids and sources only, written back in chunks by primary key: a campaign
-    # of a million ballots is never loaded as objects (issue #15).
+    # Ids and sources only, read and written back in chunks by primary key: a
+    # campaign of a million ballots is never held whole, as objects or as rows
+    # (issue #15). One Pseudonymiser maps every chunk, so equal sources stay equal.
     # (A ballot without a source keeps none: only those with one are read.)
     n_ballots = db.session.scalar(select(func.count()).select_from(Ballot).where(Ballot.campaign_id == campaign.id))
-    rows = db.session.execute(
-        select(Ballot.id, Ballot.source).where(Ballot.campaign_id == campaign.id, Ballot.source.is_not(None))
-        .order_by(Ballot.id)).all()
-    pseudonyms = pseudonymise([source for _, source in rows], secrets.SystemRandom())
-    changed = [{"id": bid, "source": pseudonym}
-               for (bid, source), pseudonym in zip(rows, pseudonyms, strict=True) if pseudonym != source]
-    del rows, pseudonyms
-    for start in range(0, len(changed), REWRITE_CHUNK):
-        db.session.execute(update(Ballot), changed[start:start + REWRITE_CHUNK])
-    del changed
+    mapper = Pseudonymiser(secrets.SystemRandom())
+    after = 0
+    while True:
+        rows = db.session.execute(
+            select(Ballot.id, Ballot.source).where(Ballot.campaign_id == campaign.id, Ballot.source.is_not(None),
+                                                   Ballot.id > after)
+            .order_by(Ballot.id).limit(REWRITE_CHUNK)).all()
+        if not rows:
+            break
+        changed = [{"id": bid, "source": pseudonym} for bid, source in rows
+                   if (pseudonym := mapper(source)) != source]
+        if changed:
+            db.session.execute(update(Ballot), changed)
+        after = rows[-1][0]
+        del rows, changed
     for obj in list(db.session.identity_map.values()):  # ballots this session holds: read afresh
         if isinstance(obj, Ballot):
             db.session.expire(obj, ["source"])
