@@ -276,6 +276,31 @@ def test_finalization_pseudonymises_the_sources_it_freezes(ctx):
     assert snap.results_sha256 == before
 
 
+def test_pseudonyms_are_consistent_across_the_rewrite_chunks(ctx, monkeypatch):
+    """The sources are read and rewritten in chunks (a million ballots are never
+    held whole): equal sources in different chunks get the same pseudonym, and
+    a /24 shared across chunks stays one /24."""
+    from survey.ballots import pseudonyms
+
+    monkeypatch.setattr(pseudonyms, "REWRITE_CHUNK", 3)
+    campaign = make_committee_campaign()
+    ballots = db.session.scalars(select(Ballot).where(Ballot.campaign_id == campaign.id).order_by(Ballot.id)).all()
+    assert len(ballots) >= 12
+    given = {b.id: ("not an address" if k % 5 == 4 else f"198.51.{100 + k % 2}.{k % 3 + 1}")
+             for k, b in enumerate(ballots)}
+    for ballot in ballots:
+        ballot.source = given[ballot.id]
+    db.session.commit()
+    assert pseudonyms.pseudonymise_sources(campaign) == len(ballots)
+    db.session.commit()
+    got = {b.id: b.source for b in db.session.scalars(select(Ballot).where(Ballot.campaign_id == campaign.id))}
+    pairs = {(given[i], got[i]) for i in got}
+    assert len(pairs) == len({g for g, _ in pairs}) == len({p for _, p in pairs})  # a bijection
+    assert all(p.startswith("10.") for g, p in pairs if g[0].isdigit())
+    nets = {(g.rsplit(".", 1)[0], p.rsplit(".", 1)[0]) for g, p in pairs if g[0].isdigit()}
+    assert len(nets) == 2 == len({g for g, _ in nets}) == len({p for _, p in nets})
+
+
 def test_finalize_refuses_results_other_than_those_approved(client, ctx, monkeypatch):
     """The sign-off counts approvals by the results' SHA-256: a recomputation at 定稿
     that differs (a change meanwhile, or arithmetic that differs between machines)
