@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import contains_eager, joinedload
 from werkzeug.routing import IntegerConverter, Map
@@ -94,13 +93,18 @@ def unit_or_404(campaign: Campaign, code: str) -> CampaignUnit:
     return cu
 
 
+#: Blueprints whose forms refuse NUL themselves: the questionnaire shows the form again
+#: with the field's problem (survey/ballots/questionnaire.py CONTROL_CHARACTERS).
+_REFUSE_NUL_THEMSELVES = frozenset({"ballots", "preview"})
+
+
 def refuse_nul() -> None:
-    """Before every staff request: a query or form value holding NUL (U+0000) is refused
-    with a 400 in the user's language. No database column holds one (PostgreSQL
-    refuses it outright), so it would otherwise end as a 500 half-way through."""
-    if request.path.startswith("/api/") or not current_user.is_authenticated:
-        # The API names the parameter or the place in the body (survey/api/registry.py); the
-        # evaluators' forms refuse it themselves, with the form shown again (survey/ballots/).
+    """Before every request: a query or form value holding NUL (U+0000) is refused
+    with a 400 in the user's language, signed in or not (the sign-in form, the
+    public lookups). No database column holds one (PostgreSQL refuses it
+    outright), so it would otherwise end as a 500 half-way through."""
+    if request.path.startswith("/api/") or request.blueprint in _REFUSE_NUL_THEMSELVES:
+        # The API names the parameter or the place in the body (survey/api/registry.py).
         return
     if request.args and any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
         raise UserError(_("请求中含有不可见的控制字符 NUL（U+0000），请删去后重试。"))
