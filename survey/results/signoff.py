@@ -205,10 +205,11 @@ def finalize(campaign: Campaign, today: dt.date, user: User) -> ResultSnapshot:
     _require_closed(campaign, _("只有已截止、尚未定稿的评议活动才能定稿。"))
     if campaign.quorum is None:  # closed without the transition (an imported campaign): fixed now
         fix_quorum(campaign)
-    need, have = quorum(campaign), len(valid_approvals(campaign))
+    # The results approved: the quorum counts approvals of them, and what is frozen must be them.
+    approved = current_snapshot(campaign).results_sha256
+    need, have = quorum(campaign), sum(counts(a, approved) for a in approvals_of(campaign))
     if have < need:
         raise ResultsError(_("审定人数不足：需要 %(need)d 人，已有 %(have)d 人。", need=need, have=have))
-    approved = current_snapshot(campaign).results_sha256
     # First, so that the stored bundle holds pseudonyms too (docs/anonymity.md);
     # no flag or figure changes with it.
     pseudonymise_sources(campaign)
