@@ -434,6 +434,8 @@ class BallotColumns:
         self.attributes: list[Any] = []
         self.src_codes: dict[str, int] = {}
         self.net_codes: dict[str, int] = {}
+        #: Per source code, its network's code (-1: not an address).
+        self.src_net: list[int] = []
         self.ans_codes: dict[bytes, int] = {}
 
     def __len__(self) -> int:
@@ -451,10 +453,13 @@ class BallotColumns:
         s = b.get("source")
         src = net_code = -1
         if s is not None:
-            src = self.src_codes.setdefault(s, len(self.src_codes))
-            net = network_of(s)
-            if net is not None:
-                net_code = self.net_codes.setdefault(net, len(self.net_codes))
+            src = self.src_codes.get(s, -1)
+            if src < 0:
+                # A source seen before has its network already: worked out once per source.
+                src = self.src_codes[s] = len(self.src_codes)
+                net = network_of(s)
+                self.src_net.append(-1 if net is None else self.net_codes.setdefault(net, len(self.net_codes)))
+            net_code = self.src_net[src]
         self.source.append(src)
         self.network.append(net_code)
         answers = b["answers"]
