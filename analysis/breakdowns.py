@@ -27,14 +27,18 @@ from .flags import ballot_unit_scores
 from .scores import (
     CellSums,
     GroupCells,
+    ValueCells,
     cell_sums,
     cells_bytes,
     combine_groups,
     counts_by_row,
+    exact_sums,
     option_weights,
     prepare_group,
     scored_shares,
     trim_count,
+    value_cell_sums,
+    value_cells,
 )
 from .uncertainty import percentile_ci95
 
@@ -662,7 +666,11 @@ class ItemCells:
     cells of one item are a group's section 5 cells with s_i(b, u) in place
     of s(b, u), summed by the same matrix products. With one item s_1(b, u)
     is s(b, u) exactly (the weight cancels), so the unit's own sums serve
-    and nothing is computed twice.
+    and nothing is computed twice. Where a group's item figures are exact
+    (equal weights a power of two, points short binary fractions: see
+    :func:`analysis.scores.exact_sums`, the usual case of an unweighted
+    group), its cells are counted by value instead (:class:`ValueCells`):
+    the same doubles, without sorting or summing matrices.
 
     Parameters
     ----------
@@ -686,6 +694,8 @@ class ItemCells:
         #: (group, item, bytes) of the cells left for :meth:`replicate_apart` (their sums too).
         self._apart: list[tuple[int, int, int]] = []
         self._sums: list[list[CellSums | None]] = [[None] * self.n_items for _ in range(G)]
+        #: Per group, its item cells counted by value where its figures are exact.
+        self._by_value: list[ValueCells | None] = [None] * G
         self._shares = np.full((self.n_items, G, U, n_scored), np.nan)
         # Per item and group, the replicate chunks of S_i(u, g), shape (r, units).
         self._reps: list[list[list[Floats]]] = [[[] for _ in range(G)] for _ in range(self.n_items)]
@@ -711,9 +721,19 @@ class ItemCells:
         # s_i(b, u) is defined only where s(b, u) is).
         estimate = cells_bytes(len(rows), len(c.unit_codes), int(unit_sums.n[0].sum()),
                                equal_weight=equal_weight is not None, trim=p > 0, shares=False)
+        by_value = None
+        points = c.option_points[basis.scored_idx]
+        if not self.same_as_units and equal_weight is not None and exact_sums(points, equal_weight, len(rows)):
+            by_value = value_cells(c.answers[rows], c.option_points, range(self.n_items), equal_weight, p)
+            for i, sums in enumerate(value_cell_sums(by_value, None)):
+                self._sums[g][i] = sums
+            if self._replicates:
+                self._by_value[g] = by_value
         for i in range(self.n_items):
             if self.same_as_units:
                 self._sums[g][i] = unit_sums
+            elif by_value is not None:
+                pass  # counted by value above
             elif self._replicates and estimate > self._budget:
                 # Built once, in its pass over the replicates (the sample's sums with them).
                 self._apart.append((g, i, estimate))
@@ -739,6 +759,12 @@ class ItemCells:
 
         `counts_t` is :func:`analysis.scores.counts_by_row` of `counts` where the caller has it.
         """
+        by_value = self._by_value[g]
+        if by_value is not None:
+            for i, sums in zip(by_value.items, value_cell_sums(by_value, counts_t if counts_t is not None
+                                                               else counts_by_row(counts)), strict=True):
+                self._reps[i][g].append(sums.score())
+            return
         for i in range(self.n_items):
             if self.same_as_units:
                 self._reps[i][g].append(unit_sums.score())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,10 @@ __all__ = [
     "composite",
     "option_weights",
     "scored_shares",
+    "exact_sums",
+    "ValueCells",
+    "value_cells",
+    "value_cell_sums",
 ]
 
 
@@ -620,3 +625,174 @@ def scored_shares(option_weight: Array, scored_idx: Array) -> NDArray[np.float64
     with np.errstate(invalid="ignore", divide="ignore"):
         shares: NDArray[np.float64] = np.where(wa[:, None] > 0, wo / np.where(wa > 0, wa, 1.0)[:, None], np.nan)
     return shares
+
+
+# ---------------------------------------------------------------------------
+# Item cells counted by value (exact figures)
+
+#: Answer patterns (per unit, of the items counted together) one sparse
+#: product counts at most: items are packed so that (values + 1)**items stays
+#: within it.
+_PATTERNS = 1024
+
+
+def exact_sums(values: ArrayLike, weight: float | None, n_rows: int) -> bool:
+    """Whether every sum of weight·value over at most `n_rows` drawn ballots is exact in double precision.
+
+    True where the common weight is a power of two and the values are
+    binary fractions whose sums stay far below 2**53 units of their last
+    place: the matrix products then give those sums exactly, in whatever
+    order they add, so counting the ballots of each value gives the very same
+    doubles (:func:`value_cells`).
+    """
+    if weight is None or not 0 < weight < math.inf:
+        return False
+    mantissa, exponent = math.frexp(weight)
+    if mantissa != 0.5 or not -500 < exponent < 500:
+        return False
+    vals = np.asarray(values, dtype=float)
+    if not np.all(np.isfinite(vals)):
+        return False
+    for bits in range(31):
+        scaled = vals * float(1 << bits)  # exact: a power of two
+        if np.all(scaled == np.floor(scaled)):
+            top = float(np.max(np.abs(scaled), initial=0.0))
+            return top * max(n_rows, 1) < 2.0 ** 50
+    return False
+
+
+@dataclass(frozen=True)
+class ValueCells:
+    """A group's item cells as counts of drawn ballots per unit, item and value.
+
+    Only for a group whose figures are exact (:func:`exact_sums`): all its
+    ballots weigh the same and the items' points are short binary fractions.
+    Then a trimmed cell's sums depend only on how many drawn ballots gave
+    each value (ties in the sorted cell have the same score and weight), and
+    they are computed exactly, equal to the last bit to what
+    :func:`cell_sums` gives on :func:`prepare_group`'s cells.
+
+    Attributes
+    ----------
+    items : tuple of int
+        The items, in the order of `packs`' columns.
+    values : ndarray of float, shape (V,)
+        The distinct points of the scored options, ascending.
+    packs : tuple
+        Per pack of items counted together: the (unit, answer pattern) ×
+        rows matrix (CSR, ones) and the patterns' values, shape
+        (patterns, items in pack · V), ones where a pattern gives that item
+        that value.
+    weight : float
+        The group's common weight.
+    trim_per_end : float
+    n_units : int
+    n : int
+        Rows of the group.
+    """
+
+    items: tuple[int, ...]
+    values: Array
+    packs: tuple[tuple[Any, Array], ...]
+    weight: float
+    trim_per_end: float
+    n_units: int
+    n: int
+
+
+def value_cells(answers: Array, option_points: Array, items: Sequence[int], weight: float,
+                trim_per_end: float) -> ValueCells:
+    """Build :class:`ValueCells` for one group.
+
+    Parameters
+    ----------
+    answers : ndarray of int8, shape (n_g, units, all items)
+        Option index per row, unit and item; -1 where unanswered. Rows in
+        ballot-id order (any order gives the same counts).
+    option_points : ndarray of float
+        Points per option; NaN where the option is not scored.
+    items : sequence of int
+        The items whose cells are wanted.
+    weight : float
+        The group's common weight.
+    """
+    n_g, U = answers.shape[0], answers.shape[1]
+    points = np.asarray(option_points, dtype=float)
+    scored = ~np.isnan(points)
+    values = np.unique(points[scored])
+    V = len(values)
+    # 1 + the value's rank per option; 0 for an unscored option and (the
+    # last slot, index -1) for no answer.
+    rank = np.zeros(len(points) + 1, dtype=np.int64)
+    rank[:-1][scored] = 1 + np.searchsorted(values, points[scored])
+    per_pack = 1
+    while per_pack < len(items) and (V + 1) ** (per_pack + 1) <= _PATTERNS:
+        per_pack += 1
+    packs = []
+    for at in range(0, len(items), per_pack):
+        pack = list(items[at:at + per_pack])
+        P = (V + 1) ** len(pack)
+        code = np.zeros((n_g, U), dtype=np.int64)
+        for t, item in enumerate(pack):
+            code += rank[answers[:, :, item].astype(np.intp)] * (V + 1) ** t
+        b_idx, u_idx = np.nonzero(code)
+        cls = u_idx * P + code[b_idx, u_idx]
+        order = np.argsort(cls, kind="stable")
+        indptr = np.zeros(U * P + 1, dtype=np.int64)
+        np.cumsum(np.bincount(cls, minlength=U * P), out=indptr[1:])
+        matrix = sparse.csr_array((np.ones(len(order), dtype=np.float32), b_idx[order].astype(np.int32), indptr),
+                                  shape=(U * P, n_g))
+        patterns = np.arange(P)
+        to_values = np.zeros((P, len(pack) * V), dtype=np.float32)
+        for t in range(len(pack)):
+            digit = (patterns // (V + 1) ** t) % (V + 1)
+            has = digit > 0
+            to_values[patterns[has], t * V + digit[has] - 1] = 1.0
+        packs.append((matrix, to_values))
+    return ValueCells(tuple(items), values, tuple(packs), float(weight), float(trim_per_end), U, n_g)
+
+
+def value_cell_sums(cells: ValueCells, counts_t: Array | None) -> list[CellSums]:
+    """Per item of `cells`, its cell sums for the replicates of `counts_t` (None: the sample).
+
+    Parameters
+    ----------
+    counts_t : ndarray, shape (n_g, R), or None
+        :func:`counts_by_row` of the replicate counts.
+
+    Returns
+    -------
+    list of CellSums (without shares), in the order of ``cells.items``.
+    """
+    if counts_t is None:
+        counts_t = np.ones((cells.n, 1), dtype=np.float32)
+    R = counts_t.shape[1]
+    U, V = cells.n_units, len(cells.values)
+    p, w = cells.trim_per_end, cells.weight
+    if V == 0:
+        # No scored option: every cell is empty.
+        return [CellSums(*(np.zeros((R, U)) for _ in range(4)), None, None) for _ in cells.items]
+    out: list[CellSums] = []
+    for matrix, to_values in cells.packs:
+        P = to_values.shape[0]
+        if cells.n:
+            # Whole numbers at most n_g: exact in single precision, in any order.
+            by_pattern = (matrix @ counts_t).astype(np.float32).reshape(U, P, R)
+            counted = np.matmul(by_pattern.transpose(0, 2, 1), to_values).astype(np.float64)  # (U, R, items·V)
+        else:
+            counted = np.zeros((U, R, to_values.shape[1]))
+        for t in range(to_values.shape[1] // V):
+            N = np.ascontiguousarray(counted[:, :, t * V:(t + 1) * V].transpose(1, 0, 2))  # (R, U, V)
+            n = N.sum(axis=2)
+            k = trim_count(p, n)
+            kept_v = N.copy()
+            if p > 0:
+                # The k lowest and the k highest drawn ballots go, value by value.
+                before = np.cumsum(N, axis=2) - N
+                kept_v -= np.clip(k[..., None] - before, 0.0, N)
+                after = np.cumsum(N[..., ::-1], axis=2)[..., ::-1] - N
+                kept_v -= np.clip(k[..., None] - after, 0.0, N)
+            kept = n - 2 * k
+            num = (kept_v @ cells.values) * w
+            out.append(CellSums(num, kept * w, n, kept, None, None))
+    return out
