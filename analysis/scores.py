@@ -771,7 +771,8 @@ def value_cell_sums(cells: ValueCells, counts_t: Array | None) -> list[CellSums]
     p, w = cells.trim_per_end, cells.weight
     if V == 0:
         # No scored option: every cell is empty.
-        return [CellSums(*(np.zeros((R, U)) for _ in range(4)), None, None) for _ in cells.items]
+        return [CellSums(np.zeros((R, U)), np.zeros((R, U)), np.zeros((R, U)), np.zeros((R, U)), None, None)
+                for _ in cells.items]
     out: list[CellSums] = []
     for matrix, to_values in cells.packs:
         P = to_values.shape[0]
