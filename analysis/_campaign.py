@@ -10,6 +10,7 @@ import re
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -406,6 +407,9 @@ class BallotColumns:
     (:func:`from_document`) and for ballots read one by one
     (``analysis._stream``): the number of ballots need not be known
     beforehand. Ballots must have passed :func:`analysis._validate.validate_ballot`.
+    Per ballot only lookups run (C-level maps over its answers); the
+    positions of the answers and the keys of equal answers are worked out
+    for all ballots at once, in numpy.
 
     Parameters
     ----------
@@ -426,31 +430,45 @@ class BallotColumns:
         self.duration_s = array("d")
         self.source = array("q")
         self.network = array("q")
-        self.answer_key = array("q")
-        # Positions into the flat (ballot, unit, item) answers and their options.
-        self.flat_pos = array("q")
-        self.flat_opt = array("h")
+        #: Whether the ballot's answers are compared for duplicates (an open batch, a source).
+        self.compared = bytearray()
+        # The answers, flat: per ballot its units' count; per (ballot, unit)
+        # the unit and its items' count; per answer its item and option.
+        self.units_of_ballot = array("q")
+        self.unit = array("q")
+        self.items_of_unit = array("q")
+        self.item = array("q")
+        self.option = array("q")
         #: Per ballot, its ``attributes`` (None where absent): read by the margins and breakdowns.
         self.attributes: list[Any] = []
+        #: Answers put and not yet flushed; items answered by those flushed.
+        self._pending: list[Mapping[str, Mapping[str, str]]] = []
+        self.answered = 0
         self.src_codes: dict[str, int] = {}
         self.net_codes: dict[str, int] = {}
         #: Per source code, its network's code (-1: not an address).
         self.src_net: list[int] = []
-        self.ans_codes: dict[bytes, int] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def add(self, b: Mapping[str, Any], submitted_us: int | None = None) -> None:
         """Append one (valid) ballot; `submitted_us` is its time where the caller parsed it already."""
-        r = len(self.ids)
-        self.ids.append(b["id"])
-        k = self.batch_idx[b["batch"]]
-        self.batch.append(k)
-        self.submitted_us.append(parse_instant_us(b["submitted_at"]) if submitted_us is None else submitted_us)
         duration = b.get("duration_s")
-        self.duration_s.append(math.nan if duration is None else float(duration))
-        s = b.get("source")
+        self.submitted_us.append(parse_instant_us(b["submitted_at"]) if submitted_us is None else submitted_us)
+        self.put(b["id"], self.batch_idx[b["batch"]], math.nan if duration is None else float(duration),
+                 b.get("source"), b["answers"], b.get("attributes"))
+
+    def put(self, bid: str, k: int, duration: float, s: str | None, answers: Mapping[str, Mapping[str, str]],
+            attributes: Any) -> None:
+        """Append a ballot's fields but its time (the caller appends it).
+
+        Its answers join the arrays at the next :meth:`flush` (which
+        :meth:`answers` and :meth:`answer_keys` make first).
+        """
+        self.ids.append(bid)
+        self.batch.append(k)
+        self.duration_s.append(duration)
         src = net_code = -1
         if s is not None:
             src = self.src_codes.get(s, -1)
@@ -462,45 +480,112 @@ class BallotColumns:
             net_code = self.src_net[src]
         self.source.append(src)
         self.network.append(net_code)
-        answers = b["answers"]
-        unit_idx, item_idx, opt_idx, n_items = self.unit_idx, self.item_idx, self.opt_idx, self.n_items
-        base = r * self.n_units
-        # One pass per array for the whole ballot: (ballot, unit, item) positions and their options.
-        self.flat_pos.extend([(base + unit_idx[u]) * n_items + item_idx[it]
-                              for u, per_item in answers.items() for it in per_item])
-        self.flat_opt.extend([opt_idx[opt] for per_item in answers.values() for opt in per_item.values()])
-        if s is not None and self.open_batch[k]:
-            self.answer_key.append(self.ans_codes.setdefault(self._answers_key(answers), len(self.ans_codes)))
-        else:
-            # Only ballots of open batches with a source can be duplicates;
-            # the others get keys no other ballot shares.
-            self.answer_key.append(-1 - r)
-        self.attributes.append(b.get("attributes"))
+        self._pending.append(answers)
+        if len(self._pending) >= _PENDING:
+            self.flush()
+        # Only ballots of open batches with a source can be duplicates.
+        self.compared.append(s is not None and self.open_batch[k])
+        self.attributes.append(attributes)
 
-    def _answers_key(self, answers: Mapping[str, Mapping[str, str]]) -> bytes:
-        """A key equal exactly where two valid ballots' answers are equal as JSON objects (any key order).
+    def flush(self) -> int:
+        """Turn the answers put since the last flush into the flat arrays; how many items they answered.
 
-        The sorted codes of every (unit, item, option) answered and of every
-        unit present (so that ``{"u1": {}}`` differs from ``{}``), as bytes:
-        compact for a million ballots, and cheaper to build than canonical JSON.
+        Done for some dozen ballots at once, each array filled by one
+        C-level pass over them. Unknown units, items and options fail their
+        lookups (KeyError), an answer that is not an object fails
+        ``dict.values`` (TypeError).
         """
-        unit_idx, item_idx, opt_idx, n_items = self.unit_idx, self.item_idx, self.opt_idx, self.n_items
-        stride, width = n_items + 1, self.n_options + 1
-        codes = [(unit_idx[u] * stride + item_idx[it]) * width + opt_idx[opt]
-                 for u, per_item in answers.items() for it, opt in per_item.items()]
-        codes += [(unit_idx[u] * stride + n_items) * width for u in answers]
-        codes.sort()
-        return array("q", codes).tobytes()
+        pending = self._pending
+        if not pending:
+            return 0
+        self._pending = []
+        before = len(self.option)
+        self.units_of_ballot.extend(map(len, pending))
+        self.unit.extend(map(self.unit_idx.__getitem__, chain.from_iterable(pending)))
+        per_unit: list[Mapping[str, str]] = list(chain.from_iterable(map(_values, pending)))
+        self.items_of_unit.extend(map(len, per_unit))
+        self.item.extend(map(self.item_idx.__getitem__, chain.from_iterable(per_unit)))
+        self.option.extend(map(self.opt_idx.__getitem__, chain.from_iterable(map(_values, per_unit))))
+        answered = len(self.option) - before
+        self.answered += answered
+        return answered
+
+    def _flat(self, lo: int, hi: int) -> tuple[Ints, Ints, Ints, Ints]:
+        """Ballots lo..hi's answers: per answer its ballot, unit, item and option."""
+        self.flush()
+        units_of = np.frombuffer(self.units_of_ballot, dtype=np.int64)
+        unit_at = np.concatenate([[0], np.cumsum(units_of)])
+        u0, u1 = int(unit_at[lo]), int(unit_at[hi])
+        items_of = np.frombuffer(self.items_of_unit, dtype=np.int64)
+        item_at = np.concatenate([[0], np.cumsum(items_of)])
+        a0, a1 = int(item_at[u0]), int(item_at[u1])
+        ballot_of_unit = np.repeat(np.arange(lo, hi, dtype=np.int64), units_of[lo:hi])
+        unit = np.frombuffer(self.unit, dtype=np.int64)[u0:u1]
+        per_answer = np.repeat(np.stack([ballot_of_unit, unit]), items_of[u0:u1], axis=1)
+        return (per_answer[0], per_answer[1], np.frombuffer(self.item, dtype=np.int64)[a0:a1],
+                np.frombuffer(self.option, dtype=np.int64)[a0:a1])
 
     def answers(self) -> NDArray[np.int8]:
         """Option index per ballot, unit and item; -1 where not answered."""
         if self.n_options > 127:
             raise ValueError(f"at most 127 scale options are supported, got {self.n_options}")
-        answers = np.full((len(self.ids), self.n_units, self.n_items), -1, dtype=np.int8)
-        if self.flat_pos:
-            answers.reshape(-1)[np.frombuffer(self.flat_pos, dtype=np.int64)] = \
-                np.frombuffer(self.flat_opt, dtype=np.int16).astype(np.int8)
+        n = len(self.ids)
+        answers = np.full((n, self.n_units, self.n_items), -1, dtype=np.int8)
+        flat = answers.reshape(-1)
+        for lo in range(0, n, _ANSWER_CHUNK):
+            ballot, unit, item, option = self._flat(lo, min(n, lo + _ANSWER_CHUNK))
+            flat[(ballot * self.n_units + unit) * self.n_items + item] = option
         return answers
+
+    def answer_keys(self) -> Ints:
+        """Per ballot, a key equal exactly where two compared ballots' answers are equal as JSON objects.
+
+        Compared are the ballots of open batches with a source (the others
+        get keys no other ballot shares, -1 - row). Two ballots' answers
+        are equal as JSON objects (any key order) exactly where the sorted
+        codes of every (unit, item, option) answered and of every unit
+        present (so that ``{"u1": {}}`` differs from ``{}``) are equal. Keys
+        count from 0 in the order the answers first occur.
+        """
+        n = len(self.ids)
+        keys = -1 - np.arange(n, dtype=np.int64)
+        compared = np.flatnonzero(np.frombuffer(bytes(self.compared), dtype=np.uint8)) if n else np.zeros(0, np.int64)
+        if not len(compared):
+            return keys
+        stride, width = self.n_items + 1, self.n_options + 1
+        ballot, unit, item, option = self._flat(0, n)
+        pick = np.frombuffer(bytes(self.compared), dtype=np.bool_)
+        on = pick[ballot]
+        codes = [(ballot[on], (unit[on] * stride + item[on]) * width + option[on])]
+        units_of = np.frombuffer(self.units_of_ballot, dtype=np.int64)
+        ballot_of_unit = np.repeat(np.arange(n, dtype=np.int64), units_of)
+        on_u = pick[ballot_of_unit]
+        codes.append((ballot_of_unit[on_u], (np.frombuffer(self.unit, dtype=np.int64)[on_u] * stride + self.n_items) * width))
+        owner = np.concatenate([c[0] for c in codes])
+        code = np.concatenate([c[1] for c in codes])
+        order = np.lexsort((code, owner))
+        owner, code = owner[order], code[order]
+        length = np.bincount(owner, minlength=n)[compared]
+        start = np.searchsorted(owner, compared)
+        first = np.full(len(compared), -1, dtype=np.int64)  # per compared ballot, its key's first ballot
+        for L in np.unique(length):
+            these = np.flatnonzero(length == L)
+            rows = code[start[these, None] + np.arange(L)[None, :]] if L else np.zeros((len(these), 0), np.int64)
+            _, at, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+            first[these] = these[at][inverse.ravel()]
+        # Keys numbered by first occurrence, as a dict filled ballot by ballot would number them.
+        firsts, numbered = np.unique(first, return_inverse=True)
+        keys[compared] = numbered.ravel()
+        del firsts
+        return keys
+
+
+#: Ballots whose answers are placed at once (bounds the temporaries for a million ballots).
+_ANSWER_CHUNK = 1 << 16
+#: An object's values (fails with TypeError on anything but a dict, as the answers must be).
+_values: Any = dict.values
+#: Ballots whose answers wait to be flushed into the arrays at once.
+_PENDING = 64
 
 
 def _ints(values: array[int]) -> Ints:
@@ -637,7 +722,7 @@ def from_columns(doc: Mapping[str, Any], cols: BallotColumns, rules: dict[str, A
         duration_s=np.frombuffer(cols.duration_s, dtype=np.float64).copy() if cols.duration_s else np.zeros(0),
         source=_ints(cols.source),
         network=_ints(cols.network),
-        answer_key=_ints(cols.answer_key),
+        answer_key=cols.answer_keys(),
         answers=answers,
         margins=_margins(doc, cols.attributes),
         batch_channel=tuple(str(b["channel"]) for b in batches),

@@ -19,6 +19,7 @@ import analysis._parse as parse_module
 from analysis import BundleError, evaluate_document, from_document, loads_bundle
 from analysis.__main__ import main
 from analysis._campaign import network_of
+from analysis._checks import parse_instant_us, parse_instants_us
 from analysis._stream import read_campaign
 from analysis.evaluate import evaluate
 
@@ -161,6 +162,7 @@ def test_ballots_the_plain_reading_doubts_are_read_again_to_the_same_campaign(mo
     doc["ballots"][4]["attributes"] = {"age": "<35", "nested": {"a": [1, 2.5, None]}}
     doc["ballots"][5]["source"] = 'a "quoted": source'  # a key's end inside a string value
     doc["ballots"][6]["attributes"] = {"age": ">50", "note": '"x" : "y"'}
+    doc["ballots"][7]["source"] = "[{not an address}]"  # brackets inside a string
     text = _text(doc, 1)
     want = from_document(loads_bundle(text), validated=True)
     monkeypatch.setattr(parse_module, "loads_bundle", lambda t: pytest.fail("fell back to loads_bundle"))
@@ -178,6 +180,62 @@ def test_answer_keys_equal_exactly_where_the_answers_are_equal_as_json():
     assert key[0] == key[1] == key[7]
     assert key[3] == key[4]
     assert len({key[0], key[2], key[3], key[5], key[6]}) == 5
+
+
+def _reference_columns(doc: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The answers array and the duplicate keys, worked out the plain way (one ballot at a time)."""
+    units = {u["code"]: k for k, u in enumerate(doc["units"])}
+    items = {it["code"]: k for k, it in enumerate(doc["items"])}
+    options = {o["code"]: k for k, o in enumerate(doc["scale"])}
+    open_batch = {b["code"]: b.get("issued") is None for b in doc["batches"]}
+    answers = np.full((len(doc["ballots"]), len(units), len(items)), -1, dtype=np.int8)
+    keys = -1 - np.arange(len(doc["ballots"]), dtype=np.int64)
+    seen: dict[str, int] = {}
+    for r, b in enumerate(doc["ballots"]):
+        for u, per_item in b["answers"].items():
+            for it, o in per_item.items():
+                answers[r, units[u], items[it]] = options[o]
+        if b.get("source") is not None and open_batch[b["batch"]]:
+            keys[r] = seen.setdefault(json.dumps(b["answers"], sort_keys=True), len(seen))
+    return answers, keys
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_answers_and_duplicate_keys_are_the_plain_ones(seed):
+    doc = generated_bundle(seed, n=700)
+    for b in doc["ballots"][::7]:
+        b.update(batch="g3-public", source="10.9.9.9")  # more compared ballots, some with the same answers
+    want_answers, want_keys = _reference_columns(doc)
+    text = _text(doc)
+    for got in (from_document(loads_bundle(text), validated=True), read_campaign(text, min_bytes=0)):
+        assert np.array_equal(got.answers, want_answers)
+        assert np.array_equal(got.answer_key, want_keys)
+    assert len(set(want_keys[want_keys >= 0])) < np.count_nonzero(want_keys >= 0)  # some equal answers
+
+
+def test_times_parsed_at_once_are_those_parsed_one_by_one():
+    rng = random.Random(4)
+    good, bad = [], []
+    for _ in range(20_000):
+        y = rng.choice([1, 4, 100, 400, 1900, 1970, 2000, 2024, 2026, 9999, rng.randint(1, 9999)])
+        value = (f"{y:04d}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}T{rng.randint(0, 24):02d}:"
+                 f"{rng.randint(0, 60):02d}:{rng.randint(0, 60):02d}{rng.choice('+-')}{rng.randint(0, 24):02d}:"
+                 f"{rng.randint(0, 60):02d}")
+        try:
+            good.append((value, parse_instant_us(value)))
+        except ValueError:
+            bad.append(value)
+    others = ["2026-11-02T08:00:00", "2026-11-02 08:00:00+08:00", " 2026-11-02T08:00:00+08:00 ",
+              "2026-11-02T08:00:00.5+08:00", "2026-11-02T08:00:00Z", "2026-11-02T08:00:00+0800"]
+    values = [v for v, _ in good] + others
+    want = [us for _, us in good] + [parse_instant_us(v) for v in others]
+    assert parse_instants_us(values).tolist() == want
+    assert len(good) > 10_000 and len(bad) > 1_000
+    for value in bad[:300]:
+        with pytest.raises(ValueError):
+            parse_instants_us([good[0][0], value])
+    with pytest.raises(ValueError):
+        parse_instants_us([good[0][0], 20261102])
 
 
 def _problems(fn):
@@ -216,6 +274,10 @@ def _refusals():
     yield "duplicate key in a nested attribute", _text(attrs).decode().replace('{"k": 1}', '{"k": 1, "k": 2}').encode()
     attrs["ballots"][3]["attributes"] = {"age": "<35", "big": 1}
     yield "attribute beyond int64", _text(attrs).decode().replace('"big": 1', '"big": 1' + "0" * 25).encode()
+    # A value nested beyond the limit inside a ballot read plainly, and in the rules after the ballots.
+    deep = "[" * 70 + "]" * 70
+    yield "deep value in a ballot", (text[:first] + f'"extra":{deep},' + text[first:]).encode()
+    yield "deep value after the ballots", (text[:-1] + f',"notes":{deep}}}').encode()
     yield "ballots not a list", _text({**base, "ballots": {}})
     yield "no ballots", _text({k: v for k, v in base.items() if k != "ballots"})
     yield "not an object", b"[1, 2]"
