@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -60,19 +61,47 @@ def ballot_unit_scores(answers: ArrayLike, option_points: ArrayLike, item_weight
         # One item: the score is its points (the weight cancels).
         one: Floats = lookup[answers[:, :, 0]]
         return one
+    n_options = len(points)
+    if (n_options + 1) ** n_items <= _TABLE_MAX:
+        # Few answer combinations: each one's score computed once (by the
+        # very operations below, element for element the same doubles),
+        # then looked up by the combination's code.
+        combos = np.arange((n_options + 1) ** n_items)
+        every = np.stack([(combos // (n_options + 1) ** i) % (n_options + 1) - 1 for i in range(n_items)],
+                         axis=1)
+        table = _scores(every[:, None, :], lookup, v)[:, 0]
+        out = np.empty((n, n_units))
+        for lo in range(0, n, _ROW_CHUNK):
+            hi = min(n, lo + _ROW_CHUNK)
+            code = np.zeros((hi - lo, n_units), dtype=np.int64)
+            for i in range(n_items):
+                code += (answers[lo:hi, :, i].astype(np.int64) + 1) * (n_options + 1) ** i
+            np.take(table, code, out=out[lo:hi])
+        return out
     out = np.empty((n, n_units))
     # Row chunks keep the temporaries small for a million ballots.
     for lo in range(0, n, _ROW_CHUNK):
         hi = min(n, lo + _ROW_CHUNK)
-        num = np.zeros((hi - lo, n_units))
-        den = np.zeros((hi - lo, n_units))
-        for i in range(n_items):
-            p = lookup[answers[lo:hi, :, i]]
-            scored = ~np.isnan(p)
-            num += v[i] * np.where(scored, p, 0.0)
-            den += v[i] * scored
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[lo:hi] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        out[lo:hi] = _scores(answers[lo:hi], lookup, v)
+    return out
+
+
+#: Answer combinations (options + 1 to the power items) up to which s(b, u) is looked up in a table.
+_TABLE_MAX = 1 << 16
+
+
+def _scores(answers: NDArray[Any], lookup: Floats, v: Floats) -> Floats:
+    """s(b, u) of answers of shape (rows, units, items): lookup holds the options' points and NaN last."""
+    rows, n_units, n_items = answers.shape
+    num = np.zeros((rows, n_units))
+    den = np.zeros((rows, n_units))
+    for i in range(n_items):
+        p = lookup[answers[:, :, i]]
+        scored = ~np.isnan(p)
+        num += v[i] * np.where(scored, p, 0.0)
+        den += v[i] * scored
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: Floats = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
     return out
 
 

@@ -1,6 +1,7 @@
 """The five data-quality flags and ballot states (SCORING.md sections 2 and 3), with their near misses."""
 
 import numpy as np
+import pytest
 from analysis_testkit import ballot, make_bundle
 
 from analysis import evaluate_document
@@ -118,3 +119,17 @@ def test_excluded_by_other_flags_and_blank_not_received():
     doc = res.to_json()
     assert doc["ballots"]["blank"] == 1 and doc["ballots"]["excluded"] == 3 and doc["ballots"]["valid"] == 0
     assert fl["straight_line"] == ["a0", "a1", "a2"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_unit_scores_looked_up_in_a_table_are_those_computed_row_by_row(seed, monkeypatch):
+    import analysis.flags as flags_module
+
+    rng = np.random.default_rng(seed)
+    n_options, n_items = int(rng.integers(1, 7)), int(rng.integers(2, 5))
+    points = rng.choice([100.0, 70.0, 0.0, np.nan, 33.3, 1 / 3, 5.0], size=n_options)
+    weights = rng.uniform(0.1, 3.0, size=n_items)
+    answers = rng.integers(-1, n_options, size=(int(rng.integers(1, 3000)), 7, n_items)).astype(np.int8)
+    got = flags_module.ballot_unit_scores(answers, points, weights)
+    monkeypatch.setattr(flags_module, "_TABLE_MAX", 0)  # every row computed
+    assert np.array_equal(got, flags_module.ballot_unit_scores(answers, points, weights), equal_nan=True)
