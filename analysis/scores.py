@@ -359,7 +359,9 @@ def _cell_counts(cells: GroupCells, counts_t: Array) -> tuple[Array, Array, Arra
     indptr = np.append(cells.cell_bounds[:, :3].ravel(), cells.cell_bounds[-1, 3])
     parts = sparse.csr_array((np.ones(len(cells.cell_pos), dtype=counts_t.dtype), cells.cell_pos, indptr),
                              shape=(3 * U, cells.n))
-    sums = np.rint((parts @ counts_t).astype(np.float64))  # (3·units, R), whole numbers
+    # Column by column (CSC): the counts are read row after row, in order,
+    # and the few sums stay in cache (several times faster than by row).
+    sums = np.rint((parts.tocsc() @ counts_t).astype(np.float64))  # (3·units, R), whole numbers
     return np.ascontiguousarray(sums[0::3].T), np.ascontiguousarray(sums[1::3].T), np.ascontiguousarray(sums[2::3].T)
 
 
@@ -740,8 +742,9 @@ def value_cells(answers: Array, option_points: Array, items: Sequence[int], weig
         order = np.argsort(cls, kind="stable")
         indptr = np.zeros(U * P + 1, dtype=np.int64)
         np.cumsum(np.bincount(cls, minlength=U * P), out=indptr[1:])
+        # Kept column by column (CSC), as :func:`_cell_counts` uses it.
         matrix = sparse.csr_array((np.ones(len(order), dtype=np.float32), b_idx[order].astype(np.int32), indptr),
-                                  shape=(U * P, n_g))
+                                  shape=(U * P, n_g)).tocsc()
         patterns = np.arange(P)
         to_values = np.zeros((P, len(pack) * V), dtype=np.float32)
         for t in range(len(pack)):
