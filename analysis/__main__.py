@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # held once (as text) while its ballots are read, not twice.
         decoded = decode_text(text)
         del text
-        campaign = read_campaign(decoded, override, utf8=True)
+        campaign = read_campaign(decoded, override, utf8=True, parallel=True)
         del decoded
         results = evaluate(campaign)
     except BundleError as exc:

@@ -510,6 +510,43 @@ class BallotColumns:
         self.answered += answered
         return answered
 
+    def part(self) -> dict[str, Any]:
+        """What :meth:`take` needs of these ballots (sent from a helper process)."""
+        self.flush()
+        sources = list(self.src_codes)  # in code order
+        return {"ids": self.ids, "batch": self.batch, "duration_s": self.duration_s, "source": self.source,
+                "sources": sources, "compared": self.compared, "units_of_ballot": self.units_of_ballot,
+                "unit": self.unit, "items_of_unit": self.items_of_unit, "item": self.item, "option": self.option,
+                "attributes": self.attributes, "answered": self.answered}
+
+    def take(self, part: Mapping[str, Any]) -> None:
+        """Append the ballots of another reading's :meth:`part` (those that follow these in the text).
+
+        Their sources are numbered on from these' in the order they first
+        occur, as one reading of all the ballots numbers them.
+        """
+        self.flush()
+        code_of = np.full(len(part["sources"]) + 1, -1, dtype=np.int64)  # index -1: no source
+        for c, s in enumerate(part["sources"]):
+            code = self.src_codes.get(s, -1)
+            if code < 0:
+                code = self.src_codes[s] = len(self.src_codes)
+                net = network_of(s)
+                self.src_net.append(-1 if net is None else self.net_codes.setdefault(net, len(self.net_codes)))
+            code_of[c] = code
+        source = code_of[np.frombuffer(part["source"], dtype=np.int64)] if part["source"] else np.zeros(0, np.int64)
+        net_of = np.append(np.asarray(self.src_net, dtype=np.int64), -1)
+        self.ids.extend(part["ids"])
+        self.batch.extend(part["batch"])
+        self.duration_s.extend(part["duration_s"])
+        self.source.frombytes(source.tobytes())
+        self.network.frombytes(net_of[source].tobytes())
+        self.compared.extend(part["compared"])
+        for name in ("units_of_ballot", "unit", "items_of_unit", "item", "option"):
+            getattr(self, name).extend(part[name])
+        self.attributes.extend(part["attributes"])
+        self.answered += part["answered"]
+
     def _flat(self, lo: int, hi: int) -> tuple[Ints, Ints, Ints, Ints]:
         """Ballots lo..hi's answers: per answer its ballot, unit, item and option."""
         self.flush()
@@ -553,14 +590,20 @@ class BallotColumns:
         if not len(compared):
             return keys
         stride, width = self.n_items + 1, self.n_options + 1
-        ballot, unit, item, option = self._flat(0, n)
+        self.flush()
         pick = np.frombuffer(bytes(self.compared), dtype=np.bool_)
-        on = pick[ballot]
-        codes = [(ballot[on], (unit[on] * stride + item[on]) * width + option[on])]
         units_of = np.frombuffer(self.units_of_ballot, dtype=np.int64)
-        ballot_of_unit = np.repeat(np.arange(n, dtype=np.int64), units_of)
-        on_u = pick[ballot_of_unit]
-        codes.append((ballot_of_unit[on_u], (np.frombuffer(self.unit, dtype=np.int64)[on_u] * stride + self.n_items) * width))
+        items_of = np.frombuffer(self.items_of_unit, dtype=np.int64)
+        # The compared ballots' units and answers only (masks repeated down the flat arrays).
+        on_u = np.repeat(pick, units_of)
+        on = np.repeat(on_u, items_of)
+        unit_on = np.frombuffer(self.unit, dtype=np.int64)[on_u]
+        owner_u = np.repeat(compared, units_of[compared])
+        owner = np.repeat(owner_u, items_of[on_u])
+        unit = np.repeat(unit_on, items_of[on_u])
+        item = np.frombuffer(self.item, dtype=np.int64)[on]
+        option = np.frombuffer(self.option, dtype=np.int64)[on]
+        codes = [(owner, (unit * stride + item) * width + option), (owner_u, (unit_on * stride + self.n_items) * width)]
         owner = np.concatenate([c[0] for c in codes])
         code = np.concatenate([c[1] for c in codes])
         order = np.lexsort((code, owner))
@@ -611,6 +654,8 @@ def _margins(doc: Mapping[str, Any], ballot_attributes: Sequence[Any]) -> tuple[
 
 
 def _attributes(ballot_attributes: Sequence[Any]) -> tuple[Attribute, ...]:
+    if not any(ballot_attributes):
+        return ()
     n = len(ballot_attributes)
     keys: dict[str, dict[str, int]] = {}
     codes: dict[str, Ints] = {}

@@ -26,13 +26,20 @@ valid bundle the :class:`Campaign` is the same as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import pickle
 import re
+import signal
 from array import array
 from collections.abc import Callable, Mapping
 from json import decoder as _json_decoder
 from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from . import _limits, _parse, _validate
 from ._campaign import BallotColumns, Campaign, _index, from_columns, from_document
@@ -52,6 +59,8 @@ _NOT_AFTER_BALLOTS = frozenset(_BEFORE_BALLOTS) | {"margins"}
 #: The C string scanner json.loads reads keys with (not in the typing stubs).
 _scanstring: Callable[[str, int, bool], tuple[str, int]] = _json_decoder.scanstring  # type: ignore[attr-defined]
 _WS = re.compile(r"[ \t\n\r]*")
+#: Between two objects of an array: where the guess of a ballot's start is looked for.
+_BOUNDARY = re.compile(r"\}[ \t\n\r]*,[ \t\n\r]*\{")
 #: Where a key may end: a quote, optional whitespace, a colon.
 _KEY_END = re.compile(r'"[ \t\n\r]*:')
 #: The plain decoder the ballots are read with first (strict numbers: no NaN or Infinity).
@@ -66,13 +75,9 @@ class _Recount(Exception):
     """The ballots' text holds more key ends than their keys: read again, counting ballot by ballot."""
 
 
-#: Whitespace a key's end may hold between its quote and its colon.
-_SPACED = ('" ', '"\t', '"\n', '"\r')
-
-
 def _key_ends(text: str, start: int, end: int) -> int:
     """How many key ends (a quote, optional whitespace, a colon) ``text[start:end]`` holds."""
-    if any(text.find(s, start, end) >= 0 for s in _SPACED):
+    if any(text.find(c, start, end) >= 0 for c in " \t\n\r"):  # single characters: found fast
         return len(_KEY_END.findall(text, start, end))
     return text.count('":', start, end)
 
@@ -87,11 +92,13 @@ class _Tally:
         self.objects = 0
         #: Whether some ballot was read with the hooks (nested values, numbers beyond the limits).
         self.careful = False
+        #: The times of the ballots read here, and after them those a helper parsed already.
         self.stamps: list[Any] = []
+        self.parsed: list[NDArray[np.int64]] = []
 
 
 def read_campaign(text: str | bytes | bytearray, override: Mapping[str, Any] | None = None, *,
-                  min_bytes: int = STREAM_MIN_BYTES, utf8: bool = False) -> Campaign:
+                  min_bytes: int = STREAM_MIN_BYTES, utf8: bool = False, parallel: bool = False) -> Campaign:
     """The :class:`Campaign` of a bundle's JSON text, read ballot by ballot where it is large.
 
     Parameters
@@ -106,6 +113,11 @@ def read_campaign(text: str | bytes | bytearray, override: Mapping[str, Any] | N
         True where a str `text` was decoded from UTF-8 (as the command line
         does, to let the bytes go): it then holds no lone surrogate but
         those an escape writes.
+    parallel : bool
+        Read the second half of the ballots in a forked helper process at
+        the same time (the command line: a second core), where the text is
+        between :data:`PARALLEL_MIN_CHARS` and :data:`PARALLEL_MAX_CHARS`.
+        The same Campaign either way.
 
     Returns
     -------
@@ -122,7 +134,8 @@ def read_campaign(text: str | bytes | bytearray, override: Mapping[str, Any] | N
         data = bytes(text) if isinstance(text, (bytes, bytearray)) else None
         try:
             try:
-                return _streamed(decoded, data, override, utf8 or data is not None, per_ballot=False)
+                return _streamed(decoded, data, override, utf8 or data is not None, per_ballot=False,
+                                 parallel=parallel)
             except _Recount:
                 # Some ballot's text has more key ends than keys: find it ballot by ballot.
                 return _streamed(decoded, data, override, utf8 or data is not None, per_ballot=True)
@@ -156,7 +169,7 @@ def _none(problems: Problems) -> None:
 
 
 def _streamed(text: str, data: bytes | None, override: Mapping[str, Any] | None, utf8: bool, *,
-              per_ballot: bool) -> Campaign:
+              per_ballot: bool, parallel: bool = False) -> Campaign:
     # Decoded from UTF-8, the text can hold a lone surrogate only through an escape.
     if _limits.may_hold_surrogates(text, b"" if utf8 else None):
         raise _Unusual
@@ -182,7 +195,20 @@ def _streamed(text: str, data: bytes | None, override: Mapping[str, Any] | None,
             if key == "ballots":
                 cols = _ballots_before(head, ctx)
                 start = i
-                i = _read_ballots(text, i, scan, cols, ctx, found, odd, tally, per_ballot)
+                helper = _Helper.start(text, i, head, ctx) if parallel and not per_ballot else None
+                try:
+                    i, at_split = _read_ballots(text, i, scan, cols, ctx, found, odd, tally, per_ballot,
+                                                stop=helper.at if helper is not None else -1)
+                    if at_split:
+                        assert helper is not None
+                        end = helper.join(cols, ctx, tally)
+                        if end is None:  # the helper found something unusual: read on here, in its words
+                            i, _ = _read_ballots(text, i, scan, cols, ctx, found, odd, tally, per_ballot, first=False)
+                        else:
+                            i = end
+                finally:
+                    if helper is not None:
+                        helper.close()
                 span = (start, i)
             else:
                 head[key], i = scan(text, i)
@@ -200,10 +226,11 @@ def _streamed(text: str, data: bytes | None, override: Mapping[str, Any] | None,
     if cols is None:
         raise _Unusual
     _nesting(text, data, span, tally)
-    if not per_ballot and _key_ends(text, *span) != tally.keys:
+    if not per_ballot and _key_ends(text, *span) != tally.keys + cols.answered:
         raise _Recount
     try:
-        cols.submitted_us = array("q", parse_instants_us(tally.stamps).tobytes())
+        times = np.concatenate([parse_instants_us(tally.stamps), *tally.parsed])
+        cols.submitted_us = array("q", times.tobytes())
     except (ValueError, TypeError, OverflowError):
         raise _Unusual from None
     _none(_validate.sections_after_ballots(head, ctx))
@@ -213,6 +240,99 @@ def _streamed(text: str, data: bytes | None, override: Mapping[str, Any] | None,
     if overflow:
         raise _Unusual
     return from_columns(head, cols, rules)
+
+
+#: Texts from which the ballots' second half is read by a helper process (:class:`_Helper`).
+PARALLEL_MIN_CHARS = 8 << 20
+#: Texts above which it is not (a million ballots: the helper's own memory counts then).
+PARALLEL_MAX_CHARS = 256 << 20
+
+
+class _Helper:
+    """A forked process reading the ballots from a ballot's start near the middle of the text to the array's end.
+
+    Its start is only a guess (``},{`` past the middle); the parent reads
+    from the first ballot and takes the helper's arrays only where one of
+    its ballots ends exactly there, so the ballots are read as one reading
+    would read them. Anything the helper finds unusual it leaves to the
+    parent, which then reads on itself and words it.
+    """
+
+    def __init__(self, pid: int, fd: int, at: int) -> None:
+        self.pid, self.fd, self.at = pid, fd, at
+
+    @classmethod
+    def start(cls, text: str, i: int, head: dict[str, Any], ctx: _validate.BundleContext) -> _Helper | None:
+        if not (PARALLEL_MIN_CHARS <= len(text) <= PARALLEL_MAX_CHARS) or not hasattr(os, "fork"):
+            return None
+        at = _split_guess(text, i)
+        if at < 0:
+            return None
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the helper (its work is checked through the parent)
+            os.close(read_fd)
+            try:
+                payload = _helper_read(text, at, head, ctx)
+            except BaseException:  # anything: the parent reads on itself
+                payload = None
+            with os.fdopen(write_fd, "wb") as out:
+                pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+            os._exit(0)
+        os.close(write_fd)
+        return cls(pid, read_fd, at)
+
+    def join(self, cols: BallotColumns, ctx: _validate.BundleContext, tally: _Tally) -> int | None:
+        """Take the helper's ballots into `cols`; the position after the array, or None (read on)."""
+        with os.fdopen(self.fd, "rb") as got:
+            self.fd = -1
+            payload = pickle.load(got)
+        if payload is None:
+            return None
+        end, part, returned, keys, objects, careful, stamps = payload
+        if not ctx.ballot_ids.isdisjoint(part["ids"]):
+            raise _Unusual  # a ballot id of the first half again
+        ctx.ballot_ids.update(part["ids"])
+        for k, n in enumerate(returned):
+            ctx.returned[k] += n
+        cols.take(part)
+        tally.keys += keys
+        tally.objects += objects
+        tally.careful = tally.careful or careful
+        tally.parsed.append(stamps)
+        end_at: int = end
+        return end_at
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
+def _split_guess(text: str, i: int) -> int:
+    """Where a ballot may start near the middle of the ballots from `i` (-1: nowhere)."""
+    found = _BOUNDARY.search(text, i + (len(text) - i) // 2)
+    return found.end() - 1 if found is not None else -1
+
+
+def _helper_read(text: str, at: int, head: dict[str, Any], parent: _validate.BundleContext) -> tuple[Any, ...]:
+    """In the helper: read the ballots from `at` to the array's end, as the parent would."""
+    found: list[bool] = []
+    odd: list[bool] = []
+    scan: Any = _parse.decoder(found, odd).scan_once  # type: ignore[attr-defined]
+    ctx = _validate.BundleContext(batches=parent.batches, returned=[0] * len(parent.returned))
+    cols = BallotColumns(head)
+    tally = _Tally()
+    end, _ = _read_ballots(text, at, scan, cols, ctx, found, odd, tally, False, first=False)
+    stamps = parse_instants_us(tally.stamps)  # raises where the parent must read on and word it
+    return end, cols.part(), ctx.returned, tally.keys, tally.objects, tally.careful, stamps
+
 
 
 def _nesting(text: str, data: bytes | None, span: tuple[int, int], tally: _Tally) -> None:
@@ -254,6 +374,16 @@ def _no_repeated_key(text: str, start: int, end: int, keys: int) -> bool:
     return len(_KEY_END.findall(text, start, end)) == keys
 
 
+def _keys(ballot: dict[str, Any], answers: dict[str, Any], attributes: dict[str, Any] | None) -> int:
+    """Keys of a parsed ballot, its answers' objects and its attributes (an answer not an object: refused)."""
+    keys = len(ballot) + len(answers) + (len(attributes) if attributes is not None else 0)
+    for per_item in answers.values():
+        if type(per_item) is not dict:
+            raise _Unusual
+        keys += len(per_item)
+    return keys
+
+
 def _plain_values(ballot: dict[str, Any], attributes: dict[str, Any] | None) -> bool:
     """Whether the values the fast reading could take wrong are absent: numbers beyond the limits, nesting."""
     duration = ballot.get("duration_s")
@@ -270,8 +400,14 @@ def _plain_values(ballot: dict[str, Any], attributes: dict[str, Any] | None) -> 
 
 
 def _read_ballots(text: str, i: int, scan: Any, cols: BallotColumns, ctx: _validate.BundleContext,
-                  found: list[bool], odd: list[bool], tally: _Tally, per_ballot: bool) -> int:
-    """Parse, check and append every ballot of the array at `i`; the position after it.
+                  found: list[bool], odd: list[bool], tally: _Tally, per_ballot: bool, *,
+                  first: bool = True, stop: int = -1) -> tuple[int, bool]:
+    """Parse, check and append the ballots of the array from `i`; where it stopped, and whether at `stop`.
+
+    From the array's bracket where `first`, else from a ballot's start. It
+    reads to the array's end (returning the position after it, False) or,
+    where it comes to a ballot starting exactly at `stop`, stops there
+    (returning `stop`, True).
 
     Each ballot is parsed by the plain decoder (C throughout, as ``json.load``;
     NaN and Infinity refused); where its values could hide what the bundle
@@ -284,11 +420,12 @@ def _read_ballots(text: str, i: int, scan: Any, cols: BallotColumns, ctx: _valid
     Their times are parsed at the end, all at once.
     """
     fast = _FAST.scan_once  # type: ignore[attr-defined]
-    if text[i:i + 1] != "[":
-        raise _Unusual
-    i = _skip(text, i + 1)
-    if text[i:i + 1] == "]":
-        return i + 1
+    if first:
+        if text[i:i + 1] != "[":
+            raise _Unusual
+        i = _skip(text, i + 1)
+        if text[i:i + 1] == "]":
+            return i + 1, False
     put = cols.put
     seen, returned, batches = ctx.ballot_ids, ctx.returned, ctx.batches
     stamps = tally.stamps
@@ -320,28 +457,26 @@ def _read_ballots(text: str, i: int, scan: Any, cols: BallotColumns, ctx: _valid
             seconds = duration
         else:
             raise _Unusual
-        careful = per_ballot or (attributes is not None and not _plain_values(ballot, attributes))
-        if careful:
-            keys = len(ballot) + len(answers) + (len(attributes) if attributes is not None else 0)
-            for per_item in answers.values():
-                if type(per_item) is not dict:
-                    raise _Unusual
-                keys += len(per_item)
-            if attributes is not None and not _plain_values(ballot, attributes) or not _no_repeated_key(text, start, i, keys):
-                # Read again with the hooks that see a repeated key or a number beyond the limits.
-                ballot, i = scan(text, start)
-                if found or odd:
-                    raise _Unusual
-                tally.careful = True
-                get = ballot.get
-                answers, attributes = get("answers"), get("attributes")
-            else:
-                careful = False
+        nested = attributes is not None and not _plain_values(ballot, attributes)
+        source = get("source")
+        if source is not None and type(source) is not str:
+            raise _Unusual
+        # A source such as "::ffff:10.0.0.8" adds a key end of its own to the
+        # text (its opening quote, then a colon): such a ballot is counted alone.
+        rescanned = nested or (per_ballot or (source is not None and (source[:1] == ":" or '"' in source))) and \
+            not _no_repeated_key(text, start, i, _keys(ballot, answers, attributes))
+        if rescanned:
+            # Read again with the hooks that see a repeated key or a number beyond the limits.
+            ballot, i = scan(text, start)
+            if found or odd:
+                raise _Unusual
+            get = ballot.get
+            answers, attributes = get("answers"), get("attributes")
         k = batches.get(batch)
         if k is None:
             raise _Unusual
-        stamp, source = get("submitted_at"), get("source")
-        if type(stamp) is not str or (source is not None and type(source) is not str):
+        stamp = get("submitted_at")
+        if type(stamp) is not str:
             raise _Unusual
         stamps.append(stamp)
         try:
@@ -351,11 +486,14 @@ def _read_ballots(text: str, i: int, scan: Any, cols: BallotColumns, ctx: _valid
             put(bid, k, seconds, source, answers, attributes)
         except (KeyError, TypeError, AttributeError):
             raise _Unusual from None
-        if careful:
+        if rescanned:
             # Its text's key ends, less the items it answered (counted for all ballots at the end).
             keys_read += len(_KEY_END.findall(text, start, i)) - sum(map(len, answers.values()))
         else:
             keys_read += len(ballot) + len(answers) + (len(attributes) if attributes is not None else 0)
+        if nested:
+            tally.careful = True
+        else:
             objects += 2 + len(answers) + (attributes is not None)
         seen.add(bid)
         returned[k] += 1
@@ -363,13 +501,19 @@ def _read_ballots(text: str, i: int, scan: Any, cols: BallotColumns, ctx: _valid
         if c != "," and c != "]":
             i = _skip(text, i)
             c = text[i:i + 1]
-        if c == "]":
-            try:
-                cols.flush()
-            except (KeyError, TypeError, AttributeError):
-                raise _Unusual from None
-            tally.keys, tally.objects = keys_read + cols.answered, objects
-            return i + 1
-        if c != ",":
+        if c != "]" and c != ",":
             raise _Unusual
-        i = _skip(text, i + 1)
+        if c == ",":
+            i = _skip(text, i + 1)
+            if i < stop:
+                continue
+            if i > stop:
+                stop = -1  # not a ballot's start: read on to the end
+                continue
+        try:
+            cols.flush()
+        except (KeyError, TypeError, AttributeError):
+            raise _Unusual from None
+        tally.keys += keys_read
+        tally.objects += objects
+        return (i + 1, False) if c == "]" else (i, True)

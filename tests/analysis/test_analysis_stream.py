@@ -16,6 +16,7 @@ import pytest
 from analysis_testkit import CONFORMANCE, INVALID_CASES, VALID_CASES, case_bytes
 
 import analysis._parse as parse_module
+import analysis._stream as stream_module
 from analysis import BundleError, evaluate_document, from_document, loads_bundle
 from analysis.__main__ import main
 from analysis._campaign import network_of
@@ -370,3 +371,95 @@ def test_cli_refuses_a_duplicate_key_in_a_large_bundle(tmp_path):
     assert proc.returncode == 2
     errors = json.loads(proc.stdout)["errors"]
     assert {"path": "ballots[1].batch", "reason": "重复的键 batch", "reason_en": "duplicate key batch"} in errors
+
+
+# ---------------------------------------------------------------------------
+# The second half of the ballots read by a helper process (parallel=True)
+
+
+@pytest.fixture
+def helper_always(monkeypatch):
+    """A helper for texts of any size (it takes 8 MB at least otherwise)."""
+    monkeypatch.setattr(stream_module, "PARALLEL_MIN_CHARS", 0)
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_helper_reads_the_same_campaign(seed, helper_always, monkeypatch):
+    doc = generated_bundle(seed, n=900)
+    doc["ballots"][600]["source"] = "},{ inside a string"
+    text = _text(doc)
+    want = from_document(loads_bundle(text), validated=True)
+    started = []
+    real = stream_module._Helper.start
+    monkeypatch.setattr(stream_module._Helper, "start", classmethod(
+        lambda cls, *a: started.append(1) or real(*a)))
+    joined = []
+    real_join = stream_module._Helper.join
+    monkeypatch.setattr(stream_module._Helper, "join", lambda self, *a: joined.append(real_join(self, *a)) or joined[-1])
+    monkeypatch.setattr(parse_module, "loads_bundle", lambda t: pytest.fail("fell back to loads_bundle"))
+    _same_campaign(read_campaign(text, min_bytes=0, parallel=True), want)
+    assert started and joined and joined[0] is not None  # the helper's half was taken
+
+
+@pytest.mark.parametrize("where", ["inside a ballot", "helper fails", "no guess"])
+def test_a_wrong_split_or_a_failed_helper_reads_on_to_the_same_campaign(where, helper_always, monkeypatch):
+    doc = generated_bundle(23, n=600)
+    text = _text(doc)
+    want = from_document(loads_bundle(text), validated=True)
+    if where == "inside a ballot":
+        # A guess that is no ballot's start: the reading never lands on it.
+        monkeypatch.setattr(stream_module, "_split_guess",
+                            lambda t, i: t.index('"answers"', i + (len(t) - i) // 2))
+    elif where == "helper fails":
+        def fail(*args):
+            raise RuntimeError("the helper breaks")
+        monkeypatch.setattr(stream_module, "_helper_read", fail)
+    else:
+        monkeypatch.setattr(stream_module, "_split_guess", lambda t, i: -1)
+    _same_campaign(read_campaign(text, min_bytes=0, parallel=True), want)
+
+
+def _second_half_refusals():
+    base = generated_bundle(24, n=400)
+    dup = json.loads(_text(base))
+    dup["ballots"][390]["id"] = dup["ballots"][3]["id"]  # a first-half id again in the second half
+    yield "duplicate id across the halves", _text(dup)
+    dup = json.loads(_text(base))
+    dup["ballots"][395]["id"] = dup["ballots"][390]["id"]
+    yield "duplicate id in the second half", _text(dup)
+    bad = json.loads(_text(base))
+    bad["ballots"][380]["batch"] = "nope"
+    yield "unknown batch in the second half", _text(bad)
+    late = json.loads(_text(base))
+    late["ballots"][385]["submitted_at"] = "2026-02-30T08:00:00+08:00"
+    yield "impossible date in the second half", _text(late)
+    text = _text(base).decode()
+    at = text.index('"answers":', text.index(base["ballots"][392]["id"]))
+    yield "duplicate key in the second half", (text[:at] + '"batch":"g1-web",' + text[at:]).encode()
+
+
+@pytest.mark.parametrize("name,text", list(_second_half_refusals()), ids=[n for n, _ in _second_half_refusals()])
+def test_refusals_found_by_the_helper_are_the_document_paths(name, text, helper_always):
+    want = _problems(lambda: loads_bundle(text))
+    assert want, name
+    assert _problems(lambda: read_campaign(text, min_bytes=0, parallel=True)) == want
+
+
+def test_cli_reads_with_a_helper_to_the_same_results(tmp_path, helper_always, capsysbinary):
+    text = _large_bundle(tmp_path / "big.json")
+    want = _results_text(evaluate_document(loads_bundle(text)))
+    assert main(["evaluate", str(tmp_path / "big.json")]) == 0
+    got = json.loads(capsysbinary.readouterr().out)
+    assert json.dumps(got, ensure_ascii=False, separators=(",", ":")) == want
+
+
+def test_ipv6_mapped_sources_do_not_make_the_whole_reading_count_again(monkeypatch):
+    # "::ffff:10.0.0.8" starts with a colon: its opening quote reads as a key end.
+    doc = generated_bundle(25, n=300)
+    assert any(b.get("source") == "::ffff:10.0.0.8" for b in doc["ballots"])
+    text = _text(doc)
+    passes = []
+    real = stream_module._streamed
+    monkeypatch.setattr(stream_module, "_streamed", lambda *a, **k: passes.append(k["per_ballot"]) or real(*a, **k))
+    _same_campaign(read_campaign(text, min_bytes=0), from_document(loads_bundle(text), validated=True))
+    assert passes == [False]
