@@ -413,6 +413,8 @@ def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk:
         np.maximum(cum, 0, out=cum)
         np.minimum(cum, gathered, out=cum)
         del gathered
+        # Widened once for all units' small products (each reads its columns in place).
+        cum = cum.astype(np.float64)
     at = 0
     for u in range(U):
         W = int(widths[u])
@@ -422,8 +424,7 @@ def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk:
             out.append((None, np.all(start_u == k_u[:, None], axis=1)))
             continue
         ok = np.all((start_u <= k_u[:, None]) & (last[:, 2 * u:2 * u + 2] >= k_u[:, None]), axis=1)
-        drop = np.ascontiguousarray(cum[:, at:at + 2 * W], dtype=np.float64)  # (R, 2·W)
-        out.append((drop @ cells.windows[u][1], ok))
+        out.append((cum[:, at:at + 2 * W] @ cells.windows[u][1], ok))  # (R, 2·W) · (2·W, 2)
         at += 2 * W
     return out
 
