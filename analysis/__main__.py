@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         del text
         campaign = read_campaign(decoded, override, utf8=True, parallel=True)
         del decoded
-        results = evaluate(campaign)
+        results = evaluate(campaign, parallel=True)
     except BundleError as exc:
         _write_json(exc.to_json())
         return EXIT_REFUSED

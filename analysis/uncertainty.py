@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import mmap
+import os
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +23,7 @@ __all__ = [
     "replicate_chunk",
     "draw_replicate_counts",
     "replicate_draws",
+    "replicate_draws_ahead",
     "concat_sums",
     "BootstrapResult",
     "percentile_ci95",
@@ -176,6 +181,76 @@ def replicate_draws(seed: int, sizes: Sequence[int], replicates: int, chunk: int
     rng = np.random.default_rng(seed)
     for start in range(0, replicates, chunk):
         yield draw_replicate_counts(rng, sizes, min(chunk, replicates - start), out=buffers)
+
+
+def replicate_draws_ahead(seed: int, sizes: Sequence[int], replicates: int, chunk: int,
+                          dtype: Any) -> Iterator[list[np.ndarray]]:
+    """:func:`replicate_draws`, drawn by a forked helper process one chunk ahead of their use.
+
+    The helper holds the generator and draws chunk k + 1 into a second set
+    of shared buffers while the caller works on chunk k (the draws are a
+    second core's work then): one generator, used in order, so the very
+    draws of :func:`replicate_draws`. A chunk stays valid until the next is
+    asked for. Should the helper fail, the rest is drawn here (the chunks
+    already used drawn again, from the seed, and skipped). POSIX only (fork).
+    """
+    starts = list(range(0, replicates, chunk))
+    item = np.dtype(dtype).itemsize
+    set_bytes = item * chunk * sum(sizes)
+    shared = mmap.mmap(-1, max(1, 2 * set_bytes))  # anonymous, shared with the helper
+    sets: list[list[np.ndarray]] = []
+    for k in range(2):
+        views, at = [], k * set_bytes
+        for n in sizes:
+            views.append(np.ndarray((chunk, n), dtype=dtype, buffer=shared, offset=at))
+            at += item * chunk * n
+        sets.append(views)
+    ready_r, ready_w = os.pipe()
+    free_r, free_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the helper (its draws are checked through the parent)
+        os.close(ready_r)
+        os.close(free_w)
+        try:
+            _helper_draws(seed, sizes, replicates, chunk, sets, starts, ready_w, free_r)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(free_r)
+    used = 0
+    try:
+        for k, start in enumerate(starts):
+            if os.read(ready_r, 1) != b"x":
+                break  # the helper is gone: draw the rest here
+            yield [v[:min(chunk, replicates - start)] for v in sets[k % 2]]
+            used = k + 1
+            if k + 2 < len(starts):
+                with contextlib.suppress(BrokenPipeError):  # a helper gone is found at the next read
+                    os.write(free_w, b"x")  # chunk k is done with: its buffers may take chunk k + 2
+        else:
+            return
+    finally:
+        os.close(ready_r)
+        os.close(free_w)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    buffers = [np.empty((chunk, n), dtype=dtype) for n in sizes]
+    for k, drawn in enumerate(replicate_draws(seed, sizes, replicates, chunk, buffers)):
+        if k >= used:
+            yield drawn
+
+
+def _helper_draws(seed: int, sizes: Sequence[int], replicates: int, chunk: int, sets: list[list[np.ndarray]],
+                  starts: list[int], ready: int, free: int) -> None:
+    """In the helper: draw every chunk in order into the set of buffers it alternates with."""
+    rng = np.random.default_rng(seed)
+    for k, start in enumerate(starts):
+        if k >= 2 and os.read(free, 1) != b"x":
+            return  # the parent is gone
+        draw_replicate_counts(rng, sizes, min(chunk, replicates - start), out=sets[k % 2])
+        os.write(ready, b"x")
 
 
 def concat_sums(parts: Sequence[CellSums]) -> CellSums:

@@ -71,3 +71,59 @@ def test_summary_n0_and_undefined():
     assert res.ci95[1].tolist() == [80.25, 89.75]
     assert res.stability.tolist() == [1.0, 0.5]
     assert res.borderline.tolist() == [False, True]
+
+
+# ---------------------------------------------------------------------------
+# Draws made one chunk ahead by a helper process (the command line's)
+
+def _chunks(gen):
+    return [[a.copy() for a in drawn] for drawn in gen]
+
+
+@pytest.mark.parametrize(("sizes", "replicates", "chunk"), [((50, 0, 7), 23, 5), ((30,), 4, 4), ((9, 12), 9, 2)])
+def test_draws_ahead_are_the_draws(sizes, replicates, chunk):
+    from analysis.uncertainty import replicate_draws, replicate_draws_ahead
+
+    buffers = [np.empty((chunk, n), dtype=np.float32) for n in sizes]
+    want = _chunks(replicate_draws(77, sizes, replicates, chunk, buffers))
+    got = _chunks(replicate_draws_ahead(77, sizes, replicates, chunk, np.float32))
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert all(np.array_equal(a, b) for a, b in zip(g, w, strict=True))
+
+
+def test_draws_ahead_go_on_here_when_the_helper_dies(monkeypatch):
+    import analysis.uncertainty as uncertainty_module
+
+    real = uncertainty_module._helper_draws
+
+    def one_chunk_then_die(seed, sizes, replicates, chunk, sets, starts, ready, free):
+        real(seed, sizes, min(replicates, chunk), chunk, sets, starts[:1], ready, free)
+        raise SystemExit  # the helper ends after its first chunk
+    monkeypatch.setattr(uncertainty_module, "_helper_draws", one_chunk_then_die)
+    buffers = [np.empty((4, n), dtype=np.float32) for n in (40, 13)]
+    want = _chunks(uncertainty_module.replicate_draws(5, (40, 13), 18, 4, buffers))
+    got = _chunks(uncertainty_module.replicate_draws_ahead(5, (40, 13), 18, 4, np.float32))
+    assert len(got) == len(want) == 5
+    for g, w in zip(got, want, strict=True):
+        assert all(np.array_equal(a, b) for a, b in zip(g, w, strict=True))
+
+
+def test_evaluate_with_draws_ahead_gives_the_same_results(monkeypatch):
+    import importlib
+    import json
+
+    from bench.scale import RULES, campaign_parts
+
+    evaluate_module = importlib.import_module("analysis.evaluate")
+    uncertainty_module = importlib.import_module("analysis.uncertainty")
+    head, ballots = campaign_parts(2500, 3, n_units=5, per_ballot=2)
+    doc = {**head, "ballots": list(ballots), "rules": {**RULES, "bootstrap": {"replicates": 50, "seed": 9}}}
+    campaign = evaluate_module.from_document(doc)
+    monkeypatch.setattr(uncertainty_module, "_BLOCK", 2500 * 12)  # several chunks
+    want = json.dumps(evaluate_module.evaluate(campaign).to_json(), sort_keys=True)
+    used = []
+    real = evaluate_module.replicate_draws_ahead
+    monkeypatch.setattr(evaluate_module, "replicate_draws_ahead", lambda *a: used.append(1) or real(*a))
+    assert json.dumps(evaluate_module.evaluate(campaign, parallel=True).to_json(), sort_keys=True) == want
+    assert used
