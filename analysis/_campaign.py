@@ -434,11 +434,14 @@ class BallotColumns:
         self.compared = bytearray()
         # The answers, flat: per ballot its units' count; per (ballot, unit)
         # the unit and its items' count; per answer its item and option.
-        self.units_of_ballot = array("q")
-        self.unit = array("q")
-        self.items_of_unit = array("q")
-        self.item = array("q")
-        self.option = array("q")
+        # Small integers (a million ballots hold 18 million answers).
+        small_units = "h" if self.n_units < (1 << 15) else "i"
+        small_items = "h" if self.n_items < (1 << 15) else "i"
+        self.units_of_ballot = array("i")
+        self.unit = array(small_units)
+        self.items_of_unit = array(small_items)
+        self.item = array(small_items)
+        self.option = array("b" if self.n_options < (1 << 7) else "h")
         #: Per ballot, its ``attributes`` (None where absent): read by the margins and breakdowns.
         self.attributes: list[Any] = []
         #: Answers put and not yet flushed; items answered by those flushed.
@@ -550,17 +553,16 @@ class BallotColumns:
     def _flat(self, lo: int, hi: int) -> tuple[Ints, Ints, Ints, Ints]:
         """Ballots lo..hi's answers: per answer its ballot, unit, item and option."""
         self.flush()
-        units_of = np.frombuffer(self.units_of_ballot, dtype=np.int64)
+        units_of = _ints_of(self.units_of_ballot)
         unit_at = np.concatenate([[0], np.cumsum(units_of)])
         u0, u1 = int(unit_at[lo]), int(unit_at[hi])
-        items_of = np.frombuffer(self.items_of_unit, dtype=np.int64)
+        items_of = _ints_of(self.items_of_unit)
         item_at = np.concatenate([[0], np.cumsum(items_of)])
         a0, a1 = int(item_at[u0]), int(item_at[u1])
         ballot_of_unit = np.repeat(np.arange(lo, hi, dtype=np.int64), units_of[lo:hi])
-        unit = np.frombuffer(self.unit, dtype=np.int64)[u0:u1]
+        unit = _ints_of(self.unit, u0, u1)
         per_answer = np.repeat(np.stack([ballot_of_unit, unit]), items_of[u0:u1], axis=1)
-        return (per_answer[0], per_answer[1], np.frombuffer(self.item, dtype=np.int64)[a0:a1],
-                np.frombuffer(self.option, dtype=np.int64)[a0:a1])
+        return per_answer[0], per_answer[1], _ints_of(self.item, a0, a1), _ints_of(self.option, a0, a1)
 
     def answers(self) -> NDArray[np.int8]:
         """Option index per ballot, unit and item; -1 where not answered."""
@@ -592,17 +594,17 @@ class BallotColumns:
         stride, width = self.n_items + 1, self.n_options + 1
         self.flush()
         pick = np.frombuffer(bytes(self.compared), dtype=np.bool_)
-        units_of = np.frombuffer(self.units_of_ballot, dtype=np.int64)
-        items_of = np.frombuffer(self.items_of_unit, dtype=np.int64)
+        units_of = _ints_of(self.units_of_ballot)
+        items_of = _ints_of(self.items_of_unit)
         # The compared ballots' units and answers only (masks repeated down the flat arrays).
         on_u = np.repeat(pick, units_of)
         on = np.repeat(on_u, items_of)
-        unit_on = np.frombuffer(self.unit, dtype=np.int64)[on_u]
+        unit_on = _ints_of(self.unit)[on_u]
         owner_u = np.repeat(compared, units_of[compared])
         owner = np.repeat(owner_u, items_of[on_u])
         unit = np.repeat(unit_on, items_of[on_u])
-        item = np.frombuffer(self.item, dtype=np.int64)[on]
-        option = np.frombuffer(self.option, dtype=np.int64)[on]
+        item = _ints_of(self.item)[on]
+        option = _ints_of(self.option)[on]
         codes = [(owner, (unit * stride + item) * width + option), (owner_u, (unit_on * stride + self.n_items) * width)]
         owner = np.concatenate([c[0] for c in codes])
         code = np.concatenate([c[1] for c in codes])
@@ -621,6 +623,12 @@ class BallotColumns:
         keys[compared] = numbered.ravel()
         del firsts
         return keys
+
+
+def _ints_of(values: array[int], lo: int = 0, hi: int | None = None) -> Ints:
+    """Elements lo..hi of an array of small integers, as int64 (for arithmetic without overflow)."""
+    got: Ints = np.frombuffer(values, dtype=np.dtype(values.typecode))[lo:hi].astype(np.int64)
+    return got
 
 
 #: Ballots whose answers are placed at once (bounds the temporaries for a million ballots).
