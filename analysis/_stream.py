@@ -271,14 +271,16 @@ class _Helper:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the helper (its work is checked through the parent)
-            os.close(read_fd)
-            try:
-                payload = _helper_read(text, at, head, ctx)
-            except BaseException:  # anything: the parent reads on itself
-                payload = None
-            with os.fdopen(write_fd, "wb") as out:
-                pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
-            os._exit(0)
+            try:  # whatever happens, the helper never returns into the parent's code
+                os.close(read_fd)
+                try:
+                    payload = _helper_read(text, at, head, ctx)
+                except BaseException:  # anything: the parent reads on itself
+                    payload = None
+                with os.fdopen(write_fd, "wb") as out:
+                    pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+            finally:
+                os._exit(0)
         os.close(write_fd)
         return cls(pid, read_fd, at)
 
@@ -332,7 +334,6 @@ def _helper_read(text: str, at: int, head: dict[str, Any], parent: _validate.Bun
     end, _ = _read_ballots(text, at, scan, cols, ctx, found, odd, tally, False, first=False)
     stamps = parse_instants_us(tally.stamps)  # raises where the parent must read on and word it
     return end, cols.part(), ctx.returned, tally.keys, tally.objects, tally.careful, stamps
-
 
 
 def _nesting(text: str, data: bytes | None, span: tuple[int, int], tally: _Tally) -> None:

@@ -209,9 +209,9 @@ def replicate_draws_ahead(seed: int, sizes: Sequence[int], replicates: int, chun
     free_r, free_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the helper (its draws are checked through the parent)
-        os.close(ready_r)
-        os.close(free_w)
-        try:
+        try:  # whatever happens, the helper never returns into the parent's code
+            os.close(ready_r)
+            os.close(free_w)
             _helper_draws(seed, sizes, replicates, chunk, sets, starts, ready_w, free_r)
         finally:
             os._exit(0)
