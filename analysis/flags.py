@@ -73,9 +73,11 @@ def ballot_unit_scores(answers: ArrayLike, option_points: ArrayLike, item_weight
         out = np.empty((n, n_units))
         for lo in range(0, n, _ROW_CHUNK):
             hi = min(n, lo + _ROW_CHUNK)
-            code = np.zeros((hi - lo, n_units), dtype=np.int64)
-            for i in range(n_items):
-                code += (answers[lo:hi, :, i].astype(np.int64) + 1) * (n_options + 1) ** i
+            digits = answers[lo:hi].astype(np.int32)  # one contiguous pass; codes below 2**16
+            digits += 1
+            code = digits[:, :, 0].copy()
+            for i in range(1, n_items):
+                code += digits[:, :, i] * (n_options + 1) ** i
             np.take(table, code, out=out[lo:hi])
         return out
     out = np.empty((n, n_units))
