@@ -369,6 +369,8 @@ def evaluate(c: Campaign, *, details: bool = True, parallel: bool = False) -> Re
              and budget - cache_bytes >= 2 * ahead_bytes)
     if ahead:
         budget -= ahead_bytes
+        # Started now: the helper draws while the sample's figures are computed.
+        draws_ahead = replicate_draws_ahead(seed, sizes, R, chunk, count_type)
     basis = score_basis(c, s, weights, group_rows) if details else None
     # Section 5a's item cells share what is left of the memory budget.
     items = ItemCells(basis, budget - (cache_bytes if cache else 0), R > 0 and G > 0) if basis is not None else None
@@ -414,8 +416,7 @@ def evaluate(c: Campaign, *, details: bool = True, parallel: bool = False) -> Re
 
         def fresh() -> list[Array]:
             return [np.empty((chunk, k), dtype=count_type) for k in sizes]
-        for drawn in (replicate_draws_ahead(seed, sizes, R, chunk, count_type) if ahead
-                      else replicate_draws(seed, sizes, R, chunk, fresh())):
+        for drawn in (draws_ahead if ahead else replicate_draws(seed, sizes, R, chunk, fresh())):
             counts: list[Array | None] = list(drawn)
             for g in range(G):
                 got = cached[g]

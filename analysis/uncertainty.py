@@ -6,6 +6,7 @@ import contextlib
 import mmap
 import os
 import signal
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "draw_replicate_counts",
     "replicate_draws",
     "replicate_draws_ahead",
+    "AheadDraws",
     "concat_sums",
     "BootstrapResult",
     "percentile_ci95",
@@ -184,62 +186,86 @@ def replicate_draws(seed: int, sizes: Sequence[int], replicates: int, chunk: int
 
 
 def replicate_draws_ahead(seed: int, sizes: Sequence[int], replicates: int, chunk: int,
-                          dtype: Any) -> Iterator[list[np.ndarray]]:
-    """:func:`replicate_draws`, drawn by a forked helper process one chunk ahead of their use.
+                          dtype: Any) -> AheadDraws:
+    """:func:`replicate_draws`, drawn by a forked helper process ahead of their use (see :class:`AheadDraws`)."""
+    return AheadDraws(seed, sizes, replicates, chunk, dtype)
 
-    The helper holds the generator and draws chunk k + 1 into a second set
-    of shared buffers while the caller works on chunk k (the draws are a
-    second core's work then): one generator, used in order, so the very
-    draws of :func:`replicate_draws`. A chunk stays valid until the next is
-    asked for. Should the helper fail, the rest is drawn here (the chunks
-    already used drawn again, from the seed, and skipped). POSIX only (fork).
+
+class AheadDraws:
+    """The bootstrap's counts chunk after chunk, drawn by a forked helper process ahead of their use.
+
+    The helper starts drawing at once (so while the caller still computes the
+    sample's figures) and holds the generator: it draws chunk k + 2 into a
+    set of shared buffers as soon as the caller is done with chunk k (two
+    sets alternate). One generator, used in order, so the very draws of
+    :func:`replicate_draws`. Iterate once; a chunk stays valid until the next
+    is asked for. Should the helper fail, the rest is drawn here (the chunks
+    already used drawn again, from the seed, and skipped). The helper ends
+    when the iteration does, on :meth:`close`, or when this object goes.
+    POSIX only (fork).
     """
-    starts = list(range(0, replicates, chunk))
-    item = np.dtype(dtype).itemsize
-    set_bytes = item * chunk * sum(sizes)
-    shared = mmap.mmap(-1, max(1, 2 * set_bytes))  # anonymous, shared with the helper
-    sets: list[list[np.ndarray]] = []
-    for k in range(2):
-        views, at = [], k * set_bytes
-        for n in sizes:
-            views.append(np.ndarray((chunk, n), dtype=dtype, buffer=shared, offset=at))
-            at += item * chunk * n
-        sets.append(views)
-    ready_r, ready_w = os.pipe()
-    free_r, free_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the helper (its draws are checked through the parent)
-        try:  # whatever happens, the helper never returns into the parent's code
-            os.close(ready_r)
-            os.close(free_w)
-            _helper_draws(seed, sizes, replicates, chunk, sets, starts, ready_w, free_r)
+
+    def __init__(self, seed: int, sizes: Sequence[int], replicates: int, chunk: int, dtype: Any) -> None:
+        self.seed, self.sizes, self.replicates, self.chunk, self.dtype = seed, list(sizes), replicates, chunk, dtype
+        self.starts = list(range(0, replicates, chunk))
+        item = np.dtype(dtype).itemsize
+        set_bytes = item * chunk * sum(sizes)
+        shared = mmap.mmap(-1, max(1, 2 * set_bytes))  # anonymous, shared with the helper
+        self.sets: list[list[np.ndarray]] = []
+        for k in range(2):
+            views, at = [], k * set_bytes
+            for n in sizes:
+                views.append(np.ndarray((chunk, n), dtype=dtype, buffer=shared, offset=at))
+                at += item * chunk * n
+            self.sets.append(views)
+        ready_r, ready_w = os.pipe()
+        free_r, free_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the helper (its draws are checked through the parent)
+            try:  # whatever happens, the helper never returns into the parent's code
+                os.close(ready_r)
+                os.close(free_w)
+                _helper_draws(seed, sizes, replicates, chunk, self.sets, self.starts, ready_w, free_r)
+            finally:
+                os._exit(0)
+        os.close(ready_w)
+        os.close(free_r)
+        self._ready, self._free = ready_r, free_w
+        self._end = weakref.finalize(self, _end_helper, pid, ready_r, free_w)
+
+    def close(self) -> None:
+        """End the helper (its draws are no longer wanted)."""
+        self._end()
+
+    def __iter__(self) -> Iterator[list[np.ndarray]]:
+        used = 0
+        try:
+            for k, start in enumerate(self.starts):
+                if os.read(self._ready, 1) != b"x":
+                    break  # the helper is gone: draw the rest here
+                yield [v[:min(self.chunk, self.replicates - start)] for v in self.sets[k % 2]]
+                used = k + 1
+                if k + 2 < len(self.starts):
+                    with contextlib.suppress(BrokenPipeError):  # a helper gone is found at the next read
+                        os.write(self._free, b"x")  # chunk k is done with: its buffers may take chunk k + 2
+            else:
+                return
         finally:
-            os._exit(0)
-    os.close(ready_w)
-    os.close(free_r)
-    used = 0
-    try:
-        for k, start in enumerate(starts):
-            if os.read(ready_r, 1) != b"x":
-                break  # the helper is gone: draw the rest here
-            yield [v[:min(chunk, replicates - start)] for v in sets[k % 2]]
-            used = k + 1
-            if k + 2 < len(starts):
-                with contextlib.suppress(BrokenPipeError):  # a helper gone is found at the next read
-                    os.write(free_w, b"x")  # chunk k is done with: its buffers may take chunk k + 2
-        else:
-            return
-    finally:
-        os.close(ready_r)
-        os.close(free_w)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-    buffers = [np.empty((chunk, n), dtype=dtype) for n in sizes]
-    for k, drawn in enumerate(replicate_draws(seed, sizes, replicates, chunk, buffers)):
-        if k >= used:
-            yield drawn
+            self.close()
+        buffers = [np.empty((self.chunk, n), dtype=self.dtype) for n in self.sizes]
+        for k, drawn in enumerate(replicate_draws(self.seed, self.sizes, self.replicates, self.chunk, buffers)):
+            if k >= used:
+                yield drawn
+
+
+def _end_helper(pid: int, *fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _helper_draws(seed: int, sizes: Sequence[int], replicates: int, chunk: int, sets: list[list[np.ndarray]],

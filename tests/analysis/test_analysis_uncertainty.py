@@ -127,3 +127,17 @@ def test_evaluate_with_draws_ahead_gives_the_same_results(monkeypatch):
     monkeypatch.setattr(evaluate_module, "replicate_draws_ahead", lambda *a: used.append(1) or real(*a))
     assert json.dumps(evaluate_module.evaluate(campaign, parallel=True).to_json(), sort_keys=True) == want
     assert used
+
+
+def test_draws_ahead_unused_end_their_helper():
+    import gc
+    import os
+
+    from analysis.uncertainty import replicate_draws_ahead
+
+    draws = replicate_draws_ahead(3, (20, 30), 12, 3, np.float32)  # the helper starts at once
+    pid = draws._end.peek()[1][0]
+    del draws
+    gc.collect()
+    with pytest.raises(ChildProcessError):  # ended and reaped when its object went
+        os.waitpid(pid, os.WNOHANG)
