@@ -136,7 +136,7 @@ def test_draws_ahead_unused_end_their_helper():
     from analysis.uncertainty import replicate_draws_ahead
 
     draws = replicate_draws_ahead(3, (20, 30), 12, 3, np.float32)  # the helper starts at once
-    pid = draws._end.peek()[1][0]
+    pid = draws._end.peek()[2][0]  # (object, function, args, kwargs)
     del draws
     gc.collect()
     with pytest.raises(ChildProcessError):  # ended and reaped when its object went
