@@ -550,18 +550,25 @@ class BallotColumns:
         self.attributes.extend(part["attributes"])
         self.answered += part["answered"]
 
-    def _flat(self, lo: int, hi: int) -> tuple[Ints, Ints, Ints, Ints]:
-        """Ballots lo..hi's answers: per answer its ballot, unit, item and option."""
+    def _offsets(self) -> tuple[Ints, Ints]:
+        """Where each ballot's units and each unit's answers start in the flat arrays (one past the end last)."""
         self.flush()
-        units_of = _ints_of(self.units_of_ballot)
-        unit_at = np.concatenate([[0], np.cumsum(units_of)])
+        unit_at = np.zeros(len(self.units_of_ballot) + 1, dtype=np.int64)
+        np.cumsum(_raw(self.units_of_ballot), out=unit_at[1:])
+        item_at = np.zeros(len(self.items_of_unit) + 1, dtype=np.int64)
+        np.cumsum(_raw(self.items_of_unit), out=item_at[1:])
+        return unit_at, item_at
+
+    def _flat(self, lo: int, hi: int, offsets: tuple[Ints, Ints] | None = None) -> tuple[Ints, Ints, Ints, Ints]:
+        """Ballots lo..hi's answers: per answer its ballot, unit, item and option."""
+        unit_at, item_at = offsets if offsets is not None else self._offsets()
         u0, u1 = int(unit_at[lo]), int(unit_at[hi])
-        items_of = _ints_of(self.items_of_unit)
-        item_at = np.concatenate([[0], np.cumsum(items_of)])
         a0, a1 = int(item_at[u0]), int(item_at[u1])
-        ballot_of_unit = np.repeat(np.arange(lo, hi, dtype=np.int64), units_of[lo:hi])
+        units_of = np.diff(unit_at[lo:hi + 1])
+        items_of = np.diff(item_at[u0:u1 + 1])
+        ballot_of_unit = np.repeat(np.arange(lo, hi, dtype=np.int64), units_of)
         unit = _ints_of(self.unit, u0, u1)
-        per_answer = np.repeat(np.stack([ballot_of_unit, unit]), items_of[u0:u1], axis=1)
+        per_answer = np.repeat(np.stack([ballot_of_unit, unit]), items_of, axis=1)
         return per_answer[0], per_answer[1], _ints_of(self.item, a0, a1), _ints_of(self.option, a0, a1)
 
     def answers(self) -> NDArray[np.int8]:
@@ -571,8 +578,9 @@ class BallotColumns:
         n = len(self.ids)
         answers = np.full((n, self.n_units, self.n_items), -1, dtype=np.int8)
         flat = answers.reshape(-1)
+        offsets = self._offsets()
         for lo in range(0, n, _ANSWER_CHUNK):
-            ballot, unit, item, option = self._flat(lo, min(n, lo + _ANSWER_CHUNK))
+            ballot, unit, item, option = self._flat(lo, min(n, lo + _ANSWER_CHUNK), offsets)
             flat[(ballot * self.n_units + unit) * self.n_items + item] = option
         return answers
 
@@ -594,17 +602,19 @@ class BallotColumns:
         stride, width = self.n_items + 1, self.n_options + 1
         self.flush()
         pick = np.frombuffer(bytes(self.compared), dtype=np.bool_)
-        units_of = _ints_of(self.units_of_ballot)
-        items_of = _ints_of(self.items_of_unit)
-        # The compared ballots' units and answers only (masks repeated down the flat arrays).
+        units_of = _raw(self.units_of_ballot)
+        items_of = _raw(self.items_of_unit)
+        # The compared ballots' units and answers only (masks repeated down the
+        # flat arrays; the small integers widened only once picked).
         on_u = np.repeat(pick, units_of)
         on = np.repeat(on_u, items_of)
-        unit_on = _ints_of(self.unit)[on_u]
+        unit_on = _raw(self.unit)[on_u].astype(np.int64)
         owner_u = np.repeat(compared, units_of[compared])
         owner = np.repeat(owner_u, items_of[on_u])
         unit = np.repeat(unit_on, items_of[on_u])
-        item = _ints_of(self.item)[on]
-        option = _ints_of(self.option)[on]
+        item = _raw(self.item)[on].astype(np.int64)
+        option = _raw(self.option)[on].astype(np.int64)
+        del on, on_u
         codes = [(owner, (unit * stride + item) * width + option), (owner_u, (unit_on * stride + self.n_items) * width)]
         owner = np.concatenate([c[0] for c in codes])
         code = np.concatenate([c[1] for c in codes])
@@ -623,6 +633,11 @@ class BallotColumns:
         keys[compared] = numbered.ravel()
         del firsts
         return keys
+
+
+def _raw(values: array[int]) -> NDArray[np.signedinteger[Any]]:
+    """An array of small integers as numpy sees it (no copy)."""
+    return np.frombuffer(values, dtype=np.dtype(values.typecode))
 
 
 def _ints_of(values: array[int], lo: int = 0, hi: int | None = None) -> Ints:

@@ -82,6 +82,10 @@ def _key_ends(text: str, start: int, end: int) -> int:
     return text.count('":', start, end)
 
 
+#: Times parsed at once (a million ballots' times are not held as text).
+_STAMPS = 1 << 16
+
+
 class _Tally:
     """What the ballots' reading counts for the checks made once at its end."""
 
@@ -92,9 +96,20 @@ class _Tally:
         self.objects = 0
         #: Whether some ballot was read with the hooks (nested values, numbers beyond the limits).
         self.careful = False
-        #: The times of the ballots read here, and after them those a helper parsed already.
-        self.stamps: list[Any] = []
+        #: The times of the ballots, parsed some thousand at a time (in order), and those not yet parsed.
         self.parsed: list[NDArray[np.int64]] = []
+        self.stamps: list[Any] = []
+
+    def parse_stamps(self) -> None:
+        """Parse the times read since the last call (raises as :func:`parse_instants_us`)."""
+        if self.stamps:
+            self.parsed.append(parse_instants_us(self.stamps))
+            self.stamps = []
+
+    def times(self) -> NDArray[np.int64]:
+        """Every ballot's time, in microseconds, in order."""
+        self.parse_stamps()
+        return np.concatenate(self.parsed) if self.parsed else np.zeros(0, dtype=np.int64)
 
 
 def read_campaign(text: str | bytes | bytearray, override: Mapping[str, Any] | None = None, *,
@@ -229,8 +244,7 @@ def _streamed(text: str, data: bytes | None, override: Mapping[str, Any] | None,
     if not per_ballot and _key_ends(text, *span) != tally.keys + cols.answered:
         raise _Recount
     try:
-        times = np.concatenate([parse_instants_us(tally.stamps), *tally.parsed])
-        cols.submitted_us = array("q", times.tobytes())
+        cols.submitted_us = array("q", tally.times().tobytes())
     except (ValueError, TypeError, OverflowError):
         raise _Unusual from None
     _none(_validate.sections_after_ballots(head, ctx))
@@ -301,6 +315,7 @@ class _Helper:
         tally.keys += keys
         tally.objects += objects
         tally.careful = tally.careful or careful
+        tally.parse_stamps()  # the times before the helper's
         tally.parsed.append(stamps)
         end_at: int = end
         return end_at
@@ -332,7 +347,7 @@ def _helper_read(text: str, at: int, head: dict[str, Any], parent: _validate.Bun
     cols = BallotColumns(head)
     tally = _Tally()
     end, _ = _read_ballots(text, at, scan, cols, ctx, found, odd, tally, False, first=False)
-    stamps = parse_instants_us(tally.stamps)  # raises where the parent must read on and word it
+    stamps = tally.times()  # raises where the parent must read on and word it
     return end, cols.part(), ctx.returned, tally.keys, tally.objects, tally.careful, stamps
 
 
@@ -429,7 +444,6 @@ def _read_ballots(text: str, i: int, scan: Any, cols: BallotColumns, ctx: _valid
             return i + 1, False
     put = cols.put
     seen, returned, batches = ctx.ballot_ids, ctx.returned, ctx.batches
-    stamps = tally.stamps
     keys_read = objects = 0
     nan, inf, top = math.nan, math.inf, _limits.INT64_MAX
     while True:
@@ -479,7 +493,12 @@ def _read_ballots(text: str, i: int, scan: Any, cols: BallotColumns, ctx: _valid
         stamp = get("submitted_at")
         if type(stamp) is not str:
             raise _Unusual
-        stamps.append(stamp)
+        tally.stamps.append(stamp)
+        if len(tally.stamps) >= _STAMPS:
+            try:
+                tally.parse_stamps()
+            except (ValueError, TypeError, OverflowError):
+                raise _Unusual from None
         try:
             # Unknown units, items and options fail their lookups here, an
             # answer that is not an object fails too (the arrays half-filled

@@ -463,3 +463,14 @@ def test_ipv6_mapped_sources_do_not_make_the_whole_reading_count_again(monkeypat
     monkeypatch.setattr(stream_module, "_streamed", lambda *a, **k: passes.append(k["per_ballot"]) or real(*a, **k))
     _same_campaign(read_campaign(text, min_bytes=0), from_document(loads_bundle(text), validated=True))
     assert passes == [False]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_times_parsed_some_at_a_time_are_the_same(parallel, helper_always, monkeypatch):
+    monkeypatch.setattr(stream_module, "_STAMPS", 13)
+    doc = generated_bundle(26, n=500)
+    text = _text(doc)
+    _same_campaign(read_campaign(text, min_bytes=0, parallel=parallel), from_document(loads_bundle(text), validated=True))
+    doc["ballots"][140]["submitted_at"] = "2026-13-02T08:00:00+08:00"
+    bad = _text(doc)
+    assert _problems(lambda: read_campaign(bad, min_bytes=0, parallel=parallel)) == _problems(lambda: loads_bundle(bad))
