@@ -738,14 +738,14 @@ def value_cells(answers: Array, option_points: Array, items: Sequence[int], weig
         code = np.zeros((n_g, U), dtype=np.int64)
         for t, item in enumerate(pack):
             code += rank[answers[:, :, item].astype(np.intp)] * (V + 1) ** t
+        # Column by column (CSC), as :func:`_cell_counts` uses it: np.nonzero
+        # walks the rows in order, and within a row the units ascend, so the
+        # classes of each column come sorted, with no sort or conversion.
         b_idx, u_idx = np.nonzero(code)
-        cls = u_idx * P + code[b_idx, u_idx]
-        order = np.argsort(cls, kind="stable")
-        indptr = np.zeros(U * P + 1, dtype=np.int64)
-        np.cumsum(np.bincount(cls, minlength=U * P), out=indptr[1:])
-        # Kept column by column (CSC), as :func:`_cell_counts` uses it.
-        matrix = sparse.csr_array((np.ones(len(order), dtype=np.float32), b_idx[order].astype(np.int32), indptr),
-                                  shape=(U * P, n_g)).tocsc()
+        cls = (u_idx * P + code[b_idx, u_idx]).astype(np.int32)
+        indptr = np.zeros(n_g + 1, dtype=np.int64)
+        np.cumsum(np.bincount(b_idx, minlength=n_g), out=indptr[1:])
+        matrix = sparse.csc_array((np.ones(len(cls), dtype=np.float32), cls, indptr), shape=(U * P, n_g))
         patterns = np.arange(P)
         to_values = np.zeros((P, len(pack) * V), dtype=np.float32)
         for t in range(len(pack)):
