@@ -654,10 +654,6 @@ _values: Any = dict.values
 _PENDING = 64
 
 
-def _ints(values: array[int]) -> Ints:
-    return np.frombuffer(values, dtype=np.int64).copy() if values else np.zeros(0, dtype=np.int64)
-
-
 def _margins(doc: Mapping[str, Any], ballot_attributes: Sequence[Any]) -> tuple[Margin, ...]:
     group_idx = _index(doc["groups"])
     n = len(ballot_attributes)
@@ -785,11 +781,11 @@ def from_columns(doc: Mapping[str, Any], cols: BallotColumns, rules: dict[str, A
         batch_group=np.array([group_idx[b["group"]] for b in batches], dtype=np.int64),
         batch_issued=np.array([-1 if b.get("issued") is None else int(b["issued"]) for b in batches], dtype=np.int64),
         ballot_ids=np.array(cols.ids, dtype=str) if cols.ids else np.zeros(0, dtype="<U1"),
-        ballot_batch=_ints(cols.batch),
-        submitted_us=_ints(cols.submitted_us),
+        ballot_batch=_ints_of(cols.batch),
+        submitted_us=_ints_of(cols.submitted_us),
         duration_s=np.frombuffer(cols.duration_s, dtype=np.float64).copy() if cols.duration_s else np.zeros(0),
-        source=_ints(cols.source),
-        network=_ints(cols.network),
+        source=_ints_of(cols.source),
+        network=_ints_of(cols.network),
         answer_key=cols.answer_keys(),
         answers=answers,
         margins=_margins(doc, cols.attributes),

@@ -400,18 +400,17 @@ def _keys(ballot: dict[str, Any], answers: dict[str, Any], attributes: dict[str,
     return keys
 
 
-def _plain_values(ballot: dict[str, Any], attributes: dict[str, Any] | None) -> bool:
-    """Whether the values the fast reading could take wrong are absent: numbers beyond the limits, nesting."""
-    duration = ballot.get("duration_s")
-    if type(duration) is int and not _limits.INT64_MIN <= duration <= _limits.INT64_MAX:
-        return False
-    if attributes:
-        for value in attributes.values():
-            kind = type(value)
-            if kind is dict or kind is list or (kind is int and not _limits.INT64_MIN <= value <= _limits.INT64_MAX):
-                return False
-            if kind is float and not math.isfinite(value):
-                return False
+def _plain_attributes(attributes: dict[str, Any]) -> bool:
+    """Whether the attributes hold none of what the plain reading could take wrong: nesting, numbers beyond the limits.
+
+    (The duration, the other number a ballot holds, is checked where it is read.)
+    """
+    for value in attributes.values():
+        kind = type(value)
+        if kind is dict or kind is list or (kind is int and not _limits.INT64_MIN <= value <= _limits.INT64_MAX):
+            return False
+        if kind is float and not math.isfinite(value):
+            return False
     return True
 
 
@@ -472,14 +471,14 @@ def _read_ballots(text: str, i: int, scan: Any, cols: BallotColumns, ctx: _valid
             seconds = duration
         else:
             raise _Unusual
-        nested = attributes is not None and not _plain_values(ballot, attributes)
+        nested = attributes is not None and not _plain_attributes(attributes)
         source = get("source")
         if source is not None and type(source) is not str:
             raise _Unusual
         # A source such as "::ffff:10.0.0.8" adds a key end of its own to the
         # text (its opening quote, then a colon): such a ballot is counted alone.
-        rescanned = nested or (per_ballot or (source is not None and (source[:1] == ":" or '"' in source))) and \
-            not _no_repeated_key(text, start, i, _keys(ballot, answers, attributes))
+        counted_alone = per_ballot or (source is not None and (source[:1] == ":" or '"' in source))
+        rescanned = nested or (counted_alone and not _no_repeated_key(text, start, i, _keys(ballot, answers, attributes)))
         if rescanned:
             # Read again with the hooks that see a repeated key or a number beyond the limits.
             ballot, i = scan(text, start)
