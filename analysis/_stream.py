@@ -26,13 +26,11 @@ valid bundle the :class:`Campaign` is the same as
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import pickle
 import re
-import signal
 from array import array
 from collections.abc import Callable, Mapping
 from json import decoder as _json_decoder
@@ -41,7 +39,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _limits, _parse, _validate
+from . import _fork, _limits, _parse, _validate
 from ._campaign import BallotColumns, Campaign, _index, from_columns, from_document
 from ._checks import Problems, parse_instants_us
 from ._rules import effective_rules
@@ -283,18 +281,16 @@ class _Helper:
         if at < 0:
             return None
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the helper (its work is checked through the parent)
-            try:  # whatever happens, the helper never returns into the parent's code
-                os.close(read_fd)
-                try:
-                    payload = _helper_read(text, at, head, ctx)
-                except BaseException:  # anything: the parent reads on itself
-                    payload = None
-                with os.fdopen(write_fd, "wb") as out:
-                    pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
-            finally:
-                os._exit(0)
+
+        def body() -> None:  # in the helper
+            os.close(read_fd)
+            try:
+                payload = _helper_read(text, at, head, ctx)
+            except BaseException:  # anything: the parent reads on itself
+                payload = None
+            with os.fdopen(write_fd, "wb") as out:
+                pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+        pid = _fork.start(body)
         os.close(write_fd)
         return cls(pid, read_fd, at)
 
@@ -321,15 +317,9 @@ class _Helper:
         return end_at
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
         if self.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
-            self.pid = 0
+            _fork.end(self.pid, *([self.fd] if self.fd >= 0 else []))
+            self.pid, self.fd = 0, -1
 
 
 def _split_guess(text: str, i: int) -> int:

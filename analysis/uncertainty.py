@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import signal
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import _fork
 from .scores import CellSums
 
 __all__ = [
@@ -220,18 +220,16 @@ class AheadDraws:
             self.sets.append(views)
         ready_r, ready_w = os.pipe()
         free_r, free_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the helper (its draws are checked through the parent)
-            try:  # whatever happens, the helper never returns into the parent's code
-                os.close(ready_r)
-                os.close(free_w)
-                _helper_draws(seed, sizes, replicates, chunk, self.sets, self.starts, ready_w, free_r)
-            finally:
-                os._exit(0)
+
+        def body() -> None:  # in the helper
+            os.close(ready_r)
+            os.close(free_w)
+            _helper_draws(seed, sizes, replicates, chunk, self.sets, self.starts, ready_w, free_r)
+        pid = _fork.start(body)
         os.close(ready_w)
         os.close(free_r)
         self._ready, self._free = ready_r, free_w
-        self._end = weakref.finalize(self, _end_helper, pid, ready_r, free_w)
+        self._end = weakref.finalize(self, _fork.end, pid, ready_r, free_w)
 
     def close(self) -> None:
         """End the helper (its draws are no longer wanted)."""
@@ -256,16 +254,6 @@ class AheadDraws:
         for k, drawn in enumerate(replicate_draws(self.seed, self.sizes, self.replicates, self.chunk, buffers)):
             if k >= used:
                 yield drawn
-
-
-def _end_helper(pid: int, *fds: int) -> None:
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
 
 
 def _helper_draws(seed: int, sizes: Sequence[int], replicates: int, chunk: int, sets: list[list[np.ndarray]],
