@@ -612,6 +612,8 @@ def _nbytes(cells: GroupCells) -> int:
     n = cells.stacked.nbytes + cells.cell_pos.nbytes + cells.score.nbytes + cells.weights.nbytes
     # sorted_pos are views of cell_pos.
     n += cells.window_pos.nbytes
+    if cells.counting is not None:
+        n += cells.counting.data.nbytes + cells.counting.indices.nbytes + cells.counting.indptr.nbytes
     return n + sum(a.nbytes + b.nbytes for a, b, _ in cells.windows)
 
 

@@ -59,9 +59,10 @@ class GroupCells:
     stacked : ndarray of float, shape (n_g, k·units)
         Columns summed for every replicate with one matrix product, in
         blocks of `units` columns (see `cols`): w·s, w·defined (with
-        trimming: over the middle of each sorted cell only); with shares,
-        the weight of the lowest option and of any scored option on the
-        overall item.
+        trimming: over the middle of each sorted cell only); with shares
+        and unequal weights, the weight of the lowest option and of any
+        scored option on the overall item (with equal weights those are
+        counts of ballots: see `counting`).
     sorted_pos : tuple of ndarray
         Per unit, the cell's rows sorted by (s, ballot id) (views of
         `cell_pos`); only with trimming.
@@ -93,6 +94,19 @@ class GroupCells:
     trim_per_end : float
     n_units : int
     with_shares : bool
+    counting : scipy.sparse.csc_array or None
+        The whole-number sums of every replicate, as one sparse 0/1 matrix
+        (CSC, in the replicate counts' precision: see :func:`counts_by_row`)
+        applied to the counts by row: per unit its low bulk, middle and high
+        bulk (rows 3u, 3u + 1, 3u + 2, from `cell_pos`), then, where
+        `share_counts` says so, per unit the ballots with the lowest option
+        and those with any scored option on the overall item. Built once
+        here (None for a group without cells).
+    share_counts : int
+        With shares and equal weights, how many share blocks are counted by
+        `counting` instead of summed in `stacked`: 1 (the lowest option;
+        every ballot of a cell has a scored overall answer, so the other is
+        the cell's count) or 2; 0 otherwise.
     """
 
     rows: np.ndarray
@@ -110,6 +124,8 @@ class GroupCells:
     window_pos: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     cell_pos: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     cell_bounds: Array = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
+    counting: Any = None
+    share_counts: int = 0
 
     @property
     def n(self) -> int:
@@ -148,13 +164,17 @@ def cells_bytes(n_rows: int, n_units: int, n_defined: int, *, equal_weight: bool
                 shares: bool) -> int:
     """About the memory :func:`prepare_group` keeps for a group (bytes), before building it.
 
-    The summed blocks are dense (rows × units doubles each: w·s, w unless
-    the weights are equal, the two share blocks); the cells' rows are kept
-    once per defined (row, unit) as int32 (with trimming in sorted order,
-    and their scores as float64 beside them).
+    The summed blocks are dense (rows × units doubles each: w·s, and unless
+    the weights are equal w and the two share blocks); the cells' rows are
+    kept once per defined (row, unit) as int32 (with trimming in sorted
+    order, and their scores as float64 beside them), and again in the
+    counting matrix (with the counted share blocks' rows).
     """
-    blocks = 1 + (0 if equal_weight else 1) + (2 if shares else 0)
-    return 8 * blocks * n_rows * n_units + (4 + (8 if trim else 0)) * n_defined + 64 * n_units
+    blocks = 1 + (0 if equal_weight else 3 if shares else 1)
+    # The counting matrix: a float32 and an int32 per cell row (at most twice
+    # more with shares counted), beside the rows and their scores.
+    counted = 8 * n_defined * (3 if shares and equal_weight else 1)
+    return 8 * blocks * n_rows * n_units + (4 + (8 if trim else 0)) * n_defined + counted + 64 * n_units
 
 
 def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_per_end: float = 0.0,
@@ -191,7 +211,10 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
     names = ["s"] if equal else ["s", "w"]
     if trim and n_g >= _PACK:
         raise ValueError(f"trimming supports groups below {int(_PACK)} ballots, got {n_g}")
-    if with_shares:
+    # With equal weights the share blocks would hold 0/1: they are counted
+    # with the cells' ballots instead (exact, and a sparse sum of a tenth of
+    # the rows where each ballot rates a tenth of the units).
+    if with_shares and not equal:
         names += ["low_share", "any_share"]
     cols = {name: ("v", i * U) for i, name in enumerate(names)}
     scale = w if not equal else np.ones(n_g)
@@ -275,16 +298,41 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
     if trim:
         # Views of `cell_pos`: the (units × rows) sort order is not kept alive.
         sorted_pos = tuple(cell_pos[b0:b3] for b0, b3 in zip(starts, ends, strict=True))
+    share_masks: list[Array] = []
     if with_shares:
         assert overall is not None
         ov = overall.astype(np.intp)
         scored_lookup = np.append(np.asarray(scored_options, dtype=bool), False)
         in_cell_scored = scored_lookup[ov] & defined
-        np.multiply(in_cell_scored & (ov == lowest_option), scale[:, None], out=block("low_share"))
-        np.multiply(in_cell_scored, scale[:, None], out=block("any_share"))
+        lowest = in_cell_scored & (ov == lowest_option)
+        if equal:
+            share_masks = [lowest] if np.array_equal(in_cell_scored, defined) else [lowest, in_cell_scored]
+        else:
+            np.multiply(lowest, scale[:, None], out=block("low_share"))
+            np.multiply(in_cell_scored, scale[:, None], out=block("any_share"))
+    counting = _counting(n_g, U, cell_pos, cell_bounds, share_masks) if U and int(ends[-1]) else None
     return GroupCells(np.asarray(rows), w, cell_score, stacked, sorted_pos, bulk,
                       float(trim_per_end), U, with_shares, windows, cols, float(w[0]) if equal else None,
-                      window_pos, cell_pos, cell_bounds)
+                      window_pos, cell_pos, cell_bounds, counting, len(share_masks))
+
+
+def _counting(n_g: int, U: int, cell_pos: Array, cell_bounds: Array, share_masks: Sequence[Array]) -> Any:
+    """:attr:`GroupCells.counting`: the cells' parts, then each (rows × units) mask's rows per unit."""
+    # One row per unit and part (low bulk, middle, high bulk): its cell's rows
+    # in `cell_pos` order, so that the CSR structure is `cell_pos` itself.
+    indptr = [np.append(cell_bounds[:, :3].ravel(), cell_bounds[-1, 3])]
+    indices = [cell_pos]
+    for mask in share_masks:
+        unit_of, row_of = np.nonzero(mask.T)  # by unit, rows ascending
+        indptr.append(indptr[-1][-1] + np.cumsum(np.bincount(unit_of, minlength=U)))
+        indices.append(row_of.astype(np.int32))
+    dtype = np.float32 if n_g < (1 << 24) else np.float64  # as counts_by_row lays the counts out
+    at = np.concatenate(indices)
+    parts = sparse.csr_array((np.ones(len(at), dtype=dtype), at, np.concatenate(indptr)),
+                             shape=((3 + len(share_masks)) * U, n_g))
+    # Column by column (CSC): the counts are read row after row, in order,
+    # and the few sums stay in cache (several times faster than by row).
+    return parts.tocsc()
 
 
 @dataclass(frozen=True)
@@ -343,26 +391,24 @@ def counts_by_row(counts: Array) -> Array:
     return out
 
 
-def _cell_counts(cells: GroupCells, counts_t: Array) -> tuple[Array, Array, Array]:
-    """Per replicate and unit, the drawn ballots of the low bulk, the middle and the high bulk of each cell.
+def _cell_counts(cells: GroupCells, counts_t: Array) -> list[Array]:
+    """Per replicate and unit, the drawn ballots of the low bulk, the middle and the high bulk of each cell,
+    then those of the share blocks :attr:`GroupCells.counting` counts.
 
     Whole numbers summed in integers (exact in any order), returned as float
     arrays of shape (R, units); without trimming the bulks are empty.
     """
     U = cells.n_units
     R = counts_t.shape[1]
-    if U == 0 or cells.cell_bounds[-1, 3] == 0:
-        z = np.zeros((R, U))
-        return z, z.copy(), z.copy()
-    # One row per unit and part (low bulk, middle, high bulk): its cell's rows
-    # in `cell_pos` order, so that the CSR structure is `cell_pos` itself.
-    indptr = np.append(cells.cell_bounds[:, :3].ravel(), cells.cell_bounds[-1, 3])
-    parts = sparse.csr_array((np.ones(len(cells.cell_pos), dtype=counts_t.dtype), cells.cell_pos, indptr),
-                             shape=(3 * U, cells.n))
-    # Column by column (CSC): the counts are read row after row, in order,
-    # and the few sums stay in cache (several times faster than by row).
-    sums = np.rint((parts.tocsc() @ counts_t).astype(np.float64))  # (3·units, R), whole numbers
-    return np.ascontiguousarray(sums[0::3].T), np.ascontiguousarray(sums[1::3].T), np.ascontiguousarray(sums[2::3].T)
+    parts = cells.counting
+    if parts is None:
+        return [np.zeros((R, U)) for _ in range(3 + cells.share_counts)]
+    if parts.dtype != counts_t.dtype:
+        parts = parts.astype(counts_t.dtype)
+    sums = np.rint((parts @ counts_t).astype(np.float64))  # (k·units, R), whole numbers
+    out = [np.ascontiguousarray(sums[j:3 * U:3].T) for j in range(3)]
+    out += [np.ascontiguousarray(sums[(3 + j) * U:(4 + j) * U].T) for j in range(cells.share_counts)]
+    return out
 
 
 def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk: Array,
@@ -483,14 +529,19 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         counts_t = counts_by_row(counts)
     elif counts_t.shape != (cells.n, R):
         raise ValueError(f"counts_t must have shape ({cells.n}, {R}), got {counts_t.shape}")
-    low_bulk, n, high_bulk = _cell_counts(cells, counts_t)
+    counted = _cell_counts(cells, counts_t)
+    low_bulk, n, high_bulk = counted[:3]
     w0 = cells.equal_weight
     if w0 is None:
         num, den = block("s").copy(), block("w").copy()
     else:
         num, den = block("s") * w0, n * w0
     low = anys = None
-    if cells.with_shares:
+    if cells.with_shares and cells.share_counts:
+        assert w0 is not None
+        low = counted[3] * w0
+        anys = (counted[4] if cells.share_counts == 2 else n + low_bulk + high_bulk) * w0
+    elif cells.with_shares:
         low, anys = block("low_share"), block("any_share")
         if w0 is not None:
             low, anys = low * w0, anys * w0

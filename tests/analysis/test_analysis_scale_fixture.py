@@ -118,3 +118,49 @@ def test_cell_counts_are_the_drawn_ballots_of_each_cell(p: float) -> None:
     assert np.isnan(got.score()[:, 3]).all() and not np.isnan(got.score()[:, :3]).any()
     with pytest.raises(ValueError, match="counts_t"):
         cell_sums(cells, counts, p, counts_by_row(counts[:3]))
+
+
+@pytest.mark.parametrize("every_cell_scored", [True, False])
+def test_share_blocks_of_equal_weights_are_counted_exactly(every_cell_scored: bool) -> None:
+    # With equal weights the share blocks are counts of ballots (the lowest
+    # option; any scored option, which is the cell's own count where every
+    # rated unit has a scored overall answer): checked against summing the
+    # drawn rows directly, and against the dense blocks of unequal weights.
+    import numpy as np
+
+    from analysis.scores import cell_sums, prepare_group
+
+    rng = np.random.default_rng(11)
+    n, U = 3000, 5
+    overall = rng.integers(0, 3, size=(n, U)).astype(np.int8)  # options 0..2; 2 is not scored
+    if every_cell_scored:
+        overall[overall == 2] = 1
+    s = np.where(overall == 0, 0.0, 100.0)
+    s[rng.random((n, U)) < 0.7] = np.nan
+    overall[np.isnan(s)] = -1
+    scored = np.array([True, True, False])
+    w = 0.5
+    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(7)]).astype(np.float64)
+    cells = prepare_group(np.arange(n), np.full(n, w), s, trim_per_end=0.05, overall=overall,
+                          lowest_option=0, scored_options=scored)
+    assert cells.share_counts == (1 if every_cell_scored else 2)
+    assert cells.stacked.shape == (n, U)  # only w·s is summed densely
+    got = cell_sums(cells, counts, 0.05)
+    defined = ~np.isnan(s)
+    lowest = defined & (overall == 0)
+    any_scored = defined & (overall >= 0) & (overall < 2)
+    assert got.low_share is not None and got.any_share is not None
+    assert np.array_equal(got.low_share, (counts @ lowest.astype(np.float64)) * w)
+    assert np.array_equal(got.any_share, (counts @ any_scored.astype(np.float64)) * w)
+    # Unequal weights keep the dense blocks; made equal again by hand they agree.
+    uneven = np.full(n, w)
+    uneven[0] = w * 2
+    dense = prepare_group(np.arange(n), uneven, s, trim_per_end=0.05, overall=overall,
+                          lowest_option=0, scored_options=scored)
+    assert dense.share_counts == 0
+    mask = np.arange(n) != 0
+    got_dense = cell_sums(dense, counts * mask, 0.05)
+    got_counted = cell_sums(cells, counts * mask, 0.05)
+    assert got_dense.low_share is not None and got_dense.any_share is not None
+    assert np.array_equal(got_dense.low_share, got_counted.low_share)
+    assert np.array_equal(got_dense.any_share, got_counted.any_share)
