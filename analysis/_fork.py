@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import signal
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["start", "end"]
+__all__ = ["start", "end", "compute", "Outcome"]
 
 
 def start(body: Callable[[], None]) -> int:
@@ -34,3 +36,45 @@ def end(pid: int, *fds: int) -> None:
         os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
+
+
+class Outcome:
+    """A helper that computes one value (:func:`compute`) and sends it back pickled."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid, self.fd = pid, fd
+
+    def get(self) -> Any:
+        """Wait for the helper's value (None where it failed), reap it."""
+        try:
+            with os.fdopen(self.fd, "rb") as got:
+                self.fd = -1
+                try:
+                    return pickle.load(got)
+                except (EOFError, pickle.UnpicklingError):
+                    return None  # the helper ended without a whole value
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the helper if it still runs and reap it (safe to call twice)."""
+        if self.pid:
+            end(self.pid, *([self.fd] if self.fd >= 0 else []))
+            self.pid, self.fd = 0, -1
+
+
+def compute(work: Callable[[], Any]) -> Outcome:
+    """Fork a helper that computes ``work()`` and sends its value back (None where it raised anything)."""
+    read_fd, write_fd = os.pipe()
+
+    def body() -> None:  # in the helper
+        os.close(read_fd)
+        try:
+            value = work()
+        except BaseException:  # anything: the parent does the work itself
+            value = None
+        with os.fdopen(write_fd, "wb") as out:
+            pickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+    pid = start(body)
+    os.close(write_fd)
+    return Outcome(pid, read_fd)

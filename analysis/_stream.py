@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
 import re
 from array import array
 from collections.abc import Callable, Mapping
@@ -270,8 +269,8 @@ class _Helper:
     parent, which then reads on itself and words it.
     """
 
-    def __init__(self, pid: int, fd: int, at: int) -> None:
-        self.pid, self.fd, self.at = pid, fd, at
+    def __init__(self, outcome: _fork.Outcome, at: int) -> None:
+        self.outcome, self.at = outcome, at
 
     @classmethod
     def start(cls, text: str, i: int, head: dict[str, Any], ctx: _validate.BundleContext) -> _Helper | None:
@@ -280,25 +279,12 @@ class _Helper:
         at = _split_guess(text, i)
         if at < 0:
             return None
-        read_fd, write_fd = os.pipe()
-
-        def body() -> None:  # in the helper
-            os.close(read_fd)
-            try:
-                payload = _helper_read(text, at, head, ctx)
-            except BaseException:  # anything: the parent reads on itself
-                payload = None
-            with os.fdopen(write_fd, "wb") as out:
-                pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
-        pid = _fork.start(body)
-        os.close(write_fd)
-        return cls(pid, read_fd, at)
+        # Anything the helper raises comes back as None: the parent reads on itself.
+        return cls(_fork.compute(lambda: _helper_read(text, at, head, ctx)), at)
 
     def join(self, cols: BallotColumns, ctx: _validate.BundleContext, tally: _Tally) -> int | None:
         """Take the helper's ballots into `cols`; the position after the array, or None (read on)."""
-        with os.fdopen(self.fd, "rb") as got:
-            self.fd = -1
-            payload = pickle.load(got)
+        payload = self.outcome.get()
         if payload is None:
             return None
         end, part, returned, keys, objects, careful, stamps = payload
@@ -317,9 +303,7 @@ class _Helper:
         return end_at
 
     def close(self) -> None:
-        if self.pid:
-            _fork.end(self.pid, *([self.fd] if self.fd >= 0 else []))
-            self.pid, self.fd = 0, -1
+        self.outcome.close()
 
 
 def _split_guess(text: str, i: int) -> int:
