@@ -419,58 +419,48 @@ def _window_cuts(cells: GroupCells, counts_t: Array, low_bulk: Array, high_bulk:
     over both ends (None where the unit has no window), and per replicate
     whether both cuts lie in their windows (else the caller recomputes that
     replicate exactly). The window positions of every unit are gathered in
-    one pass and their counts summed cumulatively along each half window
-    (the low window ascending, the high one descending in sorted order),
-    starting from the drawn ballots of its bulk; a position drops
-    clip(k − drawn before it, 0, its count). Only the small product of the
-    dropped counts (R, 2·W) with the window's weights is made unit by unit.
+    one pass (whole rows of `counts_t`); then unit by unit, on a block small
+    enough to stay in cache, their counts are summed cumulatively along each
+    half window (the low window ascending, the high one descending in sorted
+    order) in integers, starting from the drawn ballots of its bulk; a
+    position drops clip(k − drawn before it, 0, its count), and the dropped
+    counts (R, 2·W) are multiplied with the window's weights.
     """
     U = cells.n_units
     R = counts_t.shape[1]
-    widths = np.array([W for _, _, W in cells.windows] or [0] * U, dtype=np.int64)
+    widths = [W for _, _, W in cells.windows] or [0] * U
     low_i = low_bulk.astype(np.int32)
     high_i = high_bulk.astype(np.int32)
     k_i = k_all.astype(np.int32)
+    # Per replicate and unit: the bulks' drawn ballots less k, where each half window's running sum starts.
+    low_from = low_i - k_i
+    high_from = high_i - k_i
+    both_within = (low_from <= 0) & (high_from <= 0)
+    # (positions, replicates): whole rows of the counts, in window order.
+    gathered = np.take(counts_t, cells.window_pos, axis=0) if len(cells.window_pos) else None
     out: list[tuple[Array | None, Array]] = []
-    L = len(cells.window_pos)
-    if L:
-        # (replicates, positions): the sums run along the contiguous axis.
-        gathered = np.empty((R, L), dtype=np.int32)
-        gathered[...] = np.take(counts_t, cells.window_pos, axis=0).T  # whole numbers
-        cum = np.cumsum(gathered, axis=1, dtype=np.int32)
-        half_len = np.repeat(widths, 2)
-        half_end = np.cumsum(half_len)
-        half_start = half_end - half_len
-        live = half_len > 0
-        # Per half window: counts before it in `cum` (to restart the sum), its bulk, its k.
-        before = np.zeros((R, 2 * U), dtype=np.int32)
-        inner = live & (half_start > 0)
-        before[:, inner] = cum[:, half_start[inner] - 1]
-        start = np.empty((R, 2 * U), dtype=np.int32)
-        start[:, 0::2] = low_i
-        start[:, 1::2] = high_i
-        k_half = np.repeat(k_i, 2, axis=1)
-        cum += np.repeat((start - before)[:, live], half_len[live], axis=1)
-        last = np.zeros((R, 2 * U), dtype=np.int32)
-        last[:, live] = cum[:, half_end[live] - 1]
-        # drop = clip(k − (cum − counts), 0, counts), in place.
-        cum -= gathered
-        np.subtract(np.repeat(k_half[:, live], half_len[live], axis=1), cum, out=cum)
-        np.maximum(cum, 0, out=cum)
-        np.minimum(cum, gathered, out=cum)
-        del gathered
-        # Widened once for all units' small products (each reads its columns in place).
-        cum = cum.astype(np.float64)
     at = 0
     for u in range(U):
         W = int(widths[u])
-        start_u = np.stack([low_i[:, u], high_i[:, u]], axis=1)
-        k_u = k_i[:, u]
         if W == 0:
-            out.append((None, np.all(start_u == k_u[:, None], axis=1)))
+            out.append((None, (low_from[:, u] == 0) & (high_from[:, u] == 0)))
             continue
-        ok = np.all((start_u <= k_u[:, None]) & (last[:, 2 * u:2 * u + 2] >= k_u[:, None]), axis=1)
-        out.append((cum[:, at:at + 2 * W] @ cells.windows[u][1], ok))  # (R, 2·W) · (2·W, 2)
+        assert gathered is not None
+        # (replicates, 2·W), whole numbers: the sums run along the contiguous axis.
+        g = np.empty((R, 2 * W), dtype=np.int32)
+        g[...] = gathered[at:at + 2 * W].T
+        # c = (drawn up to and at a position) − k, restarting at the high half.
+        c = np.cumsum(g, axis=1, dtype=np.int32)
+        c[:, W:] -= c[:, W - 1:W]
+        c[:, :W] += low_from[:, u:u + 1]
+        c[:, W:] += high_from[:, u:u + 1]
+        # Both cuts inside: each bulk holds at most k, and each half window reaches k.
+        ok = both_within[:, u] & (c[:, W - 1] >= 0) & (c[:, 2 * W - 1] >= 0)
+        # drop = clip(count − c, 0, count), in place.
+        np.subtract(g, c, out=c)
+        np.maximum(c, 0, out=c)
+        np.minimum(c, g, out=c)
+        out.append((c.astype(np.float64) @ cells.windows[u][1], ok))  # (R, 2·W) · (2·W, 2)
         at += 2 * W
     return out
 
