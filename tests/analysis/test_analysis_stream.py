@@ -474,3 +474,23 @@ def test_times_parsed_some_at_a_time_are_the_same(parallel, helper_always, monke
     doc["ballots"][140]["submitted_at"] = "2026-13-02T08:00:00+08:00"
     bad = _text(doc)
     assert _problems(lambda: read_campaign(bad, min_bytes=0, parallel=parallel)) == _problems(lambda: loads_bundle(bad))
+
+
+def test_cli_keeps_freed_memory_below_the_helpers_bound(tmp_path, monkeypatch, capsysbinary):
+    # glibc agrees (this machine's C library); the command line asks only
+    # below the size where memory, not speed, binds (as the helpers do).
+    import sys
+
+    cli = sys.modules["analysis.__main__"]
+    if sys.platform.startswith("linux"):
+        assert cli.keep_freed_memory() is True
+    asked = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: asked.append(1) or True)
+    path = tmp_path / "b.json"
+    path.write_bytes(_text(generated_bundle(26, n=40)))
+    assert main(["evaluate", str(path)]) == 0
+    assert asked == [1]
+    monkeypatch.setattr(cli, "PARALLEL_MAX_CHARS", 10)
+    assert main(["evaluate", str(path)]) == 0
+    assert asked == [1]
+    capsysbinary.readouterr()
