@@ -776,14 +776,29 @@ def value_cells(answers: Array, option_points: Array, items: Sequence[int], weig
     for at in range(0, len(items), per_pack):
         pack = list(items[at:at + per_pack])
         P = (V + 1) ** len(pack)
-        code = np.zeros((n_g, U), dtype=np.int64)
+        # Small integers throughout (P is at most _PATTERNS): each item's
+        # digit looked up from its option by a table indexed with the int8
+        # answers themselves (-1, no answer, takes the table's last slot).
+        code_type = np.int16 if P <= np.iinfo(np.int16).max else np.int32
+        # Only the (row, unit) cells where an item of the pack is answered
+        # can have a pattern (each ballot rates a few of the units): all of
+        # the pack's answers are -1 (all bits set) exactly where their
+        # bitwise and is -1. Their flat indices ascend: rows in order, and
+        # within a row the units ascend.
+        unanswered = answers[:, :, pack[0]].copy()
+        for item in pack[1:]:
+            unanswered &= answers[:, :, item]
+        at_cell = np.flatnonzero(unanswered != -1)
+        del unanswered
+        picked = answers.reshape(n_g * U, answers.shape[2])[at_cell]
+        code: Array = np.zeros(len(at_cell), dtype=code_type)
         for t, item in enumerate(pack):
-            code += rank[answers[:, :, item].astype(np.intp)] * (V + 1) ** t
-        # Column by column (CSC), as :func:`_cell_counts` uses it: np.nonzero
-        # walks the rows in order, and within a row the units ascend, so the
+            code += (rank * (V + 1) ** t).astype(code_type)[picked[:, item]]
+        # Column by column (CSC), as :func:`_cell_counts` uses it: the
         # classes of each column come sorted, with no sort or conversion.
-        b_idx, u_idx = np.nonzero(code)
-        cls = (u_idx * P + code[b_idx, u_idx]).astype(np.int32)
+        scored_at = code != 0
+        b_idx, u_idx = np.divmod(at_cell[scored_at], U)
+        cls = u_idx.astype(np.int32) * P + code[scored_at]
         indptr = np.zeros(n_g + 1, dtype=np.int64)
         np.cumsum(np.bincount(b_idx, minlength=n_g), out=indptr[1:])
         matrix = sparse.csc_array((np.ones(len(cls), dtype=np.float32), cls, indptr), shape=(U * P, n_g))
