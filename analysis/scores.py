@@ -236,56 +236,63 @@ def prepare_group(rows: ArrayLike, weights: ArrayLike, s_rows: Array, *, trim_pe
     window_pos = np.zeros(0, dtype=np.int64)
     bulk = np.zeros(U, dtype=np.int64)
     if trim:
-        pos = []
         wins = []
-        s_t = np.ascontiguousarray(s_rows.T)
-        # Row order is ballot-id order, so a stable sort on s breaks ties by
-        # id; NaN (undefined) sorts last and is cut off.
-        values = np.unique(s_t[~np.isnan(s_t)])
-        if len(values) < np.iinfo(np.uint16).max:
-            # Few distinct scores (they come from a short scale): sort their
-            # ranks, small integers that a stable sort handles in linear time.
-            keys = np.searchsorted(values, s_t).astype(np.uint16)
-            keys[np.isnan(s_t)] = len(values)
-            order = np.argsort(keys, axis=1, kind="stable")
-            del keys
-        else:
-            order = np.argsort(s_t, axis=1, kind="stable")
-        m_all = defined.sum(axis=0)
-        # Bulk memberships as (unit, row) masks: small, so the scattered
-        # writes stay in cache; the blocks are then updated in whole passes.
-        lo_mask = np.zeros((U, n_g), dtype=bool)
-        hi_mask = np.zeros((U, n_g), dtype=bool)
+        # The defined cells, rows in order and units within (flat row-major
+        # indices ascend), sorted by unit, then by s, then by row: two stable
+        # sorts (by s, then by unit). Row order is ballot-id order, so ties
+        # on s are broken by id.
+        at = np.flatnonzero(defined.reshape(-1))
+        row_of, unit_of = np.divmod(at, U)
+        s_def = s_rows.reshape(-1)[at]
+        del at
+        values = np.unique(s_def)
+        # Few distinct scores (they come from a short scale): their ranks are
+        # small integers that a stable sort handles in linear time.
+        key = np.searchsorted(values, s_def).astype(np.uint16) if len(values) < np.iinfo(np.uint16).max else s_def
+        by_s = np.argsort(key, kind="stable")
+        del key
+        units_by_s = unit_of[by_s]
+        order = by_s[np.argsort(units_by_s.astype(np.uint16) if U <= np.iinfo(np.uint16).max else units_by_s,
+                                kind="stable")]
+        del by_s, units_by_s
+        cell_pos = row_of[order]
+        # s(b, u) in sorted order, read again only to recompute a trimmed replicate exactly.
+        cell_score = s_def[order]
+        del order, row_of, s_def
+        m_all = np.bincount(unit_of, minlength=U)
+        del unit_of
+        ends_all = np.cumsum(m_all)
+        in_bulk = np.zeros(len(cell_pos), dtype=bool)
         for u in range(U):
-            col = s_t[u]
-            srt = order[u, :m_all[u]]
-            pos.append(srt)
-            m = len(srt)
+            m = int(m_all[u])
+            s0 = int(ends_all[u]) - m
+            srt = cell_pos[s0:s0 + m]
+            sc = cell_score[s0:s0 + m]
             a = bulk_size(trim_per_end, m)
             bulk[u] = a
             if a:
-                lo_mask[u, srt[:a]] = True
-                hi_mask[u, srt[m - a:]] = True
+                in_bulk[s0:s0 + a] = True
+                in_bulk[s0 + m - a:s0 + m] = True
             W = window_size(trim_per_end, m)
-            lo_pos = srt[a:a + W]
-            hi_pos = srt[m - a - W:m - a][::-1] if W else srt[:0]
             # Both windows side by side, the high one read downwards, so one
             # gather and one cumulative sum serve both ends.
-            both_pos = np.concatenate([lo_pos, hi_pos])
+            if W:
+                both_pos = np.concatenate([srt[a:a + W], srt[m - a - W:m - a][::-1]])
+                both_s = np.concatenate([sc[a:a + W], sc[m - a - W:m - a][::-1]])
+            else:
+                both_pos, both_s = srt[:0], sc[:0]
             w_both = w[both_pos]
-            wins.append((both_pos, np.stack([w_both, w_both * col[both_pos]], axis=1), W))
+            wins.append((both_pos, np.stack([w_both, w_both * both_s], axis=1), W))
         if bulk.any():
-            in_bulk = (lo_mask | hi_mask).T
+            # The bulks are left out of the summed blocks.
+            bulk_rows = cell_pos[in_bulk]
+            bulk_units = np.repeat(np.arange(U), m_all)[in_bulk]
             for name in ("s", "w"):
                 if name in cols:
-                    np.copyto(block(name), 0.0, where=in_bulk)
-        del lo_mask, hi_mask
-        sorted_pos = tuple(pos)
+                    block(name)[bulk_rows, bulk_units] = 0.0
+        del in_bulk
         windows = tuple(wins)
         window_pos = np.concatenate([both for both, _, _ in wins]) if wins else window_pos
-        cell_pos = np.concatenate(pos) if pos else np.zeros(0, dtype=np.int64)
-        # s(b, u) in sorted order, read again only to recompute a trimmed replicate exactly.
-        cell_score = s_t[np.repeat(np.arange(U), m_all), cell_pos] if U else np.zeros(0)
         m_cells = m_all.astype(np.int64)
     else:
         unit_of, cell_pos = np.nonzero(defined.T)

@@ -164,3 +164,42 @@ def test_share_blocks_of_equal_weights_are_counted_exactly(every_cell_scored: bo
     assert got_dense.low_share is not None and got_dense.any_share is not None
     assert np.array_equal(got_dense.low_share, got_counted.low_share)
     assert np.array_equal(got_dense.any_share, got_counted.any_share)
+
+
+@pytest.mark.parametrize("distinct", ["few", "many"])
+def test_cells_are_sorted_by_score_then_ballot(distinct: str) -> None:
+    # Each unit's cell in sorted order: by s(b, u), ties by row (ballot-id
+    # order), with few distinct scores (ranks sorted) and with more than a
+    # 16-bit rank holds (the scores themselves sorted); the bulks are left
+    # out of the summed block, and the sample's trimmed sums are those of
+    # the sorted cell.
+    import numpy as np
+
+    from analysis.scores import bulk_size, cell_sums, prepare_group, trim_count
+
+    rng = np.random.default_rng(31)
+    n, U, p = 90_000, 3, 0.05
+    if distinct == "few":
+        s = rng.choice([0.0, 60.0, 85.0, 100.0], size=(n, U))
+    else:
+        s = np.round(rng.random((n, U)) * 1e6) / 7.0  # about 600,000 distinct values, ties among them
+    s[rng.random((n, U)) < 0.3] = np.nan
+    s[:, 2] = np.nan
+    cells = prepare_group(np.arange(n), np.ones(n), s, trim_per_end=p)
+    sample = cell_sums(cells, None, p)
+    for u in range(U):
+        rows = np.flatnonzero(~np.isnan(s[:, u]))
+        want = rows[np.lexsort((rows, s[rows, u]))]
+        assert np.array_equal(cells.sorted_pos[u], want)
+        m = len(want)
+        a = bulk_size(p, m)
+        in_block = np.flatnonzero(cells.stacked[:, u] != 0) if u < 2 else np.zeros(0, dtype=np.int64)
+        kept_rows = np.sort(want[a:m - a]) if m else want
+        assert np.array_equal(in_block, kept_rows[s[kept_rows, u] != 0])
+        k = int(trim_count(p, m))
+        middle = s[want[k:m - k], u]
+        assert sample.kept[0, u] == m - 2 * k
+        if m:
+            assert sample.num[0, u] == pytest.approx(middle.sum(), rel=1e-12)
+    if distinct == "many":
+        assert len(np.unique(s[~np.isnan(s)])) > 65535
