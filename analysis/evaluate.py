@@ -38,6 +38,7 @@ from .scores import (
     scored_shares,
 )
 from .uncertainty import (
+    AheadDraws,
     BootstrapResult,
     concat_sums,
     krippendorff_alpha_ordinal,
@@ -302,6 +303,17 @@ def _cache_budgets(c: Campaign, s: Floats, group_bytes: Sequence[int], sizes: Se
     return int(kept), int(apart)
 
 
+def _early_draws(c: Campaign) -> AheadDraws | None:
+    """The draws ahead (:func:`replicate_draws_ahead`) for groups of all their ballots, where they would be used."""
+    R = int(c.rules["bootstrap"]["replicates"])
+    sizes = [int(k) for k in np.bincount(c.ballot_group, minlength=len(c.group_codes))]
+    chunk = replicate_chunk(sum(sizes), R) if R > 0 and sizes else 0
+    if not (R > chunk > 0 and hasattr(os, "fork")):
+        return None
+    count_type = np.float32 if max(sizes) < (1 << 24) else np.float64
+    return replicate_draws_ahead(int(c.rules["bootstrap"]["seed"]), sizes, R, chunk, count_type)
+
+
 def evaluate(c: Campaign, *, details: bool = True, parallel: bool = False) -> Results:
     """Run SCORING.md sections 2–7 on a campaign.
 
@@ -329,6 +341,10 @@ def evaluate(c: Campaign, *, details: bool = True, parallel: bool = False) -> Re
     G = len(c.group_codes)
     warnings: list[ResultWarning] = []
 
+    # The draws depend only on the groups' sizes: on the guess that every
+    # ballot is valid (the usual case) the helper starts drawing now, while
+    # the flags are computed; it is ended and started again on a wrong guess.
+    early = _early_draws(c) if parallel else None
     fl = flag_ballots(c)
     s, id_rank = fl.scores, fl.id_rank
     valid = fl.valid
@@ -367,10 +383,13 @@ def evaluate(c: Campaign, *, details: bool = True, parallel: bool = False) -> Re
     ahead_bytes = np.dtype(count_type).itemsize * chunk * sum(sizes)
     ahead = (parallel and cache and R > chunk > 0 and hasattr(os, "fork")
              and budget - cache_bytes >= 2 * ahead_bytes)
+    if early is not None and not (ahead and early.sizes == sizes and early.chunk == chunk and early.dtype == count_type):
+        early.close()
+        early = None
     if ahead:
         budget -= ahead_bytes
-        # Started now: the helper draws while the sample's figures are computed.
-        draws_ahead = replicate_draws_ahead(seed, sizes, R, chunk, count_type)
+        # Started now (or before the flags): the helper draws while the sample's figures are computed.
+        draws_ahead = early if early is not None else replicate_draws_ahead(seed, sizes, R, chunk, count_type)
     basis = score_basis(c, s, weights, group_rows) if details else None
     # Section 5a's item cells share what is left of the memory budget.
     items = ItemCells(basis, budget - (cache_bytes if cache else 0), R > 0 and G > 0) if basis is not None else None
