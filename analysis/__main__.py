@@ -93,9 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Read ballot by ballot where large (analysis._stream); refusals as loads_bundle words them.
         # The text is decoded first and the bytes let go: a large bundle is then
         # held once (as text) while its ballots are read, not twice.
-        if len(text) <= PARALLEL_MAX_CHARS:
-            # Speed matters more than memory kept aside below the size where
-            # the helpers stop too (at a million ballots every megabyte counts).
+        if argv is None and len(text) <= PARALLEL_MAX_CHARS:
+            # The command line itself (not a caller's process): speed matters
+            # more than memory kept aside below the size where the helpers
+            # stop too (at a million ballots every megabyte counts).
             keep_freed_memory()
         decoded = decode_text(text)
         del text
