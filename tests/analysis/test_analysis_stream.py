@@ -502,3 +502,19 @@ def test_cli_keeps_freed_memory_below_the_helpers_bound(tmp_path, monkeypatch, c
     assert main() == 0
     assert asked == [1]
     capsysbinary.readouterr()
+
+
+def test_only_the_command_line_sets_openblas_idle_threads_to_sleep():
+    # python -m analysis (with or without interpreter options) tells
+    # OpenBLAS's idle threads to sleep at once; any other process importing
+    # the package (this test run, the application) is left as it is.
+    import sys
+
+    import analysis
+
+    assert analysis._is_command_line(["python", "-m", "analysis", "evaluate", "b.json"])
+    assert analysis._is_command_line(["/usr/bin/python3", "-X", "importtime", "-m", "analysis"])
+    assert not analysis._is_command_line(["python", "-m", "pytest", "tests/analysis"])
+    assert not analysis._is_command_line(["python", "-m", "analysis_extra"])
+    assert not analysis._is_command_line(["python", "-m"])
+    assert not analysis._is_command_line(sys.orig_argv)
