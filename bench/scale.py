@@ -208,7 +208,7 @@ def _pss_mb(pids: list[int]) -> float:
 last_tree_peak_mb = 0.0
 
 
-def _cli_child(bundle: Path, out: Path, env: dict[str, str], *, tree: bool = True) -> tuple[float, float]:
+def _cli_child(bundle: Path, out: Path, env: dict[str, str], *, tree: bool = False) -> tuple[float, float]:
     """Run the CLI; its wall clock and ``ru_maxrss`` (the larger of it and its helpers', by wait4).
 
     With `tree`, the memory of its process tree is sampled while it runs
@@ -520,7 +520,7 @@ def main() -> None:
         refs: list[dict[str, float]] = []
         for i in range(args.runs):
             # Interleaved, so that the load of a shared machine falls on both sides alike.
-            el, mb = _cli_child(bundle, workdir / "results.json", env, tree=False)
+            el, mb = _cli_child(bundle, workdir / "results.json", env)
             cli_s.append(el)
             cli_mb.append(mb)
             ref = run_reference(bundle, n, env)
