@@ -38,7 +38,6 @@ from .scores import (
     scored_shares,
 )
 from .uncertainty import (
-    AheadDraws,
     BootstrapResult,
     concat_sums,
     krippendorff_alpha_ordinal,
@@ -284,7 +283,7 @@ def _share_context(c: Campaign) -> tuple[NDArray[np.bool_], Ints, int]:
     return scored, scored_idx, lowest
 
 
-def _cache_budgets(c: Campaign, s_bytes: int, group_bytes: Sequence[int], sizes: Sequence[int],
+def _cache_budgets(c: Campaign, s: Floats, group_bytes: Sequence[int], sizes: Sequence[int],
                    R: int) -> tuple[int, int]:
     """Bytes of summing matrices that may be kept between bootstrap chunks, and
     that the item cells' own passes may hold (see :data:`_MEMORY_BYTES`).
@@ -297,35 +296,10 @@ def _cache_budgets(c: Campaign, s_bytes: int, group_bytes: Sequence[int], sizes:
     """
     total = sum(sizes)
     chunk = replicate_chunk(total, R) if R > 0 and total else 0
-    held = int(c.answers.nbytes) + s_bytes + 4 * chunk * total + 12 * chunk * max(sizes, default=0)
+    held = int(c.answers.nbytes) + int(s.nbytes) + 4 * chunk * total + 12 * chunk * max(sizes, default=0)
     kept = min(_CACHE_BYTES, max(0, _MEMORY_BYTES - held - max(group_bytes, default=0)))
     apart = min(_CACHE_BYTES, max(1, _MEMORY_BYTES - held))
     return int(kept), int(apart)
-
-
-def _early_draws(c: Campaign) -> AheadDraws | None:
-    """The draws ahead (:func:`replicate_draws_ahead`) for groups of all their ballots, where they would be used.
-
-    Whether they would be is judged as :func:`evaluate` judges it, before
-    s(b, u) exists: its cells counted from the overall item's answers (at
-    least as many as the scored ones), the weights taken as equal.
-    """
-    R = int(c.rules["bootstrap"]["replicates"])
-    sizes = [int(k) for k in np.bincount(c.ballot_group, minlength=len(c.group_codes))]
-    chunk = replicate_chunk(sum(sizes), R) if R > 0 and sizes else 0
-    if not (R > chunk > 0 and hasattr(os, "fork")):
-        return None
-    U = len(c.unit_codes)
-    answered = np.bincount(c.ballot_group, weights=np.count_nonzero(c.answers[:, :, c.overall_item] >= 0, axis=1),
-                           minlength=len(sizes))
-    group_bytes = [cells_bytes(n, U, int(k), equal_weight=True, trim=float(c.rules["trim_per_end"]) > 0,
-                               shares=c.rules.get("max_dissatisfied_share") is not None)
-                   for n, k in zip(sizes, answered, strict=True)]
-    budget, _ = _cache_budgets(c, c.n_ballots * U * 8, group_bytes, sizes, R)
-    count_type = np.float32 if max(sizes) < (1 << 24) else np.float64
-    if budget - sum(group_bytes) < 2 * np.dtype(count_type).itemsize * chunk * sum(sizes):
-        return None  # the draws would not be made ahead
-    return replicate_draws_ahead(int(c.rules["bootstrap"]["seed"]), sizes, R, chunk, count_type)
 
 
 def evaluate(c: Campaign, *, details: bool = True, parallel: bool = False) -> Results:
@@ -355,10 +329,6 @@ def evaluate(c: Campaign, *, details: bool = True, parallel: bool = False) -> Re
     G = len(c.group_codes)
     warnings: list[ResultWarning] = []
 
-    # The draws depend only on the groups' sizes: on the guess that every
-    # ballot is valid (the usual case) the helper starts drawing now, while
-    # the flags are computed; it is ended and started again on a wrong guess.
-    early = _early_draws(c) if parallel else None
     fl = flag_ballots(c)
     s, id_rank = fl.scores, fl.id_rank
     valid = fl.valid
@@ -383,7 +353,7 @@ def evaluate(c: Campaign, *, details: bool = True, parallel: bool = False) -> Re
                                equal_weight=bool(len(rows)) and bool(np.all(weights[rows] == weights[rows][0])),
                                trim=p > 0, shares=share_rule) for rows in group_rows]
     cache_bytes = sum(group_bytes)
-    budget, apart_budget = _cache_budgets(c, int(s.nbytes), group_bytes, [len(rows) for rows in group_rows], R)
+    budget, apart_budget = _cache_budgets(c, s, group_bytes, [len(rows) for rows in group_rows], R)
     cache = cache_bytes <= budget
     sizes = [len(r) for r in group_rows]
     chunk = replicate_chunk(sum(sizes), R) if R > 0 and G else 0
@@ -397,13 +367,10 @@ def evaluate(c: Campaign, *, details: bool = True, parallel: bool = False) -> Re
     ahead_bytes = np.dtype(count_type).itemsize * chunk * sum(sizes)
     ahead = (parallel and cache and R > chunk > 0 and hasattr(os, "fork")
              and budget - cache_bytes >= 2 * ahead_bytes)
-    if early is not None and not (ahead and early.sizes == sizes and early.chunk == chunk and early.dtype == count_type):
-        early.close()
-        early = None
     if ahead:
         budget -= ahead_bytes
-        # Started now (or before the flags): the helper draws while the sample's figures are computed.
-        draws_ahead = early if early is not None else replicate_draws_ahead(seed, sizes, R, chunk, count_type)
+        # Started now: the helper draws while the sample's figures are computed.
+        draws_ahead = replicate_draws_ahead(seed, sizes, R, chunk, count_type)
     basis = score_basis(c, s, weights, group_rows) if details else None
     # Section 5a's item cells share what is left of the memory budget.
     items = ItemCells(basis, budget - (cache_bytes if cache else 0), R > 0 and G > 0) if basis is not None else None

@@ -141,39 +141,3 @@ def test_draws_ahead_unused_end_their_helper():
     gc.collect()
     with pytest.raises(ChildProcessError):  # ended and reaped when its object went
         os.waitpid(pid, os.WNOHANG)
-
-
-@pytest.mark.parametrize("change", ["none", "blank ballot", "duplicate"])
-def test_draws_started_before_the_flags_are_kept_only_for_the_right_sizes(change, monkeypatch):
-    # The helper starts on the guess that every ballot is valid; a blank or
-    # an excluded duplicate makes a group smaller: its draws are ended and
-    # drawn again for the real sizes. The results never change.
-    import copy
-    import importlib
-    import json
-
-    from bench.scale import RULES, campaign_parts
-
-    evaluate_module = importlib.import_module("analysis.evaluate")
-    uncertainty_module = importlib.import_module("analysis.uncertainty")
-    head, ballots = campaign_parts(2500, 3, n_units=5, per_ballot=2)
-    doc = {**head, "ballots": list(ballots), "rules": {**RULES, "bootstrap": {"replicates": 50, "seed": 9}}}
-    online = next(b for b in doc["ballots"] if b["batch"].endswith("-online"))
-    if change == "blank ballot":
-        online["answers"] = {}
-    elif change == "duplicate":
-        again = copy.deepcopy(online)
-        again["id"] = "zz-again"
-        doc["ballots"].append(again)
-    campaign = evaluate_module.from_document(doc)
-    monkeypatch.setattr(uncertainty_module, "_BLOCK", 2500 * 12)  # several chunks
-    want = evaluate_module.evaluate(campaign)
-    assert (want.ballots["blank"], want.ballots["excluded"]) == {"none": (0, 0), "blank ballot": (1, 0),
-                                                               "duplicate": (0, 1)}[change]
-    started = []
-    real = evaluate_module.replicate_draws_ahead
-    monkeypatch.setattr(evaluate_module, "replicate_draws_ahead", lambda *a: started.append(list(a[1])) or real(*a))
-    got = evaluate_module.evaluate(campaign, parallel=True)
-    assert json.dumps(got.to_json(), sort_keys=True) == json.dumps(want.to_json(), sort_keys=True)
-    assert len(started) == (1 if change == "none" else 2)
-    assert sum(started[-1]) == want.ballots["valid"]
