@@ -32,6 +32,7 @@ from .scores import (
     cells_bytes,
     combine_groups,
     composite,
+    count_dtype,
     counts_by_row,
     option_weights,
     prepare_group,
@@ -360,7 +361,7 @@ def evaluate(c: Campaign, *, details: bool = True, parallel: bool = False) -> Re
     # Counts are whole numbers at most n_g: single precision holds them
     # exactly (below 2**24) in half the memory; each group's chunk is
     # widened to double precision for its products when it is used.
-    count_type = np.float32 if max(sizes, default=0) < (1 << 24) else np.float64
+    count_type = count_dtype(max(sizes, default=0))
     # A helper process draws one chunk ahead where asked (the command line)
     # and memory allows (every matrix kept, room for a second set of buffers,
     # taken from what the item cells may keep).

@@ -22,6 +22,7 @@ __all__ = [
     "CellSums",
     "cell_sums",
     "cells_bytes",
+    "count_dtype",
     "counts_by_row",
     "trim_count",
     "combine_groups",
@@ -333,9 +334,8 @@ def _counting(n_g: int, U: int, cell_pos: Array, cell_bounds: Array, share_masks
         unit_of, row_of = np.nonzero(mask.T)  # by unit, rows ascending
         indptr.append(indptr[-1][-1] + np.cumsum(np.bincount(unit_of, minlength=U)))
         indices.append(row_of.astype(np.int32))
-    dtype = np.float32 if n_g < (1 << 24) else np.float64  # as counts_by_row lays the counts out
     at = np.concatenate(indices)
-    parts = sparse.csr_array((np.ones(len(at), dtype=dtype), at, np.concatenate(indptr)),
+    parts = sparse.csr_array((np.ones(len(at), dtype=count_dtype(n_g)), at, np.concatenate(indptr)),
                              shape=((3 + len(share_masks)) * U, n_g))
     # Column by column (CSC): the counts are read row after row, in order,
     # and the few sums stay in cache (several times faster than by row).
@@ -383,6 +383,11 @@ def _exact_tails(c_sorted: Array, w_sorted: Array, ws_sorted: Array, k: float) -
     return lw + hw, lws + hws
 
 
+def count_dtype(n_g: int) -> type[np.floating[Any]]:
+    """The precision that holds a group's replicate counts and their sums exactly: single below 2**24 rows."""
+    return np.float32 if n_g < (1 << 24) else np.float64
+
+
 def counts_by_row(counts: Array) -> Array:
     """The replicate counts (R, n_g) laid out row by row, shape (n_g, R), for the cells' counts.
 
@@ -393,8 +398,7 @@ def counts_by_row(counts: Array) -> Array:
     number at most n_g, below 2**24 (larger groups get double precision).
     """
     counts = np.asarray(counts)
-    exact32 = counts.shape[1] < (1 << 24)
-    out: Array = np.ascontiguousarray(counts.T, dtype=np.float32 if exact32 else np.float64)
+    out: Array = np.ascontiguousarray(counts.T, dtype=count_dtype(counts.shape[1]))
     return out
 
 
@@ -534,10 +538,12 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
     else:
         num, den = block("s") * w0, n * w0
     low = anys = None
+    # Every drawn ballot of each cell (the bulks are empty without trimming).
+    n_all = n + low_bulk + high_bulk if p > 0 else n
     if cells.with_shares and cells.share_counts:
         assert w0 is not None
         low = counted[3] * w0
-        anys = (counted[4] if cells.share_counts == 2 else n + low_bulk + high_bulk) * w0
+        anys = (counted[4] if cells.share_counts == 2 else n_all) * w0
     elif cells.with_shares:
         low, anys = block("low_share"), block("any_share")
         if w0 is not None:
@@ -546,7 +552,7 @@ def cell_sums(cells: GroupCells, counts: np.ndarray | None, trim_per_end: float 
         return CellSums(num, den, n, n.copy(), low, anys)
     # The sums above cover the middles of the sorted cells; the bulks are
     # dropped, and the cut inside each window is placed replicate by replicate.
-    n = n + low_bulk + high_bulk
+    n = n_all
     k_all = trim_count(p, n)
     kept = n - 2 * k_all
     w = cells.weights
