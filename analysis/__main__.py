@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import _is_command_line
 from ._errors import BundleError, BundleProblem
 from ._parse import decode_text, loads_json
 from ._stream import PARALLEL_MAX_CHARS, read_campaign
@@ -93,10 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Read ballot by ballot where large (analysis._stream); refusals as loads_bundle words them.
         # The text is decoded first and the bytes let go: a large bundle is then
         # held once (as text) while its ballots are read, not twice.
-        if argv is None and len(text) <= PARALLEL_MAX_CHARS:
-            # The command line itself (not a caller's process): speed matters
-            # more than memory kept aside below the size where the helpers
-            # stop too (at a million ballots every megabyte counts).
+        if _is_command_line(sys.orig_argv) and len(text) <= PARALLEL_MAX_CHARS:
+            # python -m analysis itself (not a caller's process, as for the
+            # OpenBLAS setting): speed matters more than memory kept aside
+            # below the size where the helpers stop too (at a million ballots
+            # every megabyte counts).
             keep_freed_memory()
         decoded = decode_text(text)
         del text
